@@ -1,0 +1,2 @@
+/* placeholder until the frontend lands */
+#include "fe.h"

@@ -1,0 +1,299 @@
+/*
+ * ir.h: the dataflow IR of seqc, the one header of ir/.
+ *
+ * A graph owns arrays of values and nodes. Nodes refer to values by index and
+ * values to their defining node by index, so a graph is cheap to clone and to
+ * rewrite. The node array is always in topological order: a node reads only
+ * graph inputs, params, constants and results of earlier nodes. Every node and
+ * value keeps the YAML position that made it.
+ *
+ * Dims are symbolic: a dim is coef * sym0 * sym1, where sym0/sym1 name the
+ * graph's symbols (B, T, ...) or are -1. Compile-time binding (the JIT) gives
+ * every symbol a value; ahead-of-time objects leave them to run time.
+ */
+#ifndef SEQC_IR_H
+#define SEQC_IR_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "seqrt.h"
+
+/* ---- ops (ops.def) ---- */
+
+typedef enum ir_op {
+#define OP(id, name, min_in, max_in, nout, traits, attrs, sem) IR_OP_##id,
+#include "ops.def"
+#undef OP
+  IR_OP_COUNT
+} ir_op;
+
+enum ir_trait {
+  IR_T_NONE = 0,
+  IR_T_ELEMWISE = 1 << 0, /* same-index in, same-index out (with broadcasting) */
+  IR_T_UNARY = 1 << 1,    /* one input */
+  IR_T_BINARY = 1 << 2,   /* two inputs, numpy broadcasting */
+  IR_T_ROW = 1 << 3,      /* reduction along one dim, one kernel per row */
+  IR_T_VIEW = 1 << 4,     /* no computation: result aliases its input */
+  IR_T_LAYER = 1 << 5,    /* expanded by decompose, never reaches codegen */
+};
+
+typedef struct ir_op_info {
+  const char *name;      /* text name */
+  int min_inputs;        /* fewest inputs */
+  int max_inputs;        /* most inputs, -1 variadic */
+  int outputs;           /* number of results */
+  unsigned traits;       /* IR_T_* flags */
+  const char *attrs;     /* "key:kind ..." as in ops.def */
+  const char *semantics; /* one line description */
+} ir_op_info;
+
+extern const ir_op_info ir_ops[IR_OP_COUNT];
+/* IR_OP_COUNT if no op has that name */
+ir_op ir_op_by_name(const char *name);
+
+/* ---- types and symbolic dims (dim.c) ---- */
+
+typedef enum ir_dtype { IR_F32 = SEQRT_F32, IR_I32 = SEQRT_I32, IR_I64 = SEQRT_I64 } ir_dtype;
+
+#define IR_MAX_RANK SEQRT_MAX_RANK
+#define IR_DIM_SYMS 2
+#define IR_MAX_SYMS 16
+
+typedef struct ir_dim {
+  int64_t coef;            /* constant factor (>= 0) */
+  int8_t sym[IR_DIM_SYMS]; /* symbol indices multiplied in, sorted, -1 = none */
+} ir_dim;
+
+typedef struct ir_type {
+  ir_dtype dtype;            /* element type */
+  int rank;                  /* number of dims, 0 for a scalar */
+  ir_dim dims[IR_MAX_RANK];  /* outermost first */
+} ir_type;
+
+const char *ir_dtype_name(ir_dtype t); /* "f32", "i32", "i64" */
+size_t ir_dtype_size(ir_dtype t);
+
+ir_dim ir_dim_const(int64_t n);
+ir_dim ir_dim_sym(int sym);
+bool ir_dim_is_const(ir_dim d);
+bool ir_dim_eq(ir_dim a, ir_dim b);
+/* false when the product needs more than IR_DIM_SYMS symbols */
+bool ir_dim_mul(ir_dim a, ir_dim b, ir_dim *out);
+/* false unless a / b is exact (b's symbols all in a, coef divides) */
+bool ir_dim_div(ir_dim a, ir_dim b, ir_dim *out);
+/* value under a binding (syms[i] = value of symbol i) */
+int64_t ir_dim_eval(ir_dim d, const int64_t *syms);
+/* number of elements: product of dims; false on symbol overflow */
+bool ir_type_numel(const ir_type *t, ir_dim *out);
+int64_t ir_type_numel_eval(const ir_type *t, const int64_t *syms);
+bool ir_type_eq(const ir_type *a, const ir_type *b);
+
+/* ---- positions and diagnostics (diag.c) ---- */
+
+typedef struct ir_loc {
+  int line; /* 1-based YAML line, 0 = unknown */
+  int col;  /* 1-based YAML column */
+} ir_loc;
+
+/*
+ * User diagnostics: printed at once as `FILE:LINE:COL: error: MSG`, then the
+ * source line and a caret, and counted. The library never exits; callers
+ * check nerrors at stage boundaries.
+ */
+typedef struct ir_diags {
+  const char *file;   /* path as the user gave it */
+  const char *src;    /* the file's text (not owned), for source lines */
+  size_t src_len;     /* length of src */
+  FILE *out;          /* where messages go (stderr unless a test redirects) */
+  int nerrors;        /* errors so far */
+  int nwarnings;      /* warnings so far */
+  bool warnings_are_errors; /* --strict */
+} ir_diags;
+
+void ir_diags_init(ir_diags *d, const char *file, const char *src, size_t len, FILE *out);
+void ir_error(ir_diags *d, ir_loc loc, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void ir_warning(ir_diags *d, ir_loc loc, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void ir_verror(ir_diags *d, ir_loc loc, bool warning, const char *fmt, va_list ap);
+
+/* The compiler's own bugs: always on, names file and line, aborts. */
+#define IR_ASSERT(c)                                                   \
+  do {                                                                 \
+    if (!(c)) ir_assert_fail(__FILE__, __LINE__, #c);                  \
+  } while (0)
+_Noreturn void ir_assert_fail(const char *file, int line, const char *what);
+
+/* ---- attributes ---- */
+
+typedef enum ir_attr_kind { IR_ATTR_INT, IR_ATTR_FLOAT, IR_ATTR_STR, IR_ATTR_INTS } ir_attr_kind;
+
+typedef struct ir_attr {
+  const char *key;   /* name, as in ops.def */
+  ir_attr_kind kind; /* which field below holds the value */
+  int64_t i;         /* IR_ATTR_INT */
+  double f;          /* IR_ATTR_FLOAT */
+  const char *s;     /* IR_ATTR_STR */
+  int64_t *ints;     /* IR_ATTR_INTS */
+  int nints;         /* IR_ATTR_INTS length */
+} ir_attr;
+
+/* ---- graph (graph.c) ---- */
+
+typedef enum ir_value_kind {
+  IR_VAL_INPUT,  /* graph input, given by the user at run time */
+  IR_VAL_PARAM,  /* weight, loaded by name (NODE.PARAM) from safetensors */
+  IR_VAL_CONST,  /* constant with data owned by the graph */
+  IR_VAL_NODE,   /* result of a node */
+} ir_value_kind;
+
+typedef struct ir_graph ir_graph;
+
+typedef struct ir_value {
+  ir_value_kind kind; /* where the value comes from */
+  ir_type type;       /* dtype and shape; rank -1 until inferred */
+  const char *name;   /* input/param name, or NODE / NODE.OUT for results */
+  int def;            /* defining node (IR_VAL_NODE), -1 otherwise */
+  int def_output;     /* which result of def */
+  void *data;         /* IR_VAL_CONST: elements, row-major */
+  ir_loc loc;         /* YAML position */
+  int buffer;         /* plan_memory: index into graph->buffers, -1 = none */
+} ir_value;
+
+/* A piece of run-time memory, planned by plan_memory; codegen turns each into
+ * a seqrt_buffer_desc with the same index. */
+typedef struct ir_buffer {
+  int value;        /* the value it holds (its type gives dtype and shape) */
+  seqrt_role role;  /* input, output, param, prepared, temp or alias */
+  int first, last;  /* TEMP/OUTPUT: index of the node that writes it, of the last node reading it */
+  int alias;        /* ALIAS: buffer whose memory it views, else -1 */
+} ir_buffer;
+
+typedef struct ir_node {
+  ir_op op;           /* what it computes */
+  const char *name;   /* YAML node name, for messages */
+  int *inputs;        /* value ids */
+  int ninputs;        /* length of inputs */
+  int *outputs;       /* value ids of results */
+  int noutputs;       /* length of outputs */
+  ir_attr *attrs;     /* typed attributes */
+  int nattrs;         /* length of attrs */
+  ir_graph *body;     /* IR_OP_FUSED (and later scan): the subgraph, owned */
+  bool dead;          /* removed by a pass; skipped by everyone, dropped by compact */
+  bool at_prepare;    /* depends on params only: runs once at session start */
+  ir_loc loc;         /* YAML position */
+} ir_node;
+
+typedef struct ir_output {
+  const char *name; /* output name as listed in `outputs:` */
+  int value;        /* value id */
+} ir_output;
+
+typedef struct ir_symbol {
+  const char *name;  /* B, T, ... */
+  int64_t def_value; /* default from `dims:` */
+  ir_loc loc;        /* where `dims:` declares it */
+} ir_symbol;
+
+struct ir_graph {
+  const char *name;       /* model name (`name:`) */
+  ir_value *values;       /* all values, by id */
+  int nvalues, cap_values;
+  ir_node *nodes;         /* topological order */
+  int nnodes, cap_nodes;
+  int *inputs;            /* value ids of graph inputs, in YAML order (body: body inputs) */
+  int ninputs, cap_inputs;
+  ir_output *outputs;     /* model outputs, in `outputs:` order */
+  int noutputs, cap_outputs;
+  ir_symbol syms[IR_MAX_SYMS]; /* dim symbols (shared with bodies through parent) */
+  int nsyms;
+  ir_graph *parent;       /* enclosing graph of a body, NULL at top level */
+  ir_buffer *buffers;     /* plan_memory's plan (top level only), NULL before */
+  int nbuffers;
+  struct ir_chunk *mem;   /* bump allocator for everything the graph owns */
+};
+
+ir_graph *ir_graph_new(const char *name);
+void ir_graph_free(ir_graph *g);
+/* memory owned by g (freed with it), zeroed */
+void *ir_alloc(ir_graph *g, size_t size);
+char *ir_strdup(ir_graph *g, const char *s);
+
+/* symbol id by name, -1 if none; ir_graph_add_sym returns the new id */
+int ir_graph_find_sym(const ir_graph *g, const char *name);
+int ir_graph_add_sym(ir_graph *g, const char *name, int64_t def_value, ir_loc loc);
+
+int ir_add_input(ir_graph *g, const char *name, ir_type type, ir_loc loc);
+int ir_add_param(ir_graph *g, const char *name, ir_type type, ir_loc loc);
+/* data is copied */
+int ir_add_const(ir_graph *g, ir_type type, const void *data, ir_loc loc);
+/*
+ * Appends a node with fresh result values (types unset: rank -1) and returns
+ * its index. Result value ids are g->nodes[n].outputs[i]; the first is named
+ * NAME, further ones NAME.OUTi until the caller renames them.
+ */
+int ir_add_node(ir_graph *g, ir_op op, const char *name, const int *inputs, int ninputs,
+                ir_loc loc);
+/* Same, inserted at position pos of the node array (shifts later nodes). */
+int ir_insert_node(ir_graph *g, int pos, ir_op op, const char *name, const int *inputs,
+                   int ninputs, ir_loc loc);
+void ir_add_output(ir_graph *g, const char *name, int value);
+
+void ir_set_attr_int(ir_graph *g, int node, const char *key, int64_t v);
+void ir_set_attr_float(ir_graph *g, int node, const char *key, double v);
+void ir_set_attr_str(ir_graph *g, int node, const char *key, const char *v);
+void ir_set_attr_ints(ir_graph *g, int node, const char *key, const int64_t *v, int n);
+const ir_attr *ir_get_attr(const ir_node *n, const char *key);
+/* the attribute's value; IR_ASSERTs that it exists with that kind */
+int64_t ir_attr_int(const ir_node *n, const char *key);
+double ir_attr_float(const ir_node *n, const char *key);
+
+/* every use of value `from` (node inputs and graph outputs) becomes `to` */
+void ir_replace_uses(ir_graph *g, int from, int to);
+/* recomputes value.def/def_output from the node array */
+void ir_graph_reindex(ir_graph *g);
+/* drops dead nodes (values stay; ids are stable) */
+void ir_graph_compact(ir_graph *g);
+/* number of live uses of each value (nodes and outputs); array of nvalues, malloc'd */
+int *ir_use_counts(const ir_graph *g);
+/* deep copy (bodies included) */
+ir_graph *ir_graph_clone(const ir_graph *g);
+
+/* ---- shape inference (infer.c) ---- */
+
+/* Infers the result types of node n from its inputs' types; reports user
+ * errors at the node's position and returns false on any. */
+bool ir_infer_node(ir_graph *g, int n, ir_diags *d);
+
+/* ---- verifier (verify.c) ---- */
+
+/* Checks the structural invariants (topological order, arity, attrs as in
+ * ops.def, inferred types consistent). `after` names the pass that ran last.
+ * Prints what is broken to d->out and returns false. */
+bool ir_verify(const ir_graph *g, const char *after, FILE *out);
+
+/* ---- printer (print.c) ---- */
+
+void ir_print(const ir_graph *g, FILE *out);
+/* "[B, T, 64]" into buf */
+const char *ir_type_str(const ir_graph *g, const ir_type *t, char *buf, size_t size);
+const char *ir_dim_str(const ir_graph *g, ir_dim d, char *buf, size_t size);
+
+/* ---- reference interpreter (eval.c) ---- */
+
+/*
+ * Runs the graph with plain C loops: the oracle for every test. syms binds
+ * every symbol; inputs[i] is graph input i (g->inputs order); params are looked
+ * up by name through get_param; outputs[i] receives model output i in freshly
+ * malloc'd memory (caller frees .data). Returns false with a message in err on
+ * a run-time data error (embedding index out of range).
+ */
+typedef bool (*ir_param_fn)(void *user, const char *name, seqrt_tensor *out);
+bool ir_eval(const ir_graph *g, const int64_t *syms, const seqrt_tensor *inputs,
+             ir_param_fn get_param, void *user, seqrt_tensor *outputs, seqrt_error *err);
+
+#endif

@@ -1,0 +1,53 @@
+/*
+ * passes.h: the optimization passes, one file each, and the pipeline that
+ * runs them in order (pipeline.c). A pass returns whether it changed the
+ * graph; the verifier runs after every pass that did.
+ */
+#ifndef SEQC_PASSES_H
+#define SEQC_PASSES_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "ir.h"
+
+typedef struct pass_ctx {
+  ir_diags *diags;         /* user errors (shape mismatches) go here */
+  const int64_t *syms;     /* symbol binding, or NULL when dims stay symbolic */
+  const char *print_after; /* pass name or "all": print the graph after it, NULL = never */
+  FILE *print_out;         /* where print_after prints (stdout by default) */
+  int unroll;              /* recurrence unroll factor, 0 = chosen by the pass */
+  bool no_fuse;            /* skip fuse (tests compare fused and unfused) */
+} pass_ctx;
+
+typedef bool (*pass_fn)(ir_graph *g, pass_ctx *ctx);
+
+typedef struct pass_info {
+  const char *name; /* as in --print-after */
+  pass_fn run;      /* the pass */
+} pass_info;
+
+/* the pipeline in order, terminated by {NULL, NULL} */
+extern const pass_info pass_pipeline[];
+
+/*
+ * Runs every pass in order, the verifier before the first and after each
+ * pass that changed the graph. Returns false when a pass reported user
+ * errors (ctx->diags) or the verifier failed (a compiler bug, printed).
+ */
+bool pass_run_pipeline(ir_graph *g, pass_ctx *ctx);
+/* true if name is a pass of the pipeline or "all" */
+bool pass_name_known(const char *name);
+
+/* layer ops (linear, dropout, ...) to primitives */
+bool pass_decompose(ir_graph *g, pass_ctx *ctx);
+/* (re)infers every type; mismatches are user errors at the node's YAML line */
+bool pass_infer_shapes(ir_graph *g, pass_ctx *ctx);
+/* constant folding, CSE, dead code */
+bool pass_simplify(ir_graph *g, pass_ctx *ctx);
+/* elementwise chains and matmul epilogues into FUSED nodes */
+bool pass_fuse(ir_graph *g, pass_ctx *ctx);
+/* marks param-only nodes at_prepare; buffer per value that needs memory */
+bool pass_plan_memory(ir_graph *g, pass_ctx *ctx);
+
+#endif

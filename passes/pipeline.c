@@ -1,0 +1,41 @@
+/*
+ * pipeline.c: the passes in the order they run. Read it top to bottom: this
+ * list is the compiler's middle end.
+ */
+#include <string.h>
+
+#include "passes.h"
+
+const pass_info pass_pipeline[] = {
+    {"decompose", pass_decompose},         /* layer ops to primitives */
+    {"infer_shapes", pass_infer_shapes},   /* types and shapes, user errors */
+    {"simplify", pass_simplify},           /* fold, CSE, DCE */
+    {"fuse", pass_fuse},                   /* elementwise chains, matmul epilogues */
+    {"plan_memory", pass_plan_memory},     /* prepare-time nodes, buffers, lifetimes */
+    {NULL, NULL},
+};
+
+bool pass_name_known(const char *name) {
+  if (strcmp(name, "all") == 0) return true;
+  for (const pass_info *p = pass_pipeline; p->name; p++)
+    if (strcmp(p->name, name) == 0) return true;
+  return false;
+}
+
+bool pass_run_pipeline(ir_graph *g, pass_ctx *ctx) {
+  FILE *out = ctx->print_out ? ctx->print_out : stdout;
+  if (!ir_verify(g, "frontend", stderr)) return false;
+  for (const pass_info *p = pass_pipeline; p->name; p++) {
+    if (p->run == pass_fuse && ctx->no_fuse) continue;
+    int errors = ctx->diags ? ctx->diags->nerrors : 0;
+    bool changed = p->run(g, ctx);
+    if (ctx->diags && ctx->diags->nerrors > errors) return false;
+    if (changed && !ir_verify(g, p->name, stderr)) return false;
+    if (ctx->print_after &&
+        (strcmp(ctx->print_after, "all") == 0 || strcmp(ctx->print_after, p->name) == 0)) {
+      fprintf(out, "; after %s\n", p->name);
+      ir_print(g, out);
+    }
+  }
+  return true;
+}

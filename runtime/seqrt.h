@@ -1,0 +1,178 @@
+/*
+ * seqrt.h: the seqc runtime, the only header a program that embeds a compiled
+ * model includes. It knows nothing of YAML or LLVM: it runs a model described
+ * by a seqrt_model_desc (made by the JIT, or linked in from an object file).
+ *
+ * All functions report failure by returning non-zero (or NULL) and filling a
+ * seqrt_error; none exits.
+ */
+#ifndef SEQRT_H
+#define SEQRT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SEQRT_MAX_RANK 8
+#define SEQRT_ABI_VERSION 1
+
+typedef enum seqrt_dtype { SEQRT_F32 = 0, SEQRT_I32 = 1, SEQRT_I64 = 2 } seqrt_dtype;
+
+typedef struct seqrt_error {
+  char msg[1024]; /* what went wrong, one line, no trailing newline */
+} seqrt_error;
+
+/* A dense row-major tensor. data is not owned unless a function says so. */
+typedef struct seqrt_tensor {
+  seqrt_dtype dtype;              /* element type */
+  int rank;                       /* number of dims */
+  int64_t shape[SEQRT_MAX_RANK];  /* outermost first */
+  void *data;                     /* elements */
+} seqrt_tensor;
+
+size_t seqrt_dtype_size(seqrt_dtype t);
+const char *seqrt_dtype_name(seqrt_dtype t); /* "f32", "i32", "i64" */
+int64_t seqrt_tensor_numel(const seqrt_tensor *t);
+/* "[32, 4]" into buf */
+const char *seqrt_shape_str(const int64_t *shape, int rank, char *buf, size_t size);
+
+/* ---- safetensors (safetensors.c) ---- */
+
+/*
+ * A safetensors file mapped read-only. Every header field is validated on
+ * open: JSON well-formed, dtype known, shape non-negative, data_offsets inside
+ * the data section and of the size the shape says. A bad file is an error,
+ * never an out-of-bounds read. F16 and BF16 tensors are widened to F32 by
+ * seqrt_st_get (into memory owned by the file); I64 stays I64.
+ */
+typedef struct seqrt_st_file seqrt_st_file;
+
+seqrt_st_file *seqrt_st_open(const char *path, seqrt_error *err);
+void seqrt_st_close(seqrt_st_file *f);
+int seqrt_st_count(const seqrt_st_file *f);
+const char *seqrt_st_name(const seqrt_st_file *f, int i);
+/* index of a tensor by name, -1 if absent */
+int seqrt_st_find(const seqrt_st_file *f, const char *name);
+/* tensor i; data points into the mapping (valid until close) */
+int seqrt_st_get(seqrt_st_file *f, int i, seqrt_tensor *out, seqrt_error *err);
+/* writes n tensors under names (in that order) to path */
+int seqrt_st_write(const char *path, const char *const *names, const seqrt_tensor *tensors,
+                   int n, seqrt_error *err);
+
+/* ---- model descriptor: what generated code exports ---- */
+
+/* A dim as the IR has it: coef * syms[sym[0]] * syms[sym[1]] (sym -1 = none). */
+typedef struct seqrt_dim {
+  int64_t coef;   /* constant factor */
+  int32_t sym[2]; /* symbol indices, -1 = none */
+} seqrt_dim;
+
+typedef enum seqrt_role {
+  SEQRT_ROLE_INPUT,    /* caller's input tensor */
+  SEQRT_ROLE_OUTPUT,   /* model output: lives in the arena, valid after run */
+  SEQRT_ROLE_PARAM,    /* weight, bound by name before the first run */
+  SEQRT_ROLE_PREPARED, /* computed from params once by prepare(), kept */
+  SEQRT_ROLE_TEMP,     /* scratch: lives from step first to step last */
+  SEQRT_ROLE_ALIAS,    /* same memory as buffer `alias` (a view) */
+} seqrt_role;
+
+typedef struct seqrt_buffer_desc {
+  const char *name;                  /* input/output/param name, or a value name */
+  int32_t dtype;                     /* seqrt_dtype */
+  int32_t role;                      /* seqrt_role */
+  int32_t rank;                      /* number of dims */
+  seqrt_dim shape[SEQRT_MAX_RANK];   /* symbolic shape */
+  int32_t first, last;               /* TEMP/OUTPUT: kernel steps that write first and read last */
+  int32_t alias;                     /* ALIAS: the buffer it views, else -1 */
+} seqrt_buffer_desc;
+
+typedef struct seqrt_team seqrt_team;
+
+/*
+ * The SPMD entry: every thread of one parallel region calls it with its own
+ * ith in [0, nth). bufs[i] is the address of buffer i; syms[i] the value of
+ * symbol i. Kernels take their share of rows by ith/nth and separate
+ * dependent steps with seqrt_barrier(team).
+ */
+typedef void (*seqrt_entry_fn)(void *const *bufs, const int64_t *syms, seqrt_team *team,
+                               int32_t ith, int32_t nth);
+
+typedef struct seqrt_model_desc {
+  uint32_t abi_version;           /* SEQRT_ABI_VERSION */
+  const char *name;               /* model name */
+  int32_t nsyms;                  /* number of dim symbols */
+  const char *const *sym_names;   /* B, T, ... */
+  const int64_t *sym_defaults;    /* YAML defaults */
+  const int64_t *sym_bound;       /* value fixed at compile time, or -1 (symbolic) */
+  int32_t nbufs;                  /* number of buffers */
+  const seqrt_buffer_desc *bufs;  /* all buffers */
+  int32_t ninputs;                /* model inputs */
+  const int32_t *inputs;          /* their buffer ids, in YAML order */
+  int32_t noutputs;               /* model outputs */
+  const int32_t *outputs;         /* their buffer ids, in `outputs:` order */
+  const char *const *output_names; /* names under which outputs are written */
+  seqrt_entry_fn prepare;         /* computes PREPARED buffers from params (may be NULL) */
+  seqrt_entry_fn run;             /* one inference */
+} seqrt_model_desc;
+
+/* ---- team and barrier (team.c); called from generated code ---- */
+
+void seqrt_barrier(seqrt_team *team);
+/*
+ * Generated code reports a data error (an embedding index out of range) and
+ * carries on without the bad read. code SEQRT_FAIL_INDEX: a = buffer id of the
+ * indices, b = flat position, c = the index value, d = the limit.
+ * The first report wins; run returns it as an error.
+ */
+enum { SEQRT_FAIL_INDEX = 1 };
+void seqrt_fail(seqrt_team *team, int32_t code, int64_t a, int64_t b, int64_t c, int64_t d);
+
+/* ---- sessions (session.c) ---- */
+
+typedef struct seqrt_session seqrt_session;
+
+/*
+ * A session binds the symbols (syms[i] for symbol i; NULL takes sym_bound,
+ * then sym_defaults), plans the arena (buffer offsets from lifetimes) and
+ * owns the thread team (nthreads 0 = all cores).
+ */
+seqrt_session *seqrt_session_new(const seqrt_model_desc *desc, const int64_t *syms,
+                                 int nthreads, seqrt_error *err);
+void seqrt_session_free(seqrt_session *s);
+/* bytes of arena plus prepared buffers: known before running */
+size_t seqrt_session_arena_bytes(const seqrt_session *s);
+
+/*
+ * Binds every PARAM buffer from the file by name, checking dtype and shape
+ * (error names the parameter and the shape expected). Names in the file that
+ * no buffer uses are reported through warn (one call each), or are an error
+ * when strict. The file must stay open while the session uses it.
+ */
+typedef void (*seqrt_warn_fn)(void *user, const char *msg);
+int seqrt_session_load_weights(seqrt_session *s, seqrt_st_file *f, bool strict,
+                               seqrt_warn_fn warn, void *user, seqrt_error *err);
+/* binds one parameter from memory the caller keeps alive */
+int seqrt_session_set_param(seqrt_session *s, const char *name, const seqrt_tensor *t,
+                            seqrt_error *err);
+/* fills every PARAM with reproducible values (uniform in +-1/sqrt(fan_in), as PyTorch) */
+int seqrt_session_random_params(seqrt_session *s, uint64_t seed, seqrt_error *err);
+
+/*
+ * Runs once. inputs[i] is model input i (checked for dtype and shape against
+ * the bound symbols; the error names the input). outputs[i] receives output i
+ * as a view into the session's memory, valid until the next run or free.
+ */
+int seqrt_session_run(seqrt_session *s, const seqrt_tensor *inputs, seqrt_tensor *outputs,
+                      seqrt_error *err);
+
+/* value of symbol i in this session */
+int64_t seqrt_session_sym(const seqrt_session *s, int i);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
