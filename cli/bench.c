@@ -1,0 +1,157 @@
+/* bench.c: `seqc bench`: compile once, run many times, report timings. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include "cli.h"
+
+static const char help[] =
+    "usage: seqc bench MODEL.yaml [--dim N=V]... [--threads N] [--iters N] [--json]\n"
+    "\n"
+    "Compiles the model once for the bound dims (YAML defaults unless --dim), then\n"
+    "runs it on random weights and inputs: warm-up, then --iters runs (default: at\n"
+    "least 10 runs and 0.5 s). Prints compile time, the median, 10th and 90th\n"
+    "percentile run time, the planned arena, peak RSS and GFLOP/s (matmul FLOPs,\n"
+    "2*M*N*K, over the median). --json prints one JSON object with the keys\n"
+    "compile_ms, median_ms, p10_ms, p90_ms, peak_rss_mb, gflops (and more).\n"
+    "  --threads N   threads (default 0: all cores)\n";
+
+static double now_ms(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
+}
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+/* the q-quantile of sorted v[0..n) */
+static double quantile(const double *v, int n, double q) {
+  double pos = q * (n - 1);
+  int lo = (int)pos;
+  int hi = lo + 1 < n ? lo + 1 : lo;
+  return v[lo] + (v[hi] - v[lo]) * (pos - lo);
+}
+
+int cmd_bench(int argc, char **argv) {
+  cli_opts o = {0};
+  int64_t iters = 0;
+  bool json = false;
+  for (int i = 1; i < argc; i++) {
+    int c = cli_parse_common(argc, argv, &i, &o);
+    if (c < 0) return CLI_USAGE;
+    if (c > 0) continue;
+    const char *s = argv[i];
+    if (!strcmp(s, "--help") || !strcmp(s, "-h")) {
+      fputs(help, stdout);
+      return CLI_OK;
+    }
+    if (!strcmp(s, "--json")) {
+      json = true;
+    } else if (!strcmp(s, "--iters")) {
+      if (i + 1 >= argc || !cli_parse_int(argv[i + 1], &iters) || iters < 1 || iters > 1000000)
+        return cli_usage_error("bench", "--iters wants a positive number");
+      i++;
+    } else if (s[0] == '-') {
+      return cli_usage_error("bench", "unknown option '%s'", s);
+    } else if (o.model) {
+      return cli_usage_error("bench", "unexpected argument '%s'", s);
+    } else {
+      o.model = s;
+    }
+  }
+  if (!o.model) return cli_usage_error("bench", "no model file given");
+
+  double t0 = now_ms();
+  cli_model m;
+  if (!cli_model_load(&m, o.model, o.strict)) {
+    cli_model_free(&m);
+    return CLI_ERROR;
+  }
+  ir_graph *g = m.graph;
+  int64_t syms[IR_MAX_SYMS];
+  int status = cli_bind_dims(g, &o, NULL, NULL, syms);
+  if (status) {
+    cli_model_free(&m);
+    return status;
+  }
+  double flops = cli_count_flops(g, syms);
+  int nin = g->ninputs;
+  seqrt_tensor *inputs = calloc((size_t)nin + 1, sizeof *inputs);
+  cli_random_inputs(g, syms, 1, inputs);
+  cg_jit *jit = cli_compile(g, syms, &m.diags);
+  double compile_ms = now_ms() - t0;
+  seqrt_session *session = NULL;
+  seqrt_tensor *outputs = NULL;
+  double *times = NULL;
+  seqrt_error err;
+  if (!jit) {
+    status = CLI_ERROR;
+    goto done;
+  }
+  const seqrt_model_desc *desc = cg_jit_desc(jit);
+  session = seqrt_session_new(desc, syms, o.threads, &err);
+  if (!session || seqrt_session_random_params(session, 1, &err)) goto fail;
+  outputs = calloc((size_t)desc->noutputs + 1, sizeof *outputs);
+
+  /* warm-up: at least 3 runs and 0.1 s */
+  double start = now_ms();
+  for (int k = 0; k < 3 || now_ms() - start < 100; k++)
+    if (seqrt_session_run(session, inputs, outputs, &err)) goto fail;
+  int cap = iters ? (int)iters : 1000;
+  times = malloc(sizeof(double) * (size_t)cap);
+  int n = 0;
+  start = now_ms();
+  while (n < cap && (iters ? n < iters : (n < 10 || now_ms() - start < 500))) {
+    double t = now_ms();
+    if (seqrt_session_run(session, inputs, outputs, &err)) goto fail;
+    times[n++] = now_ms() - t;
+  }
+  qsort(times, (size_t)n, sizeof(double), cmp_double);
+  double median = quantile(times, n, 0.5), p10 = quantile(times, n, 0.1),
+         p90 = quantile(times, n, 0.9);
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  double rss_mb = (double)ru.ru_maxrss / 1024.0;
+  double arena_mb = (double)seqrt_session_arena_bytes(session) / (1024.0 * 1024.0);
+  double gflops = median > 0 ? flops / (median * 1e6) : 0;
+  int threads = o.threads;
+  if (json) {
+    printf("{\"model\": \"%s\", \"dims\": {", g->name ? g->name : "");
+    for (int s = 0; s < g->nsyms; s++)
+      printf("%s\"%s\": %lld", s ? ", " : "", g->syms[s].name, (long long)syms[s]);
+    printf("}, \"threads\": %d, \"iters\": %d, \"compile_ms\": %.3f, \"median_ms\": %.4f, "
+           "\"p10_ms\": %.4f, \"p90_ms\": %.4f, \"peak_rss_mb\": %.1f, \"arena_mb\": %.3f, "
+           "\"flops\": %.0f, \"gflops\": %.2f}\n",
+           threads, n, compile_ms, median, p10, p90, rss_mb, arena_mb, flops, gflops);
+  } else {
+    printf("model %s:", g->name ? g->name : "");
+    for (int s = 0; s < g->nsyms; s++)
+      printf(" %s=%lld", g->syms[s].name, (long long)syms[s]);
+    printf("\ncompile:  %.1f ms\n", compile_ms);
+    char th[32];
+    snprintf(th, sizeof th, "%d", threads);
+    printf("run:      median %.4f ms  (p10 %.4f, p90 %.4f) over %d runs, threads %s\n", median,
+           p10, p90, n, threads ? th : "all");
+    printf("memory:   arena %.2f MB, peak RSS %.1f MB\n", arena_mb, rss_mb);
+    printf("speed:    %.2f GFLOP/s (%.4g matmul FLOPs a run)\n", gflops, flops);
+  }
+  status = CLI_OK;
+  goto done;
+fail:
+  fprintf(stderr, "seqc: error: %s\n", err.msg);
+  status = CLI_ERROR;
+done:
+  for (int i = 0; i < nin; i++) free(inputs[i].data);
+  free(inputs);
+  free(outputs);
+  free(times);
+  seqrt_session_free(session);
+  cg_jit_free(jit);
+  cli_model_free(&m);
+  return status;
+}

@@ -1,0 +1,197 @@
+/* common.c: what several subcommands share: options, loading, dims, compiling. */
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+int cli_usage_error(const char *cmd, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fprintf(stderr, "seqc %s: ", cmd);
+  vfprintf(stderr, fmt, ap);
+  fprintf(stderr, "\n(see `seqc %s --help`)\n", cmd);
+  va_end(ap);
+  return CLI_USAGE;
+}
+
+bool cli_parse_int(const char *s, int64_t *out) {
+  if (!s || !*s) return false;
+  char *end;
+  long long v = strtoll(s, &end, 10);
+  if (*end || v < 0) return false;
+  *out = v;
+  return true;
+}
+
+int cli_parse_common(int argc, char **argv, int *i, cli_opts *o) {
+  const char *a = argv[*i];
+  const char *cmd = argv[0];
+  if (!strcmp(a, "--dim")) {
+    if (*i + 1 >= argc) return cli_usage_error(cmd, "--dim needs N=V"), -1;
+    char *spec = argv[++*i];
+    char *eq = strchr(spec, '=');
+    int64_t v;
+    if (!eq || eq == spec || !cli_parse_int(eq + 1, &v) || v == 0)
+      return cli_usage_error(cmd, "--dim wants NAME=POSITIVE_INTEGER, got '%s'", spec), -1;
+    if (o->ndims == CLI_MAX_DIMS) return cli_usage_error(cmd, "too many --dim"), -1;
+    *eq = '\0'; /* argv is ours: the name ends at the '=' */
+    o->dim_names[o->ndims] = spec;
+    o->dim_values[o->ndims++] = v;
+    return 1;
+  }
+  if (!strcmp(a, "--threads")) {
+    int64_t v;
+    if (*i + 1 >= argc || !cli_parse_int(argv[*i + 1], &v) || v > 1024)
+      return cli_usage_error(cmd, "--threads wants a number (0 = all cores)"), -1;
+    ++*i;
+    o->threads = (int)v;
+    return 1;
+  }
+  if (!strcmp(a, "--strict")) {
+    o->strict = true;
+    return 1;
+  }
+  return 0;
+}
+
+bool cli_model_load(cli_model *m, const char *path, bool strict) {
+  memset(m, 0, sizeof *m);
+  ir_diags_init(&m->diags, path, NULL, 0, stderr);
+  m->diags.warnings_are_errors = strict;
+  m->graph = fe_load_model(path, &m->diags, &m->src);
+  if (m->graph && m->diags.nerrors == 0) return true;
+  ir_graph_free(m->graph);
+  m->graph = NULL;
+  return false;
+}
+
+void cli_model_free(cli_model *m) {
+  ir_graph_free(m->graph);
+  free(m->src);
+}
+
+int cli_bind_dims(const ir_graph *g, const cli_opts *o, const seqrt_tensor *inputs,
+                  const bool *given, int64_t *syms) {
+  bool from_dim[IR_MAX_SYMS] = {0};
+  for (int s = 0; s < g->nsyms; s++) syms[s] = -1;
+  for (int d = 0; d < o->ndims; d++) {
+    int s = ir_graph_find_sym(g, o->dim_names[d]);
+    if (s < 0) {
+      fprintf(stderr, "seqc: --dim %s: the model has no dim '%s'", o->dim_names[d],
+              o->dim_names[d]);
+      if (g->nsyms) {
+        fprintf(stderr, " (its dims:");
+        for (int t = 0; t < g->nsyms; t++) fprintf(stderr, " %s", g->syms[t].name);
+        fprintf(stderr, ")");
+      }
+      fprintf(stderr, "\n");
+      return CLI_USAGE;
+    }
+    syms[s] = o->dim_values[d];
+    from_dim[s] = true;
+  }
+  for (int i = 0; inputs && i < g->ninputs; i++) {
+    if (given && !given[i]) continue;
+    const ir_value *v = &g->values[g->inputs[i]];
+    const seqrt_tensor *t = &inputs[i];
+    if (t->rank != v->type.rank) continue; /* the runtime reports the shape error */
+    for (int k = 0; k < t->rank; k++) {
+      ir_dim d = v->type.dims[k];
+      if (d.coef != 1 || d.sym[0] < 0 || d.sym[1] >= 0) continue;
+      int s = d.sym[0];
+      if (syms[s] < 0) {
+        syms[s] = t->shape[k];
+      } else if (syms[s] != t->shape[k]) {
+        char want[128], got[128];
+        int64_t shape[IR_MAX_RANK];
+        for (int j = 0; j < t->rank; j++) {
+          ir_dim e = v->type.dims[j];
+          bool bound = true;
+          for (int q = 0; q < IR_DIM_SYMS; q++)
+            if (e.sym[q] >= 0 && syms[e.sym[q]] < 0) bound = false;
+          shape[j] = bound ? ir_dim_eval(e, syms) : t->shape[j];
+        }
+        fprintf(stderr, "seqc: input '%s': expected %s, got %s (%s = %lld%s)\n", v->name,
+                seqrt_shape_str(shape, t->rank, want, sizeof want),
+                seqrt_shape_str(t->shape, t->rank, got, sizeof got), g->syms[s].name,
+                (long long)syms[s], from_dim[s] ? " from --dim" : " from another input");
+        return CLI_ERROR;
+      }
+    }
+  }
+  for (int s = 0; s < g->nsyms; s++)
+    if (syms[s] < 0) syms[s] = g->syms[s].def_value;
+  return CLI_OK;
+}
+
+cg_jit *cli_compile(ir_graph *g, const int64_t *syms, ir_diags *d) {
+  pass_ctx ctx = {.diags = d, .syms = syms};
+  if (!pass_run_pipeline(g, &ctx)) return NULL;
+  cg_options opt = {.bind_syms = syms, .opt_level = 3};
+  seqrt_error err;
+  cg_jit *j = cg_jit_compile(g, &opt, &err);
+  if (!j) fprintf(stderr, "seqc: internal error: code generation failed: %s\n", err.msg);
+  return j;
+}
+
+/* splitmix64: small, reproducible */
+static uint64_t next_random(uint64_t *s) {
+  uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+/* smallest embedding table that input value v indexes, 10 if none */
+static int64_t index_limit(const ir_graph *g, int v, const int64_t *syms) {
+  int64_t limit = -1;
+  for (int i = 0; i < g->nnodes; i++) {
+    const ir_node *n = &g->nodes[i];
+    if (n->dead || n->op != IR_OP_EMBEDDING || n->inputs[1] != v) continue;
+    int64_t rows = ir_dim_eval(g->values[n->inputs[0]].type.dims[0], syms);
+    if (limit < 0 || rows < limit) limit = rows;
+  }
+  return limit > 0 ? limit : 10;
+}
+
+void cli_random_inputs(const ir_graph *g, const int64_t *syms, uint64_t seed, seqrt_tensor *t) {
+  uint64_t state = seed;
+  for (int i = 0; i < g->ninputs; i++) {
+    const ir_value *v = &g->values[g->inputs[i]];
+    t[i].dtype = (seqrt_dtype)v->type.dtype;
+    t[i].rank = v->type.rank;
+    for (int k = 0; k < v->type.rank; k++) t[i].shape[k] = ir_dim_eval(v->type.dims[k], syms);
+    int64_t n = seqrt_tensor_numel(&t[i]);
+    t[i].data = malloc((size_t)(n > 0 ? n : 1) * seqrt_dtype_size(t[i].dtype));
+    int64_t limit = v->type.dtype == IR_F32 ? 0 : index_limit(g, g->inputs[i], syms);
+    for (int64_t k = 0; k < n; k++) {
+      uint64_t r = next_random(&state);
+      if (t[i].dtype == SEQRT_F32)
+        ((float *)t[i].data)[k] = (float)((double)(r >> 11) / 9007199254740992.0 * 2.0 - 1.0);
+      else if (t[i].dtype == SEQRT_I32)
+        ((int32_t *)t[i].data)[k] = (int32_t)(r % (uint64_t)limit);
+      else
+        ((int64_t *)t[i].data)[k] = (int64_t)(r % (uint64_t)limit);
+    }
+  }
+}
+
+/* 2*M*N*K of one matmul; FUSED bodies are searched too */
+static double graph_flops(const ir_graph *g, const int64_t *syms) {
+  double flops = 0;
+  for (int i = 0; i < g->nnodes; i++) {
+    const ir_node *n = &g->nodes[i];
+    if (n->dead) continue;
+    if (n->body) flops += graph_flops(n->body, syms);
+    if (n->op != IR_OP_MATMUL && n->op != IR_OP_LINEAR) continue;
+    const ir_type *out = &g->values[n->outputs[0]].type;
+    const ir_type *a = &g->values[n->inputs[0]].type;
+    if (out->rank < 1 || a->rank < 1) continue;
+    double k = (double)ir_dim_eval(a->dims[a->rank - 1], syms);
+    flops += 2.0 * k * (double)ir_type_numel_eval(out, syms);
+  }
+  return flops;
+}
+
+double cli_count_flops(const ir_graph *g, const int64_t *syms) { return graph_flops(g, syms); }

@@ -1,0 +1,67 @@
+/* ir.c: `seqc ir`: print the IR as text. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const char help[] =
+    "usage: seqc ir MODEL.yaml [--print-after PASS|all] [--dim N=V]...\n"
+    "\n"
+    "Prints the model's IR. Without --print-after: as the frontend lowered it\n"
+    "and after the whole pipeline. With it: after the named pass, or after every\n"
+    "pass with `all`. Dims stay symbolic unless --dim binds them.\n"
+    "passes, in order:";
+
+int cmd_ir(int argc, char **argv) {
+  cli_opts o = {0};
+  const char *after = NULL;
+  for (int i = 1; i < argc; i++) {
+    int c = cli_parse_common(argc, argv, &i, &o);
+    if (c < 0) return CLI_USAGE;
+    if (c > 0) continue;
+    const char *s = argv[i];
+    if (!strcmp(s, "--help") || !strcmp(s, "-h")) {
+      fputs(help, stdout);
+      for (const pass_info *p = pass_pipeline; p->name; p++) printf(" %s", p->name);
+      printf("\n");
+      return CLI_OK;
+    }
+    if (!strcmp(s, "--print-after")) {
+      if (i + 1 >= argc) return cli_usage_error("ir", "--print-after needs a pass name");
+      after = argv[++i];
+      if (!pass_name_known(after)) {
+        fprintf(stderr, "seqc ir: unknown pass '%s'; passes:", after);
+        for (const pass_info *p = pass_pipeline; p->name; p++) fprintf(stderr, " %s", p->name);
+        fprintf(stderr, " (or all)\n");
+        return CLI_USAGE;
+      }
+      continue;
+    }
+    if (s[0] == '-') return cli_usage_error("ir", "unknown option '%s'", s);
+    if (o.model) return cli_usage_error("ir", "unexpected argument '%s'", s);
+    o.model = s;
+  }
+  if (!o.model) return cli_usage_error("ir", "no model file given");
+
+  cli_model m;
+  if (!cli_model_load(&m, o.model, o.strict)) {
+    cli_model_free(&m);
+    return CLI_ERROR;
+  }
+  int64_t syms[IR_MAX_SYMS];
+  int status = cli_bind_dims(m.graph, &o, NULL, NULL, syms);
+  if (status == CLI_OK) {
+    pass_ctx ctx = {.diags = &m.diags, .syms = o.ndims ? syms : NULL, .print_after = after};
+    if (!after) {
+      printf("; as lowered\n");
+      ir_print(m.graph, stdout);
+    }
+    if (!pass_run_pipeline(m.graph, &ctx)) status = CLI_ERROR;
+    else if (!after) {
+      printf("; after the pipeline\n");
+      ir_print(m.graph, stdout);
+    }
+  }
+  cli_model_free(&m);
+  return status;
+}

@@ -1,0 +1,205 @@
+/* run.c: `seqc run`: compile a model just in time and run it once. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const char help[] =
+    "usage: seqc run MODEL.yaml (--weights W.safetensors | --random-weights SEED)\n"
+    "                (--input IN.safetensors | --random-input SEED)\n"
+    "                [--output OUT.safetensors] [--dim N=V]... [--threads N] [--strict]\n"
+    "\n"
+    "Compiles MODEL.yaml for the bound dims and runs it once.\n"
+    "  --weights W        parameters by name (NODE.PARAM), as a PyTorch state_dict\n"
+    "  --random-weights S fill every parameter reproducibly from seed S instead\n"
+    "  --input IN         model inputs by input name\n"
+    "  --random-input S   random inputs of the bound shapes from seed S instead\n"
+    "  --output OUT       write every output under its output name (without it,\n"
+    "                     a summary of each output is printed)\n"
+    "  --dim N=V          bind dim N (else taken from the inputs' shapes, else the\n"
+    "                     YAML default)\n"
+    "  --threads N        threads (default 0: all cores)\n"
+    "  --strict           warnings (unused parameters or inputs) are errors\n";
+
+typedef struct run_args {
+  cli_opts o;             /* shared options */
+  const char *weights;    /* --weights */
+  const char *input;      /* --input */
+  const char *output;     /* --output */
+  int64_t weights_seed;   /* --random-weights, -1 unset */
+  int64_t input_seed;     /* --random-input, -1 unset */
+} run_args;
+
+static int parse(int argc, char **argv, run_args *a) {
+  memset(a, 0, sizeof *a);
+  a->weights_seed = a->input_seed = -1;
+  for (int i = 1; i < argc; i++) {
+    const char *s = argv[i];
+    int c = cli_parse_common(argc, argv, &i, &a->o);
+    if (c < 0) return CLI_USAGE;
+    if (c > 0) continue;
+    if (!strcmp(s, "--help") || !strcmp(s, "-h")) {
+      fputs(help, stdout);
+      return -1;
+    }
+    const char **str = !strcmp(s, "--weights") ? &a->weights
+                       : !strcmp(s, "--input") ? &a->input
+                       : !strcmp(s, "--output") || !strcmp(s, "-o") ? &a->output
+                                                                      : NULL;
+    int64_t *num = !strcmp(s, "--random-weights") ? &a->weights_seed
+                   : !strcmp(s, "--random-input") ? &a->input_seed
+                                                  : NULL;
+    if ((str || num) && i + 1 >= argc) return cli_usage_error("run", "%s needs a value", s);
+    if (str) {
+      *str = argv[++i];
+    } else if (num) {
+      if (!cli_parse_int(argv[++i], num))
+        return cli_usage_error("run", "%s wants a non-negative integer seed", s);
+    } else if (s[0] == '-') {
+      return cli_usage_error("run", "unknown option '%s'", s);
+    } else if (!a->o.model) {
+      a->o.model = s;
+    } else {
+      return cli_usage_error("run", "unexpected argument '%s'", s);
+    }
+  }
+  if (!a->o.model) return cli_usage_error("run", "no model file given");
+  if (!a->weights == (a->weights_seed < 0))
+    return cli_usage_error("run", "give exactly one of --weights and --random-weights");
+  if (!a->input == (a->input_seed < 0))
+    return cli_usage_error("run", "give exactly one of --input and --random-input");
+  return CLI_OK;
+}
+
+static void print_warning(void *user, const char *msg) {
+  fprintf(stderr, "%s: warning: %s\n", (const char *)user, msg);
+}
+
+/* the model's inputs from IN by name; given[i] marks those found */
+static int read_inputs(const ir_graph *g, seqrt_st_file *f, const char *path, bool strict,
+                       seqrt_tensor *t, bool *given) {
+  int status = CLI_OK;
+  for (int i = 0; i < g->ninputs; i++) {
+    const char *name = g->values[g->inputs[i]].name;
+    int k = seqrt_st_find(f, name);
+    seqrt_error err;
+    if (k < 0) {
+      fprintf(stderr, "%s: error: input '%s' is missing\n", path, name);
+      status = CLI_ERROR;
+    } else if (seqrt_st_get(f, k, &t[i], &err)) {
+      fprintf(stderr, "seqc: %s\n", err.msg);
+      status = CLI_ERROR;
+    } else {
+      given[i] = true;
+    }
+  }
+  for (int k = 0; k < seqrt_st_count(f); k++) {
+    const char *name = seqrt_st_name(f, k);
+    bool used = false;
+    for (int i = 0; i < g->ninputs && !used; i++)
+      used = !strcmp(g->values[g->inputs[i]].name, name);
+    if (used) continue;
+    fprintf(stderr, "%s: %s: tensor '%s' is not an input of the model\n", path,
+            strict ? "error" : "warning", name);
+    if (strict) status = CLI_ERROR;
+  }
+  return status;
+}
+
+/* prints each output's shape and first values */
+static void print_outputs(const seqrt_model_desc *d, const seqrt_tensor *out) {
+  for (int i = 0; i < d->noutputs; i++) {
+    char shape[128];
+    const seqrt_tensor *t = &out[i];
+    printf("%s: %s %s", d->output_names[i], seqrt_dtype_name(t->dtype),
+           seqrt_shape_str(t->shape, t->rank, shape, sizeof shape));
+    int64_t n = seqrt_tensor_numel(t);
+    printf(" =");
+    for (int64_t k = 0; k < n && k < 8; k++) {
+      if (t->dtype == SEQRT_F32) printf(" %.6g", ((const float *)t->data)[k]);
+      else if (t->dtype == SEQRT_I32) printf(" %d", ((const int32_t *)t->data)[k]);
+      else printf(" %lld", (long long)((const int64_t *)t->data)[k]);
+    }
+    printf(n > 8 ? " ...\n" : "\n");
+  }
+}
+
+int cmd_run(int argc, char **argv) {
+  run_args a;
+  int status = parse(argc, argv, &a);
+  if (status) return status < 0 ? CLI_OK : status;
+
+  cli_model m;
+  if (!cli_model_load(&m, a.o.model, a.o.strict)) {
+    cli_model_free(&m);
+    return CLI_ERROR;
+  }
+  ir_graph *g = m.graph;
+  int nin = g->ninputs;
+  seqrt_tensor *inputs = calloc((size_t)nin + 1, sizeof *inputs);
+  bool *given = calloc((size_t)nin + 1, sizeof *given);
+  seqrt_tensor *outputs = NULL;
+  seqrt_st_file *in_file = NULL, *w_file = NULL;
+  seqrt_session *session = NULL;
+  cg_jit *jit = NULL;
+  bool random_inputs = a.input_seed >= 0;
+  int64_t syms[IR_MAX_SYMS];
+  seqrt_error err;
+
+  if (!random_inputs) {
+    in_file = seqrt_st_open(a.input, &err);
+    if (!in_file) {
+      fprintf(stderr, "seqc: %s\n", err.msg);
+      status = CLI_ERROR;
+      goto done;
+    }
+    status = read_inputs(g, in_file, a.input, a.o.strict, inputs, given);
+    if (status) goto done;
+  }
+  status = cli_bind_dims(g, &a.o, random_inputs ? NULL : inputs, given, syms);
+  if (status) goto done;
+  if (random_inputs) cli_random_inputs(g, syms, (uint64_t)a.input_seed, inputs);
+
+  jit = cli_compile(g, syms, &m.diags);
+  if (!jit) {
+    status = CLI_ERROR;
+    goto done;
+  }
+  const seqrt_model_desc *desc = cg_jit_desc(jit);
+  session = seqrt_session_new(desc, syms, a.o.threads, &err);
+  if (!session) goto fail;
+  if (a.weights) {
+    w_file = seqrt_st_open(a.weights, &err);
+    if (!w_file) goto fail;
+    if (seqrt_session_load_weights(session, w_file, a.o.strict, print_warning,
+                                   (void *)a.weights, &err))
+      goto fail;
+  } else if (seqrt_session_random_params(session, (uint64_t)a.weights_seed, &err)) {
+    goto fail;
+  }
+  outputs = calloc((size_t)desc->noutputs + 1, sizeof *outputs);
+  if (seqrt_session_run(session, inputs, outputs, &err)) goto fail;
+  if (a.output) {
+    if (seqrt_st_write(a.output, desc->output_names, outputs, desc->noutputs, &err)) goto fail;
+  } else {
+    print_outputs(desc, outputs);
+  }
+  status = CLI_OK;
+  goto done;
+fail:
+  fprintf(stderr, "seqc: error: %s\n", err.msg);
+  status = CLI_ERROR;
+done:
+  if (random_inputs)
+    for (int i = 0; i < nin; i++) free(inputs[i].data);
+  free(inputs);
+  free(given);
+  free(outputs);
+  seqrt_session_free(session);
+  cg_jit_free(jit);
+  seqrt_st_close(w_file);
+  seqrt_st_close(in_file);
+  cli_model_free(&m);
+  return status;
+}

@@ -1,0 +1,142 @@
+/*
+ * plan_memory.c: decides where every value lives at run time.
+ *
+ * - Nodes that read only params, consts and other such nodes are marked
+ *   at_prepare: they run once at session start (the transposed weights of a
+ *   GEMM), and their results become PREPARED buffers.
+ * - Every graph output gets a buffer of its own, written in the run stage: an
+ *   output that is an input, a param, a prepared value, a view, or a value
+ *   already given to another output name gets a COPY node at the end.
+ * - Every other value a kernel reads or writes gets a buffer: INPUT, PARAM,
+ *   TEMP (with its lifetime [first, last] in node steps, so the runtime can
+ *   reuse memory), or ALIAS for the result of a view (RESHAPE).
+ *
+ * Offsets are not fixed here: they depend on the dims, which ahead-of-time
+ * objects bind only at run time. The runtime places the buffers from these
+ * lifetimes when a session starts, so the peak is known before running.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "passes.h"
+
+/* marks nodes that depend on params and constants only */
+static void mark_prepare(ir_graph *g) {
+  for (int i = 0; i < g->nnodes; i++) {
+    ir_node *n = &g->nodes[i];
+    if (n->dead) continue;
+    bool prep = n->ninputs > 0;
+    for (int j = 0; j < n->ninputs && prep; j++) {
+      const ir_value *v = &g->values[n->inputs[j]];
+      if (v->kind == IR_VAL_PARAM || v->kind == IR_VAL_CONST) continue;
+      prep = v->kind == IR_VAL_NODE && g->nodes[v->def].at_prepare;
+    }
+    n->at_prepare = prep;
+  }
+}
+
+/* true when output value v can be written straight into its own buffer */
+static bool output_is_own(const ir_graph *g, int out_index) {
+  int v = g->outputs[out_index].value;
+  const ir_value *val = &g->values[v];
+  if (val->kind != IR_VAL_NODE) return false;
+  const ir_node *n = &g->nodes[val->def];
+  if (n->at_prepare || (ir_ops[n->op].traits & IR_T_VIEW)) return false;
+  for (int i = 0; i < out_index; i++)
+    if (g->outputs[i].value == v) return false;
+  return true;
+}
+
+/* appends COPY nodes so that every output has memory of its own */
+static void copy_outputs(ir_graph *g) {
+  for (int i = 0; i < g->noutputs; i++) {
+    if (output_is_own(g, i)) continue;
+    int src = g->outputs[i].value;
+    ir_loc loc = g->values[src].loc;
+    int n = ir_add_node(g, IR_OP_COPY, g->outputs[i].name, &src, 1, loc);
+    int dst = g->nodes[n].outputs[0];
+    g->values[dst].type = g->values[src].type;
+    g->outputs[i].value = dst;
+  }
+}
+
+/* the buffer of value v, made on first request */
+static int buffer_of(ir_graph *g, int v, int *count) {
+  ir_value *val = &g->values[v];
+  if (val->buffer >= 0) return val->buffer;
+  val->buffer = (*count)++;
+  return val->buffer;
+}
+
+/* follows ALIAS links to the buffer that owns the memory */
+static int root_buffer(const ir_graph *g, int b) {
+  while (g->buffers[b].role == SEQRT_ROLE_ALIAS) b = g->buffers[b].alias;
+  return b;
+}
+
+bool pass_plan_memory(ir_graph *g, pass_ctx *ctx) {
+  (void)ctx;
+  mark_prepare(g);
+  copy_outputs(g);
+  ir_graph_reindex(g);
+
+  for (int i = 0; i < g->nvalues; i++) g->values[i].buffer = -1;
+  int count = 0;
+  /* inputs first, in model order, then every param (used or not: the weights
+   * file must still provide it), then node results in node order */
+  for (int i = 0; i < g->ninputs; i++) buffer_of(g, g->inputs[i], &count);
+  for (int i = 0; i < g->nvalues; i++)
+    if (g->values[i].kind == IR_VAL_PARAM) buffer_of(g, i, &count);
+  for (int i = 0; i < g->nnodes; i++) {
+    const ir_node *n = &g->nodes[i];
+    if (n->dead) continue;
+    for (int j = 0; j < n->noutputs; j++) buffer_of(g, n->outputs[j], &count);
+  }
+
+  g->buffers = ir_alloc(g, sizeof(ir_buffer) * (size_t)(count > 0 ? count : 1));
+  g->nbuffers = count;
+  for (int i = 0; i < g->nvalues; i++) {
+    const ir_value *v = &g->values[i];
+    if (v->buffer < 0) continue;
+    ir_buffer *b = &g->buffers[v->buffer];
+    b->value = i;
+    b->alias = -1;
+    b->first = v->kind == IR_VAL_NODE ? v->def : -1;
+    b->last = b->first;
+    if (v->kind == IR_VAL_INPUT) b->role = SEQRT_ROLE_INPUT;
+    else if (v->kind == IR_VAL_PARAM) b->role = SEQRT_ROLE_PARAM;
+    else {
+      const ir_node *n = &g->nodes[v->def];
+      if (ir_ops[n->op].traits & IR_T_VIEW) {
+        int src = n->inputs[0];
+        IR_ASSERT(g->values[src].buffer >= 0); /* views of consts are folded by simplify */
+        b->role = SEQRT_ROLE_ALIAS;
+        b->alias = g->values[src].buffer;
+      } else if (n->at_prepare) {
+        b->role = SEQRT_ROLE_PREPARED;
+      } else {
+        b->role = SEQRT_ROLE_TEMP;
+      }
+    }
+  }
+  for (int i = 0; i < g->noutputs; i++) {
+    ir_buffer *b = &g->buffers[g->values[g->outputs[i].value].buffer];
+    b->role = SEQRT_ROLE_OUTPUT;
+  }
+
+  /* lifetimes: a read at step i keeps the memory it reads (through views) alive */
+  for (int i = 0; i < g->nnodes; i++) {
+    const ir_node *n = &g->nodes[i];
+    if (n->dead) continue;
+    for (int j = 0; j < n->ninputs; j++) {
+      int vb = g->values[n->inputs[j]].buffer;
+      if (vb < 0) continue;
+      int rb = root_buffer(g, vb);
+      if (g->buffers[rb].last < i) g->buffers[rb].last = i;
+      if (g->buffers[vb].last < i) g->buffers[vb].last = i;
+    }
+  }
+  for (int i = 0; i < g->nbuffers; i++)
+    if (g->buffers[i].role == SEQRT_ROLE_OUTPUT) g->buffers[i].last = g->nnodes;
+  return true;
+}
