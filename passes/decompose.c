@@ -1,0 +1,131 @@
+/*
+ * decompose.c: layer ops to primitives.
+ *
+ *   LINEAR(x, W, b?)  ->  Wt = TRANSPOSE(W, perm [1, 0])
+ *                         mm = MATMUL(x, Wt, trans_b 0)
+ *                         y  = ADD(mm, b)                  (with a bias)
+ *                         (x of rank 1: RESHAPE to [1, in] first, back to [out] last)
+ *   DROPOUT(x)        ->  x                                (identity at inference)
+ *
+ * The transpose reads only the weight, so plan_memory runs it once at session
+ * start and the GEMM kernel sees B row-major [in, out]. The last new node keeps
+ * the layer's name and position and its result the layer result's name, so
+ * messages and model outputs read as the user wrote them. Bodies (FUSED, later
+ * scan) are decomposed too.
+ */
+#include <stdio.h>
+
+#include "passes.h"
+
+/* inserts op at pos with a name made of base and suffix; infers its type */
+static int insert(ir_graph *g, int pos, ir_op op, const char *base, const char *suffix,
+                  const int *inputs, int ninputs, ir_loc loc) {
+  char name[256];
+  snprintf(name, sizeof name, "%s%s", base ? base : "", suffix);
+  return ir_insert_node(g, pos, op, name, inputs, ninputs, loc);
+}
+
+/* inserts a RESHAPE of v to type t (a view: no copy) and returns its result */
+static int reshape(ir_graph *g, int pos, const char *name, const char *suffix, int v, ir_type t,
+                   ir_loc loc, ir_diags *d) {
+  int r = insert(g, pos, IR_OP_RESHAPE, name, suffix, &v, 1, loc);
+  g->values[g->nodes[r].outputs[0]].type = t;
+  ir_infer_node(g, r, d);
+  return g->nodes[r].outputs[0];
+}
+
+/*
+ * Expands the LINEAR at node i; returns the index of the node after it. An
+ * input of rank 1 (PyTorch allows it, MATMUL does not) is viewed as one row
+ * [1, in] and the result viewed back as [out].
+ */
+static int expand_linear(ir_graph *g, int i, ir_diags *d) {
+  ir_node *lin = &g->nodes[i];
+  int x = lin->inputs[0], w = lin->inputs[1];
+  int b = lin->ninputs > 2 ? lin->inputs[2] : -1;
+  int old = lin->outputs[0];
+  const char *name = lin->name;
+  ir_loc loc = lin->loc;
+  bool bias = b >= 0, vec = g->values[x].type.rank == 1;
+
+  int pos = i;
+  if (vec) {
+    ir_type row = g->values[x].type;
+    row.rank = 2;
+    row.dims[1] = row.dims[0];
+    row.dims[0] = ir_dim_const(1);
+    x = reshape(g, pos++, name, ".row", x, row, loc, d);
+  }
+  int t = insert(g, pos++, IR_OP_TRANSPOSE, name, ".weight_t", &w, 1, loc);
+  const int64_t perm[2] = {1, 0};
+  ir_set_attr_ints(g, t, "perm", perm, 2);
+  ir_infer_node(g, t, d);
+
+  /* the last node made takes the plain name */
+  int mm_in[2] = {x, g->nodes[t].outputs[0]};
+  int mm = insert(g, pos++, IR_OP_MATMUL, name, bias || vec ? ".matmul" : "", mm_in, 2, loc);
+  ir_set_attr_int(g, mm, "trans_b", 0);
+  ir_infer_node(g, mm, d);
+  int res = g->nodes[mm].outputs[0];
+
+  if (bias) {
+    int add_in[2] = {res, b};
+    int add = insert(g, pos++, IR_OP_ADD, name, vec ? ".bias" : "", add_in, 2, loc);
+    ir_infer_node(g, add, d);
+    res = g->nodes[add].outputs[0];
+  }
+  if (vec) {
+    ir_type flat = g->values[res].type;
+    if (flat.rank == 2) {
+      flat.rank = 1;
+      flat.dims[0] = flat.dims[1];
+    }
+    res = reshape(g, pos++, name, "", res, flat, loc, d);
+  }
+
+  /* the LINEAR now sits at pos */
+  g->nodes[pos].dead = true;
+  g->values[res].name = g->values[old].name;
+  ir_replace_uses(g, old, res);
+  return pos + 1;
+}
+
+/* decomposes g and every body in it; true if anything changed */
+static bool decompose(ir_graph *g, ir_diags *d) {
+  bool changed = false;
+  for (int i = 0; i < g->nnodes;) {
+    ir_node *n = &g->nodes[i];
+    if (n->dead) {
+      i++;
+      continue;
+    }
+    if (n->body && decompose(n->body, d)) changed = true;
+    switch (n->op) {
+      case IR_OP_LINEAR:
+        i = expand_linear(g, i, d);
+        changed = true;
+        break;
+      case IR_OP_DROPOUT:
+        n->dead = true;
+        ir_replace_uses(g, n->outputs[0], n->inputs[0]);
+        changed = true;
+        i++;
+        break;
+      default:
+        i++;
+        break;
+    }
+  }
+  if (changed) ir_graph_compact(g);
+  return changed;
+}
+
+bool pass_decompose(ir_graph *g, pass_ctx *ctx) {
+  ir_diags local;
+  ir_diags *d = ctx->diags;
+  if (!d) {
+    ir_diags_init(&local, NULL, NULL, 0, stderr);
+    d = &local;
+  }
+  return decompose(g, d);
+}
