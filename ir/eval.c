@@ -1,0 +1,186 @@
+/*
+ * eval.c: the reference interpreter, the oracle for every test of the passes
+ * and of generated code.
+ *
+ * It walks the live nodes in order with plain C kernels (eval_ops.c). Each
+ * node result gets its own malloc'd tensor, freed as soon as its last reader
+ * has run, so a long model does not hold every intermediate at once. Shapes
+ * come from the result types under the symbol binding; graph inputs and params
+ * are checked against their types before anything runs. A FUSED node runs its
+ * body as a graph of its own.
+ */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "eval_ops.h"
+
+/* what every level of the walk shares */
+typedef struct run {
+  const int64_t *syms;   /* symbol binding */
+  ir_param_fn get_param; /* params by name */
+  void *user;            /* get_param's context */
+  seqrt_error *err;      /* where an error message goes */
+} run;
+
+/* the run-time tensor of one value */
+typedef struct slot {
+  seqrt_tensor t; /* dtype, concrete shape, elements */
+  bool owned;     /* t.data was malloc'd here and is freed after the last use */
+} slot;
+
+/* dtype and shape of type t under the binding */
+static void shape_of(const ir_type *t, const int64_t *syms, seqrt_tensor *out) {
+  memset(out, 0, sizeof *out);
+  out->dtype = (seqrt_dtype)t->dtype;
+  out->rank = t->rank;
+  for (int i = 0; i < t->rank; i++) out->shape[i] = ir_dim_eval(t->dims[i], syms);
+}
+
+static bool alloc_data(seqrt_tensor *t, seqrt_error *err) {
+  int64_t n = seqrt_tensor_numel(t);
+  if (n < 0) return ir_eval_fail(err, "internal error: negative size");
+  size_t bytes = (size_t)n * seqrt_dtype_size(t->dtype);
+  t->data = malloc(bytes ? bytes : 1);
+  if (!t->data) return ir_eval_fail(err, "out of memory (%zu bytes)", bytes);
+  return true;
+}
+
+/* false with "KIND 'NAME': expected f32[2, 3], got f32[2, 4]" unless got matches want */
+static bool check_given(const char *kind, const char *name, const seqrt_tensor *want,
+                        const seqrt_tensor *got, seqrt_error *err) {
+  bool same = got->dtype == want->dtype && got->rank == want->rank;
+  for (int i = 0; i < want->rank && same; i++) same = got->shape[i] == want->shape[i];
+  if (same && (got->data || seqrt_tensor_numel(want) == 0)) return true;
+  if (same) return ir_eval_fail(err, "%s '%s' has no data", kind, name ? name : "?");
+  char a[256], b[256];
+  bool ranked = got->rank >= 0 && got->rank <= SEQRT_MAX_RANK;
+  return ir_eval_fail(err, "%s '%s': expected %s%s, got %s%s", kind, name ? name : "?",
+                      seqrt_dtype_name(want->dtype),
+                      seqrt_shape_str(want->shape, want->rank, a, sizeof a),
+                      seqrt_dtype_name(got->dtype),
+                      ranked ? seqrt_shape_str(got->shape, got->rank, b, sizeof b) : "[?]");
+}
+
+/* a fresh malloc'd copy of t */
+static bool copy_out(const seqrt_tensor *t, seqrt_tensor *out, seqrt_error *err) {
+  *out = *t;
+  if (!alloc_data(out, err)) return false;
+  memcpy(out->data, t->data, (size_t)seqrt_tensor_numel(t) * seqrt_dtype_size(t->dtype));
+  return true;
+}
+
+static bool run_graph(const ir_graph *g, const run *r, const seqrt_tensor *inputs,
+                      seqrt_tensor *outputs);
+
+/* fills the slots of graph inputs, consts and the params that something reads */
+static bool bind_leaves(const ir_graph *g, const run *r, const seqrt_tensor *inputs,
+                        const int *uses, slot *s) {
+  for (int i = 0; i < g->ninputs; i++) {
+    int v = g->inputs[i];
+    seqrt_tensor want;
+    shape_of(&g->values[v].type, r->syms, &want);
+    if (!check_given("input", g->values[v].name, &want, &inputs[i], r->err)) return false;
+    s[v].t = inputs[i];
+  }
+  for (int v = 0; v < g->nvalues; v++) {
+    const ir_value *val = &g->values[v];
+    if (val->kind == IR_VAL_CONST) {
+      shape_of(&val->type, r->syms, &s[v].t);
+      s[v].t.data = val->data;
+    } else if (val->kind == IR_VAL_PARAM && uses[v] > 0) {
+      seqrt_tensor want, got;
+      memset(&got, 0, sizeof got);
+      shape_of(&val->type, r->syms, &want);
+      if (!r->get_param || !r->get_param(r->user, val->name, &got))
+        return ir_eval_fail(r->err, "missing parameter '%s'", val->name ? val->name : "?");
+      if (!check_given("parameter", val->name, &want, &got, r->err)) return false;
+      s[v].t = got;
+    }
+  }
+  return true;
+}
+
+/* node n of g: results allocated from their types, then the kernel or the body */
+static bool run_node(const ir_graph *g, const ir_node *n, const run *r, slot *s) {
+  seqrt_tensor *in = malloc(sizeof(seqrt_tensor) * (size_t)(n->ninputs ? n->ninputs : 1));
+  if (!in) return ir_eval_fail(r->err, "out of memory");
+  bool ok = true;
+  for (int k = 0; k < n->ninputs && ok; k++) {
+    in[k] = s[n->inputs[k]].t;
+    /* an unverified graph may read a value nothing computed: never follow NULL */
+    if (!in[k].data && seqrt_tensor_numel(&in[k]) != 0)
+      ok = ir_eval_fail(r->err, "internal error: node '%s' reads %%%d, which has no value",
+                        n->name ? n->name : "?", n->inputs[k]);
+  }
+  for (int k = 0; k < n->noutputs && ok; k++) {
+    slot *o = &s[n->outputs[k]];
+    shape_of(&g->values[n->outputs[k]].type, r->syms, &o->t);
+    if (n->op != IR_OP_FUSED) ok = o->owned = alloc_data(&o->t, r->err);
+  }
+  if (ok && n->op == IR_OP_FUSED) {
+    slot *o = &s[n->outputs[0]];
+    seqrt_tensor want = o->t, got;
+    ok = run_graph(n->body, r, in, &got);
+    if (ok) {
+      o->t = got;
+      o->owned = true;
+      ok = check_given("internal error: the result of fused node", n->name, &want, &got, r->err);
+    }
+  } else if (ok) {
+    ok = ir_eval_kernel(g, n, in, &s[n->outputs[0]].t, r->err);
+  }
+  free(in);
+  return ok;
+}
+
+static void release(slot *s) {
+  if (s->owned) free(s->t.data);
+  s->owned = false;
+  s->t.data = NULL;
+}
+
+/*
+ * Runs g with inputs[i] for g->inputs[i]; outputs[i] receives a fresh copy of
+ * output i. On failure no output is left allocated.
+ */
+static bool run_graph(const ir_graph *g, const run *r, const seqrt_tensor *inputs,
+                      seqrt_tensor *outputs) {
+  slot *s = calloc((size_t)(g->nvalues ? g->nvalues : 1), sizeof(slot));
+  int *uses = ir_use_counts(g);
+  if (!s) {
+    free(uses);
+    return ir_eval_fail(r->err, "out of memory");
+  }
+  bool ok = bind_leaves(g, r, inputs, uses, s);
+  for (int i = 0; i < g->nnodes && ok; i++) {
+    const ir_node *n = &g->nodes[i];
+    if (n->dead) continue;
+    ok = run_node(g, n, r, s);
+    for (int k = 0; k < n->ninputs; k++)
+      if (--uses[n->inputs[k]] == 0) release(&s[n->inputs[k]]);
+    for (int k = 0; k < n->noutputs; k++)
+      if (uses[n->outputs[k]] == 0) release(&s[n->outputs[k]]);
+  }
+  int made = 0;
+  for (; made < g->noutputs && ok; made++)
+    ok = copy_out(&s[g->outputs[made].value].t, &outputs[made], r->err);
+  if (!ok)
+    for (int i = 0; i < made - 1; i++) {
+      free(outputs[i].data);
+      outputs[i].data = NULL;
+    }
+  for (int v = 0; v < g->nvalues; v++) release(&s[v]);
+  free(s);
+  free(uses);
+  return ok;
+}
+
+bool ir_eval(const ir_graph *g, const int64_t *syms, const seqrt_tensor *inputs,
+             ir_param_fn get_param, void *user, seqrt_tensor *outputs, seqrt_error *err) {
+  for (int i = 0; i < g->nsyms; i++)
+    if (!syms || syms[i] < 0)
+      return ir_eval_fail(err, "symbol '%s' has no value", g->syms[i].name);
+  run r = {syms, get_param, user, err};
+  return run_graph(g, &r, inputs, outputs);
+}

@@ -1,0 +1,385 @@
+/*
+ * infer.c: result types of one node from its inputs' types.
+ *
+ * Dims stay symbolic (B, T): two dims fit when they are equal as symbolic
+ * products, or (broadcasting) when one is the constant 1. Every mismatch is a
+ * user error at the node's YAML position that names the node and the shape it
+ * expected, e.g. `'fc1': parameter weight: expected [32, 4], got [32, 5]`.
+ */
+#include <stdarg.h>
+#include <string.h>
+
+#include "ir.h"
+
+/* what every rule needs: the graph, the node and where errors go */
+typedef struct infer {
+  ir_graph *g;        /* graph holding the node */
+  const ir_node *n;   /* node being inferred */
+  ir_diags *d;        /* user errors */
+  char buf[4][256];   /* room for type strings in one message */
+} infer;
+
+static const ir_type *in(const infer *s, int i) { return &s->g->values[s->n->inputs[i]].type; }
+
+/* type string i of the message being built */
+static const char *ts(infer *s, int i, const ir_type *t) {
+  return ir_type_str(s->g, t, s->buf[i], sizeof s->buf[i]);
+}
+
+static bool fail(infer *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static bool fail(infer *s, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  ir_verror(s->d, s->n->loc, false, fmt, ap);
+  va_end(ap);
+  return false;
+}
+
+static const char *op_name(const infer *s) { return ir_ops[s->n->op].name; }
+
+static bool is_one(ir_dim d) { return ir_dim_is_const(d) && d.coef == 1; }
+
+/* input i must be f32: arithmetic on indices is a mistake, not a conversion */
+static bool need_f32(infer *s, int i) {
+  const ir_type *t = in(s, i);
+  if (t->dtype == IR_F32) return true;
+  return fail(s, "%s '%s': expected f32, got %s %s", op_name(s), s->n->name,
+              ir_dtype_name(t->dtype), ts(s, 0, t));
+}
+
+static bool need_rank(infer *s, int i, int min, const char *shape) {
+  const ir_type *t = in(s, i);
+  if (t->rank >= min) return true;
+  return fail(s, "%s '%s': expected an input of shape %s, got %s", op_name(s), s->n->name,
+              shape, ts(s, 0, t));
+}
+
+static bool need_dim(infer *s, int64_t dim, const ir_type *t) {
+  if (dim >= 0 && dim < t->rank) return true;
+  return fail(s, "%s '%s': dim %lld is out of range for %s", op_name(s), s->n->name,
+              (long long)dim, ts(s, 0, t));
+}
+
+/*
+ * numpy broadcasting of a and b, leaving out their last `skip` dims (matmul
+ * broadcasts only its batch dims); result dims go right-aligned into out.
+ */
+static bool broadcast(const ir_type *a, const ir_type *b, int skip, ir_type *out) {
+  int ra = a->rank - skip, rb = b->rank - skip;
+  int r = ra > rb ? ra : rb;
+  out->rank = r;
+  for (int i = 0; i < r; i++) {
+    int ia = ra - r + i, ib = rb - r + i;
+    ir_dim da = ia >= 0 ? a->dims[ia] : ir_dim_const(1);
+    ir_dim db = ib >= 0 ? b->dims[ib] : ir_dim_const(1);
+    if (ir_dim_eq(da, db) || is_one(db)) out->dims[i] = da;
+    else if (is_one(da)) out->dims[i] = db;
+    else return false;
+  }
+  return true;
+}
+
+static bool binary(infer *s, ir_type *out) {
+  if (!need_f32(s, 0) || !need_f32(s, 1)) return false;
+  out->dtype = IR_F32;
+  if (!broadcast(in(s, 0), in(s, 1), 0, out))
+    return fail(s, "%s '%s': shapes %s and %s do not broadcast", op_name(s), s->n->name,
+                ts(s, 0, in(s, 0)), ts(s, 1, in(s, 1)));
+  return true;
+}
+
+static bool matmul(infer *s, ir_type *out) {
+  if (!need_f32(s, 0) || !need_f32(s, 1)) return false;
+  const ir_type *a = in(s, 0), *b = in(s, 1);
+  bool tb = ir_attr_int(s->n, "trans_b") != 0;
+  if (a->rank < 2 || b->rank < 2)
+    return fail(s, "matmul '%s': inputs need at least 2 dims, got %s @ %s", s->n->name,
+                ts(s, 0, a), ts(s, 1, b));
+  ir_dim k_a = a->dims[a->rank - 1];
+  ir_dim k_b = b->dims[b->rank - (tb ? 1 : 2)];
+  ir_dim n = b->dims[b->rank - (tb ? 2 : 1)];
+  if (!ir_dim_eq(k_a, k_b))
+    return fail(s, "matmul '%s': inner dims differ: %s @ %s%s", s->n->name, ts(s, 0, a),
+                ts(s, 1, b), tb ? "^T" : "");
+  out->dtype = IR_F32;
+  if (!broadcast(a, b, 2, out))
+    return fail(s, "matmul '%s': batch dims of %s and %s do not broadcast", s->n->name,
+                ts(s, 0, a), ts(s, 1, b));
+  out->dims[out->rank] = a->dims[a->rank - 2];
+  out->dims[out->rank + 1] = n;
+  out->rank += 2;
+  return true;
+}
+
+/* the part of a param's name after "NODE.", or the whole name */
+static const char *param_label(const infer *s, int input) {
+  const char *name = s->g->values[s->n->inputs[input]].name;
+  size_t len = strlen(s->n->name);
+  if (name && !strncmp(name, s->n->name, len) && name[len] == '.') return name + len + 1;
+  return name ? name : "?";
+}
+
+/* input i (a parameter) must be of type want */
+static bool need_param(infer *s, int i, const ir_type *want) {
+  const ir_type *t = in(s, i);
+  if (ir_type_eq(t, want)) return true;
+  if (t->dtype != want->dtype)
+    return fail(s, "'%s': parameter %s: expected %s %s, got %s %s", s->n->name,
+                param_label(s, i), ir_dtype_name(want->dtype), ts(s, 0, want),
+                ir_dtype_name(t->dtype), ts(s, 1, t));
+  return fail(s, "'%s': parameter %s: expected %s, got %s", s->n->name, param_label(s, i),
+              ts(s, 0, want), ts(s, 1, t));
+}
+
+static ir_type vec(ir_dim d) { return (ir_type){.dtype = IR_F32, .rank = 1, .dims = {d}}; }
+
+/* x [..., in], weight [out, in], bias [out] -> [..., out] */
+static bool linear(infer *s, ir_type *out) {
+  if (!need_f32(s, 0) || !need_rank(s, 0, 1, "[..., in_features]")) return false;
+  const ir_type *x = in(s, 0), *w = in(s, 1);
+  ir_dim in_f = x->dims[x->rank - 1];
+  ir_dim out_f = w->rank >= 1 ? w->dims[0] : ir_dim_const(0);
+  ir_type want = {.dtype = IR_F32, .rank = 2, .dims = {out_f, in_f}};
+  if (!need_param(s, 1, &want)) return false;
+  if (s->n->ninputs > 2) {
+    ir_type wb = vec(out_f);
+    if (!need_param(s, 2, &wb)) return false;
+  }
+  *out = *x;
+  out->dims[x->rank - 1] = out_f;
+  return true;
+}
+
+/* x [..., D] with weight (and bias) [D] */
+static bool norm(infer *s, ir_type *out) {
+  if (!need_f32(s, 0) || !need_rank(s, 0, 1, "[..., D]")) return false;
+  const ir_type *x = in(s, 0);
+  ir_type want = vec(x->dims[x->rank - 1]);
+  for (int i = 1; i < s->n->ninputs; i++)
+    if (!need_param(s, i, &want)) return false;
+  *out = *x;
+  return true;
+}
+
+/* a + b when both are multiples of the same symbols */
+static bool dim_add(ir_dim a, ir_dim b, ir_dim *out) {
+  if (a.coef == 0) return *out = b, true;
+  if (b.coef == 0) return *out = a, true;
+  if (a.sym[0] != b.sym[0] || a.sym[1] != b.sym[1]) return false;
+  *out = a;
+  out->coef = a.coef + b.coef;
+  return true;
+}
+
+static bool concat(infer *s, ir_type *out) {
+  const ir_type *a = in(s, 0);
+  int64_t dim = ir_attr_int(s->n, "dim");
+  if (!need_dim(s, dim, a)) return false;
+  *out = *a;
+  for (int i = 1; i < s->n->ninputs; i++) {
+    const ir_type *b = in(s, i);
+    if (b->dtype != a->dtype)
+      return fail(s, "concat '%s': inputs %s %s and %s %s differ in dtype", s->n->name,
+                  ir_dtype_name(a->dtype), ts(s, 0, a), ir_dtype_name(b->dtype), ts(s, 1, b));
+    bool fits = b->rank == a->rank;
+    for (int k = 0; fits && k < a->rank; k++)
+      if (k != dim && !ir_dim_eq(a->dims[k], b->dims[k])) fits = false;
+    if (!fits)
+      return fail(s, "concat '%s': shapes %s and %s differ outside dim %lld", s->n->name,
+                  ts(s, 0, a), ts(s, 1, b), (long long)dim);
+    if (!dim_add(out->dims[dim], b->dims[dim], &out->dims[dim])) {
+      char x[64], y[64];
+      return fail(s, "concat '%s': cannot add %s and %s along dim %lld: not a dim", s->n->name,
+                  ir_dim_str(s->g, out->dims[dim], x, sizeof x),
+                  ir_dim_str(s->g, b->dims[dim], y, sizeof y), (long long)dim);
+    }
+  }
+  return true;
+}
+
+/* Python's x[start:end] length on a dim of n elements */
+static int64_t slice_len(int64_t n, int64_t start, int64_t end) {
+  int64_t b = start < 0 ? (start + n > 0 ? start + n : 0) : (start < n ? start : n);
+  int64_t e = end < 0 ? (end + n > 0 ? end + n : 0) : (end < n ? end : n);
+  return e > b ? e - b : 0;
+}
+
+static bool slice(infer *s, ir_type *out) {
+  const ir_type *x = in(s, 0);
+  int64_t dim = ir_attr_int(s->n, "dim");
+  int64_t start = ir_attr_int(s->n, "start"), end = ir_attr_int(s->n, "end");
+  if (!need_dim(s, dim, x)) return false;
+  *out = *x;
+  ir_dim d = x->dims[dim];
+  if (ir_dim_is_const(d)) {
+    out->dims[dim] = ir_dim_const(slice_len(d.coef, start, end));
+    return true;
+  }
+  /* a symbolic dim: only lengths that do not depend on its value */
+  bool to_end = end == INT64_MAX;
+  if (start == 0 && to_end) return true;
+  if (start < 0 && start > INT64_MIN && to_end) {
+    out->dims[dim] = ir_dim_const(-start);
+    return true;
+  }
+  if (!to_end && end >= start && (start >= 0 || end < 0)) {
+    out->dims[dim] = ir_dim_const(end - start);
+    return true;
+  }
+  char e[32] = "";
+  if (!to_end) snprintf(e, sizeof e, "%lld", (long long)end);
+  return fail(s, "slice '%s': the length of [%lld:%s] along dim %lld of %s depends on %s; "
+              "slice a constant dim or give a fixed-size range",
+              s->n->name, (long long)start, e, (long long)dim, ts(s, 0, x),
+              ir_dim_str(s->g, d, s->buf[1], sizeof s->buf[1]));
+}
+
+static bool select_(infer *s, ir_type *out) {
+  const ir_type *x = in(s, 0);
+  int64_t dim = ir_attr_int(s->n, "dim"), index = ir_attr_int(s->n, "index");
+  if (!need_dim(s, dim, x)) return false;
+  ir_dim d = x->dims[dim];
+  if (ir_dim_is_const(d) && (index >= d.coef || index < -d.coef))
+    return fail(s, "select '%s': index %lld is out of range for dim %lld of %s", s->n->name,
+                (long long)index, (long long)dim, ts(s, 0, x));
+  *out = *x;
+  memmove(&out->dims[dim], &out->dims[dim + 1], sizeof(ir_dim) * (size_t)(x->rank - dim - 1));
+  out->rank--;
+  return true;
+}
+
+static bool mean(infer *s, ir_type *out) {
+  if (!need_f32(s, 0)) return false;
+  const ir_type *x = in(s, 0);
+  int64_t dim = ir_attr_int(s->n, "dim");
+  if (!need_dim(s, dim, x)) return false;
+  *out = *x;
+  if (ir_attr_int(s->n, "keepdim")) {
+    out->dims[dim] = ir_dim_const(1);
+  } else {
+    memmove(&out->dims[dim], &out->dims[dim + 1], sizeof(ir_dim) * (size_t)(x->rank - dim - 1));
+    out->rank--;
+  }
+  return true;
+}
+
+static bool transpose(infer *s, ir_type *out) {
+  const ir_type *x = in(s, 0);
+  const ir_attr *p = ir_get_attr(s->n, "perm");
+  IR_ASSERT(p && p->kind == IR_ATTR_INTS);
+  bool seen[IR_MAX_RANK] = {0}, ok = p->nints == x->rank;
+  for (int i = 0; ok && i < p->nints; i++) {
+    int64_t k = p->ints[i];
+    if (k < 0 || k >= x->rank || seen[k]) ok = false;
+    else seen[k] = true;
+  }
+  if (!ok) {
+    char list[160] = "[";
+    for (int i = 0; i < p->nints && strlen(list) < sizeof list - 24; i++)
+      snprintf(list + strlen(list), sizeof list - strlen(list), "%s%lld", i ? ", " : "",
+               (long long)p->ints[i]);
+    strcat(list, "]");
+    return fail(s, "transpose '%s': %s is not a permutation of the %d dims of %s", s->n->name,
+                list, x->rank, ts(s, 0, x));
+  }
+  *out = *x;
+  for (int i = 0; i < x->rank; i++) out->dims[i] = x->dims[p->ints[i]];
+  return true;
+}
+
+/* the result type was set when the node was built; the element count must agree */
+static bool reshape(infer *s, ir_type *out) {
+  const ir_type *x = in(s, 0);
+  ir_type *r = &s->g->values[s->n->outputs[0]].type;
+  IR_ASSERT(r->rank >= 0);
+  ir_dim nx, nr;
+  if (!ir_type_numel(x, &nx) || !ir_type_numel(r, &nr) || !ir_dim_eq(nx, nr))
+    return fail(s, "reshape '%s': cannot reshape %s to %s: the element counts differ",
+                s->n->name, ts(s, 0, x), ts(s, 1, r));
+  *out = *r;
+  out->dtype = x->dtype;
+  return true;
+}
+
+/* weight [N, D], indices [...] -> [..., D] */
+static bool embedding(infer *s, ir_type *out) {
+  const ir_type *w = in(s, 0), *idx = in(s, 1);
+  if (w->dtype != IR_F32 || w->rank != 2)
+    return fail(s, "'%s': parameter %s: expected f32 [num_embeddings, embedding_dim], got %s %s",
+                s->n->name, param_label(s, 0), ir_dtype_name(w->dtype), ts(s, 0, w));
+  if (idx->dtype != IR_I32 && idx->dtype != IR_I64)
+    return fail(s, "embedding '%s': expected i32 or i64 indices, got %s %s", s->n->name,
+                ir_dtype_name(idx->dtype), ts(s, 0, idx));
+  if (idx->rank >= IR_MAX_RANK)
+    return fail(s, "embedding '%s': indices %s leave no room for the embedding dim", s->n->name,
+                ts(s, 0, idx));
+  *out = *idx;
+  out->dtype = IR_F32;
+  out->dims[out->rank++] = w->dims[1];
+  return true;
+}
+
+/* a fused kernel's type is its body's: infer the body on the node's input types */
+static bool fused(infer *s, ir_type *out) {
+  ir_graph *b = s->n->body;
+  IR_ASSERT(b && b->ninputs == s->n->ninputs && b->noutputs >= 1);
+  for (int i = 0; i < b->ninputs; i++) b->values[b->inputs[i]].type = *in(s, i);
+  for (int i = 0; i < b->nnodes; i++)
+    if (!b->nodes[i].dead && !ir_infer_node(b, i, s->d)) return false;
+  *out = b->values[b->outputs[0].value].type;
+  return out->rank >= 0;
+}
+
+bool ir_infer_node(ir_graph *g, int n, ir_diags *d) {
+  infer s = {.g = g, .n = &g->nodes[n], .d = d};
+  const ir_node *node = s.n;
+  IR_ASSERT(node->noutputs == 1);
+  for (int i = 0; i < node->ninputs; i++)
+    if (in(&s, i)->rank < 0) return false; /* an input failed: its error is already out */
+  ir_type out = {.dtype = IR_F32, .rank = -1};
+  bool ok = false;
+  switch (node->op) {
+  case IR_OP_ADD:
+  case IR_OP_SUB:
+  case IR_OP_MUL:
+  case IR_OP_DIV: ok = binary(&s, &out); break;
+  case IR_OP_RELU:
+  case IR_OP_GELU:
+  case IR_OP_TANH:
+  case IR_OP_SIGMOID:
+  case IR_OP_SILU:
+  case IR_OP_EXP:
+  case IR_OP_DROPOUT:
+    ok = need_f32(&s, 0);
+    out = *in(&s, 0);
+    break;
+  case IR_OP_COPY:
+    ok = true;
+    out = *in(&s, 0);
+    break;
+  case IR_OP_MATMUL: ok = matmul(&s, &out); break;
+  case IR_OP_SOFTMAX:
+    ok = need_f32(&s, 0) && need_dim(&s, ir_attr_int(node, "dim"), in(&s, 0));
+    out = *in(&s, 0);
+    break;
+  case IR_OP_LAYER_NORM:
+  case IR_OP_RMS_NORM: ok = norm(&s, &out); break;
+  case IR_OP_MEAN: ok = mean(&s, &out); break;
+  case IR_OP_CONCAT: ok = concat(&s, &out); break;
+  case IR_OP_SLICE: ok = slice(&s, &out); break;
+  case IR_OP_SELECT: ok = select_(&s, &out); break;
+  case IR_OP_TRANSPOSE: ok = transpose(&s, &out); break;
+  case IR_OP_RESHAPE: ok = reshape(&s, &out); break;
+  case IR_OP_EMBEDDING: ok = embedding(&s, &out); break;
+  case IR_OP_POSITIONAL_ENCODING:
+    ok = need_f32(&s, 0) && need_rank(&s, 0, 2, "[..., T, D]");
+    out = *in(&s, 0);
+    break;
+  case IR_OP_LINEAR: ok = linear(&s, &out); break;
+  case IR_OP_FUSED: ok = fused(&s, &out); break;
+  case IR_OP_COUNT: IR_ASSERT(!"not an op");
+  }
+  if (!ok) return false;
+  g->values[node->outputs[0]].type = out;
+  return true;
+}

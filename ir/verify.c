@@ -1,0 +1,424 @@
+/*
+ * verify.c: the IR's structural invariants, checked before the pipeline and
+ * after every pass that changed the graph (QBE's checker between passes).
+ *
+ * A failure is the compiler's bug, never the user's: it is printed as
+ *   seqc: internal error: IR verifier after 'PASS': node N (NAME, OP): WHAT
+ * (with "node K (NAME, fused): body: " in front for a node inside a body).
+ * Each broken node is reported once (its first problem), so one bad pass does
+ * not bury the message under consequences.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "ir.h"
+
+/* stop printing after this many failures */
+enum { MAX_REPORTS = 20 };
+
+typedef struct checker {
+  const char *after; /* pass that ran last */
+  FILE *out;         /* where failures go */
+  int nfail;         /* failures found */
+  char where[512];   /* prefix naming the enclosing FUSED nodes, "" at top level */
+} checker;
+
+static const char *op_name(ir_op op) { return op < IR_OP_COUNT ? ir_ops[op].name : "?op"; }
+
+/* prints one failure; `node` < 0 for a graph-level one */
+static void fail(checker *c, const ir_graph *g, int node, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void fail(checker *c, const ir_graph *g, int node, const char *fmt, ...) {
+  if (c->nfail++ >= MAX_REPORTS) return;
+  fprintf(c->out, "seqc: internal error: IR verifier after '%s': %s", c->after ? c->after : "?",
+          c->where);
+  if (node >= 0) {
+    const ir_node *n = &g->nodes[node];
+    fprintf(c->out, "node %d (%s, %s): ", node, n->name ? n->name : "?", op_name(n->op));
+  }
+  va_list ap;
+  va_start(ap, fmt);
+  vfprintf(c->out, fmt, ap);
+  va_end(ap);
+  fputc('\n', c->out);
+}
+
+static const char *kind_name(ir_attr_kind k) {
+  switch (k) {
+  case IR_ATTR_INT: return "int";
+  case IR_ATTR_FLOAT: return "float";
+  case IR_ATTR_STR: return "string";
+  case IR_ATTR_INTS: return "int list";
+  }
+  return "?";
+}
+
+static const ir_graph *root_of(const ir_graph *g) {
+  while (g->parent) g = g->parent;
+  return g;
+}
+
+/* NULL if type t is well formed for graph g, else what is wrong (static text) */
+static const char *type_problem(const ir_graph *g, const ir_type *t) {
+  if (t->rank < 0) return "has no inferred type";
+  if (t->rank > IR_MAX_RANK) return "has a rank above IR_MAX_RANK";
+  if (t->dtype != IR_F32 && t->dtype != IR_I32 && t->dtype != IR_I64) return "has a bad dtype";
+  int nsyms = root_of(g)->nsyms;
+  for (int i = 0; i < t->rank; i++) {
+    if (t->dims[i].coef < 0) return "has a negative dim";
+    for (int s = 0; s < IR_DIM_SYMS; s++)
+      if (t->dims[i].sym[s] >= nsyms) return "has a dim naming an unknown symbol";
+  }
+  return NULL;
+}
+
+/* one entry of an ops.def attrs string */
+typedef struct attr_spec {
+  char key[64];      /* attribute name */
+  ir_attr_kind kind; /* expected kind */
+  bool optional;     /* '?' suffix */
+} attr_spec;
+
+/* parses "key:kind[?] ..." into specs; returns their number */
+static int parse_attr_specs(const char *s, attr_spec *specs, int max) {
+  int n = 0;
+  while (*s && n < max) {
+    while (*s == ' ') s++;
+    if (!*s) break;
+    const char *colon = strchr(s, ':');
+    IR_ASSERT(colon && colon - s < 64); /* ops.def is ours: a malformed entry is a bug */
+    attr_spec *a = &specs[n++];
+    memcpy(a->key, s, (size_t)(colon - s));
+    a->key[colon - s] = '\0';
+    switch (colon[1]) {
+    case 'i': a->kind = IR_ATTR_INT; break;
+    case 'f': a->kind = IR_ATTR_FLOAT; break;
+    case 's': a->kind = IR_ATTR_STR; break;
+    case 'l': a->kind = IR_ATTR_INTS; break;
+    default: IR_ASSERT(!"unknown attribute kind in ops.def");
+    }
+    s = colon + 2;
+    a->optional = *s == '?';
+    if (a->optional) s++;
+  }
+  return n;
+}
+
+/* false (after reporting) when node n's attributes do not match ops.def */
+static bool check_attrs(checker *c, const ir_graph *g, int node) {
+  const ir_node *n = &g->nodes[node];
+  attr_spec specs[16];
+  int nspecs = parse_attr_specs(ir_ops[n->op].attrs, specs, 16);
+  if (n->nattrs > 0 && !n->attrs) return fail(c, g, node, "attrs is NULL"), false;
+  for (int i = 0; i < nspecs; i++) {
+    const ir_attr *a = ir_get_attr(n, specs[i].key);
+    if (!a) {
+      if (specs[i].optional) continue;
+      fail(c, g, node, "missing attribute '%s' (%s)", specs[i].key, kind_name(specs[i].kind));
+      return false;
+    }
+    if (a->kind != specs[i].kind) {
+      fail(c, g, node, "attribute '%s' is %s, expected %s", specs[i].key, kind_name(a->kind),
+           kind_name(specs[i].kind));
+      return false;
+    }
+    if (a->kind == IR_ATTR_INTS && (a->nints < 0 || (a->nints > 0 && !a->ints))) {
+      fail(c, g, node, "attribute '%s' has a bad int list", specs[i].key);
+      return false;
+    }
+  }
+  for (int i = 0; i < n->nattrs; i++) {
+    const char *key = n->attrs[i].key;
+    bool known = false;
+    for (int j = 0; j < nspecs && !known; j++) known = key && strcmp(key, specs[j].key) == 0;
+    if (!known) {
+      fail(c, g, node, "attribute '%s' is not in ops.def for %s", key ? key : "?",
+           ir_ops[n->op].name);
+      return false;
+    }
+  }
+  return true;
+}
+
+/* true if attribute key (an int) is within [0, limit) or absent */
+static bool int_attr_in(const ir_node *n, const char *key, int64_t limit) {
+  const ir_attr *a = ir_get_attr(n, key);
+  return !a || (a->kind == IR_ATTR_INT && a->i >= 0 && a->i < limit);
+}
+
+/*
+ * What ops.def attrs mean for the input types: dims are already normalized
+ * by the frontend and the interpreter and codegen index with them directly.
+ */
+static bool check_op_attrs(checker *c, const ir_graph *g, int node) {
+  const ir_node *n = &g->nodes[node];
+  int rank = g->values[n->inputs[0]].type.rank;
+  switch (n->op) {
+  case IR_OP_SOFTMAX:
+  case IR_OP_MEAN:
+  case IR_OP_SLICE:
+  case IR_OP_SELECT:
+  case IR_OP_CONCAT:
+    if (!int_attr_in(n, "dim", rank)) {
+      fail(c, g, node, "dim %lld outside [0, %d)", (long long)ir_attr_int(n, "dim"), rank);
+      return false;
+    }
+    for (int k = 1; n->op == IR_OP_CONCAT && k < n->ninputs; k++) {
+      const ir_type *t = &g->values[n->inputs[k]].type, *t0 = &g->values[n->inputs[0]].type;
+      if (t->rank != t0->rank || t->dtype != t0->dtype) {
+        fail(c, g, node, "input %d is %s of rank %d, input 0 %s of rank %d", k,
+             ir_dtype_name(t->dtype), t->rank, ir_dtype_name(t0->dtype), t0->rank);
+        return false;
+      }
+    }
+    break;
+  case IR_OP_RESHAPE: {
+    /* symbolic products may need more than IR_DIM_SYMS symbols: compare when both fit */
+    ir_dim a, b;
+    const ir_type *from = &g->values[n->inputs[0]].type, *to = &g->values[n->outputs[0]].type;
+    if (ir_type_numel(from, &a) && ir_type_numel(to, &b) && !ir_dim_eq(a, b)) {
+      char x[64], y[64];
+      fail(c, g, node, "reshape of %s elements into %s", ir_dim_str(g, a, x, sizeof x),
+           ir_dim_str(g, b, y, sizeof y));
+      return false;
+    }
+    break;
+  }
+  case IR_OP_TRANSPOSE: {
+    const ir_attr *p = ir_get_attr(n, "perm");
+    if (p->nints != rank) {
+      fail(c, g, node, "perm has %d entries for an input of rank %d", p->nints, rank);
+      return false;
+    }
+    bool seen[IR_MAX_RANK] = {false};
+    for (int i = 0; i < p->nints; i++) {
+      if (p->ints[i] < 0 || p->ints[i] >= rank || seen[p->ints[i]]) {
+        fail(c, g, node, "perm is not a permutation of 0..%d", rank - 1);
+        return false;
+      }
+      seen[p->ints[i]] = true;
+    }
+    break;
+  }
+  default: break;
+  }
+  const char *flags[] = {"trans_b", "keepdim", "tanh"};
+  for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
+    if (!int_attr_in(n, flags[i], 2)) {
+      fail(c, g, node, "attribute '%s' is not 0 or 1", flags[i]);
+      return false;
+    }
+  return true;
+}
+
+static bool verify_graph(checker *c, const ir_graph *g);
+
+/* the FUSED node's body: shape of its interface, then the body itself */
+static bool check_body(checker *c, const ir_graph *g, int node) {
+  const ir_node *n = &g->nodes[node];
+  const ir_graph *b = n->body;
+  if (!b) return fail(c, g, node, "has no body"), false;
+  if (b->parent != g) return fail(c, g, node, "body's parent is not this graph"), false;
+  if (b->ninputs != n->ninputs) {
+    fail(c, g, node, "body has %d inputs for %d node inputs", b->ninputs, n->ninputs);
+    return false;
+  }
+  if (b->noutputs != 1) {
+    fail(c, g, node, "body has %d outputs, expected 1", b->noutputs);
+    return false;
+  }
+  for (int i = 0; i < b->ninputs; i++) {
+    int v = b->inputs[i];
+    if (v < 0 || v >= b->nvalues || b->values[v].kind != IR_VAL_INPUT) {
+      fail(c, g, node, "body input %d (%%%d) is not an input value", i, v);
+      return false;
+    }
+    if (!ir_type_eq(&b->values[v].type, &g->values[n->inputs[i]].type)) {
+      fail(c, g, node, "body input %d has another type than node input %d", i, i);
+      return false;
+    }
+  }
+  int bo = b->outputs[0].value;
+  if (bo >= 0 && bo < b->nvalues &&
+      !ir_type_eq(&b->values[bo].type, &g->values[n->outputs[0]].type)) {
+    fail(c, g, node, "body output has another type than the node's result");
+    return false;
+  }
+  size_t len = strlen(c->where);
+  snprintf(c->where + len, sizeof c->where - len, "node %d (%s, fused): body: ", node,
+           n->name ? n->name : "?");
+  bool ok = verify_graph(c, b);
+  c->where[len] = '\0';
+  return ok;
+}
+
+/* why value v may not be read here (defined[v] is false); names the culprit */
+static void report_undefined(checker *c, const ir_graph *g, int node, int k, int v) {
+  const ir_value *val = &g->values[v];
+  if (val->kind == IR_VAL_INPUT) {
+    fail(c, g, node, "input %d reads %%%d, an input missing from the graph's input list", k, v);
+    return;
+  }
+  /* find the node that lists v among its results, if any */
+  for (int j = 0; j < g->nnodes; j++)
+    for (int o = 0; o < g->nodes[j].noutputs; o++)
+      if (g->nodes[j].outputs && g->nodes[j].outputs[o] == v) {
+        if (g->nodes[j].dead)
+          fail(c, g, node, "input %d reads %%%d, the result of dead node %d (%s)", k, v, j,
+               g->nodes[j].name ? g->nodes[j].name : "?");
+        else
+          fail(c, g, node, "input %d reads %%%d before its definition by node %d (%s)", k, v, j,
+               g->nodes[j].name ? g->nodes[j].name : "?");
+        return;
+      }
+  fail(c, g, node, "input %d reads %%%d, which no node defines", k, v);
+}
+
+/* checks node `i` and marks its results defined; false on the first problem */
+static bool check_node(checker *c, const ir_graph *g, int i, bool *defined) {
+  const ir_node *n = &g->nodes[i];
+  if (n->op >= IR_OP_COUNT) return fail(c, g, i, "invalid op %d", (int)n->op), false;
+  const ir_op_info *info = &ir_ops[n->op];
+  if (n->ninputs < info->min_inputs || (info->max_inputs >= 0 && n->ninputs > info->max_inputs)) {
+    if (info->max_inputs < 0)
+      fail(c, g, i, "%d inputs, expected at least %d", n->ninputs, info->min_inputs);
+    else if (info->min_inputs == info->max_inputs)
+      fail(c, g, i, "%d inputs, expected %d", n->ninputs, info->min_inputs);
+    else
+      fail(c, g, i, "%d inputs, expected %d to %d", n->ninputs, info->min_inputs,
+           info->max_inputs);
+    return false;
+  }
+  if (n->noutputs != info->outputs) {
+    fail(c, g, i, "%d results, expected %d", n->noutputs, info->outputs);
+    return false;
+  }
+  if ((n->ninputs > 0 && !n->inputs) || (n->noutputs > 0 && !n->outputs))
+    return fail(c, g, i, "inputs or outputs array is NULL"), false;
+  for (int k = 0; k < n->ninputs; k++) {
+    int v = n->inputs[k];
+    if (v < 0 || v >= g->nvalues)
+      return fail(c, g, i, "input %d is %%%d, not a value", k, v), false;
+    if (!defined[v]) return report_undefined(c, g, i, k, v), false;
+    const char *why = type_problem(g, &g->values[v].type);
+    if (why) return fail(c, g, i, "input %d (%%%d) %s", k, v, why), false;
+  }
+  for (int k = 0; k < n->noutputs; k++) {
+    int v = n->outputs[k];
+    if (v < 0 || v >= g->nvalues)
+      return fail(c, g, i, "result %d is %%%d, not a value", k, v), false;
+    const ir_value *val = &g->values[v];
+    if (val->kind != IR_VAL_NODE) return fail(c, g, i, "result %%%d is not a node value", v), false;
+    if (defined[v]) return fail(c, g, i, "result %%%d is defined twice", v), false;
+    if (val->def != i || val->def_output != k) {
+      fail(c, g, i, "result %%%d says it is result %d of node %d", v, val->def_output, val->def);
+      return false;
+    }
+    const char *why = type_problem(g, &val->type);
+    if (why) return fail(c, g, i, "result %%%d %s", v, why), false;
+  }
+  if (!check_attrs(c, g, i) || !check_op_attrs(c, g, i)) return false;
+  if (n->op == IR_OP_FUSED) {
+    if (!check_body(c, g, i)) return false;
+  } else if (n->body) {
+    return fail(c, g, i, "has a body but is not fused"), false;
+  }
+  for (int k = 0; k < n->noutputs; k++) defined[n->outputs[k]] = true;
+  return true;
+}
+
+/* values, inputs, nodes in order, outputs, buffers */
+static bool verify_graph(checker *c, const ir_graph *g) {
+  int before = c->nfail;
+  bool *defined = calloc((size_t)(g->nvalues > 0 ? g->nvalues : 1), sizeof(bool));
+  IR_ASSERT(defined);
+  for (int v = 0; v < g->nvalues; v++) {
+    const ir_value *val = &g->values[v];
+    switch (val->kind) {
+    case IR_VAL_INPUT: break; /* defined by being listed in g->inputs */
+    case IR_VAL_PARAM:
+    case IR_VAL_CONST:
+      if (val->def != -1)
+        fail(c, g, -1, "value %%%d is not a node result but has def %d", v, val->def);
+      if (val->kind == IR_VAL_CONST) {
+        bool sized = val->type.rank >= 0;
+        for (int d = 0; d < val->type.rank && sized; d++)
+          sized = ir_dim_is_const(val->type.dims[d]);
+        if (!val->data || !sized) fail(c, g, -1, "const %%%d has no data or a symbolic shape", v);
+      }
+      defined[v] = true;
+      break;
+    case IR_VAL_NODE: {
+      /* a stale def (dead node) is harmless until the value is read */
+      int d = val->def;
+      if (d >= g->nnodes || (d >= 0 && !g->nodes[d].dead &&
+                             (val->def_output < 0 || val->def_output >= g->nodes[d].noutputs ||
+                              g->nodes[d].outputs[val->def_output] != v)))
+        fail(c, g, -1, "value %%%d says it is result %d of node %d, which does not list it", v,
+             val->def_output, d);
+      break;
+    }
+    default: fail(c, g, -1, "value %%%d has a bad kind %d", v, (int)val->kind);
+    }
+  }
+  for (int i = 0; i < g->ninputs; i++) {
+    int v = g->inputs[i];
+    if (v < 0 || v >= g->nvalues || g->values[v].kind != IR_VAL_INPUT) {
+      fail(c, g, -1, "graph input %d is %%%d, not an input value", i, v);
+      continue;
+    }
+    if (defined[v]) fail(c, g, -1, "graph input %%%d is listed twice", v);
+    defined[v] = true;
+  }
+  for (int v = 0; v < g->nvalues; v++) {
+    const char *why = g->values[v].kind != IR_VAL_NODE && defined[v]
+                          ? type_problem(g, &g->values[v].type)
+                          : NULL;
+    if (why)
+      fail(c, g, -1, "value %%%d (%s) %s", v, g->values[v].name ? g->values[v].name : "", why);
+  }
+  for (int i = 0; i < g->nnodes; i++) {
+    const ir_node *n = &g->nodes[i];
+    if (n->dead || check_node(c, g, i, defined) || !n->outputs) continue;
+    /* reported already: its readers should not fail in its place */
+    for (int k = 0; k < n->noutputs; k++)
+      if (n->outputs[k] >= 0 && n->outputs[k] < g->nvalues) defined[n->outputs[k]] = true;
+  }
+  for (int i = 0; i < g->noutputs; i++) {
+    const ir_output *o = &g->outputs[i];
+    const char *name = o->name ? o->name : "?";
+    if (o->value < 0 || o->value >= g->nvalues)
+      fail(c, g, -1, "output '%s' is %%%d, not a value", name, o->value);
+    else if (!defined[o->value])
+      fail(c, g, -1, "output '%s' is %%%d, which no live node defines", name, o->value);
+    else if (type_problem(g, &g->values[o->value].type))
+      fail(c, g, -1, "output '%s' (%%%d) %s", name, o->value,
+           type_problem(g, &g->values[o->value].type));
+  }
+  if (g->nbuffers > 0) {
+    if (!g->buffers) fail(c, g, -1, "nbuffers is %d but buffers is NULL", g->nbuffers);
+    for (int v = 0; v < g->nvalues; v++) {
+      int b = g->values[v].buffer;
+      if (b < -1 || b >= g->nbuffers)
+        fail(c, g, -1, "value %%%d has buffer %d, outside [-1, %d)", v, b, g->nbuffers);
+    }
+    for (int b = 0; b < g->nbuffers && g->buffers; b++) {
+      const ir_buffer *buf = &g->buffers[b];
+      if (buf->value < 0 || buf->value >= g->nvalues)
+        fail(c, g, -1, "buffer %d holds %%%d, not a value", b, buf->value);
+      if (buf->role == SEQRT_ROLE_ALIAS && (buf->alias < 0 || buf->alias >= g->nbuffers))
+        fail(c, g, -1, "alias buffer %d views buffer %d, not a buffer", b, buf->alias);
+    }
+  }
+  free(defined);
+  return c->nfail == before;
+}
+
+bool ir_verify(const ir_graph *g, const char *after, FILE *out) {
+  checker c = {.after = after, .out = out ? out : stderr, .nfail = 0, .where = ""};
+  bool ok = verify_graph(&c, g);
+  if (c.nfail > MAX_REPORTS)
+    fprintf(c.out, "seqc: internal error: IR verifier after '%s': %d more problems\n",
+            after ? after : "?", c.nfail - MAX_REPORTS);
+  return ok;
+}
