@@ -1,0 +1,82 @@
+/*
+ * rt.h: what the runtime's files share and nobody else sees (the team, the
+ * session, small helpers). Programs include only seqrt.h.
+ */
+#ifndef RT_H
+#define RT_H
+
+#include <stdatomic.h>
+
+#include "seqrt.h"
+
+/* ---- tensor.c ---- */
+
+/* formats a one-line message into err (err may be NULL) */
+void rt_errorf(seqrt_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* a * b into *out; false on overflow (no write then) */
+bool rt_mul_size(size_t a, size_t b, size_t *out);
+/* n rounded up to a multiple of 64 (the alignment of every buffer); false on overflow */
+bool rt_round64(size_t n, size_t *out);
+/* zero-filled memory aligned to 64 bytes, at least one byte; free with free() */
+void *rt_alloc64(size_t size);
+
+/* ---- team.c ---- */
+
+/*
+ * The threads of one parallel region: a sense-reversing barrier (the last
+ * thread to arrive resets the count and bumps the generation the others spin
+ * on) and the first failure reported. count and generation sit on their own
+ * cache lines so spinning threads do not slow the arriving ones.
+ */
+struct seqrt_team {
+  _Alignas(64) atomic_int count; /* threads arrived at the current barrier */
+  _Alignas(64) atomic_uint gen;  /* barrier generation: bumped when all arrived */
+  _Alignas(64) int nth;          /* threads in the region */
+  atomic_int failed;             /* 0, then 1 once a failure is claimed */
+  atomic_int reported;           /* 1 once the claiming thread has filled the fields */
+  int32_t code;                  /* SEQRT_FAIL_* of the first failure */
+  int64_t args[4];               /* its a, b, c, d */
+};
+
+seqrt_team *rt_team_new(void);
+void rt_team_free(seqrt_team *t);
+/* prepares for a region of nth threads: barrier at rest, no failure */
+void rt_team_reset(seqrt_team *t, int nth);
+/* the first failure of the last region: true and code/args filled, or false */
+bool rt_team_failure(seqrt_team *t, int32_t *code, int64_t args[4]);
+
+/* ---- plan.c ---- */
+
+/* one buffer to place in the arena */
+typedef struct rt_block {
+  size_t size;   /* bytes, a multiple of 64 */
+  int32_t first; /* first step it is live */
+  int32_t last;  /* last step it is live (inclusive) */
+  size_t offset; /* out: where it starts in the arena */
+} rt_block;
+
+/* places n blocks so that blocks live at the same step never overlap; returns
+ * the arena size. The caller checked that the sum of sizes does not overflow. */
+size_t rt_plan(rt_block *blocks, int n);
+
+/* ---- session.c ---- */
+
+struct seqrt_session {
+  const seqrt_model_desc *desc; /* the model (not owned) */
+  int64_t *syms;                /* value of each symbol */
+  int64_t *shapes;              /* shape of buffer i at [i * SEQRT_MAX_RANK] */
+  size_t *bytes;                /* bytes of each buffer */
+  int32_t *root;                /* buffer owning the memory of each buffer (itself unless ALIAS) */
+  void **bufs;                  /* address of each buffer, as entries see them */
+  void **params;                /* PARAM: bound memory, NULL while unbound */
+  unsigned char *arena;         /* TEMP and OUTPUT buffers, at planned offsets */
+  size_t arena_bytes;           /* planned arena size */
+  unsigned char *prepared;      /* PREPARED buffers, each its own slot */
+  size_t prepared_bytes;        /* size of prepared */
+  void *random;                 /* parameter values made by random_params */
+  bool prepare_done;            /* prepare ran since the parameters last changed */
+  int nthreads;                 /* threads per region */
+  seqrt_team *team;             /* barrier and failure state of the regions */
+};
+
+#endif

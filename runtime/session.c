@@ -1,0 +1,402 @@
+/*
+ * session.c: a model bound to its symbol values, with its memory planned and
+ * its thread team; runs the SPMD entries in one OpenMP region each.
+ *
+ * Everything that depends only on the dims (buffer shapes and sizes, the
+ * arena plan) is done once in seqrt_session_new, so a run only checks its
+ * inputs, points the buffer table at them and enters the region.
+ */
+#include <limits.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rt.h"
+
+/* a name for buffer b in messages */
+static const char *buf_name(const seqrt_model_desc *d, int b) {
+  return d->bufs[b].name ? d->bufs[b].name : "?";
+}
+
+/* checks what the session relies on in a descriptor (it may come from an old object file) */
+static bool check_desc(const seqrt_model_desc *d, seqrt_error *err) {
+  if (!d) {
+    rt_errorf(err, "no model descriptor");
+    return false;
+  }
+  if (d->abi_version != SEQRT_ABI_VERSION) {
+    rt_errorf(err, "model '%s' was compiled for runtime ABI %u, this runtime has ABI %d",
+              d->name ? d->name : "?", d->abi_version, SEQRT_ABI_VERSION);
+    return false;
+  }
+  const char *why = NULL;
+  if (d->nsyms < 0 || d->nbufs < 0 || d->ninputs < 0 || d->noutputs < 0)
+    why = "negative count";
+  else if ((d->nsyms && (!d->sym_names || !d->sym_defaults)) || (d->nbufs && !d->bufs) ||
+           (d->ninputs && !d->inputs) || (d->noutputs && (!d->outputs || !d->output_names)) ||
+           !d->run)
+    why = "missing table";
+  for (int i = 0; !why && i < d->nbufs; i++) {
+    const seqrt_buffer_desc *b = &d->bufs[i];
+    if ((unsigned)b->dtype > SEQRT_I64 || (unsigned)b->role > SEQRT_ROLE_ALIAS)
+      why = "bad dtype or role";
+    else if (b->rank < 0 || b->rank > SEQRT_MAX_RANK)
+      why = "bad rank";
+    else if (b->role == SEQRT_ROLE_ALIAS && (b->alias < 0 || b->alias >= d->nbufs))
+      why = "bad alias";
+    else if ((b->role == SEQRT_ROLE_PARAM || b->role == SEQRT_ROLE_INPUT) && !b->name)
+      why = "unnamed input or parameter";
+    for (int k = 0; !why && k < b->rank; k++)
+      for (int j = 0; j < 2; j++)
+        if (b->shape[k].sym[j] < -1 || b->shape[k].sym[j] >= d->nsyms || b->shape[k].coef < 0)
+          why = "bad dim";
+    /* an alias chain longer than the buffer count goes round in circles */
+    int r = i, steps = 0;
+    while (!why && d->bufs[r].role == SEQRT_ROLE_ALIAS) {
+      r = d->bufs[r].alias;
+      if (r < 0 || r >= d->nbufs || ++steps > d->nbufs) why = "alias cycle";
+    }
+  }
+  for (int i = 0; !why && i < d->ninputs; i++)
+    if (d->inputs[i] < 0 || d->inputs[i] >= d->nbufs ||
+        d->bufs[d->inputs[i]].role != SEQRT_ROLE_INPUT)
+      why = "bad input";
+  for (int i = 0; !why && i < d->noutputs; i++)
+    if (d->outputs[i] < 0 || d->outputs[i] >= d->nbufs || !d->output_names[i]) why = "bad output";
+  if (why) {
+    rt_errorf(err, "model '%s': invalid descriptor (%s)", d->name ? d->name : "?", why);
+    return false;
+  }
+  return true;
+}
+
+/* symbol values: given, else bound at compile time, else the default */
+static bool bind_syms(seqrt_session *s, const int64_t *given, seqrt_error *err) {
+  const seqrt_model_desc *d = s->desc;
+  for (int i = 0; i < d->nsyms; i++) {
+    const char *name = d->sym_names[i] ? d->sym_names[i] : "?";
+    int64_t bound = d->sym_bound ? d->sym_bound[i] : -1;
+    int64_t v = given && given[i] >= 0 ? given[i] : bound >= 0 ? bound : d->sym_defaults[i];
+    if (bound >= 0 && v != bound) {
+      rt_errorf(err, "dim %s = %lld, but the model was compiled for %s = %lld", name, (long long)v,
+                name, (long long)bound);
+      return false;
+    }
+    if (v < 0) {
+      rt_errorf(err, "dim %s has no value", name);
+      return false;
+    }
+    s->syms[i] = v;
+  }
+  return true;
+}
+
+/* shape and byte size of every buffer */
+static bool size_buffers(seqrt_session *s, seqrt_error *err) {
+  const seqrt_model_desc *d = s->desc;
+  for (int i = 0; i < d->nbufs; i++) {
+    const seqrt_buffer_desc *b = &d->bufs[i];
+    int64_t *shape = &s->shapes[(size_t)i * SEQRT_MAX_RANK];
+    bool ok = true, empty = false;
+    for (int k = 0; k < b->rank; k++) {
+      int64_t v = b->shape[k].coef;
+      for (int j = 0; j < 2; j++)
+        if (b->shape[k].sym[j] >= 0 && __builtin_mul_overflow(v, s->syms[b->shape[k].sym[j]], &v))
+          ok = false;
+      shape[k] = ok ? v : 0;
+      if (ok && v == 0) empty = true;
+    }
+    /* a zero dim empties the buffer, however large the others */
+    size_t bytes = empty ? 0 : seqrt_dtype_size((seqrt_dtype)b->dtype);
+    for (int k = 0; ok && !empty && k < b->rank; k++)
+      if ((uint64_t)shape[k] > SIZE_MAX || !rt_mul_size(bytes, (size_t)shape[k], &bytes))
+        ok = false;
+    if (!ok || !rt_round64(bytes, &bytes)) {
+      rt_errorf(err, "buffer '%s' is too large for the dims given", buf_name(d, i));
+      return false;
+    }
+    s->bytes[i] = bytes;
+    int r = i;
+    while (d->bufs[r].role == SEQRT_ROLE_ALIAS) r = d->bufs[r].alias;
+    s->root[i] = r;
+  }
+  return true;
+}
+
+/* lifetime of arena block b: TEMP over [first, last], OUTPUT from first to the end */
+static void lifetime(const seqrt_buffer_desc *b, int32_t *first, int32_t *last) {
+  if (b->role == SEQRT_ROLE_OUTPUT) {
+    *first = b->first > 0 ? b->first : 0;
+    *last = INT32_MAX;
+  } else if (b->first < 0) { /* unknown: live all along */
+    *first = 0;
+    *last = INT32_MAX;
+  } else {
+    *first = b->first;
+    *last = b->last > b->first ? b->last : b->first;
+  }
+}
+
+/* plans the arena and the prepared block and allocates both */
+static bool place_buffers(seqrt_session *s, seqrt_error *err) {
+  const seqrt_model_desc *d = s->desc;
+  rt_block *blocks = calloc((size_t)d->nbufs + 1, sizeof *blocks);
+  int *block_of = malloc(sizeof(int) * ((size_t)d->nbufs + 1));
+  if (!blocks || !block_of) {
+    free(blocks);
+    free(block_of);
+    rt_errorf(err, "out of memory planning the arena");
+    return false;
+  }
+  int n = 0;
+  size_t arena_sum = 0, prepared = 0;
+  bool overflow = false;
+  for (int i = 0; i < d->nbufs; i++) {
+    block_of[i] = -1;
+    int role = d->bufs[i].role;
+    if (role == SEQRT_ROLE_PREPARED) {
+      if (prepared > SIZE_MAX - s->bytes[i])
+        overflow = true;
+      else
+        prepared += s->bytes[i];
+    } else if (role == SEQRT_ROLE_TEMP || role == SEQRT_ROLE_OUTPUT) {
+      block_of[i] = n;
+      blocks[n].size = s->bytes[i];
+      lifetime(&d->bufs[i], &blocks[n].first, &blocks[n].last);
+      if (arena_sum > SIZE_MAX - s->bytes[i])
+        overflow = true;
+      else
+        arena_sum += s->bytes[i];
+      n++;
+    }
+  }
+  /* a view keeps the memory it views alive while it is read */
+  for (int i = 0; i < d->nbufs; i++) {
+    int k = block_of[s->root[i]];
+    if (d->bufs[i].role != SEQRT_ROLE_ALIAS || k < 0 || d->bufs[i].first < 0) continue;
+    int32_t first, last;
+    lifetime(&d->bufs[i], &first, &last);
+    if (first < blocks[k].first) blocks[k].first = first;
+    if (last > blocks[k].last) blocks[k].last = last;
+  }
+  bool ok = !overflow;
+  if (!ok) rt_errorf(err, "the model's buffers are too large for the dims given");
+  if (ok) {
+    s->arena_bytes = rt_plan(blocks, n);
+    s->prepared_bytes = prepared;
+    s->arena = rt_alloc64(s->arena_bytes);
+    s->prepared = rt_alloc64(prepared);
+    if (!s->arena || !s->prepared) {
+      rt_errorf(err, "cannot allocate %zu bytes for the model's buffers",
+                s->arena_bytes + prepared);
+      ok = false;
+    }
+  }
+  size_t at = 0;
+  for (int i = 0; ok && i < d->nbufs; i++) {
+    if (block_of[i] >= 0) {
+      s->bufs[i] = s->arena + blocks[block_of[i]].offset;
+    } else if (d->bufs[i].role == SEQRT_ROLE_PREPARED) {
+      s->bufs[i] = s->prepared + at;
+      at += s->bytes[i];
+    }
+  }
+  free(blocks);
+  free(block_of);
+  return ok;
+}
+
+seqrt_session *seqrt_session_new(const seqrt_model_desc *desc, const int64_t *syms, int nthreads,
+                                 seqrt_error *err) {
+  if (!check_desc(desc, err)) return NULL;
+  if (nthreads < 0) {
+    rt_errorf(err, "thread count %d is negative", nthreads);
+    return NULL;
+  }
+  seqrt_session *s = calloc(1, sizeof *s);
+  if (!s) {
+    rt_errorf(err, "out of memory");
+    return NULL;
+  }
+  size_t nb = (size_t)desc->nbufs + 1;
+  s->desc = desc;
+  s->nthreads = nthreads ? nthreads : omp_get_num_procs();
+  s->syms = calloc((size_t)desc->nsyms + 1, sizeof *s->syms);
+  s->shapes = calloc(nb * SEQRT_MAX_RANK, sizeof *s->shapes);
+  s->bytes = calloc(nb, sizeof *s->bytes);
+  s->root = calloc(nb, sizeof *s->root);
+  s->bufs = calloc(nb, sizeof *s->bufs);
+  s->params = calloc(nb, sizeof *s->params);
+  s->team = rt_team_new();
+  if (!s->syms || !s->shapes || !s->bytes || !s->root || !s->bufs || !s->params || !s->team) {
+    rt_errorf(err, "out of memory");
+    goto fail;
+  }
+  if (!bind_syms(s, syms, err) || !size_buffers(s, err) || !place_buffers(s, err)) goto fail;
+  return s;
+fail:
+  seqrt_session_free(s);
+  return NULL;
+}
+
+void seqrt_session_free(seqrt_session *s) {
+  if (!s) return;
+  free(s->syms);
+  free(s->shapes);
+  free(s->bytes);
+  free(s->root);
+  free(s->bufs);
+  free(s->params);
+  free(s->arena);
+  free(s->prepared);
+  free(s->random);
+  rt_team_free(s->team);
+  free(s);
+}
+
+size_t seqrt_session_arena_bytes(const seqrt_session *s) {
+  return s->arena_bytes + s->prepared_bytes;
+}
+
+int64_t seqrt_session_sym(const seqrt_session *s, int i) {
+  return i >= 0 && i < s->desc->nsyms ? s->syms[i] : -1;
+}
+
+/* "i32 [1, 128]" */
+static const char *type_str(seqrt_dtype t, const int64_t *shape, int rank, char *buf, size_t n) {
+  char dims[256];
+  if (rank < 0 || rank > SEQRT_MAX_RANK)
+    snprintf(dims, sizeof dims, "<rank %d>", rank);
+  else
+    seqrt_shape_str(shape, rank, dims, sizeof dims);
+  snprintf(buf, n, "%s %s", seqrt_dtype_name(t), dims);
+  return buf;
+}
+
+static bool check_inputs(seqrt_session *s, const seqrt_tensor *in, seqrt_error *err) {
+  const seqrt_model_desc *d = s->desc;
+  if (d->ninputs > 0 && !in) {
+    rt_errorf(err, "model '%s' takes %d inputs, none given", d->name ? d->name : "?", d->ninputs);
+    return false;
+  }
+  for (int i = 0; i < d->ninputs; i++) {
+    int b = d->inputs[i];
+    const seqrt_buffer_desc *bd = &d->bufs[b];
+    const int64_t *shape = &s->shapes[(size_t)b * SEQRT_MAX_RANK];
+    const seqrt_tensor *t = &in[i];
+    bool same = t->dtype == (seqrt_dtype)bd->dtype && t->rank == bd->rank;
+    for (int k = 0; same && k < t->rank; k++) same = t->shape[k] == shape[k];
+    if (!same) {
+      char want[300], got[300];
+      rt_errorf(err, "input '%s': expected %s, got %s", bd->name,
+                type_str((seqrt_dtype)bd->dtype, shape, bd->rank, want, sizeof want),
+                type_str(t->dtype, t->shape, t->rank, got, sizeof got));
+      return false;
+    }
+    if (!t->data && s->bytes[b] > 0 && seqrt_tensor_numel(t) > 0) {
+      rt_errorf(err, "input '%s' has no data", bd->name);
+      return false;
+    }
+    s->bufs[b] = t->data;
+  }
+  for (int b = 0; b < d->nbufs; b++) {
+    if (d->bufs[b].role != SEQRT_ROLE_PARAM) continue;
+    if (!s->params[b]) {
+      rt_errorf(err, "parameter '%s' is not bound", d->bufs[b].name);
+      return false;
+    }
+    s->bufs[b] = s->params[b];
+  }
+  for (int b = 0; b < d->nbufs; b++)
+    if (d->bufs[b].role == SEQRT_ROLE_ALIAS) s->bufs[b] = s->bufs[s->root[b]];
+  return true;
+}
+
+/* runs fn on every thread of one region */
+static void run_region(seqrt_session *s, seqrt_entry_fn fn) {
+  void *const *bufs = s->bufs;
+  const int64_t *syms = s->syms;
+  seqrt_team *team = s->team;
+  if (s->nthreads == 1) {
+    rt_team_reset(team, 1);
+    fn(bufs, syms, team, 0, 1);
+    return;
+  }
+#pragma omp parallel num_threads(s->nthreads)
+  {
+    /* the region may have fewer threads than asked for; the barrier counts the real ones */
+#pragma omp single
+    rt_team_reset(team, omp_get_num_threads());
+    fn(bufs, syms, team, omp_get_thread_num(), omp_get_num_threads());
+  }
+}
+
+/* the error for a failure reported by generated code */
+static void failure_message(const seqrt_session *s, int32_t code, const int64_t *a,
+                            seqrt_error *err) {
+  const seqrt_model_desc *d = s->desc;
+  if (code != SEQRT_FAIL_INDEX) {
+    rt_errorf(err, "model '%s' failed with code %d (%lld, %lld, %lld, %lld)",
+              d->name ? d->name : "?", code, (long long)a[0], (long long)a[1], (long long)a[2],
+              (long long)a[3]);
+    return;
+  }
+  char where[320] = "";
+  int64_t b = a[0], pos = a[1];
+  if (b >= 0 && b < d->nbufs) {
+    const int64_t *shape = &s->shapes[(size_t)b * SEQRT_MAX_RANK];
+    int rank = d->bufs[b].rank;
+    int64_t numel = 1, idx[SEQRT_MAX_RANK];
+    for (int k = 0; k < rank; k++) numel *= shape[k];
+    if (pos >= 0 && pos < numel) {
+      for (int k = rank - 1; k >= 0; k--) {
+        idx[k] = pos % shape[k];
+        pos /= shape[k];
+      }
+      char dims[256];
+      snprintf(where, sizeof where, " at position %s of '%s'",
+               seqrt_shape_str(idx, rank, dims, sizeof dims), buf_name(d, (int)b));
+    } else {
+      snprintf(where, sizeof where, " at flat position %lld of '%s'", (long long)a[1],
+               buf_name(d, (int)b));
+    }
+  }
+  rt_errorf(err, "index %lld out of range [0, %lld)%s", (long long)a[2], (long long)a[3], where);
+}
+
+/* runs fn in a region; a failure it reported becomes the error */
+static bool run_entry(seqrt_session *s, seqrt_entry_fn fn, seqrt_error *err) {
+  run_region(s, fn);
+  int32_t code;
+  int64_t args[4];
+  if (!rt_team_failure(s->team, &code, args)) return true;
+  failure_message(s, code, args, err);
+  return false;
+}
+
+int seqrt_session_run(seqrt_session *s, const seqrt_tensor *inputs, seqrt_tensor *outputs,
+                      seqrt_error *err) {
+  const seqrt_model_desc *d = s->desc;
+  if (!check_inputs(s, inputs, err)) return 1;
+  if (d->noutputs > 0 && !outputs) {
+    rt_errorf(err, "model '%s' has %d outputs, nowhere to put them", d->name ? d->name : "?",
+              d->noutputs);
+    return 1;
+  }
+  if (d->prepare && !s->prepare_done) {
+    if (!run_entry(s, d->prepare, err)) return 1;
+    s->prepare_done = true;
+  }
+  if (!run_entry(s, d->run, err)) return 1;
+  for (int i = 0; i < d->noutputs; i++) {
+    int b = d->outputs[i];
+    seqrt_tensor *t = &outputs[i];
+    memset(t, 0, sizeof *t);
+    t->dtype = (seqrt_dtype)d->bufs[b].dtype;
+    t->rank = d->bufs[b].rank;
+    memcpy(t->shape, &s->shapes[(size_t)b * SEQRT_MAX_RANK], sizeof t->shape);
+    t->data = s->bufs[b];
+  }
+  return 0;
+}
