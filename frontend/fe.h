@@ -16,13 +16,13 @@ typedef enum fe_kind { FE_SCALAR, FE_SEQ, FE_MAP } fe_kind;
 
 typedef struct fe_ast fe_ast;
 struct fe_ast {
-  fe_kind kind;      /* scalar, sequence or mapping */
-  ir_loc loc;        /* where the node starts */
-  const char *text;  /* FE_SCALAR: the scalar as written */
-  bool quoted;       /* FE_SCALAR: was quoted (so never a number/bool) */
-  fe_ast **items;    /* FE_SEQ: elements; FE_MAP: values */
-  fe_ast **keys;     /* FE_MAP: keys (scalars), parallel to items */
-  int nitems;        /* number of elements or pairs */
+  fe_kind kind;     /* scalar, sequence or mapping */
+  ir_loc loc;       /* where the node starts */
+  const char *text; /* FE_SCALAR: the scalar as written */
+  bool quoted;      /* FE_SCALAR: was quoted (so never a number/bool) */
+  fe_ast **items;   /* FE_SEQ: elements; FE_MAP: values */
+  fe_ast **keys;    /* FE_MAP: keys (scalars), parallel to items */
+  int nitems;       /* number of elements or pairs */
 };
 
 /*
@@ -47,5 +47,95 @@ ir_graph *fe_lower(const fe_ast *model, ir_diags *d);
 /* reads path, parses and lowers; *src_out receives the text (caller frees,
  * it must outlive d). NULL on error (message on d, or "cannot read"). */
 ir_graph *fe_load_model(const char *path, ir_diags *d, char **src_out);
+
+/* ---- lowering internals: shared by lower.c, attr.c and ops.c only ---- */
+
+/* a named extra result of a node (`enc.h_n`) */
+typedef struct fe_named {
+  const char *name; /* the part after the dot */
+  int value;        /* value id */
+} fe_named;
+
+/* one entry of `inputs:` or `nodes:` while the model is lowered */
+typedef struct fe_def {
+  const char *name;   /* its name (the key's text) */
+  const fe_ast *key;  /* the key, for positions */
+  const fe_ast *node; /* the input's or node's mapping */
+  int value;          /* input value or main result value id, -1 until lowered */
+  fe_named *outs;     /* named extra results (none for the feed-forward ops) */
+  int nouts;          /* length of outs */
+  bool failed;        /* not lowered: an error was reported on it or on what it reads */
+  bool used;          /* read by a node or an output (for the unused-input warning) */
+} fe_def;
+
+/* the state of one lowering, passed to every fe_ function below */
+typedef struct fe_ctx {
+  ir_graph *g;    /* graph being built */
+  ir_diags *d;    /* where errors go */
+  fe_def *ins;    /* every input of `inputs:`, in YAML order */
+  int nins;       /* length of ins */
+  fe_def *defs;   /* every node of `nodes:`, in YAML order */
+  int ndefs;      /* length of defs */
+  int cur;        /* index in defs of the node being lowered (ndefs: none) */
+  const char *op; /* its op name, for messages */
+} fe_ctx;
+
+/* the current node's mapping, name and position */
+const fe_ast *fe_cur_node(const fe_ctx *L);
+const char *fe_cur_name(const fe_ctx *L);
+ir_loc fe_cur_loc(const fe_ctx *L);
+
+/*
+ * The value a reference names (`x`, `enc`, `enc.h_n`), or -1: after an error
+ * reported at ref, or silently when it names a node that failed (its error is
+ * already out). lower.c.
+ */
+int fe_resolve(fe_ctx *L, const fe_ast *ref);
+
+/* what an integer attribute may hold */
+typedef enum fe_int_rule { FE_ANY, FE_NONNEG, FE_POSITIVE } fe_int_rule;
+
+/*
+ * Attribute readers of the current node (attr.c). Each returns false after
+ * reporting an error at the attribute (or, when a required one is missing,
+ * at the node). def == NULL makes the attribute required; a YAML null counts
+ * as absent.
+ */
+const fe_ast *fe_attr(const fe_ctx *L, const char *key);
+bool fe_int(fe_ctx *L, const char *key, fe_int_rule rule, const int64_t *def, int64_t *out);
+bool fe_float(fe_ctx *L, const char *key, const double *def, double *out);
+bool fe_bool(fe_ctx *L, const char *key, const bool *def, bool *out);
+/* choices is NULL-terminated; *out is the index of the one given */
+bool fe_choice(fe_ctx *L, const char *key, const char *const *choices, int def, int *out);
+/* a dim of a value of type t; negative counts from the end; stored non-negative */
+bool fe_dim_attr(fe_ctx *L, const char *key, const ir_type *t, const int64_t *def, int64_t *out);
+/* the value named by attribute key (required) */
+int fe_value_attr(fe_ctx *L, const char *key);
+/* a list of min..max values (max -1: any) into *values (memory of L->g);
+ * numbers become f32 scalar constants when numbers is set. Returns the
+ * count, or -1 after an error. */
+int fe_values_attr(fe_ctx *L, const char *key, int min, int max, bool numbers, int **values);
+
+/* scalar parsing (attr.c): YAML 1.2 core integers, floats and booleans */
+bool fe_parse_int(const fe_ast *a, int64_t *out);
+bool fe_parse_float(const fe_ast *a, double *out);
+bool fe_parse_bool(const fe_ast *a, bool *out);
+bool fe_is_null(const fe_ast *a);
+
+/* an op of the model language (ops.c) */
+typedef struct fe_op {
+  const char *name; /* as written after `op:` */
+  const char *keys; /* the keys it accepts besides `op`, space-separated */
+  /* adds the op's IR node(s) and returns the node whose result is the node's
+   * value, or -1 after an error; types are inferred by the caller */
+  int (*lower)(fe_ctx *L);
+} fe_op;
+
+/* NULL if the language has no such op */
+const fe_op *fe_find_op(const char *name);
+/* true for SPEC ops that this frontend does not lower yet */
+bool fe_op_unsupported(const char *name);
+/* a parameter NODE.NAME of the current node */
+int fe_param(fe_ctx *L, const char *name, ir_type t);
 
 #endif

@@ -37,8 +37,9 @@ bool ir_dim_mul(ir_dim a, ir_dim b, ir_dim *out) {
     *out = ir_dim_const(0);
     return true;
   }
-  if (n > IR_DIM_SYMS) return false;
-  ir_dim r = {a.coef * b.coef, {n > 0 ? s[0] : -1, n > 1 ? s[1] : -1}};
+  int64_t coef;
+  if (n > IR_DIM_SYMS || __builtin_mul_overflow(a.coef, b.coef, &coef)) return false;
+  ir_dim r = {coef, {n > 0 ? s[0] : -1, n > 1 ? s[1] : -1}};
   *out = normalize(r);
   return true;
 }

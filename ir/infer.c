@@ -13,10 +13,10 @@
 
 /* what every rule needs: the graph, the node and where errors go */
 typedef struct infer {
-  ir_graph *g;        /* graph holding the node */
-  const ir_node *n;   /* node being inferred */
-  ir_diags *d;        /* user errors */
-  char buf[4][256];   /* room for type strings in one message */
+  ir_graph *g;      /* graph holding the node */
+  const ir_node *n; /* node being inferred */
+  ir_diags *d;      /* user errors */
+  char buf[4][256]; /* room for type strings in one message */
 } infer;
 
 static const ir_type *in(const infer *s, int i) { return &s->g->values[s->n->inputs[i]].type; }
@@ -50,14 +50,14 @@ static bool need_f32(infer *s, int i) {
 static bool need_rank(infer *s, int i, int min, const char *shape) {
   const ir_type *t = in(s, i);
   if (t->rank >= min) return true;
-  return fail(s, "%s '%s': expected an input of shape %s, got %s", op_name(s), s->n->name,
-              shape, ts(s, 0, t));
+  return fail(s, "%s '%s': expected an input of shape %s, got %s", op_name(s), s->n->name, shape,
+              ts(s, 0, t));
 }
 
 static bool need_dim(infer *s, int64_t dim, const ir_type *t) {
   if (dim >= 0 && dim < t->rank) return true;
-  return fail(s, "%s '%s': dim %lld is out of range for %s", op_name(s), s->n->name,
-              (long long)dim, ts(s, 0, t));
+  return fail(s, "%s '%s': dim %lld is out of range for %s", op_name(s), s->n->name, (long long)dim,
+              ts(s, 0, t));
 }
 
 /*
@@ -72,9 +72,12 @@ static bool broadcast(const ir_type *a, const ir_type *b, int skip, ir_type *out
     int ia = ra - r + i, ib = rb - r + i;
     ir_dim da = ia >= 0 ? a->dims[ia] : ir_dim_const(1);
     ir_dim db = ib >= 0 ? b->dims[ib] : ir_dim_const(1);
-    if (ir_dim_eq(da, db) || is_one(db)) out->dims[i] = da;
-    else if (is_one(da)) out->dims[i] = db;
-    else return false;
+    if (ir_dim_eq(da, db) || is_one(db))
+      out->dims[i] = da;
+    else if (is_one(da))
+      out->dims[i] = db;
+    else
+      return false;
   }
   return true;
 }
@@ -93,8 +96,8 @@ static bool matmul(infer *s, ir_type *out) {
   const ir_type *a = in(s, 0), *b = in(s, 1);
   bool tb = ir_attr_int(s->n, "trans_b") != 0;
   if (a->rank < 2 || b->rank < 2)
-    return fail(s, "matmul '%s': inputs need at least 2 dims, got %s @ %s", s->n->name,
-                ts(s, 0, a), ts(s, 1, b));
+    return fail(s, "matmul '%s': inputs need at least 2 dims, got %s @ %s", s->n->name, ts(s, 0, a),
+                ts(s, 1, b));
   ir_dim k_a = a->dims[a->rank - 1];
   ir_dim k_b = b->dims[b->rank - (tb ? 1 : 2)];
   ir_dim n = b->dims[b->rank - (tb ? 2 : 1)];
@@ -103,8 +106,8 @@ static bool matmul(infer *s, ir_type *out) {
                 ts(s, 1, b), tb ? "^T" : "");
   out->dtype = IR_F32;
   if (!broadcast(a, b, 2, out))
-    return fail(s, "matmul '%s': batch dims of %s and %s do not broadcast", s->n->name,
-                ts(s, 0, a), ts(s, 1, b));
+    return fail(s, "matmul '%s': batch dims of %s and %s do not broadcast", s->n->name, ts(s, 0, a),
+                ts(s, 1, b));
   out->dims[out->rank] = a->dims[a->rank - 2];
   out->dims[out->rank + 1] = n;
   out->rank += 2;
@@ -124,9 +127,8 @@ static bool need_param(infer *s, int i, const ir_type *want) {
   const ir_type *t = in(s, i);
   if (ir_type_eq(t, want)) return true;
   if (t->dtype != want->dtype)
-    return fail(s, "'%s': parameter %s: expected %s %s, got %s %s", s->n->name,
-                param_label(s, i), ir_dtype_name(want->dtype), ts(s, 0, want),
-                ir_dtype_name(t->dtype), ts(s, 1, t));
+    return fail(s, "'%s': parameter %s: expected %s %s, got %s %s", s->n->name, param_label(s, i),
+                ir_dtype_name(want->dtype), ts(s, 0, want), ir_dtype_name(t->dtype), ts(s, 1, t));
   return fail(s, "'%s': parameter %s: expected %s, got %s", s->n->name, param_label(s, i),
               ts(s, 0, want), ts(s, 1, t));
 }
@@ -167,8 +169,7 @@ static bool dim_add(ir_dim a, ir_dim b, ir_dim *out) {
   if (b.coef == 0) return *out = a, true;
   if (a.sym[0] != b.sym[0] || a.sym[1] != b.sym[1]) return false;
   *out = a;
-  out->coef = a.coef + b.coef;
-  return true;
+  return !__builtin_add_overflow(a.coef, b.coef, &out->coef);
 }
 
 static bool concat(infer *s, ir_type *out) {
@@ -228,7 +229,8 @@ static bool slice(infer *s, ir_type *out) {
   }
   char e[32] = "";
   if (!to_end) snprintf(e, sizeof e, "%lld", (long long)end);
-  return fail(s, "slice '%s': the length of [%lld:%s] along dim %lld of %s depends on %s; "
+  return fail(s,
+              "slice '%s': the length of [%lld:%s] along dim %lld of %s depends on %s; "
               "slice a constant dim or give a fixed-size range",
               s->n->name, (long long)start, e, (long long)dim, ts(s, 0, x),
               ir_dim_str(s->g, d, s->buf[1], sizeof s->buf[1]));
@@ -270,8 +272,10 @@ static bool transpose(infer *s, ir_type *out) {
   bool seen[IR_MAX_RANK] = {0}, ok = p->nints == x->rank;
   for (int i = 0; ok && i < p->nints; i++) {
     int64_t k = p->ints[i];
-    if (k < 0 || k >= x->rank || seen[k]) ok = false;
-    else seen[k] = true;
+    if (k < 0 || k >= x->rank || seen[k])
+      ok = false;
+    else
+      seen[k] = true;
   }
   if (!ok) {
     char list[160] = "[";
@@ -279,11 +283,23 @@ static bool transpose(infer *s, ir_type *out) {
       snprintf(list + strlen(list), sizeof list - strlen(list), "%s%lld", i ? ", " : "",
                (long long)p->ints[i]);
     strcat(list, "]");
-    return fail(s, "transpose '%s': %s is not a permutation of the %d dims of %s", s->n->name,
-                list, x->rank, ts(s, 0, x));
+    return fail(s, "transpose '%s': %s is not a permutation of the %d dims of %s", s->n->name, list,
+                x->rank, ts(s, 0, x));
   }
   *out = *x;
   for (int i = 0; i < x->rank; i++) out->dims[i] = x->dims[p->ints[i]];
+  return true;
+}
+
+/* ir_type_numel that also fails (instead of overflowing) when the constant factor would */
+static bool numel(const ir_type *t, ir_dim *out) {
+  ir_dim n = ir_dim_const(1);
+  for (int i = 0; i < t->rank; i++) {
+    int64_t c;
+    if (__builtin_mul_overflow(n.coef, t->dims[i].coef, &c) || !ir_dim_mul(n, t->dims[i], &n))
+      return false;
+  }
+  *out = n;
   return true;
 }
 
@@ -293,9 +309,9 @@ static bool reshape(infer *s, ir_type *out) {
   ir_type *r = &s->g->values[s->n->outputs[0]].type;
   IR_ASSERT(r->rank >= 0);
   ir_dim nx, nr;
-  if (!ir_type_numel(x, &nx) || !ir_type_numel(r, &nr) || !ir_dim_eq(nx, nr))
-    return fail(s, "reshape '%s': cannot reshape %s to %s: the element counts differ",
-                s->n->name, ts(s, 0, x), ts(s, 1, r));
+  if (!numel(x, &nx) || !numel(r, &nr) || !ir_dim_eq(nx, nr))
+    return fail(s, "reshape '%s': cannot reshape %s to %s: the element counts differ", s->n->name,
+                ts(s, 0, x), ts(s, 1, r));
   *out = *r;
   out->dtype = x->dtype;
   return true;
@@ -339,45 +355,70 @@ bool ir_infer_node(ir_graph *g, int n, ir_diags *d) {
   ir_type out = {.dtype = IR_F32, .rank = -1};
   bool ok = false;
   switch (node->op) {
-  case IR_OP_ADD:
-  case IR_OP_SUB:
-  case IR_OP_MUL:
-  case IR_OP_DIV: ok = binary(&s, &out); break;
-  case IR_OP_RELU:
-  case IR_OP_GELU:
-  case IR_OP_TANH:
-  case IR_OP_SIGMOID:
-  case IR_OP_SILU:
-  case IR_OP_EXP:
-  case IR_OP_DROPOUT:
-    ok = need_f32(&s, 0);
-    out = *in(&s, 0);
-    break;
-  case IR_OP_COPY:
-    ok = true;
-    out = *in(&s, 0);
-    break;
-  case IR_OP_MATMUL: ok = matmul(&s, &out); break;
-  case IR_OP_SOFTMAX:
-    ok = need_f32(&s, 0) && need_dim(&s, ir_attr_int(node, "dim"), in(&s, 0));
-    out = *in(&s, 0);
-    break;
-  case IR_OP_LAYER_NORM:
-  case IR_OP_RMS_NORM: ok = norm(&s, &out); break;
-  case IR_OP_MEAN: ok = mean(&s, &out); break;
-  case IR_OP_CONCAT: ok = concat(&s, &out); break;
-  case IR_OP_SLICE: ok = slice(&s, &out); break;
-  case IR_OP_SELECT: ok = select_(&s, &out); break;
-  case IR_OP_TRANSPOSE: ok = transpose(&s, &out); break;
-  case IR_OP_RESHAPE: ok = reshape(&s, &out); break;
-  case IR_OP_EMBEDDING: ok = embedding(&s, &out); break;
-  case IR_OP_POSITIONAL_ENCODING:
-    ok = need_f32(&s, 0) && need_rank(&s, 0, 2, "[..., T, D]");
-    out = *in(&s, 0);
-    break;
-  case IR_OP_LINEAR: ok = linear(&s, &out); break;
-  case IR_OP_FUSED: ok = fused(&s, &out); break;
-  case IR_OP_COUNT: IR_ASSERT(!"not an op");
+    case IR_OP_ADD:
+    case IR_OP_SUB:
+    case IR_OP_MUL:
+    case IR_OP_DIV:
+      ok = binary(&s, &out);
+      break;
+    case IR_OP_RELU:
+    case IR_OP_GELU:
+    case IR_OP_TANH:
+    case IR_OP_SIGMOID:
+    case IR_OP_SILU:
+    case IR_OP_EXP:
+    case IR_OP_DROPOUT:
+      ok = need_f32(&s, 0);
+      out = *in(&s, 0);
+      break;
+    case IR_OP_COPY:
+      ok = true;
+      out = *in(&s, 0);
+      break;
+    case IR_OP_MATMUL:
+      ok = matmul(&s, &out);
+      break;
+    case IR_OP_SOFTMAX:
+      ok = need_f32(&s, 0) && need_dim(&s, ir_attr_int(node, "dim"), in(&s, 0));
+      out = *in(&s, 0);
+      break;
+    case IR_OP_LAYER_NORM:
+    case IR_OP_RMS_NORM:
+      ok = norm(&s, &out);
+      break;
+    case IR_OP_MEAN:
+      ok = mean(&s, &out);
+      break;
+    case IR_OP_CONCAT:
+      ok = concat(&s, &out);
+      break;
+    case IR_OP_SLICE:
+      ok = slice(&s, &out);
+      break;
+    case IR_OP_SELECT:
+      ok = select_(&s, &out);
+      break;
+    case IR_OP_TRANSPOSE:
+      ok = transpose(&s, &out);
+      break;
+    case IR_OP_RESHAPE:
+      ok = reshape(&s, &out);
+      break;
+    case IR_OP_EMBEDDING:
+      ok = embedding(&s, &out);
+      break;
+    case IR_OP_POSITIONAL_ENCODING:
+      ok = need_f32(&s, 0) && need_rank(&s, 0, 2, "[..., T, D]");
+      out = *in(&s, 0);
+      break;
+    case IR_OP_LINEAR:
+      ok = linear(&s, &out);
+      break;
+    case IR_OP_FUSED:
+      ok = fused(&s, &out);
+      break;
+    case IR_OP_COUNT:
+      IR_ASSERT(!"not an op");
   }
   if (!ok) return false;
   g->values[node->outputs[0]].type = out;

@@ -81,7 +81,7 @@ ir_dim ir_dim_const(int64_t n);
 ir_dim ir_dim_sym(int sym);
 bool ir_dim_is_const(ir_dim d);
 bool ir_dim_eq(ir_dim a, ir_dim b);
-/* false when the product needs more than IR_DIM_SYMS symbols */
+/* false when the product needs more than IR_DIM_SYMS symbols or overflows */
 bool ir_dim_mul(ir_dim a, ir_dim b, ir_dim *out);
 /* false unless a / b is exact (b's symbols all in a, coef divides) */
 bool ir_dim_div(ir_dim a, ir_dim b, ir_dim *out);

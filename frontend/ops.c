@@ -1,0 +1,435 @@
+/*
+ * ops.c: the ops of the model language (SPEC section 5, and the layers
+ * lowered so far), each a function that reads its node's attributes and adds
+ * IR nodes and parameters. The table at the bottom lists every op with the
+ * keys it accepts; lower.c rejects any other key before the function runs,
+ * and runs shape inference on the node the function returns.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "fe.h"
+
+static const bool yes = true, no = false;
+
+int fe_param(fe_ctx *L, const char *name, ir_type t) {
+  size_t n = strlen(fe_cur_name(L)) + strlen(name) + 2;
+  char *full = ir_alloc(L->g, n);
+  snprintf(full, n, "%s.%s", fe_cur_name(L), name);
+  return ir_add_param(L->g, full, t, fe_cur_loc(L));
+}
+
+/* a * b for element counts, false when the constant factor overflows */
+static bool mul(ir_dim a, ir_dim b, ir_dim *out) {
+  int64_t c;
+  return !__builtin_mul_overflow(a.coef, b.coef, &c) && ir_dim_mul(a, b, out);
+}
+
+static int add(fe_ctx *L, ir_op op, const int *inputs, int n) {
+  return ir_add_node(L->g, op, fe_cur_name(L), inputs, n, fe_cur_loc(L));
+}
+
+static const ir_type *type_of(fe_ctx *L, int v) { return &L->g->values[v].type; }
+
+static ir_type f32(int rank, const int64_t *dims) {
+  ir_type t = {.dtype = IR_F32, .rank = rank};
+  for (int i = 0; i < rank; i++) t.dims[i] = ir_dim_const(dims[i]);
+  return t;
+}
+
+/*
+ * The last dim of f32 x, which sizes a parameter and so must be a constant.
+ * what names it in the message.
+ */
+static bool feature_dim(fe_ctx *L, int x, const char *what, int64_t *out) {
+  const ir_type *t = type_of(L, x);
+  char buf[256];
+  if (t->dtype != IR_F32) { /* the same words as shape inference would use */
+    ir_error(L->d, fe_cur_loc(L), "%s '%s': expected f32, got %s %s", L->op, fe_cur_name(L),
+             ir_dtype_name(t->dtype), ir_type_str(L->g, t, buf, sizeof buf));
+    return false;
+  }
+  if (t->rank < 1) {
+    ir_error(L->d, fe_cur_loc(L), "%s '%s': expected an input of shape [..., %s], got %s", L->op,
+             fe_cur_name(L), what, ir_type_str(L->g, t, buf, sizeof buf));
+    return false;
+  }
+  ir_dim d = t->dims[t->rank - 1];
+  if (!ir_dim_is_const(d)) {
+    char dim[64];
+    ir_error(L->d, fe_cur_loc(L),
+             "%s '%s': the last dim of %s (%s) sizes a parameter, so it "
+             "must be a constant",
+             L->op, fe_cur_name(L), ir_type_str(L->g, t, buf, sizeof buf),
+             ir_dim_str(L->g, d, dim, sizeof dim));
+    return false;
+  }
+  *out = d.coef;
+  return true;
+}
+
+/* linear: input, out_features, in_features (checked), bias (true) */
+static int lower_linear(fe_ctx *L) {
+  int64_t out, in = 0, zero = 0;
+  bool bias;
+  int x = fe_value_attr(L, "input");
+  bool ok = fe_int(L, "out_features", FE_POSITIVE, NULL, &out);
+  ok &= fe_int(L, "in_features", FE_POSITIVE, &zero, &in);
+  ok &= fe_bool(L, "bias", &yes, &bias);
+  int64_t feat;
+  if (!ok || x < 0 || !feature_dim(L, x, "in_features", &feat)) return -1;
+  if (in && in != feat) {
+    char buf[256];
+    ir_error(L->d, fe_attr(L, "in_features")->loc,
+             "attribute 'in_features' of '%s' is %lld, but its input %s has %lld features",
+             fe_cur_name(L), (long long)in, ir_type_str(L->g, type_of(L, x), buf, sizeof buf),
+             (long long)feat);
+    return -1;
+  }
+  int inputs[3] = {x, fe_param(L, "weight", f32(2, (int64_t[]){out, feat})), -1};
+  if (bias) inputs[2] = fe_param(L, "bias", f32(1, &out));
+  return add(L, IR_OP_LINEAR, inputs, bias ? 3 : 2);
+}
+
+/* embedding: input (i32/i64 indices), num_embeddings, embedding_dim, padding_idx */
+static int lower_embedding(fe_ctx *L) {
+  int64_t num, dim, pad, none = INT64_MIN;
+  int x = fe_value_attr(L, "input");
+  bool ok = fe_int(L, "num_embeddings", FE_POSITIVE, NULL, &num);
+  ok &= fe_int(L, "embedding_dim", FE_POSITIVE, NULL, &dim);
+  ok &= fe_int(L, "padding_idx", FE_ANY, &none, &pad);
+  if (ok && pad != none && (pad >= num || pad < -num)) {
+    ir_error(L->d, fe_attr(L, "padding_idx")->loc,
+             "attribute 'padding_idx' of '%s' must be within num_embeddings (%lld)", fe_cur_name(L),
+             (long long)num);
+    return -1;
+  }
+  if (!ok || x < 0) return -1;
+  /* padding_idx only changes training (its row gets no gradient): nothing to lower */
+  int inputs[2] = {fe_param(L, "weight", f32(2, (int64_t[]){num, dim})), x};
+  return add(L, IR_OP_EMBEDDING, inputs, 2);
+}
+
+/*
+ * The normalized size of a norm over the last dim of x: normalized_shape, if
+ * given, must say the same (an integer or a one-element list, as PyTorch
+ * takes), and elementwise_affine must stay true.
+ */
+static bool norm_dim(fe_ctx *L, int x, int64_t *d) {
+  bool affine;
+  if (!fe_bool(L, "elementwise_affine", &yes, &affine)) return false;
+  if (!affine) {
+    ir_error(L->d, fe_attr(L, "elementwise_affine")->loc,
+             "attribute 'elementwise_affine' of '%s': false is not supported", fe_cur_name(L));
+    return false;
+  }
+  if (!feature_dim(L, x, "D", d)) return false;
+  const fe_ast *ns = fe_attr(L, "normalized_shape");
+  if (!ns) return true;
+  int64_t v;
+  bool good = fe_parse_int(ns, &v) ||
+              (ns->kind == FE_SEQ && ns->nitems == 1 && fe_parse_int(ns->items[0], &v));
+  if (!good || v != *d) {
+    char buf[256];
+    ir_error(L->d, ns->loc,
+             "attribute 'normalized_shape' of '%s' must be [%lld], the last dim of its input %s",
+             fe_cur_name(L), (long long)*d, ir_type_str(L->g, type_of(L, x), buf, sizeof buf));
+    return false;
+  }
+  return true;
+}
+
+/* layer_norm: input, eps (1e-5), normalized_shape (the last dim), elementwise_affine (true) */
+static int lower_layer_norm(fe_ctx *L) {
+  static const double def_eps = 1e-5;
+  double eps;
+  int64_t d;
+  int x = fe_value_attr(L, "input");
+  bool ok = fe_float(L, "eps", &def_eps, &eps);
+  if (!ok || x < 0 || !norm_dim(L, x, &d)) return -1;
+  int inputs[3] = {x, fe_param(L, "weight", f32(1, &d)), fe_param(L, "bias", f32(1, &d))};
+  int n = add(L, IR_OP_LAYER_NORM, inputs, 3);
+  ir_set_attr_float(L->g, n, "eps", eps);
+  return n;
+}
+
+/* rms_norm: input, eps (1e-6), normalized_shape (the last dim), elementwise_affine (true) */
+static int lower_rms_norm(fe_ctx *L) {
+  static const double def_eps = 1e-6;
+  double eps;
+  int64_t d;
+  int x = fe_value_attr(L, "input");
+  bool ok = fe_float(L, "eps", &def_eps, &eps);
+  if (!ok || x < 0 || !norm_dim(L, x, &d)) return -1;
+  int inputs[2] = {x, fe_param(L, "weight", f32(1, &d))};
+  int n = add(L, IR_OP_RMS_NORM, inputs, 2);
+  ir_set_attr_float(L->g, n, "eps", eps);
+  return n;
+}
+
+/* add, sub, mul, div: inputs [a, b]; a number stands for an f32 scalar */
+static int lower_binary(fe_ctx *L) {
+  int *v;
+  if (fe_values_attr(L, "inputs", 2, 2, true, &v) < 0) return -1;
+  return add(L, ir_op_by_name(L->op), v, 2);
+}
+
+/* matmul: inputs [a, b] */
+static int lower_matmul(fe_ctx *L) {
+  int *v;
+  if (fe_values_attr(L, "inputs", 2, 2, false, &v) < 0) return -1;
+  int n = add(L, IR_OP_MATMUL, v, 2);
+  ir_set_attr_int(L->g, n, "trans_b", 0);
+  return n;
+}
+
+/* relu, tanh, sigmoid, silu, exp: input */
+static int lower_unary(fe_ctx *L) {
+  int x = fe_value_attr(L, "input");
+  return x < 0 ? -1 : add(L, ir_op_by_name(L->op), &x, 1);
+}
+
+/* gelu: input, approximate (none | tanh) */
+static int lower_gelu(fe_ctx *L) {
+  static const char *const kinds[] = {"none", "tanh", NULL};
+  int x = fe_value_attr(L, "input"), tanh_approx;
+  if (!fe_choice(L, "approximate", kinds, 0, &tanh_approx) || x < 0) return -1;
+  int n = add(L, IR_OP_GELU, &x, 1);
+  ir_set_attr_int(L->g, n, "tanh", tanh_approx);
+  return n;
+}
+
+/* softmax: input, dim (-1) */
+static int lower_softmax(fe_ctx *L) {
+  static const int64_t last = -1;
+  int64_t dim;
+  int x = fe_value_attr(L, "input");
+  if (x < 0 || !fe_dim_attr(L, "dim", type_of(L, x), &last, &dim)) return -1;
+  int n = add(L, IR_OP_SOFTMAX, &x, 1);
+  ir_set_attr_int(L->g, n, "dim", dim);
+  return n;
+}
+
+/* concat: inputs (one or more), dim (0) */
+static int lower_concat(fe_ctx *L) {
+  static const int64_t first = 0;
+  int64_t dim;
+  int *v;
+  int nv = fe_values_attr(L, "inputs", 1, -1, false, &v);
+  if (nv < 0 || !fe_dim_attr(L, "dim", type_of(L, v[0]), &first, &dim)) return -1;
+  int n = add(L, IR_OP_CONCAT, v, nv);
+  ir_set_attr_int(L->g, n, "dim", dim);
+  return n;
+}
+
+/* slice: input, dim, start (0), end (to the end); Python-style negative indices */
+static int lower_slice(fe_ctx *L) {
+  static const int64_t zero = 0, to_end = INT64_MAX;
+  int64_t dim, start, end;
+  int x = fe_value_attr(L, "input");
+  bool ok = fe_int(L, "start", FE_ANY, &zero, &start);
+  ok &= fe_int(L, "end", FE_ANY, &to_end, &end);
+  if (!ok || x < 0 || !fe_dim_attr(L, "dim", type_of(L, x), NULL, &dim)) return -1;
+  int n = add(L, IR_OP_SLICE, &x, 1);
+  ir_set_attr_int(L->g, n, "dim", dim);
+  ir_set_attr_int(L->g, n, "start", start);
+  ir_set_attr_int(L->g, n, "end", end);
+  return n;
+}
+
+/* select: input, dim, index (-1 = last); the dim is removed */
+static int lower_select(fe_ctx *L) {
+  int64_t dim, index;
+  int x = fe_value_attr(L, "input");
+  bool ok = fe_int(L, "index", FE_ANY, NULL, &index);
+  if (!ok || x < 0 || !fe_dim_attr(L, "dim", type_of(L, x), NULL, &dim)) return -1;
+  int n = add(L, IR_OP_SELECT, &x, 1);
+  ir_set_attr_int(L->g, n, "dim", dim);
+  ir_set_attr_int(L->g, n, "index", index);
+  return n;
+}
+
+/* mean: input, dim, keepdim (false) */
+static int lower_mean(fe_ctx *L) {
+  int64_t dim;
+  bool keep;
+  int x = fe_value_attr(L, "input");
+  bool ok = fe_bool(L, "keepdim", &no, &keep);
+  if (!ok || x < 0 || !fe_dim_attr(L, "dim", type_of(L, x), NULL, &dim)) return -1;
+  int n = add(L, IR_OP_MEAN, &x, 1);
+  ir_set_attr_int(L->g, n, "dim", dim);
+  ir_set_attr_int(L->g, n, "keepdim", keep);
+  return n;
+}
+
+/* transpose: input, dims (a full permutation; negative dims count from the end) */
+static int lower_transpose(fe_ctx *L) {
+  int x = fe_value_attr(L, "input");
+  const fe_ast *a = fe_attr(L, "dims");
+  if (!a) {
+    ir_error(L->d, fe_cur_loc(L), "missing attribute 'dims' for op 'transpose'");
+    return -1;
+  }
+  if (x < 0) return -1;
+  const ir_type *t = type_of(L, x);
+  int64_t perm[IR_MAX_RANK];
+  bool seen[IR_MAX_RANK] = {0}, ok = a->kind == FE_SEQ && a->nitems == t->rank;
+  for (int i = 0; ok && i < a->nitems; i++) {
+    int64_t k;
+    ok = fe_parse_int(a->items[i], &k) && k >= -t->rank && k < t->rank;
+    if (ok) perm[i] = k < 0 ? k + t->rank : k;
+    ok = ok && !seen[perm[i]];
+    if (ok) seen[perm[i]] = true;
+  }
+  if (!ok) {
+    char buf[256];
+    ir_error(L->d, a->loc, "attribute 'dims' of '%s' must be a permutation of the %d dims of %s",
+             fe_cur_name(L), t->rank, ir_type_str(L->g, t, buf, sizeof buf));
+    return -1;
+  }
+  int n = add(L, IR_OP_TRANSPOSE, &x, 1);
+  ir_set_attr_ints(L->g, n, "perm", perm, t->rank);
+  return n;
+}
+
+/* reshape: input, shape (dim names, positive integers, at most one -1) */
+static int lower_reshape(fe_ctx *L) {
+  int x = fe_value_attr(L, "input");
+  const fe_ast *a = fe_attr(L, "shape");
+  if (!a) {
+    ir_error(L->d, fe_cur_loc(L), "missing attribute 'shape' for op 'reshape'");
+    return -1;
+  }
+  const char *what = "a list of dim names, positive integers and at most one -1";
+  if (a->kind != FE_SEQ || a->nitems > IR_MAX_RANK) {
+    ir_error(L->d, a->loc, "attribute 'shape' of '%s' must be %s (up to %d dims)", fe_cur_name(L),
+             what, IR_MAX_RANK);
+    return -1;
+  }
+  ir_type r = {.rank = a->nitems};
+  ir_dim known = ir_dim_const(1);
+  int infer_at = -1;
+  bool ok = true;
+  for (int i = 0; i < a->nitems; i++) {
+    const fe_ast *it = a->items[i];
+    int64_t v;
+    if (fe_parse_int(it, &v) && (v > 0 || v == -1)) {
+      if (v == -1 && infer_at >= 0) {
+        ir_error(L->d, it->loc, "attribute 'shape' of '%s' may hold only one -1", fe_cur_name(L));
+        ok = false;
+        continue;
+      }
+      if (v == -1) infer_at = i;
+      r.dims[i] = ir_dim_const(v == -1 ? 1 : v);
+    } else if (it->kind == FE_SCALAR && ir_graph_find_sym(L->g, it->text) >= 0) {
+      r.dims[i] = ir_dim_sym(ir_graph_find_sym(L->g, it->text));
+    } else if (it->kind == FE_SCALAR && !fe_parse_int(it, &v) && it->text[0]) {
+      ir_error(L->d, it->loc, "undefined dim '%s'", it->text);
+      ok = false;
+      continue;
+    } else {
+      ir_error(L->d, it->loc, "attribute 'shape' of '%s' must be %s", fe_cur_name(L), what);
+      ok = false;
+      continue;
+    }
+    if (i != infer_at && !mul(known, r.dims[i], &known)) {
+      ir_error(L->d, a->loc, "attribute 'shape' of '%s' has too many elements to count",
+               fe_cur_name(L));
+      ok = false;
+      break;
+    }
+  }
+  if (!ok || x < 0) return -1;
+  const ir_type *t = type_of(L, x);
+  r.dtype = t->dtype;
+  ir_dim total = ir_dim_const(1);
+  bool counted = true;
+  for (int i = 0; counted && i < t->rank; i++) counted = mul(total, t->dims[i], &total);
+  if (infer_at >= 0 && (!counted || !ir_dim_div(total, known, &r.dims[infer_at]))) {
+    char b1[256], b2[64], b3[64];
+    ir_error(L->d, a->items[infer_at]->loc,
+             "reshape '%s': cannot infer -1: the %s elements of %s are not a multiple of %s",
+             fe_cur_name(L), counted ? ir_dim_str(L->g, total, b2, sizeof b2) : "many",
+             ir_type_str(L->g, t, b1, sizeof b1), ir_dim_str(L->g, known, b3, sizeof b3));
+    return -1;
+  }
+  int n = add(L, IR_OP_RESHAPE, &x, 1);
+  L->g->values[L->g->nodes[n].outputs[0]].type = r;
+  return n;
+}
+
+/* dropout: input, p (0.5, in [0, 1)); identity at inference */
+static int lower_dropout(fe_ctx *L) {
+  static const double half = 0.5;
+  double p;
+  int x = fe_value_attr(L, "input");
+  if (!fe_float(L, "p", &half, &p)) return -1;
+  if (p < 0 || p >= 1) {
+    ir_error(L->d, fe_attr(L, "p")->loc, "attribute 'p' of '%s' must be a number in [0, 1)",
+             fe_cur_name(L));
+    return -1;
+  }
+  if (x < 0) return -1;
+  int n = add(L, IR_OP_DROPOUT, &x, 1);
+  ir_set_attr_float(L->g, n, "p", p);
+  return n;
+}
+
+/* positional_encoding: input, kind (sinusoidal) */
+static int lower_positional_encoding(fe_ctx *L) {
+  static const char *const kinds[] = {"sinusoidal", NULL};
+  int kind, x = fe_value_attr(L, "input");
+  if (!fe_choice(L, "kind", kinds, 0, &kind) || x < 0) return -1;
+  return add(L, IR_OP_POSITIONAL_ENCODING, &x, 1);
+}
+
+static const fe_op ops[] = {
+    {"linear", "input out_features in_features bias", lower_linear},
+    {"embedding", "input num_embeddings embedding_dim padding_idx", lower_embedding},
+    {"layer_norm", "input eps normalized_shape elementwise_affine", lower_layer_norm},
+    {"rms_norm", "input eps normalized_shape elementwise_affine", lower_rms_norm},
+    {"add", "inputs", lower_binary},
+    {"sub", "inputs", lower_binary},
+    {"mul", "inputs", lower_binary},
+    {"div", "inputs", lower_binary},
+    {"matmul", "inputs", lower_matmul},
+    {"relu", "input", lower_unary},
+    {"tanh", "input", lower_unary},
+    {"sigmoid", "input", lower_unary},
+    {"silu", "input", lower_unary},
+    {"exp", "input", lower_unary},
+    {"gelu", "input approximate", lower_gelu},
+    {"softmax", "input dim", lower_softmax},
+    {"concat", "inputs dim", lower_concat},
+    {"slice", "input dim start end", lower_slice},
+    {"select", "input dim index", lower_select},
+    {"mean", "input dim keepdim", lower_mean},
+    {"transpose", "input dims", lower_transpose},
+    {"reshape", "input shape", lower_reshape},
+    {"dropout", "input p", lower_dropout},
+    {"positional_encoding", "input kind", lower_positional_encoding},
+};
+
+const fe_op *fe_find_op(const char *name) {
+  for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
+    if (!strcmp(ops[i].name, name)) return &ops[i];
+  return NULL;
+}
+
+bool fe_op_unsupported(const char *name) {
+  static const char *const later[] = {"rnn",
+                                      "lstm",
+                                      "gru",
+                                      "scan",
+                                      "multihead_attention",
+                                      "transformer_encoder_layer",
+                                      "transformer_decoder_layer",
+                                      "transformer_encoder",
+                                      "transformer_decoder",
+                                      "transformer",
+                                      "conv1d",
+                                      NULL};
+  for (int i = 0; later[i]; i++)
+    if (!strcmp(later[i], name)) return true;
+  return false;
+}

@@ -1,0 +1,338 @@
+/*
+ * test_errors.c: every class of model error comes out as exactly the
+ * positioned `t.yaml:LINE:COL: error: MESSAGE` line(s) we promise, and the
+ * lowering returns no graph.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h> /* after the headers it needs */
+
+#include "fe_test.h"
+
+/* lines 1-6; a test adds `outputs:` (line 7), `nodes:` (8) and nodes from line 9 */
+#define HEAD                              \
+  "seqc: 1\n"                             \
+  "name: m\n"                             \
+  "dims: {B: 2, T: 5}\n"                  \
+  "inputs:\n"                             \
+  "  x: {dtype: f32, shape: [B, T, 8]}\n" \
+  "  tok: {dtype: i32, shape: [B, T]}\n"
+
+static void version(void **state) {
+  (void)state;
+  expect_error("name: m\nnodes: {}\n", "t.yaml:1:1: error: missing 'seqc: 1'");
+  expect_error("name: m\nseqc: 2\n", "t.yaml:2:7: error: unknown language version 2");
+  expect_error("seqc: one\n", "t.yaml:1:7: error: unknown language version one");
+  expect_error("seqc: [1]\n", "t.yaml:1:7: error: 'seqc' must be the language version, 1");
+  expect_error("- seqc: 1\n",
+               "t.yaml:1:1: error: a model must be a mapping with seqc, name, dims, inputs, "
+               "outputs and nodes");
+}
+
+static void name(void **state) {
+  (void)state;
+  expect_error("seqc: 1\ninputs: {x: {shape: [2]}}\noutputs: [x]\n",
+               "t.yaml:1:1: error: missing 'name'");
+  expect_error("seqc: 1\nname: 9lives\ninputs: {x: {shape: [2]}}\noutputs: [x]\n",
+               "t.yaml:2:7: error: model name '9lives' must match [A-Za-z_][A-Za-z0-9_]*");
+  expect_error("seqc: 1\nname: a-b\ninputs: {x: {shape: [2]}}\noutputs: [x]\n",
+               "t.yaml:2:7: error: model name 'a-b' must match [A-Za-z_][A-Za-z0-9_]*");
+}
+
+static void top_level_keys(void **state) {
+  (void)state;
+  expect_error(HEAD "outputs: [x]\nweights: w.safetensors\n",
+               "t.yaml:8:1: error: unknown key 'weights'");
+  expect_diags("seqc: 1\nname: m\n",
+               "t.yaml:1:1: error: missing 'inputs'\n"
+               "t.yaml:1:1: error: missing 'outputs'\n");
+  expect_error(HEAD "outputs: []\n",
+               "t.yaml:7:10: error: 'outputs' must be a non-empty list of value names");
+  expect_error(HEAD "outputs: x\n",
+               "t.yaml:7:10: error: 'outputs' must be a non-empty list of value names");
+  expect_error(HEAD "outputs: [x]\nnodes: [a]\n", "t.yaml:8:8: error: 'nodes' must be a mapping");
+}
+
+static void dims_and_inputs(void **state) {
+  (void)state;
+  expect_error("seqc: 1\nname: m\ndims: {B: 0}\ninputs: {x: {shape: [B]}}\noutputs: [x]\n",
+               "t.yaml:3:11: error: dim 'B' must be a positive integer");
+  expect_error("seqc: 1\nname: m\ndims: {B: 2}\ninputs: {x: {shape: [B, T]}}\noutputs: [x]\n",
+               "t.yaml:4:25: error: undefined dim 'T'");
+  expect_error("seqc: 1\nname: m\ninputs: {x: {dtype: f16, shape: [2]}}\noutputs: [x]\n",
+               "t.yaml:3:21: error: dtype of input 'x' must be f32, i32 or i64");
+  expect_error("seqc: 1\nname: m\ninputs: {x: {dtype: f32}}\noutputs: [x]\n",
+               "t.yaml:3:10: error: input 'x' needs a 'shape'");
+  expect_error("seqc: 1\nname: m\ninputs: {x: {shape: [2], layout: nchw}}\noutputs: [x]\n",
+               "t.yaml:3:26: error: unknown key 'layout' in input 'x'");
+  expect_error("seqc: 1\nname: m\ninputs: {x: {shape: [2, -3]}}\noutputs: [x]\n",
+               "t.yaml:3:25: error: shape of input 'x' must list dim names and positive integers");
+}
+
+static void unknown_node_key(void **state) {
+  (void)state;
+  expect_error(HEAD
+               "outputs: [fc]\nnodes:\n  fc: {op: linear, input: x, out_features: 4, act: relu}\n",
+               "t.yaml:9:47: error: unknown attribute 'act' for op 'linear'");
+  expect_error(HEAD "outputs: [r]\nnodes:\n  r: {op: relu, inputs: [x]}\n",
+               "t.yaml:9:17: error: unknown attribute 'inputs' for op 'relu'");
+}
+
+static void attribute_types(void **state) {
+  (void)state;
+  expect_error(HEAD "outputs: [fc]\nnodes:\n  fc: {op: linear, input: x, out_features: \"32\"}\n",
+               "t.yaml:9:44: error: attribute 'out_features' of 'fc' must be a positive integer");
+  expect_error(HEAD "outputs: [fc]\nnodes:\n  fc: {op: linear, input: x, out_features: 0}\n",
+               "t.yaml:9:44: error: attribute 'out_features' of 'fc' must be a positive integer");
+  expect_error(HEAD "outputs: [fc]\nnodes:\n  fc: {op: linear, input: x, out_features: 2.5}\n",
+               "t.yaml:9:44: error: attribute 'out_features' of 'fc' must be a positive integer");
+  expect_error(HEAD
+               "outputs: [fc]\nnodes:\n  fc: {op: linear, input: x, out_features: 4, bias: yes}\n",
+               "t.yaml:9:53: error: attribute 'bias' of 'fc' must be true or false");
+  expect_error(HEAD "outputs: [n]\nnodes:\n  n: {op: layer_norm, input: x, eps: small}\n",
+               "t.yaml:9:38: error: attribute 'eps' of 'n' must be a number");
+  expect_error(HEAD "outputs: [g]\nnodes:\n  g: {op: gelu, input: x, approximate: erf}\n",
+               "t.yaml:9:40: error: attribute 'approximate' of 'g' must be none or tanh");
+  expect_error(HEAD "outputs: [d]\nnodes:\n  d: {op: dropout, input: x, p: 1}\n",
+               "t.yaml:9:33: error: attribute 'p' of 'd' must be a number in [0, 1)");
+  expect_error(HEAD "outputs: [s]\nnodes:\n  s: {op: softmax, input: x, dim: last}\n",
+               "t.yaml:9:35: error: attribute 'dim' of 's' must be an integer");
+  expect_error(HEAD "outputs: [f]\nnodes:\n  f: {op: relu, input: [x]}\n",
+               "t.yaml:9:24: error: attribute 'input' of 'f' must be a value name");
+  expect_error(HEAD "outputs: [a]\nnodes:\n  a: {op: add, inputs: x}\n",
+               "t.yaml:9:24: error: attribute 'inputs' of 'a' must be a list of value names");
+  expect_error(HEAD "outputs: [a]\nnodes:\n  a: {op: add, inputs: [x, x, x]}\n",
+               "t.yaml:9:24: error: attribute 'inputs' of 'a' must be a list of 2 values");
+  expect_error(HEAD
+               "outputs: [p]\nnodes:\n  p: {op: positional_encoding, input: x, kind: learned}\n",
+               "t.yaml:9:48: error: attribute 'kind' of 'p' must be sinusoidal");
+  expect_error(HEAD
+               "outputs: [n]\nnodes:\n  n: {op: layer_norm, input: x, elementwise_affine: false}\n",
+               "t.yaml:9:53: error: attribute 'elementwise_affine' of 'n': false is not supported");
+  expect_error(HEAD
+               "outputs: [n]\nnodes:\n  n: {op: layer_norm, input: x, normalized_shape: [5, 8]}\n",
+               "t.yaml:9:51: error: attribute 'normalized_shape' of 'n' must be [8], the last dim "
+               "of its input [B, T, 8]");
+  expect_error(
+      HEAD
+      "outputs: [e]\nnodes:\n  e: {op: embedding, input: tok, num_embeddings: 4, "
+      "embedding_dim: 2, padding_idx: 4}\n",
+      "t.yaml:9:84: error: attribute 'padding_idx' of 'e' must be within num_embeddings (4)");
+}
+
+static void missing_attributes(void **state) {
+  (void)state;
+  expect_error(HEAD "outputs: [fc]\nnodes:\n  fc: {op: linear, input: x}\n",
+               "t.yaml:9:3: error: missing attribute 'out_features' for op 'linear'");
+  expect_error(HEAD "outputs: [r]\nnodes:\n  r: {op: relu}\n",
+               "t.yaml:9:3: error: missing attribute 'input' for op 'relu'");
+  expect_error(HEAD "outputs: [r]\nnodes:\n  r: {input: x}\n",
+               "t.yaml:9:3: error: node 'r' has no 'op'");
+  expect_error(HEAD "outputs: [r]\nnodes:\n  r: relu\n",
+               "t.yaml:9:6: error: node 'r' must be a mapping with an 'op'");
+}
+
+static void ops(void **state) {
+  (void)state;
+  expect_error(HEAD "outputs: [y]\nnodes:\n  y: {op: lstmm, input: x}\n",
+               "t.yaml:9:11: error: unknown op 'lstmm'");
+  expect_error(HEAD "outputs: [y]\nnodes:\n  y: {op: copy, input: x}\n",
+               "t.yaml:9:11: error: unknown op 'copy'");
+  static const char *const later[] = {"rnn",
+                                      "lstm",
+                                      "gru",
+                                      "scan",
+                                      "multihead_attention",
+                                      "transformer_encoder_layer",
+                                      "transformer_decoder_layer",
+                                      "transformer_encoder",
+                                      "transformer_decoder",
+                                      "transformer",
+                                      "conv1d"};
+  for (size_t i = 0; i < sizeof later / sizeof later[0]; i++) {
+    char src[512], want[256];
+    snprintf(src, sizeof src,
+             HEAD "outputs: [y]\nnodes:\n  y: {op: %s, input: x, hidden_size: 4}\n", later[i]);
+    snprintf(want, sizeof want, "t.yaml:9:11: error: op '%s' is not supported yet", later[i]);
+    expect_error(src, want);
+  }
+}
+
+static void references(void **state) {
+  (void)state;
+  expect_error(HEAD "outputs: [y]\nnodes:\n  y: {op: relu, input: foo}\n",
+               "t.yaml:9:24: error: undefined value 'foo'");
+  expect_error(HEAD "outputs: [b]\nnodes:\n  a: {op: relu, input: b}\n  b: {op: relu, input: a}\n",
+               "t.yaml:9:24: error: 'b' is defined below 'a': a node may use only values "
+               "defined above it");
+  expect_error(HEAD "outputs: [a]\nnodes:\n  a: {op: add, inputs: [x, a]}\n",
+               "t.yaml:9:28: error: 'a' reads itself: a node may use only values defined above it");
+  expect_error(HEAD "outputs: [fc1.h_n]\nnodes:\n  fc1: {op: linear, input: x, out_features: 4}\n",
+               "t.yaml:7:11: error: 'fc1' has no output 'h_n'");
+  expect_error(HEAD "outputs: [y]\nnodes:\n  y: {op: relu, input: x.c_n}\n",
+               "t.yaml:9:24: error: 'x' has no output 'c_n'");
+  expect_error(HEAD "outputs: [nope]\n", "t.yaml:7:11: error: undefined value 'nope'");
+  expect_error(HEAD "outputs: [x, tok, x]\n", "t.yaml:7:19: error: output 'x' is listed twice");
+  expect_error(HEAD "outputs: [x]\nnodes:\n  tok: {op: relu, input: x}\n",
+               "t.yaml:9:3: error: 'tok' is already an input");
+  expect_error(HEAD "outputs: [x]\nnodes:\n  a.b: {op: relu, input: x}\n",
+               "t.yaml:9:3: error: node name 'a.b' must match [A-Za-z_][A-Za-z0-9_]*");
+}
+
+static void shapes(void **state) {
+  (void)state;
+  expect_error(HEAD
+               "outputs: [s]\nnodes:\n  f: {op: linear, input: x, out_features: 16}\n"
+               "  s: {op: add, inputs: [x, f]}\n",
+               "t.yaml:10:3: error: add 's': shapes [B, T, 8] and [B, T, 16] do not broadcast");
+  expect_error(HEAD
+               "outputs: [m]\nnodes:\n  t: {op: slice, input: x, dim: 2, end: 3}\n"
+               "  m: {op: matmul, inputs: [x, t]}\n",
+               "t.yaml:10:3: error: matmul 'm': inner dims differ: [B, T, 8] @ [B, T, 3]");
+  expect_error(
+      HEAD "outputs: [fc]\nnodes:\n  fc: {op: linear, input: x, out_features: 4, in_features: 6}\n",
+      "t.yaml:9:60: error: attribute 'in_features' of 'fc' is 6, but its input [B, T, 8] "
+      "has 8 features");
+  expect_error(HEAD
+               "outputs: [fc]\nnodes:\n  t: {op: transpose, input: x, dims: [0, 2, 1]}\n"
+               "  fc: {op: linear, input: t, out_features: 4}\n",
+               "t.yaml:10:3: error: linear 'fc': the last dim of [B, 8, T] (T) sizes a parameter, "
+               "so it must be a constant");
+  expect_error(HEAD "outputs: [r]\nnodes:\n  r: {op: reshape, input: x, shape: [-1, B, -1]}\n",
+               "t.yaml:9:45: error: attribute 'shape' of 'r' may hold only one -1");
+  expect_error(HEAD "outputs: [r]\nnodes:\n  r: {op: reshape, input: x, shape: [B, T, 9]}\n",
+               "t.yaml:9:3: error: reshape 'r': cannot reshape [B, T, 8] to [B, T, 9]: the element "
+               "counts differ");
+  expect_error(HEAD "outputs: [r]\nnodes:\n  r: {op: reshape, input: x, shape: [B, -1, 3]}\n",
+               "t.yaml:9:41: error: reshape 'r': cannot infer -1: the 8*B*T elements of [B, T, 8] "
+               "are not a multiple of 3*B");
+  expect_error(HEAD "outputs: [r]\nnodes:\n  r: {op: reshape, input: x, shape: [B, Q]}\n",
+               "t.yaml:9:41: error: undefined dim 'Q'");
+  expect_error(HEAD "outputs: [t]\nnodes:\n  t: {op: transpose, input: x, dims: [0, 0, 1]}\n",
+               "t.yaml:9:38: error: attribute 'dims' of 't' must be a permutation of the 3 dims "
+               "of [B, T, 8]");
+  expect_error(HEAD "outputs: [t]\nnodes:\n  t: {op: transpose, input: x, dims: [1, 0]}\n",
+               "t.yaml:9:38: error: attribute 'dims' of 't' must be a permutation of the 3 dims "
+               "of [B, T, 8]");
+  expect_error(HEAD "outputs: [s]\nnodes:\n  s: {op: select, input: x, dim: 3, index: 0}\n",
+               "t.yaml:9:34: error: attribute 'dim' of 's': dim 3 is out of range for [B, T, 8]");
+  expect_error(HEAD "outputs: [s]\nnodes:\n  s: {op: select, input: x, dim: -4, index: 0}\n",
+               "t.yaml:9:34: error: attribute 'dim' of 's': dim -4 is out of range for [B, T, 8]");
+  expect_error(HEAD "outputs: [s]\nnodes:\n  s: {op: select, input: x, dim: 2, index: 8}\n",
+               "t.yaml:9:3: error: select 's': index 8 is out of range for dim 2 of [B, T, 8]");
+  expect_error(HEAD "outputs: [s]\nnodes:\n  s: {op: slice, input: x, dim: 1, start: 1}\n",
+               "t.yaml:9:3: error: slice 's': the length of [1:] along dim 1 of [B, T, 8] depends "
+               "on T; slice a constant dim or give a fixed-size range");
+  expect_error(
+      HEAD "outputs: [c]\nnodes:\n  c: {op: concat, inputs: [x, tok], dim: 1}\n",
+      "t.yaml:9:3: error: concat 'c': inputs f32 [B, T, 8] and i32 [B, T] differ in dtype");
+  expect_error(
+      HEAD
+      "outputs: [c]\nnodes:\n  s: {op: slice, input: x, dim: 2, end: 4}\n"
+      "  c: {op: concat, inputs: [x, s], dim: 1}\n",
+      "t.yaml:10:3: error: concat 'c': shapes [B, T, 8] and [B, T, 4] differ outside dim 1");
+  expect_error(HEAD
+               "outputs: [c]\nnodes:\n  s: {op: slice, input: x, dim: 1, end: 2}\n"
+               "  c: {op: concat, inputs: [x, s], dim: 1}\n",
+               "t.yaml:10:3: error: concat 'c': cannot add T and 2 along dim 1: not a dim");
+  expect_error(HEAD
+               "outputs: [m]\nnodes:\n  s: {op: select, input: x, dim: 1, index: 0}\n"
+               "  v: {op: select, input: s, dim: 1, index: 0}\n"
+               "  m: {op: matmul, inputs: [v, s]}\n",
+               "t.yaml:11:3: error: matmul 'm': inputs need at least 2 dims, got [B] @ [B, 8]");
+  expect_error(HEAD
+               "outputs: [p]\nnodes:\n  s: {op: mean, input: x, dim: 1}\n"
+               "  v: {op: mean, input: s, dim: 1}\n"
+               "  p: {op: positional_encoding, input: v}\n",
+               "t.yaml:11:3: error: positional_encoding 'p': expected an input of shape "
+               "[..., T, D], got [B]");
+}
+
+static void dtypes(void **state) {
+  (void)state;
+  expect_error(HEAD "outputs: [r]\nnodes:\n  r: {op: relu, input: tok}\n",
+               "t.yaml:9:3: error: relu 'r': expected f32, got i32 [B, T]");
+  expect_error(HEAD "outputs: [a]\nnodes:\n  a: {op: mul, inputs: [2, tok]}\n",
+               "t.yaml:9:3: error: mul 'a': expected f32, got i32 [B, T]");
+  expect_error(HEAD
+               "outputs: [e]\nnodes:\n  e: {op: embedding, input: x, num_embeddings: 4, "
+               "embedding_dim: 2}\n",
+               "t.yaml:9:3: error: embedding 'e': expected i32 or i64 indices, got f32 [B, T, 8]");
+  expect_error(HEAD "outputs: [fc]\nnodes:\n  fc: {op: linear, input: tok, out_features: 2}\n",
+               "t.yaml:9:3: error: linear 'fc': expected f32, got i32 [B, T]");
+  expect_error(HEAD "outputs: [n]\nnodes:\n  n: {op: rms_norm, input: tok}\n",
+               "t.yaml:9:3: error: rms_norm 'n': expected f32, got i32 [B, T]");
+}
+
+/* errors in several nodes are all reported; a node reading a failed one is skipped quietly */
+static void keeps_going(void **state) {
+  (void)state;
+  expect_diags(HEAD
+               "outputs: [c, d, e]\nnodes:\n"
+               "  a: {op: linear, input: x, out_features: zero}\n" /* 9 */
+               "  b: {op: relu, input: a}\n"                       /* skipped */
+               "  c: {op: add, inputs: [b, x]}\n"                  /* skipped */
+               "  d: {op: tanh, input: tok}\n"                     /* 12 */
+               "  e: {op: frob, input: x}\n",                      /* 13 */
+               "t.yaml:9:43: error: attribute 'out_features' of 'a' must be a positive integer\n"
+               "t.yaml:12:3: error: tanh 'd': expected f32, got i32 [B, T]\n"
+               "t.yaml:13:11: error: unknown op 'frob'\n");
+  /* a bad input: nodes reading it are skipped */
+  expect_diags(
+      "seqc: 1\nname: m\ninputs:\n  x: {dtype: f64, shape: [4]}\noutputs: [r]\n"
+      "nodes:\n  r: {op: relu, input: x}\n  s: {op: relu, input: y}\n",
+      "t.yaml:4:14: error: dtype of input 'x' must be f32, i32 or i64\n"
+      "t.yaml:8:24: error: undefined value 'y'\n");
+}
+
+static void unused_input_is_a_warning(void **state) {
+  (void)state;
+  lowered r = lower(HEAD "outputs: [y]\nnodes:\n  y: {op: relu, input: x}\n");
+  assert_non_null(r.g);
+  assert_int_equal(r.nerrors, 0);
+  assert_int_equal(r.nwarnings, 1);
+  char *got = message_lines(r.diags);
+  assert_string_equal(got, "t.yaml:6:3: warning: input 'tok' is not used\n");
+  free(got);
+  lowered_free(&r);
+}
+
+static void cannot_read(void **state) {
+  (void)state;
+  char *buf = NULL, *src = NULL;
+  size_t n = 0;
+  FILE *f = open_memstream(&buf, &n);
+  ir_diags d;
+  ir_diags_init(&d, "/nonexistent/m.yaml", NULL, 0, f);
+  ir_graph *g = fe_load_model("/nonexistent/m.yaml", &d, &src);
+  fclose(f);
+  assert_null(g);
+  assert_null(src);
+  assert_string_equal(buf,
+                      "/nonexistent/m.yaml:1:1: error: cannot read /nonexistent/m.yaml: "
+                      "No such file or directory\n");
+  free(buf);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(version),
+      cmocka_unit_test(name),
+      cmocka_unit_test(top_level_keys),
+      cmocka_unit_test(dims_and_inputs),
+      cmocka_unit_test(unknown_node_key),
+      cmocka_unit_test(attribute_types),
+      cmocka_unit_test(missing_attributes),
+      cmocka_unit_test(ops),
+      cmocka_unit_test(references),
+      cmocka_unit_test(shapes),
+      cmocka_unit_test(dtypes),
+      cmocka_unit_test(keeps_going),
+      cmocka_unit_test(unused_input_is_a_warning),
+      cmocka_unit_test(cannot_read),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
