@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# seqc against PyTorch eager on models/mlp.yaml, side by side.
+#
+#   bash bench/bench_mlp.sh                 # B=64 T=128, 2 threads
+#   DIMS="B=8 T=512" THREADS=1 bash bench/bench_mlp.sh
+#
+# One run: `seqc bench models/mlp.yaml --dim ... --threads N --json`, then the
+# same model in PyTorch eager (bench/torch_mlp.py: inference_mode,
+# set_num_threads(N)) with OpenBLAS and tcmalloc picked per process as
+# shared/peers does (LD_LIBRARY_PATH, LD_PRELOAD), each REPEATS times with the
+# lowest median kept (the VM has bursts of outside interference). Prints a
+# table: both medians and the ratio torch/seqc (> 1: seqc is faster). The JSON
+# rows go to bench/out/mlp-STAMP.jsonl.
+#
+# Knobs: SEQC (default build/cli/seqc), DIMS ("B=64 T=128"), THREADS (2),
+#   REPEATS (2), ITERS (seqc --iters; default: seqc's own time budget),
+#   BUDGET_S (torch's timed seconds, 1.0), TORCH_BLAS=openblas|default,
+#   TORCH_MALLOC=tcmalloc|glibc. Without seqc (not built yet), only torch runs.
+set -uo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+model=$root/models/mlp.yaml
+SEQC=${SEQC:-$root/build/cli/seqc}
+DIMS=${DIMS:-"B=64 T=128"}
+THREADS=${THREADS:-2}
+REPEATS=${REPEATS:-2}
+BUDGET_S=${BUDGET_S:-1.0}
+TORCH_BLAS=${TORCH_BLAS:-openblas}
+TORCH_MALLOC=${TORCH_MALLOC:-tcmalloc}
+PY=/usr/bin/python3
+libdir=/usr/lib/x86_64-linux-gnu
+log() { echo "[bench_mlp] $*" >&2; }
+
+dim_args=()
+for d in $DIMS; do dim_args+=(--dim "$d"); done
+
+# torch's BLAS and allocator, per process; Debian's default libblas.so.3 is the
+# netlib reference BLAS, some 50x slower, which would make any ratio meaningless
+torch_env=(env)
+if [ "$TORCH_BLAS" = openblas ]; then
+  if [ -f "$libdir/openblas-openmp/libblas.so.3" ]; then
+    torch_env+=(LD_LIBRARY_PATH="$libdir/openblas-openmp${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}")
+  else
+    log "WARNING: OpenBLAS not installed (apt-get install libopenblas0-openmp, or run"
+    log "         shared/peers/setup.sh); torch falls back to the netlib reference BLAS"
+  fi
+fi
+if [ "$TORCH_MALLOC" = tcmalloc ]; then
+  if [ -f "$libdir/libtcmalloc_minimal.so.4" ]; then
+    torch_env+=(LD_PRELOAD="$libdir/libtcmalloc_minimal.so.4")
+  else
+    log "WARNING: tcmalloc not installed (apt-get install libtcmalloc-minimal4); using glibc malloc"
+  fi
+fi
+
+mkdir -p "$root/bench/out"
+out=$root/bench/out/mlp-$(date +%Y%m%dT%H%M%S).jsonl
+: >"$out"
+
+# row NAME CMD...: runs CMD, keeps its last JSON line tagged with NAME in $out
+row() {
+  local name=$1 line errf
+  shift
+  errf=$(mktemp)
+  line=$("$@" 2>"$errf" | grep '^{' | tail -n 1)
+  if [ -z "$line" ]; then
+    log "$name failed:"
+    tail -n 5 "$errf" >&2
+  else
+    printf '{"who": "%s", %s\n' "$name" "${line#\{}" >>"$out"
+  fi
+  rm -f "$errf"
+}
+
+have_seqc=1
+if [ ! -x "$SEQC" ]; then
+  log "no seqc at $SEQC (build it, or set SEQC); timing torch only"
+  have_seqc=0
+fi
+seqc_cmd=("$SEQC" bench "$model" "${dim_args[@]}" --threads "$THREADS" --json)
+[ -n "${ITERS:-}" ] && seqc_cmd+=(--iters "$ITERS")
+torch_cmd=("${torch_env[@]}" "$PY" "$root/bench/torch_mlp.py" --model "$model" "${dim_args[@]}"
+  --threads "$THREADS" --budget "$BUDGET_S")
+
+for ((i = 1; i <= REPEATS; i++)); do
+  # alternate the order so neither side always runs second
+  if ((i % 2)); then
+    ((have_seqc)) && { log "pass $i: seqc"; row seqc "${seqc_cmd[@]}"; }
+    log "pass $i: torch"; row torch_eager "${torch_cmd[@]}"
+  else
+    log "pass $i: torch"; row torch_eager "${torch_cmd[@]}"
+    ((have_seqc)) && { log "pass $i: seqc"; row seqc "${seqc_cmd[@]}"; }
+  fi
+done
+
+$PY - "$out" "$DIMS" "$THREADS" <<'EOF'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+best = {}
+for r in rows:
+    if r.get("median_ms") is not None and (r["who"] not in best or
+                                           r["median_ms"] < best[r["who"]]["median_ms"]):
+        best[r["who"]] = r
+print(f"models/mlp.yaml  {sys.argv[2]}  threads {sys.argv[3]}  "
+      f"(best of {sum(r['who'] == 'torch_eager' for r in rows)} passes)")
+print(f"{'':12} {'median_ms':>10} {'p10_ms':>9} {'p90_ms':>9} {'GFLOP/s':>8} {'peak_MB':>8}  notes")
+for who in ("seqc", "torch_eager"):
+    r = best.get(who)
+    if r is None:
+        print(f"{who:12} {'n/a':>10}")
+        continue
+    notes = (f"compile {r['compile_ms']:.0f} ms" if who == "seqc" and "compile_ms" in r
+             else f"{r.get('blas', '')}, {r.get('malloc', '')}" if who == "torch_eager" else "")
+    print(f"{who:12} {r['median_ms']:10.3f} {r['p10_ms']:9.3f} {r['p90_ms']:9.3f} "
+          f"{r['gflops']:8.1f} {r['peak_rss_mb']:8.1f}  {notes}")
+if "seqc" in best and "torch_eager" in best:
+    ratio = best["torch_eager"]["median_ms"] / best["seqc"]["median_ms"]
+    print(f"ratio torch/seqc: {ratio:.2f}  (> 1: seqc is faster)")
+else:
+    print("ratio torch/seqc: n/a")
+print(f"rows: {sys.argv[1]}")
+EOF
