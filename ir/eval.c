@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "eval_ops.h"
+#include "ir.h"
 
 /* what every level of the walk shares */
 typedef struct run {

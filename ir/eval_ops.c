@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "eval_ops.h"
+#include "ir.h"
 
 bool ir_eval_fail(seqrt_error *err, const char *fmt, ...) {
   if (err) {

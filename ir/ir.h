@@ -296,4 +296,14 @@ typedef bool (*ir_param_fn)(void *user, const char *name, seqrt_tensor *out);
 bool ir_eval(const ir_graph *g, const int64_t *syms, const seqrt_tensor *inputs,
              ir_param_fn get_param, void *user, seqrt_tensor *outputs, seqrt_error *err);
 
+/* internal to ir/: the interpreter's per-op kernels (eval_ops.c), called by eval.c.
+ * Computes node n (any op but FUSED, which eval.c runs as a graph) from the
+ * tensors in[0..n->ninputs); out arrives with dtype, rank and shape from the
+ * result type and data allocated. A shape that disagrees with the inputs is an
+ * inference bug, reported as an internal error. False with err set on error. */
+bool ir_eval_kernel(const ir_graph *g, const ir_node *n, const seqrt_tensor *in,
+                    seqrt_tensor *out, seqrt_error *err);
+/* sets err->msg (if err) and returns false */
+bool ir_eval_fail(seqrt_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 #endif
