@@ -76,4 +76,160 @@ typedef struct cg_gemm {
 
 void cg_emit_gemm(LLVMModuleRef m, LLVMBuilderRef b, const cg_gemm *g);
 
+/* ---- emission context and helpers (emit.c) ---- */
+
+/* Everything a kernel emitter needs: the LLVM handles, the graph, and the
+ * parameters of the entry function being built. */
+typedef struct cg_ctx {
+  LLVMContextRef llvm;      /* context owning types and constants */
+  LLVMModuleRef mod;        /* module being built */
+  LLVMBuilderRef b;         /* builder, at the current kernel's position */
+  const ir_graph *g;        /* the planned graph */
+  const int64_t *bind_syms; /* symbol values folded in as constants, or NULL */
+  int vw;                   /* vector width: floats per vector on the target */
+  seqrt_error *err;         /* where unsupported constructs are reported */
+  bool failed;              /* an error was reported: the module is unusable */
+  LLVMValueRef fn;          /* entry function being emitted */
+  LLVMBasicBlockRef entry;  /* its entry block, home of every alloca */
+  /* its parameters, as seqrt_entry_fn has them */
+  LLVMValueRef bufs, syms, team, ith, nth;
+  LLVMValueRef sym_val[IR_MAX_SYMS]; /* i64 value of each symbol in this function */
+  LLVMValueRef *const_global;        /* per value id: global holding an IR_VAL_CONST, or NULL */
+  /* scalar types, then <vw x float>, <vw x i1>, <vw x i32> */
+  LLVMTypeRef f32, f64, i1, i8, i32, i64, ptr, void_t;
+  LLVMTypeRef vf32, vi1, vi32;
+} cg_ctx;
+
+/* reports an unsupported construct (first message wins) and marks c failed */
+void cg_fail(cg_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+LLVMValueRef cg_i64(cg_ctx *c, int64_t v);
+LLVMValueRef cg_i32(cg_ctx *c, int32_t v);
+LLVMValueRef cg_f32(cg_ctx *c, double v);
+/* i64 value of a dim: a constant when bound or constant, else from syms */
+LLVMValueRef cg_dim(cg_ctx *c, ir_dim d);
+/* product of dims [from, to) of t (1 when empty) */
+LLVMValueRef cg_dims(cg_ctx *c, const ir_type *t, int from, int to);
+LLVMValueRef cg_min(cg_ctx *c, LLVMValueRef a, LLVMValueRef b); /* signed i64 */
+LLVMValueRef cg_max(cg_ctx *c, LLVMValueRef a, LLVMValueRef b); /* signed i64 */
+LLVMTypeRef cg_elem_type(cg_ctx *c, ir_dtype t);
+/* <vw x elem> for a dtype */
+LLVMTypeRef cg_vec_type(cg_ctx *c, ir_dtype t);
+/* address of element idx (i64) of an array of elem at ptr */
+LLVMValueRef cg_gep(cg_ctx *c, LLVMTypeRef elem, LLVMValueRef ptr, LLVMValueRef idx);
+/* address of a top-level value's data: a constant global, or bufs[value.buffer] */
+LLVMValueRef cg_value_ptr(cg_ctx *c, int value);
+/* stack slot in the entry block (so mem2reg promotes it) */
+LLVMValueRef cg_alloca(cg_ctx *c, LLVMTypeRef t, const char *name);
+/* calls intrinsic `name` overloaded on types[0..ntypes) */
+LLVMValueRef cg_intrinsic(cg_ctx *c, const char *name, LLVMTypeRef *types, int ntypes,
+                          LLVMValueRef *args, int nargs);
+/* this thread's share [lo, hi) of [0, n), cut at multiples of unit */
+void cg_split(cg_ctx *c, LLVMValueRef n, int64_t unit, LLVMValueRef *lo, LLVMValueRef *hi);
+/* seqrt_barrier(team) */
+void cg_barrier(cg_ctx *c);
+/* seqrt_fail(team, SEQRT_FAIL_INDEX, buffer, pos, index, limit), all i64 */
+void cg_fail_index(cg_ctx *c, int buffer, LLVMValueRef pos, LLVMValueRef index, LLVMValueRef limit);
+
+/* for (i = lo; i < hi; i += step): begin leaves the builder in the body */
+typedef struct cg_loop {
+  LLVMValueRef i;               /* i64 induction variable */
+  LLVMValueRef step;            /* i64 increment */
+  LLVMBasicBlockRef head, exit; /* test block, block after the loop */
+} cg_loop;
+void cg_loop_begin(cg_ctx *c, cg_loop *l, LLVMValueRef lo, LLVMValueRef hi, LLVMValueRef step);
+void cg_loop_end(cg_ctx *c, cg_loop *l);
+
+/* if (cond) { ... } [else { ... }] */
+typedef struct cg_if {
+  LLVMBasicBlockRef other, done; /* else block, join block */
+  bool has_else;                 /* cg_if_else was called */
+} cg_if;
+void cg_if_begin(cg_ctx *c, cg_if *f, LLVMValueRef cond);
+void cg_if_else(cg_ctx *c, cg_if *f);
+void cg_if_end(cg_ctx *c, cg_if *f);
+
+/* vectors of width vw */
+LLVMValueRef cg_splat(cg_ctx *c, LLVMValueRef scalar);
+/* <vw x i1>: lanes below n (i64, any value) */
+LLVMValueRef cg_mask_upto(cg_ctx *c, LLVMValueRef n);
+/* <vw x elem> at ptr[idx..]; mask NULL = all lanes, else masked-off lanes read 0 */
+LLVMValueRef cg_load_vec(cg_ctx *c, LLVMTypeRef vty, LLVMValueRef ptr, LLVMValueRef idx,
+                         LLVMValueRef mask);
+void cg_store_vec(cg_ctx *c, LLVMValueRef v, LLVMValueRef ptr, LLVMValueRef idx, LLVMValueRef mask);
+LLVMValueRef cg_hsum(cg_ctx *c, LLVMValueRef v);                 /* sum of the lanes */
+LLVMValueRef cg_hmax(cg_ctx *c, LLVMValueRef v);                 /* max of the lanes */
+LLVMValueRef cg_fmax(cg_ctx *c, LLVMValueRef a, LLVMValueRef b); /* llvm.maxnum */
+/*
+ * for (j = lo; j < hi; j += vw) body(j, mask): full vectors get mask NULL,
+ * a last partial vector the mask of its lanes below hi. The body is emitted
+ * twice (full and tail).
+ */
+typedef void (*cg_vec_body)(cg_ctx *c, void *user, LLVMValueRef j, LLVMValueRef mask);
+void cg_vec_loop(cg_ctx *c, LLVMValueRef lo, LLVMValueRef hi, cg_vec_body body, void *user);
+
+/*
+ * An index space for broadcasting: the first ndims dims of an output type,
+ * with size-1 dims dropped and adjacent dims merged when every operand
+ * broadcasts them alike, so [B, T, D] + [D] has two groups and a plain
+ * elementwise op one. Operands are right-aligned to the output's rank.
+ */
+typedef struct cg_space {
+  int ngroups;                    /* groups, outermost first */
+  LLVMValueRef size[IR_MAX_RANK]; /* i64 size of each group */
+  int nops;                       /* operands */
+  LLVMValueRef *stride; /* [op * IR_MAX_RANK + group]: i64 element stride, 0 = broadcast */
+  bool *bcast;          /* [op * IR_MAX_RANK + group]: operand broadcast along group */
+} cg_space;
+void cg_space_init(cg_ctx *c, cg_space *s, const ir_type *out, int ndims, const ir_type **ops,
+                   int nops);
+void cg_space_free(cg_space *s);
+/* off[op] = element offset of operand op at flat index `flat` over groups [0, ngroups) */
+void cg_space_offsets(cg_ctx *c, const cg_space *s, int ngroups, LLVMValueRef flat,
+                      LLVMValueRef *off);
+
+/* ---- kernels (one file each) ---- */
+
+/* elementwise.c: unary and binary ops, copy, fused bodies without a matmul */
+void cg_emit_elementwise(cg_ctx *c, const ir_node *n);
+/* one elementwise op of n on vectors args (n's inputs in order) */
+LLVMValueRef cg_eval_op(cg_ctx *c, const ir_node *n, LLVMValueRef *args);
+/* true if a value is one element known at compile time (a rank-0 or [1] constant) */
+bool cg_is_scalar_const(const ir_value *v);
+/* splat of that element */
+LLVMValueRef cg_scalar_const(cg_ctx *c, const ir_value *v);
+/*
+ * Evaluates a fused body on vectors: vals[v] (by body value id) must hold
+ * every body input and non-scalar constant the nodes read, and may hold node
+ * results already computed (a matmul's accumulator); fills the rest and
+ * returns the body's output.
+ */
+LLVMValueRef cg_eval_body(cg_ctx *c, const ir_graph *body, LLVMValueRef *vals);
+
+/* matmul.c: batched matmul and fused matmul + elementwise epilogue */
+void cg_emit_matmul(cg_ctx *c, const ir_node *n);
+/* rows.c: softmax, layer_norm, rms_norm, mean, along any dim */
+void cg_emit_rows(cg_ctx *c, const ir_node *n);
+/* movement.c: concat, slice, select, transpose (and reshape when it copies) */
+void cg_emit_movement(cg_ctx *c, const ir_node *n);
+/* embed.c: embedding lookup and positional encoding */
+void cg_emit_embed(cg_ctx *c, const ir_node *n);
+
+/* ---- module (module.c) ---- */
+
+/* floats per vector for a CPU / feature string: 16 (avx512f), 8 (avx2) or 4 */
+int cg_vec_width(const char *cpu, const char *features);
+/*
+ * Builds the module of g in llvm: functions `prepare` (omitted when no node
+ * is at_prepare) and `run`, both seqrt_entry_fn. NULL with err set when g
+ * holds something codegen does not support.
+ */
+LLVMModuleRef cg_module_build(const ir_graph *g, const cg_options *opt, int vec_width,
+                              LLVMContextRef llvm, seqrt_error *err);
+
+/* ---- descriptor (desc.c) ---- */
+
+/* the seqrt_model_desc of g (entry points left NULL), all of it malloc'd */
+seqrt_model_desc *cg_desc_new(const ir_graph *g, const int64_t *bind_syms);
+void cg_desc_free(seqrt_model_desc *d);
+
 #endif

@@ -1,0 +1,234 @@
+/*
+ * matmul.c: batched matmul, alone or fused with an elementwise epilogue.
+ *
+ * a [..., M, K] @ b [..., K, N] (b [..., N, K] when trans_b); batch dims
+ * broadcast. When b is a plain matrix, a's leading dims fold into M and the
+ * whole matmul is one GEMM. Otherwise a loop over the batch calls the GEMM
+ * once per batch: when the batches divide evenly between the threads (or are
+ * many) each thread takes whole batches, else all threads share each GEMM.
+ *
+ * A FUSED node whose body holds a MATMUL evaluates the rest of its body in
+ * the GEMM's epilogue, on the accumulator vector of C[row, col..], loading
+ * the other operands at that (broadcast) position.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cg.h"
+
+/* one operand of the epilogue (a body input or a non-scalar body constant) */
+typedef struct operand {
+  int value;        /* body value id */
+  LLVMValueRef ptr; /* its memory */
+  bool col_bcast;   /* broadcast along the last dim: one element per row */
+  LLVMValueRef vec; /* scalar constant splat, or NULL */
+} operand;
+
+typedef struct epilogue {
+  cg_ctx *c;            /* context */
+  const ir_graph *body; /* fused body */
+  int mm_value;         /* body value id of the matmul's result */
+  operand *ops;         /* operands read by the epilogue */
+  int nops;
+  cg_space rows;     /* the output's dims but the last, for the operands' row offsets */
+  LLVMValueRef row0; /* flat row index of the GEMM's row 0 (batch * M) */
+} epilogue;
+
+static LLVMValueRef apply_epilogue(void *user, LLVMBuilderRef b, LLVMValueRef acc, LLVMValueRef row,
+                                   LLVMValueRef col, LLVMValueRef mask) {
+  epilogue *e = user;
+  cg_ctx *c = e->c;
+  LLVMBuilderRef saved = c->b;
+  c->b = b;
+  LLVMValueRef *vals = calloc((size_t)e->body->nvalues, sizeof *vals);
+  LLVMValueRef *off = calloc((size_t)e->nops + 1, sizeof *off);
+  vals[e->mm_value] = acc;
+  LLVMValueRef flat = LLVMBuildAdd(b, e->row0, row, "");
+  cg_space_offsets(c, &e->rows, e->rows.ngroups, flat, off);
+  for (int i = 0; i < e->nops; i++) {
+    operand *o = &e->ops[i];
+    if (o->vec) {
+      vals[o->value] = o->vec;
+    } else if (o->col_bcast) {
+      LLVMValueRef s = LLVMBuildLoad2(b, c->f32, cg_gep(c, c->f32, o->ptr, off[i]), "");
+      vals[o->value] = cg_splat(c, s);
+    } else {
+      LLVMValueRef at = LLVMBuildAdd(b, off[i], col, "");
+      vals[o->value] = cg_load_vec(c, c->vf32, o->ptr, at, mask);
+    }
+  }
+  LLVMValueRef r = cg_eval_body(c, e->body, vals);
+  free(vals);
+  free(off);
+  c->b = saved;
+  return r ? r : acc;
+}
+
+/* finds the matmul of a fused body and the operands its epilogue reads */
+static bool setup_epilogue(cg_ctx *c, const ir_node *n, epilogue *e, const ir_type *ot) {
+  const ir_graph *body = n->body;
+  int mm = -1;
+  for (int i = 0; i < body->nnodes; i++)
+    if (!body->nodes[i].dead && body->nodes[i].op == IR_OP_MATMUL) {
+      if (mm >= 0) return false;
+      mm = i;
+    }
+  if (mm < 0) return false;
+  const ir_node *m = &body->nodes[mm];
+  /* fuse puts the matmul's operands first */
+  if (n->ninputs < 2 || m->inputs[0] != body->inputs[0] || m->inputs[1] != body->inputs[1])
+    return false;
+  e->c = c;
+  e->body = body;
+  e->mm_value = m->outputs[0];
+  if (!ir_type_eq(&body->values[e->mm_value].type, ot)) return false;
+  /* body values read by the nodes after the matmul */
+  bool *used = calloc((size_t)body->nvalues, sizeof *used);
+  for (int i = 0; i < body->nnodes; i++) {
+    const ir_node *k = &body->nodes[i];
+    if (k->dead || i == mm) continue;
+    for (int j = 0; j < k->ninputs; j++) used[k->inputs[j]] = true;
+  }
+  used[body->outputs[0].value] = true;
+  e->ops = calloc((size_t)body->nvalues + 1, sizeof *e->ops);
+  const ir_type **types = calloc((size_t)body->nvalues + 1, sizeof *types);
+  for (int v = 0; v < body->nvalues; v++) {
+    const ir_value *bv = &body->values[v];
+    if (!used[v] || v == e->mm_value) continue;
+    LLVMValueRef ptr = NULL;
+    if (bv->kind == IR_VAL_CONST) {
+      if (cg_is_scalar_const(bv)) {
+        operand *o = &e->ops[e->nops];
+        memset(o, 0, sizeof *o);
+        o->value = v;
+        o->vec = cg_scalar_const(c, bv);
+        types[e->nops++] = &bv->type;
+        continue;
+      }
+      int64_t nel = ir_type_numel_eval(&bv->type, NULL);
+      LLVMValueRef init = LLVMConstStringInContext2(c->llvm, bv->data, (size_t)nel * 4, 1);
+      ptr = LLVMAddGlobal(c->mod, LLVMTypeOf(init), "fused.const");
+      LLVMSetInitializer(ptr, init);
+      LLVMSetGlobalConstant(ptr, 1);
+      LLVMSetLinkage(ptr, LLVMPrivateLinkage);
+      LLVMSetAlignment(ptr, 64);
+    } else {
+      int pos = -1;
+      for (int i = 0; i < body->ninputs; i++)
+        if (body->inputs[i] == v) pos = i;
+      if (pos < 0) continue; /* a node result: computed by cg_eval_body */
+      ptr = cg_value_ptr(c, n->inputs[pos]);
+      const ir_value *outer = &c->g->values[n->inputs[pos]];
+      if (cg_is_scalar_const(outer)) {
+        operand *o = &e->ops[e->nops];
+        memset(o, 0, sizeof *o);
+        o->value = v;
+        o->vec = cg_scalar_const(c, outer);
+        types[e->nops++] = &bv->type;
+        continue;
+      }
+    }
+    operand *o = &e->ops[e->nops];
+    memset(o, 0, sizeof *o);
+    o->value = v;
+    o->ptr = ptr;
+    const ir_type *t = &bv->type;
+    o->col_bcast = t->rank == 0 ||
+                   (ir_dim_is_const(t->dims[t->rank - 1]) && t->dims[t->rank - 1].coef == 1 &&
+                    !(ir_dim_is_const(ot->dims[ot->rank - 1]) && ot->dims[ot->rank - 1].coef == 1));
+    types[e->nops++] = t;
+  }
+  free(used);
+  cg_space_init(c, &e->rows, ot, ot->rank - 1, types, e->nops);
+  free(types);
+  return true;
+}
+
+void cg_emit_matmul(cg_ctx *c, const ir_node *n) {
+  LLVMBuilderRef b = c->b;
+  const ir_graph *g = c->g;
+  const ir_type *at = &g->values[n->inputs[0]].type;
+  const ir_type *bt = &g->values[n->inputs[1]].type;
+  const ir_type *ot = &g->values[n->outputs[0]].type;
+  const ir_node *mm = n;
+  epilogue e = {0};
+  bool fused = n->op == IR_OP_FUSED;
+  if (fused) {
+    if (!setup_epilogue(c, n, &e, ot)) {
+      cg_fail(c, "codegen: fused node '%s' is not a matmul with an elementwise epilogue", n->name);
+      free(e.ops);
+      cg_space_free(&e.rows);
+      return;
+    }
+    for (int i = 0; i < n->body->nnodes; i++)
+      if (n->body->nodes[i].op == IR_OP_MATMUL) mm = &n->body->nodes[i];
+  }
+  int ra = at->rank, rb = bt->rank, R = ot->rank;
+  if (ra < 2 || rb < 2 || R < 2 || at->dtype != IR_F32 || bt->dtype != IR_F32) {
+    cg_fail(c, "codegen: matmul '%s' needs f32 operands of rank 2 or more", n->name);
+    free(e.ops);
+    cg_space_free(&e.rows);
+    return;
+  }
+  const ir_attr *tb = ir_get_attr(mm, "trans_b");
+  bool trans_b = tb && tb->i != 0;
+  cg_gemm gm = {0};
+  gm.trans_b = trans_b;
+  gm.vec_width = c->vw;
+  gm.m = cg_dim(c, at->dims[ra - 2]);
+  gm.k = cg_dim(c, at->dims[ra - 1]);
+  gm.n = cg_dim(c, ot->dims[R - 1]);
+  gm.lda = gm.k;
+  gm.ldb = trans_b ? gm.k : gm.n;
+  gm.ldc = gm.n;
+  if (fused) {
+    gm.epilogue = apply_epilogue;
+    gm.user = &e;
+  }
+  LLVMValueRef A = cg_value_ptr(c, n->inputs[0]);
+  LLVMValueRef B = cg_value_ptr(c, n->inputs[1]);
+  LLVMValueRef C = cg_value_ptr(c, n->outputs[0]);
+
+  if (rb == 2) {
+    /* b is one matrix: every row of a is a row of one big GEMM */
+    gm.m = cg_dims(c, at, 0, ra - 1);
+    gm.a = A, gm.b = B, gm.c = C;
+    gm.ith = c->ith, gm.nth = c->nth;
+    e.row0 = cg_i64(c, 0);
+    cg_emit_gemm(c->mod, b, &gm);
+  } else {
+    const ir_type *ops[2] = {at, bt};
+    cg_space s;
+    cg_space_init(c, &s, ot, R - 2, ops, 2);
+    LLVMValueRef nb = cg_dims(c, ot, 0, R - 2);
+    /* whole batches per thread when they divide evenly or are many (the
+     * threads then finish within a quarter of a share of each other) */
+    LLVMValueRef nth = LLVMBuildSExt(b, c->nth, c->i64, "");
+    LLVMValueRef even =
+        LLVMBuildICmp(b, LLVMIntEQ, LLVMBuildURem(b, nb, nth, ""), cg_i64(c, 0), "");
+    LLVMValueRef many =
+        LLVMBuildICmp(b, LLVMIntSGE, nb, LLVMBuildMul(b, nth, cg_i64(c, 4), ""), "");
+    LLVMValueRef split = LLVMBuildAnd(b, LLVMBuildICmp(b, LLVMIntSGE, nb, nth, ""),
+                                      LLVMBuildOr(b, even, many, ""), "");
+    LLVMValueRef lo, hi;
+    cg_split(c, nb, 1, &lo, &hi);
+    lo = LLVMBuildSelect(b, split, lo, cg_i64(c, 0), "");
+    hi = LLVMBuildSelect(b, split, hi, nb, "");
+    gm.ith = LLVMBuildSelect(b, split, cg_i32(c, 0), c->ith, "");
+    gm.nth = LLVMBuildSelect(b, split, cg_i32(c, 1), c->nth, "");
+    LLVMValueRef mn = LLVMBuildNUWMul(b, gm.m, gm.n, "");
+    cg_loop l;
+    cg_loop_begin(c, &l, lo, hi, cg_i64(c, 1));
+    LLVMValueRef off[2];
+    cg_space_offsets(c, &s, s.ngroups, l.i, off);
+    gm.a = cg_gep(c, c->f32, A, off[0]);
+    gm.b = cg_gep(c, c->f32, B, off[1]);
+    gm.c = cg_gep(c, c->f32, C, LLVMBuildNUWMul(b, l.i, mn, ""));
+    e.row0 = LLVMBuildNUWMul(b, l.i, gm.m, "");
+    cg_emit_gemm(c->mod, b, &gm);
+    cg_loop_end(c, &l);
+    cg_space_free(&s);
+  }
+  free(e.ops);
+  if (fused) cg_space_free(&e.rows);
+}

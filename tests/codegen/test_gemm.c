@@ -1,0 +1,421 @@
+/*
+ * test_gemm.c: cg_emit_gemm against a plain double loop.
+ *
+ * The test JIT-compiles functions that call the emitter, with sizes and
+ * strides as run-time arguments, or folded in as constants, for B stored
+ * [k, n] or [n, k] (trans_b), with and without an epilogue (relu(acc +
+ * bias[col] + row / 1024), which also checks the row and column the epilogue
+ * is given). C lives in a larger buffer filled with NaN: the elements outside
+ * the m x n matrix must stay NaN. With nth = 2 each thread alone must write a
+ * part of C, the two parts disjoint and together all of it, and both threads
+ * at once (pthreads) the right result.
+ */
+#include <math.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "cg.h"
+#include "jit_helper.h"
+
+/* void f(A, B, C, bias, m, n, k, lda, ldb, ldc, ith, nth) */
+typedef void (*gemm_fn)(const float *a, const float *b, float *c, const float *bias, int64_t m,
+                        int64_t n, int64_t k, int64_t lda, int64_t ldb, int64_t ldc, int32_t ith,
+                        int32_t nth);
+
+#define WIDTH 16
+
+/* what the epilogue needs to emit its code */
+typedef struct epi_user {
+  LLVMModuleRef mod; /* for the masked-load intrinsic */
+  LLVMValueRef bias; /* ptr parameter of the function */
+  int w;             /* vector width */
+} epi_user;
+
+/* relu(acc + bias[col..] + row / 1024) */
+static LLVMValueRef bias_relu(void *user, LLVMBuilderRef b, LLVMValueRef acc, LLVMValueRef row,
+                              LLVMValueRef col, LLVMValueRef mask) {
+  epi_user *e = user;
+  LLVMContextRef cx = LLVMGetModuleContext(e->mod);
+  LLVMTypeRef f32 = LLVMFloatTypeInContext(cx), vf = LLVMVectorType(f32, (unsigned)e->w);
+  LLVMTypeRef ptr = LLVMPointerTypeInContext(cx, 0), i32 = LLVMInt32TypeInContext(cx);
+  LLVMValueRef p = LLVMBuildGEP2(b, f32, e->bias, &col, 1, "");
+  LLVMValueRef bias;
+  if (mask) {
+    const char *name = "llvm.masked.load";
+    unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
+    LLVMTypeRef types[2] = {vf, ptr};
+    LLVMValueRef fn = LLVMGetIntrinsicDeclaration(e->mod, id, types, 2);
+    LLVMValueRef args[4] = {p, LLVMConstInt(i32, 4, 0), mask, LLVMConstNull(vf)};
+    bias = LLVMBuildCall2(b, LLVMIntrinsicGetType(cx, id, types, 2), fn, args, 4, "");
+  } else {
+    bias = LLVMBuildLoad2(b, vf, p, "");
+    LLVMSetAlignment(bias, 4);
+  }
+  LLVMValueRef r = LLVMBuildFMul(b, LLVMBuildSIToFP(b, row, f32, ""),
+                                 LLVMConstReal(f32, 1.0 / 1024), "");
+  LLVMValueRef rv = LLVMBuildInsertElement(b, LLVMGetPoison(vf), r, LLVMConstInt(i32, 0, 0), "");
+  rv = LLVMBuildShuffleVector(b, rv, LLVMGetPoison(vf),
+                              LLVMConstNull(LLVMVectorType(i32, (unsigned)e->w)), "");
+  LLVMValueRef s = LLVMBuildFAdd(b, LLVMBuildFAdd(b, acc, bias, ""), rv, "");
+  LLVMValueRef pos = LLVMBuildFCmp(b, LLVMRealOGT, s, LLVMConstNull(vf), "");
+  return LLVMBuildSelect(b, pos, s, LLVMConstNull(vf), "");
+}
+
+/* sizes folded into a function as constants */
+typedef struct dims {
+  int64_t m, n, k, lda, ldb, ldc;
+} dims;
+
+/* defines NAME with the gemm_fn signature; sizes from d, or the arguments when d is NULL */
+static void build_gemm(jh *h, const char *name, bool trans_b, bool epi, const dims *d, int w) {
+  LLVMContextRef cx = h->cx;
+  LLVMTypeRef ptr = LLVMPointerTypeInContext(cx, 0), i64 = LLVMInt64TypeInContext(cx);
+  LLVMTypeRef i32 = LLVMInt32TypeInContext(cx);
+  LLVMTypeRef params[12] = {ptr, ptr, ptr, ptr, i64, i64, i64, i64, i64, i64, i32, i32};
+  LLVMValueRef fn =
+      LLVMAddFunction(h->mod, name, LLVMFunctionType(LLVMVoidTypeInContext(cx), params, 12, 0));
+  LLVMBuilderRef b = LLVMCreateBuilderInContext(cx);
+  LLVMPositionBuilderAtEnd(b, LLVMAppendBasicBlockInContext(cx, fn, "entry"));
+  epi_user eu = {h->mod, LLVMGetParam(fn, 3), w};
+  cg_gemm g = {0};
+  g.a = LLVMGetParam(fn, 0);
+  g.b = LLVMGetParam(fn, 1);
+  g.c = LLVMGetParam(fn, 2);
+  if (d) {
+    g.m = LLVMConstInt(i64, (uint64_t)d->m, 0);
+    g.n = LLVMConstInt(i64, (uint64_t)d->n, 0);
+    g.k = LLVMConstInt(i64, (uint64_t)d->k, 0);
+    g.lda = LLVMConstInt(i64, (uint64_t)d->lda, 0);
+    g.ldb = LLVMConstInt(i64, (uint64_t)d->ldb, 0);
+    g.ldc = LLVMConstInt(i64, (uint64_t)d->ldc, 0);
+  } else {
+    g.m = LLVMGetParam(fn, 4);
+    g.n = LLVMGetParam(fn, 5);
+    g.k = LLVMGetParam(fn, 6);
+    g.lda = LLVMGetParam(fn, 7);
+    g.ldb = LLVMGetParam(fn, 8);
+    g.ldc = LLVMGetParam(fn, 9);
+  }
+  g.ith = LLVMGetParam(fn, 10);
+  g.nth = LLVMGetParam(fn, 11);
+  g.trans_b = trans_b;
+  g.vec_width = w;
+  if (epi) {
+    g.epilogue = bias_relu;
+    g.user = &eu;
+  }
+  cg_emit_gemm(h->mod, b, &g);
+  LLVMBuildRetVoid(b);
+  LLVMDisposeBuilder(b);
+}
+
+/* operands of one case, with C's surroundings */
+typedef struct problem {
+  int64_t m, n, k, lda, ldb, ldc;
+  bool trans_b, epi;
+  float *a, *b, *bias;
+  double *want, *scale; /* reference, and sum of |terms| for the tolerance */
+  size_t csize;         /* floats in a C buffer: ldc * m plus a guard */
+} problem;
+
+static float frand(uint64_t *s) {
+  *s = *s * 6364136223846793005ULL + 1442695040888963407ULL;
+  return (float)((double)(*s >> 40) / (double)(1 << 24) * 2.0 - 1.0);
+}
+
+static void problem_init(problem *p, int64_t m, int64_t n, int64_t k, bool trans_b, bool epi,
+                         int64_t pad) {
+  memset(p, 0, sizeof *p);
+  p->m = m, p->n = n, p->k = k, p->trans_b = trans_b, p->epi = epi;
+  p->lda = k + pad;
+  p->ldb = (trans_b ? k : n) + pad;
+  p->ldc = n + pad;
+  uint64_t s = (uint64_t)(m * 1000003 + n * 1009 + k * 7 + trans_b);
+  size_t asz = (size_t)(m * p->lda + 1), bsz = (size_t)((trans_b ? n : k) * p->ldb + 1);
+  p->a = malloc(asz * sizeof *p->a);
+  p->b = malloc(bsz * sizeof *p->b);
+  p->bias = malloc((size_t)(n + 1) * sizeof *p->bias);
+  p->want = malloc((size_t)(m * n + 1) * sizeof *p->want);
+  p->scale = malloc((size_t)(m * n + 1) * sizeof *p->scale);
+  assert_true(p->a && p->b && p->bias && p->want && p->scale);
+  for (size_t i = 0; i < asz; i++) p->a[i] = frand(&s);
+  for (size_t i = 0; i < bsz; i++) p->b[i] = frand(&s);
+  for (int64_t i = 0; i < n; i++) p->bias[i] = frand(&s);
+  for (int64_t i = 0; i < m; i++)
+    for (int64_t j = 0; j < n; j++) {
+      double sum = 0, mag = 0;
+      for (int64_t q = 0; q < k; q++) {
+        double bv = trans_b ? p->b[j * p->ldb + q] : p->b[q * p->ldb + j];
+        sum += (double)p->a[i * p->lda + q] * bv;
+        mag += fabs((double)p->a[i * p->lda + q] * bv);
+      }
+      if (epi) {
+        sum += p->bias[j] + (double)i / 1024;
+        mag += fabs(p->bias[j]) + (double)i / 1024;
+        if (sum < 0) sum = 0;
+      }
+      p->want[i * n + j] = sum;
+      p->scale[i * n + j] = mag;
+    }
+  p->csize = (size_t)(m * p->ldc + 64);
+}
+
+static void problem_free(problem *p) {
+  free(p->a);
+  free(p->b);
+  free(p->bias);
+  free(p->want);
+  free(p->scale);
+}
+
+static float *new_c(const problem *p) {
+  float *c = malloc(p->csize * sizeof *c);
+  assert_non_null(c);
+  for (size_t i = 0; i < p->csize; i++) c[i] = NAN;
+  return c;
+}
+
+static void run(gemm_fn f, const problem *p, float *c, int ith, int nth) {
+  f(p->a, p->b, c, p->bias, p->m, p->n, p->k, p->lda, p->ldb, p->ldc, ith, nth);
+}
+
+/* C matches the reference inside m x n and is untouched (NaN) outside */
+static void check_c(const problem *p, const float *c, const char *what) {
+  int64_t bad = 0;
+  for (size_t idx = 0; idx < p->csize; idx++) {
+    int64_t i = (int64_t)idx / p->ldc, j = (int64_t)idx % p->ldc;
+    bool inside = i < p->m && j < p->n;
+    bool ok;
+    if (inside) {
+      double want = p->want[i * p->n + j];
+      ok = fabs((double)c[idx] - want) <= 1e-5 * (1.0 + p->scale[i * p->n + j]);
+    } else {
+      ok = isnan(c[idx]);
+    }
+    if (!ok && bad++ < 3)
+      print_error("%s m=%ld n=%ld k=%ld trans_b=%d epi=%d: C[%ld, %ld] = %g, want %g\n", what,
+                  (long)p->m, (long)p->n, (long)p->k, p->trans_b, p->epi, (long)i, (long)j,
+                  (double)c[idx], inside ? p->want[i * p->n + j] : NAN);
+  }
+  assert_int_equal(bad, 0);
+}
+
+/* the fixture: every function compiled once */
+typedef struct fixture {
+  jh h;
+  gemm_fn rt[2][2]; /* run-time sizes: [trans_b][epilogue] */
+  gemm_fn ct[32];   /* constant sizes, one per entry of const_cases */
+  gemm_fn narrow[4]; /* run-time sizes, epilogue: [width 8, 4] x [trans_b] */
+} fixture;
+
+/* shapes compiled with constant sizes: m, n, k, trans_b, epilogue */
+static const int64_t const_cases[][5] = {
+    {1, 1, 1, 0, 1},     {1, 1024, 256, 0, 1}, {3, 7, 15, 1, 0},  {16, 16, 16, 0, 0},
+    {17, 33, 31, 0, 1},  {64, 64, 64, 1, 1},   {100, 129, 7, 0, 0}, {129, 100, 300, 0, 1},
+    {33, 17, 600, 1, 1}, {0, 5, 5, 0, 1},      {5, 0, 5, 0, 1},   {5, 5, 0, 0, 1},
+    {2, 65, 3, 0, 1},    {8, 31, 17, 1, 0},
+};
+#define NCONST ((int)(sizeof const_cases / sizeof const_cases[0]))
+static const int narrow_widths[2] = {8, 4};
+
+static int setup(void **state) {
+  fixture *fx = calloc(1, sizeof *fx);
+  if (!fx) return -1;
+  jh_init(&fx->h, "test_gemm");
+  char name[64];
+  for (int t = 0; t < 2; t++)
+    for (int e = 0; e < 2; e++) {
+      snprintf(name, sizeof name, "rt_%d_%d", t, e);
+      build_gemm(&fx->h, name, t, e, NULL, WIDTH);
+    }
+  for (int i = 0; i < NCONST; i++) {
+    const int64_t *cc = const_cases[i];
+    /* the padding problem_init uses with pad = 1 */
+    dims d = {cc[0], cc[1], cc[2], cc[2] + 1, (cc[3] ? cc[2] : cc[1]) + 1, cc[1] + 1};
+    snprintf(name, sizeof name, "ct_%d", i);
+    build_gemm(&fx->h, name, cc[3], cc[4], &d, WIDTH);
+  }
+  for (int i = 0; i < 4; i++) {
+    snprintf(name, sizeof name, "narrow_%d", i);
+    build_gemm(&fx->h, name, i % 2, true, NULL, narrow_widths[i / 2]);
+  }
+  if (jh_compile(&fx->h, 1)) return -1;
+  for (int t = 0; t < 2; t++)
+    for (int e = 0; e < 2; e++) {
+      snprintf(name, sizeof name, "rt_%d_%d", t, e);
+      if (!(fx->rt[t][e] = (gemm_fn)jh_lookup(&fx->h, name))) return -1;
+    }
+  for (int i = 0; i < NCONST; i++) {
+    snprintf(name, sizeof name, "ct_%d", i);
+    if (!(fx->ct[i] = (gemm_fn)jh_lookup(&fx->h, name))) return -1;
+  }
+  for (int i = 0; i < 4; i++) {
+    snprintf(name, sizeof name, "narrow_%d", i);
+    if (!(fx->narrow[i] = (gemm_fn)jh_lookup(&fx->h, name))) return -1;
+  }
+  *state = fx;
+  return 0;
+}
+
+static int teardown(void **state) {
+  fixture *fx = *state;
+  jh_free(&fx->h);
+  free(fx);
+  return 0;
+}
+
+static const int64_t sizes[] = {1, 2, 3, 7, 15, 16, 17, 31, 33, 64, 100, 129};
+#define NSIZES ((int)(sizeof sizes / sizeof sizes[0]))
+
+/* one thread, run-time sizes: the cross product of sizes (k over a subset) */
+static void test_runtime_sizes(void **state) {
+  fixture *fx = *state;
+  static const int64_t ks[] = {1, 2, 7, 16, 33, 129};
+  for (int t = 0; t < 2; t++)
+    for (int mi = 0; mi < NSIZES; mi++)
+      for (int ni = 0; ni < NSIZES; ni++)
+        for (int ki = 0; ki < 6; ki++) {
+          bool epi = (mi + ni + ki) % 2 == 0;
+          problem p;
+          problem_init(&p, sizes[mi], sizes[ni], ks[ki], t, epi, (mi + ki) % 3);
+          float *c = new_c(&p);
+          run(fx->rt[t][epi], &p, c, 0, 1);
+          check_c(&p, c, "runtime");
+          free(c);
+          problem_free(&p);
+        }
+}
+
+/* k past one k block (KC), where C is reloaded and the epilogue waits for the last */
+static void test_long_k(void **state) {
+  fixture *fx = *state;
+  static const int64_t shapes[][3] = {{1, 300, 520}, {5, 40, 257}, {9, 17, 257},
+                                      {33, 50, 600}, {100, 33, 1000}};
+  for (int s = 0; s < 5; s++)
+    for (int t = 0; t < 2; t++)
+      for (int e = 0; e < 2; e++) {
+        problem p;
+        problem_init(&p, shapes[s][0], shapes[s][1], shapes[s][2], t, e, 1);
+        float *c = new_c(&p);
+        run(fx->rt[t][e], &p, c, 0, 1);
+        check_c(&p, c, "long k");
+        free(c);
+        problem_free(&p);
+      }
+}
+
+/* m, n or k = 0: nothing is written, or (k = 0) C = epilogue(0) */
+static void test_empty(void **state) {
+  fixture *fx = *state;
+  static const int64_t shapes[][3] = {{0, 5, 5}, {5, 0, 5}, {5, 5, 0}, {0, 0, 0}, {40, 70, 0}};
+  for (int s = 0; s < 5; s++)
+    for (int t = 0; t < 2; t++)
+      for (int e = 0; e < 2; e++) {
+        problem p;
+        problem_init(&p, shapes[s][0], shapes[s][1], shapes[s][2], t, e, 1);
+        float *c = new_c(&p);
+        run(fx->rt[t][e], &p, c, 0, 1);
+        check_c(&p, c, "empty");
+        free(c);
+        problem_free(&p);
+      }
+}
+
+static void test_constant_sizes(void **state) {
+  fixture *fx = *state;
+  for (int i = 0; i < NCONST; i++) {
+    const int64_t *cc = const_cases[i];
+    problem p;
+    problem_init(&p, cc[0], cc[1], cc[2], cc[3], cc[4], 1);
+    float *c = new_c(&p);
+    run(fx->ct[i], &p, c, 0, 1);
+    check_c(&p, c, "constant");
+    free(c);
+    problem_free(&p);
+  }
+}
+
+/* the other vector widths, 8 and 4, with and without trans_b */
+static void test_narrow_widths(void **state) {
+  fixture *fx = *state;
+  static const int64_t shapes[][3] = {{1, 37, 19}, {3, 9, 5},     {7, 64, 33},
+                                      {17, 31, 300}, {64, 33, 17}, {100, 129, 64}};
+  for (int i = 0; i < 4; i++)
+    for (int s = 0; s < 6; s++) {
+      problem p;
+      problem_init(&p, shapes[s][0], shapes[s][1], shapes[s][2], i % 2, true, 2);
+      float *c = new_c(&p);
+      run(fx->narrow[i], &p, c, 0, 1);
+      check_c(&p, c, "narrow");
+      free(c);
+      problem_free(&p);
+    }
+}
+
+/* one call of the function on its own thread */
+typedef struct job {
+  gemm_fn f;
+  const problem *p;
+  float *c;
+  int ith;
+} job;
+
+static void *run_job(void *arg) {
+  job *j = arg;
+  run(j->f, j->p, j->c, j->ith, 2);
+  return NULL;
+}
+
+/* nth = 2: each thread alone writes its own part; both together all of C */
+static void test_two_threads(void **state) {
+  fixture *fx = *state;
+  static const int64_t ms[] = {1, 2, 7, 16, 17, 33, 64, 129};
+  static const int64_t ns[] = {1, 15, 17, 33, 100, 129};
+  for (int t = 0; t < 2; t++)
+    for (int mi = 0; mi < 8; mi++)
+      for (int ni = 0; ni < 6; ni++) {
+        bool epi = (mi + ni) % 2 == 1;
+        int64_t k = (mi * 7 + ni) % 3 == 0 ? 300 : 31;
+        problem p;
+        problem_init(&p, ms[mi], ns[ni], k, t, epi, 1);
+        gemm_fn f = fx->rt[t][epi];
+        float *c0 = new_c(&p), *c1 = new_c(&p), *both = new_c(&p);
+        run(f, &p, c0, 0, 2);
+        run(f, &p, c1, 1, 2);
+        int64_t overlap = 0, missing = 0;
+        for (size_t i = 0; i < p.csize; i++) {
+          bool w0 = !isnan(c0[i]), w1 = !isnan(c1[i]);
+          overlap += w0 && w1;
+          if (w1) c0[i] = c1[i];
+          missing += !w0 && !w1 && (int64_t)i / p.ldc < p.m && (int64_t)i % p.ldc < p.n;
+        }
+        assert_int_equal(overlap, 0);
+        assert_int_equal(missing, 0);
+        check_c(&p, c0, "merged threads");
+        pthread_t th[2];
+        job jobs[2] = {{f, &p, both, 0}, {f, &p, both, 1}};
+        for (int i = 0; i < 2; i++) assert_int_equal(pthread_create(&th[i], NULL, run_job, &jobs[i]), 0);
+        for (int i = 0; i < 2; i++) pthread_join(th[i], NULL);
+        check_c(&p, both, "two threads");
+        free(c0);
+        free(c1);
+        free(both);
+        problem_free(&p);
+      }
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_runtime_sizes), cmocka_unit_test(test_long_k),
+      cmocka_unit_test(test_empty),         cmocka_unit_test(test_constant_sizes),
+      cmocka_unit_test(test_narrow_widths), cmocka_unit_test(test_two_threads),
+  };
+  return cmocka_run_group_tests(tests, setup, teardown);
+}
