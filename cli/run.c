@@ -20,7 +20,10 @@ static const char help[] =
     "  --dim N=V          bind dim N (else taken from the inputs' shapes, else the\n"
     "                     YAML default)\n"
     "  --threads N        threads (default 0: all cores)\n"
-    "  --strict           warnings (unused parameters or inputs) are errors\n";
+    "  --strict           warnings (unused parameters or inputs) are errors\n"
+    "  --interpret        run the reference interpreter instead of compiled code\n"
+    "                     (slow; for checking seqc itself; parameters only from\n"
+    "                     --weights)\n";
 
 typedef struct run_args {
   cli_opts o;             /* shared options */
@@ -29,6 +32,7 @@ typedef struct run_args {
   const char *output;     /* --output */
   int64_t weights_seed;   /* --random-weights, -1 unset */
   int64_t input_seed;     /* --random-input, -1 unset */
+  bool interpret;         /* --interpret: ir_eval instead of the JIT */
 } run_args;
 
 static int parse(int argc, char **argv, run_args *a) {
@@ -42,6 +46,10 @@ static int parse(int argc, char **argv, run_args *a) {
     if (!strcmp(s, "--help") || !strcmp(s, "-h")) {
       fputs(help, stdout);
       return -1;
+    }
+    if (!strcmp(s, "--interpret")) {
+      a->interpret = true;
+      continue;
     }
     const char **str = !strcmp(s, "--weights") ? &a->weights
                        : !strcmp(s, "--input") ? &a->input
@@ -107,12 +115,21 @@ static int read_inputs(const ir_graph *g, seqrt_st_file *f, const char *path, bo
   return status;
 }
 
+/* ir_param_fn over a weights file */
+static bool file_param(void *user, const char *name, seqrt_tensor *out) {
+  seqrt_st_file *f = user;
+  if (!f) return false;
+  int k = seqrt_st_find(f, name);
+  seqrt_error err;
+  return k >= 0 && seqrt_st_get(f, k, out, &err) == 0;
+}
+
 /* prints each output's shape and first values */
-static void print_outputs(const seqrt_model_desc *d, const seqrt_tensor *out) {
-  for (int i = 0; i < d->noutputs; i++) {
+static void print_outputs(const char *const *names, int n, const seqrt_tensor *out) {
+  for (int i = 0; i < n; i++) {
     char shape[128];
     const seqrt_tensor *t = &out[i];
-    printf("%s: %s %s", d->output_names[i], seqrt_dtype_name(t->dtype),
+    printf("%s: %s %s", names[i], seqrt_dtype_name(t->dtype),
            seqrt_shape_str(t->shape, t->rank, shape, sizeof shape));
     int64_t n = seqrt_tensor_numel(t);
     printf(" =");
@@ -123,6 +140,38 @@ static void print_outputs(const seqrt_model_desc *d, const seqrt_tensor *out) {
     }
     printf(n > 8 ? " ...\n" : "\n");
   }
+}
+
+/* --interpret: the reference interpreter on the graph as lowered */
+static int interpret(const ir_graph *g, const int64_t *syms, const seqrt_tensor *inputs,
+                     const run_args *a) {
+  seqrt_error err;
+  seqrt_st_file *w = a->weights ? seqrt_st_open(a->weights, &err) : NULL;
+  if (a->weights && !w) {
+    fprintf(stderr, "seqc: error: %s\n", err.msg);
+    return CLI_ERROR;
+  }
+  int n = g->noutputs;
+  seqrt_tensor *out = calloc((size_t)n + 1, sizeof *out);
+  const char **names = calloc((size_t)n + 1, sizeof *names);
+  for (int i = 0; i < n; i++) names[i] = g->outputs[i].name;
+  int status = CLI_OK;
+  if (!ir_eval(g, syms, inputs, file_param, w, out, &err)) {
+    fprintf(stderr, "seqc: error: %s\n", err.msg);
+    status = CLI_ERROR;
+  } else if (a->output) {
+    if (seqrt_st_write(a->output, names, out, n, &err)) {
+      fprintf(stderr, "seqc: error: %s\n", err.msg);
+      status = CLI_ERROR;
+    }
+  } else {
+    print_outputs(names, n, out);
+  }
+  for (int i = 0; i < n; i++) free(out[i].data);
+  free(out);
+  free(names);
+  seqrt_st_close(w);
+  return status;
 }
 
 int cmd_run(int argc, char **argv) {
@@ -160,6 +209,10 @@ int cmd_run(int argc, char **argv) {
   status = cli_bind_dims(g, &a.o, random_inputs ? NULL : inputs, given, syms);
   if (status) goto done;
   if (random_inputs) cli_random_inputs(g, syms, (uint64_t)a.input_seed, inputs);
+  if (a.interpret) {
+    status = interpret(g, syms, inputs, &a);
+    goto done;
+  }
 
   jit = cli_compile(g, syms, &m.diags);
   if (!jit) {
@@ -183,7 +236,7 @@ int cmd_run(int argc, char **argv) {
   if (a.output) {
     if (seqrt_st_write(a.output, desc->output_names, outputs, desc->noutputs, &err)) goto fail;
   } else {
-    print_outputs(desc, outputs);
+    print_outputs(desc->output_names, desc->noutputs, outputs);
   }
   status = CLI_OK;
   goto done;

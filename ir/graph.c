@@ -122,7 +122,14 @@ int ir_add_const(ir_graph *g, ir_type type, const void *data, ir_loc loc) {
 
 int ir_insert_node(ir_graph *g, int pos, ir_op op, const char *name, const int *inputs,
                    int ninputs, ir_loc loc) {
-  IR_ASSERT(op < IR_OP_COUNT && pos >= 0 && pos <= g->nnodes);
+  IR_ASSERT(op < IR_OP_COUNT && ir_ops[op].outputs >= 0);
+  return ir_insert_node_n(g, pos, op, name, inputs, ninputs, ir_ops[op].outputs, loc);
+}
+
+int ir_insert_node_n(ir_graph *g, int pos, ir_op op, const char *name, const int *inputs,
+                     int ninputs, int nout, ir_loc loc) {
+  IR_ASSERT(op < IR_OP_COUNT && pos >= 0 && pos <= g->nnodes && nout >= 0);
+  IR_ASSERT(ir_ops[op].outputs < 0 || ir_ops[op].outputs == nout);
   reserve((void **)&g->nodes, &g->cap_nodes, g->nnodes, sizeof(ir_node));
   memmove(&g->nodes[pos + 1], &g->nodes[pos], (size_t)(g->nnodes - pos) * sizeof(ir_node));
   g->nnodes++;
@@ -134,7 +141,6 @@ int ir_insert_node(ir_graph *g, int pos, ir_op op, const char *name, const int *
   n->ninputs = ninputs;
   n->inputs = ir_alloc(g, sizeof(int) * (size_t)(ninputs > 0 ? ninputs : 1));
   if (ninputs) memcpy(n->inputs, inputs, sizeof(int) * (size_t)ninputs);
-  int nout = ir_ops[op].outputs;
   n->noutputs = nout;
   n->outputs = ir_alloc(g, sizeof(int) * (size_t)nout);
   for (int i = 0; i < nout; i++) {

@@ -45,7 +45,7 @@ typedef struct ir_op_info {
   const char *name;      /* text name */
   int min_inputs;        /* fewest inputs */
   int max_inputs;        /* most inputs, -1 variadic */
-  int outputs;           /* number of results */
+  int outputs;           /* number of results, -1 = per node */
   unsigned traits;       /* IR_T_* flags */
   const char *attrs;     /* "key:kind ..." as in ops.def */
   const char *semantics; /* one line description */
@@ -182,7 +182,7 @@ typedef struct ir_node {
   int noutputs;       /* length of outputs */
   ir_attr *attrs;     /* typed attributes */
   int nattrs;         /* length of attrs */
-  ir_graph *body;     /* IR_OP_FUSED (and later scan): the subgraph, owned */
+  ir_graph *body;     /* FUSED and SCAN: the subgraph, owned */
   bool dead;          /* removed by a pass; skipped by everyone, dropped by compact */
   bool at_prepare;    /* depends on params only: runs once at session start */
   ir_loc loc;         /* YAML position */
@@ -241,6 +241,9 @@ int ir_add_node(ir_graph *g, ir_op op, const char *name, const int *inputs, int 
 /* Same, inserted at position pos of the node array (shifts later nodes). */
 int ir_insert_node(ir_graph *g, int pos, ir_op op, const char *name, const int *inputs,
                    int ninputs, ir_loc loc);
+/* Same for ops whose result count is per node (ops.def outputs -1, e.g. SCAN). */
+int ir_insert_node_n(ir_graph *g, int pos, ir_op op, const char *name, const int *inputs,
+                     int ninputs, int noutputs, ir_loc loc);
 void ir_add_output(ir_graph *g, const char *name, int value);
 
 void ir_set_attr_int(ir_graph *g, int node, const char *key, int64_t v);

@@ -44,18 +44,21 @@ for name in "${cases[@]}"; do
   weights=(--random-weights 0)
   [ -f "$dir/weights.safetensors" ] && weights=(--weights "$dir/weights.safetensors")
   status=ok
-  for threads in 1 2; do
-    got=$tmp/$name.t$threads.safetensors
-    log=$tmp/$name.t$threads.log
+  # the compiled model at 1 and 2 threads, and the reference interpreter
+  for mode in 1 2 interpret; do
+    got=$tmp/$name.$mode.safetensors
+    log=$tmp/$name.$mode.log
+    how=(--threads "$mode")
+    [ "$mode" = interpret ] && how=(--interpret)
     "$SEQC" run "$dir/model.yaml" "${weights[@]}" --input "$dir/input.safetensors" \
-      --output "$got" --threads "$threads" --strict >"$log" 2>&1
+      --output "$got" "${how[@]}" --strict >"$log" 2>&1
     rc=$?
     if [ $rc -ne 0 ]; then
-      status="FAIL (seqc run --threads $threads exited $rc)"
+      status="FAIL (seqc run ${how[*]} exited $rc)"
       break
     fi
     if ! "$TOOLS/stcompare" "$got" "$dir/expected.safetensors" >>"$log" 2>&1; then
-      status="FAIL (mismatch at --threads $threads)"
+      status="FAIL (mismatch with ${how[*]})"
       break
     fi
   done
