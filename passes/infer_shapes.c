@@ -16,6 +16,44 @@ static bool reads_untyped(const ir_graph *g, const ir_node *n) {
   return false;
 }
 
+/* length of Python's x[start:end] on a dim of size n */
+static int64_t slice_length(int64_t n, int64_t start, int64_t end) {
+  if (start < 0) start += n;
+  if (end < 0) end += n;
+  start = start < 0 ? 0 : start > n ? n : start;
+  end = end < 0 ? 0 : end > n ? n : end;
+  return end > start ? end - start : 0;
+}
+
+/*
+ * Slices of symbolic dims were typed assuming the dim is long enough; once the
+ * dims are bound, a dim too short for the bounds is the user's error.
+ */
+static void check_bound_slices(const ir_graph *g, const int64_t *syms, ir_diags *d) {
+  char dim[64];
+  for (int i = 0; i < g->nnodes; i++) {
+    const ir_node *n = &g->nodes[i];
+    if (n->dead) continue;
+    if (n->body) check_bound_slices(n->body, syms, d);
+    if (n->op != IR_OP_SLICE) continue;
+    const ir_type *in = &g->values[n->inputs[0]].type;
+    const ir_type *out = &g->values[n->outputs[0]].type;
+    int64_t axis = ir_attr_int(n, "dim");
+    if (in->rank <= axis || out->rank <= axis || ir_dim_is_const(in->dims[axis])) continue;
+    int64_t size = ir_dim_eval(in->dims[axis], syms);
+    int64_t start = ir_attr_int(n, "start"), end = ir_attr_int(n, "end");
+    int64_t got = slice_length(size, start, end);
+    int64_t want = ir_dim_eval(out->dims[axis], syms);
+    if (got != want)
+      ir_error(d, n->loc,
+               "slice '%s': dim %s = %lld is too short for start %lld, end %lld "
+               "(%lld elements, the model needs %lld)",
+               n->name ? n->name : "", ir_dim_str(g, in->dims[axis], dim, sizeof dim),
+               (long long)size, (long long)start, (long long)end, (long long)got,
+               (long long)want);
+  }
+}
+
 bool pass_infer_shapes(ir_graph *g, pass_ctx *ctx) {
   ir_diags local;
   ir_diags *d = ctx->diags;
@@ -45,5 +83,6 @@ bool pass_infer_shapes(ir_graph *g, pass_ctx *ctx) {
     }
   }
   free(before);
+  if (!failed && ctx->syms) check_bound_slices(g, ctx->syms, d);
   return changed;
 }

@@ -112,5 +112,11 @@ printf 'seqc: 1\nname: m\ninputs:\n  tok: {dtype: i32, shape: [1, 4]}\noutputs: 
 expect 1 "index [0-9]+ out of range \[0, 3\) at position \[0, [0-3]\] of 'tok'" \
   "$SEQC" run "$tmp/emb3.yaml" --random-weights 1 --input "$tmp/tok.safetensors"
 
+# a slice typed for a long symbolic dim, run with that dim bound too short
+printf 'seqc: 1\nname: sl\ndims: {B: 4}\ninputs:\n  x: {dtype: f32, shape: [B, 3]}\noutputs: [y]\nnodes:\n  y: {op: slice, input: x, dim: 0, start: 2, end: 100}\n' >"$tmp/slice.yaml"
+expect 1 "slice.yaml:8:3: error: slice 'y': dim B = 4 is too short" \
+  "$SEQC" run "$tmp/slice.yaml" --random-weights 1 --random-input 1
+expect 0 "y: f32 \[98, 3\]" "$SEQC" run "$tmp/slice.yaml" --random-weights 1 --random-input 1 --dim B=100
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
