@@ -3,21 +3,27 @@
  *
  * The heart is a tile: an mr x (nv vectors) block of C held in registers as
  * accumulators while k runs, each step broadcasting A[i, p] and multiplying
- * it into a row of B (BLIS's micro-kernel). Around it:
+ * it into a row of B (BLIS's micro-kernel). Each thread takes its rows and
+ * columns of C, then one of three paths by its number of rows:
  *
- *  - Packed path (the thread has more than MR rows, or B is transposed): k is
- *    cut into blocks of KC and n into panels of NR columns; each KC x NR panel
- *    of B is copied into a stack buffer (contiguous, zero-padded past n, and
- *    transposed when trans_b) that stays in L1 while every row block of the
- *    thread's rows runs over it. C is loaded back between k blocks; the
- *    epilogue runs with the last one.
- *  - Direct path (at most MR rows, B as given): B has no reuse worth a copy,
- *    so tiles read it in place with masked loads; one row at a time uses a
- *    wide tile to keep enough independent sums in flight (the batch-1 RNN step).
+ *  - Packed (many rows, or a large B): k is cut into blocks of KC, rows into
+ *    blocks of MC (A's MC x KC block stays in L2) and n into panels of NR
+ *    columns; each KC x NR panel of B is copied into a stack buffer
+ *    (contiguous and aligned; zero past n; transposed in registers when
+ *    trans_b) that stays in L1 while the block's row tiles run over it.
+ *    Between k blocks C is stored and added back; the epilogue runs with the
+ *    last block.
+ *  - Direct (few rows, B not transposed): B has too little reuse to pay for
+ *    copies, so tiles read it in place with masked loads, over all of k at
+ *    once; a single row uses a wide tile to keep enough independent sums in
+ *    flight (the batch-1 RNN step).
+ *  - Dot (1 to DOT_ROWS rows, trans_b): C[i, j] is the dot product of two
+ *    contiguous rows; w of them are summed in vectors and folded together.
  *
- * Rows past the end of a tile repeat the last row (so every load is in
- * bounds) and are masked off at the store; columns past n are masked. Threads
- * split rows in whole tiles when there are enough, else columns in vectors.
+ * Tile rows past the end repeat the last row (every load stays in bounds)
+ * and are masked off at the store, as are columns past n. Threads split rows
+ * in whole tiles when there are at least two per thread, else columns in
+ * whole vectors, so m = 1 still shares its n.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -29,38 +35,41 @@
 #define MAX_NV 8
 
 /* k block of the packed path: KC x NR floats of B stay in L1 */
-static int kc_(void) { const char *e = getenv("GEMM_KC"); return e ? atoi(e) : 256; }
-#define KC kc_()
-/* rows of B the packing loop prefetches ahead */
-static int pa_(void) { const char *e = getenv("GEMM_PA"); return e ? atoi(e) : 16; }
-#define PACK_AHEAD pa_()
+#define KC 256
+/* row tiles per block of the packed path: A's MC_TILES * MR x KC block stays in L2 */
+#define MC_TILES 64
+/* thread rows up to which B is read in place when the thread's columns of B
+ * have at most DIRECT_B floats (so that they stay in cache across the passes) */
+#define DIRECT_ROWS 64
+#define DIRECT_B (1 << 20)
+/* thread rows up to which trans_b uses dot products rather than a packed panel */
+#define DOT_ROWS 3
 /* k steps per iteration of a tile's inner loop */
 #define UNROLL 4
 
 /* tile shapes for a vector width: packed mr x nv, direct mr x nv, one row x nv */
 typedef struct shapes {
-  int mr, nv;     /* packed path tile (mr is also the row unit of the thread split) */
-  int dmr, dnv;   /* direct path tile for several rows */
-  int onv;        /* direct path tile for a single row: vectors */
+  int mr, nv;   /* packed path tile (mr is also the row unit of the thread split) */
+  int dmr, dnv; /* direct path tile for several rows */
+  int onv;      /* direct path tile for a single row: vectors */
 } shapes;
 
 static shapes shapes_for(int w) {
   /* 32 vector registers with AVX-512, 16 below it */
-  if (getenv("GEMM_MR")) return (shapes){atoi(getenv("GEMM_MR")), atoi(getenv("GEMM_NV")), 4, 4, 8};
   if (w >= 16) return (shapes){8, 2, 4, 4, 8};
   return (shapes){6, 2, 4, 2, 4};
 }
 
 /* what every helper needs */
 typedef struct gx {
-  LLVMModuleRef mod;  /* for intrinsic declarations */
-  LLVMBuilderRef b;   /* emits at its position */
-  LLVMContextRef cx;  /* the module's context */
-  const cg_gemm *g;   /* the request */
-  int w;              /* floats per vector */
-  shapes s;           /* tile shapes for w */
+  LLVMModuleRef mod;                  /* for intrinsic declarations */
+  LLVMBuilderRef b;                   /* emits at its position */
+  LLVMContextRef cx;                  /* the module's context */
+  const cg_gemm *g;                   /* the request */
+  int w;                              /* floats per vector */
+  shapes s;                           /* tile shapes for w */
   LLVMTypeRef f32, i1, i32, i64, ptr; /* scalar types */
-  LLVMTypeRef vf, vm, vi32, vi64;     /* <w x float>, <w x i1>, <w x i32>, <w x i64> */
+  LLVMTypeRef vf, vm, vi32;           /* <w x float>, <w x i1>, <w x i32> */
   LLVMValueRef m, n, k;               /* i64 sizes */
 } gx;
 
@@ -95,8 +104,8 @@ static LLVMValueRef gep(gx *x, LLVMValueRef p, LLVMValueRef idx) {
 
 /* vector of w copies of a scalar */
 static LLVMValueRef splat(gx *x, LLVMValueRef s, LLVMTypeRef vt) {
-  LLVMValueRef v = LLVMBuildInsertElement(x->b, LLVMGetPoison(vt), s,
-                                          LLVMConstInt(x->i32, 0, 0), "");
+  LLVMValueRef v =
+      LLVMBuildInsertElement(x->b, LLVMGetPoison(vt), s, LLVMConstInt(x->i32, 0, 0), "");
   LLVMValueRef zeros = LLVMConstNull(LLVMVectorType(x->i32, (unsigned)x->w));
   return LLVMBuildShuffleVector(x->b, v, LLVMGetPoison(vt), zeros, "");
 }
@@ -155,10 +164,10 @@ static void prefetch(gx *x, LLVMValueRef p, int write) {
 
 /* a counted loop: for (i = lo; i < hi; i += step), carrying values around */
 typedef struct loop {
-  LLVMValueRef i;                   /* i64 induction variable */
-  LLVMBasicBlockRef head, exit;     /* test block, block after the loop */
-  int ncarry;                       /* carried values */
-  LLVMValueRef carry[MAX_ACC];      /* their phis: current values in the body, final after */
+  LLVMValueRef i;               /* i64 induction variable */
+  LLVMBasicBlockRef head, exit; /* test block, block after the loop */
+  int ncarry;                   /* carried values */
+  LLVMValueRef carry[MAX_ACC];  /* their phis: current values in the body, final after */
 } loop;
 
 /* opens the loop and leaves the builder in its body */
@@ -196,23 +205,21 @@ static void loop_end(gx *x, loop *l, LLVMValueRef step, const LLVMValueRef *next
 
 /* one tile of C: rows [i, i + mr) and nv vectors from column j */
 typedef struct tile {
-  int mr, nv;             /* shape */
-  LLVMValueRef i, j;      /* i64 first row and column */
-  LLVMValueRef mend;      /* i64 rows at and past mend are padding */
-  LLVMValueRef a0;        /* i64 column of A where this k range starts */
-  LLVMValueRef kc;        /* i64 k steps */
-  LLVMValueRef bp;        /* ptr to B's row of the first k step, at column j */
-  LLVMValueRef bstride;   /* i64 floats between B's rows at bp */
-  bool packed;            /* bp is the aligned panel: plain loads; else masked loads */
-  LLVMValueRef *colmask;  /* [nv] lanes inside n */
-  LLVMValueRef first;     /* i1: start from 0 rather than C; NULL = always */
-  LLVMValueRef last;      /* i1: apply the epilogue; NULL = always */
+  int mr, nv;            /* shape */
+  LLVMValueRef i, j;     /* i64 first row and column */
+  LLVMValueRef mend;     /* i64 rows at and past mend are padding */
+  LLVMValueRef a0;       /* i64 column of A where this k range starts */
+  LLVMValueRef kc;       /* i64 k steps */
+  LLVMValueRef bp;       /* ptr to B's row of the first k step, at column j */
+  LLVMValueRef bstride;  /* i64 floats between B's rows at bp */
+  bool packed;           /* bp is the aligned panel: plain loads; else masked loads */
+  LLVMValueRef *colmask; /* [nv] lanes inside n */
+  LLVMValueRef first;    /* i1: start from 0 rather than C; NULL = always */
+  LLVMValueRef last;     /* i1: apply the epilogue; NULL = always */
 } tile;
 
 /* one k step: acc[r * nv + v] += A[row r, p] * B[p, vector v] */
-static void tile_step(gx *x, const tile *t, LLVMValueRef *arow, LLVMValueRef p,
-                      LLVMValueRef *acc) {
-  const cg_gemm *g = x->g;
+static void tile_step(gx *x, const tile *t, LLVMValueRef *arow, LLVMValueRef p, LLVMValueRef *acc) {
   LLVMValueRef bv[MAX_NV];
   LLVMValueRef brow = gep(x, t->bp, mul(x, p, t->bstride));
   for (int v = 0; v < t->nv; v++) {
@@ -228,7 +235,6 @@ static void tile_step(gx *x, const tile *t, LLVMValueRef *arow, LLVMValueRef p,
       acc[r * t->nv + v] = call_intrinsic(x, "llvm.fmuladd", &x->vf, 1, args, 3);
     }
   }
-  (void)g;
 }
 
 /* stores the finished sums, through the epilogue when `epi` */
@@ -319,11 +325,11 @@ static void column_masks(gx *x, LLVMValueRef j, LLVMValueRef nend, int nv, LLVMV
 }
 
 /*
- * Direct path: rows [m0, m1) (at most MR of them), columns [n0, n1), B read
- * in place. One row uses the wide single-row tile; more use dmr-row tiles.
+ * Direct path: rows [m0, m1) (a few), columns [n0, n1), B read in place over
+ * all of k. One row uses the wide single-row tile; more use dmr-row tiles,
+ * each pass of dmr rows reading the thread's part of B once.
  */
-static void emit_direct(gx *x, LLVMValueRef m0, LLVMValueRef m1, LLVMValueRef n0,
-                        LLVMValueRef n1) {
+static void emit_direct(gx *x, LLVMValueRef m0, LLVMValueRef m1, LLVMValueRef n0, LLVMValueRef n1) {
   const cg_gemm *g = x->g;
   LLVMValueRef fn = LLVMGetBasicBlockParent(LLVMGetInsertBlock(x->b));
   LLVMBasicBlockRef one = LLVMAppendBasicBlockInContext(x->cx, fn, "gemm.onerow");
@@ -341,14 +347,96 @@ static void emit_direct(gx *x, LLVMValueRef m0, LLVMValueRef m1, LLVMValueRef n0
     loop_begin(x, &lj, n0, n1, 0, NULL);
     LLVMValueRef colmask[MAX_NV];
     column_masks(x, lj.i, n1, nv, colmask);
-    tile t = {mr, nv, li.i, lj.i, m1, i64c(x, 0), x->k, gep(x, g->b, lj.i), g->ldb, false,
-              colmask, NULL, NULL};
+    tile t = {.mr = mr,
+              .nv = nv,
+              .i = li.i,
+              .j = lj.i,
+              .mend = m1,
+              .a0 = i64c(x, 0),
+              .kc = x->k,
+              .bp = gep(x, g->b, lj.i),
+              .bstride = g->ldb,
+              .colmask = colmask};
     emit_tile(x, &t);
     loop_end(x, &lj, i64c(x, (int64_t)nv * x->w), NULL);
     loop_end(x, &li, i64c(x, mr), NULL);
     LLVMBuildBr(x->b, done);
   }
   LLVMPositionBuilderAtEnd(x->b, done);
+}
+
+/*
+ * Folds w vectors of w lanes into one vector whose lane c is the sum of
+ * vector c's lanes: log2(w) rounds, each adding the halves of every block of
+ * lanes of two vectors into one (w - 1 additions in all, not w reductions).
+ */
+static LLVMValueRef fold_sums(gx *x, LLVMValueRef *v) {
+  LLVMValueRef cur[16];
+  memcpy(cur, v, (size_t)x->w * sizeof *cur);
+  for (int n = x->w, blk = x->w; n > 1; n /= 2, blk /= 2) {
+    /* cur[i] holds w/n sums in blocks of blk lanes; pair them up into blocks of blk/2 */
+    LLVMValueRef lo[16], hi[16];
+    int idx = 0;
+    for (int src = 0; src < 2; src++)
+      for (int j = 0; j < x->w / blk; j++)
+        for (int l = 0; l < blk / 2; l++, idx++) {
+          lo[idx] = LLVMConstInt(x->i32, (uint64_t)(src * x->w + j * blk + l), 0);
+          hi[idx] = LLVMConstInt(x->i32, (uint64_t)(src * x->w + j * blk + blk / 2 + l), 0);
+        }
+    LLVMValueRef plo = LLVMConstVector(lo, (unsigned)x->w),
+                 phi = LLVMConstVector(hi, (unsigned)x->w);
+    for (int i = 0; i < n / 2; i++) {
+      LLVMValueRef a = LLVMBuildShuffleVector(x->b, cur[2 * i], cur[2 * i + 1], plo, "");
+      LLVMValueRef c = LLVMBuildShuffleVector(x->b, cur[2 * i], cur[2 * i + 1], phi, "");
+      cur[i] = LLVMBuildFAdd(x->b, a, c, "");
+    }
+  }
+  return cur[0];
+}
+
+/*
+ * Dot path (trans_b, few rows): C[i, j] is the dot product of two contiguous
+ * rows, A's row i and B's row j. w columns at a time, each summed in its own
+ * vector along k; fold_sums then makes the vector of C[i, j .. j + w).
+ */
+static void emit_dot(gx *x, LLVMValueRef m0, LLVMValueRef m1, LLVMValueRef n0, LLVMValueRef n1) {
+  const cg_gemm *g = x->g;
+  int w = x->w;
+  loop li;
+  loop_begin(x, &li, m0, m1, 0, NULL);
+  LLVMValueRef arow = gep(x, g->a, mul(x, li.i, g->lda));
+  LLVMValueRef crow = gep(x, g->c, mul(x, li.i, g->ldc));
+  loop lj;
+  loop_begin(x, &lj, n0, n1, 0, NULL);
+  LLVMValueRef colmask = mask_below(x, sub(x, n1, lj.i));
+  /* B's rows for the w columns; those past n repeat the last one (masked at the store) */
+  LLVMValueRef brow[16], acc[16];
+  LLVMValueRef lastcol = sub(x, n1, i64c(x, 1));
+  for (int c = 0; c < w; c++) {
+    brow[c] = gep(x, g->b, mul(x, min_(x, add(x, lj.i, i64c(x, c)), lastcol), g->ldb));
+    acc[c] = LLVMConstNull(x->vf);
+  }
+  LLVMValueRef kmain = LLVMBuildAnd(x->b, x->k, i64c(x, -(int64_t)w), "");
+  loop lp;
+  loop_begin(x, &lp, i64c(x, 0), kmain, w, acc);
+  LLVMValueRef a = load_vec(x, gep(x, arow, lp.i), NULL, 4), next[16];
+  for (int c = 0; c < w; c++) {
+    LLVMValueRef args[3] = {a, load_vec(x, gep(x, brow[c], lp.i), NULL, 4), lp.carry[c]};
+    next[c] = call_intrinsic(x, "llvm.fmuladd", &x->vf, 1, args, 3);
+  }
+  loop_end(x, &lp, i64c(x, w), next);
+  /* the k tail in one masked step (no lanes when w divides k) */
+  LLVMValueRef kmask = mask_below(x, sub(x, x->k, kmain));
+  a = load_vec(x, gep(x, arow, kmain), kmask, 4);
+  for (int c = 0; c < w; c++) {
+    LLVMValueRef args[3] = {a, load_vec(x, gep(x, brow[c], kmain), kmask, 4), lp.carry[c]};
+    acc[c] = call_intrinsic(x, "llvm.fmuladd", &x->vf, 1, args, 3);
+  }
+  LLVMValueRef sums = fold_sums(x, acc);
+  if (g->epilogue) sums = g->epilogue(g->user, x->b, sums, li.i, lj.i, colmask);
+  store_vec(x, sums, gep(x, crow, lj.i), colmask, 4);
+  loop_end(x, &lj, i64c(x, w), NULL);
+  loop_end(x, &li, i64c(x, 1), NULL);
 }
 
 /* a [KC * NR] float buffer in the function's entry block, 64-byte aligned */
@@ -373,50 +461,72 @@ static void lifetime(gx *x, const char *name, LLVMValueRef buf, int nr) {
   call_intrinsic(x, name, &x->ptr, 1, args, 2);
 }
 
-/*
- * Copies B[pc .. pc + kc, j .. j + NR) into panel[kc][NR], zero past nend
- * (B[j + c, pc + p] when trans_b, gathered).
- */
-static void pack_panel(gx *x, LLVMValueRef panel, LLVMValueRef pc, LLVMValueRef kc,
-                       LLVMValueRef j, LLVMValueRef *colmask) {
-  const cg_gemm *g = x->g;
-  int nv = x->s.nv, nr = nv * x->w;
-  LLVMValueRef idx[MAX_NV];
-  if (g->trans_b) {
-    /* element (p, c) of the panel is B[(j + c) * ldb + pc + p] */
-    LLVMValueRef lanes = add(x, splat(x, j, x->vi64), iota(x, x->i64));
-    for (int v = 0; v < nv; v++) {
-      LLVMValueRef cols = add(x, lanes, splat(x, i64c(x, (int64_t)v * x->w), x->vi64));
-      idx[v] = add(x, mul(x, cols, splat(x, g->ldb, x->vi64)), splat(x, pc, x->vi64));
+/* transposes the w x w block v[row][lane] in place: log2(w) rounds of block swaps */
+static void transpose(gx *x, LLVMValueRef *v) {
+  int w = x->w;
+  for (int d = w / 2; d >= 1; d /= 2) {
+    /* swap the off-diagonal d-blocks of rows i and i + d */
+    LLVMValueRef lo[16], hi[16];
+    for (int l = 0; l < w; l++) {
+      bool upper = (l & d) != 0;
+      lo[l] = LLVMConstInt(x->i32, (uint64_t)(upper ? w + l - d : l), 0);
+      hi[l] = LLVMConstInt(x->i32, (uint64_t)(upper ? w + l : l + d), 0);
     }
+    LLVMValueRef plo = LLVMConstVector(lo, (unsigned)w), phi = LLVMConstVector(hi, (unsigned)w);
+    for (int i = 0; i < w; i++) {
+      if (i & d) continue;
+      LLVMValueRef a = v[i], b = v[i + d];
+      v[i] = LLVMBuildShuffleVector(x->b, a, b, plo, "");
+      v[i + d] = LLVMBuildShuffleVector(x->b, a, b, phi, "");
+    }
+  }
+}
+
+/*
+ * Copies B[pc .. pc + kc, j .. j + NR) into panel[kc][NR], zero past nend.
+ * With trans_b, B[j + c, pc + p] instead: w-long pieces of w rows of B are
+ * loaded and transposed in registers (the panel's rows past kc, up to the
+ * next multiple of w, get junk that no tile reads; columns past nend repeat
+ * B's last row, masked off at the store).
+ */
+static void pack_panel(gx *x, LLVMValueRef panel, LLVMValueRef pc, LLVMValueRef kc, LLVMValueRef j,
+                       LLVMValueRef nend, LLVMValueRef *colmask) {
+  const cg_gemm *g = x->g;
+  int w = x->w, nv = x->s.nv, nr = nv * w;
+  if (g->trans_b) {
+    LLVMValueRef rowp[MAX_NV * 16], last = sub(x, nend, i64c(x, 1));
+    for (int c = 0; c < nr; c++) {
+      LLVMValueRef row = min_(x, add(x, j, i64c(x, c)), last);
+      rowp[c] = gep(x, g->b, add(x, mul(x, row, g->ldb), pc));
+    }
+    loop l;
+    loop_begin(x, &l, i64c(x, 0), kc, 0, NULL);
+    LLVMValueRef kmask = mask_below(x, sub(x, kc, l.i));
+    for (int v = 0; v < nv; v++) {
+      LLVMValueRef blk[16];
+      for (int c = 0; c < w; c++) blk[c] = load_vec(x, gep(x, rowp[v * w + c], l.i), kmask, 4);
+      transpose(x, blk);
+      for (int q = 0; q < w; q++) {
+        LLVMValueRef at = add(x, mul(x, add(x, l.i, i64c(x, q)), i64c(x, nr)), i64c(x, v * w));
+        store_vec(x, blk[q], gep(x, panel, at), NULL, 64);
+      }
+    }
+    loop_end(x, &l, i64c(x, w), NULL);
+    return;
   }
   loop l;
   loop_begin(x, &l, i64c(x, 0), kc, 0, NULL);
   LLVMValueRef dst = gep(x, panel, mul(x, l.i, i64c(x, nr)));
-  LLVMValueRef src = g->trans_b ? NULL : gep(x, g->b, add(x, mul(x, add(x, pc, l.i), g->ldb), j));
+  LLVMValueRef src = gep(x, g->b, add(x, mul(x, add(x, pc, l.i), g->ldb), j));
   for (int v = 0; v < nv; v++) {
-    LLVMValueRef val;
-    if (g->trans_b) {
-      LLVMValueRef at = add(x, idx[v], splat(x, l.i, x->vi64));
-      LLVMValueRef ptrs = LLVMBuildGEP2(x->b, x->f32, g->b, &at, 1, "");
-      LLVMTypeRef types[2] = {x->vf, LLVMTypeOf(ptrs)};
-      LLVMValueRef args[4] = {ptrs, LLVMConstInt(x->i32, 4, 0), colmask[v], LLVMConstNull(x->vf)};
-      val = call_intrinsic(x, "llvm.masked.gather", types, 2, args, 4);
-    } else {
-      /* rows of B are far apart: ask for a row well ahead so that many are in flight */
-      LLVMValueRef ahead = gep(x, src, add(x, mul(x, g->ldb, i64c(x, PACK_AHEAD)),
-                                             i64c(x, (int64_t)v * x->w)));
-      prefetch(x, ahead, 0);
-      val = load_vec(x, gep(x, src, i64c(x, (int64_t)v * x->w)), colmask[v], 4);
-    }
-    store_vec(x, val, gep(x, dst, i64c(x, (int64_t)v * x->w)), NULL, 64);
+    LLVMValueRef val = load_vec(x, gep(x, src, i64c(x, (int64_t)v * w)), colmask[v], 4);
+    store_vec(x, val, gep(x, dst, i64c(x, (int64_t)v * w)), NULL, 64);
   }
   loop_end(x, &l, i64c(x, 1), NULL);
 }
 
 /* Packed path: rows [m0, m1), columns [n0, n1), k in blocks of KC. */
-static void emit_packed(gx *x, LLVMValueRef m0, LLVMValueRef m1, LLVMValueRef n0,
-                        LLVMValueRef n1) {
+static void emit_packed(gx *x, LLVMValueRef m0, LLVMValueRef m1, LLVMValueRef n0, LLVMValueRef n1) {
   int mr = x->s.mr, nv = x->s.nv, nr = nv * x->w;
   LLVMValueRef panel = panel_buffer(x, nr);
   lifetime(x, "llvm.lifetime.start", panel, nr);
@@ -427,17 +537,35 @@ static void emit_packed(gx *x, LLVMValueRef m0, LLVMValueRef m1, LLVMValueRef n0
   LLVMValueRef kc = min_(x, i64c(x, KC), sub(x, x->k, pc));
   LLVMValueRef first = LLVMBuildICmp(x->b, LLVMIntEQ, pc, i64c(x, 0), "");
   LLVMValueRef last = LLVMBuildICmp(x->b, LLVMIntSGE, add(x, pc, i64c(x, KC)), x->k, "");
+  /* rows in blocks of MC, whose KC columns of A stay in L2 while the panels pass */
+  int mc = mr * MC_TILES;
+  loop lc;
+  loop_begin(x, &lc, m0, m1, 0, NULL);
+  LLVMValueRef cend = min_(x, add(x, lc.i, i64c(x, mc)), m1);
   loop lj;
   loop_begin(x, &lj, n0, n1, 0, NULL);
   LLVMValueRef colmask[MAX_NV];
   column_masks(x, lj.i, n1, nv, colmask);
-  pack_panel(x, panel, pc, kc, lj.i, colmask);
+  pack_panel(x, panel, pc, kc, lj.i, n1, colmask);
   loop li;
-  loop_begin(x, &li, m0, m1, 0, NULL);
-  tile t = {mr, nv, li.i, lj.i, m1, pc, kc, panel, i64c(x, nr), true, colmask, first, last};
+  loop_begin(x, &li, lc.i, cend, 0, NULL);
+  tile t = {.mr = mr,
+            .nv = nv,
+            .i = li.i,
+            .j = lj.i,
+            .mend = m1,
+            .a0 = pc,
+            .kc = kc,
+            .bp = panel,
+            .bstride = i64c(x, nr),
+            .packed = true,
+            .colmask = colmask,
+            .first = first,
+            .last = last};
   emit_tile(x, &t);
   loop_end(x, &li, i64c(x, mr), NULL);
   loop_end(x, &lj, i64c(x, nr), NULL);
+  loop_end(x, &lc, i64c(x, mc), NULL);
   loop_end(x, &lp, i64c(x, KC), NULL);
   lifetime(x, "llvm.lifetime.end", panel, nr);
 }
@@ -459,7 +587,6 @@ void cg_emit_gemm(LLVMModuleRef m, LLVMBuilderRef b, const cg_gemm *g) {
   x.vf = LLVMVectorType(x.f32, (unsigned)x.w);
   x.vm = LLVMVectorType(x.i1, (unsigned)x.w);
   x.vi32 = LLVMVectorType(x.i32, (unsigned)x.w);
-  x.vi64 = LLVMVectorType(x.i64, (unsigned)x.w);
   x.m = g->m, x.n = g->n, x.k = g->k;
 
   /* this thread's rows and columns: whole MR-row blocks when there are at
@@ -469,7 +596,6 @@ void cg_emit_gemm(LLVMModuleRef m, LLVMBuilderRef b, const cg_gemm *g) {
   LLVMValueRef mr = i64c(&x, x.s.mr), w = i64c(&x, x.w);
   LLVMValueRef mb = cdiv(&x, x.m, mr);
   LLVMValueRef by_rows = LLVMBuildICmp(b, LLVMIntSGE, mb, mul(&x, nth, i64c(&x, 2)), "");
-  if (getenv("GEMM_SPLIT")) by_rows = LLVMBuildAnd(b, by_rows, LLVMBuildICmp(b, LLVMIntSGT, x.m, x.n, ""), "");
   LLVMValueRef r0 = min_(&x, x.m, mul(&x, LLVMBuildUDiv(b, mul(&x, ith, mb), nth, ""), mr));
   LLVMValueRef r1 = min_(&x, x.m, mul(&x, LLVMBuildUDiv(b, mul(&x, ith1, mb), nth, ""), mr));
   LLVMValueRef nvec = cdiv(&x, x.n, w);
@@ -481,14 +607,34 @@ void cg_emit_gemm(LLVMModuleRef m, LLVMBuilderRef b, const cg_gemm *g) {
   LLVMValueRef n1 = LLVMBuildSelect(b, by_rows, x.n, c1, "");
 
   if (g->trans_b) {
+    LLVMValueRef fn = LLVMGetBasicBlockParent(LLVMGetInsertBlock(b));
+    LLVMBasicBlockRef packed = LLVMAppendBasicBlockInContext(x.cx, fn, "gemm.packed");
+    LLVMBasicBlockRef dot = LLVMAppendBasicBlockInContext(x.cx, fn, "gemm.dot");
+    LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(x.cx, fn, "gemm.done");
+    LLVMValueRef few = LLVMBuildICmp(b, LLVMIntSLE, sub(&x, m1, m0), i64c(&x, DOT_ROWS), "");
+    LLVMBuildCondBr(b, few, dot, packed);
+    LLVMPositionBuilderAtEnd(b, packed);
     emit_packed(&x, m0, m1, n0, n1);
+    LLVMBuildBr(b, done);
+    LLVMPositionBuilderAtEnd(b, dot);
+    emit_dot(&x, m0, m1, n0, n1);
+    LLVMBuildBr(b, done);
+    LLVMPositionBuilderAtEnd(b, done);
     return;
   }
   LLVMValueRef fn = LLVMGetBasicBlockParent(LLVMGetInsertBlock(b));
   LLVMBasicBlockRef packed = LLVMAppendBasicBlockInContext(x.cx, fn, "gemm.packed");
   LLVMBasicBlockRef direct = LLVMAppendBasicBlockInContext(x.cx, fn, "gemm.direct");
   LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(x.cx, fn, "gemm.done");
-  LLVMBuildCondBr(b, LLVMBuildICmp(b, LLVMIntSGT, sub(&x, m1, m0), mr, ""), packed, direct);
+  /* direct for at most MR rows, or up to DIRECT_ROWS when the thread's part of
+   * B stays in cache across the passes (each pass of dmr rows reads all of it) */
+  LLVMValueRef rows = sub(&x, m1, m0);
+  LLVMValueRef bsize = mul(&x, x.k, sub(&x, n1, n0));
+  LLVMValueRef small_b = LLVMBuildICmp(b, LLVMIntSLE, bsize, i64c(&x, DIRECT_B), "");
+  LLVMValueRef few = LLVMBuildICmp(b, LLVMIntSLE, rows, i64c(&x, DIRECT_ROWS), "");
+  LLVMValueRef direct_ok = LLVMBuildOr(b, LLVMBuildICmp(b, LLVMIntSLE, rows, mr, ""),
+                                       LLVMBuildAnd(b, few, small_b, ""), "");
+  LLVMBuildCondBr(b, direct_ok, direct, packed);
   LLVMPositionBuilderAtEnd(b, packed);
   emit_packed(&x, m0, m1, n0, n1);
   LLVMBuildBr(b, done);

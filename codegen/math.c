@@ -66,9 +66,15 @@ static LLVMValueRef intrin(fm *f, const char *name, LLVMValueRef *args, unsigned
   return LLVMBuildCall2(f->b, fty, fn, args, nargs, "");
 }
 
-static LLVMValueRef add(fm *f, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildFAdd(f->b, a, b, ""); }
-static LLVMValueRef sub(fm *f, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildFSub(f->b, a, b, ""); }
-static LLVMValueRef mul(fm *f, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildFMul(f->b, a, b, ""); }
+static LLVMValueRef add(fm *f, LLVMValueRef a, LLVMValueRef b) {
+  return LLVMBuildFAdd(f->b, a, b, "");
+}
+static LLVMValueRef sub(fm *f, LLVMValueRef a, LLVMValueRef b) {
+  return LLVMBuildFSub(f->b, a, b, "");
+}
+static LLVMValueRef mul(fm *f, LLVMValueRef a, LLVMValueRef b) {
+  return LLVMBuildFMul(f->b, a, b, "");
+}
 static LLVMValueRef fdiv(fm *f, LLVMValueRef a, LLVMValueRef b) {
   return LLVMBuildFDiv(f->b, a, b, "");
 }
@@ -232,8 +238,8 @@ static LLVMValueRef sin_cos(LLVMModuleRef m, LLVMBuilderRef b, LLVMValueRef x, i
   LLVMValueRef z = mul(&f, r, r);
   /* sin r has r's sign; copysign only matters for r = -0 */
   LLVMValueRef s = copysign_(&f, fmla(&f, mul(&f, r, z), horner(&f, z, sp, 3), r), r);
-  LLVMValueRef c = fmla(&f, mul(&f, z, z), horner(&f, z, cp, 3),
-                        fmla(&f, z, fc(&f, -0.5), fc(&f, 1.0)));
+  LLVMValueRef c =
+      fmla(&f, mul(&f, z, z), horner(&f, z, cp, 3), fmla(&f, z, fc(&f, -0.5), fc(&f, 1.0)));
   LLVMValueRef qi = LLVMBuildAdd(b, shifted_int(&f, j), ic(&f, quadrant), "");
   LLVMValueRef odd = LLVMBuildICmp(b, LLVMIntNE, LLVMBuildAnd(b, qi, ic(&f, 1), ""), ic(&f, 0), "");
   LLVMValueRef v = select_(&f, odd, c, s);

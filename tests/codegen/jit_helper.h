@@ -23,8 +23,8 @@
 typedef struct jh {
   LLVMOrcThreadSafeContextRef tsc; /* owns cx */
   LLVMContextRef cx;               /* context the test builds its module in */
-  LLVMModuleRef mod;               /* the module under construction; the JIT owns it after compile */
-  LLVMOrcLLJITRef jit;             /* NULL until jh_compile succeeds */
+  LLVMModuleRef mod;   /* the module under construction; the JIT owns it after compile */
+  LLVMOrcLLJITRef jit; /* NULL until jh_compile succeeds */
 } jh;
 
 static void jh_init(jh *h, const char *name) {
@@ -57,8 +57,8 @@ static LLVMTargetMachineRef jh_host_machine(void) {
     return NULL;
   }
   char *cpu = LLVMGetHostCPUName(), *feat = LLVMGetHostCPUFeatures();
-  LLVMTargetMachineRef tm = LLVMCreateTargetMachine(t, triple, cpu, feat, LLVMCodeGenLevelAggressive,
-                                                    LLVMRelocDefault, LLVMCodeModelJITDefault);
+  LLVMTargetMachineRef tm = LLVMCreateTargetMachine(
+      t, triple, cpu, feat, LLVMCodeGenLevelAggressive, LLVMRelocDefault, LLVMCodeModelJITDefault);
   LLVMDisposeMessage(cpu);
   LLVMDisposeMessage(feat);
   LLVMDisposeMessage(triple);

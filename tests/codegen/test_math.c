@@ -22,8 +22,8 @@
 #include "jit_helper.h"
 
 enum { F_EXP, F_TANH, F_SIGMOID, F_ERF, F_GELU, F_GELU_TANH, F_SIN, F_COS, NFN };
-static const char *fn_names[NFN] = {"exp", "tanh", "sigmoid", "erf",
-                                    "gelu", "gelu_tanh", "sin", "cos"};
+static const char *fn_names[NFN] = {"exp",  "tanh",      "sigmoid", "erf",
+                                    "gelu", "gelu_tanh", "sin",     "cos"};
 static const int widths[] = {16, 8, 4, 1};
 #define NWIDTH 4
 
@@ -32,20 +32,28 @@ typedef void (*map_fn)(float *out, const float *in, int64_t n);
 
 /* what the tests share: the JIT and the functions it compiled */
 typedef struct fixture {
-  jh h;                       /* the JIT holding every function */
-  map_fn fns[NFN][NWIDTH];    /* fns[f][w]: function f at widths[w] */
+  jh h;                    /* the JIT holding every function */
+  map_fn fns[NFN][NWIDTH]; /* fns[f][w]: function f at widths[w] */
 } fixture;
 
 static LLVMValueRef emit_op(int f, LLVMModuleRef m, LLVMBuilderRef b, LLVMValueRef x) {
   switch (f) {
-    case F_EXP: return cg_math_exp(m, b, x);
-    case F_TANH: return cg_math_tanh(m, b, x);
-    case F_SIGMOID: return cg_math_sigmoid(m, b, x);
-    case F_ERF: return cg_math_erf(m, b, x);
-    case F_GELU: return cg_math_gelu(m, b, x, false);
-    case F_GELU_TANH: return cg_math_gelu(m, b, x, true);
-    case F_SIN: return cg_math_sin(m, b, x);
-    default: return cg_math_cos(m, b, x);
+    case F_EXP:
+      return cg_math_exp(m, b, x);
+    case F_TANH:
+      return cg_math_tanh(m, b, x);
+    case F_SIGMOID:
+      return cg_math_sigmoid(m, b, x);
+    case F_ERF:
+      return cg_math_erf(m, b, x);
+    case F_GELU:
+      return cg_math_gelu(m, b, x, false);
+    case F_GELU_TANH:
+      return cg_math_gelu(m, b, x, true);
+    case F_SIN:
+      return cg_math_sin(m, b, x);
+    default:
+      return cg_math_cos(m, b, x);
   }
 }
 
@@ -112,15 +120,22 @@ static int teardown(void **state) {
 
 static double reference(int f, double x) {
   switch (f) {
-    case F_EXP: return exp(x);
-    case F_TANH: return tanh(x);
-    case F_SIGMOID: return 1.0 / (1.0 + exp(-x));
-    case F_ERF: return erf(x);
-    case F_GELU: return 0.5 * x * (1.0 + erf(x / sqrt(2.0)));
+    case F_EXP:
+      return exp(x);
+    case F_TANH:
+      return tanh(x);
+    case F_SIGMOID:
+      return 1.0 / (1.0 + exp(-x));
+    case F_ERF:
+      return erf(x);
+    case F_GELU:
+      return 0.5 * x * (1.0 + erf(x / sqrt(2.0)));
     case F_GELU_TANH:
       return 0.5 * x * (1.0 + tanh(sqrt(2.0 / M_PI) * (x + 0.044715 * x * x * x)));
-    case F_SIN: return sin(x);
-    default: return cos(x);
+    case F_SIN:
+      return sin(x);
+    default:
+      return cos(x);
   }
 }
 
@@ -138,11 +153,15 @@ static double abs_floor(int f, double x) {
   switch (f) {
     /* near the zeros of sin/cos the reduction's absolute error is all there is */
     case F_SIN:
-    case F_COS: return 1e-9;
+    case F_COS:
+      return 1e-9;
     /* 1 + erf and 1 + tanh cancel in float for x << 0, as in PyTorch */
-    case F_GELU: return 1e-6;
-    case F_GELU_TANH: return 1e-7;
-    default: return 0;
+    case F_GELU:
+      return 1e-6;
+    case F_GELU_TANH:
+      return 1e-7;
+    default:
+      return 0;
   }
 }
 
@@ -180,14 +199,12 @@ static float bits_float(uint32_t u) {
 
 /* the inputs: special values, a sweep over bit patterns, a dense sweep of [-20, 20] */
 static float *make_inputs(int64_t *count) {
-  static const float special[] = {0.0f,     -0.0f,    1e-45f,   -1e-45f,  FLT_MIN,  -FLT_MIN,
-                                  1e-30f,   -1e-30f,  1e-10f,   -1e-10f,  1e-4f,    -1e-4f,
-                                  0.5f,     -0.5f,    0.625f,   -0.625f,  1.0f,     -1.0f,
-                                  3.92f,    -3.92f,   4.0f,     -4.0f,    10.0f,    -10.0f,
-                                  87.0f,    -87.0f,   88.72f,   88.73f,   -87.33f,  -88.0f,
-                                  -100.0f,  100.0f,   -103.0f,  -104.5f,  -150.0f,  1000.0f,
-                                  1e4f,     -1e4f,    3.14159265f, 1.5707964f, FLT_MAX, -FLT_MAX,
-                                  INFINITY, -INFINITY, NAN};
+  static const float special[] = {
+      0.0f,    -0.0f,   1e-45f,      -1e-45f,    FLT_MIN, -FLT_MIN, 1e-30f,   -1e-30f,   1e-10f,
+      -1e-10f, 1e-4f,   -1e-4f,      0.5f,       -0.5f,   0.625f,   -0.625f,  1.0f,      -1.0f,
+      3.92f,   -3.92f,  4.0f,        -4.0f,      10.0f,   -10.0f,   87.0f,    -87.0f,    88.72f,
+      88.73f,  -87.33f, -88.0f,      -100.0f,    100.0f,  -103.0f,  -104.5f,  -150.0f,   1000.0f,
+      1e4f,    -1e4f,   3.14159265f, 1.5707964f, FLT_MAX, -FLT_MAX, INFINITY, -INFINITY, NAN};
   int64_t nspecial = (int64_t)(sizeof special / sizeof special[0]);
   int64_t nbits = (int64_t)(((uint64_t)1 << 32) / 4099) + 1;
   int64_t ndense = 400001;
@@ -270,11 +287,9 @@ static void test_exact_values(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_exp),       cmocka_unit_test(test_tanh),
-      cmocka_unit_test(test_sigmoid),   cmocka_unit_test(test_erf),
-      cmocka_unit_test(test_gelu),      cmocka_unit_test(test_gelu_tanh),
-      cmocka_unit_test(test_sin),       cmocka_unit_test(test_cos),
-      cmocka_unit_test(test_exact_values),
+      cmocka_unit_test(test_exp), cmocka_unit_test(test_tanh), cmocka_unit_test(test_sigmoid),
+      cmocka_unit_test(test_erf), cmocka_unit_test(test_gelu), cmocka_unit_test(test_gelu_tanh),
+      cmocka_unit_test(test_sin), cmocka_unit_test(test_cos),  cmocka_unit_test(test_exact_values),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
