@@ -8,7 +8,7 @@
 #include "cli.h"
 
 static const char help[] =
-    "usage: seqc bench MODEL.yaml [--dim N=V]... [--threads N] [--iters N] [--json]\n"
+    "usage: seqc bench MODEL.yaml [--dim N=V]... [--threads N] [--unroll N] [--iters N] [--json]\n"
     "\n"
     "Compiles the model once for the bound dims (YAML defaults unless --dim), then\n"
     "runs it on random weights and inputs: warm-up, then --iters runs (default: at\n"
@@ -16,7 +16,8 @@ static const char help[] =
     "percentile run time, the planned arena, peak RSS and GFLOP/s (matmul FLOPs,\n"
     "2*M*N*K, over the median). --json prints one JSON object with the keys\n"
     "compile_ms, median_ms, p10_ms, p90_ms, peak_rss_mb, gflops (and more).\n"
-    "  --threads N   threads (default 0: all cores)\n";
+    "  --threads N   threads (default 0: all cores)\n"
+    "  --unroll N    scan steps per loop iteration (default: chosen per scan)\n";
 
 static double now_ms(void) {
   struct timespec t;
@@ -83,7 +84,7 @@ int cmd_bench(int argc, char **argv) {
   int nin = g->ninputs;
   seqrt_tensor *inputs = calloc((size_t)nin + 1, sizeof *inputs);
   cli_random_inputs(g, syms, 1, inputs);
-  cg_jit *jit = cli_compile(g, syms, &m.diags);
+  cg_jit *jit = cli_compile_unroll(g, syms, &m.diags, o.unroll);
   double compile_ms = now_ms() - t0;
   seqrt_session *session = NULL;
   seqrt_tensor *outputs = NULL;

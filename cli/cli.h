@@ -27,6 +27,7 @@ typedef struct cli_opts {
   int ndims;                   /* number of --dim */
   int threads;                 /* --threads, 0 = all cores */
   bool strict;                 /* --strict */
+  int unroll;                  /* --unroll N: scan steps per loop iteration, 0 = chosen */
 } cli_opts;
 
 /* a model loaded and checked: source text, diagnostics, graph */
@@ -50,6 +51,8 @@ int cli_bind_dims(const ir_graph *g, const cli_opts *o, const seqrt_tensor *inpu
 
 /* runs the pass pipeline with dims bound to syms and JIT-compiles; NULL on error */
 cg_jit *cli_compile(ir_graph *g, const int64_t *syms, ir_diags *d);
+/* the same with the scan unroll factor (0 = chosen by the unroll pass) */
+cg_jit *cli_compile_unroll(ir_graph *g, const int64_t *syms, ir_diags *d, int unroll);
 
 /*
  * Random inputs of the bound shapes: f32 uniform in [-1, 1]; integer inputs
@@ -73,5 +76,6 @@ int cmd_check(int argc, char **argv);
 int cmd_ir(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_compile(int argc, char **argv);
 
 #endif

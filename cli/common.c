@@ -48,6 +48,14 @@ int cli_parse_common(int argc, char **argv, int *i, cli_opts *o) {
     o->threads = (int)v;
     return 1;
   }
+  if (!strcmp(a, "--unroll")) {
+    int64_t v;
+    if (*i + 1 >= argc || !cli_parse_int(argv[*i + 1], &v) || v > 64)
+      return cli_usage_error(cmd, "--unroll wants a number of steps, 1..64 (0 = chosen)"), -1;
+    ++*i;
+    o->unroll = (int)v;
+    return 1;
+  }
   if (!strcmp(a, "--strict")) {
     o->strict = true;
     return 1;
@@ -126,7 +134,11 @@ int cli_bind_dims(const ir_graph *g, const cli_opts *o, const seqrt_tensor *inpu
 }
 
 cg_jit *cli_compile(ir_graph *g, const int64_t *syms, ir_diags *d) {
-  pass_ctx ctx = {.diags = d, .syms = syms};
+  return cli_compile_unroll(g, syms, d, 0);
+}
+
+cg_jit *cli_compile_unroll(ir_graph *g, const int64_t *syms, ir_diags *d, int unroll) {
+  pass_ctx ctx = {.diags = d, .syms = syms, .unroll = unroll};
   if (!pass_run_pipeline(g, &ctx)) return NULL;
   cg_options opt = {.bind_syms = syms, .opt_level = 3};
   seqrt_error err;

@@ -12,6 +12,7 @@ static const char usage[] =
     "  ir      print the IR as text (--print-after PASS|all)\n"
     "  run     compile and run a model on weights and inputs from safetensors files\n"
     "  bench   compile once, run repeatedly on random data, report timings\n"
+    "  compile compile ahead of time to an object, shared library, asm or LLVM IR\n"
     "\n"
     "`seqc COMMAND --help` describes a command's options.\n"
     "exit status: 0 success, 1 error in the model or data, 2 usage\n";
@@ -34,6 +35,7 @@ int main(int argc, char **argv) {
   if (!strcmp(cmd, "ir")) return cmd_ir(argc - 1, argv + 1);
   if (!strcmp(cmd, "run")) return cmd_run(argc - 1, argv + 1);
   if (!strcmp(cmd, "bench")) return cmd_bench(argc - 1, argv + 1);
+  if (!strcmp(cmd, "compile")) return cmd_compile(argc - 1, argv + 1);
   fprintf(stderr, "seqc: unknown command '%s'\n\n%s", cmd, usage);
   return CLI_USAGE;
 }

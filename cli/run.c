@@ -8,7 +8,7 @@
 static const char help[] =
     "usage: seqc run MODEL.yaml (--weights W.safetensors | --random-weights SEED)\n"
     "                (--input IN.safetensors | --random-input SEED)\n"
-    "                [--output OUT.safetensors] [--dim N=V]... [--threads N] [--strict]\n"
+    "                [--output OUT.safetensors] [--dim N=V]... [--threads N] [--unroll N] [--strict]\n"
     "\n"
     "Compiles MODEL.yaml for the bound dims and runs it once.\n"
     "  --weights W        parameters by name (NODE.PARAM), as a PyTorch state_dict\n"
@@ -20,6 +20,7 @@ static const char help[] =
     "  --dim N=V          bind dim N (else taken from the inputs' shapes, else the\n"
     "                     YAML default)\n"
     "  --threads N        threads (default 0: all cores)\n"
+    "  --unroll N         scan steps per loop iteration (default: chosen per scan)\n"
     "  --strict           warnings (unused parameters or inputs) are errors\n"
     "  --interpret        run the reference interpreter instead of compiled code\n"
     "                     (slow; for checking seqc itself; parameters only from\n"
@@ -84,34 +85,21 @@ static void print_warning(void *user, const char *msg) {
   fprintf(stderr, "%s: warning: %s\n", (const char *)user, msg);
 }
 
-/* the model's inputs from IN by name; given[i] marks those found */
+/* the model's inputs from IN by name; given[i] marks those found (the
+ * runtime's reader, which seqrt-run uses too, so both report alike) */
 static int read_inputs(const ir_graph *g, seqrt_st_file *f, const char *path, bool strict,
                        seqrt_tensor *t, bool *given) {
+  const char **names = calloc((size_t)g->ninputs + 1, sizeof *names);
+  IR_ASSERT(names);
+  for (int i = 0; i < g->ninputs; i++) names[i] = g->values[g->inputs[i]].name;
+  seqrt_error err;
   int status = CLI_OK;
-  for (int i = 0; i < g->ninputs; i++) {
-    const char *name = g->values[g->inputs[i]].name;
-    int k = seqrt_st_find(f, name);
-    seqrt_error err;
-    if (k < 0) {
-      fprintf(stderr, "%s: error: input '%s' is missing\n", path, name);
-      status = CLI_ERROR;
-    } else if (seqrt_st_get(f, k, &t[i], &err)) {
-      fprintf(stderr, "seqc: %s\n", err.msg);
-      status = CLI_ERROR;
-    } else {
-      given[i] = true;
-    }
+  if (seqrt_read_inputs(f, names, g->ninputs, strict, print_warning, (void *)path, t, given,
+                        &err)) {
+    fprintf(stderr, "%s: error: %s\n", path, err.msg);
+    status = CLI_ERROR;
   }
-  for (int k = 0; k < seqrt_st_count(f); k++) {
-    const char *name = seqrt_st_name(f, k);
-    bool used = false;
-    for (int i = 0; i < g->ninputs && !used; i++)
-      used = !strcmp(g->values[g->inputs[i]].name, name);
-    if (used) continue;
-    fprintf(stderr, "%s: %s: tensor '%s' is not an input of the model\n", path,
-            strict ? "error" : "warning", name);
-    if (strict) status = CLI_ERROR;
-  }
+  free(names);
   return status;
 }
 
@@ -214,7 +202,7 @@ int cmd_run(int argc, char **argv) {
     goto done;
   }
 
-  jit = cli_compile(g, syms, &m.diags);
+  jit = cli_compile_unroll(g, syms, &m.diags, a.o.unroll);
   if (!jit) {
     status = CLI_ERROR;
     goto done;

@@ -30,6 +30,33 @@ cg_jit *cg_jit_compile(const ir_graph *g, const cg_options *opt, seqrt_error *er
 const seqrt_model_desc *cg_jit_desc(const cg_jit *j);
 void cg_jit_free(cg_jit *j);
 
+/* ---- ahead of time (object.c) ---- */
+
+typedef enum cg_emit_kind {
+  CG_EMIT_OBJ,  /* relocatable object (position independent, so it also links into a .so) */
+  CG_EMIT_ASM,  /* assembly text */
+  CG_EMIT_LLVM, /* optimized LLVM IR text */
+} cg_emit_kind;
+
+typedef struct cg_object_options {
+  cg_emit_kind kind;                   /* what to write */
+  const char *symbol;                  /* descriptor symbol (seqc_model_NAME) */
+  const char *alias;                   /* second name for it (SEQRT_SHARED_SYMBOL), or NULL */
+  const seqrt_embedded_param *params;  /* parameters to carry in the object, or NULL */
+  int nparams;                         /* number of params */
+} cg_object_options;
+
+/*
+ * Writes g, compiled for opt (bind_syms may hold -1 for dims left symbolic;
+ * opt->cpu NULL = host), to path: the entry points (internal) and the
+ * seqrt_model_desc `symbol` that points at them. Non-zero with err set on
+ * failure (an unknown CPU, a file that cannot be written, an LLVM error).
+ */
+int cg_object_write(const ir_graph *g, const cg_options *opt, const cg_object_options *oo,
+                    const char *path, seqrt_error *err);
+/* true if LLVM knows cpu for this target ("x86-64-v3", "znver4", ...) */
+bool cg_cpu_known(const char *cpu);
+
 /* ==== internal: shared by codegen's own files, not for other folders ==== */
 
 #include <llvm-c/Core.h>
@@ -213,8 +240,20 @@ void cg_emit_rows(cg_ctx *c, const ir_node *n);
 void cg_emit_movement(cg_ctx *c, const ir_node *n);
 /* embed.c: embedding lookup and positional encoding */
 void cg_emit_embed(cg_ctx *c, const ir_node *n);
+/* attention.c: tiled attention with online softmax (memory linear in T) */
+void cg_emit_attention(cg_ctx *c, const ir_node *n);
+/* conv1d.c: nn.Conv1d over batch-first [B, T, C] */
+void cg_emit_conv1d(cg_ctx *c, const ir_node *n);
+
+/* scan.c: the SCAN loop (body emitted once, per-step barriers, double-buffered states) */
+void cg_emit_scan(cg_ctx *c, const ir_node *n);
+/* scan.c: FILL, every element the attribute `value` */
+void cg_emit_fill(cg_ctx *c, const ir_node *n);
 
 /* ---- module (module.c) ---- */
+
+/* one kernel of node n of c->g (any op that reaches codegen) */
+void cg_emit_kernel(cg_ctx *c, const ir_node *n);
 
 /* floats per vector for a CPU / feature string: 16 (avx512f), 8 (avx2) or 4 */
 int cg_vec_width(const char *cpu, const char *features);
@@ -225,6 +264,17 @@ int cg_vec_width(const char *cpu, const char *features);
  */
 LLVMModuleRef cg_module_build(const ir_graph *g, const cg_options *opt, int vec_width,
                               LLVMContextRef llvm, seqrt_error *err);
+
+/* ---- target machine (object.c), for the JIT and AOT alike ---- */
+
+#include <llvm-c/TargetMachine.h>
+
+/* the machine for opt's cpu/features (NULL = host), its vector width in *vw;
+ * pic: position-independent code (AOT), else the JIT's code model */
+LLVMTargetMachineRef cg_target_machine(const cg_options *opt, int level, bool pic, int *vw,
+                                       seqrt_error *err);
+/* sets mod's triple and layout from tm, verifies it and optimizes at level */
+bool cg_module_optimize(LLVMModuleRef mod, LLVMTargetMachineRef tm, int level, seqrt_error *err);
 
 /* ---- descriptor (desc.c) ---- */
 

@@ -23,7 +23,7 @@ static const char *buffer_name(const ir_graph *g, const ir_buffer *b) {
   if (b->role == SEQRT_ROLE_OUTPUT)
     for (int i = 0; i < g->noutputs; i++)
       if (g->outputs[i].value == b->value) return g->outputs[i].name;
-  return g->values[b->value].name;
+  return (b->graph ? b->graph : g)->values[b->value].name;
 }
 
 seqrt_model_desc *cg_desc_new(const ir_graph *g, const int64_t *bind_syms) {
@@ -51,7 +51,7 @@ seqrt_model_desc *cg_desc_new(const ir_graph *g, const int64_t *bind_syms) {
   IR_ASSERT(bufs);
   for (int i = 0; i < g->nbuffers; i++) {
     const ir_buffer *b = &g->buffers[i];
-    const ir_type *t = &g->values[b->value].type;
+    const ir_type *t = &(b->graph ? b->graph : g)->values[b->value].type; /* body or top */
     seqrt_buffer_desc *o = &bufs[i];
     o->name = dup(buffer_name(g, b));
     o->dtype = (int32_t)t->dtype;

@@ -7,7 +7,8 @@
  * seqrt_barrier and seqrt_fail are defined in the JIT as absolute symbols
  * (they live in a static library, so dlsym would not find them); libm (sin,
  * cos, pow) comes from a process symbol generator. Every LLVM error becomes
- * a seqrt_error message: nothing here aborts on bad input.
+ * a seqrt_error message: nothing here aborts on bad input. The target machine
+ * and the optimization pipeline are object.c's, shared with AOT.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,48 +36,6 @@ static bool take_error(LLVMErrorRef e, seqrt_error *err, const char *what) {
   snprintf(err->msg, sizeof err->msg, "codegen: %s: %s", what, m);
   LLVMDisposeErrorMessage(m);
   return true;
-}
-
-static LLVMCodeGenOptLevel codegen_level(int level) {
-  switch (level) {
-    case 0:
-      return LLVMCodeGenLevelNone;
-    case 1:
-      return LLVMCodeGenLevelLess;
-    case 2:
-      return LLVMCodeGenLevelDefault;
-    default:
-      return LLVMCodeGenLevelAggressive;
-  }
-}
-
-/* the target machine for cpu/features (NULL = host); its vector width in *vw */
-static LLVMTargetMachineRef target_machine(const cg_options *opt, int level, int *vw,
-                                           seqrt_error *err) {
-  LLVMInitializeNativeTarget();
-  LLVMInitializeNativeAsmPrinter();
-  char *triple = LLVMGetDefaultTargetTriple();
-  char *host_cpu = NULL, *host_features = NULL;
-  const char *cpu = opt && opt->cpu ? opt->cpu : (host_cpu = LLVMGetHostCPUName());
-  const char *features = opt && opt->features ? opt->features
-                         : opt && opt->cpu    ? ""
-                                              : (host_features = LLVMGetHostCPUFeatures());
-  LLVMTargetMachineRef tm = NULL;
-  LLVMTargetRef target;
-  char *msg = NULL;
-  if (LLVMGetTargetFromTriple(triple, &target, &msg)) {
-    snprintf(err->msg, sizeof err->msg, "codegen: no target for %s: %s", triple, msg);
-    LLVMDisposeMessage(msg);
-  } else {
-    tm = LLVMCreateTargetMachine(target, triple, cpu, features, codegen_level(level),
-                                 LLVMRelocDefault, LLVMCodeModelJITDefault);
-    if (!tm) snprintf(err->msg, sizeof err->msg, "codegen: cannot make a machine for %s", cpu);
-    *vw = cg_vec_width(cpu, features);
-  }
-  LLVMDisposeMessage(triple);
-  LLVMDisposeMessage(host_cpu);
-  LLVMDisposeMessage(host_features);
-  return tm;
 }
 
 /* defines seqrt_barrier and seqrt_fail and exposes the process's symbols */
@@ -112,33 +71,14 @@ cg_jit *cg_jit_compile(const ir_graph *g, const cg_options *opt, seqrt_error *er
   if (level < 0) level = 0;
   if (level > 3) level = 3;
   int vw = 4;
-  LLVMTargetMachineRef tm = target_machine(opt, level, &vw, err);
+  LLVMTargetMachineRef tm = cg_target_machine(opt, level, false, &vw, err);
   if (!tm) return NULL;
 
   LLVMOrcThreadSafeContextRef tsctx = LLVMOrcCreateNewThreadSafeContext();
   LLVMContextRef llvm = LLVMOrcThreadSafeContextGetContext(tsctx);
   LLVMModuleRef mod = cg_module_build(g, opt, vw, llvm, err);
   if (!mod) goto fail_tm;
-  char *triple = LLVMGetTargetMachineTriple(tm);
-  LLVMSetTarget(mod, triple);
-  LLVMDisposeMessage(triple);
-  LLVMTargetDataRef layout = LLVMCreateTargetDataLayout(tm);
-  LLVMSetModuleDataLayout(mod, layout);
-  LLVMDisposeTargetData(layout);
-
-  char *msg = NULL;
-  if (LLVMVerifyModule(mod, LLVMReturnStatusAction, &msg)) {
-    snprintf(err->msg, sizeof err->msg, "codegen: invalid module (a compiler bug): %s", msg);
-    LLVMDisposeMessage(msg);
-    goto fail_mod;
-  }
-  LLVMDisposeMessage(msg);
-  static const char *const pipelines[] = {"default<O0>", "default<O1>", "default<O2>",
-                                          "default<O3>"};
-  LLVMPassBuilderOptionsRef pbo = LLVMCreatePassBuilderOptions();
-  LLVMErrorRef e = LLVMRunPasses(mod, pipelines[level], tm, pbo);
-  LLVMDisposePassBuilderOptions(pbo);
-  if (take_error(e, err, "optimizing")) goto fail_mod;
+  if (!cg_module_optimize(mod, tm, level, err)) goto fail_mod;
 
   /* the JIT's machine is a copy of tm (which the builder disposes) */
   LLVMOrcJITTargetMachineBuilderRef jtmb =
@@ -156,7 +96,7 @@ cg_jit *cg_jit_compile(const ir_graph *g, const cg_options *opt, seqrt_error *er
   bool has_prepare = LLVMGetNamedFunction(mod, "prepare") != NULL;
   LLVMOrcThreadSafeModuleRef tsm = LLVMOrcCreateNewThreadSafeModule(mod, tsctx);
   mod = NULL;
-  e = LLVMOrcLLJITAddLLVMIRModule(j->jit, LLVMOrcLLJITGetMainJITDylib(j->jit), tsm);
+  LLVMErrorRef e = LLVMOrcLLJITAddLLVMIRModule(j->jit, LLVMOrcLLJITGetMainJITDylib(j->jit), tsm);
   if (e) {
     LLVMOrcDisposeThreadSafeModule(tsm);
     take_error(e, err, "adding the module");

@@ -110,8 +110,14 @@ static bool is_view(const ir_graph *g, const ir_node *n) {
   return b < 0 || g->buffers[b].role == SEQRT_ROLE_ALIAS;
 }
 
-static void emit_kernel(cg_ctx *c, const ir_node *n) {
+void cg_emit_kernel(cg_ctx *c, const ir_node *n) {
   switch (n->op) {
+    case IR_OP_SCAN:
+      cg_emit_scan(c, n);
+      return;
+    case IR_OP_FILL:
+      cg_emit_fill(c, n);
+      return;
     case IR_OP_ADD:
     case IR_OP_SUB:
     case IR_OP_MUL:
@@ -154,6 +160,12 @@ static void emit_kernel(cg_ctx *c, const ir_node *n) {
     case IR_OP_POSITIONAL_ENCODING:
       cg_emit_embed(c, n);
       return;
+    case IR_OP_ATTENTION:
+      cg_emit_attention(c, n);
+      return;
+    case IR_OP_CONV1D:
+      cg_emit_conv1d(c, n);
+      return;
     default:
       cg_fail(c, "codegen: op %s ('%s') should not reach codegen", ir_ops[n->op].name, n->name);
   }
@@ -181,7 +193,7 @@ static void build_entry(cg_ctx *c, const char *name, bool prepare) {
   c->entry = LLVMAppendBasicBlockInContext(c->llvm, c->fn, "entry");
   LLVMPositionBuilderAtEnd(c->b, c->entry);
   for (int s = 0; s < g->nsyms; s++) {
-    if (c->bind_syms) {
+    if (c->bind_syms && c->bind_syms[s] >= 0) { /* -1: left symbolic (AOT) */
       c->sym_val[s] = cg_i64(c, c->bind_syms[s]);
     } else {
       LLVMValueRef v =
@@ -200,7 +212,7 @@ static void build_entry(cg_ctx *c, const char *name, bool prepare) {
       cg_barrier(c);
       clear(g, &h);
     }
-    emit_kernel(c, n);
+    cg_emit_kernel(c, n);
     for (int j = 0; j < n->ninputs; j++) touch(g, &h, n->inputs[j], false);
     for (int j = 0; j < n->noutputs; j++) touch(g, &h, n->outputs[j], true);
   }

@@ -78,6 +78,10 @@ typedef struct fe_ctx {
   int ndefs;      /* length of defs */
   int cur;        /* index in defs of the node being lowered (ndefs: none) */
   const char *op; /* its op name, for messages */
+  struct fe_ctx *outer; /* a scan body's enclosing lowering (names read through it), NULL at top */
+  int *captured;        /* scan body: the outer value of each capture, in body-input order */
+  int ncaptured;        /* length of captured */
+  int cap_captured;     /* room in captured */
 } fe_ctx;
 
 /* the current node's mapping, name and position */
@@ -131,11 +135,63 @@ typedef struct fe_op {
   int (*lower)(fe_ctx *L);
 } fe_op;
 
+/* lowers one entry of L->defs (lower.c); false when it is not lowered */
+bool fe_lower_node(fe_ctx *L, fe_def *def);
+
+/* the recurrences: `scan` (scan.c), `rnn`, `lstm`, `gru` (recurrent.c) */
+int fe_lower_scan(fe_ctx *L);
+int fe_lower_recurrent(fe_ctx *L);
+/* in a scan body, the body input that carries outer value v (added on first
+ * use); -1 for v = -1 (scan.c) */
+int fe_capture(fe_ctx *L, int v);
+
 /* NULL if the language has no such op */
 const fe_op *fe_find_op(const char *name);
 /* true for SPEC ops that this frontend does not lower yet */
 bool fe_op_unsupported(const char *name);
 /* a parameter NODE.NAME of the current node */
 int fe_param(fe_ctx *L, const char *name, ir_type t);
+
+/* ---- attention and transformer layers (attention.c, transformer.c) ---- */
+
+/* one multi-head attention block */
+typedef struct fe_attn {
+  int64_t E;      /* embed dim */
+  int64_t H;      /* heads (divides E) */
+  bool bias;      /* in_proj_bias and out_proj.bias */
+  bool causal;    /* key j visible to query i only when j <= i */
+  int64_t window; /* |i - j| <= window, -1 = no window */
+} fe_attn;
+
+/* adds op named CURNODE.suffix (type not inferred yet); returns the node */
+int fe_node(fe_ctx *L, ir_op op, const char *suffix, const int *inputs, int n);
+/* infers node's type; its result value, or -1 after an error */
+int fe_done(fe_ctx *L, int node);
+/* gives the node defining value the current node's name; returns it (or -1) */
+int fe_finish(fe_ctx *L, int value);
+/* parameter CURNODE.PREFIXname */
+int fe_prefixed_param(fe_ctx *L, const char *prefix, const char *name, ir_type t);
+/* LINEAR with params PREFIXwhat.weight [out, in] (and .bias); result value or -1 */
+int fe_build_linear(fe_ctx *L, const char *prefix, const char *what, int x, int64_t in,
+                    int64_t out, bool bias);
+/* LAYER_NORM with params PREFIXwhat.weight (and .bias; zeros without) */
+int fe_build_norm(fe_ctx *L, const char *prefix, const char *what, int x, int64_t E, double eps,
+                  bool bias);
+/* nn.MultiheadAttention with params PREFIXin_proj_weight, ...; query/key/value [B, T, E] */
+int fe_build_mha(fe_ctx *L, const char *prefix, int query, int key, int value, const fe_attn *a);
+/* E of x [B, T, E] (constant), checked against attribute key if given */
+bool fe_model_dim(fe_ctx *L, int x, const char *what, const char *key, int64_t *E);
+/* heads (attribute heads_key, default def_heads if > 0), bias, causal, window, dropout,
+ * batch_first */
+bool fe_attn_common(fe_ctx *L, const char *heads_key, int64_t def_heads, int64_t E, fe_attn *a);
+
+/* op lowerings for the table of ops.c */
+int fe_lower_multihead_attention(fe_ctx *L);
+int fe_lower_transformer_encoder_layer(fe_ctx *L);
+int fe_lower_transformer_decoder_layer(fe_ctx *L);
+int fe_lower_transformer_encoder(fe_ctx *L);
+int fe_lower_transformer_decoder(fe_ctx *L);
+int fe_lower_transformer(fe_ctx *L);
+int fe_lower_conv1d(fe_ctx *L);
 
 #endif

@@ -51,6 +51,8 @@ int fe_resolve(fe_ctx *L, const fe_ast *ref) {
     return in->value;
   }
   fe_def *def = find(L->defs, L->ndefs, text, len);
+  if (!def && L->outer) /* a scan body reads a value defined above the scan */
+    return fe_capture(L, fe_resolve(L->outer, ref));
   if (!def) {
     ir_error(L->d, ref->loc, "undefined value '%s'", text);
     return -1;
@@ -232,7 +234,7 @@ static bool check_keys(fe_ctx *L, const fe_op *op) {
 }
 
 /* node: {op: NAME, ...the op's keys}; false when it is not lowered */
-static bool lower_node(fe_ctx *L, fe_def *def) {
+bool fe_lower_node(fe_ctx *L, fe_def *def) {
   const fe_ast *m = def->node;
   if (!is_ident(def->key)) {
     ir_error(L->d, def->key->loc, "node name '%s' must match %s", def->name, NAME_RULE);
@@ -327,7 +329,7 @@ ir_graph *fe_lower(const fe_ast *model, ir_diags *d) {
     ir_error(d, nodes->loc, "'nodes' must be a mapping");
   else if (nodes)
     L.defs = collect(nodes, &L.ndefs);
-  for (L.cur = 0; L.cur < L.ndefs; L.cur++) L.defs[L.cur].failed = !lower_node(&L, &L.defs[L.cur]);
+  for (L.cur = 0; L.cur < L.ndefs; L.cur++) L.defs[L.cur].failed = !fe_lower_node(&L, &L.defs[L.cur]);
 
   if (!outputs)
     ir_error(d, (ir_loc){1, 1}, "missing 'outputs'");

@@ -16,6 +16,8 @@ int fe_param(fe_ctx *L, const char *name, ir_type t) {
   size_t n = strlen(fe_cur_name(L)) + strlen(name) + 2;
   char *full = ir_alloc(L->g, n);
   snprintf(full, n, "%s.%s", fe_cur_name(L), name);
+  /* in a scan body: SCANNODE.BODYNODE.PARAM, a top-level param that enters as a capture */
+  if (L->outer) return fe_capture(L, fe_param(L->outer, full, t));
   return ir_add_param(L->g, full, t, fe_cur_loc(L));
 }
 
@@ -383,6 +385,11 @@ static int lower_positional_encoding(fe_ctx *L) {
   return add(L, IR_OP_POSITIONAL_ENCODING, &x, 1);
 }
 
+/* the attributes every transformer layer takes (transformer.c) */
+#define LAYER_KEYS                                                                             \
+  "d_model nhead dim_feedforward dropout activation layer_norm_eps batch_first norm_first bias " \
+  "causal window"
+
 static const fe_op ops[] = {
     {"linear", "input out_features in_features bias", lower_linear},
     {"embedding", "input num_embeddings embedding_dim padding_idx", lower_embedding},
@@ -408,6 +415,31 @@ static const fe_op ops[] = {
     {"reshape", "input shape", lower_reshape},
     {"dropout", "input p", lower_dropout},
     {"positional_encoding", "input kind", lower_positional_encoding},
+    {"scan", "over chunk reverse state body next emit", fe_lower_scan},
+    {"rnn",
+     "input hidden_size num_layers nonlinearity bias batch_first dropout bidirectional "
+     "input_size h0",
+     fe_lower_recurrent},
+    {"lstm",
+     "input hidden_size num_layers bias batch_first dropout bidirectional proj_size "
+     "input_size peephole h0 c0",
+     fe_lower_recurrent},
+    {"gru",
+     "input hidden_size num_layers bias batch_first dropout bidirectional input_size h0",
+     fe_lower_recurrent},
+    {"multihead_attention",
+     "input key value embed_dim num_heads bias causal window dropout batch_first kdim vdim",
+     fe_lower_multihead_attention},
+    {"transformer_encoder_layer", "input " LAYER_KEYS, fe_lower_transformer_encoder_layer},
+    {"transformer_decoder_layer", "input memory " LAYER_KEYS, fe_lower_transformer_decoder_layer},
+    {"transformer_encoder", "input num_layers norm " LAYER_KEYS, fe_lower_transformer_encoder},
+    {"transformer_decoder", "input memory num_layers norm " LAYER_KEYS,
+     fe_lower_transformer_decoder},
+    {"transformer", "src tgt num_encoder_layers num_decoder_layers " LAYER_KEYS,
+     fe_lower_transformer},
+    {"conv1d",
+     "input out_channels kernel_size stride padding dilation groups bias in_channels padding_mode",
+     fe_lower_conv1d},
 };
 
 const fe_op *fe_find_op(const char *name) {
@@ -417,18 +449,7 @@ const fe_op *fe_find_op(const char *name) {
 }
 
 bool fe_op_unsupported(const char *name) {
-  static const char *const later[] = {"rnn",
-                                      "lstm",
-                                      "gru",
-                                      "scan",
-                                      "multihead_attention",
-                                      "transformer_encoder_layer",
-                                      "transformer_decoder_layer",
-                                      "transformer_encoder",
-                                      "transformer_decoder",
-                                      "transformer",
-                                      "conv1d",
-                                      NULL};
+  static const char *const later[] = {NULL};
   for (int i = 0; later[i]; i++)
     if (!strcmp(later[i], name)) return true;
   return false;

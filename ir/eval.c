@@ -7,7 +7,7 @@
  * has run, so a long model does not hold every intermediate at once. Shapes
  * come from the result types under the symbol binding; graph inputs and params
  * are checked against their types before anything runs. A FUSED node runs its
- * body as a graph of its own.
+ * body as a graph of its own; a SCAN runs its body once per step (run_scan).
  */
 #include <inttypes.h>
 #include <stdlib.h>
@@ -101,6 +101,81 @@ static bool bind_leaves(const ir_graph *g, const run *r, const seqrt_tensor *inp
   return true;
 }
 
+/* bytes of one element of t, and its number of elements */
+static size_t esize(const seqrt_tensor *t) { return seqrt_dtype_size(t->dtype); }
+
+/*
+ * SCAN: the body once per step (chunk 1) or segment, t = 0..T-1 or reversed.
+ * Over inputs are copied out one step at a time, states passed on, captures
+ * given whole; each emit is written at its own step's place in its result,
+ * one row per step or segment ([B, H] emits) or chunk rows ([B, chunk, H]).
+ */
+static bool run_scan(const ir_graph *g, const ir_node *n, const run *r, const seqrt_tensor *in,
+                     slot *s) {
+  const ir_graph *b = n->body;
+  int nover = (int)ir_attr_int(n, "nover"), nstate = (int)ir_attr_int(n, "nstate");
+  int64_t C = ir_attr_int(n, "chunk");
+  bool reverse = ir_attr_int(n, "reverse") != 0;
+  int nin = n->ninputs, nout = n->noutputs, nemit = nout - nstate;
+  int64_t T = in[0].shape[1];
+  if (C < 1 || T % C != 0)
+    return ir_eval_fail(r->err, "scan '%s': the sequence length %" PRId64
+                        " is not a multiple of chunk %" PRId64, n->name ? n->name : "?", T, C);
+  int64_t steps = T / C;
+  seqrt_tensor *bin = calloc((size_t)nin, sizeof *bin);
+  seqrt_tensor *bout = calloc((size_t)nout, sizeof *bout);
+  bool ok = bin && bout;
+  if (!ok) ir_eval_fail(r->err, "out of memory");
+  for (int i = 0; ok && i < nin; i++) {
+    bin[i] = in[i];
+    if (i < nover) { /* one step of [B, T, ...]: [B, ...] or [B, C, ...] */
+      shape_of(&b->values[b->inputs[i]].type, r->syms, &bin[i]);
+      bin[i].data = NULL;
+      ok = alloc_data(&bin[i], r->err);
+    } else if (i < nover + nstate) { /* the state, owned here from step to step */
+      seqrt_tensor t = in[i];
+      ok = copy_out(&t, &bin[i], r->err);
+    }
+  }
+  for (int64_t j = 0; ok && j < steps; j++) {
+    int64_t seg = reverse ? steps - 1 - j : j;
+    for (int i = 0; i < nover; i++) {
+      int64_t B = in[i].shape[0], row = seqrt_tensor_numel(&in[i]) / (B * (T ? T : 1));
+      size_t len = (size_t)(C * row) * esize(&in[i]);
+      for (int64_t bb = 0; bb < B; bb++)
+        memcpy((char *)bin[i].data + (size_t)bb * len,
+               (const char *)in[i].data + (size_t)((bb * T + seg * C) * row) * esize(&in[i]), len);
+    }
+    ok = run_graph(b, r, bin, bout);
+    for (int k = 0; ok && k < nemit; k++) {
+      seqrt_tensor *e = &bout[k], *o = &s[n->outputs[k]].t;
+      int64_t rows = e->rank == o->rank ? C : 1; /* [B, C, ...] emits fill C rows */
+      int64_t B = e->shape[0], row = seqrt_tensor_numel(e) / (B * rows);
+      size_t len = (size_t)(rows * row) * esize(e);
+      for (int64_t bb = 0; bb < B; bb++)
+        memcpy((char *)o->data + (size_t)((bb * o->shape[1] + seg * rows) * row) * esize(e),
+               (const char *)e->data + (size_t)bb * len, len);
+    }
+    for (int k = 0; k < nout && ok; k++) {
+      if (k < nemit) {
+        free(bout[k].data);
+      } else {
+        free(bin[nover + k - nemit].data);
+        bin[nover + k - nemit].data = bout[k].data;
+      }
+      bout[k].data = NULL;
+    }
+  }
+  for (int k = 0; ok && k < nstate; k++) {
+    seqrt_tensor *o = &s[n->outputs[nemit + k]].t;
+    memcpy(o->data, bin[nover + k].data, (size_t)seqrt_tensor_numel(o) * esize(o));
+  }
+  for (int i = 0; bin && i < nover + nstate && i < nin; i++) free(bin[i].data);
+  free(bin);
+  free(bout);
+  return ok;
+}
+
 /* node n of g: results allocated from their types, then the kernel or the body */
 static bool run_node(const ir_graph *g, const ir_node *n, const run *r, slot *s) {
   seqrt_tensor *in = malloc(sizeof(seqrt_tensor) * (size_t)(n->ninputs ? n->ninputs : 1));
@@ -127,6 +202,13 @@ static bool run_node(const ir_graph *g, const ir_node *n, const run *r, slot *s)
       o->owned = true;
       ok = check_given("internal error: the result of fused node", n->name, &want, &got, r->err);
     }
+  } else if (ok && n->op == IR_OP_SCAN) {
+    ok = run_scan(g, n, r, in, s);
+  } else if (ok && (n->op == IR_OP_RNN || n->op == IR_OP_LSTM || n->op == IR_OP_GRU)) {
+    seqrt_tensor outs[4];
+    IR_ASSERT(n->noutputs <= 4);
+    for (int k = 0; k < n->noutputs; k++) outs[k] = s[n->outputs[k]].t;
+    ok = ir_eval_recurrent(g, n, in, outs, r->err);
   } else if (ok) {
     ok = ir_eval_kernel(g, n, in, &s[n->outputs[0]].t, r->err);
   }

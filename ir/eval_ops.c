@@ -532,6 +532,110 @@ static bool positional_encoding(const ir_node *n, const seqrt_tensor *a, seqrt_t
   return true;
 }
 
+/* true when query i may see key j under the node's causal and window attrs */
+static bool attends(int64_t i, int64_t j, bool causal, int64_t window) {
+  if (causal && j > i) return false;
+  return window < 0 || (j >= i - window && j <= i + window);
+}
+
+/* q [B, H, Tq, dh], k, v [B, H, Tk, dh]: softmax(q k^T * scale + mask) v, row by row in
+ * double with the whole row of scores (the plain definition, memory O(Tk)) */
+static bool attention(const ir_node *n, const seqrt_tensor *in, seqrt_tensor *out,
+                      seqrt_error *err) {
+  const seqrt_tensor *q = &in[0], *k = &in[1], *v = &in[2];
+  for (int i = 0; i < 3; i++)
+    if (!expect_dtype(n, &in[i], SEQRT_F32, "an input", err)) return false;
+  if (q->rank != 4 || k->rank != 4 || v->rank != 4)
+    return BUG(err, n, "ranks %d, %d, %d, need 4", q->rank, k->rank, v->rank);
+  int64_t BH = q->shape[0] * q->shape[1], Tq = q->shape[2], Tk = k->shape[2], dh = q->shape[3];
+  if (!expect_shape(n, out, 4, q->shape, err)) return false;
+  double scale = ir_attr_float(n, "scale");
+  bool causal = ir_attr_int(n, "causal") != 0;
+  int64_t window = ir_attr_int(n, "window");
+  double *p = malloc(sizeof(double) * (size_t)(Tk > 0 ? Tk : 1));
+  double *acc = malloc(sizeof(double) * (size_t)(dh > 0 ? dh : 1));
+  if (!p || !acc) {
+    free(p);
+    free(acc);
+    return ir_eval_fail(err, "out of memory");
+  }
+  for (int64_t bh = 0; bh < BH; bh++) {
+    const float *Q = (const float *)q->data + bh * Tq * dh;
+    const float *K = (const float *)k->data + bh * Tk * dh;
+    const float *V = (const float *)v->data + bh * Tk * dh;
+    float *O = (float *)out->data + bh * Tq * dh;
+    for (int64_t i = 0; i < Tq; i++) {
+      double mx = -INFINITY, sum = 0;
+      for (int64_t j = 0; j < Tk; j++) {
+        p[j] = -INFINITY;
+        if (!attends(i, j, causal, window)) continue;
+        double s = 0;
+        for (int64_t c = 0; c < dh; c++) s += (double)Q[i * dh + c] * K[j * dh + c];
+        p[j] = s * scale;
+        if (p[j] > mx) mx = p[j];
+      }
+      for (int64_t c = 0; c < dh; c++) acc[c] = 0;
+      for (int64_t j = 0; j < Tk; j++) {
+        if (p[j] == -INFINITY) continue;
+        double e = exp(p[j] - mx);
+        sum += e;
+        for (int64_t c = 0; c < dh; c++) acc[c] += e * V[j * dh + c];
+      }
+      /* a row that sees no key is NaN, as PyTorch gives for a fully masked row */
+      for (int64_t c = 0; c < dh; c++) O[i * dh + c] = sum > 0 ? (float)(acc[c] / sum) : NAN;
+    }
+  }
+  free(p);
+  free(acc);
+  return true;
+}
+
+/* every element of out = the node's value */
+static bool fill(const ir_node *n, seqrt_tensor *out, seqrt_error *err) {
+  double v = ir_attr_float(n, "value");
+  int64_t total = numel(out);
+  for (int64_t i = 0; i < total; i++) switch (out->dtype) {
+    case SEQRT_F32: ((float *)out->data)[i] = (float)v; break;
+    case SEQRT_I32: ((int32_t *)out->data)[i] = (int32_t)v; break;
+    case SEQRT_I64: ((int64_t *)out->data)[i] = (int64_t)v; break;
+    default: return BUG(err, n, "%s", "bad dtype");
+    }
+  return true;
+}
+
+/* x [B, T, C], w [k, C, O], bias [O]: nn.Conv1d, sums in double */
+static bool conv1d(const ir_node *n, const seqrt_tensor *in, seqrt_tensor *out, seqrt_error *err) {
+  const seqrt_tensor *x = &in[0], *w = &in[1], *bias = n->ninputs > 2 ? &in[2] : NULL;
+  if (x->rank != 3 || w->rank != 3 || w->shape[1] != x->shape[2])
+    return BUG(err, n, "ranks %d and %d or channels differ", x->rank, w->rank);
+  int64_t B = x->shape[0], T = x->shape[1], C = x->shape[2], K = w->shape[0], O = w->shape[2];
+  int64_t st = ir_attr_int(n, "stride"), pad = ir_attr_int(n, "padding");
+  int64_t dil = ir_attr_int(n, "dilation");
+  int64_t Tout = (T + 2 * pad - dil * (K - 1) - 1) / st + 1;
+  int64_t shape[3] = {B, Tout, O};
+  if (!expect_shape(n, out, 3, shape, err)) return false;
+  double *acc = malloc(sizeof(double) * (size_t)(O > 0 ? O : 1));
+  if (!acc) return ir_eval_fail(err, "out of memory");
+  const float *X = x->data, *W = w->data;
+  for (int64_t b = 0; b < B; b++)
+    for (int64_t t = 0; t < Tout; t++) {
+      for (int64_t o = 0; o < O; o++) acc[o] = bias ? ((const float *)bias->data)[o] : 0;
+      for (int64_t j = 0; j < K; j++) {
+        int64_t ti = t * st + j * dil - pad;
+        if (ti < 0 || ti >= T) continue;
+        for (int64_t c = 0; c < C; c++) {
+          double xv = X[(b * T + ti) * C + c];
+          const float *wr = W + (j * C + c) * O;
+          for (int64_t o = 0; o < O; o++) acc[o] += xv * wr[o];
+        }
+      }
+      float *y = (float *)out->data + (b * Tout + t) * O;
+      for (int64_t o = 0; o < O; o++) y[o] = (float)acc[o];
+    }
+  free(acc);
+  return true;
+}
+
 bool ir_eval_kernel(const ir_graph *g, const ir_node *n, const seqrt_tensor *in,
                     seqrt_tensor *out, seqrt_error *err) {
   switch (n->op) {
@@ -557,9 +661,16 @@ bool ir_eval_kernel(const ir_graph *g, const ir_node *n, const seqrt_tensor *in,
   case IR_OP_RESHAPE: return reshape(n, &in[0], out, err);
   case IR_OP_EMBEDDING: return embedding(g, n, in, out, err);
   case IR_OP_POSITIONAL_ENCODING: return positional_encoding(n, &in[0], out, err);
+  case IR_OP_ATTENTION: return attention(n, in, out, err);
+  case IR_OP_CONV1D: return conv1d(n, in, out, err);
   case IR_OP_LINEAR: return linear(n, in, out, err);
   case IR_OP_DROPOUT:
   case IR_OP_COPY: return identity(n, &in[0], out, err);
+  case IR_OP_FILL: return fill(n, out, err);
+  case IR_OP_SCAN: /* eval.c runs the body; eval_rnn.c the layers */
+  case IR_OP_RNN:
+  case IR_OP_LSTM:
+  case IR_OP_GRU:
   case IR_OP_FUSED:
   case IR_OP_COUNT: break;
   }

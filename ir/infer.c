@@ -335,6 +335,54 @@ static bool embedding(infer *s, ir_type *out) {
   return true;
 }
 
+/* q [B, H, Tq, dh], k and v [B, H, Tk, dh] -> [B, H, Tq, dh] */
+static bool attention(infer *s, ir_type *out) {
+  for (int i = 0; i < 3; i++)
+    if (!need_f32(s, i)) return false;
+  const ir_type *q = in(s, 0), *k = in(s, 1), *v = in(s, 2);
+  bool ok = q->rank == 4 && ir_type_eq(k, v);
+  for (int i = 0; ok && i < 4; i++)
+    if (i != 2 && !ir_dim_eq(q->dims[i], k->dims[i])) ok = false;
+  if (!ok)
+    return fail(s, "attention '%s': expected q [B, H, Tq, dh] and k, v [B, H, Tk, dh], got %s, %s, %s",
+                s->n->name, ts(s, 0, q), ts(s, 1, k), ts(s, 2, v));
+  *out = *q;
+  return true;
+}
+
+/* x [B, T, C], w [k, C, O], bias [O] -> [B, Tout, O]; a symbolic T only when Tout = T */
+static bool conv1d(infer *s, ir_type *out) {
+  if (!need_f32(s, 0) || !need_f32(s, 1)) return false;
+  const ir_type *x = in(s, 0), *w = in(s, 1);
+  if (x->rank != 3 || w->rank != 3 || !ir_dim_eq(x->dims[2], w->dims[1]) ||
+      !ir_dim_is_const(w->dims[0]))
+    return fail(s, "conv1d '%s': expected x [B, T, C] and weight [k, C, O], got %s and %s",
+                s->n->name, ts(s, 0, x), ts(s, 1, w));
+  if (s->n->ninputs > 2) {
+    ir_type b = vec(w->dims[2]);
+    if (!need_param(s, 2, &b)) return false;
+  }
+  int64_t k = w->dims[0].coef, st = ir_attr_int(s->n, "stride");
+  int64_t pad = ir_attr_int(s->n, "padding"), dil = ir_attr_int(s->n, "dilation");
+  int64_t shrink = dil * (k - 1) + 1 - 2 * pad; /* Tout = (T - shrink) / stride + 1 */
+  ir_dim T = x->dims[1], Tout;
+  if (ir_dim_is_const(T)) {
+    if (T.coef < shrink)
+      return fail(s, "conv1d '%s': input %s is shorter than the kernel's reach of %lld steps",
+                  s->n->name, ts(s, 0, x), (long long)shrink);
+    Tout = ir_dim_const((T.coef - shrink) / st + 1);
+  } else if (st == 1 && shrink == 1) {
+    Tout = T; /* "same" padding */
+  } else {
+    return fail(s,
+                "conv1d '%s': the output length of %s depends on T in a way dims cannot say; "
+                "give the input a constant length, or use stride 1 and padding = dilation * (kernel_size - 1) / 2",
+                s->n->name, ts(s, 0, x));
+  }
+  *out = (ir_type){.dtype = IR_F32, .rank = 3, .dims = {x->dims[0], Tout, w->dims[2]}};
+  return true;
+}
+
 /* a fused kernel's type is its body's: infer the body on the node's input types */
 static bool fused(infer *s, ir_type *out) {
   ir_graph *b = s->n->body;
@@ -349,9 +397,13 @@ static bool fused(infer *s, ir_type *out) {
 bool ir_infer_node(ir_graph *g, int n, ir_diags *d) {
   infer s = {.g = g, .n = &g->nodes[n], .d = d};
   const ir_node *node = s.n;
-  IR_ASSERT(node->noutputs == 1);
   for (int i = 0; i < node->ninputs; i++)
     if (in(&s, i)->rank < 0) return false; /* an input failed: its error is already out */
+  /* several results (infer_scan.c) */
+  if (node->op == IR_OP_SCAN) return ir_infer_scan(g, n, d);
+  if (node->op == IR_OP_RNN || node->op == IR_OP_LSTM || node->op == IR_OP_GRU)
+    return ir_infer_recurrent(g, n, d);
+  IR_ASSERT(node->noutputs == 1);
   ir_type out = {.dtype = IR_F32, .rank = -1};
   bool ok = false;
   switch (node->op) {
@@ -411,12 +463,27 @@ bool ir_infer_node(ir_graph *g, int n, ir_diags *d) {
       ok = need_f32(&s, 0) && need_rank(&s, 0, 2, "[..., T, D]");
       out = *in(&s, 0);
       break;
+    case IR_OP_ATTENTION:
+      ok = attention(&s, &out);
+      break;
+    case IR_OP_CONV1D:
+      ok = conv1d(&s, &out);
+      break;
     case IR_OP_LINEAR:
       ok = linear(&s, &out);
       break;
     case IR_OP_FUSED:
       ok = fused(&s, &out);
       break;
+    case IR_OP_FILL: /* the result type was set when the node was built */
+      out = g->values[node->outputs[0]].type;
+      IR_ASSERT(out.rank >= 0);
+      ok = true;
+      break;
+    case IR_OP_SCAN:
+    case IR_OP_RNN:
+    case IR_OP_LSTM:
+    case IR_OP_GRU:
     case IR_OP_COUNT:
       IR_ASSERT(!"not an op");
   }

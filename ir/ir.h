@@ -171,6 +171,7 @@ typedef struct ir_buffer {
   seqrt_role role;  /* input, output, param, prepared, temp or alias */
   int first, last;  /* TEMP/OUTPUT: index of the node that writes it, of the last node reading it */
   int alias;        /* ALIAS: buffer whose memory it views, else -1 */
+  const ir_graph *graph; /* graph whose value `value` is: a scan body, NULL = this graph */
 } ir_buffer;
 
 typedef struct ir_node {
@@ -306,6 +307,15 @@ bool ir_eval(const ir_graph *g, const int64_t *syms, const seqrt_tensor *inputs,
  * inference bug, reported as an internal error. False with err set on error. */
 bool ir_eval_kernel(const ir_graph *g, const ir_node *n, const seqrt_tensor *in,
                     seqrt_tensor *out, seqrt_error *err);
+/* internal to ir/ (infer_scan.c), called by ir_infer_node: the ops with several
+ * results (SCAN; the layers RNN, LSTM, GRU) and FILL */
+bool ir_infer_scan(ir_graph *g, int n, ir_diags *d);
+bool ir_infer_recurrent(ir_graph *g, int n, ir_diags *d);
+/* internal to ir/ (eval_rnn.c), called by eval.c: the layers RNN, LSTM, GRU
+ * computed directly (an oracle independent of their decomposition into SCANs);
+ * out[k] is result k, allocated like ir_eval_kernel's out */
+bool ir_eval_recurrent(const ir_graph *g, const ir_node *n, const seqrt_tensor *in,
+                       seqrt_tensor *out, seqrt_error *err);
 /* sets err->msg (if err) and returns false */
 bool ir_eval_fail(seqrt_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

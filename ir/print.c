@@ -10,8 +10,9 @@
  *     %3 = matmul %0, %2 {trans_b=0} : f32[B, 32]     ; fc1 @7:10
  *     output y = %3
  *
- * A FUSED node's body follows it, indented one more level, with its own value
- * ids. Once plan_memory has run, every value that has a buffer shows it.
+ * A FUSED or SCAN node's body follows it, indented one more level, with its
+ * own value ids; a SCAN body's `output` lines name its emits, then its next
+ * states. Once plan_memory has run, every value that has a buffer shows it.
  */
 #include <inttypes.h>
 #include <string.h>

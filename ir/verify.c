@@ -252,6 +252,83 @@ static bool check_body(checker *c, const ir_graph *g, int node) {
   return ok;
 }
 
+/*
+ * A SCAN: its attrs against its inputs, the body's interface (over inputs one
+ * step or segment of the node's, states and captures as given, next states
+ * as the states, emits one step of the results), no params inside the body
+ * (they are captures), then the body itself.
+ */
+static bool check_scan(checker *c, const ir_graph *g, int node) {
+  const ir_node *n = &g->nodes[node];
+  const ir_graph *b = n->body;
+  int64_t nover = ir_attr_int(n, "nover"), nstate = ir_attr_int(n, "nstate");
+  int64_t chunk = ir_attr_int(n, "chunk"), rev = ir_attr_int(n, "reverse");
+  if (nover < 1 || nstate < 0 || nover + nstate > n->ninputs || chunk < 1 || rev < 0 || rev > 1) {
+    fail(c, g, node, "nover %lld, nstate %lld, chunk %lld, reverse %lld do not fit %d inputs",
+         (long long)nover, (long long)nstate, (long long)chunk, (long long)rev, n->ninputs);
+    return false;
+  }
+  if (!b) return fail(c, g, node, "has no body"), false;
+  if (b->parent != g) return fail(c, g, node, "body's parent is not this graph"), false;
+  if (b->ninputs != n->ninputs || b->noutputs != n->noutputs || b->noutputs < nstate) {
+    fail(c, g, node, "body has %d inputs and %d outputs for %d node inputs and %d results",
+         b->ninputs, b->noutputs, n->ninputs, n->noutputs);
+    return false;
+  }
+  for (int v = 0; v < b->nvalues; v++)
+    if (b->values[v].kind == IR_VAL_PARAM) {
+      fail(c, g, node, "body holds param %%%d (%s): params enter a body as captures", v,
+           b->values[v].name ? b->values[v].name : "?");
+      return false;
+    }
+  for (int i = 0; i < b->ninputs; i++) {
+    int v = b->inputs[i];
+    if (v < 0 || v >= b->nvalues || b->values[v].kind != IR_VAL_INPUT) {
+      fail(c, g, node, "body input %d (%%%d) is not an input value", i, v);
+      return false;
+    }
+    ir_type want = g->values[n->inputs[i]].type;
+    if (i < nover) {
+      if (want.rank < 2) return fail(c, g, node, "over input %d has rank %d", i, want.rank), false;
+      if (chunk > 1) {
+        want.dims[1] = ir_dim_const(chunk);
+      } else {
+        memmove(&want.dims[1], &want.dims[2], sizeof(ir_dim) * (size_t)(want.rank - 2));
+        want.rank--;
+      }
+    }
+    if (!ir_type_eq(&b->values[v].type, &want)) {
+      fail(c, g, node, "body input %d has another type than one step of node input %d", i, i);
+      return false;
+    }
+  }
+  int nemit = b->noutputs - (int)nstate;
+  for (int k = 0; k < b->noutputs; k++) {
+    int bo = b->outputs[k].value;
+    if (bo < 0 || bo >= b->nvalues) continue; /* verify_graph(b) reports it */
+    const ir_type *e = &b->values[bo].type, *r = &g->values[n->outputs[k]].type;
+    if (k >= nemit) {
+      const ir_type *st = &g->values[n->inputs[nover + k - nemit]].type;
+      if (!ir_type_eq(e, st) || !ir_type_eq(r, st)) {
+        fail(c, g, node, "state %d: next value, initial value and result differ in type",
+             k - nemit);
+        return false;
+      }
+    } else if (e->rank >= 0 && r->rank >= 0 &&
+               (e->dtype != r->dtype || (r->rank != e->rank + 1 && r->rank != e->rank) ||
+                !ir_dim_eq(e->dims[0], r->dims[0]))) {
+      fail(c, g, node, "emit %d is not one step of result %d", k, k);
+      return false;
+    }
+  }
+  size_t len = strlen(c->where);
+  snprintf(c->where + len, sizeof c->where - len, "node %d (%s, scan): body: ", node,
+           n->name ? n->name : "?");
+  bool ok = verify_graph(c, b);
+  c->where[len] = '\0';
+  return ok;
+}
+
 /* why value v may not be read here (defined[v] is false); names the culprit */
 static void report_undefined(checker *c, const ir_graph *g, int node, int k, int v) {
   const ir_value *val = &g->values[v];
@@ -320,6 +397,8 @@ static bool check_node(checker *c, const ir_graph *g, int i, bool *defined) {
   if (!check_attrs(c, g, i) || !check_op_attrs(c, g, i)) return false;
   if (n->op == IR_OP_FUSED) {
     if (!check_body(c, g, i)) return false;
+  } else if (n->op == IR_OP_SCAN) {
+    if (!check_scan(c, g, i)) return false;
   } else if (n->body) {
     return fail(c, g, i, "has a body but is not fused"), false;
   }
@@ -404,7 +483,8 @@ static bool verify_graph(checker *c, const ir_graph *g) {
     }
     for (int b = 0; b < g->nbuffers && g->buffers; b++) {
       const ir_buffer *buf = &g->buffers[b];
-      if (buf->value < 0 || buf->value >= g->nvalues)
+      int nv = buf->graph ? buf->graph->nvalues : g->nvalues; /* scan body buffers */
+      if (buf->value < 0 || buf->value >= nv)
         fail(c, g, -1, "buffer %d holds %%%d, not a value", b, buf->value);
       if (buf->role == SEQRT_ROLE_ALIAS && (buf->alias < 0 || buf->alias >= g->nbuffers))
         fail(c, g, -1, "alias buffer %d views buffer %d, not a buffer", b, buf->alias);

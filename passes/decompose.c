@@ -6,6 +6,7 @@
  *                         y  = ADD(mm, b)                  (with a bias)
  *                         (x of rank 1: RESHAPE to [1, in] first, back to [out] last)
  *   DROPOUT(x)        ->  x                                (identity at inference)
+ *   RNN, LSTM, GRU    ->  SCANs, one per layer and direction (decompose_rnn.c)
  *
  * The transpose reads only the weight, so plan_memory runs it once at session
  * start and the GEMM kernel sees B row-major [in, out]. The last new node keeps
@@ -103,6 +104,12 @@ static bool decompose(ir_graph *g, ir_diags *d) {
     switch (n->op) {
       case IR_OP_LINEAR:
         i = expand_linear(g, i, d);
+        changed = true;
+        break;
+      case IR_OP_RNN: /* decompose_rnn.c */
+      case IR_OP_LSTM:
+      case IR_OP_GRU:
+        i = pass_expand_recurrent(g, i, d);
         changed = true;
         break;
       case IR_OP_DROPOUT:

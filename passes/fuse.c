@@ -227,7 +227,10 @@ static bool fuse_chain(fuser *f, int i) {
 }
 
 bool pass_fuse(ir_graph *g, pass_ctx *ctx) {
-  (void)ctx;
+  bool body_changed = false; /* scan bodies are fused as graphs of their own */
+  for (int i = 0; i < g->nnodes; i++)
+    if (!g->nodes[i].dead && g->nodes[i].op == IR_OP_SCAN)
+      body_changed |= pass_fuse(g->nodes[i].body, ctx);
   fuser f = {.g = g, .nprep = g->nvalues};
   f.prep = malloc(sizeof(bool) * (size_t)(g->nvalues ? g->nvalues : 1));
   f.members = malloc(sizeof(int) * (size_t)(g->nnodes ? g->nnodes : 1));
@@ -251,5 +254,5 @@ bool pass_fuse(ir_graph *g, pass_ctx *ctx) {
   free(f.ext);
   free(f.uses);
   if (changed) ir_graph_compact(g);
-  return changed;
+  return changed || body_changed;
 }

@@ -41,12 +41,23 @@ bool pass_name_known(const char *name);
 
 /* layer ops (linear, dropout, ...) to primitives */
 bool pass_decompose(ir_graph *g, pass_ctx *ctx);
+/* decompose_rnn.c, called by decompose: expands the RNN, LSTM or GRU at node i
+ * into SCANs; returns the index of the node after the expansion */
+int pass_expand_recurrent(ir_graph *g, int i, ir_diags *d);
 /* (re)infers every type; mismatches are user errors at the node's YAML line */
 bool pass_infer_shapes(ir_graph *g, pass_ctx *ctx);
 /* constant folding, CSE, dead code */
 bool pass_simplify(ir_graph *g, pass_ctx *ctx);
+/* scan body work independent of the state (input projections) out of the loop */
+bool pass_hoist(ir_graph *g, pass_ctx *ctx);
+/* matmuls sharing their first operand into one over concatenated weights */
+bool pass_merge_gemm(ir_graph *g, pass_ctx *ctx);
 /* elementwise chains and matmul epilogues into FUSED nodes */
 bool pass_fuse(ir_graph *g, pass_ctx *ctx);
+/* unroll factor of every SCAN's compiled loop (ctx->unroll, or chosen) */
+bool pass_unroll(ir_graph *g, pass_ctx *ctx);
+/* softmax(q k^T * c) v chains into `attention`; tile sizes of every attention node */
+bool pass_tile_attention(ir_graph *g, pass_ctx *ctx);
 /* marks param-only nodes at_prepare; buffer per value that needs memory */
 bool pass_plan_memory(ir_graph *g, pass_ctx *ctx);
 

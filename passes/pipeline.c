@@ -10,7 +10,11 @@ const pass_info pass_pipeline[] = {
     {"decompose", pass_decompose},         /* layer ops to primitives */
     {"infer_shapes", pass_infer_shapes},   /* types and shapes, user errors */
     {"simplify", pass_simplify},           /* fold, CSE, DCE */
+    {"hoist", pass_hoist},                 /* state-independent scan work out of the loop */
+    {"merge_gemm", pass_merge_gemm},       /* matmuls of one operand into one */
     {"fuse", pass_fuse},                   /* elementwise chains, matmul epilogues */
+    {"unroll", pass_unroll},               /* steps per iteration of each scan loop */
+    {"tile_attention", pass_tile_attention}, /* attention chains, tile sizes */
     {"plan_memory", pass_plan_memory},     /* prepare-time nodes, buffers, lifetimes */
     {NULL, NULL},
 };

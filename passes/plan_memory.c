@@ -74,6 +74,71 @@ static int root_buffer(const ir_graph *g, int b) {
   return b;
 }
 
+/* ---- scan bodies ---- */
+
+/* number of body buffers plan_body would add for body (nested scans included) */
+static int count_body(const ir_graph *body) {
+  int n = body->ninputs;
+  for (int i = 0; i < body->nnodes; i++) {
+    const ir_node *m = &body->nodes[i];
+    if (m->dead) continue;
+    n += m->noutputs;
+    if (m->op == IR_OP_SCAN) n += count_body(m->body);
+  }
+  return n;
+}
+
+/* appends a buffer of top graph g for body value v */
+static int add_body_buffer(ir_graph *g, ir_graph *body, int v, int step) {
+  int b = g->nbuffers++;
+  ir_buffer *buf = &g->buffers[b];
+  *buf = (ir_buffer){.value = v, .role = SEQRT_ROLE_TEMP, .first = step, .last = step,
+                     .alias = -1, .graph = body};
+  body->values[v].buffer = b;
+  return b;
+}
+
+/*
+ * Gives every body value a kernel touches a TEMP buffer of the top graph that
+ * lives for the scan node's step: body values exist only while the scan
+ * runs, all at once (a step reads what the previous one wrote), so they get
+ * distinct memory and the feed-forward plan around them is unchanged. Views
+ * alias their input's buffer as at top level.
+ */
+static void plan_body(ir_graph *g, ir_graph *body, int step) {
+  for (int i = 0; i < body->nvalues; i++) body->values[i].buffer = -1;
+  for (int i = 0; i < body->ninputs; i++) add_body_buffer(g, body, body->inputs[i], step);
+  for (int i = 0; i < body->nnodes; i++) {
+    ir_node *m = &body->nodes[i];
+    if (m->dead) continue;
+    for (int j = 0; j < m->noutputs; j++) {
+      int b = add_body_buffer(g, body, m->outputs[j], step);
+      if (!(ir_ops[m->op].traits & IR_T_VIEW)) continue;
+      int src = body->values[m->inputs[0]].buffer;
+      if (src < 0) { /* a view of a constant: codegen reads the constant */
+        g->buffers[b].role = SEQRT_ROLE_TEMP;
+        continue;
+      }
+      g->buffers[b].role = SEQRT_ROLE_ALIAS;
+      g->buffers[b].alias = src;
+    }
+    if (m->op == IR_OP_SCAN) plan_body(g, m->body, step);
+  }
+}
+
+/* the buffers of every scan body, after the top-level ones */
+static void plan_scans(ir_graph *g) {
+  int extra = 0;
+  for (int i = 0; i < g->nnodes; i++)
+    if (!g->nodes[i].dead && g->nodes[i].op == IR_OP_SCAN) extra += count_body(g->nodes[i].body);
+  if (extra == 0) return;
+  ir_buffer *old = g->buffers;
+  g->buffers = ir_alloc(g, sizeof(ir_buffer) * (size_t)(g->nbuffers + extra));
+  memcpy(g->buffers, old, sizeof(ir_buffer) * (size_t)g->nbuffers);
+  for (int i = 0; i < g->nnodes; i++)
+    if (!g->nodes[i].dead && g->nodes[i].op == IR_OP_SCAN) plan_body(g, g->nodes[i].body, i);
+}
+
 bool pass_plan_memory(ir_graph *g, pass_ctx *ctx) {
   (void)ctx;
   mark_prepare(g);
@@ -138,5 +203,6 @@ bool pass_plan_memory(ir_graph *g, pass_ctx *ctx) {
   }
   for (int i = 0; i < g->nbuffers; i++)
     if (g->buffers[i].role == SEQRT_ROLE_OUTPUT) g->buffers[i].last = g->nnodes;
+  plan_scans(g);
   return true;
 }

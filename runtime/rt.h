@@ -79,4 +79,9 @@ struct seqrt_session {
   seqrt_team *team;             /* barrier and failure state of the regions */
 };
 
+/* ---- embedded.c ---- */
+
+/* binds the descriptor's embedded parameters (if any) to s */
+int rt_bind_embedded(seqrt_session *s, seqrt_error *err);
+
 #endif

@@ -117,7 +117,15 @@ typedef struct seqrt_model_desc {
   const char *const *output_names; /* names under which outputs are written */
   seqrt_entry_fn prepare;         /* computes PREPARED buffers from params (may be NULL) */
   seqrt_entry_fn run;             /* one inference */
+  int32_t nembedded;              /* parameters carried in the object (0 = none) */
+  const struct seqrt_embedded_param *embedded; /* bound by seqrt_session_new itself */
 } seqrt_model_desc;
+
+/* a parameter compiled into an object (`seqc compile --embed-weights`) */
+typedef struct seqrt_embedded_param {
+  const char *name;    /* NODE.PARAM */
+  seqrt_tensor tensor; /* dtype, shape and read-only data inside the object */
+} seqrt_embedded_param;
 
 /* ---- team and barrier (team.c); called from generated code ---- */
 
@@ -171,6 +179,32 @@ int seqrt_session_run(seqrt_session *s, const seqrt_tensor *inputs, seqrt_tensor
 
 /* value of symbol i in this session */
 int64_t seqrt_session_sym(const seqrt_session *s, int i);
+
+/* ---- model files (io.c): what `seqc run` and `seqrt-run` share ---- */
+
+/*
+ * Reads n inputs from f by name (names[i] into t[i], a view into f's
+ * mapping); given[i] marks those found. A missing input is an error naming
+ * it; a tensor of f that is no input goes to warn, or is an error if strict.
+ */
+int seqrt_read_inputs(seqrt_st_file *f, const char *const *names, int n, bool strict,
+                      seqrt_warn_fn warn, void *user, seqrt_tensor *t, bool *given,
+                      seqrt_error *err);
+/* name of model input i (the name its tensor has in an input file) */
+const char *seqrt_input_name(const seqrt_model_desc *d, int i);
+/*
+ * The symbol values a session of d needs (SPEC 7, dims at `run`): syms[i]
+ * as given when >= 0 (--dim; preset -1 otherwise), else bound at compile
+ * time, else from the shapes of the given inputs (given may be NULL: all),
+ * else the default. An input that disagrees with a dim already fixed is an
+ * error naming the input and the shape expected.
+ */
+int seqrt_bind_dims(const seqrt_model_desc *d, const seqrt_tensor *inputs, const bool *given,
+                    int64_t *syms, seqrt_error *err);
+/* index of the symbol called name in d, -1 if none */
+int seqrt_find_sym(const seqrt_model_desc *d, const char *name);
+/* the opened model of a shared library made by `seqc compile --emit shared` */
+#define SEQRT_SHARED_SYMBOL "seqrt_model"
 
 #ifdef __cplusplus
 }

@@ -234,6 +234,7 @@ seqrt_session *seqrt_session_new(const seqrt_model_desc *desc, const int64_t *sy
     goto fail;
   }
   if (!bind_syms(s, syms, err) || !size_buffers(s, err) || !place_buffers(s, err)) goto fail;
+  if (desc->nembedded && rt_bind_embedded(s, err)) goto fail;
   return s;
 fail:
   seqrt_session_free(s);

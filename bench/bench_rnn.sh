@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# seqc against the peer kit (shared/peers) on the RNN workloads, side by side.
+#
+#   bash bench/bench_rnn.sh                # seqc now + the peers' newest results file
+#   RUN_PEERS=1 bash bench/bench_rnn.sh    # also runs the peer kit on the same workloads now
+#
+# For each of lstm_b1 lstm_b64 gru_b1 birnn: `seqc bench bench/NAME.yaml --threads 2
+# --json` (best of REPEATS), then the peers' medians from the kit's newest
+# results/run-*.jsonl (shared/peers, or its copy in /tmp/seqc-peers when the kit
+# ran from a copy). Prints seqc's median, each peer's, and the ratio peer/seqc
+# (> 1: seqc is faster). Last, the compile time of bench/lstm_b1.yaml at T=10
+# and T=100000: the scan is a real loop, so the two should be about the same.
+#
+# Knobs: SEQC (default build/cli/seqc), THREADS (2), REPEATS (2), RUN_PEERS (0),
+#   PEERS_DIR (shared/peers), UNROLL (passed as --unroll when set).
+set -uo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+SEQC=${SEQC:-$root/build/cli/seqc}
+THREADS=${THREADS:-2}
+REPEATS=${REPEATS:-2}
+PEERS_DIR=${PEERS_DIR:-$root/../shared/peers}
+WL="lstm_b1 lstm_b64 gru_b1 birnn"
+PY=/usr/bin/python3
+log() { echo "[bench_rnn] $*" >&2; }
+
+mkdir -p "$root/bench/out"
+out=$root/bench/out/rnn-$(date +%Y%m%dT%H%M%S).jsonl
+: >"$out"
+
+if [ "${RUN_PEERS:-0}" = 1 ]; then
+  log "running the peer kit on $WL (a few minutes)"
+  WORKLOADS="$WL" PEERS="${PEERS:-torch_eager onednn_c ort_node}" bash "$PEERS_DIR/run_all.sh" \
+    >"$out.peers" || log "the peer kit failed; using its newest results file"
+fi
+peers=$(ls -t "$PEERS_DIR"/results/run-*.jsonl /tmp/seqc-peers/results/run-*.jsonl 2>/dev/null |
+  grep -v passes | head -n 1)
+[ -s "$out.peers" ] && peers=$out.peers
+log "peer results: ${peers:-none}"
+
+extra=()
+[ -n "${UNROLL:-}" ] && extra+=(--unroll "$UNROLL")
+# row NAME CMD...: the last JSON line of CMD, tagged with NAME, into $out
+row() {
+  local name=$1 line errf
+  shift
+  errf=$(mktemp)
+  line=$("$@" 2>"$errf" | grep '^{' | tail -n 1)
+  if [ -z "$line" ]; then
+    log "$name failed:"
+    tail -n 5 "$errf" >&2
+  else
+    printf '{"who": "%s", %s\n' "$name" "${line#\{}" >>"$out"
+  fi
+  rm -f "$errf"
+}
+for ((i = 1; i <= REPEATS; i++)); do
+  for w in $WL; do
+    log "pass $i: seqc $w"
+    row "$w" "$SEQC" bench "$root/bench/$w.yaml" --threads "$THREADS" --json "${extra[@]}"
+  done
+done
+for t in 10 100000; do
+  log "compile time: lstm_b1 at T=$t"
+  row "compile_T$t" "$SEQC" bench "$root/bench/lstm_b1.yaml" --dim T=$t --threads "$THREADS" \
+    --iters 1 --json "${extra[@]}"
+done
+
+$PY - "$out" "${peers:-}" <<'PYEOF'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+best = {}
+for r in rows:
+    if r.get("median_ms") is not None and (r["who"] not in best or
+                                           r["median_ms"] < best[r["who"]]["median_ms"]):
+        best[r["who"]] = r
+peer = {}
+if sys.argv[2]:
+    for l in open(sys.argv[2]):
+        try:
+            r = json.loads(l)
+        except ValueError:
+            continue
+        if r.get("median_ms") is not None:
+            peer[(r["workload"], r["peer"])] = r["median_ms"]
+names = ["torch_eager", "onednn_c", "ort_node"]
+print(f"{'workload':10} {'seqc_ms':>9} " + " ".join(f"{n:>12} {'ratio':>6}" for n in names))
+for w in ["lstm_b1", "lstm_b64", "gru_b1", "birnn"]:
+    s = best.get(w)
+    line = f"{w:10} {s['median_ms'] if s else float('nan'):9.3f} "
+    for n in names:
+        p = peer.get((w, n))
+        if p is None or s is None:
+            line += f"{'n/a':>12} {'':>6} "
+        else:
+            line += f"{p:12.3f} {p / s['median_ms']:6.2f} "
+    print(line)
+print("ratio = peer median / seqc median (> 1: seqc is faster)")
+for t in ("10", "100000"):
+    r = best.get("compile_T" + t)
+    print(f"compile lstm_b1 at T={t}: " + (f"{r['compile_ms']:.1f} ms" if r else "n/a"))
+print(f"rows: {sys.argv[1]}  peers: {sys.argv[2] or 'none'}")
+PYEOF

@@ -1,0 +1,296 @@
+/*
+ * attention.c: softmax(q k^T * scale + mask) v as one tiled kernel with an
+ * online softmax (FlashAttention's recurrence), so no Tq x Tk matrix is ever
+ * held: per query tile the kernel keeps a tq x tk score tile, a tq x dh
+ * accumulator and the running max m and sum l of every row, all on the stack.
+ * Peak memory is linear in T.
+ *
+ * Work items are (batch*head, query tile) pairs, dealt round-robin to the
+ * threads (item = ith, ith + nth, ...), which balances causal attention,
+ * whose later query tiles see more keys. For a query tile [i0, i1) only the
+ * key tiles that some row may see are visited: [0, i1) when causal,
+ * [i0 - r, i1 + r) with a window r, so restricted attention costs O(r T d).
+ * Inside a visited tile, scores outside a row's range are set to -inf.
+ *
+ * Both products are the register-blocked GEMM of gemm.c run by one thread:
+ * S = Q_tile K_tile^T (trans_b), then acc = acc * alpha + P V_tile, the
+ * rescale being the GEMM's epilogue. tile_k stays <= 256 so that GEMM's k
+ * fits in one of its k blocks and the epilogue sees the old accumulator.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "cg.h"
+
+/* default tiles when tile_attention did not choose */
+#define TILE_Q 32
+#define TILE_K 128
+/* accumulator floats per thread (tq * dh) on the stack at most */
+#define MAX_ACC_FLOATS (16 * 1024)
+
+typedef struct attn {
+  LLVMValueRef S;       /* float[tq * tk]: scores, then probabilities */
+  LLVMValueRef acc;     /* float[tq * dh]: unnormalized output rows */
+  LLVMValueRef m, l;    /* float[tq]: running max and sum of each row */
+  LLVMValueRef alpha;   /* float[tq]: rescale factor of each row for this key tile */
+  LLVMValueRef row_off; /* i64: row r's offset into S (r * tk) */
+  LLVMValueRef lo, hi;  /* i64: visible key columns of the row, relative to the tile */
+  LLVMValueRef scale;   /* <vw x float> splat of scale */
+  LLVMValueRef mx_acc;  /* alloca <vw x float> for the row max */
+  LLVMValueRef sum_acc; /* alloca <vw x float> for the row sum */
+  LLVMValueRef m_use;   /* <vw x float> splat: the row's max, 0 when still -inf */
+  LLVMValueRef dh;      /* i64 head dim */
+  LLVMValueRef out;     /* output row pointer (finish pass) */
+  LLVMValueRef inv;     /* <vw x float> 1 / l (finish pass) */
+  LLVMValueRef acc_row; /* i64 offset of the row in acc (finish pass) */
+  LLVMValueRef out_row; /* i64 offset of the row in out (finish pass) */
+  bool masked;          /* causal or window: per-element masks needed */
+} attn;
+
+static LLVMValueRef iota(cg_ctx *c) {
+  LLVMValueRef e[64];
+  for (int i = 0; i < c->vw; i++) e[i] = LLVMConstInt(c->i64, (unsigned long long)i, 0);
+  return LLVMConstVector(e, (unsigned)c->vw);
+}
+
+static LLVMValueRef splat64(cg_ctx *c, LLVMValueRef v) {
+  LLVMTypeRef vt = LLVMVectorType(c->i64, (unsigned)c->vw);
+  LLVMValueRef u = LLVMGetUndef(vt);
+  u = LLVMBuildInsertElement(c->b, u, v, cg_i32(c, 0), "");
+  LLVMValueRef zero[64];
+  for (int i = 0; i < c->vw; i++) zero[i] = cg_i32(c, 0);
+  return LLVMBuildShuffleVector(c->b, u, u, LLVMConstVector(zero, (unsigned)c->vw), "");
+}
+
+static LLVMValueRef load_f(cg_ctx *c, LLVMValueRef arr, LLVMValueRef i) {
+  return LLVMBuildLoad2(c->b, c->f32, cg_gep(c, c->f32, arr, i), "");
+}
+static void store_f(cg_ctx *c, LLVMValueRef v, LLVMValueRef arr, LLVMValueRef i) {
+  LLVMBuildStore(c->b, v, cg_gep(c, c->f32, arr, i));
+}
+
+/* pass 1 over a score row: scale, mask to -inf, running max */
+static void score_pass(cg_ctx *c, void *user, LLVMValueRef j, LLVMValueRef mask) {
+  attn *a = user;
+  LLVMBuilderRef b = c->b;
+  LLVMValueRef at = LLVMBuildAdd(b, a->row_off, j, "");
+  LLVMValueRef x = LLVMBuildFMul(b, cg_load_vec(c, c->vf32, a->S, at, mask), a->scale, "");
+  LLVMValueRef ninf = cg_splat(c, cg_f32(c, -INFINITY));
+  LLVMValueRef valid = mask;
+  if (a->masked) {
+    LLVMValueRef jj = LLVMBuildAdd(b, splat64(c, j), iota(c), "");
+    LLVMValueRef in = LLVMBuildAnd(b, LLVMBuildICmp(b, LLVMIntSGE, jj, splat64(c, a->lo), ""),
+                                   LLVMBuildICmp(b, LLVMIntSLT, jj, splat64(c, a->hi), ""), "");
+    valid = valid ? LLVMBuildAnd(b, valid, in, "") : in;
+  }
+  if (valid) x = LLVMBuildSelect(b, valid, x, ninf, "");
+  cg_store_vec(c, x, a->S, at, mask);
+  LLVMValueRef m = LLVMBuildLoad2(b, c->vf32, a->mx_acc, "");
+  LLVMBuildStore(b, cg_fmax(c, m, x), a->mx_acc);
+}
+
+/* pass 2: p = exp(x - m) (0 where x is -inf), row sum */
+static void exp_pass(cg_ctx *c, void *user, LLVMValueRef j, LLVMValueRef mask) {
+  attn *a = user;
+  LLVMBuilderRef b = c->b;
+  LLVMValueRef at = LLVMBuildAdd(b, a->row_off, j, "");
+  LLVMValueRef x = cg_load_vec(c, c->vf32, a->S, at, mask);
+  LLVMValueRef p = cg_math_exp(c->mod, b, LLVMBuildFSub(b, x, a->m_use, ""));
+  LLVMValueRef dead = LLVMBuildFCmp(b, LLVMRealOEQ, x, cg_splat(c, cg_f32(c, -INFINITY)), "");
+  p = LLVMBuildSelect(b, dead, LLVMConstNull(c->vf32), p, "");
+  if (mask) p = LLVMBuildSelect(b, mask, p, LLVMConstNull(c->vf32), "");
+  cg_store_vec(c, p, a->S, at, mask);
+  LLVMValueRef s = LLVMBuildLoad2(b, c->vf32, a->sum_acc, "");
+  LLVMBuildStore(b, LLVMBuildFAdd(b, s, p, ""), a->sum_acc);
+}
+
+/* acc = acc * alpha[row] + (P V)[row, col..]: the epilogue of the second GEMM */
+static LLVMValueRef rescale(void *user, LLVMBuilderRef bld, LLVMValueRef pv, LLVMValueRef row,
+                            LLVMValueRef col, LLVMValueRef mask) {
+  cg_ctx *c = ((void **)user)[0];
+  attn *a = ((void **)user)[1];
+  LLVMBuilderRef saved = c->b, b = bld;
+  c->b = bld;
+  LLVMValueRef at = LLVMBuildAdd(b, LLVMBuildMul(b, row, a->dh, ""), col, "");
+  LLVMValueRef old = cg_load_vec(c, c->vf32, a->acc, at, mask);
+  LLVMValueRef al = cg_splat(c, load_f(c, a->alpha, row));
+  LLVMValueRef r = LLVMBuildFAdd(b, LLVMBuildFMul(b, old, al, ""), pv, "");
+  c->b = saved;
+  return r;
+}
+
+static void zero_pass(cg_ctx *c, void *user, LLVMValueRef j, LLVMValueRef mask) {
+  attn *a = user;
+  cg_store_vec(c, LLVMConstNull(c->vf32), a->acc, j, mask);
+}
+
+static void finish_pass(cg_ctx *c, void *user, LLVMValueRef j, LLVMValueRef mask) {
+  attn *a = user;
+  LLVMBuilderRef b = c->b;
+  LLVMValueRef v = cg_load_vec(c, c->vf32, a->acc, LLVMBuildAdd(b, a->acc_row, j, ""), mask);
+  cg_store_vec(c, LLVMBuildFMul(b, v, a->inv, ""), a->out, LLVMBuildAdd(b, a->out_row, j, ""),
+               mask);
+}
+
+/*
+ * The kernel's per-thread scratch of n floats: one stack array per entry
+ * function, shared by all its attention nodes (they run one after another),
+ * so a deep model does not grow the threads' stacks by a tile set per layer.
+ */
+static LLVMValueRef scratch(cg_ctx *c, int64_t n) {
+  static const char name[] = "attn.scratch";
+  for (LLVMValueRef i = LLVMGetFirstInstruction(c->entry); i; i = LLVMGetNextInstruction(i)) {
+    size_t len;
+    const char *nm = LLVMGetValueName2(i, &len);
+    if (!LLVMIsAAllocaInst(i) || len != sizeof name - 1 || memcmp(nm, name, len)) continue;
+    LLVMTypeRef t = LLVMGetAllocatedType(i);
+    if ((int64_t)LLVMGetArrayLength2(t) >= n) return i;
+  }
+  LLVMValueRef p = cg_alloca(c, LLVMArrayType2(c->f32, (uint64_t)n), name);
+  LLVMSetAlignment(p, 64);
+  return p;
+}
+
+/* floats from the start of the scratch, each part 16-float (64-byte) aligned */
+static int64_t up16(int64_t n) { return (n + 15) / 16 * 16; }
+
+static int64_t attr_or(const ir_node *n, const char *key, int64_t def) {
+  const ir_attr *a = ir_get_attr(n, key);
+  return a && a->kind == IR_ATTR_INT && a->i > 0 ? a->i : def;
+}
+
+void cg_emit_attention(cg_ctx *c, const ir_node *n) {
+  const ir_graph *g = c->g;
+  LLVMBuilderRef b = c->b;
+  const ir_type *qt = &g->values[n->inputs[0]].type, *kt = &g->values[n->inputs[1]].type;
+  if (!ir_dim_is_const(qt->dims[3])) {
+    cg_fail(c, "codegen: attention '%s' needs a constant head dim", n->name);
+    return;
+  }
+  int64_t dh = qt->dims[3].coef;
+  int64_t tq = attr_or(n, "tile_q", TILE_Q), tk = attr_or(n, "tile_k", TILE_K);
+  if (tk > 256) tk = 256;
+  while (tq > 1 && tq * dh > MAX_ACC_FLOATS) tq /= 2;
+  bool causal = ir_attr_int(n, "causal") != 0;
+  int64_t window = ir_attr_int(n, "window");
+
+  attn a = {.masked = causal || window >= 0};
+  int64_t o_acc = up16(tq * tk), o_m = o_acc + up16(tq * (dh > 0 ? dh : 1));
+  int64_t o_l = o_m + up16(tq), o_alpha = o_l + up16(tq);
+  LLVMValueRef base = scratch(c, o_alpha + up16(tq));
+  a.S = cg_gep(c, c->f32, base, cg_i64(c, 0));
+  a.acc = cg_gep(c, c->f32, base, cg_i64(c, o_acc));
+  a.m = cg_gep(c, c->f32, base, cg_i64(c, o_m));
+  a.l = cg_gep(c, c->f32, base, cg_i64(c, o_l));
+  a.alpha = cg_gep(c, c->f32, base, cg_i64(c, o_alpha));
+  a.mx_acc = cg_alloca(c, c->vf32, "attn.mx");
+  a.sum_acc = cg_alloca(c, c->vf32, "attn.sum");
+  a.scale = cg_splat(c, cg_f32(c, ir_attr_float(n, "scale")));
+  a.dh = cg_i64(c, dh);
+
+  LLVMValueRef Q = cg_value_ptr(c, n->inputs[0]), K = cg_value_ptr(c, n->inputs[1]);
+  LLVMValueRef V = cg_value_ptr(c, n->inputs[2]), O = cg_value_ptr(c, n->outputs[0]);
+  LLVMValueRef BH = cg_dims(c, qt, 0, 2), Tq = cg_dim(c, qt->dims[2]), Tk = cg_dim(c, kt->dims[2]);
+  LLVMValueRef TQ = cg_i64(c, tq), TK = cg_i64(c, tk), one = cg_i64(c, 1), zero = cg_i64(c, 0);
+  LLVMValueRef nqt = LLVMBuildUDiv(b, LLVMBuildAdd(b, Tq, cg_i64(c, tq - 1), ""), TQ, "");
+  LLVMValueRef items = LLVMBuildMul(b, BH, nqt, "");
+  LLVMValueRef ith = LLVMBuildSExt(b, c->ith, c->i64, ""),
+               nth = LLVMBuildSExt(b, c->nth, c->i64, "");
+
+  cg_loop it;
+  cg_loop_begin(c, &it, ith, items, nth);
+  LLVMValueRef bh = LLVMBuildUDiv(b, it.i, nqt, ""), qi = LLVMBuildURem(b, it.i, nqt, "");
+  LLVMValueRef i0 = LLVMBuildMul(b, qi, TQ, "");
+  LLVMValueRef i1 = cg_min(c, LLVMBuildAdd(b, i0, TQ, ""), Tq);
+  LLVMValueRef rows = LLVMBuildSub(b, i1, i0, "");
+  LLVMValueRef qbase =
+      LLVMBuildMul(b, LLVMBuildAdd(b, LLVMBuildMul(b, bh, Tq, ""), i0, ""), a.dh, "");
+  LLVMValueRef kbase = LLVMBuildMul(b, LLVMBuildMul(b, bh, Tk, ""), a.dh, "");
+
+  /* fresh state for the query tile */
+  cg_loop r0;
+  cg_loop_begin(c, &r0, zero, TQ, one);
+  store_f(c, cg_f32(c, -INFINITY), a.m, r0.i);
+  store_f(c, cg_f32(c, 0), a.l, r0.i);
+  cg_loop_end(c, &r0);
+  cg_vec_loop(c, zero, cg_i64(c, tq * dh), zero_pass, &a);
+
+  /* the key tiles some row of [i0, i1) may see */
+  LLVMValueRef jlo = zero, jhi = Tk;
+  if (window >= 0) {
+    jlo = cg_max(c, LLVMBuildSub(b, i0, cg_i64(c, window), ""), zero);
+    jhi = cg_min(c, LLVMBuildAdd(b, i1, cg_i64(c, window), ""), Tk);
+  }
+  if (causal) jhi = cg_min(c, jhi, i1);
+
+  cg_loop kt_loop;
+  cg_loop_begin(c, &kt_loop, jlo, jhi, TK);
+  LLVMValueRef j0 = kt_loop.i;
+  LLVMValueRef j1 = cg_min(c, LLVMBuildAdd(b, j0, TK, ""), jhi);
+  LLVMValueRef cols = LLVMBuildSub(b, j1, j0, "");
+  LLVMValueRef kofs = LLVMBuildAdd(b, kbase, LLVMBuildMul(b, j0, a.dh, ""), "");
+
+  cg_gemm s = {.vec_width = c->vw, .trans_b = true, .ith = cg_i32(c, 0), .nth = cg_i32(c, 1)};
+  s.a = cg_gep(c, c->f32, Q, qbase);
+  s.b = cg_gep(c, c->f32, K, kofs);
+  s.c = a.S;
+  s.m = rows, s.n = cols, s.k = a.dh;
+  s.lda = a.dh, s.ldb = a.dh, s.ldc = TK;
+  cg_emit_gemm(c->mod, b, &s);
+
+  /* online softmax, row by row */
+  cg_loop r;
+  cg_loop_begin(c, &r, zero, rows, one);
+  LLVMValueRef i = LLVMBuildAdd(b, i0, r.i, "");
+  a.row_off = LLVMBuildMul(b, r.i, TK, "");
+  LLVMValueRef lo = j0, hi = j1;
+  if (window >= 0) {
+    lo = cg_max(c, lo, LLVMBuildSub(b, i, cg_i64(c, window), ""));
+    hi = cg_min(c, hi, LLVMBuildAdd(b, i, cg_i64(c, window + 1), ""));
+  }
+  if (causal) hi = cg_min(c, hi, LLVMBuildAdd(b, i, one, ""));
+  a.lo = LLVMBuildSub(b, lo, j0, "");
+  a.hi = LLVMBuildSub(b, hi, j0, "");
+  LLVMBuildStore(b, cg_splat(c, cg_f32(c, -INFINITY)), a.mx_acc);
+  cg_vec_loop(c, zero, cols, score_pass, &a);
+  LLVMValueRef mx = cg_hmax(c, LLVMBuildLoad2(b, c->vf32, a.mx_acc, ""));
+  LLVMValueRef m_old = load_f(c, a.m, r.i);
+  LLVMValueRef m_new = cg_fmax(c, m_old, mx);
+  LLVMValueRef ninf = cg_f32(c, -INFINITY);
+  LLVMValueRef none = LLVMBuildFCmp(b, LLVMRealOEQ, m_new, ninf, "");
+  LLVMValueRef m_use = LLVMBuildSelect(b, none, cg_f32(c, 0), m_new, "");
+  a.m_use = cg_splat(c, m_use);
+  LLVMBuildStore(b, LLVMConstNull(c->vf32), a.sum_acc);
+  cg_vec_loop(c, zero, cols, exp_pass, &a);
+  LLVMValueRef sum = cg_hsum(c, LLVMBuildLoad2(b, c->vf32, a.sum_acc, ""));
+  LLVMValueRef al = cg_math_exp(c->mod, b, LLVMBuildFSub(b, m_old, m_use, ""));
+  al = LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealOEQ, m_old, ninf, ""), cg_f32(c, 0), al, "");
+  store_f(c, al, a.alpha, r.i);
+  store_f(c, LLVMBuildFAdd(b, LLVMBuildFMul(b, load_f(c, a.l, r.i), al, ""), sum, ""), a.l, r.i);
+  store_f(c, m_new, a.m, r.i);
+  cg_loop_end(c, &r);
+
+  void *ud[2] = {c, &a};
+  cg_gemm pv = {.vec_width = c->vw, .ith = cg_i32(c, 0), .nth = cg_i32(c, 1)};
+  pv.a = a.S;
+  pv.b = cg_gep(c, c->f32, V, kofs);
+  pv.c = a.acc;
+  pv.m = rows, pv.n = a.dh, pv.k = cols;
+  pv.lda = TK, pv.ldb = a.dh, pv.ldc = a.dh;
+  pv.epilogue = rescale;
+  pv.user = ud;
+  cg_emit_gemm(c->mod, b, &pv);
+  cg_loop_end(c, &kt_loop);
+
+  /* out = acc / l; a row that saw no key is 0/0 = NaN, as PyTorch gives */
+  cg_loop f;
+  cg_loop_begin(c, &f, zero, rows, one);
+  a.inv = cg_splat(c, LLVMBuildFDiv(b, cg_f32(c, 1), load_f(c, a.l, f.i), ""));
+  a.acc_row = LLVMBuildMul(b, f.i, a.dh, "");
+  a.out_row = LLVMBuildAdd(b, qbase, a.acc_row, "");
+  a.out = O;
+  cg_vec_loop(c, zero, a.dh, finish_pass, &a);
+  cg_loop_end(c, &f);
+
+  cg_loop_end(c, &it);
+}

@@ -1,0 +1,455 @@
+/*
+ * object.c: ahead-of-time compilation, and the target machine the JIT uses
+ * too. An object holds the very module the JIT runs (cg_module_build), its
+ * entry points made internal, and the seqrt_model_desc of desc.c rebuilt as
+ * constant LLVM globals under one exported symbol, so that linking several
+ * models into one program cannot clash. With embedded parameters the
+ * descriptor also points at their bytes (64-byte aligned, read-only).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <llvm-c/Analysis.h>
+#include <llvm-c/Error.h>
+#include <llvm-c/Target.h>
+#include <llvm-c/TargetMachine.h>
+#include <llvm-c/Transforms/PassBuilder.h>
+
+#include "cg.h"
+
+/* ---- target machine ---- */
+
+static LLVMCodeGenOptLevel codegen_level(int level) {
+  switch (level) {
+    case 0:
+      return LLVMCodeGenLevelNone;
+    case 1:
+      return LLVMCodeGenLevelLess;
+    case 2:
+      return LLVMCodeGenLevelDefault;
+    default:
+      return LLVMCodeGenLevelAggressive;
+  }
+}
+
+/* LLVM 19's x86 CPU names (`llc -mcpu=help`): LLVM only warns about an
+ * unknown one and falls back to a generic CPU, which a user would not notice */
+static const char *const x86_cpus[] = {"alderlake",
+                                       "amdfam10",
+                                       "arrowlake",
+                                       "arrowlake-s",
+                                       "arrowlake_s",
+                                       "athlon",
+                                       "athlon-4",
+                                       "athlon-fx",
+                                       "athlon-mp",
+                                       "athlon-tbird",
+                                       "athlon-xp",
+                                       "athlon64",
+                                       "athlon64-sse3",
+                                       "atom",
+                                       "atom_sse4_2",
+                                       "atom_sse4_2_movbe",
+                                       "barcelona",
+                                       "bdver1",
+                                       "bdver2",
+                                       "bdver3",
+                                       "bdver4",
+                                       "bonnell",
+                                       "broadwell",
+                                       "btver1",
+                                       "btver2",
+                                       "c3",
+                                       "c3-2",
+                                       "cannonlake",
+                                       "cascadelake",
+                                       "clearwaterforest",
+                                       "cooperlake",
+                                       "core-avx-i",
+                                       "core-avx2",
+                                       "core2",
+                                       "core_2_duo_sse4_1",
+                                       "core_2_duo_ssse3",
+                                       "core_2nd_gen_avx",
+                                       "core_3rd_gen_avx",
+                                       "core_4th_gen_avx",
+                                       "core_4th_gen_avx_tsx",
+                                       "core_5th_gen_avx",
+                                       "core_5th_gen_avx_tsx",
+                                       "core_aes_pclmulqdq",
+                                       "core_i7_sse4_2",
+                                       "corei7",
+                                       "corei7-avx",
+                                       "emeraldrapids",
+                                       "generic",
+                                       "geode",
+                                       "goldmont",
+                                       "goldmont-plus",
+                                       "goldmont_plus",
+                                       "gracemont",
+                                       "grandridge",
+                                       "graniterapids",
+                                       "graniterapids-d",
+                                       "graniterapids_d",
+                                       "haswell",
+                                       "i386",
+                                       "i486",
+                                       "i586",
+                                       "i686",
+                                       "icelake-client",
+                                       "icelake-server",
+                                       "icelake_client",
+                                       "icelake_server",
+                                       "ivybridge",
+                                       "k6",
+                                       "k6-2",
+                                       "k6-3",
+                                       "k8",
+                                       "k8-sse3",
+                                       "knl",
+                                       "knm",
+                                       "lakemont",
+                                       "lunarlake",
+                                       "meteorlake",
+                                       "mic_avx512",
+                                       "nehalem",
+                                       "nocona",
+                                       "opteron",
+                                       "opteron-sse3",
+                                       "pantherlake",
+                                       "penryn",
+                                       "pentium",
+                                       "pentium-m",
+                                       "pentium-mmx",
+                                       "pentium2",
+                                       "pentium3",
+                                       "pentium3m",
+                                       "pentium4",
+                                       "pentium4m",
+                                       "pentium_4",
+                                       "pentium_4_sse3",
+                                       "pentium_ii",
+                                       "pentium_iii",
+                                       "pentium_iii_no_xmm_regs",
+                                       "pentium_m",
+                                       "pentium_mmx",
+                                       "pentium_pro",
+                                       "pentiumpro",
+                                       "prescott",
+                                       "raptorlake",
+                                       "rocketlake",
+                                       "sandybridge",
+                                       "sapphirerapids",
+                                       "sierraforest",
+                                       "silvermont",
+                                       "skx",
+                                       "skylake",
+                                       "skylake-avx512",
+                                       "skylake_avx512",
+                                       "slm",
+                                       "tigerlake",
+                                       "tremont",
+                                       "westmere",
+                                       "winchip-c6",
+                                       "winchip2",
+                                       "x86-64",
+                                       "x86-64-v2",
+                                       "x86-64-v3",
+                                       "x86-64-v4",
+                                       "yonah",
+                                       "znver1",
+                                       "znver2",
+                                       "znver3",
+                                       "znver4",
+                                       "znver5",
+                                       NULL};
+
+bool cg_cpu_known(const char *cpu) {
+  char *triple = LLVMGetDefaultTargetTriple();
+  bool x86 = strncmp(triple, "x86_64", 6) == 0 || strncmp(triple, "i386", 4) == 0 ||
+             strncmp(triple, "i686", 4) == 0;
+  LLVMDisposeMessage(triple);
+  if (!x86) return cpu && *cpu; /* other targets: LLVM decides */
+  for (int i = 0; cpu && x86_cpus[i]; i++)
+    if (strcmp(cpu, x86_cpus[i]) == 0) return true;
+  return false;
+}
+
+LLVMTargetMachineRef cg_target_machine(const cg_options *opt, int level, bool pic, int *vw,
+                                       seqrt_error *err) {
+  LLVMInitializeNativeTarget();
+  LLVMInitializeNativeAsmPrinter();
+  if (opt && opt->cpu && !cg_cpu_known(opt->cpu)) {
+    snprintf(err->msg, sizeof err->msg, "unknown target CPU '%s'", opt->cpu);
+    return NULL;
+  }
+  char *triple = LLVMGetDefaultTargetTriple();
+  char *host_cpu = NULL, *host_features = NULL;
+  const char *cpu = opt && opt->cpu ? opt->cpu : (host_cpu = LLVMGetHostCPUName());
+  const char *features = opt && opt->features ? opt->features
+                         : opt && opt->cpu    ? ""
+                                              : (host_features = LLVMGetHostCPUFeatures());
+  LLVMTargetMachineRef tm = NULL;
+  LLVMTargetRef target;
+  char *msg = NULL;
+  if (LLVMGetTargetFromTriple(triple, &target, &msg)) {
+    snprintf(err->msg, sizeof err->msg, "codegen: no target for %s: %s", triple, msg);
+    LLVMDisposeMessage(msg);
+  } else {
+    tm = LLVMCreateTargetMachine(target, triple, cpu, features, codegen_level(level),
+                                 pic ? LLVMRelocPIC : LLVMRelocDefault,
+                                 pic ? LLVMCodeModelDefault : LLVMCodeModelJITDefault);
+    if (!tm) snprintf(err->msg, sizeof err->msg, "codegen: cannot make a machine for %s", cpu);
+    *vw = cg_vec_width(cpu, features);
+  }
+  LLVMDisposeMessage(triple);
+  LLVMDisposeMessage(host_cpu);
+  LLVMDisposeMessage(host_features);
+  return tm;
+}
+
+bool cg_module_optimize(LLVMModuleRef mod, LLVMTargetMachineRef tm, int level, seqrt_error *err) {
+  char *triple = LLVMGetTargetMachineTriple(tm);
+  LLVMSetTarget(mod, triple);
+  LLVMDisposeMessage(triple);
+  LLVMTargetDataRef layout = LLVMCreateTargetDataLayout(tm);
+  LLVMSetModuleDataLayout(mod, layout);
+  LLVMDisposeTargetData(layout);
+
+  char *msg = NULL;
+  if (LLVMVerifyModule(mod, LLVMReturnStatusAction, &msg)) {
+    snprintf(err->msg, sizeof err->msg, "codegen: invalid module (a compiler bug): %s", msg);
+    LLVMDisposeMessage(msg);
+    return false;
+  }
+  LLVMDisposeMessage(msg);
+  static const char *const pipelines[] = {"default<O0>", "default<O1>", "default<O2>",
+                                          "default<O3>"};
+  LLVMPassBuilderOptionsRef pbo = LLVMCreatePassBuilderOptions();
+  LLVMErrorRef e = LLVMRunPasses(mod, pipelines[level < 0 ? 0 : level > 3 ? 3 : level], tm, pbo);
+  LLVMDisposePassBuilderOptions(pbo);
+  if (e) {
+    char *m = LLVMGetErrorMessage(e);
+    snprintf(err->msg, sizeof err->msg, "codegen: optimizing: %s", m);
+    LLVMDisposeErrorMessage(m);
+    return false;
+  }
+  return true;
+}
+
+/* ---- the descriptor as globals ---- */
+
+/* the LLVM types of seqrt.h's structs; the target's data layout pads them as C does */
+typedef struct desc_types {
+  LLVMContextRef llvm;  /* context */
+  LLVMModuleRef mod;    /* module receiving the globals */
+  const char *prefix;   /* names of private globals start with it */
+  int counter;          /* makes those names unique */
+  LLVMTypeRef i32, i64; /* scalars */
+  LLVMTypeRef ptr;      /* opaque pointer */
+  LLVMTypeRef dim;      /* seqrt_dim */
+  LLVMTypeRef buffer;   /* seqrt_buffer_desc */
+  LLVMTypeRef tensor;   /* seqrt_tensor */
+  LLVMTypeRef embedded; /* seqrt_embedded_param */
+  LLVMTypeRef desc;     /* seqrt_model_desc */
+} desc_types;
+
+static void init_types(desc_types *t, LLVMContextRef llvm, LLVMModuleRef mod, const char *prefix) {
+  t->llvm = llvm;
+  t->mod = mod;
+  t->prefix = prefix;
+  t->counter = 0;
+  t->i32 = LLVMInt32TypeInContext(llvm);
+  t->i64 = LLVMInt64TypeInContext(llvm);
+  t->ptr = LLVMPointerTypeInContext(llvm, 0);
+  LLVMTypeRef dim[] = {t->i64, LLVMArrayType2(t->i32, 2)};
+  t->dim = LLVMStructTypeInContext(llvm, dim, 2, 0);
+  LLVMTypeRef buf[] = {t->ptr, t->i32, t->i32, t->i32, LLVMArrayType2(t->dim, SEQRT_MAX_RANK),
+                       t->i32, t->i32, t->i32};
+  t->buffer = LLVMStructTypeInContext(llvm, buf, 8, 0);
+  LLVMTypeRef ten[] = {t->i32, t->i32, LLVMArrayType2(t->i64, SEQRT_MAX_RANK), t->ptr};
+  t->tensor = LLVMStructTypeInContext(llvm, ten, 4, 0);
+  LLVMTypeRef emb[] = {t->ptr, t->tensor};
+  t->embedded = LLVMStructTypeInContext(llvm, emb, 2, 0);
+  LLVMTypeRef d[] = {t->i32, t->ptr, t->i32, t->ptr, t->ptr, t->ptr, t->i32, t->ptr, t->i32,
+                     t->ptr, t->i32, t->ptr, t->ptr, t->ptr, t->ptr, t->i32, t->ptr};
+  t->desc = LLVMStructTypeInContext(llvm, d, 17, 0);
+}
+
+static LLVMValueRef i32c(desc_types *t, int64_t v) { return LLVMConstInt(t->i32, (uint64_t)v, 1); }
+static LLVMValueRef i64c(desc_types *t, int64_t v) { return LLVMConstInt(t->i64, (uint64_t)v, 1); }
+
+/* a private constant global holding init; returns its address */
+static LLVMValueRef private_global(desc_types *t, LLVMValueRef init, unsigned align) {
+  char name[160];
+  snprintf(name, sizeof name, "%s.%d", t->prefix, t->counter++);
+  LLVMValueRef gv = LLVMAddGlobal(t->mod, LLVMTypeOf(init), name);
+  LLVMSetInitializer(gv, init);
+  LLVMSetGlobalConstant(gv, 1);
+  LLVMSetLinkage(gv, LLVMPrivateLinkage);
+  LLVMSetUnnamedAddress(gv, LLVMGlobalUnnamedAddr);
+  if (align) LLVMSetAlignment(gv, align);
+  return gv;
+}
+
+static LLVMValueRef str(desc_types *t, const char *s) {
+  if (!s) return LLVMConstNull(t->ptr);
+  return private_global(t, LLVMConstStringInContext2(t->llvm, s, strlen(s), 0), 1);
+}
+
+/* a global array of n elements of type ty, or a null pointer when n is 0 */
+static LLVMValueRef array(desc_types *t, LLVMTypeRef ty, LLVMValueRef *elems, int n) {
+  if (n == 0) return LLVMConstNull(t->ptr);
+  return private_global(t, LLVMConstArray2(ty, elems, (uint64_t)n), 0);
+}
+
+static LLVMValueRef i32_array(desc_types *t, const int32_t *v, int n) {
+  LLVMValueRef *e = calloc((size_t)n + 1, sizeof *e);
+  IR_ASSERT(e);
+  for (int i = 0; i < n; i++) e[i] = i32c(t, v[i]);
+  LLVMValueRef r = array(t, t->i32, e, n);
+  free(e);
+  return r;
+}
+
+static LLVMValueRef i64_array(desc_types *t, const int64_t *v, int n) {
+  LLVMValueRef *e = calloc((size_t)n + 1, sizeof *e);
+  IR_ASSERT(e);
+  for (int i = 0; i < n; i++) e[i] = i64c(t, v[i]);
+  LLVMValueRef r = array(t, t->i64, e, n);
+  free(e);
+  return r;
+}
+
+static LLVMValueRef str_array(desc_types *t, const char *const *v, int n) {
+  LLVMValueRef *e = calloc((size_t)n + 1, sizeof *e);
+  IR_ASSERT(e);
+  for (int i = 0; i < n; i++) e[i] = str(t, v[i]);
+  LLVMValueRef r = array(t, t->ptr, e, n);
+  free(e);
+  return r;
+}
+
+static LLVMValueRef buffer_const(desc_types *t, const seqrt_buffer_desc *b) {
+  LLVMValueRef dims[SEQRT_MAX_RANK];
+  for (int k = 0; k < SEQRT_MAX_RANK; k++) {
+    seqrt_dim d = k < b->rank ? b->shape[k] : (seqrt_dim){0, {-1, -1}};
+    LLVMValueRef syms[] = {i32c(t, d.sym[0]), i32c(t, d.sym[1])};
+    LLVMValueRef f[] = {i64c(t, d.coef), LLVMConstArray2(t->i32, syms, 2)};
+    dims[k] = LLVMConstNamedStruct(t->dim, f, 2);
+  }
+  LLVMValueRef f[] = {str(t, b->name),
+                      i32c(t, b->dtype),
+                      i32c(t, b->role),
+                      i32c(t, b->rank),
+                      LLVMConstArray2(t->dim, dims, SEQRT_MAX_RANK),
+                      i32c(t, b->first),
+                      i32c(t, b->last),
+                      i32c(t, b->alias)};
+  return LLVMConstNamedStruct(t->buffer, f, 8);
+}
+
+static LLVMValueRef embedded_const(desc_types *t, const seqrt_embedded_param *p) {
+  const seqrt_tensor *x = &p->tensor;
+  LLVMValueRef shape[SEQRT_MAX_RANK];
+  for (int k = 0; k < SEQRT_MAX_RANK; k++) shape[k] = i64c(t, k < x->rank ? x->shape[k] : 0);
+  size_t bytes = (size_t)seqrt_tensor_numel(x) * seqrt_dtype_size(x->dtype);
+  /* at least one byte, so every parameter has its own address */
+  LLVMValueRef data = bytes ? LLVMConstStringInContext2(t->llvm, x->data, bytes, 1)
+                            : LLVMConstStringInContext2(t->llvm, "", 1, 1);
+  LLVMValueRef ten[] = {i32c(t, x->dtype), i32c(t, x->rank),
+                        LLVMConstArray2(t->i64, shape, SEQRT_MAX_RANK),
+                        private_global(t, data, 64)};
+  LLVMValueRef f[] = {str(t, p->name), LLVMConstNamedStruct(t->tensor, ten, 4)};
+  return LLVMConstNamedStruct(t->embedded, f, 2);
+}
+
+/* adds the descriptor global `oo->symbol` for d, pointing at run and prepare */
+static void add_descriptor(desc_types *t, const seqrt_model_desc *d, LLVMValueRef run,
+                           LLVMValueRef prepare, const cg_object_options *oo) {
+  LLVMValueRef *bufs = calloc((size_t)d->nbufs + 1, sizeof *bufs);
+  LLVMValueRef *emb = calloc((size_t)oo->nparams + 1, sizeof *emb);
+  IR_ASSERT(bufs && emb);
+  for (int i = 0; i < d->nbufs; i++) bufs[i] = buffer_const(t, &d->bufs[i]);
+  for (int i = 0; i < oo->nparams; i++) emb[i] = embedded_const(t, &oo->params[i]);
+  LLVMValueRef f[] = {
+      i32c(t, d->abi_version),
+      str(t, d->name),
+      i32c(t, d->nsyms),
+      str_array(t, d->sym_names, d->nsyms),
+      i64_array(t, d->sym_defaults, d->nsyms),
+      i64_array(t, d->sym_bound, d->nsyms),
+      i32c(t, d->nbufs),
+      array(t, t->buffer, bufs, d->nbufs),
+      i32c(t, d->ninputs),
+      i32_array(t, d->inputs, d->ninputs),
+      i32c(t, d->noutputs),
+      i32_array(t, d->outputs, d->noutputs),
+      str_array(t, d->output_names, d->noutputs),
+      prepare ? prepare : LLVMConstNull(t->ptr),
+      run,
+      i32c(t, oo->nparams),
+      array(t, t->embedded, emb, oo->nparams),
+  };
+  LLVMValueRef gv = LLVMAddGlobal(t->mod, t->desc, oo->symbol);
+  LLVMSetInitializer(gv, LLVMConstNamedStruct(t->desc, f, 17));
+  LLVMSetGlobalConstant(gv, 1);
+  LLVMSetAlignment(gv, 8);
+  if (oo->alias) LLVMAddAlias2(t->mod, t->desc, 0, gv, oo->alias);
+  free(bufs);
+  free(emb);
+}
+
+/* renames entry `name` to SYMBOL.name and hides it: only the descriptor reaches it */
+static LLVMValueRef hide_entry(LLVMModuleRef mod, const char *symbol, const char *name) {
+  LLVMValueRef fn = LLVMGetNamedFunction(mod, name);
+  if (!fn) return NULL;
+  char full[256];
+  snprintf(full, sizeof full, "%s.%s", symbol, name);
+  LLVMSetValueName2(fn, full, strlen(full));
+  LLVMSetLinkage(fn, LLVMInternalLinkage);
+  return fn;
+}
+
+int cg_object_write(const ir_graph *g, const cg_options *opt, const cg_object_options *oo,
+                    const char *path, seqrt_error *err) {
+  err->msg[0] = 0;
+  int level = opt ? opt->opt_level : 3;
+  if (level < 0) level = 0;
+  if (level > 3) level = 3;
+  int vw = 4;
+  LLVMTargetMachineRef tm = cg_target_machine(opt, level, true, &vw, err);
+  if (!tm) return 1;
+  LLVMContextRef llvm = LLVMContextCreate();
+  int status = 1;
+  LLVMModuleRef mod = cg_module_build(g, opt, vw, llvm, err);
+  if (!mod) goto done;
+  LLVMValueRef run = hide_entry(mod, oo->symbol, "run");
+  LLVMValueRef prepare = hide_entry(mod, oo->symbol, "prepare");
+  IR_ASSERT(run);
+  seqrt_model_desc *d = cg_desc_new(g, opt ? opt->bind_syms : NULL);
+  desc_types t;
+  init_types(&t, llvm, mod, oo->symbol);
+  add_descriptor(&t, d, run, prepare, oo);
+  cg_desc_free(d);
+  if (!cg_module_optimize(mod, tm, level, err)) goto done;
+  char *msg = NULL;
+  bool failed;
+  if (oo->kind == CG_EMIT_LLVM)
+    failed = LLVMPrintModuleToFile(mod, path, &msg);
+  else
+    failed = LLVMTargetMachineEmitToFile(
+        tm, mod, path, oo->kind == CG_EMIT_ASM ? LLVMAssemblyFile : LLVMObjectFile, &msg);
+  if (failed) {
+    snprintf(err->msg, sizeof err->msg, "cannot write %s: %s", path, msg ? msg : "?");
+  } else {
+    status = 0;
+  }
+  LLVMDisposeMessage(msg);
+done:
+  if (mod) LLVMDisposeModule(mod);
+  LLVMContextDispose(llvm);
+  LLVMDisposeTargetMachine(tm);
+  return status;
+}

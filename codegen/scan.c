@@ -1,0 +1,468 @@
+/*
+ * scan.c: the SCAN loop. The body is emitted once, inside a real loop over
+ * the steps, so code size and compile time do not depend on T.
+ *
+ * Body values live in buffers that plan_memory added to the top graph's
+ * table (TEMP for the scan's step). The kernels of the body are the ordinary
+ * kernel emitters, run with a per-thread copy of the buffer-pointer table in
+ * which the entries of the body are repointed every step:
+ * - an over input is read in place (its step's slice is contiguous when the
+ *   batch is 1) or copied into its buffer at the top of the step;
+ * - an emit is written in place into its step's slot of the stacked result
+ *   (batch 1), or copied there at the end of the step;
+ * - a state is double-buffered: the next state's buffer and the state's
+ *   buffer swap pointers after each step (or the next state is copied over
+ *   when it is not a kernel's own result).
+ * Every thread takes its share of each kernel by ith/nth; a barrier opens
+ * each step and goes between two kernels of a step only when the second
+ * touches what the first wrote (or writes what it read).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cg.h"
+
+/* what the kernels since the last barrier touched, by root buffer */
+typedef struct track {
+  bool *read, *written; /* by root buffer of the top graph's table */
+  int n;                /* table size */
+  int *viewof;          /* by buffer: the root of the memory a slice view points into, or -1 */
+} track;
+
+static int root(const ir_graph *g, int b) {
+  while (b >= 0 && g->buffers[b].role == SEQRT_ROLE_ALIAS) b = g->buffers[b].alias;
+  return b;
+}
+
+/* the memory buffer b stands for: its root, or what a slice view points into */
+static int key(const ir_graph *g, const track *t, int b) {
+  int r = root(g, b);
+  if (r >= 0 && t->viewof[r] >= 0) r = t->viewof[r];
+  return r;
+}
+
+static void track_clear(track *t) {
+  memset(t->read, 0, (size_t)t->n + 1);
+  memset(t->written, 0, (size_t)t->n + 1);
+}
+
+/* barrier first if an access of buffers rd (read) / wr (written) conflicts */
+static void track_access(cg_ctx *c, track *t, const int *rd, int nrd, const int *wr, int nwr) {
+  bool need = false;
+  for (int i = 0; i < nrd; i++) need |= rd[i] >= 0 && t->written[rd[i]];
+  for (int i = 0; i < nwr; i++) need |= wr[i] >= 0 && (t->read[wr[i]] || t->written[wr[i]]);
+  if (need) {
+    cg_barrier(c);
+    track_clear(t);
+  }
+  for (int i = 0; i < nrd; i++)
+    if (rd[i] >= 0) t->read[rd[i]] = true;
+  for (int i = 0; i < nwr; i++)
+    if (wr[i] >= 0) t->written[wr[i]] = true;
+}
+
+/* a body kernel's accesses, by root buffer */
+static void track_node(cg_ctx *c, track *t, const ir_graph *g, const ir_node *m) {
+  int rd[64], wr[64], nrd = 0, nwr = 0;
+  for (int j = 0; j < m->ninputs && nrd < 64; j++)
+    rd[nrd++] = key(g, t, g->values[m->inputs[j]].buffer);
+  for (int j = 0; j < m->noutputs && nwr < 64; j++)
+    wr[nwr++] = key(g, t, g->values[m->outputs[j]].buffer);
+  if (m->ninputs > 64 || m->noutputs > 64) { /* too many to track: be safe */
+    cg_barrier(c);
+    track_clear(t);
+  }
+  track_access(c, t, rd, nrd, wr, nwr);
+}
+
+/* i64 to a pointer offset by `elems` elements of es bytes */
+static LLVMValueRef offset(cg_ctx *c, LLVMValueRef p, LLVMValueRef elems, size_t es) {
+  return LLVMBuildGEP2(c->b, c->i8, p,
+                       (LLVMValueRef[]){LLVMBuildMul(c->b, elems, cg_i64(c, (int64_t)es), "")}, 1,
+                       "");
+}
+
+/*
+ * dst[r * dst_stride + k] = src[r * src_stride + k] for r < rows, k < len
+ * (elements of es bytes); the flat range rows * len is split between threads.
+ */
+static void copy_rows(cg_ctx *c, size_t es, LLVMValueRef dst, LLVMValueRef dst_stride,
+                      LLVMValueRef src, LLVMValueRef src_stride, LLVMValueRef rows,
+                      LLVMValueRef len) {
+  LLVMBuilderRef b = c->b;
+  LLVMValueRef total = LLVMBuildMul(b, rows, len, "");
+  LLVMValueRef lo, hi;
+  cg_split(c, total, 16, &lo, &hi);
+  cg_if f;
+  cg_if_begin(c, &f, LLVMBuildICmp(b, LLVMIntSLT, lo, hi, ""));
+  LLVMValueRef safe_len = cg_max(c, len, cg_i64(c, 1));
+  LLVMValueRef r0 = LLVMBuildSDiv(b, lo, safe_len, "");
+  LLVMValueRef r1 = LLVMBuildSDiv(
+      b, LLVMBuildAdd(b, hi, LLVMBuildSub(b, safe_len, cg_i64(c, 1), ""), ""), safe_len, "");
+  cg_loop l;
+  cg_loop_begin(c, &l, r0, r1, cg_i64(c, 1));
+  LLVMValueRef row0 = LLVMBuildMul(b, l.i, len, "");
+  LLVMValueRef s = cg_max(c, lo, row0);
+  LLVMValueRef e = cg_min(c, hi, LLVMBuildAdd(b, row0, len, ""));
+  LLVMValueRef k = LLVMBuildSub(b, s, row0, "");
+  LLVMValueRef d = offset(c, dst, LLVMBuildAdd(b, LLVMBuildMul(b, l.i, dst_stride, ""), k, ""), es);
+  LLVMValueRef q = offset(c, src, LLVMBuildAdd(b, LLVMBuildMul(b, l.i, src_stride, ""), k, ""), es);
+  LLVMValueRef bytes = LLVMBuildMul(b, LLVMBuildSub(b, e, s, ""), cg_i64(c, (int64_t)es), "");
+  LLVMBuildMemCpy(b, d, 4, q, 4, bytes);
+  cg_loop_end(c, &l);
+  cg_if_end(c, &f);
+}
+
+/* true when dim d is 1 under the compile-time binding */
+static bool is_one(cg_ctx *c, ir_dim d) {
+  if (ir_dim_is_const(d)) return d.coef == 1;
+  return c->bind_syms && ir_dim_eval(d, c->bind_syms) == 1;
+}
+
+/* slot of buffer b in the local table */
+static LLVMValueRef slot(cg_ctx *c, LLVMValueRef table, int b) {
+  return cg_gep(c, c->ptr, table, cg_i64(c, b));
+}
+static LLVMValueRef load_slot(cg_ctx *c, LLVMValueRef table, int b) {
+  LLVMValueRef p = LLVMBuildLoad2(c->b, c->ptr, slot(c, table, b), "");
+  LLVMSetAlignment(p, 8);
+  return p;
+}
+static void store_slot(cg_ctx *c, LLVMValueRef table, int b, LLVMValueRef p) {
+  LLVMSetAlignment(LLVMBuildStore(c->b, p, slot(c, table, b)), 8);
+}
+
+/* how a body input or output is connected per step */
+typedef struct port {
+  int value;            /* body value */
+  int buf;              /* its buffer */
+  bool direct;          /* over/emit: pointer into the outer tensor, no copy */
+  bool swap;            /* state: double-buffered by pointer swap */
+  bool chain;           /* state: also a direct emit; the next step reads that slot in place */
+  LLVMValueRef outer;   /* outer tensor's address */
+  LLVMValueRef rows;    /* batch B */
+  LLVMValueRef len;     /* elements per step per batch row */
+  LLVMValueRef ostride; /* outer elements per batch row */
+  size_t es;            /* element size */
+} port;
+
+/* number of times value v is a body output */
+static int out_count(const ir_graph *body, int v) {
+  int k = 0;
+  for (int i = 0; i < body->noutputs; i++) k += body->outputs[i].value == v;
+  return k;
+}
+
+/* true if v is a kernel result with memory of its own (not a view, input or const) */
+static bool own_result(const ir_graph *g, const ir_graph *body, int v) {
+  const ir_value *val = &body->values[v];
+  if (val->kind != IR_VAL_NODE || val->buffer < 0) return false;
+  return g->buffers[val->buffer].role == SEQRT_ROLE_TEMP;
+}
+
+/* everything one step's emission needs */
+typedef struct scan {
+  const ir_node *n;         /* the SCAN node */
+  const ir_graph *g;        /* top graph */
+  const ir_graph *body;     /* the body, seen with g's buffer table */
+  const ir_graph *body0;    /* the body itself (buffers name it) */
+  int nover, nstate, nemit; /* interface counts */
+  bool reverse;             /* t = steps-1 .. 0 */
+  LLVMValueRef steps;       /* i64 number of steps */
+  LLVMValueRef local;       /* the per-thread table of buffer pointers */
+  port *in, *out;           /* per scan input / result */
+  int *aliases, naliases;   /* body buffers that view others */
+  track t;                  /* barrier tracking */
+  LLVMValueRef *body_const; /* const globals of body values */
+  LLVMValueRef *view_off;   /* by body node: element offset of a SLICE read in place, or NULL */
+} scan;
+
+/* one step at loop index i (the step's own index is i, or steps-1-i reversed) */
+static void emit_step(cg_ctx *c, scan *S, LLVMValueRef i) {
+  LLVMBuilderRef b = c->b;
+  const ir_graph *g = S->g, *body = S->body;
+  LLVMValueRef local = S->local;
+  port *in = S->in, *out = S->out;
+  int nover = S->nover, nstate = S->nstate, nemit = S->nemit;
+  LLVMValueRef tt =
+      S->reverse ? LLVMBuildSub(b, LLVMBuildSub(b, S->steps, cg_i64(c, 1), ""), i, "") : i;
+  /* pointers of this step */
+  for (int k = 0; k < nover; k++)
+    if (in[k].direct)
+      store_slot(c, local, in[k].buf,
+                 offset(c, in[k].outer, LLVMBuildMul(b, tt, in[k].len, ""), in[k].es));
+  for (int e = 0; e < nemit; e++)
+    if (out[e].direct)
+      store_slot(c, local, out[e].buf,
+                 offset(c, out[e].outer, LLVMBuildMul(b, tt, out[e].len, ""), out[e].es));
+  for (int k = 0; k < S->naliases; k++)
+    store_slot(c, local, S->aliases[k], load_slot(c, local, root(g, S->aliases[k])));
+  cg_barrier(c); /* the previous step (or the setup) is done everywhere */
+  track_clear(&S->t);
+
+  /* over inputs that are not contiguous per step: gather the step's rows */
+  for (int k = 0; k < nover; k++) {
+    port *p = &in[k];
+    if (p->direct) continue;
+    int wr = root(g, p->buf);
+    track_access(c, &S->t, NULL, 0, &wr, 1);
+    LLVMValueRef src = offset(c, p->outer, LLVMBuildMul(b, tt, p->len, ""), p->es);
+    copy_rows(c, p->es, load_slot(c, local, p->buf), p->len, src, p->ostride, p->rows, p->len);
+  }
+
+  /* the body's kernels */
+  LLVMValueRef saved_bufs = c->bufs;
+  LLVMValueRef *saved_const = c->const_global;
+  c->g = body;
+  c->bufs = local;
+  c->const_global = S->body_const;
+  for (int k = 0; k < body->nnodes && !c->failed; k++) {
+    const ir_node *m = &body->nodes[k];
+    if (m->dead) continue;
+    if (ir_ops[m->op].traits & IR_T_VIEW) {
+      int vb = body->values[m->outputs[0]].buffer;
+      if (vb < 0 || g->buffers[vb].role == SEQRT_ROLE_ALIAS) continue;
+    }
+    if (S->view_off[k]) { /* a contiguous slice: a pointer into its input, no kernel */
+      int ib = body->values[m->inputs[0]].buffer, ob = body->values[m->outputs[0]].buffer;
+      const ir_type *it = &body->values[m->inputs[0]].type;
+      store_slot(c, local, ob,
+                 offset(c, load_slot(c, local, ib), S->view_off[k], ir_dtype_size(it->dtype)));
+      for (int a = 0; a < S->naliases; a++)
+        if (root(g, S->aliases[a]) == ob)
+          store_slot(c, local, S->aliases[a], load_slot(c, local, ob));
+      continue;
+    }
+    track_node(c, &S->t, body, m);
+    cg_emit_kernel(c, m);
+  }
+
+  /* emits not written in place, and states not swapped, leave by copy */
+  for (int e = 0; e < S->n->noutputs && !c->failed; e++) {
+    port *p = &out[e];
+    if (e < nemit) {
+      if (p->direct) continue;
+      int rd = key(g, &S->t, p->buf), wr = root(g, g->values[S->n->outputs[e]].buffer);
+      track_access(c, &S->t, &rd, 1, &wr, 1);
+      LLVMValueRef dst = offset(c, p->outer, LLVMBuildMul(b, tt, p->len, ""), p->es);
+      copy_rows(c, p->es, dst, p->ostride, cg_value_ptr(c, p->value), p->len, p->rows, p->len);
+    } else {
+      port *q = &in[nover + e - nemit];
+      if (p->swap || p->chain || p->value == q->value) continue;
+      int rd = p->buf >= 0 ? key(g, &S->t, p->buf) : -1, wr = root(g, q->buf);
+      track_access(c, &S->t, &rd, 1, &wr, 1);
+      const ir_type *st = &body->values[q->value].type;
+      LLVMValueRef total = cg_dims(c, st, 0, st->rank);
+      copy_rows(c, p->es, load_slot(c, local, q->buf), total, cg_value_ptr(c, p->value), total,
+                cg_i64(c, 1), total);
+    }
+  }
+  c->g = g;
+  c->bufs = saved_bufs;
+  c->const_global = saved_const;
+  /* swap: the next state becomes the state, its old memory the next state's */
+  for (int s = 0; s < nstate; s++) {
+    port *p = &out[nemit + s];
+    port *q = &in[nover + s];
+    if (p->chain) { /* the next step reads the state where this step emitted it */
+      store_slot(c, local, q->buf, load_slot(c, local, p->buf));
+      continue;
+    }
+    if (!p->swap) continue;
+    LLVMValueRef a = load_slot(c, local, q->buf), z = load_slot(c, local, p->buf);
+    store_slot(c, local, q->buf, z);
+    store_slot(c, local, p->buf, a);
+  }
+}
+
+/*
+ * Slices in the body that are contiguous (every dim before the sliced one is
+ * 1 under the binding: the gates of a batch-1 step) become pointers into
+ * their input rather than copies. Their memory is the input's for barriers.
+ */
+static void find_slice_views(cg_ctx *c, scan *S) {
+  const ir_graph *g = S->g, *body = S->body;
+  for (int k = 0; k < body->nnodes; k++) {
+    const ir_node *m = &body->nodes[k];
+    if (m->dead || m->op != IR_OP_SLICE) continue;
+    int v = m->outputs[0], ib = body->values[m->inputs[0]].buffer, ob = body->values[v].buffer;
+    if (ib < 0 || ob < 0 || g->buffers[ob].role != SEQRT_ROLE_TEMP || out_count(body, v)) continue;
+    const ir_type *it = &body->values[m->inputs[0]].type;
+    int64_t d = ir_attr_int(m, "dim"), start = ir_attr_int(m, "start");
+    if (d < 0) d += it->rank;
+    bool ok = d >= 0 && d < it->rank;
+    for (int j = 0; ok && j < d; j++) ok = is_one(c, it->dims[j]);
+    if (!ok) continue;
+    if (start < 0) { /* from the end: needs the dim's size now */
+      ir_dim sd = it->dims[d];
+      if (!ir_dim_is_const(sd) && !c->bind_syms) continue;
+      int64_t size = ir_dim_is_const(sd) ? sd.coef : ir_dim_eval(sd, c->bind_syms);
+      start = start + size < 0 ? 0 : start + size;
+    }
+    S->view_off[k] = LLVMBuildMul(c->b, cg_i64(c, start), cg_dims(c, it, (int)d + 1, it->rank), "");
+    S->t.viewof[root(g, ob)] = key(g, &S->t, ib);
+  }
+}
+
+void cg_emit_scan(cg_ctx *c, const ir_node *n) {
+  const ir_graph *g = c->g;
+  const ir_graph *body0 = n->body;
+  LLVMBuilderRef b = c->b;
+  int nover = (int)ir_attr_int(n, "nover"), nstate = (int)ir_attr_int(n, "nstate");
+  int64_t chunk = ir_attr_int(n, "chunk");
+  if (chunk < 1) chunk = 1;
+  const ir_attr *ua = ir_get_attr(n, "unroll");
+  int64_t unroll = ua && ua->i > 1 ? ua->i : 1;
+  int nemit = n->noutputs - nstate;
+  if (body0->ninputs != n->ninputs || body0->noutputs != nemit + nstate || nemit < 0) {
+    cg_fail(c, "codegen: scan '%s' does not match its body", n->name);
+    return;
+  }
+  if (nover == 0 && nemit == 0) {
+    cg_fail(c, "codegen: scan '%s' has neither over inputs nor emits: no length", n->name);
+    return;
+  }
+  /* the body seen with the top graph's buffer table (emitters look buffers up in c->g) */
+  ir_graph view = *body0;
+  view.buffers = g->buffers;
+  view.nbuffers = g->nbuffers;
+  const ir_graph *body = &view;
+
+  scan S = {.n = n,
+            .g = g,
+            .body = body,
+            .body0 = body0,
+            .nover = nover,
+            .nstate = nstate,
+            .nemit = nemit,
+            .reverse = ir_attr_int(n, "reverse") != 0};
+  const ir_type *lt = nover ? &g->values[n->inputs[0]].type : &g->values[n->outputs[0]].type;
+  LLVMValueRef T = cg_dim(c, lt->dims[1]);
+  S.steps = LLVMBuildSDiv(b, T, cg_i64(c, chunk), "steps");
+
+  /* the per-thread table of buffer pointers, a copy of bufs */
+  LLVMTypeRef tab_ty = LLVMArrayType(c->ptr, (unsigned)(g->nbuffers > 0 ? g->nbuffers : 1));
+  LLVMValueRef local = S.local = cg_alloca(c, tab_ty, "scan_bufs");
+  LLVMBuildMemCpy(b, local, 8, c->bufs, 8, cg_i64(c, (int64_t)g->nbuffers * 8));
+
+  port *in = S.in = calloc((size_t)n->ninputs + 1, sizeof *in);
+  port *out = S.out = calloc((size_t)n->noutputs + 1, sizeof *out);
+  IR_ASSERT(in && out);
+  for (int k = 0; k < n->ninputs; k++) {
+    port *p = &in[k];
+    p->value = body->inputs[k];
+    p->buf = body->values[p->value].buffer;
+    IR_ASSERT(p->buf >= 0);
+    p->outer = cg_value_ptr(c, n->inputs[k]);
+    const ir_type *t = &g->values[n->inputs[k]].type;
+    p->es = ir_dtype_size(t->dtype);
+    if (k < nover) {
+      p->rows = cg_dim(c, t->dims[0]);
+      p->len = LLVMBuildMul(b, cg_i64(c, chunk), cg_dims(c, t, 2, t->rank), "");
+      p->ostride = cg_dims(c, t, 1, t->rank);
+      p->direct = is_one(c, t->dims[0]);
+    } else if (k >= nover + nstate) {
+      store_slot(c, local, p->buf, p->outer); /* captures: read in place */
+    }
+  }
+  for (int e = 0; e < n->noutputs; e++) {
+    port *p = &out[e];
+    p->value = body->outputs[e].value;
+    p->buf = body->values[p->value].buffer;
+    p->outer = cg_value_ptr(c, n->outputs[e]);
+    const ir_type *t = &g->values[n->outputs[e]].type;
+    p->es = ir_dtype_size(t->dtype);
+    if (e < nemit) {
+      const ir_type *bt = &body->values[p->value].type;
+      p->rows = cg_dim(c, t->dims[0]);
+      p->len = cg_dims(c, bt, 1, bt->rank);
+      p->ostride = cg_dims(c, t, 1, t->rank);
+      int state_out = 0;
+      for (int s = 0; s < nstate; s++) state_out += body->outputs[nemit + s].value == p->value;
+      int count = out_count(body, p->value);
+      bool own = is_one(c, t->dims[0]) && own_result(g, body, p->value);
+      /* an emit that is also one state (an RNN's h) is written in place and
+       * read from there by the next step */
+      p->direct = own && count == 1 + state_out && state_out <= 1;
+    } else {
+      int s = e - nemit;
+      for (int k = 0; k < nemit; k++) p->chain |= out[k].direct && out[k].value == p->value;
+      p->swap = !p->chain && own_result(g, body, p->value) && out_count(body, p->value) == 1 &&
+                p->value != in[nover + s].value;
+    }
+  }
+
+  /* initial states into the state buffers */
+  for (int s = 0; s < nstate; s++) {
+    port *p = &in[nover + s];
+    const ir_type *t = &g->values[n->inputs[nover + s]].type;
+    LLVMValueRef total = cg_dims(c, t, 0, t->rank);
+    copy_rows(c, p->es, load_slot(c, local, p->buf), total, p->outer, total, cg_i64(c, 1), total);
+  }
+
+  /* body buffers that alias others: repointed whenever their roots move */
+  S.aliases = calloc((size_t)g->nbuffers + 1, sizeof *S.aliases);
+  IR_ASSERT(S.aliases);
+  for (int i = 0; i < g->nbuffers; i++)
+    if (g->buffers[i].graph == body0 && g->buffers[i].role == SEQRT_ROLE_ALIAS)
+      S.aliases[S.naliases++] = i;
+  S.t = (track){calloc((size_t)g->nbuffers + 1, 1), calloc((size_t)g->nbuffers + 1, 1), g->nbuffers,
+                malloc(sizeof(int) * (size_t)(g->nbuffers + 1))};
+  S.body_const = calloc((size_t)body->nvalues + 1, sizeof *S.body_const);
+  S.view_off = calloc((size_t)body->nnodes + 1, sizeof *S.view_off);
+  IR_ASSERT(S.t.read && S.t.written && S.t.viewof && S.body_const && S.view_off);
+  for (int i = 0; i < g->nbuffers; i++) S.t.viewof[i] = -1;
+  find_slice_views(c, &S);
+
+  /* unrolled: `unroll` steps per iteration, then one step at a time for the rest */
+  LLVMValueRef main_end = S.steps;
+  if (unroll > 1) {
+    main_end = LLVMBuildSub(b, S.steps, LLVMBuildSRem(b, S.steps, cg_i64(c, unroll), ""), "");
+    cg_loop l;
+    cg_loop_begin(c, &l, cg_i64(c, 0), main_end, cg_i64(c, unroll));
+    for (int64_t u = 0; u < unroll && !c->failed; u++)
+      emit_step(c, &S, LLVMBuildAdd(b, l.i, cg_i64(c, u), ""));
+    cg_loop_end(c, &l);
+  }
+  cg_loop l;
+  cg_loop_begin(c, &l, unroll > 1 ? main_end : cg_i64(c, 0), S.steps, cg_i64(c, 1));
+  emit_step(c, &S, l.i);
+  cg_loop_end(c, &l);
+
+  /* final states */
+  cg_barrier(c);
+  for (int s = 0; s < nstate; s++) {
+    port *q = &in[nover + s];
+    const ir_type *st = &g->values[n->outputs[nemit + s]].type;
+    LLVMValueRef total = cg_dims(c, st, 0, st->rank);
+    copy_rows(c, q->es, out[nemit + s].outer, total, load_slot(c, local, q->buf), total,
+              cg_i64(c, 1), total);
+  }
+  cg_barrier(c);
+
+  free(S.body_const);
+  free(S.view_off);
+  free(S.t.viewof);
+  free(S.t.read);
+  free(S.t.written);
+  free(S.aliases);
+  free(in);
+  free(out);
+}
+
+/* FILL: every element of the result = value (split between threads) */
+void cg_emit_fill(cg_ctx *c, const ir_node *n) {
+  LLVMBuilderRef b = c->b;
+  const ir_type *t = &c->g->values[n->outputs[0]].type;
+  double v = ir_attr_float(n, "value");
+  LLVMTypeRef et = cg_elem_type(c, t->dtype);
+  LLVMValueRef x = t->dtype == IR_F32 ? LLVMConstReal(et, v)
+                                      : LLVMConstInt(et, (unsigned long long)(long long)v, 1);
+  LLVMValueRef total = cg_dims(c, t, 0, t->rank), lo, hi;
+  cg_split(c, total, 16, &lo, &hi);
+  LLVMValueRef p = cg_value_ptr(c, n->outputs[0]);
+  cg_loop l;
+  cg_loop_begin(c, &l, lo, hi, cg_i64(c, 1));
+  LLVMSetAlignment(LLVMBuildStore(b, x, cg_gep(c, et, p, l.i)), (unsigned)ir_dtype_size(t->dtype));
+  cg_loop_end(c, &l);
+}

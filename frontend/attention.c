@@ -1,0 +1,381 @@
+/*
+ * attention.c: multihead_attention (nn.MultiheadAttention, batch_first) and
+ * the small node builders that transformer.c shares.
+ *
+ * The frontend expands attention layers straight into primitives (DESIGN.md:
+ * "expansion of layers ... into primitive ops"), so every later stage sees
+ * only linear, reshape, transpose, select, slice and the `attention` op:
+ *
+ *   self:  qkv = LINEAR(x, in_proj_weight, in_proj_bias)        [B, T, 3E]
+ *          RESHAPE [B, T, 3, H, dh], TRANSPOSE [2, 0, 3, 1, 4]  [3, B, H, T, dh]
+ *          q, k, v = SELECT dim 0, index 0, 1, 2                [B, H, T, dh]
+ *   cross: q from the query with rows [0, E) of in_proj_weight, k and v from
+ *          the key/value with rows [E, 3E) (one GEMM when key is value); the
+ *          weight slices read only params, so they run once at session start
+ *   a = ATTENTION(q, k, v, scale 1/sqrt(dh), causal, window)
+ *   TRANSPOSE [0, 2, 1, 3], RESHAPE [B, T, E], LINEAR(out_proj.weight, out_proj.bias)
+ *
+ * Parameters keep PyTorch's state_dict names under the node, with the
+ * caller's prefix (`layers.0.self_attn.`).
+ */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "fe.h"
+
+static const bool yes = true, no = false;
+
+int fe_node(fe_ctx *L, ir_op op, const char *suffix, const int *inputs, int n) {
+  char name[512];
+  snprintf(name, sizeof name, "%s.%s", fe_cur_name(L), suffix);
+  return ir_add_node(L->g, op, ir_strdup(L->g, name), inputs, n, fe_cur_loc(L));
+}
+
+int fe_done(fe_ctx *L, int node) {
+  if (!ir_infer_node(L->g, node, L->d)) return -1;
+  return L->g->nodes[node].outputs[0];
+}
+
+int fe_finish(fe_ctx *L, int value) {
+  if (value < 0) return -1;
+  int node = L->g->values[value].def;
+  IR_ASSERT(node >= 0);
+  const char *name = ir_strdup(L->g, fe_cur_name(L)); /* the AST's text does not outlive it */
+  L->g->nodes[node].name = name;
+  L->g->values[value].name = name;
+  return node;
+}
+
+static ir_type f32v(int64_t n) {
+  return (ir_type){.dtype = IR_F32, .rank = 1, .dims = {ir_dim_const(n)}};
+}
+
+int fe_prefixed_param(fe_ctx *L, const char *prefix, const char *name, ir_type t) {
+  char full[512];
+  snprintf(full, sizeof full, "%s%s", prefix, name);
+  return fe_param(L, ir_strdup(L->g, full), t);
+}
+
+int fe_build_linear(fe_ctx *L, const char *prefix, const char *what, int x, int64_t in, int64_t out,
+                    bool bias) {
+  char w[256], b[256];
+  snprintf(w, sizeof w, "%s.weight", what);
+  snprintf(b, sizeof b, "%s.bias", what);
+  ir_type wt = {.dtype = IR_F32, .rank = 2, .dims = {ir_dim_const(out), ir_dim_const(in)}};
+  int inputs[3] = {x, fe_prefixed_param(L, prefix, w, wt), -1};
+  if (bias) inputs[2] = fe_prefixed_param(L, prefix, b, f32v(out));
+  char suffix[512];
+  snprintf(suffix, sizeof suffix, "%s%s", prefix, what);
+  return fe_done(L, fe_node(L, IR_OP_LINEAR, suffix, inputs, bias ? 3 : 2));
+}
+
+int fe_build_norm(fe_ctx *L, const char *prefix, const char *what, int x, int64_t E, double eps,
+                  bool bias) {
+  char w[256], b[256];
+  snprintf(w, sizeof w, "%s.weight", what);
+  snprintf(b, sizeof b, "%s.bias", what);
+  int inputs[3] = {x, fe_prefixed_param(L, prefix, w, f32v(E)), -1};
+  if (bias) {
+    inputs[2] = fe_prefixed_param(L, prefix, b, f32v(E));
+  } else { /* LayerNorm(bias=False) of recent PyTorch: a zero bias */
+    float *zeros = ir_alloc(L->g, sizeof(float) * (size_t)E);
+    inputs[2] = ir_add_const(L->g, f32v(E), zeros, fe_cur_loc(L));
+  }
+  char suffix[512];
+  snprintf(suffix, sizeof suffix, "%s%s", prefix, what);
+  int n = fe_node(L, IR_OP_LAYER_NORM, suffix, inputs, 3);
+  ir_set_attr_float(L->g, n, "eps", eps);
+  return fe_done(L, n);
+}
+
+/* RESHAPE of v into the dims given */
+static int reshape(fe_ctx *L, const char *suffix, int v, int rank, const ir_dim *dims) {
+  if (v < 0) return -1;
+  int n = fe_node(L, IR_OP_RESHAPE, suffix, &v, 1);
+  ir_type t = {.dtype = IR_F32, .rank = rank};
+  memcpy(t.dims, dims, sizeof(ir_dim) * (size_t)rank);
+  L->g->values[L->g->nodes[n].outputs[0]].type = t;
+  return fe_done(L, n);
+}
+
+static int transpose(fe_ctx *L, const char *suffix, int v, int rank, const int64_t *perm) {
+  if (v < 0) return -1;
+  int n = fe_node(L, IR_OP_TRANSPOSE, suffix, &v, 1);
+  ir_set_attr_ints(L->g, n, "perm", perm, rank);
+  return fe_done(L, n);
+}
+
+static int select0(fe_ctx *L, const char *suffix, int v, int64_t index) {
+  if (v < 0) return -1;
+  int n = fe_node(L, IR_OP_SELECT, suffix, &v, 1);
+  ir_set_attr_int(L->g, n, "dim", 0);
+  ir_set_attr_int(L->g, n, "index", index);
+  return fe_done(L, n);
+}
+
+/* rows [lo, hi) of a parameter (dim 0) */
+static int rows(fe_ctx *L, const char *suffix, int p, int64_t lo, int64_t hi) {
+  int n = fe_node(L, IR_OP_SLICE, suffix, &p, 1);
+  ir_set_attr_int(L->g, n, "dim", 0);
+  ir_set_attr_int(L->g, n, "start", lo);
+  ir_set_attr_int(L->g, n, "end", hi);
+  return fe_done(L, n);
+}
+
+/*
+ * x [B, T, k*E] (k = 3 for q, k, v or 2 for k, v) -> the k heads tensors
+ * [B, H, T, dh], written to out[0..k).
+ */
+static bool split_heads(fe_ctx *L, const char *prefix, int x, int k, const fe_attn *a, int *out) {
+  char s[512];
+  const ir_type *t = &L->g->values[x].type;
+  ir_dim dims[5] = {t->dims[0], t->dims[1], ir_dim_const(k), ir_dim_const(a->H),
+                    ir_dim_const(a->E / a->H)};
+  snprintf(s, sizeof s, "%sheads", prefix);
+  int r = reshape(L, s, x, 5, dims);
+  static const int64_t perm[5] = {2, 0, 3, 1, 4};
+  snprintf(s, sizeof s, "%sheads_t", prefix);
+  r = transpose(L, s, r, 5, perm);
+  static const char *const names[3] = {"q", "k", "v"};
+  for (int i = 0; i < k; i++) {
+    snprintf(s, sizeof s, "%s%s", prefix, names[3 - k + i]);
+    out[i] = select0(L, s, r, i);
+    if (out[i] < 0) return false;
+  }
+  return true;
+}
+
+/* one projection of x by rows [lo, hi) of in_proj (weight w, bias b or -1) */
+static int project(fe_ctx *L, const char *prefix, const char *what, int x, int w, int b, int64_t lo,
+                   int64_t hi) {
+  char s[512];
+  snprintf(s, sizeof s, "%s%s_weight", prefix, what);
+  int inputs[3] = {x, rows(L, s, w, lo, hi), -1};
+  if (b >= 0) {
+    snprintf(s, sizeof s, "%s%s_bias", prefix, what);
+    inputs[2] = rows(L, s, b, lo, hi);
+  }
+  if (inputs[1] < 0 || (b >= 0 && inputs[2] < 0)) return -1;
+  snprintf(s, sizeof s, "%s%s_proj", prefix, what);
+  return fe_done(L, fe_node(L, IR_OP_LINEAR, s, inputs, b >= 0 ? 3 : 2));
+}
+
+int fe_build_mha(fe_ctx *L, const char *prefix, int query, int key, int value, const fe_attn *a) {
+  int64_t E = a->E, H = a->H, dh = E / H;
+  ir_type wt = {.dtype = IR_F32, .rank = 2, .dims = {ir_dim_const(3 * E), ir_dim_const(E)}};
+  int w = fe_prefixed_param(L, prefix, "in_proj_weight", wt);
+  int b = a->bias ? fe_prefixed_param(L, prefix, "in_proj_bias", f32v(3 * E)) : -1;
+  char s[512];
+  int qkv[3];
+  if (query == key && key == value) {
+    int inputs[3] = {query, w, b};
+    snprintf(s, sizeof s, "%sqkv_proj", prefix);
+    int p = fe_done(L, fe_node(L, IR_OP_LINEAR, s, inputs, b >= 0 ? 3 : 2));
+    if (p < 0 || !split_heads(L, prefix, p, 3, a, qkv)) return -1;
+  } else {
+    int q = project(L, prefix, "q", query, w, b, 0, E);
+    if (q < 0 || !split_heads(L, prefix, q, 1, a, &qkv[0])) return -1;
+    if (key == value) {
+      int kv = project(L, prefix, "kv", key, w, b, E, 3 * E);
+      if (kv < 0 || !split_heads(L, prefix, kv, 2, a, &qkv[1])) return -1;
+    } else {
+      char kp[512], vp[512];
+      snprintf(kp, sizeof kp, "%sk_", prefix);
+      snprintf(vp, sizeof vp, "%sv_", prefix);
+      int k = project(L, prefix, "k", key, w, b, E, 2 * E);
+      int v = project(L, prefix, "v", value, w, b, 2 * E, 3 * E);
+      if (k < 0 || v < 0) return -1;
+      /* split_heads names the last k heads q, k, v from the end: one each here */
+      int kh, vh;
+      if (!split_heads(L, kp, k, 1, a, &kh) || !split_heads(L, vp, v, 1, a, &vh)) return -1;
+      qkv[1] = kh;
+      qkv[2] = vh;
+    }
+  }
+  snprintf(s, sizeof s, "%sattention", prefix);
+  int n = fe_node(L, IR_OP_ATTENTION, s, qkv, 3);
+  ir_set_attr_float(L->g, n, "scale", 1.0 / sqrt((double)dh));
+  ir_set_attr_int(L->g, n, "causal", a->causal);
+  ir_set_attr_int(L->g, n, "window", a->window);
+  int att = fe_done(L, n);
+  static const int64_t merge[4] = {0, 2, 1, 3};
+  snprintf(s, sizeof s, "%smerge", prefix);
+  att = transpose(L, s, att, 4, merge);
+  if (att < 0) return -1;
+  const ir_type *qt = &L->g->values[query].type;
+  ir_dim dims[3] = {qt->dims[0], qt->dims[1], ir_dim_const(E)};
+  snprintf(s, sizeof s, "%smerged", prefix);
+  att = reshape(L, s, att, 3, dims);
+  if (att < 0) return -1;
+  return fe_build_linear(L, prefix, "out_proj", att, E, E, a->bias);
+}
+
+/*
+ * The model dim of x: f32 [B, T, E] with E constant; `key` (embed_dim or
+ * d_model), if given, must agree. what names the input in messages.
+ */
+bool fe_model_dim(fe_ctx *L, int x, const char *what, const char *key, int64_t *E) {
+  const ir_type *t = &L->g->values[x].type;
+  char buf[256];
+  if (t->dtype != IR_F32 || t->rank != 3 || !ir_dim_is_const(t->dims[2])) {
+    ir_error(L->d, fe_cur_loc(L),
+             "%s '%s': expected %s of f32 [B, T, %s] with a constant %s, got %s %s", L->op,
+             fe_cur_name(L), what, key, key, ir_dtype_name(t->dtype),
+             ir_type_str(L->g, t, buf, sizeof buf));
+    return false;
+  }
+  int64_t given, zero = 0;
+  if (!fe_int(L, key, FE_NONNEG, &zero, &given)) return false;
+  *E = t->dims[2].coef;
+  if (given && given != *E) {
+    ir_error(L->d, fe_attr(L, key)->loc, "attribute '%s' of '%s' is %lld, but its %s %s has %lld",
+             key, fe_cur_name(L), (long long)given, what, ir_type_str(L->g, t, buf, sizeof buf),
+             (long long)*E);
+    return false;
+  }
+  return true;
+}
+
+bool fe_attn_common(fe_ctx *L, const char *heads_key, int64_t def_heads, int64_t E, fe_attn *a) {
+  static const int64_t none = -1;
+  static const double zero = 0;
+  int64_t heads, window;
+  double p;
+  bool bias, causal, bf;
+  const int64_t *hd = def_heads > 0 ? &def_heads : NULL;
+  bool ok = fe_int(L, heads_key, FE_POSITIVE, hd, &heads);
+  ok &= fe_bool(L, "bias", &yes, &bias);
+  ok &= fe_bool(L, "causal", &no, &causal);
+  ok &= fe_int(L, "window", FE_NONNEG, &none, &window);
+  ok &= fe_float(L, "dropout", &zero, &p);
+  ok &= fe_bool(L, "batch_first", &yes, &bf);
+  if (!ok) return false;
+  if (!bf) {
+    ir_error(L->d, fe_attr(L, "batch_first")->loc,
+             "attribute 'batch_first' of '%s': sequence tensors are batch-first [B, T, E]",
+             fe_cur_name(L));
+    return false;
+  }
+  if (E % heads) {
+    ir_error(L->d, fe_attr(L, heads_key) ? fe_attr(L, heads_key)->loc : fe_cur_loc(L),
+             "%s '%s': embed dim %lld is not divisible by %s %lld", L->op, fe_cur_name(L),
+             (long long)E, heads_key, (long long)heads);
+    return false;
+  }
+  *a = (fe_attn){.E = E, .H = heads, .bias = bias, .causal = causal, .window = window};
+  return true;
+}
+
+/* kdim / vdim as nn.MultiheadAttention: accepted only equal to embed_dim */
+static bool same_dim(fe_ctx *L, const char *key, int64_t E) {
+  int64_t v, zero = 0;
+  if (!fe_int(L, key, FE_NONNEG, &zero, &v)) return false;
+  if (v && v != E) {
+    ir_error(L->d, fe_attr(L, key)->loc,
+             "attribute '%s' of '%s' is %lld: only %s equal to embed_dim (%lld) is supported", key,
+             fe_cur_name(L), (long long)v, key, (long long)E);
+    return false;
+  }
+  return true;
+}
+
+/*
+ * multihead_attention: input (query), key, value, embed_dim, num_heads, bias,
+ * causal, window, dropout, batch_first, kdim, vdim
+ */
+int fe_lower_multihead_attention(fe_ctx *L) {
+  int q = fe_value_attr(L, "input");
+  int k = fe_attr(L, "key") ? fe_value_attr(L, "key") : q;
+  int v = fe_attr(L, "value") ? fe_value_attr(L, "value") : k;
+  if (q < 0 || k < 0 || v < 0) return -1;
+  int64_t E, Ek, Ev;
+  fe_attn a;
+  if (!fe_model_dim(L, q, "input", "embed_dim", &E) || !fe_attn_common(L, "num_heads", 0, E, &a))
+    return -1;
+  if (!same_dim(L, "kdim", E) || !same_dim(L, "vdim", E)) return -1;
+  if ((k != q && !fe_model_dim(L, k, "key", "embed_dim", &Ek)) ||
+      (v != q && !fe_model_dim(L, v, "value", "embed_dim", &Ev)))
+    return -1;
+  if ((k != q && Ek != E) || (v != q && Ev != E)) {
+    ir_error(L->d, fe_cur_loc(L),
+             "multihead_attention '%s': key and value need embed_dim %lld features (kdim and "
+             "vdim other than embed_dim are not supported)",
+             fe_cur_name(L), (long long)E);
+    return -1;
+  }
+  const ir_type *kt = &L->g->values[k].type, *vt = &L->g->values[v].type;
+  const ir_type *qt = &L->g->values[q].type;
+  char b1[256], b2[256], b3[256];
+  if (!ir_dim_eq(kt->dims[0], qt->dims[0]) || !ir_dim_eq(vt->dims[0], qt->dims[0]) ||
+      !ir_dim_eq(kt->dims[1], vt->dims[1])) {
+    ir_error(L->d, fe_cur_loc(L),
+             "multihead_attention '%s': query %s, key %s and value %s must share B, and key and "
+             "value T",
+             fe_cur_name(L), ir_type_str(L->g, qt, b1, sizeof b1),
+             ir_type_str(L->g, kt, b2, sizeof b2), ir_type_str(L->g, vt, b3, sizeof b3));
+    return -1;
+  }
+  return fe_finish(L, fe_build_mha(L, "", q, k, v, &a));
+}
+
+/*
+ * conv1d: input [B, T, C] (batch-first, channels last), out_channels,
+ * kernel_size, stride (1), padding (0), dilation (1), groups (1 only), bias
+ * (true), in_channels (inferred, checked), padding_mode (zeros only). The
+ * weight keeps PyTorch's [out, in, k]; a TRANSPOSE to [k, in, out] (run once
+ * at session start) gives the kernel rows of out_channels to vectorize over.
+ */
+int fe_lower_conv1d(fe_ctx *L) {
+  static const int64_t one = 1, zero = 0;
+  static const char *const modes[] = {"zeros", NULL};
+  int64_t out, k, stride, pad, dil, groups, in = 0;
+  int mode;
+  bool bias;
+  int x = fe_value_attr(L, "input");
+  bool ok = fe_int(L, "out_channels", FE_POSITIVE, NULL, &out);
+  ok &= fe_int(L, "kernel_size", FE_POSITIVE, NULL, &k);
+  ok &= fe_int(L, "stride", FE_POSITIVE, &one, &stride);
+  ok &= fe_int(L, "padding", FE_NONNEG, &zero, &pad);
+  ok &= fe_int(L, "dilation", FE_POSITIVE, &one, &dil);
+  ok &= fe_int(L, "groups", FE_POSITIVE, &one, &groups);
+  ok &= fe_int(L, "in_channels", FE_NONNEG, &zero, &in);
+  ok &= fe_bool(L, "bias", &yes, &bias);
+  ok &= fe_choice(L, "padding_mode", modes, 0, &mode);
+  if (!ok || x < 0) return -1;
+  if (groups != 1) {
+    ir_error(L->d, fe_attr(L, "groups")->loc,
+             "attribute 'groups' of '%s': only groups: 1 is supported", fe_cur_name(L));
+    return -1;
+  }
+  const ir_type *t = &L->g->values[x].type;
+  char buf[256];
+  if (t->dtype != IR_F32 || t->rank != 3 || !ir_dim_is_const(t->dims[2])) {
+    ir_error(L->d, fe_cur_loc(L),
+             "conv1d '%s': expected an input of f32 [B, T, in_channels] with a constant "
+             "in_channels, got %s %s",
+             fe_cur_name(L), ir_dtype_name(t->dtype), ir_type_str(L->g, t, buf, sizeof buf));
+    return -1;
+  }
+  int64_t C = t->dims[2].coef;
+  if (in && in != C) {
+    ir_error(L->d, fe_attr(L, "in_channels")->loc,
+             "attribute 'in_channels' of '%s' is %lld, but its input %s has %lld channels",
+             fe_cur_name(L), (long long)in, ir_type_str(L->g, t, buf, sizeof buf), (long long)C);
+    return -1;
+  }
+  ir_type wt = {
+      .dtype = IR_F32, .rank = 3, .dims = {ir_dim_const(out), ir_dim_const(C), ir_dim_const(k)}};
+  int w = fe_param(L, "weight", wt);
+  int tn = fe_node(L, IR_OP_TRANSPOSE, "weight_t", &w, 1);
+  static const int64_t perm[3] = {2, 1, 0};
+  ir_set_attr_ints(L->g, tn, "perm", perm, 3);
+  int inputs[3] = {x, fe_done(L, tn), -1};
+  if (inputs[1] < 0) return -1;
+  if (bias) inputs[2] = fe_param(L, "bias", f32v(out));
+  int n = ir_add_node(L->g, IR_OP_CONV1D, fe_cur_name(L), inputs, bias ? 3 : 2, fe_cur_loc(L));
+  ir_set_attr_int(L->g, n, "stride", stride);
+  ir_set_attr_int(L->g, n, "padding", pad);
+  ir_set_attr_int(L->g, n, "dilation", dil);
+  return n;
+}

@@ -1,0 +1,184 @@
+/*
+ * infer_scan.c: result types of the ops with several results: SCAN (the one
+ * loop construct) and the recurrent layers RNN, LSTM, GRU that decompose into
+ * SCANs. ir_infer_node hands them here.
+ *
+ * SCAN: over inputs [B, T, ...] are seen by the body one step at a time
+ * ([B, ...]) or one segment at a time ([B, chunk, ...]); states keep their
+ * type from step to step; captures are seen whole. The body is inferred on
+ * those types, then each emit becomes a result stacked along dim 1: an emit
+ * [B, H] gives [B, T, H] (chunk 1) or [B, T/chunk, H] (one row per segment),
+ * an emit [B, chunk, H, ...] (rank 3 or more) of a segment recurrence
+ * concatenates back to [B, T, H, ...]; a rank-2 emit [B, chunk] stacks like any
+ * [B, H]. So a result of the emit's rank concatenates, one of rank + 1 stacks:
+ * the interpreter and codegen tell the two apart by the ranks alone. Final
+ * states have their initial states' types.
+ */
+#include <stdarg.h>
+#include <string.h>
+
+#include "ir.h"
+
+static bool fail(ir_diags *d, const ir_node *n, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static bool fail(ir_diags *d, const ir_node *n, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  ir_verror(d, n->loc, false, fmt, ap);
+  va_end(ap);
+  return false;
+}
+
+static const char *tstr(const ir_graph *g, const ir_type *t, char *buf, size_t size) {
+  return ir_type_str(g, t, buf, size);
+}
+
+/* the name of body output k (the emit or state name the frontend gave it) */
+static const char *out_name(const ir_graph *b, int k) {
+  return b->outputs[k].name && b->outputs[k].name[0] ? b->outputs[k].name : "?";
+}
+
+/* the type over input x has in the body: dim 1 removed, or chunk long */
+static ir_type step_type(const ir_type *x, int64_t chunk) {
+  ir_type t = *x;
+  if (chunk > 1) {
+    t.dims[1] = ir_dim_const(chunk);
+  } else {
+    memmove(&t.dims[1], &t.dims[2], sizeof(ir_dim) * (size_t)(x->rank - 2));
+    t.rank--;
+  }
+  return t;
+}
+
+/* the sequence dim T of the over inputs; false after an error */
+static bool seq_dim(ir_graph *g, const ir_node *n, int nover, int64_t chunk, ir_diags *d,
+                    ir_dim *T) {
+  char a[256], b[256];
+  for (int i = 0; i < nover; i++) {
+    const ir_type *x = &g->values[n->inputs[i]].type;
+    if (x->rank < 2)
+      return fail(d, n, "scan '%s': input %d to scan over must be [B, T, ...], got %s", n->name, i,
+                  tstr(g, x, a, sizeof a));
+    if (i == 0)
+      *T = x->dims[1];
+    else if (!ir_dim_eq(*T, x->dims[1]))
+      return fail(d, n, "scan '%s': inputs to scan over differ in length: %s and %s", n->name,
+                  tstr(g, &g->values[n->inputs[0]].type, a, sizeof a), tstr(g, x, b, sizeof b));
+  }
+  if (chunk > 1 && ir_dim_is_const(*T) && T->coef % chunk != 0)
+    return fail(d, n, "scan '%s': chunk %lld does not divide the sequence length %lld", n->name,
+                (long long)chunk, (long long)T->coef);
+  return true;
+}
+
+/* the result type of an emit of body type e */
+static bool emit_type(ir_graph *g, const ir_node *n, int k, const ir_type *e, ir_dim T,
+                      int64_t chunk, ir_diags *d, ir_type *out) {
+  char a[256], b[64];
+  const ir_graph *body = n->body;
+  if (e->rank < 1 || e->rank >= IR_MAX_RANK)
+    return fail(d, n, "scan '%s': emit '%s' is %s; it needs a batch dim and room for T", n->name,
+                out_name(body, k), tstr(g, e, a, sizeof a));
+  *out = *e;
+  if (chunk > 1 && e->rank >= 3 && ir_dim_is_const(e->dims[1]) && e->dims[1].coef == chunk) {
+    out->dims[1] = T; /* [B, C, ...] segments concatenate back to [B, T, ...] */
+    return true;
+  }
+  ir_dim steps = T;
+  if (chunk > 1 && !ir_dim_div(T, ir_dim_const(chunk), &steps))
+    return fail(d, n,
+                "scan '%s': emit '%s' stacks one row per segment, but the sequence length %s "
+                "is symbolic and %s/%lld is not a dim; give the inputs to scan over a constant "
+                "length or emit [B, %lld, ...] per segment",
+                n->name, out_name(body, k), ir_dim_str(g, T, b, sizeof b),
+                ir_dim_str(g, T, b, sizeof b), (long long)chunk, (long long)chunk);
+  memmove(&out->dims[2], &out->dims[1], sizeof(ir_dim) * (size_t)(e->rank - 1));
+  out->dims[1] = steps;
+  out->rank++;
+  return true;
+}
+
+bool ir_infer_scan(ir_graph *g, int ni, ir_diags *d) {
+  const ir_node *n = &g->nodes[ni];
+  ir_graph *b = n->body;
+  int64_t nover = ir_attr_int(n, "nover"), nstate = ir_attr_int(n, "nstate");
+  int64_t chunk = ir_attr_int(n, "chunk");
+  IR_ASSERT(b && b->ninputs == n->ninputs && nover >= 1 && nstate >= 0 && chunk >= 1);
+  IR_ASSERT(nover + nstate <= n->ninputs && b->noutputs >= nstate);
+  IR_ASSERT(n->noutputs == b->noutputs);
+  ir_dim T;
+  if (!seq_dim(g, n, (int)nover, chunk, d, &T)) return false;
+  for (int i = 0; i < b->ninputs; i++) {
+    const ir_type *t = &g->values[n->inputs[i]].type;
+    b->values[b->inputs[i]].type = i < nover ? step_type(t, chunk) : *t;
+  }
+  for (int i = 0; i < b->nnodes; i++)
+    if (!b->nodes[i].dead && !ir_infer_node(b, i, d)) return false;
+  int nemit = b->noutputs - (int)nstate;
+  char x[256], y[256];
+  for (int k = 0; k < b->noutputs; k++) {
+    const ir_type *e = &b->values[b->outputs[k].value].type;
+    if (e->rank < 0) return false;
+    ir_type r;
+    if (k < nemit) {
+      if (!emit_type(g, n, k, e, T, chunk, d, &r)) return false;
+    } else {
+      r = g->values[n->inputs[nover + k - nemit]].type;
+      if (!ir_type_eq(e, &r))
+        return fail(d, n, "scan '%s': next value of state '%s' is %s %s, but the state is %s %s",
+                    n->name, out_name(b, k), ir_dtype_name(e->dtype), tstr(g, e, x, sizeof x),
+                    ir_dtype_name(r.dtype), tstr(g, &r, y, sizeof y));
+    }
+    g->values[n->outputs[k]].type = r;
+  }
+  return true;
+}
+
+/* ---- RNN, LSTM, GRU ---- */
+
+/* the number of parameters per layer and direction */
+static int params_per_dir(const ir_node *n) {
+  int k = 2 + (ir_attr_int(n, "bias") ? 2 : 0);
+  if (n->op == IR_OP_LSTM) {
+    if (ir_attr_int(n, "proj_size") > 0) k++;
+    if (ir_attr_int(n, "peephole")) k += 3;
+  }
+  return k;
+}
+
+/* input i must be f32 [a, b, c] */
+static bool need_state(ir_graph *g, const ir_node *n, int i, const char *what, ir_type want,
+                       ir_diags *d) {
+  const ir_type *t = &g->values[n->inputs[i]].type;
+  if (ir_type_eq(t, &want)) return true;
+  char a[256], b[256];
+  return fail(d, n, "%s '%s': %s: expected %s %s, got %s %s", ir_ops[n->op].name, n->name, what,
+              ir_dtype_name(want.dtype), tstr(g, &want, a, sizeof a), ir_dtype_name(t->dtype),
+              tstr(g, t, b, sizeof b));
+}
+
+bool ir_infer_recurrent(ir_graph *g, int ni, ir_diags *d) {
+  const ir_node *n = &g->nodes[ni];
+  const ir_type *x = &g->values[n->inputs[0]].type;
+  char a[256];
+  int64_t H = ir_attr_int(n, "hidden_size"), L = ir_attr_int(n, "num_layers");
+  int64_t D = ir_attr_int(n, "bidirectional") ? 2 : 1;
+  int64_t P =
+      n->op == IR_OP_LSTM && ir_attr_int(n, "proj_size") > 0 ? ir_attr_int(n, "proj_size") : H;
+  int nstates = n->op == IR_OP_LSTM ? 2 : 1;
+  IR_ASSERT(n->ninputs == 1 + nstates + (int)(L * D) * params_per_dir(n));
+  if (x->dtype != IR_F32 || x->rank != 3)
+    return fail(d, n, "%s '%s': expected an f32 input [B, T, features], got %s %s",
+                ir_ops[n->op].name, n->name, ir_dtype_name(x->dtype), tstr(g, x, a, sizeof a));
+  ir_type hn = {
+      .dtype = IR_F32, .rank = 3, .dims = {ir_dim_const(L * D), x->dims[0], ir_dim_const(P)}};
+  ir_type cn = hn;
+  cn.dims[2] = ir_dim_const(H);
+  if (!need_state(g, n, 1, "h0", hn, d)) return false;
+  if (nstates == 2 && !need_state(g, n, 2, "c0", cn, d)) return false;
+  ir_type y = {.dtype = IR_F32, .rank = 3, .dims = {x->dims[0], x->dims[1], ir_dim_const(D * P)}};
+  g->values[n->outputs[0]].type = y;
+  g->values[n->outputs[1]].type = hn;
+  if (nstates == 2) g->values[n->outputs[2]].type = cn;
+  return true;
+}

@@ -1,0 +1,291 @@
+/*
+ * test_scan.c: SCAN compiled against the interpreter. The graphs are built by
+ * hand (a custom tanh cell, LSTM- and GRU-shaped bodies, a chunked segment
+ * recurrence) or in YAML (a cell with per-gate weights), forward and reverse, batch 1 (steps read
+ * and written in place) and batch 3 (copied per step), dims bound and symbolic, at 1 and 2 threads.
+ * Every unroll factor 1..8 runs on a T that is not a multiple of it, and T=1.
+ * Last, the generated code must not grow with T: the LLVM instruction count
+ * of an LSTM module at T=10 equals the count at T=100000.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "cg_test.h"
+
+static const ir_loc L0 = {0, 0};
+
+static ir_type ty(int rank, const ir_dim *dims) {
+  ir_type t = {.dtype = IR_F32, .rank = rank};
+  for (int i = 0; i < rank; i++) t.dims[i] = dims[i];
+  return t;
+}
+#define TY(...) ty((int)(sizeof((ir_dim[]){__VA_ARGS__}) / sizeof(ir_dim)), (ir_dim[]){__VA_ARGS__})
+#define K(n) ir_dim_const(n)
+
+static int node1(ir_graph *g, ir_op op, int a, int b) {
+  int in[2] = {a, b};
+  int n = ir_add_node(g, op, NULL, in, ir_ops[op].min_inputs >= 2 || b >= 0 ? 2 : 1, L0);
+  if (op == IR_OP_MATMUL) ir_set_attr_int(g, n, "trans_b", 1);
+  return g->nodes[n].outputs[0];
+}
+static int un(ir_graph *g, ir_op op, int a) { return node1(g, op, a, -1); }
+static int mm(ir_graph *g, int a, int w) { return node1(g, IR_OP_MATMUL, a, w); }
+static int slice1(ir_graph *g, int a, int64_t s, int64_t e) {
+  int n = ir_add_node(g, IR_OP_SLICE, NULL, &a, 1, L0);
+  ir_set_attr_int(g, n, "dim", 1);
+  ir_set_attr_int(g, n, "start", s);
+  ir_set_attr_int(g, n, "end", e);
+  return g->nodes[n].outputs[0];
+}
+
+typedef enum cell { TANH_CELL, LSTM_CELL, GRU_CELL, CHUNK_CELL } cell;
+
+typedef struct spec {
+  cell kind;          /* body shape */
+  int64_t B, T, F, H; /* sizes */
+  bool reverse;       /* run t = T-1 .. 0 */
+  int64_t chunk;      /* CHUNK_CELL: steps of this many rows */
+} spec;
+
+/*
+ * A top graph x [B, T, F], states, weights as params, one SCAN:
+ *   TANH: h' = tanh(x W^T + h U^T + b); emits h' * 2 and h' (so one emit is
+ *         its own kernel's result, one is also the state)
+ *   LSTM: gates x Wih^T + h Whh^T + b, sliced i f g o; c', h' as PyTorch
+ *   GRU:  r, z from x Wr^T + h Ur^T; n = tanh(x Wn^T + r * (h Un^T)); h' = n + z (h - n)
+ *   CHUNK: segments [B, chunk, F]; s' = tanh(x W^T + s * 0.5), s [B, chunk, H]
+ */
+static ir_graph *build(const spec *s) {
+  ir_graph *g = ir_graph_new("scan");
+  int sB = ir_graph_add_sym(g, "B", s->B, L0), sT = ir_graph_add_sym(g, "T", s->T, L0);
+  ir_dim B = ir_dim_sym(sB), T = ir_dim_sym(sT);
+  int64_t F = s->F, H = s->H, C = s->chunk > 0 ? s->chunk : 1;
+  int G = s->kind == LSTM_CELL ? 4 : s->kind == GRU_CELL ? 3 : 1;
+  int x = ir_add_input(g, "x", TY(B, T, K(F)), L0);
+  int nstate = s->kind == LSTM_CELL ? 2 : 1;
+  int st[2];
+  ir_type stt = s->kind == CHUNK_CELL ? TY(B, K(C), K(H)) : TY(B, K(H));
+  st[0] = ir_add_input(g, "h0", stt, L0);
+  if (nstate == 2) st[1] = ir_add_input(g, "c0", stt, L0);
+  int W = ir_add_param(g, "W", TY(K(G * H), K(F)), L0);
+  int U = ir_add_param(g, "U", TY(K(G * H), K(H)), L0);
+  int bias = ir_add_param(g, "b", TY(K(G * H)), L0);
+  int ins[8] = {x, st[0]}, nin = 2;
+  if (nstate == 2) ins[nin++] = st[1];
+  ins[nin++] = W;
+  ins[nin++] = U;
+  ins[nin++] = bias;
+  int nemit = s->kind == TANH_CELL ? 2 : 1;
+  int scan = ir_insert_node_n(g, g->nnodes, IR_OP_SCAN, "rnn", ins, nin, nemit + nstate, L0);
+  ir_set_attr_int(g, scan, "nover", 1);
+  ir_set_attr_int(g, scan, "nstate", nstate);
+  ir_set_attr_int(g, scan, "reverse", s->reverse);
+  ir_set_attr_int(g, scan, "chunk", C);
+
+  ir_graph *b = ir_graph_new("body");
+  b->parent = g;
+  b->nsyms = g->nsyms;
+  for (int i = 0; i < g->nsyms; i++) b->syms[i] = g->syms[i];
+  int xt = ir_add_input(b, "xt", s->kind == CHUNK_CELL ? TY(B, K(C), K(F)) : TY(B, K(F)), L0);
+  int h = ir_add_input(b, "h", stt, L0);
+  int c = nstate == 2 ? ir_add_input(b, "c", stt, L0) : -1;
+  int bW = ir_add_input(b, "W", TY(K(G * H), K(F)), L0);
+  int bU = ir_add_input(b, "U", TY(K(G * H), K(H)), L0);
+  int bb = ir_add_input(b, "b", TY(K(G * H)), L0);
+  switch (s->kind) {
+    case TANH_CELL: {
+      int z = node1(b, IR_OP_ADD, node1(b, IR_OP_ADD, mm(b, xt, bW), mm(b, h, bU)), bb);
+      int hn = un(b, IR_OP_TANH, z);
+      float two = 2;
+      int k2 = ir_add_const(b, TY(K(1)), &two, L0);
+      ir_add_output(b, "y2", node1(b, IR_OP_MUL, hn, k2));
+      ir_add_output(b, "y", hn);
+      ir_add_output(b, "h", hn);
+      break;
+    }
+    case LSTM_CELL: {
+      int z = node1(b, IR_OP_ADD, node1(b, IR_OP_ADD, mm(b, xt, bW), mm(b, h, bU)), bb);
+      int i = un(b, IR_OP_SIGMOID, slice1(b, z, 0, H));
+      int f = un(b, IR_OP_SIGMOID, slice1(b, z, H, 2 * H));
+      int gg = un(b, IR_OP_TANH, slice1(b, z, 2 * H, 3 * H));
+      int o = un(b, IR_OP_SIGMOID, slice1(b, z, 3 * H, 4 * H));
+      int cn = node1(b, IR_OP_ADD, node1(b, IR_OP_MUL, f, c), node1(b, IR_OP_MUL, i, gg));
+      int hn = node1(b, IR_OP_MUL, o, un(b, IR_OP_TANH, cn));
+      ir_add_output(b, "y", hn);
+      ir_add_output(b, "h", hn);
+      ir_add_output(b, "c", cn);
+      break;
+    }
+    case GRU_CELL: {
+      int xp = node1(b, IR_OP_ADD, mm(b, xt, bW), bb), hp = mm(b, h, bU);
+      int r = un(b, IR_OP_SIGMOID, node1(b, IR_OP_ADD, slice1(b, xp, 0, H), slice1(b, hp, 0, H)));
+      int z = un(b, IR_OP_SIGMOID,
+                 node1(b, IR_OP_ADD, slice1(b, xp, H, 2 * H), slice1(b, hp, H, 2 * H)));
+      int nn = un(b, IR_OP_TANH,
+                  node1(b, IR_OP_ADD, slice1(b, xp, 2 * H, 3 * H),
+                        node1(b, IR_OP_MUL, r, slice1(b, hp, 2 * H, 3 * H))));
+      int hn = node1(b, IR_OP_ADD, nn, node1(b, IR_OP_MUL, z, node1(b, IR_OP_SUB, h, nn)));
+      ir_add_output(b, "y", hn);
+      ir_add_output(b, "h", hn);
+      break;
+    }
+    case CHUNK_CELL: {
+      float half = 0.5f;
+      int kh = ir_add_const(b, TY(K(1)), &half, L0);
+      int z =
+          node1(b, IR_OP_ADD, node1(b, IR_OP_ADD, mm(b, xt, bW), bb), node1(b, IR_OP_MUL, h, kh));
+      int sn = un(b, IR_OP_TANH, z);
+      ir_add_output(b, "y", node1(b, IR_OP_ADD, sn, h));
+      ir_add_output(b, "s", sn);
+      (void)bU;
+      break;
+    }
+  }
+  g->nodes[scan].body = b;
+  for (int k = 0; k < g->nodes[scan].noutputs; k++) {
+    char name[16];
+    snprintf(name, sizeof name, "out%d", k);
+    ir_add_output(g, ir_strdup(g, name), g->nodes[scan].outputs[k]);
+  }
+  ir_diags d;
+  ir_diags_init(&d, "test", NULL, 0, stderr);
+  pass_ctx ctx = {.diags = &d};
+  assert_true(pass_infer_shapes(g, &ctx) || d.nerrors == 0);
+  assert_int_equal(d.nerrors, 0);
+  return g;
+}
+
+static void check(const spec *s, unsigned variants) {
+  cgt_check_graph(build(s), &(cgt_opts){.variants = variants, .tol = 1e-4});
+}
+
+/* the scan with a given unroll factor (the unroll pass keeps a factor already set) */
+static void check_unrolled(const spec *s, int64_t factor, unsigned variants) {
+  ir_graph *g = build(s);
+  for (int i = 0; i < g->nnodes; i++)
+    if (g->nodes[i].op == IR_OP_SCAN) ir_set_attr_int(g, i, "unroll", factor);
+  cgt_check_graph(g, &(cgt_opts){.variants = variants, .tol = 1e-4});
+}
+
+/* every factor 1..8 on lengths that are not multiples of it, forward and reverse */
+static void unrolled(void **state) {
+  (void)state;
+  for (int64_t f = 1; f <= 8; f++) {
+    check_unrolled(&(spec){TANH_CELL, 1, 2 * f + 1, 5, 8, f % 2, 1}, f, CGT_FUSED);
+    if (f % 2 == 0) /* LSTM on half the factors, symbolic dims on half of those */
+      check_unrolled(&(spec){LSTM_CELL, 2, f + 3, 4, 8, f % 4 == 0, 1}, f,
+                     f % 4 ? CGT_SYMBOLIC : CGT_FUSED);
+  }
+  check_unrolled(&(spec){GRU_CELL, 1, 1, 4, 8, 0, 1}, 4, CGT_FUSED); /* T=1 < factor */
+  check_unrolled(&(spec){CHUNK_CELL, 1, 10, 3, 4, 1, 2}, 3, CGT_FUSED);
+}
+
+static void tanh_cell(void **state) {
+  (void)state;
+  for (int rev = 0; rev < 2; rev++) {
+    check(&(spec){TANH_CELL, 1, 7, 5, 16, rev, 1}, rev ? CGT_FUSED : CGT_SYMBOLIC);
+    check(&(spec){TANH_CELL, 3, 6, 9, 20, rev, 1}, rev ? CGT_UNFUSED : CGT_FUSED);
+  }
+}
+
+static void lstm_cell(void **state) {
+  (void)state;
+  check(&(spec){LSTM_CELL, 1, 9, 12, 32, 0, 1}, CGT_FUSED | CGT_SYMBOLIC);
+  check(&(spec){LSTM_CELL, 2, 5, 7, 17, 1, 1}, CGT_FUSED | CGT_UNFUSED);
+}
+
+static void gru_cell(void **state) {
+  (void)state;
+  check(&(spec){GRU_CELL, 1, 8, 6, 24, 0, 1}, CGT_FUSED);
+  check(&(spec){GRU_CELL, 4, 5, 3, 10, 1, 1}, CGT_SYMBOLIC);
+}
+
+static void chunked(void **state) {
+  (void)state;
+  check(&(spec){CHUNK_CELL, 1, 8, 4, 8, 0, 2}, CGT_FUSED);
+  check(&(spec){CHUNK_CELL, 2, 12, 5, 6, 1, 3}, CGT_UNFUSED | CGT_SYMBOLIC);
+}
+
+static void one_step(void **state) {
+  (void)state;
+  check(&(spec){TANH_CELL, 1, 1, 3, 4, 0, 1}, CGT_FUSED | CGT_SYMBOLIC);
+  check(&(spec){LSTM_CELL, 2, 1, 3, 4, 1, 1}, CGT_FUSED | CGT_SYMBOLIC);
+}
+
+/* a custom cell in YAML: per-gate weights (merge_gemm), an input projection
+ * (hoist), a second emit, through the whole pipeline */
+static void custom_cell_yaml(void **state) {
+  (void)state;
+  static const char *const cells[] = {"false", "true"};
+  for (int r = 0; r < 2; r++) {
+    char y[2048];
+    snprintf(y, sizeof y,
+             "seqc: 1\nname: m\ndims: {B: %d, T: 6}\n"
+             "inputs:\n  x: {dtype: f32, shape: [B, T, 6]}\n"
+             "outputs: [cell, cell.e, cell.h]\nnodes:\n"
+             "  cell:\n    op: scan\n    over: {x: x}\n    reverse: %s\n"
+             "    state: {h: {zeros: [B, 5]}}\n    body:\n"
+             "      a:  {op: linear, input: h, out_features: 5, bias: false}\n"
+             "      b:  {op: linear, input: h, out_features: 5}\n"
+             "      c:  {op: linear, input: h, out_features: 3, bias: false}\n"
+             "      u:  {op: linear, input: x, out_features: 5}\n"
+             "      sa: {op: sigmoid, input: a}\n"
+             "      m1: {op: mul, inputs: [sa, b]}\n"
+             "      s:  {op: add, inputs: [m1, u]}\n"
+             "      hn: {op: tanh, input: s}\n"
+             "      e:  {op: relu, input: c}\n"
+             "    next: {h: hn}\n    emit: [hn, e]\n",
+             r ? 3 : 1, cells[r]);
+    cgt_check(y, &(cgt_opts){.variants = r ? CGT_FUSED : CGT_FUSED | CGT_SYMBOLIC, .tol = 1e-4});
+  }
+}
+
+/* LLVM instructions in every function of a module */
+static long count_insts(LLVMModuleRef m) {
+  long n = 0;
+  for (LLVMValueRef f = LLVMGetFirstFunction(m); f; f = LLVMGetNextFunction(f))
+    for (LLVMBasicBlockRef bb = LLVMGetFirstBasicBlock(f); bb; bb = LLVMGetNextBasicBlock(bb))
+      for (LLVMValueRef i = LLVMGetFirstInstruction(bb); i; i = LLVMGetNextInstruction(i)) n++;
+  return n;
+}
+
+/* the instruction count of the planned LSTM at sequence length T, dims bound */
+static long lstm_insts(int64_t T) {
+  ir_graph *g = build(&(spec){LSTM_CELL, 1, T, 64, 64, 0, 1});
+  int64_t syms[2] = {1, T};
+  ir_diags d;
+  ir_diags_init(&d, "test", NULL, 0, stderr);
+  pass_ctx ctx = {.diags = &d, .syms = syms};
+  assert_true(pass_run_pipeline(g, &ctx));
+  LLVMContextRef llvm = LLVMContextCreate();
+  seqrt_error err = {{0}};
+  LLVMModuleRef m = cg_module_build(g, &(cg_options){.bind_syms = syms}, 16, llvm, &err);
+  assert_non_null(m);
+  long n = count_insts(m);
+  LLVMDisposeModule(m);
+  LLVMContextDispose(llvm);
+  ir_graph_free(g);
+  return n;
+}
+
+/* the loop is real: T only changes constants, never the amount of code */
+static void code_size_independent_of_T(void **state) {
+  (void)state;
+  long a = lstm_insts(10), b = lstm_insts(100000);
+  assert_true(a > 100);
+  assert_int_equal(a, b);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(tanh_cell), cmocka_unit_test(lstm_cell),
+      cmocka_unit_test(gru_cell),  cmocka_unit_test(chunked),
+      cmocka_unit_test(one_step),  cmocka_unit_test(custom_cell_yaml),
+      cmocka_unit_test(unrolled),  cmocka_unit_test(code_size_independent_of_T),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
