@@ -76,7 +76,8 @@ int cmd_check(int argc, char **argv) {
   for (int i = 0; i < g->nvalues; i++)
     if (g->values[i].kind == IR_VAL_PARAM) params += numel(&g->values[i], syms);
   printf("parameters: %lld (%.1f KiB f32)\n", (long long)params, (double)params * 4 / 1024);
-  printf("flops: %.4g (matmuls, 2*M*N*K, at the dims above)\n", cli_count_flops(g, syms));
+  printf("flops: %.4g (matmuls, attention, conv1d, recurrences; at the dims above)\n",
+         cli_count_flops(g, syms));
   cli_model_free(&m);
   return CLI_OK;
 }

@@ -189,19 +189,63 @@ void cli_random_inputs(const ir_graph *g, const int64_t *syms, uint64_t seed, se
   }
 }
 
-/* 2*M*N*K of one matmul; FUSED bodies are searched too */
+static double dim_of(const ir_graph *g, int v, int axis, const int64_t *syms) {
+  return (double)ir_dim_eval(g->values[v].type.dims[axis], syms);
+}
+
+/* multiply-adds counted twice, as the peers count them: matmuls 2*M*N*K;
+ * attention 4*B*H*Tq*Tk*dh whatever the mask (QK^T and PV in full); conv1d
+ * 2*B*Tout*O*k*C; a recurrent layer 2*B*T*rows*cols for every weight matrix
+ * (w_ih, w_hh, w_hr) of every layer and direction; a scan its body times its
+ * steps; FUSED bodies once. Elementwise work is not counted. */
 static double graph_flops(const ir_graph *g, const int64_t *syms) {
   double flops = 0;
   for (int i = 0; i < g->nnodes; i++) {
     const ir_node *n = &g->nodes[i];
     if (n->dead) continue;
-    if (n->body) flops += graph_flops(n->body, syms);
-    if (n->op != IR_OP_MATMUL && n->op != IR_OP_LINEAR) continue;
-    const ir_type *out = &g->values[n->outputs[0]].type;
-    const ir_type *a = &g->values[n->inputs[0]].type;
-    if (out->rank < 1 || a->rank < 1) continue;
-    double k = (double)ir_dim_eval(a->dims[a->rank - 1], syms);
-    flops += 2.0 * k * (double)ir_type_numel_eval(out, syms);
+    const ir_type *out = n->noutputs > 0 ? &g->values[n->outputs[0]].type : NULL;
+    switch (n->op) {
+    case IR_OP_MATMUL:
+    case IR_OP_LINEAR: {
+      const ir_type *a = &g->values[n->inputs[0]].type;
+      if (out->rank < 1 || a->rank < 1) break;
+      double k = (double)ir_dim_eval(a->dims[a->rank - 1], syms);
+      flops += 2.0 * k * (double)ir_type_numel_eval(out, syms);
+      break;
+    }
+    case IR_OP_ATTENTION: {
+      double tk = dim_of(g, n->inputs[1], 2, syms);
+      flops += 4.0 * tk * (double)ir_type_numel_eval(&g->values[n->inputs[0]].type, syms);
+      break;
+    }
+    case IR_OP_CONV1D: {
+      const ir_type *w = &g->values[n->inputs[1]].type; /* [k, C, O] */
+      double kc = dim_of(g, n->inputs[1], 0, syms) * dim_of(g, n->inputs[1], 1, syms);
+      if (w->rank == 3) flops += 2.0 * kc * (double)ir_type_numel_eval(out, syms);
+      break;
+    }
+    case IR_OP_RNN:
+    case IR_OP_GRU:
+    case IR_OP_LSTM: {
+      double bt = dim_of(g, n->inputs[0], 0, syms) * dim_of(g, n->inputs[0], 1, syms);
+      int first = n->op == IR_OP_LSTM ? 3 : 2; /* x and the initial states come first */
+      for (int k = first; k < n->ninputs; k++) {
+        const ir_type *w = &g->values[n->inputs[k]].type;
+        if (w->rank == 2) flops += 2.0 * bt * (double)ir_type_numel_eval(w, syms);
+      }
+      break;
+    }
+    case IR_OP_SCAN: {
+      double steps = dim_of(g, n->inputs[0], 1, syms);
+      int64_t chunk = ir_attr_int(n, "chunk");
+      if (chunk > 1) steps /= (double)chunk;
+      if (n->body) flops += steps * graph_flops(n->body, syms);
+      break;
+    }
+    default:
+      if (n->body) flops += graph_flops(n->body, syms);
+      break;
+    }
   }
   return flops;
 }

@@ -198,6 +198,26 @@ void ir_set_attr_ints(ir_graph *g, int node, const char *key, const int64_t *v, 
   a->nints = n;
 }
 
+void ir_copy_attrs(ir_graph *g, int node, const ir_node *src) {
+  for (int a = 0; a < src->nattrs; a++) {
+    const ir_attr *at = &src->attrs[a];
+    switch (at->kind) {
+      case IR_ATTR_INT:
+        ir_set_attr_int(g, node, at->key, at->i);
+        break;
+      case IR_ATTR_FLOAT:
+        ir_set_attr_float(g, node, at->key, at->f);
+        break;
+      case IR_ATTR_STR:
+        ir_set_attr_str(g, node, at->key, at->s);
+        break;
+      case IR_ATTR_INTS:
+        ir_set_attr_ints(g, node, at->key, at->ints, at->nints);
+        break;
+    }
+  }
+}
+
 const ir_attr *ir_get_attr(const ir_node *n, const char *key) {
   for (int i = 0; i < n->nattrs; i++)
     if (strcmp(n->attrs[i].key, key) == 0) return &n->attrs[i];

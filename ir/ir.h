@@ -251,6 +251,8 @@ void ir_set_attr_int(ir_graph *g, int node, const char *key, int64_t v);
 void ir_set_attr_float(ir_graph *g, int node, const char *key, double v);
 void ir_set_attr_str(ir_graph *g, int node, const char *key, const char *v);
 void ir_set_attr_ints(ir_graph *g, int node, const char *key, const int64_t *v, int n);
+/* sets every attribute of src (a node of any graph) on node `node` of g */
+void ir_copy_attrs(ir_graph *g, int node, const ir_node *src);
 const ir_attr *ir_get_attr(const ir_node *n, const char *key);
 /* the attribute's value; IR_ASSERTs that it exists with that kind */
 int64_t ir_attr_int(const ir_node *n, const char *key);

@@ -110,27 +110,6 @@ static void add_ext(fuser *f, int v, bool dedup) {
   f->ext[f->next++] = v;
 }
 
-/* copies every attribute of src onto node n of g */
-static void copy_attrs(ir_graph *g, int n, const ir_node *src) {
-  for (int a = 0; a < src->nattrs; a++) {
-    const ir_attr *at = &src->attrs[a];
-    switch (at->kind) {
-      case IR_ATTR_INT:
-        ir_set_attr_int(g, n, at->key, at->i);
-        break;
-      case IR_ATTR_FLOAT:
-        ir_set_attr_float(g, n, at->key, at->f);
-        break;
-      case IR_ATTR_STR:
-        ir_set_attr_str(g, n, at->key, at->s);
-        break;
-      case IR_ATTR_INTS:
-        ir_set_attr_ints(g, n, at->key, at->ints, at->nints);
-        break;
-    }
-  }
-}
-
 /*
  * Replaces the members (sorted, at least two) by one FUSED node placed after
  * the last member. A leading MATMUL keeps its operands as inputs 0 and 1.
@@ -164,7 +143,7 @@ static void build_fused(fuser *f) {
     IR_ASSERT(ins);
     for (int j = 0; j < n->ninputs; j++) ins[j] = map[n->inputs[j]];
     int b = ir_add_node(body, n->op, n->name, ins, n->ninputs, n->loc);
-    copy_attrs(body, b, n);
+    ir_copy_attrs(body, b, n);
     int out = n->outputs[0], bout = body->nodes[b].outputs[0];
     body->values[bout].type = g->values[out].type;
     body->values[bout].name = ir_strdup(body, g->values[out].name);

@@ -24,27 +24,6 @@ static int64_t const_numel(const ir_type *t) {
   return n.coef;
 }
 
-/* copies every attribute of src onto node n of g */
-static void copy_attrs(ir_graph *g, int n, const ir_node *src) {
-  for (int a = 0; a < src->nattrs; a++) {
-    const ir_attr *at = &src->attrs[a];
-    switch (at->kind) {
-      case IR_ATTR_INT:
-        ir_set_attr_int(g, n, at->key, at->i);
-        break;
-      case IR_ATTR_FLOAT:
-        ir_set_attr_float(g, n, at->key, at->f);
-        break;
-      case IR_ATTR_STR:
-        ir_set_attr_str(g, n, at->key, at->s);
-        break;
-      case IR_ATTR_INTS:
-        ir_set_attr_ints(g, n, at->key, at->ints, at->nints);
-        break;
-    }
-  }
-}
-
 /* the folded graph has no params */
 static bool no_param(void *user, const char *name, seqrt_tensor *out) {
   (void)user, (void)name, (void)out;
@@ -76,7 +55,7 @@ static bool eval_node(ir_graph *g, int i) {
   }
   int m = ir_add_node(one, n->op, n->name, ins, n->ninputs, n->loc);
   free(ins);
-  copy_attrs(one, m, n);
+  ir_copy_attrs(one, m, n);
   for (int j = 0; j < n->noutputs; j++) {
     int r = one->nodes[m].outputs[j];
     one->values[r].type = g->values[n->outputs[j]].type;

@@ -68,6 +68,12 @@ expect 2 "unknown pass 'nope'" "$SEQC" ir "$tmp/mlp.yaml" --print-after nope
 # good runs
 expect 0 "model small_mlp: ok" "$SEQC" check "$tmp/mlp.yaml"
 expect 0 "parameters: 212" "$SEQC" check "$tmp/mlp.yaml"
+# FLOP counts as the peer kit counts them (shared/peers/RESULTS.md: GFLOP column)
+expect 0 "flops: 1.342e\+08" "$SEQC" check "$SRC/bench/lstm_b1.yaml"
+expect 0 "flops: 1.007e\+08" "$SEQC" check "$SRC/bench/gru_b1.yaml"
+expect 0 "flops: 1.342e\+09" "$SEQC" check "$SRC/bench/birnn.yaml"
+expect 0 "flops: 4.295e\+09" "$SEQC" check "$SRC/bench/transformer_gpt.yaml"
+expect 0 "flops: 1.611e\+09" "$SEQC" check "$SRC/bench/longattn.yaml"
 expect 0 "y: f32 \[2, 4\]" "$SEQC" run "$tmp/mlp.yaml" --random-weights 1 --random-input 1
 expect 0 "y: f32 \[5, 4\]" "$SEQC" run "$tmp/mlp.yaml" --random-weights 1 --random-input 1 --dim B=5
 expect 0 "after fuse" "$SEQC" ir "$tmp/mlp.yaml" --print-after fuse
