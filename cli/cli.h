@@ -41,6 +41,9 @@ typedef struct cli_model {
 bool cli_model_load(cli_model *m, const char *path, bool strict);
 void cli_model_free(cli_model *m);
 
+/* syms[] from --dim alone, -1 for the dims it leaves symbolic; CLI_USAGE for a
+ * name the model has no dim of */
+int cli_bind_given_dims(const ir_graph *g, const cli_opts *o, int64_t *syms);
 /*
  * Fills syms[] for every symbol of g: --dim first, then the shapes of the given
  * input tensors (inputs may be NULL), then YAML defaults. Reports disagreements

@@ -79,9 +79,7 @@ void cli_model_free(cli_model *m) {
   free(m->src);
 }
 
-int cli_bind_dims(const ir_graph *g, const cli_opts *o, const seqrt_tensor *inputs,
-                  const bool *given, int64_t *syms) {
-  bool from_dim[IR_MAX_SYMS] = {0};
+int cli_bind_given_dims(const ir_graph *g, const cli_opts *o, int64_t *syms) {
   for (int s = 0; s < g->nsyms; s++) syms[s] = -1;
   for (int d = 0; d < o->ndims; d++) {
     int s = ir_graph_find_sym(g, o->dim_names[d]);
@@ -97,8 +95,16 @@ int cli_bind_dims(const ir_graph *g, const cli_opts *o, const seqrt_tensor *inpu
       return CLI_USAGE;
     }
     syms[s] = o->dim_values[d];
-    from_dim[s] = true;
   }
+  return CLI_OK;
+}
+
+int cli_bind_dims(const ir_graph *g, const cli_opts *o, const seqrt_tensor *inputs,
+                  const bool *given, int64_t *syms) {
+  int status = cli_bind_given_dims(g, o, syms);
+  if (status) return status;
+  bool from_dim[IR_MAX_SYMS] = {0};
+  for (int s = 0; s < g->nsyms; s++) from_dim[s] = syms[s] >= 0;
   for (int i = 0; inputs && i < g->ninputs; i++) {
     if (given && !given[i]) continue;
     const ir_value *v = &g->values[g->inputs[i]];

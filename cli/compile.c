@@ -90,27 +90,6 @@ static int parse(int argc, char **argv, compile_args *a) {
   return CLI_OK;
 }
 
-/* syms[] from --dim, -1 for dims left symbolic */
-static int bind_given_dims(const ir_graph *g, const cli_opts *o, int64_t *syms) {
-  for (int s = 0; s < g->nsyms; s++) syms[s] = -1;
-  for (int d = 0; d < o->ndims; d++) {
-    int s = ir_graph_find_sym(g, o->dim_names[d]);
-    if (s < 0) {
-      fprintf(stderr, "seqc: --dim %s: the model has no dim '%s'", o->dim_names[d],
-              o->dim_names[d]);
-      if (g->nsyms) {
-        fprintf(stderr, " (its dims:");
-        for (int t = 0; t < g->nsyms; t++) fprintf(stderr, " %s", g->syms[t].name);
-        fprintf(stderr, ")");
-      }
-      fprintf(stderr, "\n");
-      return CLI_USAGE;
-    }
-    syms[s] = o->dim_values[d];
-  }
-  return CLI_OK;
-}
-
 /* ---- embedded weights ---- */
 
 /* the parameters of the planned graph, read from the weights file and checked */
@@ -334,7 +313,7 @@ int cmd_compile(int argc, char **argv) {
   embed_set emb = {0};
   char symbol[256], tmp[] = "/tmp/seqc-XXXXXX.o";
   bool have_tmp = false;
-  status = bind_given_dims(g, &a.o, syms);
+  status = cli_bind_given_dims(g, &a.o, syms);
   if (status) goto done;
   bool all_bound = true;
   for (int s = 0; s < g->nsyms; s++) all_bound &= syms[s] >= 0;

@@ -213,6 +213,17 @@ static bool check_op_attrs(checker *c, const ir_graph *g, int node) {
 
 static bool verify_graph(checker *c, const ir_graph *g);
 
+/* verifies body b of node `node`, its messages prefixed with where it sits */
+static bool verify_body(checker *c, const ir_graph *b, int node, const char *name,
+                        const char *kind) {
+  size_t len = strlen(c->where);
+  snprintf(c->where + len, sizeof c->where - len, "node %d (%s, %s): body: ", node,
+           name ? name : "?", kind);
+  bool ok = verify_graph(c, b);
+  c->where[len] = '\0';
+  return ok;
+}
+
 /* the FUSED node's body: shape of its interface, then the body itself */
 static bool check_body(checker *c, const ir_graph *g, int node) {
   const ir_node *n = &g->nodes[node];
@@ -244,12 +255,7 @@ static bool check_body(checker *c, const ir_graph *g, int node) {
     fail(c, g, node, "body output has another type than the node's result");
     return false;
   }
-  size_t len = strlen(c->where);
-  snprintf(c->where + len, sizeof c->where - len, "node %d (%s, fused): body: ", node,
-           n->name ? n->name : "?");
-  bool ok = verify_graph(c, b);
-  c->where[len] = '\0';
-  return ok;
+  return verify_body(c, b, node, n->name, "fused");
 }
 
 /*
@@ -321,12 +327,7 @@ static bool check_scan(checker *c, const ir_graph *g, int node) {
       return false;
     }
   }
-  size_t len = strlen(c->where);
-  snprintf(c->where + len, sizeof c->where - len, "node %d (%s, scan): body: ", node,
-           n->name ? n->name : "?");
-  bool ok = verify_graph(c, b);
-  c->where[len] = '\0';
-  return ok;
+  return verify_body(c, b, node, n->name, "scan");
 }
 
 /* why value v may not be read here (defined[v] is false); names the culprit */
