@@ -156,6 +156,9 @@ void cg_split(cg_ctx *c, LLVMValueRef n, int64_t unit, LLVMValueRef *lo, LLVMVal
 void cg_barrier(cg_ctx *c);
 /* seqrt_fail(team, SEQRT_FAIL_INDEX, buffer, pos, index, limit), all i64 */
 void cg_fail_index(cg_ctx *c, int buffer, LLVMValueRef pos, LLVMValueRef index, LLVMValueRef limit);
+/* reports SEQRT_FAIL_CHUNK at run time when a symbolic length is no multiple
+ * of chunk (the scan then runs its whole segments only) */
+void cg_check_chunk(cg_ctx *c, int buffer, ir_dim length, int64_t chunk);
 
 /* for (i = lo; i < hi; i += step): begin leaves the builder in the body */
 typedef struct cg_loop {

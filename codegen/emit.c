@@ -155,13 +155,28 @@ void cg_barrier(cg_ctx *c) {
   LLVMBuildCall2(c->b, fty, runtime_fn(c, "seqrt_barrier", fty), &arg, 1, "");
 }
 
-void cg_fail_index(cg_ctx *c, int buffer, LLVMValueRef pos, LLVMValueRef index,
-                   LLVMValueRef limit) {
+/* seqrt_fail(team, code, a, b, c, d) */
+static void call_fail(cg_ctx *c, int code, LLVMValueRef a, LLVMValueRef b, LLVMValueRef x,
+                      LLVMValueRef y) {
   LLVMTypeRef params[] = {c->ptr, c->i32, c->i64, c->i64, c->i64, c->i64};
   LLVMTypeRef fty = LLVMFunctionType(c->void_t, params, 6, 0);
-  LLVMValueRef args[] = {c->team, cg_i32(c, SEQRT_FAIL_INDEX), cg_i64(c, buffer), pos, index,
-                         limit};
+  LLVMValueRef args[] = {c->team, cg_i32(c, code), a, b, x, y};
   LLVMBuildCall2(c->b, fty, runtime_fn(c, "seqrt_fail", fty), args, 6, "");
+}
+
+void cg_fail_index(cg_ctx *c, int buffer, LLVMValueRef pos, LLVMValueRef index,
+                   LLVMValueRef limit) {
+  call_fail(c, SEQRT_FAIL_INDEX, cg_i64(c, buffer), pos, index, limit);
+}
+
+void cg_check_chunk(cg_ctx *c, int buffer, ir_dim length, int64_t chunk) {
+  if (chunk <= 1 || ir_dim_is_const(length)) return; /* infer_shapes checked it */
+  LLVMValueRef t = cg_dim(c, length);
+  LLVMValueRef rem = LLVMBuildSRem(c->b, t, cg_i64(c, chunk), "");
+  cg_if f;
+  cg_if_begin(c, &f, LLVMBuildICmp(c->b, LLVMIntNE, rem, cg_i64(c, 0), ""));
+  call_fail(c, SEQRT_FAIL_CHUNK, cg_i64(c, buffer), t, cg_i64(c, chunk), cg_i64(c, 0));
+  cg_if_end(c, &f);
 }
 
 void cg_loop_begin(cg_ctx *c, cg_loop *l, LLVMValueRef lo, LLVMValueRef hi, LLVMValueRef step) {

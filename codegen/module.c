@@ -112,9 +112,12 @@ static bool is_view(const ir_graph *g, const ir_node *n) {
 
 void cg_emit_kernel(cg_ctx *c, const ir_node *n) {
   switch (n->op) {
-    case IR_OP_SCAN:
+    case IR_OP_SCAN: {
+      const ir_value *x = &c->g->values[n->inputs[0]];
+      cg_check_chunk(c, x->buffer, x->type.dims[1], ir_attr_int(n, "chunk"));
       cg_emit_scan(c, n);
       return;
+    }
     case IR_OP_FILL:
       cg_emit_fill(c, n);
       return;

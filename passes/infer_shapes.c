@@ -25,16 +25,31 @@ static int64_t slice_length(int64_t n, int64_t start, int64_t end) {
   return end > start ? end - start : 0;
 }
 
+/* a segment scan over a symbolic T was typed assuming chunk divides it */
+static void check_bound_chunk(const ir_graph *g, const ir_node *n, const int64_t *syms,
+                              ir_diags *d) {
+  char dim[64];
+  int64_t chunk = ir_attr_int(n, "chunk");
+  const ir_type *x = &g->values[n->inputs[0]].type;
+  if (chunk <= 1 || x->rank < 2 || ir_dim_is_const(x->dims[1])) return;
+  int64_t t = ir_dim_eval(x->dims[1], syms);
+  if (t % chunk != 0)
+    ir_error(d, n->loc, "scan '%s': chunk %lld does not divide the sequence length %s = %lld",
+             n->name ? n->name : "", (long long)chunk,
+             ir_dim_str(g, x->dims[1], dim, sizeof dim), (long long)t);
+}
+
 /*
- * Slices of symbolic dims were typed assuming the dim is long enough; once the
- * dims are bound, a dim too short for the bounds is the user's error.
+ * Slices and segment scans of symbolic dims were typed assuming the dim fits;
+ * once the dims are bound, a dim that does not is the user's error.
  */
-static void check_bound_slices(const ir_graph *g, const int64_t *syms, ir_diags *d) {
+static void check_bound_dims(const ir_graph *g, const int64_t *syms, ir_diags *d) {
   char dim[64];
   for (int i = 0; i < g->nnodes; i++) {
     const ir_node *n = &g->nodes[i];
     if (n->dead) continue;
-    if (n->body) check_bound_slices(n->body, syms, d);
+    if (n->body) check_bound_dims(n->body, syms, d);
+    if (n->op == IR_OP_SCAN) check_bound_chunk(g, n, syms, d);
     if (n->op != IR_OP_SLICE) continue;
     const ir_type *in = &g->values[n->inputs[0]].type;
     const ir_type *out = &g->values[n->outputs[0]].type;
@@ -83,6 +98,6 @@ bool pass_infer_shapes(ir_graph *g, pass_ctx *ctx) {
     }
   }
   free(before);
-  if (!failed && ctx->syms) check_bound_slices(g, ctx->syms, d);
+  if (!failed && ctx->syms) check_bound_dims(g, ctx->syms, d);
   return changed;
 }

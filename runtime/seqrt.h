@@ -131,12 +131,15 @@ typedef struct seqrt_embedded_param {
 
 void seqrt_barrier(seqrt_team *team);
 /*
- * Generated code reports a data error (an embedding index out of range) and
- * carries on without the bad read. code SEQRT_FAIL_INDEX: a = buffer id of the
+ * Generated code reports a data error and carries on without the bad read.
+ * SEQRT_FAIL_INDEX (an embedding index out of range): a = buffer id of the
  * indices, b = flat position, c = the index value, d = the limit.
+ * SEQRT_FAIL_CHUNK (a segment scan over a sequence length left symbolic that
+ * its chunk does not divide): a = buffer id of the scanned input, b = the
+ * length, c = the chunk.
  * The first report wins; run returns it as an error.
  */
-enum { SEQRT_FAIL_INDEX = 1 };
+enum { SEQRT_FAIL_INDEX = 1, SEQRT_FAIL_CHUNK = 2 };
 void seqrt_fail(seqrt_team *team, int32_t code, int64_t a, int64_t b, int64_t c, int64_t d);
 
 /* ---- sessions (session.c) ---- */

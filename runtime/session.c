@@ -337,6 +337,12 @@ static void run_region(seqrt_session *s, seqrt_entry_fn fn) {
 static void failure_message(const seqrt_session *s, int32_t code, const int64_t *a,
                             seqrt_error *err) {
   const seqrt_model_desc *d = s->desc;
+  if (code == SEQRT_FAIL_CHUNK) {
+    rt_errorf(err, "the sequence length %lld of '%s' is not a multiple of its scan's chunk %lld",
+              (long long)a[1], a[0] >= 0 && a[0] < d->nbufs ? buf_name(d, (int)a[0]) : "?",
+              (long long)a[2]);
+    return;
+  }
   if (code != SEQRT_FAIL_INDEX) {
     rt_errorf(err, "model '%s' failed with code %d (%lld, %lld, %lld, %lld)",
               d->name ? d->name : "?", code, (long long)a[0], (long long)a[1], (long long)a[2],

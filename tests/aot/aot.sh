@@ -126,6 +126,27 @@ echo "aot: ran ${#ran[@]} models: ${ran[*]}"
 for s in "${skipped[@]}"; do echo "aot: SKIPPED $s"; done
 [ ${#ran[@]} -gt 0 ] && ok || bad "no model compiled"
 
+# ---- a segment scan (chunk 3) with T symbolic: T = 12 runs, T = 10 is an error ----
+d=$tmp/chunk
+mkdir -p "$d"
+cy=$SRC/tests/golden/cases/scan_chunk3_sym/model.yaml
+if check "chunk compile" "$SEQC" compile "$cy" -o "$d/m.o" --header "$d/m.h" &&
+   check "chunk link" link "$d/drv" "$(symbol_of "$d/m.h")" "$d/m.o"; then
+  for T in 12 10; do
+    check "chunk T=$T gen" "$d/drv" gen --seed 3 --dim T=$T --weights-out "$d/w$T.st" \
+      --input-out "$d/in$T.st"
+  done
+  check "chunk T=12 seqc run" "$SEQC" run "$cy" --weights "$d/w12.st" --input "$d/in12.st" \
+    --output "$d/ref12.st"
+  check "chunk T=12 object" "$d/drv" run --weights "$d/w12.st" --input "$d/in12.st" \
+    --output "$d/obj12.st"
+  check "chunk T=12 equal" "$TOOLS/stcompare" "$d/obj12.st" "$d/ref12.st"
+  expect 1 "sequence length 10 of 'x' is not a multiple of its scan's chunk 3" \
+    "$d/drv" run --weights "$d/w10.st" --input "$d/in10.st" --output "$d/obj10.st"
+  expect 1 "chunk 3 does not divide the sequence length T = 10" \
+    "$SEQC" run "$cy" --weights "$d/w10.st" --input "$d/in10.st"
+fi
+
 # ---- one object, T symbolic, three lengths (mlp) ----
 d=$tmp/mlp
 if [ -x "$d/drv" ]; then
