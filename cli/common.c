@@ -199,8 +199,24 @@ static double dim_of(const ir_graph *g, int v, int axis, const int64_t *syms) {
   return (double)ir_dim_eval(g->values[v].type.dims[axis], syms);
 }
 
+/* (query, key) pairs attention computes: all Tq * Tk (causal too, as the peer
+ * kit counts it), but with a window only the pairs inside it */
+static double attention_pairs(const ir_node *n, int64_t tq, int64_t tk) {
+  int64_t r = ir_attr_int(n, "window");
+  if (r < 0) return (double)tq * (double)tk;
+  bool causal = ir_attr_int(n, "causal") != 0;
+  double pairs = 0;
+  for (int64_t i = 0; i < tq; i++) {
+    int64_t lo = i - r < 0 ? 0 : i - r;
+    int64_t hi = causal ? i : i + r;
+    if (hi > tk - 1) hi = tk - 1;
+    if (hi >= lo) pairs += (double)(hi - lo + 1);
+  }
+  return pairs;
+}
+
 /* multiply-adds counted twice, as the peers count them: matmuls 2*M*N*K;
- * attention 4*B*H*Tq*Tk*dh whatever the mask (QK^T and PV in full); conv1d
+ * attention 4*B*H*dh per (query, key) pair (QK^T and PV; see attention_pairs); conv1d
  * 2*B*Tout*O*k*C; a recurrent layer 2*B*T*rows*cols for every weight matrix
  * (w_ih, w_hh, w_hr) of every layer and direction; a scan its body times its
  * steps; FUSED bodies once. Elementwise work is not counted. */
@@ -211,46 +227,49 @@ static double graph_flops(const ir_graph *g, const int64_t *syms) {
     if (n->dead) continue;
     const ir_type *out = n->noutputs > 0 ? &g->values[n->outputs[0]].type : NULL;
     switch (n->op) {
-    case IR_OP_MATMUL:
-    case IR_OP_LINEAR: {
-      const ir_type *a = &g->values[n->inputs[0]].type;
-      if (out->rank < 1 || a->rank < 1) break;
-      double k = (double)ir_dim_eval(a->dims[a->rank - 1], syms);
-      flops += 2.0 * k * (double)ir_type_numel_eval(out, syms);
-      break;
-    }
-    case IR_OP_ATTENTION: {
-      double tk = dim_of(g, n->inputs[1], 2, syms);
-      flops += 4.0 * tk * (double)ir_type_numel_eval(&g->values[n->inputs[0]].type, syms);
-      break;
-    }
-    case IR_OP_CONV1D: {
-      const ir_type *w = &g->values[n->inputs[1]].type; /* [k, C, O] */
-      double kc = dim_of(g, n->inputs[1], 0, syms) * dim_of(g, n->inputs[1], 1, syms);
-      if (w->rank == 3) flops += 2.0 * kc * (double)ir_type_numel_eval(out, syms);
-      break;
-    }
-    case IR_OP_RNN:
-    case IR_OP_GRU:
-    case IR_OP_LSTM: {
-      double bt = dim_of(g, n->inputs[0], 0, syms) * dim_of(g, n->inputs[0], 1, syms);
-      int first = n->op == IR_OP_LSTM ? 3 : 2; /* x and the initial states come first */
-      for (int k = first; k < n->ninputs; k++) {
-        const ir_type *w = &g->values[n->inputs[k]].type;
-        if (w->rank == 2) flops += 2.0 * bt * (double)ir_type_numel_eval(w, syms);
+      case IR_OP_MATMUL:
+      case IR_OP_LINEAR: {
+        const ir_type *a = &g->values[n->inputs[0]].type;
+        if (out->rank < 1 || a->rank < 1) break;
+        double k = (double)ir_dim_eval(a->dims[a->rank - 1], syms);
+        flops += 2.0 * k * (double)ir_type_numel_eval(out, syms);
+        break;
       }
-      break;
-    }
-    case IR_OP_SCAN: {
-      double steps = dim_of(g, n->inputs[0], 1, syms);
-      int64_t chunk = ir_attr_int(n, "chunk");
-      if (chunk > 1) steps /= (double)chunk;
-      if (n->body) flops += steps * graph_flops(n->body, syms);
-      break;
-    }
-    default:
-      if (n->body) flops += graph_flops(n->body, syms);
-      break;
+      case IR_OP_ATTENTION: {
+        const ir_type *q = &g->values[n->inputs[0]].type; /* [B, H, Tq, dh] */
+        double keys = attention_pairs(n, (int64_t)dim_of(g, n->inputs[0], 2, syms),
+                                      (int64_t)dim_of(g, n->inputs[1], 2, syms));
+        flops +=
+            4.0 * keys * (double)ir_type_numel_eval(q, syms) / dim_of(g, n->inputs[0], 2, syms);
+        break;
+      }
+      case IR_OP_CONV1D: {
+        const ir_type *w = &g->values[n->inputs[1]].type; /* [k, C, O] */
+        double kc = dim_of(g, n->inputs[1], 0, syms) * dim_of(g, n->inputs[1], 1, syms);
+        if (w->rank == 3) flops += 2.0 * kc * (double)ir_type_numel_eval(out, syms);
+        break;
+      }
+      case IR_OP_RNN:
+      case IR_OP_GRU:
+      case IR_OP_LSTM: {
+        double bt = dim_of(g, n->inputs[0], 0, syms) * dim_of(g, n->inputs[0], 1, syms);
+        int first = n->op == IR_OP_LSTM ? 3 : 2; /* x and the initial states come first */
+        for (int k = first; k < n->ninputs; k++) {
+          const ir_type *w = &g->values[n->inputs[k]].type;
+          if (w->rank == 2) flops += 2.0 * bt * (double)ir_type_numel_eval(w, syms);
+        }
+        break;
+      }
+      case IR_OP_SCAN: {
+        double steps = dim_of(g, n->inputs[0], 1, syms);
+        int64_t chunk = ir_attr_int(n, "chunk");
+        if (chunk > 1) steps /= (double)chunk;
+        if (n->body) flops += steps * graph_flops(n->body, syms);
+        break;
+      }
+      default:
+        if (n->body) flops += graph_flops(n->body, syms);
+        break;
     }
   }
   return flops;

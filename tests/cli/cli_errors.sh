@@ -74,6 +74,8 @@ expect 0 "flops: 1.007e\+08" "$SEQC" check "$SRC/bench/gru_b1.yaml"
 expect 0 "flops: 1.342e\+09" "$SEQC" check "$SRC/bench/birnn.yaml"
 expect 0 "flops: 4.295e\+09" "$SEQC" check "$SRC/bench/transformer_gpt.yaml"
 expect 0 "flops: 1.611e\+09" "$SEQC" check "$SRC/bench/longattn.yaml"
+# window 32: 1024 * 65 - 32 * 33 (query, key) pairs a layer, not 1024^2
+expect 0 "flops: 6.092e\+08" "$SEQC" check "$SRC/models/local_attention.yaml" --dim T=1024
 expect 0 "y: f32 \[2, 4\]" "$SEQC" run "$tmp/mlp.yaml" --random-weights 1 --random-input 1
 expect 0 "y: f32 \[5, 4\]" "$SEQC" run "$tmp/mlp.yaml" --random-weights 1 --random-input 1 --dim B=5
 expect 0 "after fuse" "$SEQC" ir "$tmp/mlp.yaml" --print-after fuse
