@@ -139,7 +139,7 @@ int cmd_bench(int argc, char **argv) {
     printf("run:      median %.4f ms  (p10 %.4f, p90 %.4f) over %d runs, threads %s\n", median,
            p10, p90, n, threads ? th : "all");
     printf("memory:   arena %.2f MB, peak RSS %.1f MB\n", arena_mb, rss_mb);
-    printf("speed:    %.2f GFLOP/s (%.4g matmul FLOPs a run)\n", gflops, flops);
+    printf("speed:    %.2f GFLOP/s (%.4g FLOPs a run)\n", gflops, flops);
   }
   status = CLI_OK;
   goto done;
