@@ -14,8 +14,9 @@ static const char help[] =
     "runs it on random weights and inputs: warm-up, then --iters runs (default: at\n"
     "least 10 runs and 0.5 s). Prints compile time, the median, 10th and 90th\n"
     "percentile run time, the planned arena, peak RSS and GFLOP/s (FLOPs as the peer\n"
-    "kit counts them: matmuls, attention, conv1d, recurrent weights; over the median). --json prints one JSON object with the keys\n"
-    "compile_ms, median_ms, p10_ms, p90_ms, peak_rss_mb, gflops (and more).\n"
+    "kit counts them: matmuls, attention, conv1d, recurrent weights; over the\n"
+    "median). --json prints one JSON object with the keys compile_ms, median_ms,\n"
+    "p10_ms, p90_ms, peak_rss_mb, gflops (and more).\n"
     "  --threads N   threads (default 0: all cores)\n"
     "  --unroll N    scan steps per loop iteration (default: chosen per scan)\n";
 
