@@ -8,7 +8,8 @@
 static const char help[] =
     "usage: seqc run MODEL.yaml (--weights W.safetensors | --random-weights SEED)\n"
     "                (--input IN.safetensors | --random-input SEED)\n"
-    "                [--output OUT.safetensors] [--dim N=V]... [--threads N] [--unroll N] [--strict]\n"
+    "                [--output OUT.safetensors] [--dim N=V]... [--threads N] [--unroll N] "
+    "[--strict]\n"
     "\n"
     "Compiles MODEL.yaml for the bound dims and runs it once.\n"
     "  --weights W        parameters by name (NODE.PARAM), as a PyTorch state_dict\n"
@@ -27,13 +28,13 @@ static const char help[] =
     "                     --weights)\n";
 
 typedef struct run_args {
-  cli_opts o;             /* shared options */
-  const char *weights;    /* --weights */
-  const char *input;      /* --input */
-  const char *output;     /* --output */
-  int64_t weights_seed;   /* --random-weights, -1 unset */
-  int64_t input_seed;     /* --random-input, -1 unset */
-  bool interpret;         /* --interpret: ir_eval instead of the JIT */
+  cli_opts o;           /* shared options */
+  const char *weights;  /* --weights */
+  const char *input;    /* --input */
+  const char *output;   /* --output */
+  int64_t weights_seed; /* --random-weights, -1 unset */
+  int64_t input_seed;   /* --random-input, -1 unset */
+  bool interpret;       /* --interpret: ir_eval instead of the JIT */
 } run_args;
 
 static int parse(int argc, char **argv, run_args *a) {
@@ -52,10 +53,10 @@ static int parse(int argc, char **argv, run_args *a) {
       a->interpret = true;
       continue;
     }
-    const char **str = !strcmp(s, "--weights") ? &a->weights
-                       : !strcmp(s, "--input") ? &a->input
+    const char **str = !strcmp(s, "--weights")                      ? &a->weights
+                       : !strcmp(s, "--input")                      ? &a->input
                        : !strcmp(s, "--output") || !strcmp(s, "-o") ? &a->output
-                                                                      : NULL;
+                                                                    : NULL;
     int64_t *num = !strcmp(s, "--random-weights") ? &a->weights_seed
                    : !strcmp(s, "--random-input") ? &a->input_seed
                                                   : NULL;
@@ -112,6 +113,37 @@ static bool file_param(void *user, const char *name, seqrt_tensor *out) {
   return k >= 0 && seqrt_st_get(f, k, out, &err) == 0;
 }
 
+/* ir_param_fn for --random-weights: the values a session would draw */
+typedef struct random_params {
+  const ir_graph *g;   /* the model: a parameter's type by name */
+  const int64_t *syms; /* bound dims */
+  uint64_t seed;       /* --random-weights SEED */
+  void **mem;          /* what was handed out, freed after the run */
+  int nmem;            /* entries of mem */
+} random_params;
+
+static bool random_param(void *user, const char *name, seqrt_tensor *out) {
+  random_params *r = user;
+  const ir_graph *g = r->g;
+  for (int v = 0; v < g->nvalues; v++) {
+    const ir_value *val = &g->values[v];
+    if (val->kind != IR_VAL_PARAM || !val->name || strcmp(val->name, name)) continue;
+    *out = (seqrt_tensor){.dtype = (seqrt_dtype)val->type.dtype, .rank = val->type.rank};
+    int64_t numel = 1;
+    for (int k = 0; k < val->type.rank; k++)
+      numel *= out->shape[k] = ir_dim_eval(val->type.dims[k], r->syms);
+    void *p =
+        r->nmem < g->nvalues ? calloc((size_t)numel + 1, ir_dtype_size(val->type.dtype)) : NULL;
+    if (!p) return false;
+    r->mem[r->nmem++] = out->data = p;
+    if (val->type.dtype == IR_F32) /* integer parameters stay zero, as in a session */
+      seqrt_random_param(r->seed, name, val->type.rank ? out->shape[val->type.rank - 1] : 1, p,
+                         numel);
+    return true;
+  }
+  return false;
+}
+
 /* prints each output's shape and first values */
 static void print_outputs(const char *const *names, int n, const seqrt_tensor *out) {
   for (int i = 0; i < n; i++) {
@@ -122,9 +154,12 @@ static void print_outputs(const char *const *names, int n, const seqrt_tensor *o
     int64_t n = seqrt_tensor_numel(t);
     printf(" =");
     for (int64_t k = 0; k < n && k < 8; k++) {
-      if (t->dtype == SEQRT_F32) printf(" %.6g", ((const float *)t->data)[k]);
-      else if (t->dtype == SEQRT_I32) printf(" %d", ((const int32_t *)t->data)[k]);
-      else printf(" %lld", (long long)((const int64_t *)t->data)[k]);
+      if (t->dtype == SEQRT_F32)
+        printf(" %.6g", ((const float *)t->data)[k]);
+      else if (t->dtype == SEQRT_I32)
+        printf(" %d", ((const int32_t *)t->data)[k]);
+      else
+        printf(" %lld", (long long)((const int64_t *)t->data)[k]);
     }
     printf(n > 8 ? " ...\n" : "\n");
   }
@@ -144,7 +179,13 @@ static int interpret(const ir_graph *g, const int64_t *syms, const seqrt_tensor 
   const char **names = calloc((size_t)n + 1, sizeof *names);
   for (int i = 0; i < n; i++) names[i] = g->outputs[i].name;
   int status = CLI_OK;
-  if (!ir_eval(g, syms, inputs, file_param, w, out, &err)) {
+  random_params r = {g, syms, (uint64_t)a->weights_seed,
+                     calloc((size_t)g->nvalues + 1, sizeof(void *)), 0};
+  bool ok = w ? ir_eval(g, syms, inputs, file_param, w, out, &err)
+              : ir_eval(g, syms, inputs, random_param, &r, out, &err);
+  for (int i = 0; i < r.nmem; i++) free(r.mem[i]);
+  free(r.mem);
+  if (!ok) {
     fprintf(stderr, "seqc: error: %s\n", err.msg);
     status = CLI_ERROR;
   } else if (a->output) {
@@ -213,8 +254,8 @@ int cmd_run(int argc, char **argv) {
   if (a.weights) {
     w_file = seqrt_st_open(a.weights, &err);
     if (!w_file) goto fail;
-    if (seqrt_session_load_weights(session, w_file, a.o.strict, print_warning,
-                                   (void *)a.weights, &err))
+    if (seqrt_session_load_weights(session, w_file, a.o.strict, print_warning, (void *)a.weights,
+                                   &err))
       goto fail;
   } else if (seqrt_session_random_params(session, (uint64_t)a.weights_seed, &err)) {
     goto fail;

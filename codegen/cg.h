@@ -250,6 +250,8 @@ void cg_emit_conv1d(cg_ctx *c, const ir_node *n);
 
 /* scan.c: the SCAN loop (body emitted once, per-step barriers, double-buffered states) */
 void cg_emit_scan(cg_ctx *c, const ir_node *n);
+/* scan.c: two scans of one step count in one loop (pair_scans made them adjacent) */
+void cg_emit_scan_pair(cg_ctx *c, const ir_node *a, const ir_node *b);
 /* scan.c: FILL, every element the attribute `value` */
 void cg_emit_fill(cg_ctx *c, const ir_node *n);
 

@@ -110,14 +110,23 @@ static bool is_view(const ir_graph *g, const ir_node *n) {
   return b < 0 || g->buffers[b].role == SEQRT_ROLE_ALIAS;
 }
 
+/* the scan that runs in one loop with scan node i (pair=1), or NULL */
+static const ir_node *paired_scan(const ir_graph *g, int i) {
+  const ir_node *n = &g->nodes[i];
+  const ir_attr *p = n->op == IR_OP_SCAN ? ir_get_attr(n, "pair") : NULL;
+  if (!p || !p->i) return NULL;
+  int j = i + 1;
+  while (j < g->nnodes && g->nodes[j].dead) j++;
+  if (j >= g->nnodes || g->nodes[j].op != IR_OP_SCAN || g->nodes[j].at_prepare != n->at_prepare)
+    return NULL; /* the verifier vouches for the rest */
+  return &g->nodes[j];
+}
+
 void cg_emit_kernel(cg_ctx *c, const ir_node *n) {
   switch (n->op) {
-    case IR_OP_SCAN: {
-      const ir_value *x = &c->g->values[n->inputs[0]];
-      cg_check_chunk(c, x->buffer, x->type.dims[1], ir_attr_int(n, "chunk"));
+    case IR_OP_SCAN:
       cg_emit_scan(c, n);
       return;
-    }
     case IR_OP_FILL:
       cg_emit_fill(c, n);
       return;
@@ -211,11 +220,19 @@ static void build_entry(cg_ctx *c, const char *name, bool prepare) {
   for (int i = 0; i < g->nnodes && !c->failed; i++) {
     const ir_node *n = &g->nodes[i];
     if (n->dead || n->at_prepare != prepare || is_view(g, n)) continue;
-    if (needs_barrier(g, &h, n, i)) {
+    const ir_node *partner = paired_scan(g, i);
+    if (needs_barrier(g, &h, n, i) || (partner && needs_barrier(g, &h, partner, i))) {
       cg_barrier(c);
       clear(g, &h);
     }
-    cg_emit_kernel(c, n);
+    if (partner) {
+      cg_emit_scan_pair(c, n, partner);
+      for (int j = 0; j < partner->ninputs; j++) touch(g, &h, partner->inputs[j], false);
+      for (int j = 0; j < partner->noutputs; j++) touch(g, &h, partner->outputs[j], true);
+      i = (int)(partner - g->nodes);
+    } else {
+      cg_emit_kernel(c, n);
+    }
     for (int j = 0; j < n->ninputs; j++) touch(g, &h, n->inputs[j], false);
     for (int j = 0; j < n->noutputs; j++) touch(g, &h, n->outputs[j], true);
   }

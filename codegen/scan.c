@@ -177,8 +177,12 @@ typedef struct scan {
   LLVMValueRef *view_off;   /* by body node: element offset of a SLICE read in place, or NULL */
 } scan;
 
-/* one step at loop index i (the step's own index is i, or steps-1-i reversed) */
-static void emit_step(cg_ctx *c, scan *S, LLVMValueRef i) {
+/*
+ * One step at loop index i (the step's own index is i, or steps-1-i
+ * reversed). `open`: a barrier first, so that the previous step is done
+ * everywhere; the second scan of a pair shares the first one's.
+ */
+static void emit_step(cg_ctx *c, scan *S, LLVMValueRef i, bool open) {
   LLVMBuilderRef b = c->b;
   const ir_graph *g = S->g, *body = S->body;
   LLVMValueRef local = S->local;
@@ -197,7 +201,7 @@ static void emit_step(cg_ctx *c, scan *S, LLVMValueRef i) {
                  offset(c, out[e].outer, LLVMBuildMul(b, tt, out[e].len, ""), out[e].es));
   for (int k = 0; k < S->naliases; k++)
     store_slot(c, local, S->aliases[k], load_slot(c, local, root(g, S->aliases[k])));
-  cg_barrier(c); /* the previous step (or the setup) is done everywhere */
+  if (open) cg_barrier(c); /* the previous step (or the setup) is done everywhere */
   track_clear(&S->t);
 
   /* over inputs that are not contiguous per step: gather the step's rows */
@@ -304,49 +308,57 @@ static void find_slice_views(cg_ctx *c, scan *S) {
   }
 }
 
-void cg_emit_scan(cg_ctx *c, const ir_node *n) {
+/*
+ * Everything before the loop: the ports, the per-thread pointer table, the
+ * initial states copied in. `view` receives the body seen with the top
+ * graph's buffer table (emitters look buffers up in c->g). False after
+ * cg_fail.
+ */
+static bool scan_open(cg_ctx *c, const ir_node *n, ir_graph *view, scan *out_scan) {
   const ir_graph *g = c->g;
   const ir_graph *body0 = n->body;
   LLVMBuilderRef b = c->b;
   int nover = (int)ir_attr_int(n, "nover"), nstate = (int)ir_attr_int(n, "nstate");
   int64_t chunk = ir_attr_int(n, "chunk");
   if (chunk < 1) chunk = 1;
-  const ir_attr *ua = ir_get_attr(n, "unroll");
-  int64_t unroll = ua && ua->i > 1 ? ua->i : 1;
   int nemit = n->noutputs - nstate;
   if (body0->ninputs != n->ninputs || body0->noutputs != nemit + nstate || nemit < 0) {
     cg_fail(c, "codegen: scan '%s' does not match its body", n->name);
-    return;
+    return false;
   }
   if (nover == 0 && nemit == 0) {
     cg_fail(c, "codegen: scan '%s' has neither over inputs nor emits: no length", n->name);
-    return;
+    return false;
   }
-  /* the body seen with the top graph's buffer table (emitters look buffers up in c->g) */
-  ir_graph view = *body0;
-  view.buffers = g->buffers;
-  view.nbuffers = g->nbuffers;
-  const ir_graph *body = &view;
+  if (nover > 0) { /* a length left symbolic may not be a multiple of chunk */
+    const ir_value *x = &g->values[n->inputs[0]];
+    cg_check_chunk(c, x->buffer, x->type.dims[1], chunk);
+  }
+  *view = *body0;
+  view->buffers = g->buffers;
+  view->nbuffers = g->nbuffers;
+  const ir_graph *body = view;
 
-  scan S = {.n = n,
-            .g = g,
-            .body = body,
-            .body0 = body0,
-            .nover = nover,
-            .nstate = nstate,
-            .nemit = nemit,
-            .reverse = ir_attr_int(n, "reverse") != 0};
+  scan *S = out_scan;
+  *S = (scan){.n = n,
+              .g = g,
+              .body = body,
+              .body0 = body0,
+              .nover = nover,
+              .nstate = nstate,
+              .nemit = nemit,
+              .reverse = ir_attr_int(n, "reverse") != 0};
   const ir_type *lt = nover ? &g->values[n->inputs[0]].type : &g->values[n->outputs[0]].type;
   LLVMValueRef T = cg_dim(c, lt->dims[1]);
-  S.steps = LLVMBuildSDiv(b, T, cg_i64(c, chunk), "steps");
+  S->steps = LLVMBuildSDiv(b, T, cg_i64(c, chunk), "steps");
 
   /* the per-thread table of buffer pointers, a copy of bufs */
   LLVMTypeRef tab_ty = LLVMArrayType(c->ptr, (unsigned)(g->nbuffers > 0 ? g->nbuffers : 1));
-  LLVMValueRef local = S.local = cg_alloca(c, tab_ty, "scan_bufs");
+  LLVMValueRef local = S->local = cg_alloca(c, tab_ty, "scan_bufs");
   LLVMBuildMemCpy(b, local, 8, c->bufs, 8, cg_i64(c, (int64_t)g->nbuffers * 8));
 
-  port *in = S.in = calloc((size_t)n->ninputs + 1, sizeof *in);
-  port *out = S.out = calloc((size_t)n->noutputs + 1, sizeof *out);
+  port *in = S->in = calloc((size_t)n->ninputs + 1, sizeof *in);
+  port *out = S->out = calloc((size_t)n->noutputs + 1, sizeof *out);
   IR_ASSERT(in && out);
   for (int k = 0; k < n->ninputs; k++) {
     port *p = &in[k];
@@ -401,34 +413,53 @@ void cg_emit_scan(cg_ctx *c, const ir_node *n) {
   }
 
   /* body buffers that alias others: repointed whenever their roots move */
-  S.aliases = calloc((size_t)g->nbuffers + 1, sizeof *S.aliases);
-  IR_ASSERT(S.aliases);
+  S->aliases = calloc((size_t)g->nbuffers + 1, sizeof *S->aliases);
+  IR_ASSERT(S->aliases);
   for (int i = 0; i < g->nbuffers; i++)
     if (g->buffers[i].graph == body0 && g->buffers[i].role == SEQRT_ROLE_ALIAS)
-      S.aliases[S.naliases++] = i;
-  S.t = (track){calloc((size_t)g->nbuffers + 1, 1), calloc((size_t)g->nbuffers + 1, 1), g->nbuffers,
-                malloc(sizeof(int) * (size_t)(g->nbuffers + 1))};
-  S.body_const = calloc((size_t)body->nvalues + 1, sizeof *S.body_const);
-  S.view_off = calloc((size_t)body->nnodes + 1, sizeof *S.view_off);
-  IR_ASSERT(S.t.read && S.t.written && S.t.viewof && S.body_const && S.view_off);
-  for (int i = 0; i < g->nbuffers; i++) S.t.viewof[i] = -1;
-  find_slice_views(c, &S);
+      S->aliases[S->naliases++] = i;
+  S->t = (track){calloc((size_t)g->nbuffers + 1, 1), calloc((size_t)g->nbuffers + 1, 1),
+                 g->nbuffers, malloc(sizeof(int) * (size_t)(g->nbuffers + 1))};
+  S->body_const = calloc((size_t)body->nvalues + 1, sizeof *S->body_const);
+  S->view_off = calloc((size_t)body->nnodes + 1, sizeof *S->view_off);
+  IR_ASSERT(S->t.read && S->t.written && S->t.viewof && S->body_const && S->view_off);
+  for (int i = 0; i < g->nbuffers; i++) S->t.viewof[i] = -1;
+  find_slice_views(c, S);
+  return true;
+}
 
-  /* unrolled: `unroll` steps per iteration, then one step at a time for the rest */
-  LLVMValueRef main_end = S.steps;
+/*
+ * The loop: step i of every scan of S[0..ns) under one barrier, `unroll`
+ * (of the first) steps per iteration, then one at a time for the rest. The
+ * scans run the same steps and do not read each other (pair_scans).
+ */
+static void scan_loop(cg_ctx *c, scan *S, int ns) {
+  LLVMBuilderRef b = c->b;
+  const ir_attr *ua = ir_get_attr(S[0].n, "unroll");
+  int64_t unroll = ua && ua->i > 1 ? ua->i : 1;
+  LLVMValueRef steps = S[0].steps, main_end = steps;
   if (unroll > 1) {
-    main_end = LLVMBuildSub(b, S.steps, LLVMBuildSRem(b, S.steps, cg_i64(c, unroll), ""), "");
+    main_end = LLVMBuildSub(b, steps, LLVMBuildSRem(b, steps, cg_i64(c, unroll), ""), "");
     cg_loop l;
     cg_loop_begin(c, &l, cg_i64(c, 0), main_end, cg_i64(c, unroll));
     for (int64_t u = 0; u < unroll && !c->failed; u++)
-      emit_step(c, &S, LLVMBuildAdd(b, l.i, cg_i64(c, u), ""));
+      for (int k = 0; k < ns; k++)
+        emit_step(c, &S[k], LLVMBuildAdd(b, l.i, cg_i64(c, u), ""), k == 0);
     cg_loop_end(c, &l);
   }
   cg_loop l;
-  cg_loop_begin(c, &l, unroll > 1 ? main_end : cg_i64(c, 0), S.steps, cg_i64(c, 1));
-  emit_step(c, &S, l.i);
+  cg_loop_begin(c, &l, unroll > 1 ? main_end : cg_i64(c, 0), steps, cg_i64(c, 1));
+  for (int k = 0; k < ns; k++) emit_step(c, &S[k], l.i, k == 0);
   cg_loop_end(c, &l);
+}
 
+/* after the loop: the final states out, and the scan's memory freed */
+static void scan_close(cg_ctx *c, scan *S) {
+  const ir_graph *g = S->g;
+  const ir_node *n = S->n;
+  int nover = S->nover, nstate = S->nstate, nemit = S->nemit;
+  port *in = S->in, *out = S->out;
+  LLVMValueRef local = S->local;
   /* final states */
   cg_barrier(c);
   for (int s = 0; s < nstate; s++) {
@@ -440,14 +471,35 @@ void cg_emit_scan(cg_ctx *c, const ir_node *n) {
   }
   cg_barrier(c);
 
-  free(S.body_const);
-  free(S.view_off);
-  free(S.t.viewof);
-  free(S.t.read);
-  free(S.t.written);
-  free(S.aliases);
+  free(S->body_const);
+  free(S->view_off);
+  free(S->t.viewof);
+  free(S->t.read);
+  free(S->t.written);
+  free(S->aliases);
   free(in);
   free(out);
+}
+
+void cg_emit_scan(cg_ctx *c, const ir_node *n) {
+  ir_graph view;
+  scan S;
+  if (!scan_open(c, n, &view, &S)) return;
+  scan_loop(c, &S, 1);
+  scan_close(c, &S);
+}
+
+void cg_emit_scan_pair(cg_ctx *c, const ir_node *a, const ir_node *b) {
+  ir_graph view[2];
+  scan S[2];
+  if (!scan_open(c, a, &view[0], &S[0])) return;
+  if (!scan_open(c, b, &view[1], &S[1])) {
+    scan_close(c, &S[0]);
+    return;
+  }
+  scan_loop(c, S, 2);
+  scan_close(c, &S[0]);
+  scan_close(c, &S[1]);
 }
 
 /* FILL: every element of the result = value (split between threads) */

@@ -264,6 +264,26 @@ static bool check_body(checker *c, const ir_graph *g, int node) {
  * as the states, emits one step of the results), no params inside the body
  * (they are captures), then the body itself.
  */
+/* pair=1: the next live node is a scan of the same steps not reading this one */
+static bool check_pair(checker *c, const ir_graph *g, int node) {
+  const ir_node *n = &g->nodes[node];
+  int m = node + 1;
+  while (m < g->nnodes && g->nodes[m].dead) m++;
+  if (m >= g->nnodes || g->nodes[m].op != IR_OP_SCAN)
+    return fail(c, g, node, "pair=1 but the next node is not a scan"), false;
+  const ir_node *p = &g->nodes[m];
+  const ir_type *a = &g->values[n->inputs[0]].type, *b = &g->values[p->inputs[0]].type;
+  if (ir_attr_int(p, "nover") < 1 || a->rank < 2 || b->rank < 2 ||
+      !ir_dim_eq(a->dims[1], b->dims[1]) || ir_attr_int(p, "chunk") != ir_attr_int(n, "chunk"))
+    return fail(c, g, node, "pair=1 but scan node %d runs other steps", m), false;
+  for (int j = 0; j < p->ninputs; j++) {
+    const ir_value *v = &g->values[p->inputs[j]];
+    if (v->kind == IR_VAL_NODE && v->def == node)
+      return fail(c, g, node, "pair=1 but scan node %d reads its result", m), false;
+  }
+  return true;
+}
+
 static bool check_scan(checker *c, const ir_graph *g, int node) {
   const ir_node *n = &g->nodes[node];
   const ir_graph *b = n->body;
@@ -274,6 +294,8 @@ static bool check_scan(checker *c, const ir_graph *g, int node) {
          (long long)nover, (long long)nstate, (long long)chunk, (long long)rev, n->ninputs);
     return false;
   }
+  const ir_attr *pair = ir_get_attr(n, "pair");
+  if (pair && pair->i && !check_pair(c, g, node)) return false;
   if (!b) return fail(c, g, node, "has no body"), false;
   if (b->parent != g) return fail(c, g, node, "body's parent is not this graph"), false;
   if (b->ninputs != n->ninputs || b->noutputs != n->noutputs || b->noutputs < nstate) {

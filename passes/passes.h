@@ -58,6 +58,8 @@ bool pass_fuse(ir_graph *g, pass_ctx *ctx);
 bool pass_unroll(ir_graph *g, pass_ctx *ctx);
 /* softmax(q k^T * c) v chains into `attention`; tile sizes of every attention node */
 bool pass_tile_attention(ir_graph *g, pass_ctx *ctx);
+/* independent scans of equal steps (bidirectional layers) made adjacent, pair=1 */
+bool pass_pair_scans(ir_graph *g, pass_ctx *ctx);
 /* marks param-only nodes at_prepare; buffer per value that needs memory */
 bool pass_plan_memory(ir_graph *g, pass_ctx *ctx);
 

@@ -15,6 +15,7 @@ const pass_info pass_pipeline[] = {
     {"fuse", pass_fuse},                   /* elementwise chains, matmul epilogues */
     {"unroll", pass_unroll},               /* steps per iteration of each scan loop */
     {"tile_attention", pass_tile_attention}, /* attention chains, tile sizes */
+    {"pair_scans", pass_pair_scans},       /* both directions of a layer in one loop */
     {"plan_memory", pass_plan_memory},     /* prepare-time nodes, buffers, lifetimes */
     {NULL, NULL},
 };

@@ -127,7 +127,7 @@ static void plan_body(ir_graph *g, ir_graph *body, int step) {
 }
 
 /* the buffers of every scan body, after the top-level ones */
-static void plan_scans(ir_graph *g) {
+static void plan_scans(ir_graph *g, const int *step) {
   int extra = 0;
   for (int i = 0; i < g->nnodes; i++)
     if (!g->nodes[i].dead && g->nodes[i].op == IR_OP_SCAN) extra += count_body(g->nodes[i].body);
@@ -136,7 +136,26 @@ static void plan_scans(ir_graph *g) {
   g->buffers = ir_alloc(g, sizeof(ir_buffer) * (size_t)(g->nbuffers + extra));
   memcpy(g->buffers, old, sizeof(ir_buffer) * (size_t)g->nbuffers);
   for (int i = 0; i < g->nnodes; i++)
-    if (!g->nodes[i].dead && g->nodes[i].op == IR_OP_SCAN) plan_body(g, g->nodes[i].body, i);
+    if (!g->nodes[i].dead && g->nodes[i].op == IR_OP_SCAN) plan_body(g, g->nodes[i].body, step[i]);
+}
+
+/*
+ * The step of every node, its index, except that a scan paired with the one
+ * before it (pair_scans) shares that one's step: they run in one loop, so
+ * everything either reads or writes is live at once.
+ */
+static int *node_steps(const ir_graph *g) {
+  int *step = malloc(sizeof(int) * (size_t)(g->nnodes + 1));
+  IR_ASSERT(step);
+  int prev = -1;
+  for (int i = 0; i < g->nnodes; i++) {
+    step[i] = i;
+    if (g->nodes[i].dead) continue;
+    const ir_attr *p = prev >= 0 ? ir_get_attr(&g->nodes[prev], "pair") : NULL;
+    if (p && p->i) step[i] = step[prev];
+    prev = i;
+  }
+  return step;
 }
 
 bool pass_plan_memory(ir_graph *g, pass_ctx *ctx) {
@@ -160,13 +179,14 @@ bool pass_plan_memory(ir_graph *g, pass_ctx *ctx) {
 
   g->buffers = ir_alloc(g, sizeof(ir_buffer) * (size_t)(count > 0 ? count : 1));
   g->nbuffers = count;
+  int *step = node_steps(g);
   for (int i = 0; i < g->nvalues; i++) {
     const ir_value *v = &g->values[i];
     if (v->buffer < 0) continue;
     ir_buffer *b = &g->buffers[v->buffer];
     b->value = i;
     b->alias = -1;
-    b->first = v->kind == IR_VAL_NODE ? v->def : -1;
+    b->first = v->kind == IR_VAL_NODE ? step[v->def] : -1;
     b->last = b->first;
     if (v->kind == IR_VAL_INPUT) b->role = SEQRT_ROLE_INPUT;
     else if (v->kind == IR_VAL_PARAM) b->role = SEQRT_ROLE_PARAM;
@@ -197,12 +217,13 @@ bool pass_plan_memory(ir_graph *g, pass_ctx *ctx) {
       int vb = g->values[n->inputs[j]].buffer;
       if (vb < 0) continue;
       int rb = root_buffer(g, vb);
-      if (g->buffers[rb].last < i) g->buffers[rb].last = i;
-      if (g->buffers[vb].last < i) g->buffers[vb].last = i;
+      if (g->buffers[rb].last < step[i]) g->buffers[rb].last = step[i];
+      if (g->buffers[vb].last < step[i]) g->buffers[vb].last = step[i];
     }
   }
   for (int i = 0; i < g->nbuffers; i++)
     if (g->buffers[i].role == SEQRT_ROLE_OUTPUT) g->buffers[i].last = g->nnodes;
-  plan_scans(g);
+  plan_scans(g, step);
+  free(step);
   return true;
 }

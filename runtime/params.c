@@ -128,6 +128,15 @@ static uint64_t hash_name(const char *s) {
   return h;
 }
 
+void seqrt_random_param(uint64_t seed, const char *name, int64_t fan_in, float *x, int64_t numel) {
+  double bound = 1.0 / sqrt((double)(fan_in > 0 ? fan_in : 1));
+  uint64_t state = seed ^ hash_name(name);
+  for (int64_t i = 0; i < numel; i++) {
+    double u = (double)(next_random(&state) >> 11) * 0x1p-53; /* [0, 1) */
+    x[i] = (float)((2.0 * u - 1.0) * bound);
+  }
+}
+
 int seqrt_session_random_params(seqrt_session *s, uint64_t seed, seqrt_error *err) {
   const seqrt_model_desc *d = s->desc;
   size_t total = 0;
@@ -155,13 +164,7 @@ int seqrt_session_random_params(seqrt_session *s, uint64_t seed, seqrt_error *er
     const int64_t *shape = &s->shapes[(size_t)b * SEQRT_MAX_RANK];
     int64_t fan_in = bd->rank > 0 ? shape[bd->rank - 1] : 1, numel = 1;
     for (int k = 0; k < bd->rank; k++) numel *= shape[k];
-    double bound = 1.0 / sqrt((double)(fan_in > 0 ? fan_in : 1));
-    uint64_t state = seed ^ hash_name(bd->name);
-    float *x = p;
-    for (int64_t i = 0; i < numel; i++) {
-      double u = (double)(next_random(&state) >> 11) * 0x1p-53; /* [0, 1) */
-      x[i] = (float)((2.0 * u - 1.0) * bound);
-    }
+    seqrt_random_param(seed, bd->name, fan_in, p, numel);
   }
   free(s->random);
   s->random = mem;

@@ -171,6 +171,9 @@ int seqrt_session_set_param(seqrt_session *s, const char *name, const seqrt_tens
                             seqrt_error *err);
 /* fills every PARAM with reproducible values (uniform in +-1/sqrt(fan_in), as PyTorch) */
 int seqrt_session_random_params(seqrt_session *s, uint64_t seed, seqrt_error *err);
+/* the values seqrt_session_random_params gives parameter `name` of shape
+ * [..., fan_in] (numel floats): they depend on the seed and the name only */
+void seqrt_random_param(uint64_t seed, const char *name, int64_t fan_in, float *x, int64_t numel);
 
 /*
  * Runs once. inputs[i] is model input i (checked for dtype and shape against
