@@ -7,10 +7,14 @@
  *
  *   gemm_bench [seconds per measurement, default 0.5] [m k n trans_b]...
  *
- * Shapes given on the command line replace the default list. On a VM whose
- * two vCPUs may share a physical core, the two-thread column is unreliable.
+ * Shapes given on the command line replace the default list. GEMM_LOCKSTEP=1:
+ * the two threads meet at a barrier after every call (as a scan's steps do).
+ * On a VM whose two vCPUs may share a physical core, the two-thread column is
+ * unreliable.
  */
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -89,12 +93,18 @@ typedef struct job {
   float *c;
   int ith, nth;
   long iters;
+  atomic_long *arrived; /* GEMM_LOCKSTEP: calls finished by all threads, as a barrier */
 } job;
 
 static void *run_job(void *arg) {
   job *j = arg;
-  for (long i = 0; i < j->iters; i++)
+  for (long i = 0; i < j->iters; i++) {
     j->f(j->a, j->b, j->c, j->s->m, j->s->n, j->s->k, j->ith, j->nth);
+    if (j->arrived) { /* every call starts together, as the steps of a scan do */
+      atomic_fetch_add(j->arrived, 1);
+      while (atomic_load(j->arrived) < (i + 1) * j->nth) __builtin_ia32_pause();
+    }
+  }
   return NULL;
 }
 
@@ -106,13 +116,16 @@ static void *run_job(void *arg) {
 static double time_call(gemm_fn f, const shape *s, const float *a, const float *b, float *c,
                         int nth, double budget) {
   job jobs[2];
-  for (int t = 0; t < nth; t++) jobs[t] = (job){f, s, a, b, c, t, nth, 1};
+  atomic_long arrived = 0;
+  bool lockstep = getenv("GEMM_LOCKSTEP") && nth > 1;
+  for (int t = 0; t < nth; t++) jobs[t] = (job){f, s, a, b, c, t, nth, 1, NULL};
   double t0 = now();
   run_job(&jobs[0]);
   long iters = (long)(0.02 / (now() - t0 + 1e-9)) + 1;
   double best = 1e30, start_all = now();
   do {
-    for (int t = 0; t < nth; t++) jobs[t].iters = iters;
+    atomic_store(&arrived, 0);
+    for (int t = 0; t < nth; t++) jobs[t].iters = iters, jobs[t].arrived = lockstep ? &arrived : NULL;
     pthread_t th[2];
     double start = now();
     for (int t = 1; t < nth; t++) pthread_create(&th[t], NULL, run_job, &jobs[t]);

@@ -89,6 +89,9 @@ typedef struct cg_gemm {
   LLVMValueRef lda, ldb, ldc; /* i64 row strides, in elements */
   bool trans_b;               /* B is stored [n, k] */
   LLVMValueRef ith, nth;      /* i32 thread index and count */
+  /* optional column window: when set, this call computes columns [n_lo,
+   * n_hi) of every row (multiples of vec_width, or n) and ignores ith/nth */
+  LLVMValueRef n_lo, n_hi;
   int vec_width;              /* floats per vector on the target: 16, 8 or 4 */
   /*
    * Optional epilogue, applied to finished sums before they are stored:
@@ -125,6 +128,16 @@ typedef struct cg_ctx {
   /* scalar types, then <vw x float>, <vw x i1>, <vw x i32> */
   LLVMTypeRef f32, f64, i1, i8, i32, i64, ptr, void_t;
   LLVMTypeRef vf32, vi1, vi32;
+  /*
+   * The unit split of a scan step (scan.c sets it, 0 elsewhere): a kernel
+   * that cg_unit_kernel accepts takes, in every row of its result, the
+   * columns whose index mod unit_len lies in [unit_lo, unit_hi), this
+   * thread's hidden units. A chain of such kernels (gates matmul, then the
+   * cell arithmetic on slices of its gates) then needs no barrier between
+   * them: each thread reads only what it wrote.
+   */
+  int64_t unit_len;               /* the unit (a state's width), 0 = off */
+  LLVMValueRef unit_lo, unit_hi; /* i64: this thread's columns of a unit */
 } cg_ctx;
 
 /* reports an unsupported construct (first message wins) and marks c failed */
@@ -252,6 +265,8 @@ void cg_emit_conv1d(cg_ctx *c, const ir_node *n);
 void cg_emit_scan(cg_ctx *c, const ir_node *n);
 /* scan.c: two scans of one step count in one loop (pair_scans made them adjacent) */
 void cg_emit_scan_pair(cg_ctx *c, const ir_node *a, const ir_node *b);
+/* scan.c: true when kernel n (of c->g) runs by the unit split of c (see cg_ctx) */
+bool cg_unit_kernel(const cg_ctx *c, const ir_node *n);
 /* scan.c: FILL, every element the attribute `value` */
 void cg_emit_fill(cg_ctx *c, const ir_node *n);
 

@@ -199,6 +199,19 @@ static void collect_leaves(cg_ctx *c, kernel *k) {
   }
 }
 
+/* the unit split (cg_ctx) of [0, len), len a multiple of the unit: this
+ * thread's columns of every unit */
+static void unit_loop(cg_ctx *c, LLVMValueRef len, kernel *k) {
+  LLVMBuilderRef b = c->b;
+  LLVMValueRef U = cg_i64(c, c->unit_len);
+  cg_loop l;
+  cg_loop_begin(c, &l, cg_i64(c, 0), LLVMBuildUDiv(b, len, U, ""), cg_i64(c, 1));
+  LLVMValueRef base = LLVMBuildMul(b, l.i, U, "");
+  cg_vec_loop(c, LLVMBuildAdd(b, base, c->unit_lo, ""), LLVMBuildAdd(b, base, c->unit_hi, ""),
+              body_at, k);
+  cg_loop_end(c, &l);
+}
+
 void cg_emit_elementwise(cg_ctx *c, const ir_node *n) {
   LLVMBuilderRef b = c->b;
   const ir_value *ov = &c->g->values[n->outputs[0]];
@@ -233,16 +246,21 @@ void cg_emit_elementwise(cg_ctx *c, const ir_node *n) {
       LLVMTypeRef et = LLVMGetElementType(lf->vty);
       lf->vec = cg_splat(c, LLVMBuildLoad2(b, et, lf->ptr, ""));
     }
-    LLVMValueRef lo, hi;
-    cg_split(c, total, c->vw, &lo, &hi);
-    cg_vec_loop(c, lo, hi, body_at, &k);
+    if (cg_unit_kernel(c, n)) {
+      unit_loop(c, total, &k);
+    } else {
+      LLVMValueRef lo, hi;
+      cg_split(c, total, c->vw, &lo, &hi);
+      cg_vec_loop(c, lo, hi, body_at, &k);
+    }
   } else {
     /* rows of the innermost group; leaves broadcast along it are splat per row */
     LLVMValueRef rows = cg_i64(c, 1);
     for (int g = 0; g < G - 1; g++) rows = LLVMBuildNUWMul(b, rows, k.space.size[g], "");
     LLVMValueRef len = k.space.size[G - 1];
-    LLVMValueRef lo, hi;
-    cg_split(c, rows, 1, &lo, &hi);
+    bool unit = cg_unit_kernel(c, n);
+    LLVMValueRef lo = cg_i64(c, 0), hi = rows;
+    if (!unit) cg_split(c, rows, 1, &lo, &hi);
     cg_loop l;
     cg_loop_begin(c, &l, lo, hi, cg_i64(c, 1));
     LLVMValueRef *off = calloc((size_t)nops + 1, sizeof *off);
@@ -261,7 +279,10 @@ void cg_emit_elementwise(cg_ctx *c, const ir_node *n) {
       }
     }
     free(off);
-    cg_vec_loop(c, cg_i64(c, 0), len, body_at, &k);
+    if (unit)
+      unit_loop(c, len, &k); /* every row, this thread's columns of it */
+    else
+      cg_vec_loop(c, cg_i64(c, 0), len, body_at, &k);
     cg_loop_end(c, &l);
   }
   cg_space_free(&k.space);

@@ -341,6 +341,15 @@ static void emit_direct(gx *x, LLVMValueRef m0, LLVMValueRef m1, LLVMValueRef n0
   for (int pass = 0; pass < 2; pass++) {
     LLVMPositionBuilderAtEnd(x->b, pass == 0 ? one : many);
     int mr = pass == 0 ? 1 : x->s.dmr, nv = pass == 0 ? x->s.onv : x->s.dnv;
+    if (pass == 0) {
+      /* the row of A all at once: in a scan step it is the state the other
+       * threads just wrote, and the tile's k loop would meet each of its
+       * cache lines as a miss of its own, one after the other */
+      loop lp;
+      loop_begin(x, &lp, i64c(x, 0), x->k, 0, NULL);
+      prefetch(x, gep(x, g->a, add(x, mul(x, m0, g->lda), lp.i)), 0);
+      loop_end(x, &lp, i64c(x, 16), NULL);
+    }
     loop li;
     loop_begin(x, &li, m0, m1, 0, NULL);
     loop lj;
@@ -605,6 +614,10 @@ void cg_emit_gemm(LLVMModuleRef m, LLVMBuilderRef b, const cg_gemm *g) {
   LLVMValueRef m1 = LLVMBuildSelect(b, by_rows, r1, x.m, "");
   LLVMValueRef n0 = LLVMBuildSelect(b, by_rows, i64c(&x, 0), c0, "");
   LLVMValueRef n1 = LLVMBuildSelect(b, by_rows, x.n, c1, "");
+  if (g->n_lo) { /* the caller's window, all rows */
+    m0 = i64c(&x, 0), m1 = x.m;
+    n0 = g->n_lo, n1 = g->n_hi;
+  }
 
   if (g->trans_b) {
     LLVMValueRef fn = LLVMGetBasicBlockParent(LLVMGetInsertBlock(b));

@@ -195,7 +195,19 @@ void cg_emit_matmul(cg_ctx *c, const ir_node *n) {
     gm.a = A, gm.b = B, gm.c = C;
     gm.ith = c->ith, gm.nth = c->nth;
     e.row0 = cg_i64(c, 0);
-    cg_emit_gemm(c->mod, b, &gm);
+    if (cg_unit_kernel(c, n)) {
+      /* this thread's columns of every unit (a scan step's hidden units) */
+      LLVMValueRef U = cg_i64(c, c->unit_len);
+      cg_loop l;
+      cg_loop_begin(c, &l, cg_i64(c, 0), LLVMBuildUDiv(b, gm.n, U, ""), cg_i64(c, 1));
+      LLVMValueRef base = LLVMBuildMul(b, l.i, U, "");
+      gm.n_lo = LLVMBuildAdd(b, base, c->unit_lo, "");
+      gm.n_hi = LLVMBuildAdd(b, base, c->unit_hi, "");
+      cg_emit_gemm(c->mod, b, &gm);
+      cg_loop_end(c, &l);
+    } else {
+      cg_emit_gemm(c->mod, b, &gm);
+    }
   } else {
     const ir_type *ops[2] = {at, bt};
     cg_space s;

@@ -22,11 +22,18 @@
 
 #include "cg.h"
 
-/* what the kernels since the last barrier touched, by root buffer */
+/*
+ * What the kernels since the last barrier touched, by root buffer: 0 not,
+ * UNIT only at this thread's columns of the unit split (see cg_ctx), FULL
+ * anywhere. A UNIT read of what a UNIT kernel wrote is this thread's own
+ * data: no barrier between them.
+ */
+enum { UNTOUCHED, UNIT, FULL };
 typedef struct track {
-  bool *read, *written; /* by root buffer of the top graph's table */
-  int n;                /* table size */
-  int *viewof;          /* by buffer: the root of the memory a slice view points into, or -1 */
+  unsigned char *read, *written; /* by root buffer of the top graph's table */
+  int n;                         /* table size */
+  int *viewof;                   /* by buffer: the root of the memory a slice view points into, or -1 */
+  bool *aligned;                 /* by buffer: a slice view whose offset is a multiple of the unit */
 } track;
 
 static int root(const ir_graph *g, int b) {
@@ -46,33 +53,123 @@ static void track_clear(track *t) {
   memset(t->written, 0, (size_t)t->n + 1);
 }
 
-/* barrier first if an access of buffers rd (read) / wr (written) conflicts */
-static void track_access(cg_ctx *c, track *t, const int *rd, int nrd, const int *wr, int nwr) {
+/* an access of `mode` to a buffer last touched as `was` needs the other threads done */
+static bool conflicts(unsigned char was, unsigned char mode) {
+  return was != UNTOUCHED && (was == FULL || mode == FULL);
+}
+
+/*
+ * Barrier first if an access of buffers rd (read, modes rm) / wr (written,
+ * modes wm) conflicts with what was touched since the last one.
+ */
+static void track_access(cg_ctx *c, track *t, const int *rd, const unsigned char *rm, int nrd,
+                         const int *wr, const unsigned char *wm, int nwr) {
   bool need = false;
-  for (int i = 0; i < nrd; i++) need |= rd[i] >= 0 && t->written[rd[i]];
-  for (int i = 0; i < nwr; i++) need |= wr[i] >= 0 && (t->read[wr[i]] || t->written[wr[i]]);
+  for (int i = 0; i < nrd; i++) need |= rd[i] >= 0 && conflicts(t->written[rd[i]], rm[i]);
+  for (int i = 0; i < nwr; i++)
+    need |= wr[i] >= 0 && (conflicts(t->read[wr[i]], wm[i]) || conflicts(t->written[wr[i]], wm[i]));
   if (need) {
     cg_barrier(c);
     track_clear(t);
   }
   for (int i = 0; i < nrd; i++)
-    if (rd[i] >= 0) t->read[rd[i]] = true;
+    if (rd[i] >= 0 && t->read[rd[i]] < rm[i]) t->read[rd[i]] = rm[i];
   for (int i = 0; i < nwr; i++)
-    if (wr[i] >= 0) t->written[wr[i]] = true;
+    if (wr[i] >= 0 && t->written[wr[i]] < wm[i]) t->written[wr[i]] = wm[i];
+}
+
+/* a whole-buffer access of one read and one written buffer (copies) */
+static void track_full(cg_ctx *c, track *t, int rd, int wr) {
+  static const unsigned char full[1] = {FULL};
+  track_access(c, t, &rd, full, rd >= 0 ? 1 : 0, &wr, full, wr >= 0 ? 1 : 0);
+}
+
+/* value of dim d under the binding, false when symbolic */
+static bool dim_value(const cg_ctx *c, ir_dim d, int64_t *v) {
+  if (ir_dim_is_const(d)) return *v = d.coef, true;
+  if (!c->bind_syms) return false;
+  *v = ir_dim_eval(d, c->bind_syms);
+  return *v >= 0;
+}
+
+/* true when m is a matmul, or fused around one */
+static bool has_matmul(const ir_node *m) {
+  if (m->op == IR_OP_MATMUL) return true;
+  if (m->op != IR_OP_FUSED) return false;
+  for (int i = 0; i < m->body->nnodes; i++)
+    if (!m->body->nodes[i].dead && m->body->nodes[i].op == IR_OP_MATMUL) return true;
+  return false;
+}
+
+bool cg_unit_kernel(const cg_ctx *c, const ir_node *n) {
+  if (c->unit_len <= 0 || n->noutputs != 1 || n->ninputs < 1) return false;
+  const ir_type *ot = &c->g->values[n->outputs[0]].type;
+  int64_t N;
+  if (ot->rank < 1 || !dim_value(c, ot->dims[ot->rank - 1], &N) || N % c->unit_len) return false;
+  switch (n->op) {
+    case IR_OP_ADD:
+    case IR_OP_SUB:
+    case IR_OP_MUL:
+    case IR_OP_DIV:
+    case IR_OP_RELU:
+    case IR_OP_GELU:
+    case IR_OP_TANH:
+    case IR_OP_SIGMOID:
+    case IR_OP_SILU:
+    case IR_OP_EXP:
+    case IR_OP_COPY:
+      return true;
+    case IR_OP_MATMUL:
+    case IR_OP_FUSED:
+      /* a matmul by one matrix (matmul.c's one big GEMM), whose columns are
+       * the result's: a window of them is a window of the result */
+      if (!has_matmul(n)) return true;
+      return n->ninputs >= 2 && c->g->values[n->inputs[0]].type.rank >= 2 &&
+             c->g->values[n->inputs[1]].type.rank == 2;
+    default:
+      return false;
+  }
+}
+
+/*
+ * Input j of unit kernel m is read only at this thread's columns: it is not
+ * a matmul operand (those read whole rows), its last dim is the result's
+ * (broadcast along the others is fine: the column decides the owner), and
+ * it is its buffer's own memory or a slice view at a multiple of the unit.
+ */
+static bool aligned_input(const cg_ctx *c, const track *t, const ir_graph *g, const ir_node *m,
+                          int j) {
+  if (j < 2 && has_matmul(m)) return false;
+  const ir_value *v = &g->values[m->inputs[j]];
+  const ir_type *it = &v->type, *ot = &g->values[m->outputs[0]].type;
+  int64_t a, b;
+  if (it->rank < 1 || it->rank > ot->rank || !dim_value(c, it->dims[it->rank - 1], &a) ||
+      !dim_value(c, ot->dims[ot->rank - 1], &b) || a != b)
+    return false;
+  int buf = v->buffer;
+  if (buf < 0) return true; /* a constant: never written */
+  if (g->buffers[buf].role == SEQRT_ROLE_ALIAS) return false;
+  return t->viewof[buf] < 0 || t->aligned[buf];
 }
 
 /* a body kernel's accesses, by root buffer */
 static void track_node(cg_ctx *c, track *t, const ir_graph *g, const ir_node *m) {
   int rd[64], wr[64], nrd = 0, nwr = 0;
-  for (int j = 0; j < m->ninputs && nrd < 64; j++)
+  unsigned char rm[64], wm[64];
+  bool unit = cg_unit_kernel(c, m);
+  for (int j = 0; j < m->ninputs && nrd < 64; j++) {
+    rm[nrd] = unit && aligned_input(c, t, g, m, j) ? UNIT : FULL;
     rd[nrd++] = key(g, t, g->values[m->inputs[j]].buffer);
-  for (int j = 0; j < m->noutputs && nwr < 64; j++)
+  }
+  for (int j = 0; j < m->noutputs && nwr < 64; j++) {
+    wm[nwr] = unit ? UNIT : FULL;
     wr[nwr++] = key(g, t, g->values[m->outputs[j]].buffer);
+  }
   if (m->ninputs > 64 || m->noutputs > 64) { /* too many to track: be safe */
     cg_barrier(c);
     track_clear(t);
   }
-  track_access(c, t, rd, nrd, wr, nwr);
+  track_access(c, t, rd, rm, nrd, wr, wm, nwr);
 }
 
 /* i64 to a pointer offset by `elems` elements of es bytes */
@@ -175,6 +272,7 @@ typedef struct scan {
   track t;                  /* barrier tracking */
   LLVMValueRef *body_const; /* const globals of body values */
   LLVMValueRef *view_off;   /* by body node: element offset of a SLICE read in place, or NULL */
+  int64_t unit_len;         /* the unit split's unit (cg_ctx): the first state's width, or 0 */
 } scan;
 
 /*
@@ -209,12 +307,16 @@ static void emit_step(cg_ctx *c, scan *S, LLVMValueRef i, bool open) {
     port *p = &in[k];
     if (p->direct) continue;
     int wr = root(g, p->buf);
-    track_access(c, &S->t, NULL, 0, &wr, 1);
+    track_full(c, &S->t, -1, wr);
     LLVMValueRef src = offset(c, p->outer, LLVMBuildMul(b, tt, p->len, ""), p->es);
     copy_rows(c, p->es, load_slot(c, local, p->buf), p->len, src, p->ostride, p->rows, p->len);
   }
 
-  /* the body's kernels */
+  /* the body's kernels, this thread's hidden units by the unit split */
+  int64_t saved_unit = c->unit_len;
+  LLVMValueRef saved_lo = c->unit_lo, saved_hi = c->unit_hi;
+  c->unit_len = S->unit_len;
+  if (S->unit_len > 0) cg_split(c, cg_i64(c, S->unit_len), c->vw, &c->unit_lo, &c->unit_hi);
   LLVMValueRef saved_bufs = c->bufs;
   LLVMValueRef *saved_const = c->const_global;
   c->g = body;
@@ -247,14 +349,14 @@ static void emit_step(cg_ctx *c, scan *S, LLVMValueRef i, bool open) {
     if (e < nemit) {
       if (p->direct) continue;
       int rd = key(g, &S->t, p->buf), wr = root(g, g->values[S->n->outputs[e]].buffer);
-      track_access(c, &S->t, &rd, 1, &wr, 1);
+      track_full(c, &S->t, rd, wr);
       LLVMValueRef dst = offset(c, p->outer, LLVMBuildMul(b, tt, p->len, ""), p->es);
       copy_rows(c, p->es, dst, p->ostride, cg_value_ptr(c, p->value), p->len, p->rows, p->len);
     } else {
       port *q = &in[nover + e - nemit];
       if (p->swap || p->chain || p->value == q->value) continue;
       int rd = p->buf >= 0 ? key(g, &S->t, p->buf) : -1, wr = root(g, q->buf);
-      track_access(c, &S->t, &rd, 1, &wr, 1);
+      track_full(c, &S->t, rd, wr);
       const ir_type *st = &body->values[q->value].type;
       LLVMValueRef total = cg_dims(c, st, 0, st->rank);
       copy_rows(c, p->es, load_slot(c, local, q->buf), total, cg_value_ptr(c, p->value), total,
@@ -264,6 +366,8 @@ static void emit_step(cg_ctx *c, scan *S, LLVMValueRef i, bool open) {
   c->g = g;
   c->bufs = saved_bufs;
   c->const_global = saved_const;
+  c->unit_len = saved_unit;
+  c->unit_lo = saved_lo, c->unit_hi = saved_hi;
   /* swap: the next state becomes the state, its old memory the next state's */
   for (int s = 0; s < nstate; s++) {
     port *p = &out[nemit + s];
@@ -277,6 +381,19 @@ static void emit_step(cg_ctx *c, scan *S, LLVMValueRef i, bool open) {
     store_slot(c, local, q->buf, z);
     store_slot(c, local, p->buf, a);
   }
+}
+
+/*
+ * The unit of the step's split between threads: the width of the first
+ * state (an RNN's hidden size), when it is a whole number of vectors; 0 (no
+ * unit split) otherwise.
+ */
+static int64_t unit_of(const cg_ctx *c, const scan *S) {
+  if (S->nstate < 1) return 0;
+  const ir_type *st = &S->body0->values[S->body0->inputs[S->nover]].type;
+  int64_t u;
+  if (st->rank < 1 || st->dtype != IR_F32 || !dim_value(c, st->dims[st->rank - 1], &u)) return 0;
+  return u > 0 && u % c->vw == 0 ? u : 0;
 }
 
 /*
@@ -305,6 +422,11 @@ static void find_slice_views(cg_ctx *c, scan *S) {
     }
     S->view_off[k] = LLVMBuildMul(c->b, cg_i64(c, start), cg_dims(c, it, (int)d + 1, it->rank), "");
     S->t.viewof[root(g, ob)] = key(g, &S->t, ib);
+    int64_t tail = 1, d1;
+    bool known = true;
+    for (int j = (int)d + 1; j < it->rank && known; j++)
+      known = dim_value(c, it->dims[j], &d1), tail *= d1;
+    S->t.aligned[root(g, ob)] = known && S->unit_len > 0 && (start * tail) % S->unit_len == 0;
   }
 }
 
@@ -419,11 +541,13 @@ static bool scan_open(cg_ctx *c, const ir_node *n, ir_graph *view, scan *out_sca
     if (g->buffers[i].graph == body0 && g->buffers[i].role == SEQRT_ROLE_ALIAS)
       S->aliases[S->naliases++] = i;
   S->t = (track){calloc((size_t)g->nbuffers + 1, 1), calloc((size_t)g->nbuffers + 1, 1),
-                 g->nbuffers, malloc(sizeof(int) * (size_t)(g->nbuffers + 1))};
+                 g->nbuffers, malloc(sizeof(int) * (size_t)(g->nbuffers + 1)),
+                 calloc((size_t)g->nbuffers + 1, sizeof(bool))};
   S->body_const = calloc((size_t)body->nvalues + 1, sizeof *S->body_const);
   S->view_off = calloc((size_t)body->nnodes + 1, sizeof *S->view_off);
-  IR_ASSERT(S->t.read && S->t.written && S->t.viewof && S->body_const && S->view_off);
+  IR_ASSERT(S->t.read && S->t.written && S->t.viewof && S->t.aligned && S->body_const && S->view_off);
   for (int i = 0; i < g->nbuffers; i++) S->t.viewof[i] = -1;
+  S->unit_len = unit_of(c, S);
   find_slice_views(c, S);
   return true;
 }
@@ -474,6 +598,7 @@ static void scan_close(cg_ctx *c, scan *S) {
   free(S->body_const);
   free(S->view_off);
   free(S->t.viewof);
+  free(S->t.aligned);
   free(S->t.read);
   free(S->t.written);
   free(S->aliases);

@@ -204,6 +204,22 @@ static void gru_cell(void **state) {
   check(&(spec){GRU_CELL, 4, 5, 3, 10, 1, 1}, CGT_SYMBOLIC);
 }
 
+/*
+ * Steps split by hidden unit (cg_ctx.unit_len): at 2 threads each thread
+ * computes its own units' gate columns. Units of 3 vectors (2 and 1 a
+ * thread), of 1 vector (one thread has none), batch 3, reversed, and
+ * 8-float vectors.
+ */
+static void unit_split(void **state) {
+  (void)state;
+  check(&(spec){LSTM_CELL, 1, 6, 12, 48, 0, 1}, CGT_FUSED);
+  check(&(spec){LSTM_CELL, 1, 5, 7, 16, 1, 1}, CGT_FUSED | CGT_UNFUSED);
+  check(&(spec){GRU_CELL, 3, 7, 5, 64, 0, 1}, CGT_FUSED);
+  check(&(spec){GRU_CELL, 1, 4, 9, 32, 1, 1}, CGT_UNFUSED);
+  check(&(spec){TANH_CELL, 2, 5, 6, 32, 1, 1}, CGT_FUSED);
+  check(&(spec){LSTM_CELL, 1, 5, 4, 24, 0, 1}, CGT_AVX2);
+}
+
 static void chunked(void **state) {
   (void)state;
   check(&(spec){CHUNK_CELL, 1, 8, 4, 8, 0, 2}, CGT_FUSED);
@@ -253,9 +269,25 @@ static long count_insts(LLVMModuleRef m) {
   return n;
 }
 
-/* the instruction count of the planned LSTM at sequence length T, dims bound */
-static long lstm_insts(int64_t T) {
-  ir_graph *g = build(&(spec){LSTM_CELL, 1, T, 64, 64, 0, 1});
+/* calls of function `name` in a module */
+static long count_calls(LLVMModuleRef m, const char *name) {
+  long n = 0;
+  for (LLVMValueRef f = LLVMGetFirstFunction(m); f; f = LLVMGetNextFunction(f))
+    for (LLVMBasicBlockRef bb = LLVMGetFirstBasicBlock(f); bb; bb = LLVMGetNextBasicBlock(bb))
+      for (LLVMValueRef i = LLVMGetFirstInstruction(bb); i; i = LLVMGetNextInstruction(i)) {
+        if (LLVMGetInstructionOpcode(i) != LLVMCall) continue;
+        LLVMValueRef callee = LLVMGetCalledValue(i);
+        size_t len;
+        const char *s = LLVMGetValueName2(callee, &len);
+        n += strcmp(s, name) == 0;
+      }
+  return n;
+}
+
+/* the planned LSTM [B=1, T, F=64, H], dims bound, as a module; counts its
+ * instructions, or its barriers when `barriers` */
+static long lstm_module_count(int64_t T, int64_t H, bool barriers) {
+  ir_graph *g = build(&(spec){LSTM_CELL, 1, T, 64, H, 0, 1});
   int64_t syms[2] = {1, T};
   ir_diags d;
   ir_diags_init(&d, "test", NULL, 0, stderr);
@@ -265,7 +297,7 @@ static long lstm_insts(int64_t T) {
   seqrt_error err = {{0}};
   LLVMModuleRef m = cg_module_build(g, &(cg_options){.bind_syms = syms}, 16, llvm, &err);
   assert_non_null(m);
-  long n = count_insts(m);
+  long n = barriers ? count_calls(m, "seqrt_barrier") : count_insts(m);
   LLVMDisposeModule(m);
   LLVMContextDispose(llvm);
   ir_graph_free(g);
@@ -275,9 +307,19 @@ static long lstm_insts(int64_t T) {
 /* the loop is real: T only changes constants, never the amount of code */
 static void code_size_independent_of_T(void **state) {
   (void)state;
-  long a = lstm_insts(10), b = lstm_insts(100000);
+  long a = lstm_module_count(10, 64, false), b = lstm_module_count(100000, 64, false);
   assert_true(a > 100);
   assert_int_equal(a, b);
+}
+
+/* split by unit (H a multiple of the vector), the step's gate kernel reads
+ * only what this thread's matmul columns wrote: fewer barriers than when
+ * H = 24 rules the split out */
+static void unit_split_saves_barriers(void **state) {
+  (void)state;
+  long split = lstm_module_count(10, 64, true), whole = lstm_module_count(10, 24, true);
+  assert_true(split > 0);
+  assert_true(split < whole);
 }
 
 int main(void) {
@@ -286,6 +328,7 @@ int main(void) {
       cmocka_unit_test(gru_cell),  cmocka_unit_test(chunked),
       cmocka_unit_test(one_step),  cmocka_unit_test(custom_cell_yaml),
       cmocka_unit_test(unrolled),  cmocka_unit_test(code_size_independent_of_T),
+      cmocka_unit_test(unit_split), cmocka_unit_test(unit_split_saves_barriers),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
