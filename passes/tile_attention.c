@@ -14,8 +14,10 @@
  * batch dims and head dim, and s and p used only by the chain. The chain's
  * Tq x Tk matrices then never exist.
  *
- * Tiles: tile_q query rows (32; fewer when the head dim is large, to keep
- * the tile_q x dh accumulator small) and tile_k key columns (128, at most
+ * Tiles: tile_q query rows (64 when no mask skips tiles, so that each key
+ * tile loaded serves more rows; 32 under a causal or window mask, whose
+ * ragged tiles balance better small; fewer when the head dim is large, to
+ * keep the tile_q x dh accumulator small) and tile_k key columns (128, at most
  * 256, which the kernel needs; shorter when Tk or the window is short).
  * Attributes already set (tests set them) are kept.
  */
@@ -233,7 +235,8 @@ bool pass_tile_attention(ir_graph *g, pass_ctx *ctx) {
     ir_node *n = &g->nodes[i];
     if (n->dead || n->op != IR_OP_ATTENTION) continue;
     if (!ir_get_attr(n, "tile_q") || !ir_get_attr(n, "tile_k")) changed = true;
-    choose_tiles(g, n, ctx->syms, 32, 128);
+    bool masked = ir_attr_int(n, "causal") != 0 || ir_attr_int(n, "window") >= 0;
+    choose_tiles(g, n, ctx->syms, masked ? 32 : 64, 128);
   }
   return changed;
 }
