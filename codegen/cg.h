@@ -93,6 +93,9 @@ typedef struct cg_gemm {
    * n_hi) of every row (multiples of vec_width, or n) and ignores ith/nth */
   LLVMValueRef n_lo, n_hi;
   int vec_width;              /* floats per vector on the target: 16, 8 or 4 */
+  /* > 0: B (not trans_b) is stored in column panels of this unit (see
+   * cg_panel_plan), not row-major; then the direct path runs, whatever m */
+  int64_t b_panel_unit;
   /*
    * Optional epilogue, applied to finished sums before they are stored:
    * acc is a <vec_width x float> of C[row, col .. col+vec_width-1] (row, col
@@ -105,6 +108,12 @@ typedef struct cg_gemm {
 } cg_gemm;
 
 void cg_emit_gemm(LLVMModuleRef m, LLVMBuilderRef b, const cg_gemm *g);
+/* the columns of B that one tile of the single-row direct path reads: the
+ * width of a column panel */
+int64_t cg_gemm_panel_cols(int vec_width);
+/* true when a thread's share of rows x cols of C, over k, reads B in place
+ * (the direct path); cg_emit_gemm decides the same at run time */
+bool cg_gemm_reads_b_in_place(int vec_width, int64_t rows, int64_t k, int64_t cols);
 
 /* ---- emission context and helpers (emit.c) ---- */
 
@@ -138,6 +147,9 @@ typedef struct cg_ctx {
    */
   int64_t unit_len;               /* the unit (a state's width), 0 = off */
   LLVMValueRef unit_lo, unit_hi; /* i64: this thread's columns of a unit */
+  /* by buffer: the unit of the column panels that prepared weight is
+   * stored in (cg_panel_plan), 0 = row-major */
+  int64_t *panel_unit;
 } cg_ctx;
 
 /* reports an unsupported construct (first message wins) and marks c failed */
@@ -267,6 +279,25 @@ void cg_emit_scan(cg_ctx *c, const ir_node *n);
 void cg_emit_scan_pair(cg_ctx *c, const ir_node *a, const ir_node *b);
 /* scan.c: true when kernel n (of c->g) runs by the unit split of c (see cg_ctx) */
 bool cg_unit_kernel(const cg_ctx *c, const ir_node *n);
+/* scan.c: the unit of scan n's step split (its first state's width when a
+ * whole number of vectors, else 0: no unit split) */
+int64_t cg_scan_unit(const cg_ctx *c, const ir_node *n);
+/* scan.c: value of dim d under the compile-time binding; false when symbolic */
+bool cg_dim_known(const cg_ctx *c, ir_dim d, int64_t *v);
+/*
+ * panels.c: a weight that only batch-few scan steps multiply by (B of their
+ * recurrent GEMM) is stored, once at prepare, in column panels: within each
+ * unit of U columns (a gate's hidden units), panel q holds columns
+ * [q*NR, min((q+1)*NR, U)) (NR = cg_gemm_panel_cols) as K rows of wq
+ * floats, at the offset its first column s would have times K. A tile of
+ * the step's GEMM then reads one contiguous stream, not K rows a row of B
+ * apart (whose 4 KB strides crowd a few cache sets). The layout does not
+ * depend on the thread count.
+ */
+/* fills c->panel_unit (by buffer) for the graph c->g */
+void cg_panel_plan(cg_ctx *c);
+/* TRANSPOSE of a [N, K] weight into panels of unit c->panel_unit[its output's buffer] */
+void cg_emit_panel_transpose(cg_ctx *c, const ir_node *n);
 /* scan.c: FILL, every element the attribute `value` */
 void cg_emit_fill(cg_ctx *c, const ir_node *n);
 

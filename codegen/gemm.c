@@ -354,8 +354,22 @@ static void emit_direct(gx *x, LLVMValueRef m0, LLVMValueRef m1, LLVMValueRef n0
     loop_begin(x, &li, m0, m1, 0, NULL);
     loop lj;
     loop_begin(x, &lj, n0, n1, 0, NULL);
+    LLVMValueRef end = min_(x, add(x, lj.i, i64c(x, (int64_t)nv * x->w)), n1);
+    LLVMValueRef bp = gep(x, g->b, lj.i), bstride = g->ldb;
+    if (g->b_panel_unit > 0) {
+      /* B in column panels (cg_panel_*): the tile stops at its panel's end
+       * and reads the panel's rows, wq floats apart */
+      int64_t U = g->b_panel_unit, nr = cg_gemm_panel_cols(x->w);
+      LLVMValueRef u = LLVMBuildURem(x->b, lj.i, i64c(x, U), "");
+      LLVMValueRef q0 = sub(x, u, LLVMBuildURem(x->b, u, i64c(x, nr), ""));
+      LLVMValueRef start = add(x, sub(x, lj.i, u), q0);
+      LLVMValueRef wq = min_(x, i64c(x, nr), sub(x, i64c(x, U), q0));
+      end = min_(x, end, add(x, start, wq));
+      bp = gep(x, g->b, add(x, mul(x, start, x->k), sub(x, lj.i, start)));
+      bstride = wq;
+    }
     LLVMValueRef colmask[MAX_NV];
-    column_masks(x, lj.i, n1, nv, colmask);
+    column_masks(x, lj.i, end, nv, colmask);
     tile t = {.mr = mr,
               .nv = nv,
               .i = li.i,
@@ -363,11 +377,11 @@ static void emit_direct(gx *x, LLVMValueRef m0, LLVMValueRef m1, LLVMValueRef n0
               .mend = m1,
               .a0 = i64c(x, 0),
               .kc = x->k,
-              .bp = gep(x, g->b, lj.i),
-              .bstride = g->ldb,
+              .bp = bp,
+              .bstride = bstride,
               .colmask = colmask};
     emit_tile(x, &t);
-    loop_end(x, &lj, i64c(x, (int64_t)nv * x->w), NULL);
+    loop_end(x, &lj, sub(x, end, lj.i), NULL);
     loop_end(x, &li, i64c(x, mr), NULL);
     LLVMBuildBr(x->b, done);
   }
@@ -579,6 +593,14 @@ static void emit_packed(gx *x, LLVMValueRef m0, LLVMValueRef m1, LLVMValueRef n0
   lifetime(x, "llvm.lifetime.end", panel, nr);
 }
 
+int64_t cg_gemm_panel_cols(int vec_width) {
+  return (int64_t)shapes_for(vec_width).onv * vec_width;
+}
+
+bool cg_gemm_reads_b_in_place(int vec_width, int64_t rows, int64_t k, int64_t cols) {
+  return rows <= shapes_for(vec_width).mr || (rows <= DIRECT_ROWS && k * cols <= DIRECT_B);
+}
+
 void cg_emit_gemm(LLVMModuleRef m, LLVMBuilderRef b, const cg_gemm *g) {
   gx x = {0};
   x.mod = m;
@@ -619,6 +641,7 @@ void cg_emit_gemm(LLVMModuleRef m, LLVMBuilderRef b, const cg_gemm *g) {
     n0 = g->n_lo, n1 = g->n_hi;
   }
 
+  IR_ASSERT(!(g->trans_b && g->b_panel_unit > 0));
   if (g->trans_b) {
     LLVMValueRef fn = LLVMGetBasicBlockParent(LLVMGetInsertBlock(b));
     LLVMBasicBlockRef packed = LLVMAppendBasicBlockInContext(x.cx, fn, "gemm.packed");
@@ -633,6 +656,10 @@ void cg_emit_gemm(LLVMModuleRef m, LLVMBuilderRef b, const cg_gemm *g) {
     emit_dot(&x, m0, m1, n0, n1);
     LLVMBuildBr(b, done);
     LLVMPositionBuilderAtEnd(b, done);
+    return;
+  }
+  if (g->b_panel_unit > 0) { /* only the direct path reads panels */
+    emit_direct(&x, m0, m1, n0, n1);
     return;
   }
   LLVMValueRef fn = LLVMGetBasicBlockParent(LLVMGetInsertBlock(b));

@@ -194,6 +194,8 @@ void cg_emit_matmul(cg_ctx *c, const ir_node *n) {
     gm.m = cg_dims(c, at, 0, ra - 1);
     gm.a = A, gm.b = B, gm.c = C;
     gm.ith = c->ith, gm.nth = c->nth;
+    int bb = c->g->values[n->inputs[1]].buffer;
+    if (c->panel_unit && bb >= 0) gm.b_panel_unit = c->panel_unit[bb];
     e.row0 = cg_i64(c, 0);
     if (cg_unit_kernel(c, n)) {
       /* this thread's columns of every unit (a scan step's hidden units) */

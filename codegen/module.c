@@ -161,10 +161,16 @@ void cg_emit_kernel(cg_ctx *c, const ir_node *n) {
     case IR_OP_MEAN:
       cg_emit_rows(c, n);
       return;
+    case IR_OP_TRANSPOSE:
+      if (c->panel_unit && c->panel_unit[c->g->values[n->outputs[0]].buffer] > 0) {
+        cg_emit_panel_transpose(c, n);
+        return;
+      }
+      cg_emit_movement(c, n);
+      return;
     case IR_OP_CONCAT:
     case IR_OP_SLICE:
     case IR_OP_SELECT:
-    case IR_OP_TRANSPOSE:
     case IR_OP_RESHAPE:
       cg_emit_movement(c, n);
       return;
@@ -264,6 +270,7 @@ LLVMModuleRef cg_module_build(const ir_graph *g, const cg_options *opt, int vec_
   c.vi32 = LLVMVectorType(c.i32, (unsigned)vec_width);
   c.const_global = calloc((size_t)g->nvalues + 1, sizeof *c.const_global);
   IR_ASSERT(c.const_global);
+  cg_panel_plan(&c);
 
   bool any_prepare = false;
   for (int i = 0; i < g->nnodes; i++)
@@ -273,6 +280,7 @@ LLVMModuleRef cg_module_build(const ir_graph *g, const cg_options *opt, int vec_
   if (!c.failed) build_entry(&c, "run", false);
 
   free(c.const_global);
+  free(c.panel_unit);
   LLVMDisposeBuilder(c.b);
   if (c.failed) {
     LLVMDisposeModule(mod);

@@ -84,8 +84,7 @@ static void track_full(cg_ctx *c, track *t, int rd, int wr) {
   track_access(c, t, &rd, full, rd >= 0 ? 1 : 0, &wr, full, wr >= 0 ? 1 : 0);
 }
 
-/* value of dim d under the binding, false when symbolic */
-static bool dim_value(const cg_ctx *c, ir_dim d, int64_t *v) {
+bool cg_dim_known(const cg_ctx *c, ir_dim d, int64_t *v) {
   if (ir_dim_is_const(d)) return *v = d.coef, true;
   if (!c->bind_syms) return false;
   *v = ir_dim_eval(d, c->bind_syms);
@@ -105,7 +104,7 @@ bool cg_unit_kernel(const cg_ctx *c, const ir_node *n) {
   if (c->unit_len <= 0 || n->noutputs != 1 || n->ninputs < 1) return false;
   const ir_type *ot = &c->g->values[n->outputs[0]].type;
   int64_t N;
-  if (ot->rank < 1 || !dim_value(c, ot->dims[ot->rank - 1], &N) || N % c->unit_len) return false;
+  if (ot->rank < 1 || !cg_dim_known(c, ot->dims[ot->rank - 1], &N) || N % c->unit_len) return false;
   switch (n->op) {
     case IR_OP_ADD:
     case IR_OP_SUB:
@@ -143,8 +142,8 @@ static bool aligned_input(const cg_ctx *c, const track *t, const ir_graph *g, co
   const ir_value *v = &g->values[m->inputs[j]];
   const ir_type *it = &v->type, *ot = &g->values[m->outputs[0]].type;
   int64_t a, b;
-  if (it->rank < 1 || it->rank > ot->rank || !dim_value(c, it->dims[it->rank - 1], &a) ||
-      !dim_value(c, ot->dims[ot->rank - 1], &b) || a != b)
+  if (it->rank < 1 || it->rank > ot->rank || !cg_dim_known(c, it->dims[it->rank - 1], &a) ||
+      !cg_dim_known(c, ot->dims[ot->rank - 1], &b) || a != b)
     return false;
   int buf = v->buffer;
   if (buf < 0) return true; /* a constant: never written */
@@ -383,16 +382,13 @@ static void emit_step(cg_ctx *c, scan *S, LLVMValueRef i, bool open) {
   }
 }
 
-/*
- * The unit of the step's split between threads: the width of the first
- * state (an RNN's hidden size), when it is a whole number of vectors; 0 (no
- * unit split) otherwise.
- */
-static int64_t unit_of(const cg_ctx *c, const scan *S) {
-  if (S->nstate < 1) return 0;
-  const ir_type *st = &S->body0->values[S->body0->inputs[S->nover]].type;
+/* the unit split's unit: the width of the first state (an RNN's hidden size) */
+int64_t cg_scan_unit(const cg_ctx *c, const ir_node *n) {
+  int nover = (int)ir_attr_int(n, "nover");
+  if (ir_attr_int(n, "nstate") < 1 || nover >= n->body->ninputs) return 0;
+  const ir_type *st = &n->body->values[n->body->inputs[nover]].type;
   int64_t u;
-  if (st->rank < 1 || st->dtype != IR_F32 || !dim_value(c, st->dims[st->rank - 1], &u)) return 0;
+  if (st->rank < 1 || st->dtype != IR_F32 || !cg_dim_known(c, st->dims[st->rank - 1], &u)) return 0;
   return u > 0 && u % c->vw == 0 ? u : 0;
 }
 
@@ -425,7 +421,7 @@ static void find_slice_views(cg_ctx *c, scan *S) {
     int64_t tail = 1, d1;
     bool known = true;
     for (int j = (int)d + 1; j < it->rank && known; j++)
-      known = dim_value(c, it->dims[j], &d1), tail *= d1;
+      known = cg_dim_known(c, it->dims[j], &d1), tail *= d1;
     S->t.aligned[root(g, ob)] = known && S->unit_len > 0 && (start * tail) % S->unit_len == 0;
   }
 }
@@ -547,7 +543,7 @@ static bool scan_open(cg_ctx *c, const ir_node *n, ir_graph *view, scan *out_sca
   S->view_off = calloc((size_t)body->nnodes + 1, sizeof *S->view_off);
   IR_ASSERT(S->t.read && S->t.written && S->t.viewof && S->t.aligned && S->body_const && S->view_off);
   for (int i = 0; i < g->nbuffers; i++) S->t.viewof[i] = -1;
-  S->unit_len = unit_of(c, S);
+  S->unit_len = cg_scan_unit(c, n);
   find_slice_views(c, S);
   return true;
 }

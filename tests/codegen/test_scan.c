@@ -322,6 +322,73 @@ static void unit_split_saves_barriers(void **state) {
   assert_true(split < whole);
 }
 
+/* an lstm or gru layer [B, T, 8] -> H as YAML, into buf */
+static void rnn_yaml(char *buf, size_t len, const char *op, int64_t B, int64_t T, int64_t H) {
+  snprintf(buf, len,
+           "seqc: 1\nname: m\ndims: {B: %lld, T: %lld}\n"
+           "inputs:\n  x: {dtype: f32, shape: [B, T, 8]}\n"
+           "outputs: [r, r.h_n]\nnodes:\n  r: {op: %s, input: x, hidden_size: %lld}\n",
+           (long long)B, (long long)T, op, (long long)H);
+}
+
+/*
+ * The recurrent weight of a batch-few step stored in column panels
+ * (panels.c): hidden sizes below, at and above a panel (128 floats at
+ * AVX-512, 32 at AVX2), so that a unit ends in a partial panel and, at 2
+ * threads, a thread's units start inside one; batch 1 (one-row tiles) and 3.
+ */
+static void panel_weights(void **state) {
+  (void)state;
+  static const struct {
+    const char *op;
+    int64_t B, T, H;
+    unsigned variants;
+  } cases[] = {
+      {"lstm", 1, 5, 48, CGT_FUSED},  {"lstm", 1, 4, 160, CGT_FUSED | CGT_AVX2},
+      {"gru", 1, 6, 272, CGT_FUSED},  {"gru", 3, 5, 80, CGT_FUSED | CGT_AVX2},
+      {"lstm", 3, 3, 144, CGT_FUSED}, {"rnn", 1, 7, 32, CGT_FUSED | CGT_UNFUSED},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    char y[512];
+    rnn_yaml(y, sizeof y, cases[i].op, cases[i].B, cases[i].T, cases[i].H);
+    cgt_check(y, &(cgt_opts){.variants = cases[i].variants, .tol = 1e-4});
+  }
+}
+
+/* panel_unit of the buffer of the value named `name` in a planned g */
+static int64_t panel_unit_of(const cg_ctx *c, const char *name) {
+  for (int v = 0; v < c->g->nvalues; v++) {
+    const ir_value *val = &c->g->values[v];
+    if (val->name && strcmp(val->name, name) == 0 && val->buffer >= 0)
+      return c->panel_unit[val->buffer];
+  }
+  fail_msg("no value '%s'", name);
+  return -1;
+}
+
+/* the plan: Whh^T goes into panels of the hidden size, for batch 1 and for
+ * batch 3; Wih^T (the hoisted projection's B, outside the scan) and a batch
+ * left symbolic (rows unknown at compile time) stay row-major */
+static void panel_plan(void **state) {
+  (void)state;
+  for (int k = 0; k < 3; k++) {
+    char y[512];
+    rnn_yaml(y, sizeof y, "lstm", k == 1 ? 3 : 1, 6, 64);
+    ir_graph *g = cgt_load(y);
+    int64_t syms[2] = {k == 1 ? 3 : 1, 6};
+    ir_diags d;
+    ir_diags_init(&d, "test", NULL, 0, stderr);
+    pass_ctx ctx = {.diags = &d, .syms = k == 2 ? NULL : syms};
+    assert_true(pass_run_pipeline(g, &ctx));
+    cg_ctx c = {.g = g, .vw = 16, .bind_syms = k == 2 ? NULL : syms};
+    cg_panel_plan(&c);
+    assert_int_equal(panel_unit_of(&c, "r.weight_hh_l0_t"), k == 2 ? 0 : 64);
+    assert_int_equal(panel_unit_of(&c, "r.weight_ih_l0_t"), 0);
+    free(c.panel_unit);
+    ir_graph_free(g);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(tanh_cell), cmocka_unit_test(lstm_cell),
@@ -329,6 +396,7 @@ int main(void) {
       cmocka_unit_test(one_step),  cmocka_unit_test(custom_cell_yaml),
       cmocka_unit_test(unrolled),  cmocka_unit_test(code_size_independent_of_T),
       cmocka_unit_test(unit_split), cmocka_unit_test(unit_split_saves_barriers),
+      cmocka_unit_test(panel_weights), cmocka_unit_test(panel_plan),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
