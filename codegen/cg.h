@@ -294,6 +294,10 @@ bool cg_dim_known(const cg_ctx *c, ir_dim d, int64_t *v);
  * apart (whose 4 KB strides crowd a few cache sets). The layout does not
  * depend on the thread count.
  */
+/* the panel holding column col (i64) of B in panels of unit `unit` and
+ * nr-wide panels: its first column *start and its width *width (i64) */
+void cg_panel_at(LLVMBuilderRef b, LLVMValueRef col, int64_t unit, int64_t nr, LLVMValueRef *start,
+                 LLVMValueRef *width);
 /* fills c->panel_unit (by buffer) for the graph c->g */
 void cg_panel_plan(cg_ctx *c);
 /* TRANSPOSE of a [N, K] weight into panels of unit c->panel_unit[its output's buffer] */

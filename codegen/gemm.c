@@ -357,13 +357,10 @@ static void emit_direct(gx *x, LLVMValueRef m0, LLVMValueRef m1, LLVMValueRef n0
     LLVMValueRef end = min_(x, add(x, lj.i, i64c(x, (int64_t)nv * x->w)), n1);
     LLVMValueRef bp = gep(x, g->b, lj.i), bstride = g->ldb;
     if (g->b_panel_unit > 0) {
-      /* B in column panels (cg_panel_*): the tile stops at its panel's end
+      /* B in column panels (cg_panel_plan): the tile stops at its panel's end
        * and reads the panel's rows, wq floats apart */
-      int64_t U = g->b_panel_unit, nr = cg_gemm_panel_cols(x->w);
-      LLVMValueRef u = LLVMBuildURem(x->b, lj.i, i64c(x, U), "");
-      LLVMValueRef q0 = sub(x, u, LLVMBuildURem(x->b, u, i64c(x, nr), ""));
-      LLVMValueRef start = add(x, sub(x, lj.i, u), q0);
-      LLVMValueRef wq = min_(x, i64c(x, nr), sub(x, i64c(x, U), q0));
+      LLVMValueRef start, wq;
+      cg_panel_at(x->b, lj.i, g->b_panel_unit, cg_gemm_panel_cols(x->w), &start, &wq);
       end = min_(x, end, add(x, start, wq));
       bp = gep(x, g->b, add(x, mul(x, start, x->k), sub(x, lj.i, start)));
       bstride = wq;

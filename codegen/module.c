@@ -161,13 +161,15 @@ void cg_emit_kernel(cg_ctx *c, const ir_node *n) {
     case IR_OP_MEAN:
       cg_emit_rows(c, n);
       return;
-    case IR_OP_TRANSPOSE:
-      if (c->panel_unit && c->panel_unit[c->g->values[n->outputs[0]].buffer] > 0) {
+    case IR_OP_TRANSPOSE: {
+      int ob = c->g->values[n->outputs[0]].buffer;
+      if (c->panel_unit && ob >= 0 && c->panel_unit[ob] > 0) {
         cg_emit_panel_transpose(c, n);
         return;
       }
       cg_emit_movement(c, n);
       return;
+    }
     case IR_OP_CONCAT:
     case IR_OP_SLICE:
     case IR_OP_SELECT:

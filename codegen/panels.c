@@ -117,6 +117,18 @@ void cg_panel_plan(cg_ctx *c) {
   }
 }
 
+void cg_panel_at(LLVMBuilderRef b, LLVMValueRef col, int64_t unit, int64_t nr, LLVMValueRef *start,
+                 LLVMValueRef *width) {
+  LLVMTypeRef i64 = LLVMTypeOf(col);
+  LLVMValueRef u = LLVMBuildURem(b, col, LLVMConstInt(i64, (uint64_t)unit, 0), "");
+  LLVMValueRef q0 =
+      LLVMBuildSub(b, u, LLVMBuildURem(b, u, LLVMConstInt(i64, (uint64_t)nr, 0), ""), "");
+  *start = LLVMBuildAdd(b, LLVMBuildSub(b, col, u, ""), q0, "");
+  LLVMValueRef rest = LLVMBuildSub(b, LLVMConstInt(i64, (uint64_t)unit, 0), q0, "");
+  LLVMValueRef nrc = LLVMConstInt(i64, (uint64_t)nr, 0);
+  *width = LLVMBuildSelect(b, LLVMBuildICmp(b, LLVMIntSLT, rest, nrc, ""), rest, nrc, "");
+}
+
 void cg_emit_panel_transpose(cg_ctx *c, const ir_node *n) {
   LLVMBuilderRef b = c->b;
   const ir_value *out = &c->g->values[n->outputs[0]];
@@ -128,10 +140,8 @@ void cg_emit_panel_transpose(cg_ctx *c, const ir_node *n) {
   cg_split(c, N, 1, &lo, &hi);
   cg_loop col;
   cg_loop_begin(c, &col, lo, hi, cg_i64(c, 1));
-  LLVMValueRef u = LLVMBuildURem(b, col.i, cg_i64(c, U), "");
-  LLVMValueRef q0 = LLVMBuildSub(b, u, LLVMBuildURem(b, u, cg_i64(c, nr), ""), "");
-  LLVMValueRef start = LLVMBuildAdd(b, LLVMBuildSub(b, col.i, u, ""), q0, "");
-  LLVMValueRef wq = cg_min(c, cg_i64(c, nr), LLVMBuildSub(b, cg_i64(c, U), q0, ""));
+  LLVMValueRef start, wq;
+  cg_panel_at(b, col.i, U, nr, &start, &wq);
   LLVMValueRef base =
       LLVMBuildAdd(b, LLVMBuildMul(b, start, K, ""), LLVMBuildSub(b, col.i, start, ""), "");
   LLVMValueRef srow = LLVMBuildMul(b, col.i, K, "");
