@@ -96,6 +96,12 @@ typedef struct cg_gemm {
   /* > 0: B (not trans_b) is stored in column panels of this unit (see
    * cg_panel_plan), not row-major; then the direct path runs, whatever m */
   int64_t b_panel_unit;
+  /* optional k range, with B in panels only: when k_hi is set, only k in
+   * [k_lo, k_hi) is summed; `accumulate` adds the sums to what C holds, and
+   * `partial` stores them without the epilogue (a later call over the rest of
+   * k applies it). A scan step sums its own k range before its wait. */
+  LLVMValueRef k_lo, k_hi;
+  bool accumulate, partial;
   /*
    * Optional epilogue, applied to finished sums before they are stored:
    * acc is a <vec_width x float> of C[row, col .. col+vec_width-1] (row, col
@@ -147,6 +153,11 @@ typedef struct cg_ctx {
    */
   int64_t unit_len;               /* the unit (a state's width), 0 = off */
   LLVMValueRef unit_lo, unit_hi; /* i64: this thread's columns of a unit */
+  /* the kernel being emitted opens a step whose barrier is split (scan.c):
+   * the step arrived before it, and it sums k over this thread's own units
+   * of the state (its matmul's A, which it wrote itself), then cg_wait,
+   * then the rest of k */
+  bool step_wait;
   /* by buffer: the unit of the column panels that prepared weight is
    * stored in (cg_panel_plan), 0 = row-major */
   int64_t *panel_unit;
@@ -177,8 +188,10 @@ LLVMValueRef cg_intrinsic(cg_ctx *c, const char *name, LLVMTypeRef *types, int n
                           LLVMValueRef *args, int nargs);
 /* this thread's share [lo, hi) of [0, n), cut at multiples of unit */
 void cg_split(cg_ctx *c, LLVMValueRef n, int64_t unit, LLVMValueRef *lo, LLVMValueRef *hi);
-/* seqrt_barrier(team) */
+/* seqrt_barrier(team, ith); its two halves seqrt_arrive and seqrt_wait */
 void cg_barrier(cg_ctx *c);
+void cg_arrive(cg_ctx *c);
+void cg_wait(cg_ctx *c);
 /* seqrt_fail(team, SEQRT_FAIL_INDEX, buffer, pos, index, limit), all i64 */
 void cg_fail_index(cg_ctx *c, int buffer, LLVMValueRef pos, LLVMValueRef index, LLVMValueRef limit);
 /* reports SEQRT_FAIL_CHUNK at run time when a symbolic length is no multiple

@@ -149,11 +149,17 @@ static LLVMValueRef runtime_fn(cg_ctx *c, const char *name, LLVMTypeRef fty) {
   return f;
 }
 
-void cg_barrier(cg_ctx *c) {
-  LLVMTypeRef fty = LLVMFunctionType(c->void_t, &c->ptr, 1, 0);
-  LLVMValueRef arg = c->team;
-  LLVMBuildCall2(c->b, fty, runtime_fn(c, "seqrt_barrier", fty), &arg, 1, "");
+/* seqrt_NAME(team, ith) */
+static void call_team(cg_ctx *c, const char *name) {
+  LLVMTypeRef params[2] = {c->ptr, c->i32};
+  LLVMTypeRef fty = LLVMFunctionType(c->void_t, params, 2, 0);
+  LLVMValueRef args[2] = {c->team, c->ith};
+  LLVMBuildCall2(c->b, fty, runtime_fn(c, name, fty), args, 2, "");
 }
+
+void cg_barrier(cg_ctx *c) { call_team(c, "seqrt_barrier"); }
+void cg_arrive(cg_ctx *c) { call_team(c, "seqrt_arrive"); }
+void cg_wait(cg_ctx *c) { call_team(c, "seqrt_wait"); }
 
 /* seqrt_fail(team, code, a, b, c, d) */
 static void call_fail(cg_ctx *c, int code, LLVMValueRef a, LLVMValueRef b, LLVMValueRef x,

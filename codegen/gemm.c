@@ -331,6 +331,9 @@ static void column_masks(gx *x, LLVMValueRef j, LLVMValueRef nend, int nv, LLVMV
  */
 static void emit_direct(gx *x, LLVMValueRef m0, LLVMValueRef m1, LLVMValueRef n0, LLVMValueRef n1) {
   const cg_gemm *g = x->g;
+  /* the k range summed, and whether the tile starts from C and ends with the epilogue */
+  LLVMValueRef k0 = g->k_hi ? g->k_lo : i64c(x, 0), kc = g->k_hi ? sub(x, g->k_hi, g->k_lo) : x->k;
+  LLVMValueRef no = LLVMConstInt(x->i1, 0, 0);
   LLVMValueRef fn = LLVMGetBasicBlockParent(LLVMGetInsertBlock(x->b));
   LLVMBasicBlockRef one = LLVMAppendBasicBlockInContext(x->cx, fn, "gemm.onerow");
   LLVMBasicBlockRef many = LLVMAppendBasicBlockInContext(x->cx, fn, "gemm.rows");
@@ -344,7 +347,8 @@ static void emit_direct(gx *x, LLVMValueRef m0, LLVMValueRef m1, LLVMValueRef n0
     if (pass == 0) {
       /* the row of A all at once: in a scan step it is the state the other
        * threads just wrote, and the tile's k loop would meet each of its
-       * cache lines as a miss of its own, one after the other */
+       * cache lines as a miss of its own, one after the other. All of k,
+       * even for a k range: a split step fetches the others' part early */
       loop lp;
       loop_begin(x, &lp, i64c(x, 0), x->k, 0, NULL);
       prefetch(x, gep(x, g->a, add(x, mul(x, m0, g->lda), lp.i)), 0);
@@ -355,14 +359,14 @@ static void emit_direct(gx *x, LLVMValueRef m0, LLVMValueRef m1, LLVMValueRef n0
     loop lj;
     loop_begin(x, &lj, n0, n1, 0, NULL);
     LLVMValueRef end = min_(x, add(x, lj.i, i64c(x, (int64_t)nv * x->w)), n1);
-    LLVMValueRef bp = gep(x, g->b, lj.i), bstride = g->ldb;
+    LLVMValueRef bp = gep(x, g->b, add(x, lj.i, mul(x, k0, g->ldb))), bstride = g->ldb;
     if (g->b_panel_unit > 0) {
       /* B in column panels (cg_panel_plan): the tile stops at its panel's end
        * and reads the panel's rows, wq floats apart */
       LLVMValueRef start, wq;
       cg_panel_at(x->b, lj.i, g->b_panel_unit, cg_gemm_panel_cols(x->w), &start, &wq);
       end = min_(x, end, add(x, start, wq));
-      bp = gep(x, g->b, add(x, mul(x, start, x->k), sub(x, lj.i, start)));
+      bp = gep(x, g->b, add(x, mul(x, start, x->k), add(x, sub(x, lj.i, start), mul(x, k0, wq))));
       bstride = wq;
     }
     LLVMValueRef colmask[MAX_NV];
@@ -372,11 +376,13 @@ static void emit_direct(gx *x, LLVMValueRef m0, LLVMValueRef m1, LLVMValueRef n0
               .i = li.i,
               .j = lj.i,
               .mend = m1,
-              .a0 = i64c(x, 0),
-              .kc = x->k,
+              .a0 = k0,
+              .kc = kc,
               .bp = bp,
               .bstride = bstride,
-              .colmask = colmask};
+              .colmask = colmask,
+              .first = g->accumulate ? no : NULL,
+              .last = g->partial ? no : NULL};
     emit_tile(x, &t);
     loop_end(x, &lj, sub(x, end, lj.i), NULL);
     loop_end(x, &li, i64c(x, mr), NULL);
@@ -639,6 +645,7 @@ void cg_emit_gemm(LLVMModuleRef m, LLVMBuilderRef b, const cg_gemm *g) {
   }
 
   IR_ASSERT(!(g->trans_b && g->b_panel_unit > 0));
+  IR_ASSERT(!g->k_hi || g->b_panel_unit > 0);
   if (g->trans_b) {
     LLVMValueRef fn = LLVMGetBasicBlockParent(LLVMGetInsertBlock(b));
     LLVMBasicBlockRef packed = LLVMAppendBasicBlockInContext(x.cx, fn, "gemm.packed");

@@ -4,7 +4,8 @@
  * The module is built for the host CPU (or the one cg_options names),
  * verified, optimized with the new pass manager at the requested level, and
  * handed to an ORC LLJIT whose target machine is the same one. The runtime's
- * seqrt_barrier and seqrt_fail are defined in the JIT as absolute symbols
+ * team functions (seqrt_barrier, seqrt_arrive, seqrt_wait) and seqrt_fail
+ * are defined in the JIT as absolute symbols
  * (they live in a static library, so dlsym would not find them); libm (sin,
  * cos, pow) comes from a process symbol generator. Every LLVM error becomes
  * a seqrt_error message: nothing here aborts on bad input. The target machine
@@ -38,7 +39,7 @@ static bool take_error(LLVMErrorRef e, seqrt_error *err, const char *what) {
   return true;
 }
 
-/* defines seqrt_barrier and seqrt_fail and exposes the process's symbols */
+/* defines the team functions and seqrt_fail, and exposes the process's symbols */
 static LLVMErrorRef define_runtime(LLVMOrcLLJITRef jit) {
   LLVMOrcJITDylibRef jd = LLVMOrcLLJITGetMainJITDylib(jit);
   LLVMJITSymbolFlags flags = {LLVMJITSymbolGenericFlagsExported | LLVMJITSymbolGenericFlagsCallable,
@@ -46,10 +47,14 @@ static LLVMErrorRef define_runtime(LLVMOrcLLJITRef jit) {
   LLVMOrcCSymbolMapPair syms[] = {
       {LLVMOrcLLJITMangleAndIntern(jit, "seqrt_barrier"),
        {(LLVMOrcJITTargetAddress)(uintptr_t)&seqrt_barrier, flags}},
+      {LLVMOrcLLJITMangleAndIntern(jit, "seqrt_arrive"),
+       {(LLVMOrcJITTargetAddress)(uintptr_t)&seqrt_arrive, flags}},
+      {LLVMOrcLLJITMangleAndIntern(jit, "seqrt_wait"),
+       {(LLVMOrcJITTargetAddress)(uintptr_t)&seqrt_wait, flags}},
       {LLVMOrcLLJITMangleAndIntern(jit, "seqrt_fail"),
        {(LLVMOrcJITTargetAddress)(uintptr_t)&seqrt_fail, flags}},
   };
-  LLVMOrcMaterializationUnitRef mu = LLVMOrcAbsoluteSymbols(syms, 2);
+  LLVMOrcMaterializationUnitRef mu = LLVMOrcAbsoluteSymbols(syms, sizeof syms / sizeof syms[0]);
   LLVMErrorRef e = LLVMOrcJITDylibDefine(jd, mu);
   if (e) {
     LLVMOrcDisposeMaterializationUnit(mu);

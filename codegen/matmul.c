@@ -64,6 +64,19 @@ static LLVMValueRef apply_epilogue(void *user, LLVMBuilderRef b, LLVMValueRef ac
   return r ? r : acc;
 }
 
+/* gm over this thread's columns of every unit (a scan step's hidden units) */
+static void unit_columns(cg_ctx *c, cg_gemm *gm) {
+  LLVMBuilderRef b = c->b;
+  LLVMValueRef U = cg_i64(c, c->unit_len);
+  cg_loop l;
+  cg_loop_begin(c, &l, cg_i64(c, 0), LLVMBuildUDiv(b, gm->n, U, ""), cg_i64(c, 1));
+  LLVMValueRef base = LLVMBuildMul(b, l.i, U, "");
+  gm->n_lo = LLVMBuildAdd(b, base, c->unit_lo, "");
+  gm->n_hi = LLVMBuildAdd(b, base, c->unit_hi, "");
+  cg_emit_gemm(c->mod, b, gm);
+  cg_loop_end(c, &l);
+}
+
 /* finds the matmul of a fused body and the operands its epilogue reads */
 static bool setup_epilogue(cg_ctx *c, const ir_node *n, epilogue *e, const ir_type *ot) {
   const ir_graph *body = n->body;
@@ -197,20 +210,26 @@ void cg_emit_matmul(cg_ctx *c, const ir_node *n) {
     int bb = c->g->values[n->inputs[1]].buffer;
     if (c->panel_unit && bb >= 0) gm.b_panel_unit = c->panel_unit[bb];
     e.row0 = cg_i64(c, 0);
-    if (cg_unit_kernel(c, n)) {
-      /* this thread's columns of every unit (a scan step's hidden units) */
-      LLVMValueRef U = cg_i64(c, c->unit_len);
-      cg_loop l;
-      cg_loop_begin(c, &l, cg_i64(c, 0), LLVMBuildUDiv(b, gm.n, U, ""), cg_i64(c, 1));
-      LLVMValueRef base = LLVMBuildMul(b, l.i, U, "");
-      gm.n_lo = LLVMBuildAdd(b, base, c->unit_lo, "");
-      gm.n_hi = LLVMBuildAdd(b, base, c->unit_hi, "");
-      cg_emit_gemm(c->mod, b, &gm);
-      cg_loop_end(c, &l);
+    bool unit = cg_unit_kernel(c, n);
+    if (unit && c->step_wait && gm.b_panel_unit > 0) {
+      /* k over this thread's own units first, while the others finish the
+       * step before; then the rest, [0, lo) and [hi, k), with the epilogue */
+      gm.k_lo = c->unit_lo, gm.k_hi = c->unit_hi, gm.partial = true;
+      unit_columns(c, &gm);
+      cg_wait(c);
+      gm.k_lo = cg_i64(c, 0), gm.k_hi = c->unit_lo, gm.accumulate = true;
+      unit_columns(c, &gm);
+      gm.k_lo = c->unit_hi, gm.k_hi = gm.k, gm.partial = false;
+      unit_columns(c, &gm);
     } else {
-      cg_emit_gemm(c->mod, b, &gm);
+      if (c->step_wait) cg_wait(c); /* no split after all: the whole barrier first */
+      if (unit)
+        unit_columns(c, &gm);
+      else
+        cg_emit_gemm(c->mod, b, &gm);
     }
   } else {
+    if (c->step_wait) cg_wait(c);
     const ir_type *ops[2] = {at, bt};
     cg_space s;
     cg_space_init(c, &s, ot, R - 2, ops, 2);

@@ -14,8 +14,9 @@
  *   buffer swap pointers after each step (or the next state is copied over
  *   when it is not a kernel's own result).
  * Every thread takes its share of each kernel by ith/nth; a barrier opens
- * each step and goes between two kernels of a step only when the second
- * touches what the first wrote (or writes what it read).
+ * each step (split around the first kernel when it can sum its own part of
+ * the state first: step_split) and goes between two kernels of a step only
+ * when the second touches what the first wrote (or writes what it read).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +35,8 @@ typedef struct track {
   int n;                         /* table size */
   int *viewof;                   /* by buffer: the root of the memory a slice view points into, or -1 */
   bool *aligned;                 /* by buffer: a slice view whose offset is a multiple of the unit */
+  bool dry;     /* tracking only (step_accesses): barriers are counted, not emitted */
+  int barriers; /* barriers tracking asked for since the step began */
 } track;
 
 static int root(const ir_graph *g, int b) {
@@ -53,6 +56,13 @@ static void track_clear(track *t) {
   memset(t->written, 0, (size_t)t->n + 1);
 }
 
+/* a barrier: every thread is done with what was tracked */
+static void track_barrier(cg_ctx *c, track *t) {
+  if (!t->dry) cg_barrier(c);
+  t->barriers++;
+  track_clear(t);
+}
+
 /* an access of `mode` to a buffer last touched as `was` needs the other threads done */
 static bool conflicts(unsigned char was, unsigned char mode) {
   return was != UNTOUCHED && (was == FULL || mode == FULL);
@@ -68,10 +78,7 @@ static void track_access(cg_ctx *c, track *t, const int *rd, const unsigned char
   for (int i = 0; i < nrd; i++) need |= rd[i] >= 0 && conflicts(t->written[rd[i]], rm[i]);
   for (int i = 0; i < nwr; i++)
     need |= wr[i] >= 0 && (conflicts(t->read[wr[i]], wm[i]) || conflicts(t->written[wr[i]], wm[i]));
-  if (need) {
-    cg_barrier(c);
-    track_clear(t);
-  }
+  if (need) track_barrier(c, t);
   for (int i = 0; i < nrd; i++)
     if (rd[i] >= 0 && t->read[rd[i]] < rm[i]) t->read[rd[i]] = rm[i];
   for (int i = 0; i < nwr; i++)
@@ -164,10 +171,7 @@ static void track_node(cg_ctx *c, track *t, const ir_graph *g, const ir_node *m)
     wm[nwr] = unit ? UNIT : FULL;
     wr[nwr++] = key(g, t, g->values[m->outputs[j]].buffer);
   }
-  if (m->ninputs > 64 || m->noutputs > 64) { /* too many to track: be safe */
-    cg_barrier(c);
-    track_clear(t);
-  }
+  if (m->ninputs > 64 || m->noutputs > 64) track_barrier(c, t); /* too many to track: be safe */
   track_access(c, t, rd, rm, nrd, wr, wm, nwr);
 }
 
@@ -272,12 +276,162 @@ typedef struct scan {
   LLVMValueRef *body_const; /* const globals of body values */
   LLVMValueRef *view_off;   /* by body node: element offset of a SLICE read in place, or NULL */
   int64_t unit_len;         /* the unit split's unit (cg_ctx): the first state's width, or 0 */
+  int split;                /* body node that waits inside (step_split), or -1: a plain barrier */
 } scan;
+
+/* true when body node k is a kernel of its own: emit_step emits and tracks it */
+static bool is_kernel(const scan *S, int k) {
+  const ir_node *m = &S->body->nodes[k];
+  if (m->dead || S->view_off[k]) return false;
+  if (ir_ops[m->op].traits & IR_T_VIEW) {
+    int vb = S->body->values[m->outputs[0]].buffer;
+    if (vb < 0 || S->g->buffers[vb].role == SEQRT_ROLE_ALIAS) return false;
+  }
+  return true;
+}
+
+/* state s is neither swapped nor read where it was emitted, nor unchanged: copied */
+static bool state_copied(const scan *S, int s) {
+  const port *p = &S->out[S->nemit + s], *q = &S->in[S->nover + s];
+  return !(p->swap || p->chain || p->value == q->value);
+}
+
+/* the step's gathers of over inputs not contiguous per step (tracking only when dry) */
+static void step_gather(cg_ctx *c, scan *S, LLVMValueRef tt) {
+  for (int k = 0; k < S->nover; k++) {
+    port *p = &S->in[k];
+    if (p->direct) continue;
+    track_full(c, &S->t, -1, root(S->g, p->buf));
+    if (S->t.dry) continue;
+    LLVMValueRef src = offset(c, p->outer, LLVMBuildMul(c->b, tt, p->len, ""), p->es);
+    copy_rows(c, p->es, load_slot(c, S->local, p->buf), p->len, src, p->ostride, p->rows, p->len);
+  }
+}
+
+/* emits not written in place, and states not swapped, leave by copy (tracking only when dry) */
+static void step_copies_out(cg_ctx *c, scan *S, LLVMValueRef tt) {
+  const ir_graph *g = S->g;
+  for (int e = 0; e < S->n->noutputs && !c->failed; e++) {
+    port *p = &S->out[e];
+    if (e < S->nemit) {
+      if (p->direct) continue;
+      int rd = key(g, &S->t, p->buf), wr = root(g, g->values[S->n->outputs[e]].buffer);
+      track_full(c, &S->t, rd, wr);
+      if (S->t.dry) continue;
+      LLVMValueRef dst = offset(c, p->outer, LLVMBuildMul(c->b, tt, p->len, ""), p->es);
+      copy_rows(c, p->es, dst, p->ostride, cg_value_ptr(c, p->value), p->len, p->rows, p->len);
+    } else if (state_copied(S, e - S->nemit)) {
+      port *q = &S->in[S->nover + e - S->nemit];
+      int rd = p->buf >= 0 ? key(g, &S->t, p->buf) : -1, wr = root(g, q->buf);
+      track_full(c, &S->t, rd, wr);
+      if (S->t.dry) continue;
+      const ir_type *st = &S->body->values[q->value].type;
+      LLVMValueRef total = cg_dims(c, st, 0, st->rank);
+      copy_rows(c, p->es, load_slot(c, S->local, q->buf), total, cg_value_ptr(c, p->value), total,
+                cg_i64(c, 1), total);
+    }
+  }
+}
+
+/*
+ * The split barrier. A step opens with a barrier because its first kernel,
+ * the recurrent matmul, reads every thread's part of the state. But the part
+ * of k over this thread's own units reads only what the thread wrote itself,
+ * so the step can arrive, sum that part, and only then wait: the others'
+ * stores of the last step and the barrier's own latency hide behind work.
+ *
+ * The first kernel m may run before the wait when (S->t holds what one whole
+ * step touches, with no barrier inside it, from step_accesses):
+ * - it is a unit kernel around a matmul whose B is in column panels and whose
+ *   A is a state as wide as the unit: its own k range is the thread's units;
+ * - every over input is read in place (no gather runs before it);
+ * - the state's memory now is no other thread's writing: in the last step it
+ *   was the next state, written only at each thread's own units, and nothing
+ *   in a step writes the state itself;
+ * - nothing in a step writes B, and m's result is touched only at each
+ *   thread's own units (its unit write meets no one's full access).
+ * The other threads can be anywhere from the last step to this step's wait;
+ * with one barrier per step, that is somewhere in one step's accesses.
+ */
+static int step_split(cg_ctx *c, scan *S) {
+  const ir_graph *g = S->g, *body = S->body;
+  const track *t = &S->t;
+  if (S->unit_len <= 0 || t->barriers > 0 || !c->panel_unit) return -1;
+  for (int k = 0; k < S->nover; k++)
+    if (!S->in[k].direct) return -1;
+  int first = -1;
+  for (int k = 0; k < body->nnodes && first < 0; k++)
+    if (is_kernel(S, k)) first = k;
+  if (first < 0) return -1;
+  const ir_node *m = &body->nodes[first];
+  if (!has_matmul(m) || !cg_unit_kernel(c, m)) return -1;
+  int bb = body->values[m->inputs[1]].buffer;
+  if (bb < 0 || c->panel_unit[bb] <= 0 || t->written[key(g, t, bb)] != UNTOUCHED) return -1;
+  const ir_type *at = &body->values[m->inputs[0]].type;
+  int64_t K;
+  if (!cg_dim_known(c, at->dims[at->rank - 1], &K) || K != S->unit_len) return -1;
+  int state = -1;
+  for (int s = 0; s < S->nstate; s++)
+    if (S->in[S->nover + s].value == m->inputs[0]) state = s;
+  if (state < 0 || state_copied(S, state)) return -1;
+  const port *p = &S->out[S->nemit + state], *q = &S->in[S->nover + state];
+  if (t->written[key(g, t, q->buf)] == FULL) return -1;
+  if (p->buf >= 0 && t->written[key(g, t, p->buf)] == FULL) return -1;
+  int ob = key(g, t, body->values[m->outputs[0]].buffer);
+  if (ob < 0 || conflicts(t->read[ob], UNIT) || conflicts(t->written[ob], UNIT)) return -1;
+  return first;
+}
+
+/* what one step touches, by tracking it without emitting it: into S->t */
+static void step_accesses(cg_ctx *c, scan *S) {
+  const ir_graph *g = S->g;
+  int64_t saved_unit = c->unit_len;
+  c->unit_len = S->unit_len;
+  c->g = S->body;
+  S->t.dry = true;
+  S->t.barriers = 0;
+  track_clear(&S->t);
+  step_gather(c, S, NULL);
+  for (int k = 0; k < S->body->nnodes; k++)
+    if (is_kernel(S, k)) track_node(c, &S->t, S->body, &S->body->nodes[k]);
+  step_copies_out(c, S, NULL);
+  S->split = step_split(c, S);
+  S->t.dry = false;
+  c->g = g;
+  c->unit_len = saved_unit;
+}
+
+/*
+ * The over inputs' rows of this step at this thread's units, fetched while
+ * the step's matmul runs: the input projection before the scan split its
+ * rows between the threads, so half of them sit in another core's cache.
+ */
+static void prefetch_overs(cg_ctx *c, scan *S) {
+  LLVMBuilderRef b = c->b;
+  for (int k = 0; k < S->nover; k++) {
+    port *p = &S->in[k];
+    const ir_type *t = &S->body->values[p->value].type;
+    int64_t w;
+    if (!p->direct || t->rank != 2 || p->es != 4 || !cg_dim_known(c, t->dims[1], &w) ||
+        w % S->unit_len)
+      continue;
+    LLVMValueRef base = load_slot(c, S->local, p->buf);
+    for (int64_t u = 0; u < w; u += S->unit_len) {
+      cg_loop l;
+      cg_loop_begin(c, &l, LLVMBuildAdd(b, cg_i64(c, u), c->unit_lo, ""),
+                    LLVMBuildAdd(b, cg_i64(c, u), c->unit_hi, ""), cg_i64(c, 16));
+      LLVMValueRef args[4] = {offset(c, base, l.i, 4), cg_i32(c, 0), cg_i32(c, 2), cg_i32(c, 1)};
+      cg_intrinsic(c, "llvm.prefetch", &c->ptr, 1, args, 4);
+      cg_loop_end(c, &l);
+    }
+  }
+}
 
 /*
  * One step at loop index i (the step's own index is i, or steps-1-i
  * reversed). `open`: a barrier first, so that the previous step is done
- * everywhere; the second scan of a pair shares the first one's.
+ * everywhere (split when step_split allows: the step arrives here and its
+ * first kernel waits); the second scan of a pair shares the first one's.
  */
 static void emit_step(cg_ctx *c, scan *S, LLVMValueRef i, bool open) {
   LLVMBuilderRef b = c->b;
@@ -298,24 +452,22 @@ static void emit_step(cg_ctx *c, scan *S, LLVMValueRef i, bool open) {
                  offset(c, out[e].outer, LLVMBuildMul(b, tt, out[e].len, ""), out[e].es));
   for (int k = 0; k < S->naliases; k++)
     store_slot(c, local, S->aliases[k], load_slot(c, local, root(g, S->aliases[k])));
-  if (open) cg_barrier(c); /* the previous step (or the setup) is done everywhere */
+  bool split = open && S->split >= 0;
+  if (split)
+    cg_arrive(c); /* this thread is done with the previous step; the first kernel waits */
+  else if (open)
+    cg_barrier(c); /* the previous step (or the setup) is done everywhere */
   track_clear(&S->t);
-
-  /* over inputs that are not contiguous per step: gather the step's rows */
-  for (int k = 0; k < nover; k++) {
-    port *p = &in[k];
-    if (p->direct) continue;
-    int wr = root(g, p->buf);
-    track_full(c, &S->t, -1, wr);
-    LLVMValueRef src = offset(c, p->outer, LLVMBuildMul(b, tt, p->len, ""), p->es);
-    copy_rows(c, p->es, load_slot(c, local, p->buf), p->len, src, p->ostride, p->rows, p->len);
-  }
+  step_gather(c, S, tt);
 
   /* the body's kernels, this thread's hidden units by the unit split */
   int64_t saved_unit = c->unit_len;
   LLVMValueRef saved_lo = c->unit_lo, saved_hi = c->unit_hi;
   c->unit_len = S->unit_len;
-  if (S->unit_len > 0) cg_split(c, cg_i64(c, S->unit_len), c->vw, &c->unit_lo, &c->unit_hi);
+  if (S->unit_len > 0) {
+    cg_split(c, cg_i64(c, S->unit_len), c->vw, &c->unit_lo, &c->unit_hi);
+    prefetch_overs(c, S);
+  }
   LLVMValueRef saved_bufs = c->bufs;
   LLVMValueRef *saved_const = c->const_global;
   c->g = body;
@@ -323,11 +475,6 @@ static void emit_step(cg_ctx *c, scan *S, LLVMValueRef i, bool open) {
   c->const_global = S->body_const;
   for (int k = 0; k < body->nnodes && !c->failed; k++) {
     const ir_node *m = &body->nodes[k];
-    if (m->dead) continue;
-    if (ir_ops[m->op].traits & IR_T_VIEW) {
-      int vb = body->values[m->outputs[0]].buffer;
-      if (vb < 0 || g->buffers[vb].role == SEQRT_ROLE_ALIAS) continue;
-    }
     if (S->view_off[k]) { /* a contiguous slice: a pointer into its input, no kernel */
       int ib = body->values[m->inputs[0]].buffer, ob = body->values[m->outputs[0]].buffer;
       const ir_type *it = &body->values[m->inputs[0]].type;
@@ -338,30 +485,14 @@ static void emit_step(cg_ctx *c, scan *S, LLVMValueRef i, bool open) {
           store_slot(c, local, S->aliases[a], load_slot(c, local, ob));
       continue;
     }
+    if (!is_kernel(S, k)) continue;
     track_node(c, &S->t, body, m);
+    c->step_wait = split && k == S->split;
     cg_emit_kernel(c, m);
+    c->step_wait = false;
   }
 
-  /* emits not written in place, and states not swapped, leave by copy */
-  for (int e = 0; e < S->n->noutputs && !c->failed; e++) {
-    port *p = &out[e];
-    if (e < nemit) {
-      if (p->direct) continue;
-      int rd = key(g, &S->t, p->buf), wr = root(g, g->values[S->n->outputs[e]].buffer);
-      track_full(c, &S->t, rd, wr);
-      LLVMValueRef dst = offset(c, p->outer, LLVMBuildMul(b, tt, p->len, ""), p->es);
-      copy_rows(c, p->es, dst, p->ostride, cg_value_ptr(c, p->value), p->len, p->rows, p->len);
-    } else {
-      port *q = &in[nover + e - nemit];
-      if (p->swap || p->chain || p->value == q->value) continue;
-      int rd = p->buf >= 0 ? key(g, &S->t, p->buf) : -1, wr = root(g, q->buf);
-      track_full(c, &S->t, rd, wr);
-      const ir_type *st = &body->values[q->value].type;
-      LLVMValueRef total = cg_dims(c, st, 0, st->rank);
-      copy_rows(c, p->es, load_slot(c, local, q->buf), total, cg_value_ptr(c, p->value), total,
-                cg_i64(c, 1), total);
-    }
-  }
+  step_copies_out(c, S, tt);
   c->g = g;
   c->bufs = saved_bufs;
   c->const_global = saved_const;
@@ -536,15 +667,18 @@ static bool scan_open(cg_ctx *c, const ir_node *n, ir_graph *view, scan *out_sca
   for (int i = 0; i < g->nbuffers; i++)
     if (g->buffers[i].graph == body0 && g->buffers[i].role == SEQRT_ROLE_ALIAS)
       S->aliases[S->naliases++] = i;
-  S->t = (track){calloc((size_t)g->nbuffers + 1, 1), calloc((size_t)g->nbuffers + 1, 1),
-                 g->nbuffers, malloc(sizeof(int) * (size_t)(g->nbuffers + 1)),
-                 calloc((size_t)g->nbuffers + 1, sizeof(bool))};
+  S->t = (track){.read = calloc((size_t)g->nbuffers + 1, 1),
+                 .written = calloc((size_t)g->nbuffers + 1, 1),
+                 .n = g->nbuffers,
+                 .viewof = malloc(sizeof(int) * (size_t)(g->nbuffers + 1)),
+                 .aligned = calloc((size_t)g->nbuffers + 1, sizeof(bool))};
   S->body_const = calloc((size_t)body->nvalues + 1, sizeof *S->body_const);
   S->view_off = calloc((size_t)body->nnodes + 1, sizeof *S->view_off);
   IR_ASSERT(S->t.read && S->t.written && S->t.viewof && S->t.aligned && S->body_const && S->view_off);
   for (int i = 0; i < g->nbuffers; i++) S->t.viewof[i] = -1;
   S->unit_len = cg_scan_unit(c, n);
   find_slice_views(c, S);
+  step_accesses(c, S);
   return true;
 }
 
@@ -558,6 +692,9 @@ static void scan_loop(cg_ctx *c, scan *S, int ns) {
   const ir_attr *ua = ir_get_attr(S[0].n, "unroll");
   int64_t unroll = ua && ua->i > 1 ? ua->i : 1;
   LLVMValueRef steps = S[0].steps, main_end = steps;
+  /* a split step reads its own part of the state before waiting: the
+   * initial states must be in everywhere first */
+  if (S[0].split >= 0) cg_barrier(c);
   if (unroll > 1) {
     main_end = LLVMBuildSub(b, steps, LLVMBuildSRem(b, steps, cg_i64(c, unroll), ""), "");
     cg_loop l;

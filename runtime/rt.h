@@ -23,22 +23,30 @@ void *rt_alloc64(size_t size);
 /* ---- team.c ---- */
 
 /*
- * The threads of one parallel region: a sense-reversing barrier (the last
- * thread to arrive resets the count and bumps the generation the others spin
- * on) and the first failure reported. count and generation sit on their own
- * cache lines so spinning threads do not slow the arriving ones.
+ * The threads of one parallel region. The barrier is one arrival counter per
+ * thread, each on its own cache line and written only by its thread:
+ * arriving is a plain store (no locked instruction, so the arriving thread
+ * does not wait for its earlier stores to reach the others), waiting is
+ * spinning until every counter has caught up with one's own. Arrive and
+ * wait are separate calls so that a thread can do work of its own between
+ * them (a scan step's own k range, see codegen/scan.c).
  */
+typedef struct rt_arrival {
+  _Alignas(64) atomic_uint n; /* barriers this thread has arrived at */
+} rt_arrival;
+
 struct seqrt_team {
-  _Alignas(64) atomic_int count; /* threads arrived at the current barrier */
-  _Alignas(64) atomic_uint gen;  /* barrier generation: bumped when all arrived */
-  _Alignas(64) int nth;          /* threads in the region */
-  atomic_int failed;             /* 0, then 1 once a failure is claimed */
-  atomic_int reported;           /* 1 once the claiming thread has filled the fields */
-  int32_t code;                  /* SEQRT_FAIL_* of the first failure */
-  int64_t args[4];               /* its a, b, c, d */
+  _Alignas(64) int nth; /* threads in the region */
+  int max_threads;      /* size of arrived */
+  atomic_int failed;    /* 0, then 1 once a failure is claimed */
+  atomic_int reported;  /* 1 once the claiming thread has filled the fields */
+  int32_t code;         /* SEQRT_FAIL_* of the first failure */
+  int64_t args[4];      /* its a, b, c, d */
+  rt_arrival arrived[]; /* by thread index, max_threads of them */
 };
 
-seqrt_team *rt_team_new(void);
+/* a team for regions of at most max_threads threads */
+seqrt_team *rt_team_new(int max_threads);
 void rt_team_free(seqrt_team *t);
 /* prepares for a region of nth threads: barrier at rest, no failure */
 void rt_team_reset(seqrt_team *t, int nth);

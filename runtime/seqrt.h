@@ -18,7 +18,7 @@ extern "C" {
 #endif
 
 #define SEQRT_MAX_RANK 8
-#define SEQRT_ABI_VERSION 1
+#define SEQRT_ABI_VERSION 2
 
 typedef enum seqrt_dtype { SEQRT_F32 = 0, SEQRT_I32 = 1, SEQRT_I64 = 2 } seqrt_dtype;
 
@@ -96,7 +96,7 @@ typedef struct seqrt_team seqrt_team;
  * The SPMD entry: every thread of one parallel region calls it with its own
  * ith in [0, nth). bufs[i] is the address of buffer i; syms[i] the value of
  * symbol i. Kernels take their share of rows by ith/nth and separate
- * dependent steps with seqrt_barrier(team).
+ * dependent steps with seqrt_barrier(team, ith).
  */
 typedef void (*seqrt_entry_fn)(void *const *bufs, const int64_t *syms, seqrt_team *team,
                                int32_t ith, int32_t nth);
@@ -129,7 +129,16 @@ typedef struct seqrt_embedded_param {
 
 /* ---- team and barrier (team.c); called from generated code ---- */
 
-void seqrt_barrier(seqrt_team *team);
+/*
+ * Thread ith of the region waits until every thread has reached this point.
+ * seqrt_barrier is seqrt_arrive then seqrt_wait; apart, arrive says this
+ * thread is done with what came before, and wait returns once every thread
+ * has arrived as often as this one. In between a thread may do only work
+ * that no other thread's earlier or later work touches.
+ */
+void seqrt_barrier(seqrt_team *team, int32_t ith);
+void seqrt_arrive(seqrt_team *team, int32_t ith);
+void seqrt_wait(seqrt_team *team, int32_t ith);
 /*
  * Generated code reports a data error and carries on without the bad read.
  * SEQRT_FAIL_INDEX (an embedding index out of range): a = buffer id of the

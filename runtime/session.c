@@ -228,7 +228,7 @@ seqrt_session *seqrt_session_new(const seqrt_model_desc *desc, const int64_t *sy
   s->root = calloc(nb, sizeof *s->root);
   s->bufs = calloc(nb, sizeof *s->bufs);
   s->params = calloc(nb, sizeof *s->params);
-  s->team = rt_team_new();
+  s->team = rt_team_new(s->nthreads);
   if (!s->syms || !s->shapes || !s->bytes || !s->root || !s->bufs || !s->params || !s->team) {
     rt_errorf(err, "out of memory");
     goto fail;

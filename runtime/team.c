@@ -6,6 +6,11 @@
  * kernel, one scan step), and waking a sleeping thread costs more than most of
  * them. It yields to the scheduler after a long spin so that more threads than
  * cores (or a busy machine) still make progress.
+ *
+ * Counters only grow, and a thread waits for the others to reach its own
+ * count, so a thread that runs ahead into the next barrier never confuses
+ * one that is still leaving the last. They wrap after 2^32 barriers; the
+ * comparison is of the difference, which stays right across the wrap.
  */
 #include <sched.h>
 #include <stdlib.h>
@@ -24,11 +29,14 @@ static inline void cpu_pause(void) {
 #endif
 }
 
-seqrt_team *rt_team_new(void) {
-  size_t size = (sizeof(seqrt_team) + 63) & ~(size_t)63;
+seqrt_team *rt_team_new(int max_threads) {
+  if (max_threads < 1) max_threads = 1;
+  size_t size = sizeof(seqrt_team) + (size_t)max_threads * sizeof(rt_arrival);
+  size = (size + 63) & ~(size_t)63;
   seqrt_team *t = aligned_alloc(64, size);
   if (!t) return NULL;
   memset(t, 0, size);
+  t->max_threads = max_threads;
   rt_team_reset(t, 1);
   return t;
 }
@@ -36,9 +44,8 @@ seqrt_team *rt_team_new(void) {
 void rt_team_free(seqrt_team *t) { free(t); }
 
 void rt_team_reset(seqrt_team *t, int nth) {
-  atomic_store(&t->count, 0);
-  atomic_store(&t->gen, 0);
-  t->nth = nth;
+  t->nth = nth < t->max_threads ? nth : t->max_threads;
+  for (int i = 0; i < t->max_threads; i++) atomic_store(&t->arrived[i].n, 0);
   atomic_store(&t->failed, 0);
   atomic_store(&t->reported, 0);
   t->code = 0;
@@ -52,23 +59,35 @@ bool rt_team_failure(seqrt_team *t, int32_t *code, int64_t args[4]) {
   return true;
 }
 
-void seqrt_barrier(seqrt_team *t) {
+void seqrt_arrive(seqrt_team *t, int32_t ith) {
   if (t->nth <= 1) return;
-  /* read the generation before arriving: once the last thread arrives it may
-   * bump it at any moment */
-  unsigned gen = atomic_load_explicit(&t->gen, memory_order_acquire);
-  if (atomic_fetch_add_explicit(&t->count, 1, memory_order_acq_rel) == t->nth - 1) {
-    atomic_store_explicit(&t->count, 0, memory_order_relaxed);
-    atomic_fetch_add_explicit(&t->gen, 1, memory_order_release);
-    return;
-  }
-  for (unsigned spins = 0; atomic_load_explicit(&t->gen, memory_order_acquire) == gen;) {
-    cpu_pause();
-    if (++spins == SPINS_BEFORE_YIELD) {
-      spins = 0;
-      sched_yield();
+  /* only this thread writes its counter: a load and a store, no lock */
+  atomic_uint *mine = &t->arrived[ith].n;
+  unsigned n = atomic_load_explicit(mine, memory_order_relaxed);
+  atomic_store_explicit(mine, n + 1, memory_order_release);
+  /* fetch the others' counters now: by the wait, those already there cost
+   * no trip to another core */
+  for (int j = 0; j < t->nth; j++)
+    if (j != ith) __builtin_prefetch(&t->arrived[j].n, 0, 3);
+}
+
+void seqrt_wait(seqrt_team *t, int32_t ith) {
+  if (t->nth <= 1) return;
+  unsigned n = atomic_load_explicit(&t->arrived[ith].n, memory_order_relaxed);
+  unsigned spins = 0;
+  for (int j = 0; j < t->nth; j++)
+    while ((int)(atomic_load_explicit(&t->arrived[j].n, memory_order_acquire) - n) < 0) {
+      cpu_pause();
+      if (++spins == SPINS_BEFORE_YIELD) {
+        spins = 0;
+        sched_yield();
+      }
     }
-  }
+}
+
+void seqrt_barrier(seqrt_team *t, int32_t ith) {
+  seqrt_arrive(t, ith);
+  seqrt_wait(t, ith);
 }
 
 void seqrt_fail(seqrt_team *t, int32_t code, int64_t a, int64_t b, int64_t c, int64_t d) {

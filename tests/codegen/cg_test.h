@@ -6,8 +6,9 @@
  * (ir_eval) computes the expected outputs on random parameters and inputs.
  * Then, for each variant asked for (fused or not, dims bound or symbolic),
  * the graph goes through the pass pipeline and the JIT, and the compiled
- * model runs through the runtime at 1 and 2 threads on the same data; every
- * output must match within 1e-5 + 1e-5 * |want|.
+ * model runs through the runtime at 1 and 2 threads (or up to
+ * cgt_opts.threads) on the same data; every output must match within
+ * 1e-5 + 1e-5 * |want|.
  */
 #ifndef SEQC_CG_TEST_H
 #define SEQC_CG_TEST_H
@@ -41,6 +42,7 @@ typedef struct cgt_opts {
   int64_t bad_pos;     /* position of bad_index (flat) */
   uint64_t seed;       /* data seed (0 = 1) */
   double tol;          /* tolerance (0 = 1e-5) */
+  int threads;         /* runs at 1 .. threads threads (0 = 2) */
 } cgt_opts;
 
 /* a named tensor, owned */
@@ -211,7 +213,7 @@ static inline void cgt_check_graph(ir_graph *ref, const cgt_opts *o) {
     if (!j) fprintf(stderr, "cg_jit_compile [%s]: %s\n", kind_names[k], err.msg);
     assert_non_null(j);
     const seqrt_model_desc *desc = cg_jit_desc(j);
-    for (int nth = 1; nth <= 2; nth++) {
+    for (int nth = 1; nth <= (o->threads > 0 ? o->threads : 2); nth++) {
       seqrt_session *s = seqrt_session_new(desc, syms, nth, &err);
       if (!s) fprintf(stderr, "session: %s\n", err.msg);
       assert_non_null(s);

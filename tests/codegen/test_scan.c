@@ -284,11 +284,9 @@ static long count_calls(LLVMModuleRef m, const char *name) {
   return n;
 }
 
-/* the planned LSTM [B=1, T, F=64, H], dims bound, as a module; counts its
- * instructions, or its barriers when `barriers` */
-static long lstm_module_count(int64_t T, int64_t H, bool barriers) {
-  ir_graph *g = build(&(spec){LSTM_CELL, 1, T, 64, H, 0, 1});
-  int64_t syms[2] = {1, T};
+/* g planned and built with dims syms (NULL: symbolic): the calls to `name`
+ * in its module, or its instructions when name is NULL; frees g */
+static long module_count(ir_graph *g, const int64_t *syms, const char *name) {
   ir_diags d;
   ir_diags_init(&d, "test", NULL, 0, stderr);
   pass_ctx ctx = {.diags = &d, .syms = syms};
@@ -297,11 +295,19 @@ static long lstm_module_count(int64_t T, int64_t H, bool barriers) {
   seqrt_error err = {{0}};
   LLVMModuleRef m = cg_module_build(g, &(cg_options){.bind_syms = syms}, 16, llvm, &err);
   assert_non_null(m);
-  long n = barriers ? count_calls(m, "seqrt_barrier") : count_insts(m);
+  long n = name ? count_calls(m, name) : count_insts(m);
   LLVMDisposeModule(m);
   LLVMContextDispose(llvm);
   ir_graph_free(g);
   return n;
+}
+
+/* the planned LSTM [B=1, T, F=64, H], dims bound, as a module; counts its
+ * instructions, or its barriers when `barriers` */
+static long lstm_module_count(int64_t T, int64_t H, bool barriers) {
+  int64_t syms[2] = {1, T};
+  return module_count(build(&(spec){LSTM_CELL, 1, T, 64, H, 0, 1}), syms,
+                      barriers ? "seqrt_barrier" : NULL);
 }
 
 /* the loop is real: T only changes constants, never the amount of code */
@@ -351,8 +357,67 @@ static void panel_weights(void **state) {
   for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
     char y[512];
     rnn_yaml(y, sizeof y, cases[i].op, cases[i].B, cases[i].T, cases[i].H);
-    cgt_check(y, &(cgt_opts){.variants = cases[i].variants, .tol = 1e-4});
+    cgt_check(y, &(cgt_opts){.variants = cases[i].variants, .tol = 1e-4, .threads = 3});
   }
+}
+
+/* calls to `name` in the module of YAML y, with dims syms (NULL: symbolic) */
+static long yaml_calls(const char *y, const int64_t *syms, const char *name) {
+  return module_count(cgt_load(y), syms, name);
+}
+
+/* a custom cell, H = 32: s = h W^T + x U^T, h' = OP(IN) for IN s or u = x U^T; emits s */
+static void act_cell_yaml(char *buf, size_t len, const char *op, const char *in) {
+  snprintf(buf, len,
+           "seqc: 1\nname: m\ndims: {B: 1, T: 7}\n"
+           "inputs:\n  x: {dtype: f32, shape: [B, T, 6]}\n"
+           "outputs: [cell, cell.h]\nnodes:\n"
+           "  cell:\n    op: scan\n    over: {x: x}\n"
+           "    state: {h: {zeros: [B, 32]}}\n    body:\n"
+           "      a:  {op: linear, input: h, out_features: 32, bias: false}\n"
+           "      u:  {op: linear, input: x, out_features: 32}\n"
+           "      s:  {op: add, inputs: [a, u]}\n"
+           "      hn: {op: %s, input: %s}\n"
+           "    next: {h: hn}\n    emit: [s]\n",
+           op, in);
+}
+
+/*
+ * The split barrier (scan.c, step_split): a step whose recurrent matmul can
+ * sum its own units first arrives at the top and waits inside the matmul;
+ * every split step has one of each. Not split: dims left symbolic (no
+ * panels); batch 3, whose step gathers its rows of x first (a full write);
+ * and a cell whose next state a kernel writes whole (softmax is no unit
+ * kernel), so that a thread's own units of the state may be another's.
+ * Results at 1 to 3 threads equal the interpreter's either way.
+ */
+static void split_steps(void **state) {
+  (void)state;
+  char y[1024];
+  int64_t b1[2] = {1, 6}, b3[2] = {3, 6};
+  rnn_yaml(y, sizeof y, "lstm", 1, 6, 64);
+  long arrive = yaml_calls(y, b1, "seqrt_arrive");
+  assert_true(arrive > 0);
+  assert_int_equal(yaml_calls(y, b1, "seqrt_wait"), arrive);
+  assert_int_equal(yaml_calls(y, NULL, "seqrt_arrive"), 0);
+  rnn_yaml(y, sizeof y, "gru", 1, 6, 64);
+  assert_true(yaml_calls(y, b1, "seqrt_arrive") > 0);
+  rnn_yaml(y, sizeof y, "gru", 3, 6, 64);
+  assert_int_equal(yaml_calls(y, b3, "seqrt_arrive"), 0);
+
+  int64_t c1[2] = {1, 7};
+  act_cell_yaml(y, sizeof y, "tanh", "s");
+  assert_true(yaml_calls(y, c1, "seqrt_arrive") > 0);
+  cgt_check(y, &(cgt_opts){.variants = CGT_FUSED, .tol = 1e-4, .threads = 3});
+  /* the next state is a softmax of x's projection alone: no barrier inside
+   * the step, but a full write of the state */
+  act_cell_yaml(y, sizeof y, "softmax", "u");
+  assert_int_equal(yaml_calls(y, c1, "seqrt_arrive"), 0);
+  cgt_check(y, &(cgt_opts){.variants = CGT_FUSED, .tol = 1e-4, .threads = 3});
+  /* and one that needs a barrier inside the step (softmax reads every column of s) */
+  act_cell_yaml(y, sizeof y, "softmax", "s");
+  assert_int_equal(yaml_calls(y, c1, "seqrt_arrive"), 0);
+  cgt_check(y, &(cgt_opts){.variants = CGT_FUSED, .tol = 1e-4, .threads = 3});
 }
 
 /* panel_unit of the buffer of the value named `name` in a planned g */
@@ -391,12 +456,13 @@ static void panel_plan(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(tanh_cell), cmocka_unit_test(lstm_cell),
-      cmocka_unit_test(gru_cell),  cmocka_unit_test(chunked),
-      cmocka_unit_test(one_step),  cmocka_unit_test(custom_cell_yaml),
-      cmocka_unit_test(unrolled),  cmocka_unit_test(code_size_independent_of_T),
-      cmocka_unit_test(unit_split), cmocka_unit_test(unit_split_saves_barriers),
+      cmocka_unit_test(tanh_cell),     cmocka_unit_test(lstm_cell),
+      cmocka_unit_test(gru_cell),      cmocka_unit_test(chunked),
+      cmocka_unit_test(one_step),      cmocka_unit_test(custom_cell_yaml),
+      cmocka_unit_test(unrolled),      cmocka_unit_test(code_size_independent_of_T),
+      cmocka_unit_test(unit_split),    cmocka_unit_test(unit_split_saves_barriers),
       cmocka_unit_test(panel_weights), cmocka_unit_test(panel_plan),
+      cmocka_unit_test(split_steps),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

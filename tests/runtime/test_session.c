@@ -91,10 +91,10 @@ static void toy_run(void *const *bufs, const int64_t *syms, seqrt_team *team, in
   share(B, ith, nth, &lo, &hi);
   for (int64_t r = lo; r < hi; r++)
     for (int64_t j = 0; j < N; j++) t[r * N + j] = x[r * N + j] + p[j];
-  seqrt_barrier(team);
+  seqrt_barrier(team, ith);
   share(B * N, ith, nth, &lo, &hi);
   for (int64_t i = lo; i < hi; i++) y[i] = t_flat[i] * 3;
-  seqrt_barrier(team);
+  seqrt_barrier(team, ith);
   share(B, ith, nth, &lo, &hi);
   for (int64_t r = lo; r < hi; r++) {
     float sum = 0;
@@ -203,7 +203,7 @@ static void chain_run(void *const *bufs, const int64_t *syms, seqrt_team *team, 
     const float *src = bufs[step == 0 ? 0 : step];
     float *dst = bufs[step + 1];
     for (int64_t i = lo; i < hi; i++) dst[i] = src[i] + 1;
-    seqrt_barrier(team);
+    seqrt_barrier(team, ith);
   }
 }
 
@@ -512,32 +512,60 @@ static void pingpong_run(void *const *bufs, const int64_t *syms, seqrt_team *tea
   share(PP_N, ith, nth, &lo, &hi);
   for (int64_t i = lo; i < hi; i++) b[i] = (float)i;
   if (ith == 0) seen[0] = nth;
-  seqrt_barrier(team);
+  seqrt_barrier(team, ith);
   for (int p = 0; p < PP_PHASES; p++) {
     float *dst = p % 2 ? b : a;
     const float *src = p % 2 ? a : b;
     /* each element reads one half a block away: always another thread's */
     for (int64_t i = lo; i < hi; i++) dst[i] = src[(i + PP_N / 2 + 1) % PP_N] * 0.5f + (float)p;
-    seqrt_barrier(team);
+    seqrt_barrier(team, ith);
   }
 }
 
-static void check_pingpong(int nthreads, int want_nth) {
-  seqrt_buffer_desc bufs[3] = {
+/*
+ * The same with the barrier split: between arriving and waiting each thread
+ * reads what it wrote itself in the phase before and writes a buffer no one
+ * else reads (a scan step's own k range); after waiting, the others' part.
+ */
+static void pingpong_split_run(void *const *bufs, const int64_t *syms, seqrt_team *team,
+                               int32_t ith, int32_t nth) {
+  float *a = bufs[0], *b = bufs[1], *own = bufs[3];
+  int32_t *seen = bufs[2];
+  int64_t lo, hi;
+  share(PP_N, ith, nth, &lo, &hi);
+  for (int64_t i = lo; i < hi; i++) b[i] = (float)i;
+  if (ith == 0) seen[0] = nth;
+  for (int p = 0; p < PP_PHASES; p++) {
+    float *dst = p % 2 ? b : a;
+    const float *src = p % 2 ? a : b;
+    seqrt_arrive(team, ith);
+    for (int64_t i = lo; i < hi; i++) own[i] = src[i] * 0.25f;
+    seqrt_wait(team, ith);
+    for (int64_t i = lo; i < hi; i++)
+      dst[i] = own[i] + src[(i + PP_N / 2 + 1) % PP_N] * 0.5f + (float)p;
+  }
+  seqrt_barrier(team, ith);
+}
+
+/* runs the pingpong (split: pingpong_split_run) at nthreads and checks it
+ * against the same phases computed here */
+static void check_pingpong(int nthreads, int want_nth, bool split) {
+  seqrt_buffer_desc bufs[4] = {
       {"a", SEQRT_F32, SEQRT_ROLE_TEMP, 1, {DIM(PP_N, -1, -1)}, 0, 0, -1},
       {"b", SEQRT_F32, SEQRT_ROLE_OUTPUT, 1, {DIM(PP_N, -1, -1)}, 0, 0, -1},
       {"nth", SEQRT_I32, SEQRT_ROLE_OUTPUT, 1, {DIM(1, -1, -1)}, 0, 0, -1},
+      {"own", SEQRT_F32, SEQRT_ROLE_TEMP, 1, {DIM(PP_N, -1, -1)}, 0, 0, -1},
   };
   int32_t outs[2] = {1, 2};
   const char *names[2] = {"b", "nth"};
   seqrt_model_desc d = {.abi_version = SEQRT_ABI_VERSION,
                         .name = "pingpong",
-                        .nbufs = 3,
+                        .nbufs = 4,
                         .bufs = bufs,
                         .noutputs = 2,
                         .outputs = outs,
                         .output_names = names,
-                        .run = pingpong_run};
+                        .run = split ? pingpong_split_run : pingpong_run};
   seqrt_error err;
   seqrt_session *s = seqrt_session_new(&d, NULL, nthreads, &err);
   if (!s) fail_msg("%s", err.msg);
@@ -546,19 +574,24 @@ static void check_pingpong(int nthreads, int want_nth) {
   assert_int_equal(((int32_t *)out[1].data)[0], want_nth);
 
   static float a[PP_N], b[PP_N];
+  float own = split ? 0.25f : 0.0f;
   for (int i = 0; i < PP_N; i++) b[i] = (float)i;
   for (int p = 0; p < PP_PHASES; p++) {
     float *dst = p % 2 ? b : a, *src = p % 2 ? a : b;
-    for (int i = 0; i < PP_N; i++) dst[i] = src[(i + PP_N / 2 + 1) % PP_N] * 0.5f + (float)p;
+    for (int i = 0; i < PP_N; i++)
+      dst[i] = src[i] * own + src[(i + PP_N / 2 + 1) % PP_N] * 0.5f + (float)p;
   }
   assert_memory_equal(out[0].data, b, sizeof b);
   seqrt_session_free(s);
 }
 
 static void test_barrier(void **state) {
-  check_pingpong(2, 2);
-  check_pingpong(1, 1);
-  check_pingpong(3, 3); /* more threads than cores: the spin must yield */
+  check_pingpong(2, 2, false);
+  check_pingpong(1, 1, false);
+  check_pingpong(3, 3, false); /* more threads than cores: the spin must yield */
+  check_pingpong(2, 2, true);
+  check_pingpong(3, 3, true);
+  check_pingpong(1, 1, true);
 }
 
 /* ---- seqrt_fail: an index out of range becomes an error naming it */
