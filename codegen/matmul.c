@@ -218,7 +218,10 @@ void cg_emit_matmul(cg_ctx *c, const ir_node *n) {
       unit_columns(c, &gm);
       cg_wait(c);
       gm.k_lo = cg_i64(c, 0), gm.k_hi = c->unit_lo, gm.accumulate = true;
+      cg_if first; /* the first thread has nothing below its units */
+      cg_if_begin(c, &first, LLVMBuildICmp(b, LLVMIntSGT, c->unit_lo, cg_i64(c, 0), ""));
       unit_columns(c, &gm);
+      cg_if_end(c, &first);
       gm.k_lo = c->unit_hi, gm.k_hi = gm.k, gm.partial = false;
       unit_columns(c, &gm);
     } else {

@@ -8,9 +8,10 @@
  *     (other operands may broadcast: a bias [N]). Inputs 0 and 1 of the fused
  *     node are always the matmul's two operands, even when they are the same
  *     value, so codegen finds the GEMM operands in place.
- * (b) Chains: a maximal tree of two or more elementwise nodes of one result
- *     type, in which every value produced inside has its one use inside. A lone
- *     elementwise node stays as it is.
+ * (b) Chains: a maximal group of two or more elementwise nodes of one result
+ *     type, in which every value produced inside has all its uses inside (a
+ *     value read twice, as a GRU's n in n + z * (h - n), is computed once and
+ *     stays in a register). A lone elementwise node stays as it is.
  *
  * Nodes that read only params and consts (transitively) run once at session
  * start and are never fused. A graph output is never absorbed, except as the
@@ -183,21 +184,45 @@ static bool fuse_epilogue(fuser *f, int i) {
   return true;
 }
 
-/* (b): the tree of elementwise nodes whose final node is i; true if it fused */
+/* true if node i is in the group */
+static bool is_member(const fuser *f, int i) {
+  for (int k = 0; k < f->nmembers; k++)
+    if (f->members[k] == i) return true;
+  return false;
+}
+
+/* reads of value v by the group's members */
+static int uses_inside(const fuser *f, int v) {
+  int n = 0;
+  for (int k = 0; k < f->nmembers; k++) {
+    const ir_node *m = &f->g->nodes[f->members[k]];
+    for (int j = 0; j < m->ninputs; j++) n += m->inputs[j] == v;
+  }
+  return n;
+}
+
+/* (b): the group of elementwise nodes whose final node is i; true if it fused */
 static bool fuse_chain(fuser *f, int i) {
   ir_graph *g = f->g;
   if (!fusible(f, i)) return false;
   const ir_type *t = &g->values[g->nodes[i].outputs[0]].type;
   f->nmembers = 0;
   f->members[f->nmembers++] = i;
-  /* members double as the work list: each one's operands are looked at once */
-  for (int k = 0; k < f->nmembers; k++) {
-    const ir_node *n = &g->nodes[f->members[k]];
-    for (int j = 0; j < n->ninputs; j++) {
-      const ir_value *v = &g->values[n->inputs[j]];
-      if (v->kind != IR_VAL_NODE || f->uses[n->inputs[j]] != 1) continue;
-      if (!fusible(f, v->def) || !ir_type_eq(&v->type, t)) continue;
-      f->members[f->nmembers++] = v->def;
+  /* a producer joins once every read of its result is a member's; each
+   * joining can complete another's reads, so sweep until none joins */
+  for (bool grew = true; grew;) {
+    grew = false;
+    for (int k = 0; k < f->nmembers; k++) {
+      const ir_node *n = &g->nodes[f->members[k]];
+      for (int j = 0; j < n->ninputs; j++) {
+        int v = n->inputs[j];
+        const ir_value *val = &g->values[v];
+        if (val->kind != IR_VAL_NODE || is_member(f, val->def)) continue;
+        if (!fusible(f, val->def) || !ir_type_eq(&val->type, t)) continue;
+        if (uses_inside(f, v) != f->uses[v]) continue;
+        f->members[f->nmembers++] = val->def;
+        grew = true;
+      }
     }
   }
   if (f->nmembers < 2) return false;

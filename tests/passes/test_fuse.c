@@ -151,6 +151,45 @@ static void chain_with_broadcast(void **state) {
   ir_graph_free(g);
 }
 
+/*
+ * A GRU's h' = n + z * (h - n), n = tanh(a): n is read twice, both times
+ * inside, so it joins and the whole cell is one node; a value that is also
+ * read outside (e, by the output too) stays out, with its own producer.
+ */
+static void chain_reads_twice(void **state) {
+  (void)state;
+  ir_graph *g = ir_graph_new("dag");
+  int a = ir_add_input(g, "a", tf32(2, 3, 8), L0);
+  int h = ir_add_input(g, "h", tf32(2, 3, 8), L0);
+  int zi = ir_add_input(g, "zi", tf32(2, 3, 8), L0);
+  int n = op1(g, IR_OP_TANH, "n", a);
+  int z = op1(g, IR_OP_SIGMOID, "z", zi);
+  int d = op2(g, IR_OP_SUB, "d", h, n);
+  int zd = op2(g, IR_OP_MUL, "zd", z, d);
+  int hn = op2(g, IR_OP_ADD, "hn", n, zd);
+  /* e = exp(h) is read by o and is an output: o's group leaves it out */
+  int e = op1(g, IR_OP_EXP, "e", op1(g, IR_OP_RELU, "r", h));
+  int o = op2(g, IR_OP_MUL, "o", e, e);
+  ir_add_output(g, "hn", hn);
+  ir_add_output(g, "e", e);
+  ir_add_output(g, "o", op1(g, IR_OP_TANH, "ot", o));
+
+  assert_true(check_pass_numbers(g, pass_fuse, "fuse", NULL, 1));
+  const ir_node *f = output_node(g, "hn");
+  assert_int_equal(f->op, IR_OP_FUSED);
+  assert_body_ops(f, 5, (ir_op[]){IR_OP_TANH, IR_OP_SIGMOID, IR_OP_SUB, IR_OP_MUL, IR_OP_ADD});
+  assert_inputs(f, 3, (int[]){a, zi, h});
+  const ir_node *fe = output_node(g, "e"), *fo = output_node(g, "o");
+  assert_int_equal(fe->op, IR_OP_FUSED);
+  assert_body_ops(fe, 2, (ir_op[]){IR_OP_RELU, IR_OP_EXP});
+  assert_int_equal(fo->op, IR_OP_FUSED);
+  assert_body_ops(fo, 2, (ir_op[]){IR_OP_MUL, IR_OP_TANH});
+  assert_inputs(fo, 1, (int[]){fe->outputs[0]});
+  assert_int_equal(count_op(g, IR_OP_FUSED), 3);
+  assert_int_equal(g->nnodes, 3);
+  ir_graph_free(g);
+}
+
 /* a member whose result is smaller than the group's (it broadcasts) stays out */
 static void chain_shape_boundary(void **state) {
   (void)state;
@@ -322,11 +361,17 @@ static void yaml_chains(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(epilogue_bias_relu),     cmocka_unit_test(epilogue_stops),
-      cmocka_unit_test(epilogue_same_operands), cmocka_unit_test(chain_with_broadcast),
-      cmocka_unit_test(chain_shape_boundary),   cmocka_unit_test(nothing_to_fuse),
-      cmocka_unit_test(outputs_not_absorbed),   cmocka_unit_test(mlp_pipeline),
-      cmocka_unit_test(token_classifier),       cmocka_unit_test(yaml_chains),
+      cmocka_unit_test(epilogue_bias_relu),
+      cmocka_unit_test(epilogue_stops),
+      cmocka_unit_test(epilogue_same_operands),
+      cmocka_unit_test(chain_with_broadcast),
+      cmocka_unit_test(chain_shape_boundary),
+      cmocka_unit_test(chain_reads_twice),
+      cmocka_unit_test(nothing_to_fuse),
+      cmocka_unit_test(outputs_not_absorbed),
+      cmocka_unit_test(mlp_pipeline),
+      cmocka_unit_test(token_classifier),
+      cmocka_unit_test(yaml_chains),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
