@@ -202,16 +202,18 @@ void cg_emit_matmul(cg_ctx *c, const ir_node *n) {
   LLVMValueRef B = cg_value_ptr(c, n->inputs[1]);
   LLVMValueRef C = cg_value_ptr(c, n->outputs[0]);
 
+  int bb = c->g->values[n->inputs[1]].buffer;
+  if (rb == 2 && c->panel_unit && bb >= 0) gm.b_panel_unit = c->panel_unit[bb];
+  bool unit = rb == 2 && cg_unit_kernel(c, n);
+  bool split = c->step_wait && unit && gm.b_panel_unit > 0;
+  if (c->step_wait && !split) cg_wait(c); /* no split after all: the whole barrier first */
   if (rb == 2) {
     /* b is one matrix: every row of a is a row of one big GEMM */
     gm.m = cg_dims(c, at, 0, ra - 1);
     gm.a = A, gm.b = B, gm.c = C;
     gm.ith = c->ith, gm.nth = c->nth;
-    int bb = c->g->values[n->inputs[1]].buffer;
-    if (c->panel_unit && bb >= 0) gm.b_panel_unit = c->panel_unit[bb];
     e.row0 = cg_i64(c, 0);
-    bool unit = cg_unit_kernel(c, n);
-    if (unit && c->step_wait && gm.b_panel_unit > 0) {
+    if (split) {
       /* k over this thread's own units first, while the others finish the
        * step before; then the rest, [0, lo) and [hi, k), with the epilogue */
       gm.k_lo = c->unit_lo, gm.k_hi = c->unit_hi, gm.partial = true;
@@ -224,15 +226,12 @@ void cg_emit_matmul(cg_ctx *c, const ir_node *n) {
       cg_if_end(c, &first);
       gm.k_lo = c->unit_hi, gm.k_hi = gm.k, gm.partial = false;
       unit_columns(c, &gm);
+    } else if (unit) {
+      unit_columns(c, &gm);
     } else {
-      if (c->step_wait) cg_wait(c); /* no split after all: the whole barrier first */
-      if (unit)
-        unit_columns(c, &gm);
-      else
-        cg_emit_gemm(c->mod, b, &gm);
+      cg_emit_gemm(c->mod, b, &gm);
     }
   } else {
-    if (c->step_wait) cg_wait(c);
     const ir_type *ops[2] = {at, bt};
     cg_space s;
     cg_space_init(c, &s, ot, R - 2, ops, 2);
