@@ -144,7 +144,8 @@ typedef struct cg_ctx {
   LLVMTypeRef f32, f64, i1, i8, i32, i64, ptr, void_t;
   LLVMTypeRef vf32, vi1, vi32;
   /*
-   * The unit split of a scan step (scan.c sets it, 0 elsewhere): a kernel
+   * The unit split of a scan step (scan.c sets it; module.c too, for a
+   * kernel that feeds scans: cg_feeds_scan_unit; 0 elsewhere): a kernel
    * that cg_unit_kernel accepts takes, in every row of its result, the
    * columns whose index mod unit_len lies in [unit_lo, unit_hi), this
    * thread's hidden units. A chain of such kernels (gates matmul, then the
@@ -295,6 +296,11 @@ bool cg_unit_kernel(const cg_ctx *c, const ir_node *n);
 /* scan.c: the unit of scan n's step split (its first state's width when a
  * whole number of vectors, else 0: no unit split) */
 int64_t cg_scan_unit(const cg_ctx *c, const ir_node *n);
+/* scan.c: the unit of the scans that kernel n of c->g feeds, all of its
+ * result going into their over inputs (through slices of its last dim at
+ * multiples of the unit); 0 if none. Run by that unit split, each thread
+ * writes the columns its steps read: the hoisted input projection of an RNN */
+int64_t cg_feeds_scan_unit(const cg_ctx *c, const ir_node *n);
 /* scan.c: value of dim d under the compile-time binding; false when symbolic */
 bool cg_dim_known(const cg_ctx *c, ir_dim d, int64_t *v);
 /*

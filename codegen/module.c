@@ -191,6 +191,15 @@ void cg_emit_kernel(cg_ctx *c, const ir_node *n) {
   }
 }
 
+/* kernel n of the top graph; one that feeds scans takes their unit split */
+static void emit_top_kernel(cg_ctx *c, const ir_node *n) {
+  c->unit_len = n->at_prepare ? 0 : cg_feeds_scan_unit(c, n);
+  if (c->unit_len > 0 && !cg_unit_kernel(c, n)) c->unit_len = 0;
+  if (c->unit_len > 0) cg_split(c, cg_i64(c, c->unit_len), c->vw, &c->unit_lo, &c->unit_hi);
+  cg_emit_kernel(c, n);
+  c->unit_len = 0;
+}
+
 /* adds function `name` running the nodes whose at_prepare equals prepare */
 static void build_entry(cg_ctx *c, const char *name, bool prepare) {
   const ir_graph *g = c->g;
@@ -239,7 +248,7 @@ static void build_entry(cg_ctx *c, const char *name, bool prepare) {
       for (int j = 0; j < partner->noutputs; j++) touch(g, &h, partner->outputs[j], true);
       i = (int)(partner - g->nodes);
     } else {
-      cg_emit_kernel(c, n);
+      emit_top_kernel(c, n);
     }
     for (int j = 0; j < n->ninputs; j++) touch(g, &h, n->inputs[j], false);
     for (int j = 0; j < n->noutputs; j++) touch(g, &h, n->outputs[j], true);

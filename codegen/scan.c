@@ -23,6 +23,10 @@
 
 #include "cg.h"
 
+/* vectors a unit needs before the kernels that feed a scan take its split
+ * (cg_feeds_scan_unit): below it a thread's window is too narrow to share */
+#define UNIT_SPLIT_MIN 4
+
 /*
  * What the kernels since the last barrier touched, by root buffer: 0 not,
  * UNIT only at this thread's columns of the unit split (see cg_ctx), FULL
@@ -403,8 +407,9 @@ static void step_accesses(cg_ctx *c, scan *S) {
 
 /*
  * The over inputs' rows of this step at this thread's units, fetched while
- * the step's matmul runs: the input projection before the scan split its
- * rows between the threads, so half of them sit in another core's cache.
+ * the step's matmul runs: the input projection before the scan wrote them
+ * long ago (by the unit split, cg_feeds_scan_unit, or else by rows, half of
+ * them in another core's cache), and the weights' stream has pushed them out.
  */
 static void prefetch_overs(cg_ctx *c, scan *S) {
   LLVMBuilderRef b = c->b;
@@ -521,6 +526,55 @@ int64_t cg_scan_unit(const cg_ctx *c, const ir_node *n) {
   int64_t u;
   if (st->rank < 1 || st->dtype != IR_F32 || !cg_dim_known(c, st->dims[st->rank - 1], &u)) return 0;
   return u > 0 && u % c->vw == 0 ? u : 0;
+}
+
+/*
+ * The scan unit that value v of c->g feeds: every use of v is as an over
+ * input [1, T, F] of a scan with the unit split, or a slice of v's last dim whose
+ * result is used that way. 0 when some use is anything else or the units
+ * differ. `unit` 0 finds the unit; given, slices must start at a multiple.
+ */
+static int64_t over_unit(const cg_ctx *c, int v, int64_t unit) {
+  const ir_graph *g = c->g;
+  int uses = 0;
+  for (int i = 0; i < g->nnodes; i++) {
+    const ir_node *n = &g->nodes[i];
+    if (n->dead) continue;
+    for (int k = 0; k < n->ninputs; k++) {
+      if (n->inputs[k] != v) continue;
+      uses++;
+      int64_t u = 0;
+      if (n->op == IR_OP_SCAN && k < ir_attr_int(n, "nover")) {
+        /* batch 1: the steps read their rows in place (more rows gather
+         * them, and the split by rows reads less of the input) */
+        int64_t b;
+        const ir_type *t = &g->values[v].type;
+        if (t->rank == 3 && cg_dim_known(c, t->dims[0], &b) && b == 1) u = cg_scan_unit(c, n);
+      } else if (n->op == IR_OP_SLICE) {
+        const ir_type *it = &g->values[v].type;
+        int64_t d = ir_attr_int(n, "dim"), start = ir_attr_int(n, "start");
+        if (d < 0) d += it->rank;
+        bool aligned = unit == 0 || (start >= 0 && start % unit == 0);
+        if (d == it->rank - 1 && aligned) u = over_unit(c, n->outputs[0], unit);
+      }
+      if (u <= 0 || (unit > 0 && u != unit)) return 0;
+      unit = u;
+    }
+  }
+  return uses > 0 ? unit : 0;
+}
+
+int64_t cg_feeds_scan_unit(const cg_ctx *c, const ir_node *n) {
+  if (n->noutputs != 1 || n->op == IR_OP_SCAN) return 0;
+  int v = n->outputs[0];
+  const ir_type *t = &c->g->values[v].type;
+  int64_t N;
+  if (t->rank < 2 || !cg_dim_known(c, t->dims[t->rank - 1], &N)) return 0;
+  for (int i = 0; i < c->g->noutputs; i++)
+    if (c->g->outputs[i].value == v) return 0;
+  int64_t unit = over_unit(c, v, 0);
+  if (unit < UNIT_SPLIT_MIN * c->vw || N % unit || over_unit(c, v, unit) != unit) return 0;
+  return unit;
 }
 
 /*

@@ -454,6 +454,80 @@ static void panel_plan(void **state) {
   }
 }
 
+/* YAML y planned with dims syms: the unit split that the kernel whose
+ * result is value `name` takes (cg_feeds_scan_unit) */
+static int64_t feeds_unit(const char *y, const int64_t *syms, const char *name) {
+  ir_graph *g = cgt_load(y);
+  ir_diags d;
+  ir_diags_init(&d, "test", NULL, 0, stderr);
+  pass_ctx ctx = {.diags = &d, .syms = syms};
+  assert_true(pass_run_pipeline(g, &ctx));
+  cg_ctx c = {.g = g, .vw = 16, .bind_syms = syms};
+  int64_t unit = -1;
+  for (int i = 0; i < g->nnodes; i++) {
+    const ir_node *n = &g->nodes[i];
+    const char *vn = n->noutputs == 1 ? g->values[n->outputs[0]].name : NULL;
+    if (!n->dead && vn && strcmp(vn, name) == 0) unit = cg_feeds_scan_unit(&c, n);
+  }
+  ir_graph_free(g);
+  if (unit < 0) fail_msg("no kernel makes '%s'", name);
+  return unit;
+}
+
+/* a projection written out: q = tanh(x W^T + b) [B, T, 128], and a scan
+ * over its columns [start, start + 64) with a 64-wide state; outputs `outs` */
+static void proj_cell_yaml(char *buf, size_t len, int64_t B, int64_t start, const char *outs) {
+  snprintf(buf, len,
+           "seqc: 1\nname: m\ndims: {B: %lld, T: 5}\n"
+           "inputs:\n  x: {dtype: f32, shape: [B, T, 6]}\n"
+           "outputs: [%s]\nnodes:\n"
+           "  p:  {op: linear, input: x, out_features: 128}\n"
+           "  q:  {op: tanh, input: p}\n"
+           "  ps: {op: slice, input: q, dim: 2, start: %lld, end: %lld}\n"
+           "  cell:\n    op: scan\n    over: {x: ps}\n"
+           "    state: {h: {zeros: [B, 64]}}\n    body:\n"
+           "      a:  {op: linear, input: h, out_features: 64, bias: false}\n"
+           "      s:  {op: add, inputs: [a, x]}\n"
+           "      hn: {op: tanh, input: s}\n"
+           "    next: {h: hn}\n    emit: [hn]\n",
+           (long long)B, outs, (long long)start, (long long)start + 64);
+}
+
+/*
+ * The kernel that feeds a batch-1 scan's over inputs (the hoisted input
+ * projection) takes the scan's unit split, so that each thread writes the
+ * columns its steps read: through slices at multiples of the unit, not when
+ * the batch is 3 or the dims are symbolic, not for a unit below 4 vectors,
+ * not when a slice starts inside a unit, nor when the result is also an
+ * output. Results at 1 to 3 threads equal the interpreter's.
+ */
+static void projection_split(void **state) {
+  (void)state;
+  char y[1024];
+  int64_t b1[2] = {1, 6}, b3[2] = {3, 6};
+  rnn_yaml(y, sizeof y, "lstm", 1, 6, 64);
+  assert_int_equal(feeds_unit(y, b1, "x_gates"), 64);
+  assert_int_equal(feeds_unit(y, NULL, "x_gates"), 0);
+  rnn_yaml(y, sizeof y, "gru", 1, 6, 64);
+  assert_int_equal(feeds_unit(y, b1, "x_gates"), 64);
+  cgt_check(y, &(cgt_opts){.variants = CGT_FUSED, .tol = 1e-4, .threads = 3});
+  rnn_yaml(y, sizeof y, "gru", 3, 6, 64);
+  assert_int_equal(feeds_unit(y, b3, "x_gates"), 0);
+  rnn_yaml(y, sizeof y, "lstm", 1, 6, 48);
+  assert_int_equal(feeds_unit(y, b1, "x_gates"), 0);
+
+  int64_t p1[2] = {1, 5}, p3[2] = {3, 5};
+  proj_cell_yaml(y, sizeof y, 1, 64, "cell");
+  assert_int_equal(feeds_unit(y, p1, "q"), 64);
+  cgt_check(y, &(cgt_opts){.variants = CGT_FUSED | CGT_UNFUSED, .tol = 1e-4, .threads = 3});
+  proj_cell_yaml(y, sizeof y, 1, 32, "cell");
+  assert_int_equal(feeds_unit(y, p1, "q"), 0);
+  proj_cell_yaml(y, sizeof y, 3, 64, "cell");
+  assert_int_equal(feeds_unit(y, p3, "q"), 0);
+  proj_cell_yaml(y, sizeof y, 1, 64, "cell, q");
+  assert_int_equal(feeds_unit(y, p1, "q"), 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(tanh_cell),     cmocka_unit_test(lstm_cell),
@@ -462,7 +536,7 @@ int main(void) {
       cmocka_unit_test(unrolled),      cmocka_unit_test(code_size_independent_of_T),
       cmocka_unit_test(unit_split),    cmocka_unit_test(unit_split_saves_barriers),
       cmocka_unit_test(panel_weights), cmocka_unit_test(panel_plan),
-      cmocka_unit_test(split_steps),
+      cmocka_unit_test(split_steps),   cmocka_unit_test(projection_split),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
