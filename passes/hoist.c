@@ -11,7 +11,8 @@
  * against [B, T, ...] (rank below the step value's). At top level the node
  * runs on the whole sequence: the step dim is inserted after the batch. The
  * hoisted results the remaining body still reads become over inputs, placed
- * after the existing ones. Only scans of chunk 1 are hoisted.
+ * after the existing ones. Only scans of chunk 1 are hoisted. A slice goes
+ * only with a reader that goes too (alone it would copy the sequence).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -151,6 +152,19 @@ static bool hoist_scan(ir_graph *g, int si, ir_diags *d) {
     }
     moved[i] = true;
     nmoved++;
+  }
+  /* a slice none of whose readers left the loop stays in it: in a batch-1
+   * step it is a view of its input's row, outside a copy of the sequence */
+  for (int i = b->nnodes - 1; i >= 0; i--) {
+    if (!moved[i] || b->nodes[i].op != IR_OP_SLICE) continue;
+    int v = b->nodes[i].outputs[0];
+    bool feeds_moved = false;
+    for (int j = i + 1; j < b->nnodes && !feeds_moved; j++)
+      for (int k = 0; k < b->nodes[j].ninputs; k++)
+        feeds_moved |= moved[j] && b->nodes[j].inputs[k] == v;
+    if (feeds_moved) continue;
+    moved[i] = false;
+    nmoved--;
   }
   if (nmoved == 0) {
     free(kind), free(map), free(moved);

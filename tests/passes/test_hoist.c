@@ -114,11 +114,58 @@ static void lstm_input_gemm(void **state) {
   ir_graph_free(g);
 }
 
+/*
+ * A slice of the projection leaves the loop only with a reader that leaves
+ * too: a GRU's gate slices are read by the state's arithmetic, so they stay
+ * (views of the step's row, not copies of the whole sequence) and the body
+ * reads the projection whole; a slice under a hoisted relu leaves with it.
+ */
+static void slices_stay_with_readers(void **state) {
+  (void)state;
+  ir_graph *g = prepared(
+      "seqc: 1\nname: m\ndims: {B: 2, T: 4}\n"
+      "inputs:\n  x: {dtype: f32, shape: [B, T, 5]}\n"
+      "outputs: [g, g.h_n]\nnodes:\n"
+      "  g: {op: gru, input: x, hidden_size: 6}\n");
+  int64_t syms[] = {2, 4};
+  int slices = count_op(the_scan(g)->body, IR_OP_SLICE);
+  assert_true(slices >= 3);
+  assert_true(check_pass_numbers(g, pass_hoist, "hoist", syms, 1));
+  const ir_node *s = the_scan(g);
+  assert_int_equal(count_op(s->body, IR_OP_SLICE), slices);
+  assert_int_equal(ir_attr_int(s, "nover"), 1);
+  const ir_value *over = &g->values[s->inputs[0]];
+  assert_int_equal(over->type.dims[2].coef, 18); /* [B, T, 3H] */
+  ir_graph_free(g);
+
+  g = prepared(
+      "seqc: 1\nname: m\ndims: {B: 2, T: 5}\n"
+      "inputs:\n  x: {dtype: f32, shape: [B, T, 6]}\n"
+      "outputs: [cell, cell.h]\nnodes:\n"
+      "  cell:\n    op: scan\n    over: {x: x}\n"
+      "    state: {h: {zeros: [B, 4]}}\n    body:\n"
+      "      a:  {op: linear, input: x, out_features: 8}\n"
+      "      p:  {op: slice, input: a, dim: 1, start: 2, end: 6}\n"
+      "      r:  {op: relu, input: p}\n"
+      "      q:  {op: slice, input: a, dim: 1, start: 4, end: 8}\n"
+      "      s:  {op: add, inputs: [r, h]}\n"
+      "      t:  {op: mul, inputs: [s, q]}\n"
+      "    next: {h: t}\n    emit: [t]\n");
+  int64_t syms5[] = {2, 5};
+  assert_true(check_pass_numbers(g, pass_hoist, "hoist", syms5, 1));
+  s = the_scan(g);
+  assert_int_equal(count_op(s->body, IR_OP_SLICE), 1); /* q stays, p left with r */
+  assert_int_equal(count_op(s->body, IR_OP_RELU), 0);
+  assert_int_equal(count_op(g, IR_OP_SLICE), 1);
+  ir_graph_free(g);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(projection_leaves_the_loop),
       cmocka_unit_test(state_work_stays),
       cmocka_unit_test(lstm_input_gemm),
+      cmocka_unit_test(slices_stay_with_readers),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
