@@ -98,10 +98,12 @@ typedef struct cg_gemm {
   int64_t b_panel_unit;
   /* optional k range, with B in panels only: when k_hi is set, only k in
    * [k_lo, k_hi) is summed; `accumulate` adds the sums to what C holds, and
-   * `partial` stores them without the epilogue (a later call over the rest of
-   * k applies it). A scan step sums its own k range before its wait. */
+   * where the i1 `partial` (NULL: false) holds, they are stored without the
+   * epilogue (a later call over the rest of k applies it). A scan step sums
+   * its own k range before its wait. */
   LLVMValueRef k_lo, k_hi;
-  bool accumulate, partial;
+  bool accumulate;
+  LLVMValueRef partial;
   /*
    * Optional epilogue, applied to finished sums before they are stored:
    * acc is a <vec_width x float> of C[row, col .. col+vec_width-1] (row, col

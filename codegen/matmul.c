@@ -215,17 +215,30 @@ void cg_emit_matmul(cg_ctx *c, const ir_node *n) {
     e.row0 = cg_i64(c, 0);
     if (split) {
       /* k over this thread's own units first, while the others finish the
-       * step before; then the rest, [0, lo) and [hi, k), with the epilogue */
-      gm.k_lo = c->unit_lo, gm.k_hi = c->unit_hi, gm.partial = true;
+       * step before (partial unless that is all of k: one thread) */
+      LLVMValueRef zero = cg_i64(c, 0), lo = c->unit_lo, hi = c->unit_hi;
+      LLVMValueRef some_below = LLVMBuildICmp(b, LLVMIntSGT, lo, zero, "");
+      gm.k_lo = lo, gm.k_hi = hi;
+      gm.partial = LLVMBuildOr(b, some_below, LLVMBuildICmp(b, LLVMIntSLT, hi, gm.k, ""), "");
       unit_columns(c, &gm);
       cg_wait(c);
-      gm.k_lo = cg_i64(c, 0), gm.k_hi = c->unit_lo, gm.accumulate = true;
-      cg_if first; /* the first thread has nothing below its units */
-      cg_if_begin(c, &first, LLVMBuildICmp(b, LLVMIntSGT, c->unit_lo, cg_i64(c, 0), ""));
+      /* then the rest, [hi, k) and [0, lo), the last of them with the
+       * epilogue: one loop over the two ranges, so that every thread runs
+       * the same code. (The first and the last thread have one range each;
+       * when each range had code of its own, the last thread's took longer
+       * and the others waited for it every step.) */
+      cg_loop r;
+      cg_loop_begin(c, &r, zero, cg_i64(c, 2), cg_i64(c, 1));
+      LLVMValueRef below = LLVMBuildICmp(b, LLVMIntEQ, r.i, cg_i64(c, 1), "");
+      gm.k_lo = LLVMBuildSelect(b, below, zero, hi, "");
+      gm.k_hi = LLVMBuildSelect(b, below, lo, gm.k, "");
+      gm.accumulate = true;
+      gm.partial = LLVMBuildAnd(b, LLVMBuildNot(b, below, ""), some_below, "");
+      cg_if some;
+      cg_if_begin(c, &some, LLVMBuildICmp(b, LLVMIntSLT, gm.k_lo, gm.k_hi, ""));
       unit_columns(c, &gm);
-      cg_if_end(c, &first);
-      gm.k_lo = c->unit_hi, gm.k_hi = gm.k, gm.partial = false;
-      unit_columns(c, &gm);
+      cg_if_end(c, &some);
+      cg_loop_end(c, &r);
     } else if (unit) {
       unit_columns(c, &gm);
     } else {
