@@ -45,20 +45,16 @@ static bool only_step_gemms(cg_ctx *c, const ir_node *n, int v, int64_t unit) {
   c->unit_len = unit;
   bool ok = true;
   int uses = 0;
-  for (int i = 0; i < body->nnodes && ok; i++) {
+  for (int i = 0, j = -1; ok && ir_next_use(body, v, &i, &j);) {
     const ir_node *m = &body->nodes[i];
-    if (m->dead) continue;
-    for (int j = 0; j < m->ninputs && ok; j++) {
-      if (m->inputs[j] != v) continue;
-      uses++;
-      ok = j == 1 && gemm_trans_b(m) == 0 && cg_unit_kernel(c, m);
-      if (!ok) break;
-      const ir_type *at = &body->values[m->inputs[0]].type;
-      int64_t rows = 1, d, k;
-      for (int r = 0; r + 1 < at->rank && ok; r++) ok = cg_dim_known(c, at->dims[r], &d), rows *= d;
-      ok = ok && cg_dim_known(c, at->dims[at->rank - 1], &k) &&
-           cg_gemm_reads_b_in_place(c->vw, rows, k, unit);
-    }
+    uses++;
+    ok = j == 1 && gemm_trans_b(m) == 0 && cg_unit_kernel(c, m);
+    if (!ok) break;
+    const ir_type *at = &body->values[m->inputs[0]].type;
+    int64_t rows = 1, d, k;
+    for (int r = 0; r + 1 < at->rank && ok; r++) ok = cg_dim_known(c, at->dims[r], &d), rows *= d;
+    ok = ok && cg_dim_known(c, at->dims[at->rank - 1], &k) &&
+         cg_gemm_reads_b_in_place(c->vw, rows, k, unit);
   }
   c->g = saved_g;
   c->unit_len = saved_unit;
@@ -80,18 +76,14 @@ static int64_t panel_unit_of(cg_ctx *c, const ir_node *t) {
   for (int i = 0; i < g->noutputs; i++)
     if (g->outputs[i].value == v) return 0;
   int64_t unit = 0;
-  for (int i = 0; i < g->nnodes; i++) {
+  for (int i = 0, k = -1; ir_next_use(g, v, &i, &k);) {
     const ir_node *n = &g->nodes[i];
-    if (n->dead) continue;
-    for (int k = 0; k < n->ninputs; k++) {
-      if (n->inputs[k] != v) continue;
-      if (n->op != IR_OP_SCAN || n->at_prepare) return 0;
-      int captures = (int)(ir_attr_int(n, "nover") + ir_attr_int(n, "nstate"));
-      int64_t u = cg_scan_unit(c, n);
-      if (k < captures || u <= 0 || N % u || (unit && u != unit)) return 0;
-      if (!only_step_gemms(c, n, n->body->inputs[k], u)) return 0;
-      unit = u;
-    }
+    if (n->op != IR_OP_SCAN || n->at_prepare) return 0;
+    int captures = (int)(ir_attr_int(n, "nover") + ir_attr_int(n, "nstate"));
+    int64_t u = cg_scan_unit(c, n);
+    if (k < captures || u <= 0 || N % u || (unit && u != unit)) return 0;
+    if (!only_step_gemms(c, n, n->body->inputs[k], u)) return 0;
+    unit = u;
   }
   return unit;
 }
@@ -108,11 +100,9 @@ void cg_panel_plan(cg_ctx *c) {
     int v = t->outputs[0];
     c->panel_unit[g->values[v].buffer] = unit;
     /* and the body inputs it is captured as (their buffers are in g's table) */
-    for (int j = 0; j < g->nnodes; j++) {
-      const ir_node *n = &g->nodes[j];
-      if (n->dead || n->op != IR_OP_SCAN) continue;
-      for (int k = 0; k < n->ninputs; k++)
-        if (n->inputs[k] == v) c->panel_unit[n->body->values[n->body->inputs[k]].buffer] = unit;
+    for (int j = 0, k = -1; ir_next_use(g, v, &j, &k);) {
+      const ir_graph *body = g->nodes[j].body; /* a scan: panel_unit_of checked */
+      c->panel_unit[body->values[body->inputs[k]].buffer] = unit;
     }
   }
 }

@@ -537,29 +537,25 @@ int64_t cg_scan_unit(const cg_ctx *c, const ir_node *n) {
 static int64_t over_unit(const cg_ctx *c, int v, int64_t unit) {
   const ir_graph *g = c->g;
   int uses = 0;
-  for (int i = 0; i < g->nnodes; i++) {
+  for (int i = 0, k = -1; ir_next_use(g, v, &i, &k);) {
     const ir_node *n = &g->nodes[i];
-    if (n->dead) continue;
-    for (int k = 0; k < n->ninputs; k++) {
-      if (n->inputs[k] != v) continue;
-      uses++;
-      int64_t u = 0;
-      if (n->op == IR_OP_SCAN && k < ir_attr_int(n, "nover")) {
-        /* batch 1: the steps read their rows in place (more rows gather
-         * them, and the split by rows reads less of the input) */
-        int64_t b;
-        const ir_type *t = &g->values[v].type;
-        if (t->rank == 3 && cg_dim_known(c, t->dims[0], &b) && b == 1) u = cg_scan_unit(c, n);
-      } else if (n->op == IR_OP_SLICE) {
-        const ir_type *it = &g->values[v].type;
-        int64_t d = ir_attr_int(n, "dim"), start = ir_attr_int(n, "start");
-        if (d < 0) d += it->rank;
-        bool aligned = unit == 0 || (start >= 0 && start % unit == 0);
-        if (d == it->rank - 1 && aligned) u = over_unit(c, n->outputs[0], unit);
-      }
-      if (u <= 0 || (unit > 0 && u != unit)) return 0;
-      unit = u;
+    uses++;
+    int64_t u = 0;
+    if (n->op == IR_OP_SCAN && k < ir_attr_int(n, "nover")) {
+      /* batch 1: the steps read their rows in place (more rows gather
+       * them, and the split by rows reads less of the input) */
+      int64_t b;
+      const ir_type *t = &g->values[v].type;
+      if (t->rank == 3 && cg_dim_known(c, t->dims[0], &b) && b == 1) u = cg_scan_unit(c, n);
+    } else if (n->op == IR_OP_SLICE) {
+      const ir_type *it = &g->values[v].type;
+      int64_t d = ir_attr_int(n, "dim"), start = ir_attr_int(n, "start");
+      if (d < 0) d += it->rank;
+      bool aligned = unit == 0 || (start >= 0 && start % unit == 0);
+      if (d == it->rank - 1 && aligned) u = over_unit(c, n->outputs[0], unit);
     }
+    if (u <= 0 || (unit > 0 && u != unit)) return 0;
+    unit = u;
   }
   return uses > 0 ? unit : 0;
 }

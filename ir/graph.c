@@ -285,6 +285,20 @@ int *ir_use_counts(const ir_graph *g) {
   return uses;
 }
 
+bool ir_next_use(const ir_graph *g, int v, int *node, int *slot) {
+  for (int i = *node, k = *slot + 1; i < g->nnodes; i++, k = 0) {
+    const ir_node *n = &g->nodes[i];
+    if (n->dead) continue;
+    for (; k < n->ninputs; k++)
+      if (n->inputs[k] == v) {
+        *node = i, *slot = k;
+        return true;
+      }
+  }
+  *node = g->nnodes, *slot = -1;
+  return false;
+}
+
 ir_graph *ir_graph_clone(const ir_graph *g) {
   ir_graph *c = ir_graph_new(g->name);
   c->parent = g->parent;

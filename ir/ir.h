@@ -266,6 +266,12 @@ void ir_graph_reindex(ir_graph *g);
 void ir_graph_compact(ir_graph *g);
 /* number of live uses of each value (nodes and outputs); array of nvalues, malloc'd */
 int *ir_use_counts(const ir_graph *g);
+/* the next read of value v by a live node after input *slot of node *node
+ * (start from *node = 0, *slot = -1): true with *node and *slot set to it, in
+ * node order and then input order (a node reading v twice comes twice), false
+ * after the last. Graph outputs are not reads here:
+ *   for (int i = 0, k = -1; ir_next_use(g, v, &i, &k);) ... g->nodes[i] ... */
+bool ir_next_use(const ir_graph *g, int v, int *node, int *slot);
 /* deep copy (bodies included) */
 ir_graph *ir_graph_clone(const ir_graph *g);
 

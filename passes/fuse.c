@@ -75,14 +75,8 @@ static int sole_user(const fuser *f, int v) {
   if (f->uses[v] != 1) return -1;
   const ir_graph *g = f->g;
   /* readers come after the definition (def is kept current by insertions) */
-  int from = g->values[v].kind == IR_VAL_NODE ? g->values[v].def + 1 : 0;
-  for (int i = from; i < g->nnodes; i++) {
-    const ir_node *n = &g->nodes[i];
-    if (n->dead) continue;
-    for (int j = 0; j < n->ninputs; j++)
-      if (n->inputs[j] == v) return i;
-  }
-  return -1; /* the use is a graph output */
+  int i = g->values[v].kind == IR_VAL_NODE ? g->values[v].def + 1 : 0, j = -1;
+  return ir_next_use(g, v, &i, &j) ? i : -1; /* -1: the use is a graph output */
 }
 
 static void recount(fuser *f) {
