@@ -42,6 +42,10 @@
  * have at most DIRECT_B floats (so that they stay in cache across the passes) */
 #define DIRECT_ROWS 64
 #define DIRECT_B (1 << 20)
+/* k steps per block of the direct path's several-row tiles: the block of a
+ * tile's columns of B (DIRECT_KB x dnv vectors, 32 KB at AVX-512) stays in
+ * L1 while the thread's row tiles pass */
+#define DIRECT_KB 128
 /* thread rows up to which trans_b uses dot products rather than a packed panel */
 #define DOT_ROWS 3
 /* k steps per iteration of a tile's inner loop */
@@ -324,71 +328,127 @@ static void column_masks(gx *x, LLVMValueRef j, LLVMValueRef nend, int nv, LLVMV
   for (int v = 0; v < nv; v++) mask[v] = mask_below(x, sub(x, rem, i64c(x, (int64_t)v * x->w)));
 }
 
+/* the direct path's B at column j, k = 0: where its row starts and the
+ * floats between rows (row-major B, or its column panel); *end is lowered to
+ * the panel's end, where a tile must stop */
+static LLVMValueRef direct_b(gx *x, LLVMValueRef j, LLVMValueRef *end, LLVMValueRef *stride) {
+  const cg_gemm *g = x->g;
+  *stride = g->ldb;
+  if (g->b_panel_unit <= 0) return gep(x, g->b, j);
+  /* B in column panels (cg_panel_plan): the panel's rows are wq floats apart */
+  LLVMValueRef start, wq;
+  cg_panel_at(x->b, j, g->b_panel_unit, cg_gemm_panel_cols(x->w), &start, &wq);
+  *end = min_(x, *end, add(x, start, wq));
+  *stride = wq;
+  return gep(x, g->b, add(x, mul(x, start, x->k), sub(x, j, start)));
+}
+
 /*
- * Direct path: rows [m0, m1) (a few), columns [n0, n1), B read in place over
- * all of k. One row uses the wide single-row tile; more use dmr-row tiles,
- * each pass of dmr rows reading the thread's part of B once.
+ * Direct path, one row (the batch-1 RNN step): the wide single-row tile over
+ * columns [n0, n1), B read in place over k in [k0, k0 + kc).
  */
+static void direct_one_row(gx *x, LLVMValueRef m0, LLVMValueRef n0, LLVMValueRef n1,
+                           LLVMValueRef k0, LLVMValueRef kc) {
+  const cg_gemm *g = x->g;
+  int nv = x->s.onv;
+  /* the row of A all at once: in a scan step it is the state the other
+   * threads just wrote, and the tile's k loop would meet each of its cache
+   * lines as a miss of its own, one after the other. Only the k range
+   * summed: before a split step's wait the others' part is still being
+   * written, and reading it then slows the writers (measured) */
+  loop lp;
+  loop_begin(x, &lp, k0, add(x, k0, kc), 0, NULL);
+  prefetch(x, gep(x, g->a, add(x, mul(x, m0, g->lda), lp.i)), 0);
+  loop_end(x, &lp, i64c(x, 16), NULL);
+  loop lj;
+  loop_begin(x, &lj, n0, n1, 0, NULL);
+  LLVMValueRef end = min_(x, add(x, lj.i, i64c(x, (int64_t)nv * x->w)), n1), bstride;
+  LLVMValueRef b0 = direct_b(x, lj.i, &end, &bstride);
+  LLVMValueRef colmask[MAX_NV];
+  column_masks(x, lj.i, end, nv, colmask);
+  tile t = {.mr = 1,
+            .nv = nv,
+            .i = m0,
+            .j = lj.i,
+            .mend = add(x, m0, i64c(x, 1)),
+            .a0 = k0,
+            .kc = kc,
+            .bp = gep(x, b0, mul(x, k0, bstride)),
+            .bstride = bstride,
+            .colmask = colmask,
+            .first = g->accumulate ? LLVMConstInt(x->i1, 0, 0) : NULL,
+            .last = g->partial ? LLVMBuildNot(x->b, g->partial, "") : NULL};
+  emit_tile(x, &t);
+  loop_end(x, &lj, sub(x, end, lj.i), NULL);
+}
+
+/*
+ * Direct path, several rows: dmr-row tiles. Each tile's columns of B are cut
+ * into blocks of DIRECT_KB k steps, and every row tile of the thread runs
+ * over a block while it is in L1: B comes from L2 (or memory) once per step
+ * whatever the rows. (Rows outside, B's columns inside, read all of the
+ * thread's B once per row tile: a batch-64 LSTM step's 2 MB from L3 16
+ * times.) Between blocks C holds the partial sums; the epilogue runs with
+ * the last. k = 0 still runs one (empty) block, which stores zeros and the
+ * epilogue.
+ */
+static void direct_rows(gx *x, LLVMValueRef m0, LLVMValueRef m1, LLVMValueRef n0,
+                        LLVMValueRef n1, LLVMValueRef k0, LLVMValueRef kc) {
+  const cg_gemm *g = x->g;
+  int mr = x->s.dmr, nv = x->s.dnv;
+  LLVMValueRef kend = add(x, k0, kc);
+  loop lj;
+  loop_begin(x, &lj, n0, n1, 0, NULL);
+  LLVMValueRef end = min_(x, add(x, lj.i, i64c(x, (int64_t)nv * x->w)), n1), bstride;
+  LLVMValueRef b0 = direct_b(x, lj.i, &end, &bstride);
+  LLVMValueRef colmask[MAX_NV];
+  column_masks(x, lj.i, end, nv, colmask);
+  loop lk;
+  loop_begin(x, &lk, k0, max_(x, kend, add(x, k0, i64c(x, 1))), 0, NULL);
+  LLVMValueRef first = g->accumulate ? LLVMConstInt(x->i1, 0, 0)
+                                     : LLVMBuildICmp(x->b, LLVMIntEQ, lk.i, k0, "");
+  LLVMValueRef last =
+      LLVMBuildICmp(x->b, LLVMIntSGE, add(x, lk.i, i64c(x, DIRECT_KB)), kend, "");
+  if (g->partial) last = LLVMBuildAnd(x->b, last, LLVMBuildNot(x->b, g->partial, ""), "");
+  LLVMValueRef kb = min_(x, i64c(x, DIRECT_KB), sub(x, kend, lk.i));
+  LLVMValueRef bp = gep(x, b0, mul(x, lk.i, bstride));
+  loop li;
+  loop_begin(x, &li, m0, m1, 0, NULL);
+  tile t = {.mr = mr,
+            .nv = nv,
+            .i = li.i,
+            .j = lj.i,
+            .mend = m1,
+            .a0 = lk.i,
+            .kc = kb,
+            .bp = bp,
+            .bstride = bstride,
+            .colmask = colmask,
+            .first = first,
+            .last = last};
+  emit_tile(x, &t);
+  loop_end(x, &li, i64c(x, mr), NULL);
+  loop_end(x, &lk, i64c(x, DIRECT_KB), NULL);
+  loop_end(x, &lj, sub(x, end, lj.i), NULL);
+}
+
+/* Direct path: rows [m0, m1) (a few), columns [n0, n1), B read in place. */
 static void emit_direct(gx *x, LLVMValueRef m0, LLVMValueRef m1, LLVMValueRef n0, LLVMValueRef n1) {
   const cg_gemm *g = x->g;
-  /* the k range summed, and whether the tile starts from C and ends with the epilogue */
+  /* the k range summed */
   LLVMValueRef k0 = g->k_hi ? g->k_lo : i64c(x, 0), kc = g->k_hi ? sub(x, g->k_hi, g->k_lo) : x->k;
-  LLVMValueRef no = LLVMConstInt(x->i1, 0, 0);
   LLVMValueRef fn = LLVMGetBasicBlockParent(LLVMGetInsertBlock(x->b));
   LLVMBasicBlockRef one = LLVMAppendBasicBlockInContext(x->cx, fn, "gemm.onerow");
   LLVMBasicBlockRef many = LLVMAppendBasicBlockInContext(x->cx, fn, "gemm.rows");
   LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(x->cx, fn, "gemm.direct.done");
   LLVMValueRef single = LLVMBuildICmp(x->b, LLVMIntEQ, sub(x, m1, m0), i64c(x, 1), "");
   LLVMBuildCondBr(x->b, single, one, many);
-
-  for (int pass = 0; pass < 2; pass++) {
-    LLVMPositionBuilderAtEnd(x->b, pass == 0 ? one : many);
-    int mr = pass == 0 ? 1 : x->s.dmr, nv = pass == 0 ? x->s.onv : x->s.dnv;
-    if (pass == 0) {
-      /* the row of A all at once: in a scan step it is the state the other
-       * threads just wrote, and the tile's k loop would meet each of its
-       * cache lines as a miss of its own, one after the other. Only the k
-       * range summed: before a split step's wait the others' part is still
-       * being written, and reading it then slows the writers (measured) */
-      loop lp;
-      loop_begin(x, &lp, k0, add(x, k0, kc), 0, NULL);
-      prefetch(x, gep(x, g->a, add(x, mul(x, m0, g->lda), lp.i)), 0);
-      loop_end(x, &lp, i64c(x, 16), NULL);
-    }
-    loop li;
-    loop_begin(x, &li, m0, m1, 0, NULL);
-    loop lj;
-    loop_begin(x, &lj, n0, n1, 0, NULL);
-    LLVMValueRef end = min_(x, add(x, lj.i, i64c(x, (int64_t)nv * x->w)), n1);
-    LLVMValueRef bp = gep(x, g->b, add(x, lj.i, mul(x, k0, g->ldb))), bstride = g->ldb;
-    if (g->b_panel_unit > 0) {
-      /* B in column panels (cg_panel_plan): the tile stops at its panel's end
-       * and reads the panel's rows, wq floats apart */
-      LLVMValueRef start, wq;
-      cg_panel_at(x->b, lj.i, g->b_panel_unit, cg_gemm_panel_cols(x->w), &start, &wq);
-      end = min_(x, end, add(x, start, wq));
-      bp = gep(x, g->b, add(x, mul(x, start, x->k), add(x, sub(x, lj.i, start), mul(x, k0, wq))));
-      bstride = wq;
-    }
-    LLVMValueRef colmask[MAX_NV];
-    column_masks(x, lj.i, end, nv, colmask);
-    tile t = {.mr = mr,
-              .nv = nv,
-              .i = li.i,
-              .j = lj.i,
-              .mend = m1,
-              .a0 = k0,
-              .kc = kc,
-              .bp = bp,
-              .bstride = bstride,
-              .colmask = colmask,
-              .first = g->accumulate ? no : NULL,
-              .last = g->partial ? LLVMBuildNot(x->b, g->partial, "") : NULL};
-    emit_tile(x, &t);
-    loop_end(x, &lj, sub(x, end, lj.i), NULL);
-    loop_end(x, &li, i64c(x, mr), NULL);
-    LLVMBuildBr(x->b, done);
-  }
+  LLVMPositionBuilderAtEnd(x->b, one);
+  direct_one_row(x, m0, n0, n1, k0, kc);
+  LLVMBuildBr(x->b, done);
+  LLVMPositionBuilderAtEnd(x->b, many);
+  direct_rows(x, m0, m1, n0, n1, k0, kc);
+  LLVMBuildBr(x->b, done);
   LLVMPositionBuilderAtEnd(x->b, done);
 }
 

@@ -294,8 +294,10 @@ static void test_runtime_sizes(void **state) {
 }
 
 /*
- * k past one k block (KC = 256), where C is reloaded and the epilogue waits
- * for the last; the last shape's B is too large to be read in place by 20 rows.
+ * k past one k block (KC = 256 packed, DIRECT_KB = 128 direct with several
+ * rows), where C is reloaded and the epilogue waits for the last (257: a last
+ * block of one step); the last shape's B is too large to be read in place by
+ * 20 rows.
  */
 static void test_long_k(void **state) {
   fixture *fx = *state;
