@@ -282,6 +282,15 @@ void cg_emit_matmul(cg_ctx *c, const ir_node *n);
 void cg_emit_rows(cg_ctx *c, const ir_node *n);
 /* movement.c: concat, slice, select, transpose (and reshape when it copies) */
 void cg_emit_movement(cg_ctx *c, const ir_node *n);
+/* dst[r * ds + i] = src[r * ss + i] for r < rows, i < len (elements of es
+ * bytes); the flat range rows * len is split evenly between the threads */
+void cg_copy_rows(cg_ctx *c, int64_t es, LLVMValueRef dst, LLVMValueRef ds, LLVMValueRef src,
+                  LLVMValueRef ss, LLVMValueRef rows, LLVMValueRef len);
+/* the same for this thread's columns of the unit split only (unit_lo ..
+ * unit_hi of every unit of a row; len a multiple of the unit): what its unit
+ * kernels read or wrote, so that no other thread need wait for the copy */
+void cg_copy_unit_rows(cg_ctx *c, int64_t es, LLVMValueRef dst, LLVMValueRef ds, LLVMValueRef src,
+                       LLVMValueRef ss, LLVMValueRef rows, int64_t len);
 /* embed.c: embedding lookup and positional encoding */
 void cg_emit_embed(cg_ctx *c, const ir_node *n);
 /* attention.c: tiled attention with online softmax (memory linear in T) */

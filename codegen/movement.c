@@ -12,9 +12,8 @@
 
 static int64_t elem_size(const ir_type *t) { return (int64_t)ir_dtype_size(t->dtype); }
 
-/* dst[r * ds + i] = src[r * ss + i] for r < rows, i < len (elements of es bytes) */
-static void copy_rows(cg_ctx *c, int64_t es, LLVMValueRef dst, LLVMValueRef ds, LLVMValueRef src,
-                      LLVMValueRef ss, LLVMValueRef rows, LLVMValueRef len) {
+void cg_copy_rows(cg_ctx *c, int64_t es, LLVMValueRef dst, LLVMValueRef ds, LLVMValueRef src,
+                  LLVMValueRef ss, LLVMValueRef rows, LLVMValueRef len) {
   LLVMBuilderRef b = c->b;
   LLVMValueRef lo, hi;
   cg_split(c, LLVMBuildNUWMul(b, rows, len, ""), 64 / es, &lo, &hi);
@@ -38,6 +37,26 @@ static void copy_rows(cg_ctx *c, int64_t es, LLVMValueRef dst, LLVMValueRef ds, 
   LLVMBuildMemCpy(b, pd, (unsigned)es, ps, (unsigned)es, bytes);
   cg_loop_end(c, &l);
   cg_if_end(c, &f);
+}
+
+void cg_copy_unit_rows(cg_ctx *c, int64_t es, LLVMValueRef dst, LLVMValueRef ds, LLVMValueRef src,
+                       LLVMValueRef ss, LLVMValueRef rows, int64_t len) {
+  LLVMBuilderRef b = c->b;
+  LLVMValueRef bytes =
+      LLVMBuildMul(b, LLVMBuildSub(b, c->unit_hi, c->unit_lo, ""), cg_i64(c, es), "");
+  cg_loop l;
+  cg_loop_begin(c, &l, cg_i64(c, 0), rows, cg_i64(c, 1));
+  for (int64_t u = 0; u < len; u += c->unit_len) {
+    LLVMValueRef col = LLVMBuildAdd(b, cg_i64(c, u), c->unit_lo, "");
+    LLVMValueRef d = LLVMBuildAdd(b, LLVMBuildNUWMul(b, l.i, ds, ""), col, "");
+    LLVMValueRef q = LLVMBuildAdd(b, LLVMBuildNUWMul(b, l.i, ss, ""), col, "");
+    LLVMValueRef pd = LLVMBuildGEP2(b, c->i8, dst,
+                                    (LLVMValueRef[]){LLVMBuildMul(b, d, cg_i64(c, es), "")}, 1, "");
+    LLVMValueRef ps = LLVMBuildGEP2(b, c->i8, src,
+                                    (LLVMValueRef[]){LLVMBuildMul(b, q, cg_i64(c, es), "")}, 1, "");
+    LLVMBuildMemCpy(b, pd, (unsigned)es, ps, (unsigned)es, bytes);
+  }
+  cg_loop_end(c, &l);
 }
 
 /* zeroes this thread's share of n elements at dst */
@@ -73,7 +92,7 @@ static void concat(cg_ctx *c, const ir_node *n) {
     LLVMValueRef len = LLVMBuildNUWMul(b, cg_dim(c, it->dims[d]), inner, "");
     LLVMValueRef dst = LLVMBuildGEP2(
         b, c->i8, out, (LLVMValueRef[]){LLVMBuildMul(b, off, cg_i64(c, es), "")}, 1, "");
-    copy_rows(c, es, dst, out_row, cg_value_ptr(c, n->inputs[k]), len, outer, len);
+    cg_copy_rows(c, es, dst, out_row, cg_value_ptr(c, n->inputs[k]), len, outer, len);
     off = LLVMBuildAdd(b, off, len, "");
   }
 }
@@ -106,7 +125,12 @@ static void take(cg_ctx *c, const ir_node *n) {
     LLVMValueRef cnt = cg_max(c, LLVMBuildSub(b, e, s, ""), zero);
     LLVMValueRef src = cg_gep(c, cg_elem_type(c, it->dtype), in, LLVMBuildMul(b, s, inner, ""));
     LLVMValueRef len = LLVMBuildMul(b, cnt, inner, "");
-    copy_rows(c, es, out, len, src, LLVMBuildMul(b, L, inner, ""), outer, len);
+    const ir_type *ot = &c->g->values[n->outputs[0]].type;
+    int64_t width;
+    if (cg_unit_kernel(c, n) && cg_dim_known(c, ot->dims[ot->rank - 1], &width))
+      cg_copy_unit_rows(c, es, out, len, src, L, outer, width); /* a step's gates, by unit */
+    else
+      cg_copy_rows(c, es, out, len, src, LLVMBuildMul(b, L, inner, ""), outer, len);
     return;
   }
   int64_t i0 = ir_attr_int(n, "index");
@@ -115,7 +139,7 @@ static void take(cg_ctx *c, const ir_node *n) {
   cg_if f;
   cg_if_begin(c, &f, LLVMBuildICmp(b, LLVMIntULT, i, L, ""));
   LLVMValueRef src = cg_gep(c, cg_elem_type(c, it->dtype), in, LLVMBuildMul(b, i, inner, ""));
-  copy_rows(c, es, out, inner, src, LLVMBuildMul(b, L, inner, ""), outer, inner);
+  cg_copy_rows(c, es, out, inner, src, LLVMBuildMul(b, L, inner, ""), outer, inner);
   cg_if_else(c, &f);
   /* only a symbolic dim can make a constant index miss: report, read nothing */
   cg_if f0;
@@ -217,7 +241,7 @@ static void transpose(cg_ctx *c, const ir_node *n) {
   LLVMValueRef one = cg_i64(c, 1);
   if (G <= 1) { /* the same order: one contiguous copy */
     LLVMValueRef total = cg_dims(c, it, 0, R);
-    copy_rows(c, es, out, total, in, total, one, total);
+    cg_copy_rows(c, es, out, total, in, total, one, total);
     return;
   }
   if (is_one(stride[G - 2]) && !is_one(stride[G - 1])) {
@@ -266,8 +290,8 @@ void cg_emit_movement(cg_ctx *c, const ir_node *n) {
       if (ov->buffer < 0 || c->g->buffers[ov->buffer].role == SEQRT_ROLE_ALIAS) return;
       const ir_type *t = &ov->type;
       LLVMValueRef total = cg_dims(c, t, 0, t->rank);
-      copy_rows(c, elem_size(t), cg_value_ptr(c, n->outputs[0]), total,
-                cg_value_ptr(c, n->inputs[0]), total, cg_i64(c, 1), total);
+      cg_copy_rows(c, elem_size(t), cg_value_ptr(c, n->outputs[0]), total,
+                   cg_value_ptr(c, n->inputs[0]), total, cg_i64(c, 1), total);
       return;
     }
     default:

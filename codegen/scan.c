@@ -89,10 +89,9 @@ static void track_access(cg_ctx *c, track *t, const int *rd, const unsigned char
     if (wr[i] >= 0 && t->written[wr[i]] < wm[i]) t->written[wr[i]] = wm[i];
 }
 
-/* a whole-buffer access of one read and one written buffer (copies) */
-static void track_full(cg_ctx *c, track *t, int rd, int wr) {
-  static const unsigned char full[1] = {FULL};
-  track_access(c, t, &rd, full, rd >= 0 ? 1 : 0, &wr, full, wr >= 0 ? 1 : 0);
+/* a copy's access of one read and one written buffer, both in `mode` */
+static void track_copy(cg_ctx *c, track *t, int rd, int wr, unsigned char mode) {
+  track_access(c, t, &rd, &mode, rd >= 0 ? 1 : 0, &wr, &mode, wr >= 0 ? 1 : 0);
 }
 
 bool cg_dim_known(const cg_ctx *c, ir_dim d, int64_t *v) {
@@ -129,6 +128,13 @@ bool cg_unit_kernel(const cg_ctx *c, const ir_node *n) {
     case IR_OP_EXP:
     case IR_OP_COPY:
       return true;
+    case IR_OP_SLICE: {
+      /* of the last dim, from a multiple of the unit: a thread's columns
+       * of the result are its columns of the input (a step's gates) */
+      const ir_type *it = &c->g->values[n->inputs[0]].type;
+      int64_t d = ir_attr_int(n, "dim"), start = ir_attr_int(n, "start");
+      return (d == -1 || d == it->rank - 1) && start >= 0 && start % c->unit_len == 0;
+    }
     case IR_OP_MATMUL:
     case IR_OP_FUSED:
       /* a matmul by one matrix (matmul.c's one big GEMM), whose columns are
@@ -144,8 +150,9 @@ bool cg_unit_kernel(const cg_ctx *c, const ir_node *n) {
 /*
  * Input j of unit kernel m is read only at this thread's columns: it is not
  * a matmul operand (those read whole rows), its last dim is the result's
- * (broadcast along the others is fine: the column decides the owner), and
- * it is its buffer's own memory or a slice view at a multiple of the unit.
+ * (broadcast along the others is fine: the column decides the owner) or m
+ * is a unit slice of it, and it is its buffer's own memory or a slice view
+ * at a multiple of the unit.
  */
 static bool aligned_input(const cg_ctx *c, const track *t, const ir_graph *g, const ir_node *m,
                           int j) {
@@ -153,8 +160,10 @@ static bool aligned_input(const cg_ctx *c, const track *t, const ir_graph *g, co
   const ir_value *v = &g->values[m->inputs[j]];
   const ir_type *it = &v->type, *ot = &g->values[m->outputs[0]].type;
   int64_t a, b;
-  if (it->rank < 1 || it->rank > ot->rank || !cg_dim_known(c, it->dims[it->rank - 1], &a) ||
-      !cg_dim_known(c, ot->dims[ot->rank - 1], &b) || a != b)
+  /* a unit slice reads its input's columns at the same offsets in the unit */
+  if (m->op != IR_OP_SLICE &&
+      (it->rank < 1 || it->rank > ot->rank || !cg_dim_known(c, it->dims[it->rank - 1], &a) ||
+       !cg_dim_known(c, ot->dims[ot->rank - 1], &b) || a != b))
     return false;
   int buf = v->buffer;
   if (buf < 0) return true; /* a constant: never written */
@@ -184,37 +193,6 @@ static LLVMValueRef offset(cg_ctx *c, LLVMValueRef p, LLVMValueRef elems, size_t
   return LLVMBuildGEP2(c->b, c->i8, p,
                        (LLVMValueRef[]){LLVMBuildMul(c->b, elems, cg_i64(c, (int64_t)es), "")}, 1,
                        "");
-}
-
-/*
- * dst[r * dst_stride + k] = src[r * src_stride + k] for r < rows, k < len
- * (elements of es bytes); the flat range rows * len is split between threads.
- */
-static void copy_rows(cg_ctx *c, size_t es, LLVMValueRef dst, LLVMValueRef dst_stride,
-                      LLVMValueRef src, LLVMValueRef src_stride, LLVMValueRef rows,
-                      LLVMValueRef len) {
-  LLVMBuilderRef b = c->b;
-  LLVMValueRef total = LLVMBuildMul(b, rows, len, "");
-  LLVMValueRef lo, hi;
-  cg_split(c, total, 16, &lo, &hi);
-  cg_if f;
-  cg_if_begin(c, &f, LLVMBuildICmp(b, LLVMIntSLT, lo, hi, ""));
-  LLVMValueRef safe_len = cg_max(c, len, cg_i64(c, 1));
-  LLVMValueRef r0 = LLVMBuildSDiv(b, lo, safe_len, "");
-  LLVMValueRef r1 = LLVMBuildSDiv(
-      b, LLVMBuildAdd(b, hi, LLVMBuildSub(b, safe_len, cg_i64(c, 1), ""), ""), safe_len, "");
-  cg_loop l;
-  cg_loop_begin(c, &l, r0, r1, cg_i64(c, 1));
-  LLVMValueRef row0 = LLVMBuildMul(b, l.i, len, "");
-  LLVMValueRef s = cg_max(c, lo, row0);
-  LLVMValueRef e = cg_min(c, hi, LLVMBuildAdd(b, row0, len, ""));
-  LLVMValueRef k = LLVMBuildSub(b, s, row0, "");
-  LLVMValueRef d = offset(c, dst, LLVMBuildAdd(b, LLVMBuildMul(b, l.i, dst_stride, ""), k, ""), es);
-  LLVMValueRef q = offset(c, src, LLVMBuildAdd(b, LLVMBuildMul(b, l.i, src_stride, ""), k, ""), es);
-  LLVMValueRef bytes = LLVMBuildMul(b, LLVMBuildSub(b, e, s, ""), cg_i64(c, (int64_t)es), "");
-  LLVMBuildMemCpy(b, d, 4, q, 4, bytes);
-  cg_loop_end(c, &l);
-  cg_if_end(c, &f);
 }
 
 /* true when dim d is 1 under the compile-time binding */
@@ -300,19 +278,44 @@ static bool state_copied(const scan *S, int s) {
   return !(p->swap || p->chain || p->value == q->value);
 }
 
-/* the step's gathers of over inputs not contiguous per step (tracking only when dry) */
+/*
+ * The row length of port p, when its rows are copied by the unit split: a
+ * [B, len] value, len a multiple of the unit, whose memory is its buffer's
+ * own or a view at a multiple of the unit (so that a thread's columns are
+ * its columns of that memory). Else 0: copied by the flat split.
+ */
+static int64_t unit_port(const cg_ctx *c, const scan *S, const port *p) {
+  const ir_type *t = &S->body->values[p->value].type;
+  int64_t len;
+  if (S->unit_len <= 0 || t->rank != 2 || !cg_dim_known(c, t->dims[1], &len) || len % S->unit_len ||
+      p->buf < 0 || S->g->buffers[p->buf].role == SEQRT_ROLE_ALIAS)
+    return 0;
+  return S->t.viewof[p->buf] < 0 || S->t.aligned[p->buf] ? len : 0;
+}
+
+/*
+ * The step's gathers of over inputs not contiguous per step (tracking only
+ * when dry). By the unit split where the port allows: each thread copies the
+ * columns its unit kernels read, and no barrier separates them.
+ */
 static void step_gather(cg_ctx *c, scan *S, LLVMValueRef tt) {
   for (int k = 0; k < S->nover; k++) {
     port *p = &S->in[k];
     if (p->direct) continue;
-    track_full(c, &S->t, -1, root(S->g, p->buf));
+    int64_t unit_len = unit_port(c, S, p);
+    track_copy(c, &S->t, -1, root(S->g, p->buf), unit_len ? UNIT : FULL);
     if (S->t.dry) continue;
     LLVMValueRef src = offset(c, p->outer, LLVMBuildMul(c->b, tt, p->len, ""), p->es);
-    copy_rows(c, p->es, load_slot(c, S->local, p->buf), p->len, src, p->ostride, p->rows, p->len);
+    LLVMValueRef dst = load_slot(c, S->local, p->buf);
+    if (unit_len)
+      cg_copy_unit_rows(c, (int64_t)p->es, dst, p->len, src, p->ostride, p->rows, unit_len);
+    else
+      cg_copy_rows(c, (int64_t)p->es, dst, p->len, src, p->ostride, p->rows, p->len);
   }
 }
 
-/* emits not written in place, and states not swapped, leave by copy (tracking only when dry) */
+/* emits not written in place (by the unit split where the port allows, as
+ * step_gather), and states not swapped, leave by copy (tracking only when dry) */
 static void step_copies_out(cg_ctx *c, scan *S, LLVMValueRef tt) {
   const ir_graph *g = S->g;
   for (int e = 0; e < S->n->noutputs && !c->failed; e++) {
@@ -320,19 +323,24 @@ static void step_copies_out(cg_ctx *c, scan *S, LLVMValueRef tt) {
     if (e < S->nemit) {
       if (p->direct) continue;
       int rd = key(g, &S->t, p->buf), wr = root(g, g->values[S->n->outputs[e]].buffer);
-      track_full(c, &S->t, rd, wr);
+      int64_t unit_len = unit_port(c, S, p);
+      track_copy(c, &S->t, rd, wr, unit_len ? UNIT : FULL);
       if (S->t.dry) continue;
       LLVMValueRef dst = offset(c, p->outer, LLVMBuildMul(c->b, tt, p->len, ""), p->es);
-      copy_rows(c, p->es, dst, p->ostride, cg_value_ptr(c, p->value), p->len, p->rows, p->len);
+      LLVMValueRef src = cg_value_ptr(c, p->value);
+      if (unit_len)
+        cg_copy_unit_rows(c, (int64_t)p->es, dst, p->ostride, src, p->len, p->rows, unit_len);
+      else
+        cg_copy_rows(c, (int64_t)p->es, dst, p->ostride, src, p->len, p->rows, p->len);
     } else if (state_copied(S, e - S->nemit)) {
       port *q = &S->in[S->nover + e - S->nemit];
       int rd = p->buf >= 0 ? key(g, &S->t, p->buf) : -1, wr = root(g, q->buf);
-      track_full(c, &S->t, rd, wr);
+      track_copy(c, &S->t, rd, wr, FULL);
       if (S->t.dry) continue;
       const ir_type *st = &S->body->values[q->value].type;
       LLVMValueRef total = cg_dims(c, st, 0, st->rank);
-      copy_rows(c, p->es, load_slot(c, S->local, q->buf), total, cg_value_ptr(c, p->value), total,
-                cg_i64(c, 1), total);
+      cg_copy_rows(c, (int64_t)p->es, load_slot(c, S->local, q->buf), total,
+                   cg_value_ptr(c, p->value), total, cg_i64(c, 1), total);
     }
   }
 }
@@ -463,16 +471,14 @@ static void emit_step(cg_ctx *c, scan *S, LLVMValueRef i, bool open) {
   else if (open)
     cg_barrier(c); /* the previous step (or the setup) is done everywhere */
   track_clear(&S->t);
-  step_gather(c, S, tt);
 
-  /* the body's kernels, this thread's hidden units by the unit split */
+  /* the body's kernels (and the gathers), this thread's hidden units by the unit split */
   int64_t saved_unit = c->unit_len;
   LLVMValueRef saved_lo = c->unit_lo, saved_hi = c->unit_hi;
   c->unit_len = S->unit_len;
-  if (S->unit_len > 0) {
-    cg_split(c, cg_i64(c, S->unit_len), c->vw, &c->unit_lo, &c->unit_hi);
-    prefetch_overs(c, S);
-  }
+  if (S->unit_len > 0) cg_split(c, cg_i64(c, S->unit_len), c->vw, &c->unit_lo, &c->unit_hi);
+  step_gather(c, S, tt);
+  if (S->unit_len > 0) prefetch_overs(c, S);
   LLVMValueRef saved_bufs = c->bufs;
   LLVMValueRef *saved_const = c->const_global;
   c->g = body;
@@ -696,9 +702,12 @@ static bool scan_open(cg_ctx *c, const ir_node *n, ir_graph *view, scan *out_sca
        * read from there by the next step */
       p->direct = own && count == 1 + state_out && state_out <= 1;
     } else {
-      int s = e - nemit;
+      int s = e - nemit, as_state = 0;
       for (int k = 0; k < nemit; k++) p->chain |= out[k].direct && out[k].value == p->value;
-      p->swap = !p->chain && own_result(g, body, p->value) && out_count(body, p->value) == 1 &&
+      for (int k = 0; k < nstate; k++) as_state += body->outputs[nemit + k].value == p->value;
+      /* also an emit copied out (an RNN's h at batch > 1): the copy reads
+       * it before the swap */
+      p->swap = !p->chain && own_result(g, body, p->value) && as_state == 1 &&
                 p->value != in[nover + s].value;
     }
   }
@@ -708,7 +717,8 @@ static bool scan_open(cg_ctx *c, const ir_node *n, ir_graph *view, scan *out_sca
     port *p = &in[nover + s];
     const ir_type *t = &g->values[n->inputs[nover + s]].type;
     LLVMValueRef total = cg_dims(c, t, 0, t->rank);
-    copy_rows(c, p->es, load_slot(c, local, p->buf), total, p->outer, total, cg_i64(c, 1), total);
+    cg_copy_rows(c, (int64_t)p->es, load_slot(c, local, p->buf), total, p->outer, total,
+                 cg_i64(c, 1), total);
   }
 
   /* body buffers that alias others: repointed whenever their roots move */
@@ -773,8 +783,8 @@ static void scan_close(cg_ctx *c, scan *S) {
     port *q = &in[nover + s];
     const ir_type *st = &g->values[n->outputs[nemit + s]].type;
     LLVMValueRef total = cg_dims(c, st, 0, st->rank);
-    copy_rows(c, q->es, out[nemit + s].outer, total, load_slot(c, local, q->buf), total,
-              cg_i64(c, 1), total);
+    cg_copy_rows(c, (int64_t)q->es, out[nemit + s].outer, total, load_slot(c, local, q->buf), total,
+                 cg_i64(c, 1), total);
   }
   cg_barrier(c);
 

@@ -284,12 +284,13 @@ static long count_calls(LLVMModuleRef m, const char *name) {
   return n;
 }
 
-/* g planned and built with dims syms (NULL: symbolic): the calls to `name`
- * in its module, or its instructions when name is NULL; frees g */
-static long module_count(ir_graph *g, const int64_t *syms, const char *name) {
+/* g planned (scans unrolled by `unroll`, 0: the pass's choice) and built
+ * with dims syms (NULL: symbolic): the calls to `name` in its module, or its
+ * instructions when name is NULL; frees g */
+static long module_count(ir_graph *g, const int64_t *syms, const char *name, int unroll) {
   ir_diags d;
   ir_diags_init(&d, "test", NULL, 0, stderr);
-  pass_ctx ctx = {.diags = &d, .syms = syms};
+  pass_ctx ctx = {.diags = &d, .syms = syms, .unroll = unroll};
   assert_true(pass_run_pipeline(g, &ctx));
   LLVMContextRef llvm = LLVMContextCreate();
   seqrt_error err = {{0}};
@@ -307,7 +308,7 @@ static long module_count(ir_graph *g, const int64_t *syms, const char *name) {
 static long lstm_module_count(int64_t T, int64_t H, bool barriers) {
   int64_t syms[2] = {1, T};
   return module_count(build(&(spec){LSTM_CELL, 1, T, 64, H, 0, 1}), syms,
-                      barriers ? "seqrt_barrier" : NULL);
+                      barriers ? "seqrt_barrier" : NULL, 0);
 }
 
 /* the loop is real: T only changes constants, never the amount of code */
@@ -363,7 +364,43 @@ static void panel_weights(void **state) {
 
 /* calls to `name` in the module of YAML y, with dims syms (NULL: symbolic) */
 static long yaml_calls(const char *y, const int64_t *syms, const char *name) {
-  return module_count(cgt_load(y), syms, name);
+  return module_count(cgt_load(y), syms, name, 0);
+}
+
+/* barriers in one step of YAML y's scans: a loop of 3 steps has one step
+ * more than a loop of 2 (the loop for the rest is the same) */
+static long step_barriers(const char *y, const int64_t *syms) {
+  return module_count(cgt_load(y), syms, "seqrt_barrier", 3) -
+         module_count(cgt_load(y), syms, "seqrt_barrier", 2);
+}
+
+/*
+ * Batch 3: a step copies its rows of x's projection in and of h out. The
+ * copies take the unit split, as the kernels do, and h is double-buffered
+ * although it is also emitted, so a step has one barrier, its opening one,
+ * which a bidirectional layer's two directions share. With H = 24 (no unit
+ * split) whole rows are copied and a step needs more. Results at 1 to 3
+ * threads equal the interpreter's.
+ */
+static void batch_step_barriers(void **state) {
+  (void)state;
+  char y[512];
+  int64_t b3[2] = {3, 7};
+  static const char *ops[] = {"lstm", "gru", "rnn"};
+  for (int i = 0; i < 3; i++) {
+    rnn_yaml(y, sizeof y, ops[i], 3, 7, 64);
+    assert_int_equal(step_barriers(y, b3), 1);
+    cgt_check(y, &(cgt_opts){.variants = CGT_FUSED, .tol = 1e-4, .threads = 3});
+  }
+  snprintf(y, sizeof y,
+           "seqc: 1\nname: m\ndims: {B: 3, T: 7}\n"
+           "inputs:\n  x: {dtype: f32, shape: [B, T, 8]}\n"
+           "outputs: [r]\nnodes:\n"
+           "  r: {op: gru, input: x, hidden_size: 48, num_layers: 2, bidirectional: true}\n");
+  assert_int_equal(step_barriers(y, b3), 2); /* a pair of steps in each of 2 layers */
+  cgt_check(y, &(cgt_opts){.variants = CGT_FUSED, .tol = 1e-4, .threads = 3});
+  rnn_yaml(y, sizeof y, "lstm", 3, 7, 24);
+  assert_true(step_barriers(y, b3) > 1);
 }
 
 /* a custom cell, H = 32: s = h W^T + x U^T, h' = OP(IN) for IN s or u = x U^T; emits s */
@@ -535,8 +572,9 @@ int main(void) {
       cmocka_unit_test(one_step),      cmocka_unit_test(custom_cell_yaml),
       cmocka_unit_test(unrolled),      cmocka_unit_test(code_size_independent_of_T),
       cmocka_unit_test(unit_split),    cmocka_unit_test(unit_split_saves_barriers),
-      cmocka_unit_test(panel_weights), cmocka_unit_test(panel_plan),
-      cmocka_unit_test(split_steps),   cmocka_unit_test(projection_split),
+      cmocka_unit_test(panel_weights), cmocka_unit_test(batch_step_barriers),
+      cmocka_unit_test(panel_plan),    cmocka_unit_test(split_steps),
+      cmocka_unit_test(projection_split),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
