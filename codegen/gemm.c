@@ -385,12 +385,12 @@ static void direct_one_row(gx *x, LLVMValueRef m0, LLVMValueRef n0, LLVMValueRef
 /*
  * Direct path, several rows: dmr-row tiles. Each tile's columns of B are cut
  * into blocks of DIRECT_KB k steps, and every row tile of the thread runs
- * over a block while it is in L1: B comes from L2 (or memory) once per step
+ * over a block while it is in L1: B comes from L2 (or memory) once per call
  * whatever the rows. (Rows outside, B's columns inside, read all of the
- * thread's B once per row tile: a batch-64 LSTM step's 2 MB from L3 16
- * times.) Between blocks C holds the partial sums; the epilogue runs with
- * the last. k = 0 still runs one (empty) block, which stores zeros and the
- * epilogue.
+ * thread's B once per row tile: 64 rows of a row-major 512 x 2048 B, 2 MB a
+ * thread, came from L3 16 times.) Between blocks C holds the partial sums;
+ * the epilogue runs with the last. k = 0 still runs one (empty) block, which
+ * stores zeros and the epilogue.
  */
 static void direct_rows(gx *x, LLVMValueRef m0, LLVMValueRef m1, LLVMValueRef n0,
                         LLVMValueRef n1, LLVMValueRef k0, LLVMValueRef kc) {
