@@ -22,7 +22,7 @@
 #include <time.h>
 
 #include "../tests/codegen/jit_helper.h"
-#include "cg.h"
+#include "cg_internal.h"
 
 typedef void (*gemm_fn)(const float *a, const float *b, float *c, int64_t m, int64_t n, int64_t k,
                         int32_t ith, int32_t nth);

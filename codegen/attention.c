@@ -20,7 +20,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "cg.h"
+#include "cg_internal.h"
 
 /* default tiles when tile_attention did not choose */
 #define TILE_Q 32

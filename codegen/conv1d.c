@@ -5,7 +5,7 @@
  *   y[b, t, o..] += x[b, ti, c] * w[j, c, o..]   for taps j with 0 <= ti < T
  * so the weight is read contiguously and x once per (tap, channel).
  */
-#include "cg.h"
+#include "cg_internal.h"
 
 typedef struct conv {
   LLVMValueRef x, w, bias, y;    /* memory of the input, weight, bias (or NULL) and output */

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cg.h"
+#include "cg_internal.h"
 
 bool cg_is_scalar_const(const ir_value *v) {
   if (v->kind != IR_VAL_CONST) return false;

@@ -5,7 +5,7 @@
  * a read outside the table). positional_encoding adds the sinusoidal table,
  * computed in double (llvm.sin / llvm.cos, then angle addition).
  */
-#include "cg.h"
+#include "cg_internal.h"
 
 static void embedding(cg_ctx *c, const ir_node *n) {
   LLVMBuilderRef b = c->b;

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cg.h"
+#include "cg_internal.h"
 
 void cg_fail(cg_ctx *c, const char *fmt, ...) {
   if (!c->failed && c->err) {

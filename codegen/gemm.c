@@ -28,7 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cg.h"
+#include "cg_internal.h"
 
 /* the largest tile: rows times vectors, a bound for the accumulator arrays */
 #define MAX_ACC 64

@@ -23,7 +23,7 @@
 #include <llvm-c/TargetMachine.h>
 #include <llvm-c/Transforms/PassBuilder.h>
 
-#include "cg.h"
+#include "cg_internal.h"
 
 struct cg_jit {
   LLVMOrcLLJITRef jit;    /* owns the compiled code */

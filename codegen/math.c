@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cg.h"
+#include "cg_internal.h"
 
 /* what every helper needs: where to emit and the shape of the values */
 typedef struct fm {

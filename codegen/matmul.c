@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cg.h"
+#include "cg_internal.h"
 
 /* one operand of the epilogue (a body input or a non-scalar body constant) */
 typedef struct operand {

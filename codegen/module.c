@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cg.h"
+#include "cg_internal.h"
 
 /* true if the comma-separated feature list holds exactly `want` ("+avx2") */
 static bool has_feature(const char *features, const char *want) {

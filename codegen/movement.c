@@ -8,7 +8,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "cg.h"
+#include "cg_internal.h"
 
 static int64_t elem_size(const ir_type *t) { return (int64_t)ir_dtype_size(t->dtype); }
 

@@ -16,7 +16,7 @@
 #include <llvm-c/TargetMachine.h>
 #include <llvm-c/Transforms/PassBuilder.h>
 
-#include "cg.h"
+#include "cg_internal.h"
 
 /* ---- target machine ---- */
 

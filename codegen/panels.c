@@ -11,7 +11,7 @@
  */
 #include <stdlib.h>
 
-#include "cg.h"
+#include "cg_internal.h"
 
 /* trans_b of matmul m, or of the matmul inside fused m (whose operands must
  * be the fused node's first two inputs, as matmul.c reads them); -1 if none */

@@ -11,7 +11,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "cg.h"
+#include "cg_internal.h"
 
 /* what one row kernel works on */
 typedef struct rowk {

@@ -21,7 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cg.h"
+#include "cg_internal.h"
 
 /* vectors a unit needs before the kernels that feed a scan take its split
  * (cg_feeds_scan_unit): below it a thread's window is too narrow to share */

@@ -20,7 +20,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "seqrt.h"
+#include "seqrt_types.h" /* the types ir shares with the runtime; ir knows nothing else of it */
 
 /* ---- ops (ops.def) ---- */
 

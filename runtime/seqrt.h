@@ -13,32 +13,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "seqrt_types.h" /* dtypes, tensors, errors, buffer roles */
+
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-#define SEQRT_MAX_RANK 8
 #define SEQRT_ABI_VERSION 2
-
-typedef enum seqrt_dtype { SEQRT_F32 = 0, SEQRT_I32 = 1, SEQRT_I64 = 2 } seqrt_dtype;
-
-typedef struct seqrt_error {
-  char msg[1024]; /* what went wrong, one line, no trailing newline */
-} seqrt_error;
-
-/* A dense row-major tensor. data is not owned unless a function says so. */
-typedef struct seqrt_tensor {
-  seqrt_dtype dtype;              /* element type */
-  int rank;                       /* number of dims */
-  int64_t shape[SEQRT_MAX_RANK];  /* outermost first */
-  void *data;                     /* elements */
-} seqrt_tensor;
-
-size_t seqrt_dtype_size(seqrt_dtype t);
-const char *seqrt_dtype_name(seqrt_dtype t); /* "f32", "i32", "i64" */
-int64_t seqrt_tensor_numel(const seqrt_tensor *t);
-/* "[32, 4]" into buf */
-const char *seqrt_shape_str(const int64_t *shape, int rank, char *buf, size_t size);
 
 /* ---- safetensors (safetensors.c) ---- */
 
@@ -70,15 +51,6 @@ typedef struct seqrt_dim {
   int64_t coef;   /* constant factor */
   int32_t sym[2]; /* symbol indices, -1 = none */
 } seqrt_dim;
-
-typedef enum seqrt_role {
-  SEQRT_ROLE_INPUT,    /* caller's input tensor */
-  SEQRT_ROLE_OUTPUT,   /* model output: lives in the arena, valid after run */
-  SEQRT_ROLE_PARAM,    /* weight, bound by name before the first run */
-  SEQRT_ROLE_PREPARED, /* computed from params once by prepare(), kept */
-  SEQRT_ROLE_TEMP,     /* scratch: lives from step first to step last */
-  SEQRT_ROLE_ALIAS,    /* same memory as buffer `alias` (a view) */
-} seqrt_role;
 
 typedef struct seqrt_buffer_desc {
   const char *name;                  /* input/output/param name, or a value name */

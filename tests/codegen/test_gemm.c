@@ -21,7 +21,7 @@
 
 #include <cmocka.h>
 
-#include "cg.h"
+#include "cg_internal.h"
 #include "jit_helper.h"
 
 /* void f(A, B, C, bias, m, n, k, lda, ldb, ldc, ith, nth) */

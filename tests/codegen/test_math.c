@@ -18,7 +18,7 @@
 
 #include <cmocka.h>
 
-#include "cg.h"
+#include "cg_internal.h"
 #include "jit_helper.h"
 
 enum { F_EXP, F_TANH, F_SIGMOID, F_ERF, F_GELU, F_GELU_TANH, F_SIN, F_COS, NFN };

@@ -1,0 +1,312 @@
+/*
+ * cg_internal.h: what codegen's own files share (LLVM emission context,
+ * vector math, GEMM, one emitter per kernel family, the module builder, the
+ * target machine). Not for other folders: they see codegen through cg.h.
+ */
+#ifndef SEQC_CG_INTERNAL_H
+#define SEQC_CG_INTERNAL_H
+
+#include <llvm-c/Core.h>
+#include <llvm-c/TargetMachine.h>
+
+#include "cg.h"
+
+/*
+ * Vector math (math.c). x is a float or a <N x float> vector; the result has
+ * x's type. Accurate to a few ulp over the whole float range (|err| well under
+ * SPEC section 8's 1e-4 + 1e-4*|want|), NaN in gives NaN out, and no call to
+ * libm: pure LLVM IR, so it vectorizes and runs in AOT objects too.
+ */
+LLVMValueRef cg_math_exp(LLVMModuleRef m, LLVMBuilderRef b, LLVMValueRef x);
+LLVMValueRef cg_math_tanh(LLVMModuleRef m, LLVMBuilderRef b, LLVMValueRef x);
+LLVMValueRef cg_math_sigmoid(LLVMModuleRef m, LLVMBuilderRef b, LLVMValueRef x);
+LLVMValueRef cg_math_erf(LLVMModuleRef m, LLVMBuilderRef b, LLVMValueRef x);
+/* x * 0.5 * (1 + erf(x / sqrt 2)), or the tanh approximation when approx_tanh */
+LLVMValueRef cg_math_gelu(LLVMModuleRef m, LLVMBuilderRef b, LLVMValueRef x, bool approx_tanh);
+LLVMValueRef cg_math_sin(LLVMModuleRef m, LLVMBuilderRef b, LLVMValueRef x);
+LLVMValueRef cg_math_cos(LLVMModuleRef m, LLVMBuilderRef b, LLVMValueRef x);
+
+/*
+ * Register-blocked GEMM (gemm.c): C[m, n] = A[m, k] @ B[k, n] (B given as
+ * [n, k] when trans_b), f32, row-major with row strides lda, ldb, ldc. The
+ * code is emitted inline at the builder's position (the builder ends after
+ * it). Work is split between threads ith/nth (by rows of C, or by columns
+ * when m is too small to share); with nth = 1 one thread does all of it.
+ */
+typedef struct cg_gemm {
+  LLVMValueRef a, b, c;       /* ptr (float *) */
+  LLVMValueRef m, n, k;       /* i64 sizes: constants when dims are bound */
+  LLVMValueRef lda, ldb, ldc; /* i64 row strides, in elements */
+  bool trans_b;               /* B is stored [n, k] */
+  LLVMValueRef ith, nth;      /* i32 thread index and count */
+  /* optional column window: when set, this call computes columns [n_lo,
+   * n_hi) of every row (multiples of vec_width, or n) and ignores ith/nth */
+  LLVMValueRef n_lo, n_hi;
+  int vec_width;              /* floats per vector on the target: 16, 8 or 4 */
+  /* > 0: B (not trans_b) is stored in column panels of this unit (see
+   * cg_panel_plan), not row-major; then the direct path runs, whatever m */
+  int64_t b_panel_unit;
+  /* optional k range, with B in panels only: when k_hi is set, only k in
+   * [k_lo, k_hi) is summed; `accumulate` adds the sums to what C holds, and
+   * where the i1 `partial` (NULL: false) holds, they are stored without the
+   * epilogue (a later call over the rest of k applies it). A scan step sums
+   * its own k range before its wait. */
+  LLVMValueRef k_lo, k_hi;
+  bool accumulate;
+  LLVMValueRef partial;
+  /*
+   * Optional epilogue, applied to finished sums before they are stored:
+   * acc is a <vec_width x float> of C[row, col .. col+vec_width-1] (row, col
+   * i64), mask an <vec_width x i1> of the lanes inside n (NULL when all are).
+   * Returns the vector to store. NULL epilogue stores acc as is.
+   */
+  LLVMValueRef (*epilogue)(void *user, LLVMBuilderRef b, LLVMValueRef acc, LLVMValueRef row,
+                           LLVMValueRef col, LLVMValueRef mask);
+  void *user; /* passed to epilogue */
+} cg_gemm;
+
+void cg_emit_gemm(LLVMModuleRef m, LLVMBuilderRef b, const cg_gemm *g);
+/* the columns of B that one tile of the single-row direct path reads: the
+ * width of a column panel */
+int64_t cg_gemm_panel_cols(int vec_width);
+/* true when a thread's share of rows x cols of C, over k, reads B in place
+ * (the direct path); cg_emit_gemm decides the same at run time */
+bool cg_gemm_reads_b_in_place(int vec_width, int64_t rows, int64_t k, int64_t cols);
+
+/* ---- emission context and helpers (emit.c) ---- */
+
+/* Everything a kernel emitter needs: the LLVM handles, the graph, and the
+ * parameters of the entry function being built. */
+typedef struct cg_ctx {
+  LLVMContextRef llvm;      /* context owning types and constants */
+  LLVMModuleRef mod;        /* module being built */
+  LLVMBuilderRef b;         /* builder, at the current kernel's position */
+  const ir_graph *g;        /* the planned graph */
+  const int64_t *bind_syms; /* symbol values folded in as constants, or NULL */
+  int vw;                   /* vector width: floats per vector on the target */
+  seqrt_error *err;         /* where unsupported constructs are reported */
+  bool failed;              /* an error was reported: the module is unusable */
+  LLVMValueRef fn;          /* entry function being emitted */
+  LLVMBasicBlockRef entry;  /* its entry block, home of every alloca */
+  /* its parameters, as seqrt_entry_fn has them */
+  LLVMValueRef bufs, syms, team, ith, nth;
+  LLVMValueRef sym_val[IR_MAX_SYMS]; /* i64 value of each symbol in this function */
+  LLVMValueRef *const_global;        /* per value id: global holding an IR_VAL_CONST, or NULL */
+  /* scalar types, then <vw x float>, <vw x i1>, <vw x i32> */
+  LLVMTypeRef f32, f64, i1, i8, i32, i64, ptr, void_t;
+  LLVMTypeRef vf32, vi1, vi32;
+  /*
+   * The unit split of a scan step (scan.c sets it; module.c too, for a
+   * kernel that feeds scans: cg_feeds_scan_unit; 0 elsewhere): a kernel
+   * that cg_unit_kernel accepts takes, in every row of its result, the
+   * columns whose index mod unit_len lies in [unit_lo, unit_hi), this
+   * thread's hidden units. A chain of such kernels (gates matmul, then the
+   * cell arithmetic on slices of its gates) then needs no barrier between
+   * them: each thread reads only what it wrote.
+   */
+  int64_t unit_len;               /* the unit (a state's width), 0 = off */
+  LLVMValueRef unit_lo, unit_hi; /* i64: this thread's columns of a unit */
+  /* the kernel being emitted opens a step whose barrier is split (scan.c):
+   * the step arrived before it, and it sums k over this thread's own units
+   * of the state (its matmul's A, which it wrote itself), then cg_wait,
+   * then the rest of k */
+  bool step_wait;
+  /* by buffer: the unit of the column panels that prepared weight is
+   * stored in (cg_panel_plan), 0 = row-major */
+  int64_t *panel_unit;
+} cg_ctx;
+
+/* reports an unsupported construct (first message wins) and marks c failed */
+void cg_fail(cg_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+LLVMValueRef cg_i64(cg_ctx *c, int64_t v);
+LLVMValueRef cg_i32(cg_ctx *c, int32_t v);
+LLVMValueRef cg_f32(cg_ctx *c, double v);
+/* i64 value of a dim: a constant when bound or constant, else from syms */
+LLVMValueRef cg_dim(cg_ctx *c, ir_dim d);
+/* product of dims [from, to) of t (1 when empty) */
+LLVMValueRef cg_dims(cg_ctx *c, const ir_type *t, int from, int to);
+LLVMValueRef cg_min(cg_ctx *c, LLVMValueRef a, LLVMValueRef b); /* signed i64 */
+LLVMValueRef cg_max(cg_ctx *c, LLVMValueRef a, LLVMValueRef b); /* signed i64 */
+LLVMTypeRef cg_elem_type(cg_ctx *c, ir_dtype t);
+/* <vw x elem> for a dtype */
+LLVMTypeRef cg_vec_type(cg_ctx *c, ir_dtype t);
+/* address of element idx (i64) of an array of elem at ptr */
+LLVMValueRef cg_gep(cg_ctx *c, LLVMTypeRef elem, LLVMValueRef ptr, LLVMValueRef idx);
+/* address of a top-level value's data: a constant global, or bufs[value.buffer] */
+LLVMValueRef cg_value_ptr(cg_ctx *c, int value);
+/* stack slot in the entry block (so mem2reg promotes it) */
+LLVMValueRef cg_alloca(cg_ctx *c, LLVMTypeRef t, const char *name);
+/* calls intrinsic `name` overloaded on types[0..ntypes) */
+LLVMValueRef cg_intrinsic(cg_ctx *c, const char *name, LLVMTypeRef *types, int ntypes,
+                          LLVMValueRef *args, int nargs);
+/* this thread's share [lo, hi) of [0, n), cut at multiples of unit */
+void cg_split(cg_ctx *c, LLVMValueRef n, int64_t unit, LLVMValueRef *lo, LLVMValueRef *hi);
+/* seqrt_barrier(team, ith); its two halves seqrt_arrive and seqrt_wait */
+void cg_barrier(cg_ctx *c);
+void cg_arrive(cg_ctx *c);
+void cg_wait(cg_ctx *c);
+/* seqrt_fail(team, SEQRT_FAIL_INDEX, buffer, pos, index, limit), all i64 */
+void cg_fail_index(cg_ctx *c, int buffer, LLVMValueRef pos, LLVMValueRef index, LLVMValueRef limit);
+/* reports SEQRT_FAIL_CHUNK at run time when a symbolic length is no multiple
+ * of chunk (the scan then runs its whole segments only) */
+void cg_check_chunk(cg_ctx *c, int buffer, ir_dim length, int64_t chunk);
+
+/* for (i = lo; i < hi; i += step): begin leaves the builder in the body */
+typedef struct cg_loop {
+  LLVMValueRef i;               /* i64 induction variable */
+  LLVMValueRef step;            /* i64 increment */
+  LLVMBasicBlockRef head, exit; /* test block, block after the loop */
+} cg_loop;
+void cg_loop_begin(cg_ctx *c, cg_loop *l, LLVMValueRef lo, LLVMValueRef hi, LLVMValueRef step);
+void cg_loop_end(cg_ctx *c, cg_loop *l);
+
+/* if (cond) { ... } [else { ... }] */
+typedef struct cg_if {
+  LLVMBasicBlockRef other, done; /* else block, join block */
+  bool has_else;                 /* cg_if_else was called */
+} cg_if;
+void cg_if_begin(cg_ctx *c, cg_if *f, LLVMValueRef cond);
+void cg_if_else(cg_ctx *c, cg_if *f);
+void cg_if_end(cg_ctx *c, cg_if *f);
+
+/* vectors of width vw */
+LLVMValueRef cg_splat(cg_ctx *c, LLVMValueRef scalar);
+/* <vw x i1>: lanes below n (i64, any value) */
+LLVMValueRef cg_mask_upto(cg_ctx *c, LLVMValueRef n);
+/* <vw x elem> at ptr[idx..]; mask NULL = all lanes, else masked-off lanes read 0 */
+LLVMValueRef cg_load_vec(cg_ctx *c, LLVMTypeRef vty, LLVMValueRef ptr, LLVMValueRef idx,
+                         LLVMValueRef mask);
+void cg_store_vec(cg_ctx *c, LLVMValueRef v, LLVMValueRef ptr, LLVMValueRef idx, LLVMValueRef mask);
+LLVMValueRef cg_hsum(cg_ctx *c, LLVMValueRef v);                 /* sum of the lanes */
+LLVMValueRef cg_hmax(cg_ctx *c, LLVMValueRef v);                 /* max of the lanes */
+LLVMValueRef cg_fmax(cg_ctx *c, LLVMValueRef a, LLVMValueRef b); /* llvm.maxnum */
+/*
+ * for (j = lo; j < hi; j += vw) body(j, mask): full vectors get mask NULL,
+ * a last partial vector the mask of its lanes below hi. The body is emitted
+ * twice (full and tail).
+ */
+typedef void (*cg_vec_body)(cg_ctx *c, void *user, LLVMValueRef j, LLVMValueRef mask);
+void cg_vec_loop(cg_ctx *c, LLVMValueRef lo, LLVMValueRef hi, cg_vec_body body, void *user);
+
+/*
+ * An index space for broadcasting: the first ndims dims of an output type,
+ * with size-1 dims dropped and adjacent dims merged when every operand
+ * broadcasts them alike, so [B, T, D] + [D] has two groups and a plain
+ * elementwise op one. Operands are right-aligned to the output's rank.
+ */
+typedef struct cg_space {
+  int ngroups;                    /* groups, outermost first */
+  LLVMValueRef size[IR_MAX_RANK]; /* i64 size of each group */
+  int nops;                       /* operands */
+  LLVMValueRef *stride; /* [op * IR_MAX_RANK + group]: i64 element stride, 0 = broadcast */
+  bool *bcast;          /* [op * IR_MAX_RANK + group]: operand broadcast along group */
+} cg_space;
+void cg_space_init(cg_ctx *c, cg_space *s, const ir_type *out, int ndims, const ir_type **ops,
+                   int nops);
+void cg_space_free(cg_space *s);
+/* off[op] = element offset of operand op at flat index `flat` over groups [0, ngroups) */
+void cg_space_offsets(cg_ctx *c, const cg_space *s, int ngroups, LLVMValueRef flat,
+                      LLVMValueRef *off);
+
+/* ---- kernels (one file each) ---- */
+
+/* elementwise.c: unary and binary ops, copy, fused bodies without a matmul */
+void cg_emit_elementwise(cg_ctx *c, const ir_node *n);
+/* one elementwise op of n on vectors args (n's inputs in order) */
+LLVMValueRef cg_eval_op(cg_ctx *c, const ir_node *n, LLVMValueRef *args);
+/* true if a value is one element known at compile time (a rank-0 or [1] constant) */
+bool cg_is_scalar_const(const ir_value *v);
+/* splat of that element */
+LLVMValueRef cg_scalar_const(cg_ctx *c, const ir_value *v);
+/*
+ * Evaluates a fused body on vectors: vals[v] (by body value id) must hold
+ * every body input and non-scalar constant the nodes read, and may hold node
+ * results already computed (a matmul's accumulator); fills the rest and
+ * returns the body's output.
+ */
+LLVMValueRef cg_eval_body(cg_ctx *c, const ir_graph *body, LLVMValueRef *vals);
+
+/* matmul.c: batched matmul and fused matmul + elementwise epilogue */
+void cg_emit_matmul(cg_ctx *c, const ir_node *n);
+/* rows.c: softmax, layer_norm, rms_norm, mean, along any dim */
+void cg_emit_rows(cg_ctx *c, const ir_node *n);
+/* movement.c: concat, slice, select, transpose (and reshape when it copies) */
+void cg_emit_movement(cg_ctx *c, const ir_node *n);
+/* dst[r * ds + i] = src[r * ss + i] for r < rows, i < len (elements of es
+ * bytes); the flat range rows * len is split evenly between the threads */
+void cg_copy_rows(cg_ctx *c, int64_t es, LLVMValueRef dst, LLVMValueRef ds, LLVMValueRef src,
+                  LLVMValueRef ss, LLVMValueRef rows, LLVMValueRef len);
+/* the same for this thread's columns of the unit split only (unit_lo ..
+ * unit_hi of every unit of a row; len a multiple of the unit): what its unit
+ * kernels read or wrote, so that no other thread need wait for the copy */
+void cg_copy_unit_rows(cg_ctx *c, int64_t es, LLVMValueRef dst, LLVMValueRef ds, LLVMValueRef src,
+                       LLVMValueRef ss, LLVMValueRef rows, int64_t len);
+/* embed.c: embedding lookup and positional encoding */
+void cg_emit_embed(cg_ctx *c, const ir_node *n);
+/* attention.c: tiled attention with online softmax (memory linear in T) */
+void cg_emit_attention(cg_ctx *c, const ir_node *n);
+/* conv1d.c: nn.Conv1d over batch-first [B, T, C] */
+void cg_emit_conv1d(cg_ctx *c, const ir_node *n);
+
+/* scan.c: the SCAN loop (body emitted once, per-step barriers, double-buffered states) */
+void cg_emit_scan(cg_ctx *c, const ir_node *n);
+/* scan.c: two scans of one step count in one loop (pair_scans made them adjacent) */
+void cg_emit_scan_pair(cg_ctx *c, const ir_node *a, const ir_node *b);
+/* scan.c: true when kernel n (of c->g) runs by the unit split of c (see cg_ctx) */
+bool cg_unit_kernel(const cg_ctx *c, const ir_node *n);
+/* scan.c: the unit of scan n's step split (its first state's width when a
+ * whole number of vectors, else 0: no unit split) */
+int64_t cg_scan_unit(const cg_ctx *c, const ir_node *n);
+/* scan.c: the unit of the scans that kernel n of c->g feeds, all of its
+ * result going into their over inputs (through slices of its last dim at
+ * multiples of the unit); 0 if none. Run by that unit split, each thread
+ * writes the columns its steps read: the hoisted input projection of an RNN */
+int64_t cg_feeds_scan_unit(const cg_ctx *c, const ir_node *n);
+/* scan.c: value of dim d under the compile-time binding; false when symbolic */
+bool cg_dim_known(const cg_ctx *c, ir_dim d, int64_t *v);
+/*
+ * panels.c: a weight that only batch-few scan steps multiply by (B of their
+ * recurrent GEMM) is stored, once at prepare, in column panels: within each
+ * unit of U columns (a gate's hidden units), panel q holds columns
+ * [q*NR, min((q+1)*NR, U)) (NR = cg_gemm_panel_cols) as K rows of wq
+ * floats, at the offset its first column s would have times K. A tile of
+ * the step's GEMM then reads one contiguous stream, not K rows a row of B
+ * apart (whose 4 KB strides crowd a few cache sets). The layout does not
+ * depend on the thread count.
+ */
+/* the panel holding column col (i64) of B in panels of unit `unit` and
+ * nr-wide panels: its first column *start and its width *width (i64) */
+void cg_panel_at(LLVMBuilderRef b, LLVMValueRef col, int64_t unit, int64_t nr, LLVMValueRef *start,
+                 LLVMValueRef *width);
+/* fills c->panel_unit (by buffer) for the graph c->g */
+void cg_panel_plan(cg_ctx *c);
+/* TRANSPOSE of a [N, K] weight into panels of unit c->panel_unit[its output's buffer] */
+void cg_emit_panel_transpose(cg_ctx *c, const ir_node *n);
+/* scan.c: FILL, every element the attribute `value` */
+void cg_emit_fill(cg_ctx *c, const ir_node *n);
+
+/* ---- module (module.c) ---- */
+
+/* one kernel of node n of c->g (any op that reaches codegen) */
+void cg_emit_kernel(cg_ctx *c, const ir_node *n);
+
+/* floats per vector for a CPU / feature string: 16 (avx512f), 8 (avx2) or 4 */
+int cg_vec_width(const char *cpu, const char *features);
+/*
+ * Builds the module of g in llvm: functions `prepare` (omitted when no node
+ * is at_prepare) and `run`, both seqrt_entry_fn. NULL with err set when g
+ * holds something codegen does not support.
+ */
+LLVMModuleRef cg_module_build(const ir_graph *g, const cg_options *opt, int vec_width,
+                              LLVMContextRef llvm, seqrt_error *err);
+
+/* ---- target machine (object.c), for the JIT and AOT alike ---- */
+
+/* the machine for opt's cpu/features (NULL = host), its vector width in *vw;
+ * pic: position-independent code (AOT), else the JIT's code model */
+LLVMTargetMachineRef cg_target_machine(const cg_options *opt, int level, bool pic, int *vw,
+                                       seqrt_error *err);
+/* sets mod's triple and layout from tm, verifies it and optimizes at level */
+bool cg_module_optimize(LLVMModuleRef mod, LLVMTargetMachineRef tm, int level, seqrt_error *err);
+
+#endif

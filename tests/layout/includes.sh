@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# The include arrows of docs/architecture.md, read from the sources:
+#   ir       -> only the runtime's header-only seqrt_types.h
+#   frontend -> ir (and libyaml)      passes -> ir
+#   codegen  -> ir, the runtime's public header (and LLVM's C API)
+#   runtime  -> nothing of seqc       cli -> all, but codegen through cg.h only
+# Every quoted include of a folder must be in its list; LLVM, libyaml, cJSON and
+# OpenMP headers only where their folder is named below.
+set -uo pipefail
+SRC="${SRC:-$(cd "$(dirname "$0")/../.." && pwd)}"
+fails=0
+
+# check FOLDER "ALLOWED QUOTED HEADERS" "ALLOWED <SYSTEM> PREFIXES OF OURS"
+check() {
+  local dir="$1" allowed=" $2 " sys_allowed=" $3 " f inc
+  for f in "$SRC/$dir"/*.c "$SRC/$dir"/*.h "$SRC/$dir"/*.def "$SRC/$dir"/tools/*.c; do
+    [ -e "$f" ] || continue
+    while IFS= read -r inc; do
+      case "$allowed" in
+      *" $inc "*) ;;
+      *) echo "FAIL: ${f#$SRC/} includes \"$inc\" ($dir may include only:$allowed)"; fails=$((fails + 1)) ;;
+      esac
+    done < <(sed -n 's/^[[:space:]]*#[[:space:]]*include[[:space:]]*"\([^"]*\)".*/\1/p' "$f")
+    # third-party headers that belong to one folder each
+    while IFS= read -r inc; do
+      local lib="${inc%%/*}"
+      lib="${lib%.h}"
+      case "$sys_allowed" in
+      *" $lib "*) ;;
+      *) echo "FAIL: ${f#$SRC/} includes <$inc> (only allowed in:$(owner "$lib"))"; fails=$((fails + 1)) ;;
+      esac
+    done < <(sed -n 's/^[[:space:]]*#[[:space:]]*include[[:space:]]*<\(llvm-c\/[^>]*\|yaml\.h\|cjson\/[^>]*\|omp\.h\)>.*/\1/p' "$f")
+  done
+}
+owner() {
+  case "$1" in
+  llvm-c) echo " codegen" ;; yaml) echo " frontend" ;; cjson | omp) echo " runtime" ;;
+  esac
+}
+
+check ir "ir.h ops.def seqrt_types.h" ""
+check frontend "fe.h ir.h" "yaml"
+check passes "passes.h ir.h" ""
+check codegen "cg.h cg_internal.h ir.h seqrt.h seqrt_types.h" "llvm-c"
+check runtime "rt.h seqrt.h seqrt_types.h" "cjson omp"
+check cli "cli.h cg.h fe.h ir.h passes.h seqrt.h" ""
+
+# the checker itself must see a violation: an ir file breaking both rules
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+mkdir -p "$tmp/ir"
+printf '#include "seqrt.h"\n#include <llvm-c/Core.h>\n' > "$tmp/ir/bad.c"
+real_src="$SRC" real_fails=$fails
+SRC="$tmp" fails=0
+check ir "ir.h ops.def seqrt_types.h" "" > /dev/null
+seen=$fails
+SRC="$real_src" fails=$real_fails
+if [ "$seen" -ne 2 ]; then
+  echo "FAIL: the checker saw $seen of the 2 violations in its self-test"
+  fails=$((fails + 1))
+fi
+
+if [ "$fails" -ne 0 ]; then
+  echo "$fails include rule(s) broken"
+  exit 1
+fi
+echo "include arrows: 1 passed, 0 failed"
