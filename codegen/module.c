@@ -53,11 +53,6 @@ typedef struct hazards {
   int min_last;         /* smallest `last` of an arena buffer touched, INT32_MAX if none */
 } hazards;
 
-static int root_of(const ir_graph *g, int b) {
-  while (b >= 0 && g->buffers[b].role == SEQRT_ROLE_ALIAS) b = g->buffers[b].alias;
-  return b;
-}
-
 /* TEMP and OUTPUT buffers share the arena: the runtime may give a buffer
  * memory that an earlier one, dead by then, used */
 static bool in_arena(const ir_graph *g, int b) {
@@ -73,11 +68,11 @@ static bool in_arena(const ir_graph *g, int b) {
  */
 static bool needs_barrier(const ir_graph *g, const hazards *h, const ir_node *n, int step) {
   for (int j = 0; j < n->ninputs; j++) {
-    int r = root_of(g, g->values[n->inputs[j]].buffer);
+    int r = ir_buffer_root(g, g->values[n->inputs[j]].buffer);
     if (r >= 0 && h->written[r]) return true;
   }
   for (int j = 0; j < n->noutputs; j++) {
-    int r = root_of(g, g->values[n->outputs[j]].buffer);
+    int r = ir_buffer_root(g, g->values[n->outputs[j]].buffer);
     if (r < 0) continue;
     if (h->read[r] || h->written[r]) return true;
     if (in_arena(g, r) && h->min_last < step) return true;
@@ -86,7 +81,7 @@ static bool needs_barrier(const ir_graph *g, const hazards *h, const ir_node *n,
 }
 
 static void touch(const ir_graph *g, hazards *h, int value, bool write) {
-  int r = root_of(g, g->values[value].buffer);
+  int r = ir_buffer_root(g, g->values[value].buffer);
   if (r < 0) return;
   if (write)
     h->written[r] = true;

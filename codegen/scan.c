@@ -43,14 +43,9 @@ typedef struct track {
   int barriers; /* barriers tracking asked for since the step began */
 } track;
 
-static int root(const ir_graph *g, int b) {
-  while (b >= 0 && g->buffers[b].role == SEQRT_ROLE_ALIAS) b = g->buffers[b].alias;
-  return b;
-}
-
 /* the memory buffer b stands for: its root, or what a slice view points into */
 static int key(const ir_graph *g, const track *t, int b) {
-  int r = root(g, b);
+  int r = ir_buffer_root(g, b);
   if (r >= 0 && t->viewof[r] >= 0) r = t->viewof[r];
   return r;
 }
@@ -303,7 +298,7 @@ static void step_gather(cg_ctx *c, scan *S, LLVMValueRef tt) {
     port *p = &S->in[k];
     if (p->direct) continue;
     int64_t unit_len = unit_port(c, S, p);
-    track_copy(c, &S->t, -1, root(S->g, p->buf), unit_len ? UNIT : FULL);
+    track_copy(c, &S->t, -1, ir_buffer_root(S->g, p->buf), unit_len ? UNIT : FULL);
     if (S->t.dry) continue;
     LLVMValueRef src = offset(c, p->outer, LLVMBuildMul(c->b, tt, p->len, ""), p->es);
     LLVMValueRef dst = load_slot(c, S->local, p->buf);
@@ -322,7 +317,8 @@ static void step_copies_out(cg_ctx *c, scan *S, LLVMValueRef tt) {
     port *p = &S->out[e];
     if (e < S->nemit) {
       if (p->direct) continue;
-      int rd = key(g, &S->t, p->buf), wr = root(g, g->values[S->n->outputs[e]].buffer);
+      int rd = key(g, &S->t, p->buf);
+      int wr = ir_buffer_root(g, g->values[S->n->outputs[e]].buffer);
       int64_t unit_len = unit_port(c, S, p);
       track_copy(c, &S->t, rd, wr, unit_len ? UNIT : FULL);
       if (S->t.dry) continue;
@@ -334,7 +330,7 @@ static void step_copies_out(cg_ctx *c, scan *S, LLVMValueRef tt) {
         cg_copy_rows(c, (int64_t)p->es, dst, p->ostride, src, p->len, p->rows, p->len);
     } else if (state_copied(S, e - S->nemit)) {
       port *q = &S->in[S->nover + e - S->nemit];
-      int rd = p->buf >= 0 ? key(g, &S->t, p->buf) : -1, wr = root(g, q->buf);
+      int rd = p->buf >= 0 ? key(g, &S->t, p->buf) : -1, wr = ir_buffer_root(g, q->buf);
       track_copy(c, &S->t, rd, wr, FULL);
       if (S->t.dry) continue;
       const ir_type *st = &S->body->values[q->value].type;
@@ -464,7 +460,7 @@ static void emit_step(cg_ctx *c, scan *S, LLVMValueRef i, bool open) {
       store_slot(c, local, out[e].buf,
                  offset(c, out[e].outer, LLVMBuildMul(b, tt, out[e].len, ""), out[e].es));
   for (int k = 0; k < S->naliases; k++)
-    store_slot(c, local, S->aliases[k], load_slot(c, local, root(g, S->aliases[k])));
+    store_slot(c, local, S->aliases[k], load_slot(c, local, ir_buffer_root(g, S->aliases[k])));
   bool split = open && S->split >= 0;
   if (split)
     cg_arrive(c); /* this thread is done with the previous step; the first kernel waits */
@@ -492,7 +488,7 @@ static void emit_step(cg_ctx *c, scan *S, LLVMValueRef i, bool open) {
       store_slot(c, local, ob,
                  offset(c, load_slot(c, local, ib), S->view_off[k], ir_dtype_size(it->dtype)));
       for (int a = 0; a < S->naliases; a++)
-        if (root(g, S->aliases[a]) == ob)
+        if (ir_buffer_root(g, S->aliases[a]) == ob)
           store_slot(c, local, S->aliases[a], load_slot(c, local, ob));
       continue;
     }
@@ -604,12 +600,13 @@ static void find_slice_views(cg_ctx *c, scan *S) {
       start = start + size < 0 ? 0 : start + size;
     }
     S->view_off[k] = LLVMBuildMul(c->b, cg_i64(c, start), cg_dims(c, it, (int)d + 1, it->rank), "");
-    S->t.viewof[root(g, ob)] = key(g, &S->t, ib);
+    int orb = ir_buffer_root(g, ob);
+    S->t.viewof[orb] = key(g, &S->t, ib);
     int64_t tail = 1, d1;
     bool known = true;
     for (int j = (int)d + 1; j < it->rank && known; j++)
       known = cg_dim_known(c, it->dims[j], &d1), tail *= d1;
-    S->t.aligned[root(g, ob)] = known && S->unit_len > 0 && (start * tail) % S->unit_len == 0;
+    S->t.aligned[orb] = known && S->unit_len > 0 && (start * tail) % S->unit_len == 0;
   }
 }
 

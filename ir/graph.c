@@ -358,3 +358,8 @@ ir_graph *ir_graph_clone(const ir_graph *g) {
   }
   return c;
 }
+
+int ir_buffer_root(const ir_graph *g, int b) {
+  while (b >= 0 && g->buffers[b].role == SEQRT_ROLE_ALIAS) b = g->buffers[b].alias;
+  return b;
+}

@@ -272,6 +272,9 @@ int *ir_use_counts(const ir_graph *g);
  * after the last. Graph outputs are not reads here:
  *   for (int i = 0, k = -1; ir_next_use(g, v, &i, &k);) ... g->nodes[i] ... */
 bool ir_next_use(const ir_graph *g, int v, int *node, int *slot);
+/* the buffer that owns the memory buffer b views (following ALIAS links of
+ * g's plan); b itself when it is no alias, -1 for -1 */
+int ir_buffer_root(const ir_graph *g, int b);
 /* deep copy (bodies included) */
 ir_graph *ir_graph_clone(const ir_graph *g);
 

@@ -68,12 +68,6 @@ static int buffer_of(ir_graph *g, int v, int *count) {
   return val->buffer;
 }
 
-/* follows ALIAS links to the buffer that owns the memory */
-static int root_buffer(const ir_graph *g, int b) {
-  while (g->buffers[b].role == SEQRT_ROLE_ALIAS) b = g->buffers[b].alias;
-  return b;
-}
-
 /* ---- scan bodies ---- */
 
 /* number of body buffers plan_body would add for body (nested scans included) */
@@ -216,7 +210,7 @@ bool pass_plan_memory(ir_graph *g, pass_ctx *ctx) {
     for (int j = 0; j < n->ninputs; j++) {
       int vb = g->values[n->inputs[j]].buffer;
       if (vb < 0) continue;
-      int rb = root_buffer(g, vb);
+      int rb = ir_buffer_root(g, vb);
       if (g->buffers[rb].last < step[i]) g->buffers[rb].last = step[i];
       if (g->buffers[vb].last < step[i]) g->buffers[vb].last = step[i];
     }
