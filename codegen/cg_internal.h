@@ -73,6 +73,33 @@ int64_t cg_gemm_panel_cols(int vec_width);
  * (the direct path); cg_emit_gemm decides the same at run time */
 bool cg_gemm_reads_b_in_place(int vec_width, int64_t rows, int64_t k, int64_t cols);
 
+/* ---- builder helpers (build.c): need only a builder; the cg_ctx forms
+ * below, the GEMM and the vector math use them ---- */
+
+struct cg_loop;
+/* calls intrinsic `name` overloaded on types[0..ntypes) */
+LLVMValueRef cg_build_intrinsic(LLVMBuilderRef b, const char *name, LLVMTypeRef *types,
+                                int ntypes, LLVMValueRef *args, int nargs);
+LLVMValueRef cg_build_smin(LLVMBuilderRef b, LLVMValueRef x, LLVMValueRef y); /* signed */
+LLVMValueRef cg_build_smax(LLVMBuilderRef b, LLVMValueRef x, LLVMValueRef y); /* signed */
+/* <lanes x T>, every lane the scalar */
+LLVMValueRef cg_build_splat(LLVMBuilderRef b, LLVMValueRef scalar, int lanes);
+/* <lanes x i1>: lanes whose index is below n (i64, any value) */
+LLVMValueRef cg_build_mask_below(LLVMBuilderRef b, LLVMValueRef n, int lanes);
+/* a vty at p: a plain load when mask is NULL, else masked-off lanes read 0 */
+LLVMValueRef cg_build_load_vec(LLVMBuilderRef b, LLVMTypeRef vty, LLVMValueRef p,
+                               LLVMValueRef mask, unsigned align);
+void cg_build_store_vec(LLVMBuilderRef b, LLVMValueRef v, LLVMValueRef p, LLVMValueRef mask,
+                        unsigned align);
+/* for (i = lo; i < hi; i += step) carrying ncarry values (init: their values
+ * on entry; l->carry[]: theirs in the body, and after the loop the final
+ * ones); begin leaves the builder in the body, end takes the step and the
+ * carried values' next values and leaves the builder after the loop */
+void cg_build_loop_begin(LLVMBuilderRef b, struct cg_loop *l, LLVMValueRef lo, LLVMValueRef hi,
+                         int ncarry, const LLVMValueRef *init);
+void cg_build_loop_end(LLVMBuilderRef b, struct cg_loop *l, LLVMValueRef step,
+                       const LLVMValueRef *next);
+
 /* ---- emission context and helpers (emit.c) ---- */
 
 /* Everything a kernel emitter needs: the LLVM handles, the graph, and the
@@ -152,10 +179,16 @@ void cg_fail_index(cg_ctx *c, int buffer, LLVMValueRef pos, LLVMValueRef index, 
 void cg_check_chunk(cg_ctx *c, int buffer, ir_dim length, int64_t chunk);
 
 /* for (i = lo; i < hi; i += step): begin leaves the builder in the body */
+#define CG_LOOP_MAX_CARRY 64
 typedef struct cg_loop {
   LLVMValueRef i;               /* i64 induction variable */
-  LLVMValueRef step;            /* i64 increment */
+  LLVMValueRef step;            /* i64 increment (cg_loop_begin's; build.c's take it at the end) */
   LLVMBasicBlockRef head, exit; /* test block, block after the loop */
+  int ncarry;                   /* values carried around the loop (build.c's form) */
+  /* the increment is nsw (cg_loop_begin's loops); the GEMM's loops, tuned
+   * without it, keep a plain add: LLVM unrolls them differently with it */
+  bool nsw;
+  LLVMValueRef carry[CG_LOOP_MAX_CARRY]; /* their phis: current values in the body, final after */
 } cg_loop;
 void cg_loop_begin(cg_ctx *c, cg_loop *l, LLVMValueRef lo, LLVMValueRef hi, LLVMValueRef step);
 void cg_loop_end(cg_ctx *c, cg_loop *l);

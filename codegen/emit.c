@@ -40,11 +40,11 @@ LLVMValueRef cg_dims(cg_ctx *c, const ir_type *t, int from, int to) {
 }
 
 LLVMValueRef cg_min(cg_ctx *c, LLVMValueRef a, LLVMValueRef b) {
-  return LLVMBuildSelect(c->b, LLVMBuildICmp(c->b, LLVMIntSLT, a, b, ""), a, b, "");
+  return cg_build_smin(c->b, a, b);
 }
 
 LLVMValueRef cg_max(cg_ctx *c, LLVMValueRef a, LLVMValueRef b) {
-  return LLVMBuildSelect(c->b, LLVMBuildICmp(c->b, LLVMIntSGT, a, b, ""), a, b, "");
+  return cg_build_smax(c->b, a, b);
 }
 
 LLVMTypeRef cg_elem_type(cg_ctx *c, ir_dtype t) {
@@ -117,11 +117,7 @@ LLVMValueRef cg_alloca(cg_ctx *c, LLVMTypeRef t, const char *name) {
 
 LLVMValueRef cg_intrinsic(cg_ctx *c, const char *name, LLVMTypeRef *types, int ntypes,
                           LLVMValueRef *args, int nargs) {
-  unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
-  IR_ASSERT(id != 0);
-  LLVMValueRef fn = LLVMGetIntrinsicDeclaration(c->mod, id, types, (size_t)ntypes);
-  LLVMTypeRef fty = LLVMIntrinsicGetType(c->llvm, id, types, (size_t)ntypes);
-  return LLVMBuildCall2(c->b, fty, fn, args, (unsigned)nargs, "");
+  return cg_build_intrinsic(c->b, name, types, ntypes, args, nargs);
 }
 
 void cg_split(cg_ctx *c, LLVMValueRef n, int64_t unit, LLVMValueRef *lo, LLVMValueRef *hi) {
@@ -186,26 +182,12 @@ void cg_check_chunk(cg_ctx *c, int buffer, ir_dim length, int64_t chunk) {
 }
 
 void cg_loop_begin(cg_ctx *c, cg_loop *l, LLVMValueRef lo, LLVMValueRef hi, LLVMValueRef step) {
-  LLVMBasicBlockRef pre = LLVMGetInsertBlock(c->b);
-  l->head = LLVMAppendBasicBlockInContext(c->llvm, c->fn, "loop");
-  LLVMBasicBlockRef body = LLVMAppendBasicBlockInContext(c->llvm, c->fn, "body");
-  l->exit = LLVMAppendBasicBlockInContext(c->llvm, c->fn, "done");
-  LLVMBuildBr(c->b, l->head);
-  LLVMPositionBuilderAtEnd(c->b, l->head);
-  l->i = LLVMBuildPhi(c->b, c->i64, "i");
-  LLVMAddIncoming(l->i, &lo, &pre, 1);
-  LLVMBuildCondBr(c->b, LLVMBuildICmp(c->b, LLVMIntSLT, l->i, hi, ""), body, l->exit);
-  LLVMPositionBuilderAtEnd(c->b, body);
+  cg_build_loop_begin(c->b, l, lo, hi, 0, NULL);
   l->step = step;
+  l->nsw = true;
 }
 
-void cg_loop_end(cg_ctx *c, cg_loop *l) {
-  LLVMValueRef next = LLVMBuildNSWAdd(c->b, l->i, l->step, "");
-  LLVMBasicBlockRef from = LLVMGetInsertBlock(c->b);
-  LLVMAddIncoming(l->i, &next, &from, 1);
-  LLVMBuildBr(c->b, l->head);
-  LLVMPositionBuilderAtEnd(c->b, l->exit);
-}
+void cg_loop_end(cg_ctx *c, cg_loop *l) { cg_build_loop_end(c->b, l, l->step, NULL); }
 
 void cg_if_begin(cg_ctx *c, cg_if *f, LLVMValueRef cond) {
   LLVMBasicBlockRef then = LLVMAppendBasicBlockInContext(c->llvm, c->fn, "then");
@@ -232,19 +214,11 @@ void cg_if_end(cg_ctx *c, cg_if *f) {
 }
 
 LLVMValueRef cg_splat(cg_ctx *c, LLVMValueRef scalar) {
-  LLVMTypeRef vty = LLVMVectorType(LLVMTypeOf(scalar), (unsigned)c->vw);
-  LLVMValueRef v = LLVMBuildInsertElement(c->b, LLVMGetPoison(vty), scalar, cg_i32(c, 0), "");
-  LLVMValueRef zeros = LLVMConstNull(c->vi32);
-  return LLVMBuildShuffleVector(c->b, v, LLVMGetPoison(vty), zeros, "");
+  return cg_build_splat(c->b, scalar, c->vw);
 }
 
 LLVMValueRef cg_mask_upto(cg_ctx *c, LLVMValueRef n) {
-  LLVMValueRef lanes[64];
-  for (int i = 0; i < c->vw; i++) lanes[i] = cg_i32(c, i);
-  LLVMValueRef iota = LLVMConstVector(lanes, (unsigned)c->vw);
-  LLVMValueRef m = cg_max(c, cg_min(c, n, cg_i64(c, c->vw)), cg_i64(c, 0));
-  m = LLVMBuildTrunc(c->b, m, c->i32, "");
-  return LLVMBuildICmp(c->b, LLVMIntSLT, iota, cg_splat(c, m), "mask");
+  return cg_build_mask_below(c->b, n, c->vw);
 }
 
 /* size of a scalar element type, which is also the alignment loads assume */
@@ -257,32 +231,13 @@ static unsigned elem_bytes(cg_ctx *c, LLVMTypeRef elem) {
 LLVMValueRef cg_load_vec(cg_ctx *c, LLVMTypeRef vty, LLVMValueRef ptr, LLVMValueRef idx,
                          LLVMValueRef mask) {
   LLVMTypeRef elem = LLVMGetElementType(vty);
-  unsigned align = elem_bytes(c, elem);
-  LLVMValueRef p = cg_gep(c, elem, ptr, idx);
-  if (!mask) {
-    LLVMValueRef v = LLVMBuildLoad2(c->b, vty, p, "");
-    LLVMSetAlignment(v, align);
-    return v;
-  }
-  LLVMTypeRef types[] = {vty, c->ptr};
-  LLVMValueRef args[] = {p, cg_i32(c, (int32_t)align), mask, LLVMConstNull(vty)};
-  return cg_intrinsic(c, "llvm.masked.load", types, 2, args, 4);
+  return cg_build_load_vec(c->b, vty, cg_gep(c, elem, ptr, idx), mask, elem_bytes(c, elem));
 }
 
 void cg_store_vec(cg_ctx *c, LLVMValueRef v, LLVMValueRef ptr, LLVMValueRef idx,
                   LLVMValueRef mask) {
-  LLVMTypeRef vty = LLVMTypeOf(v);
-  LLVMTypeRef elem = LLVMGetElementType(vty);
-  unsigned align = elem_bytes(c, elem);
-  LLVMValueRef p = cg_gep(c, elem, ptr, idx);
-  if (!mask) {
-    LLVMValueRef s = LLVMBuildStore(c->b, v, p);
-    LLVMSetAlignment(s, align);
-    return;
-  }
-  LLVMTypeRef types[] = {vty, c->ptr};
-  LLVMValueRef args[] = {v, p, cg_i32(c, (int32_t)align), mask};
-  cg_intrinsic(c, "llvm.masked.store", types, 2, args, 4);
+  LLVMTypeRef elem = LLVMGetElementType(LLVMTypeOf(v));
+  cg_build_store_vec(c->b, v, cg_gep(c, elem, ptr, idx), mask, elem_bytes(c, elem));
 }
 
 LLVMValueRef cg_fmax(cg_ctx *c, LLVMValueRef a, LLVMValueRef b) {

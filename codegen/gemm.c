@@ -92,10 +92,10 @@ static LLVMValueRef lt(gx *x, LLVMValueRef a, LLVMValueRef b) {
   return LLVMBuildICmp(x->b, LLVMIntSLT, a, b, "");
 }
 static LLVMValueRef min_(gx *x, LLVMValueRef a, LLVMValueRef b) {
-  return LLVMBuildSelect(x->b, lt(x, a, b), a, b, "");
+  return cg_build_smin(x->b, a, b);
 }
 static LLVMValueRef max_(gx *x, LLVMValueRef a, LLVMValueRef b) {
-  return LLVMBuildSelect(x->b, lt(x, a, b), b, a, "");
+  return cg_build_smax(x->b, a, b);
 }
 /* ceil(a / b) for a >= 0, b > 0 */
 static LLVMValueRef cdiv(gx *x, LLVMValueRef a, LLVMValueRef b) {
@@ -107,56 +107,25 @@ static LLVMValueRef gep(gx *x, LLVMValueRef p, LLVMValueRef idx) {
 }
 
 /* vector of w copies of a scalar */
-static LLVMValueRef splat(gx *x, LLVMValueRef s, LLVMTypeRef vt) {
-  LLVMValueRef v =
-      LLVMBuildInsertElement(x->b, LLVMGetPoison(vt), s, LLVMConstInt(x->i32, 0, 0), "");
-  LLVMValueRef zeros = LLVMConstNull(LLVMVectorType(x->i32, (unsigned)x->w));
-  return LLVMBuildShuffleVector(x->b, v, LLVMGetPoison(vt), zeros, "");
-}
-
-/* <0, 1, ..., w-1> of the element type et */
-static LLVMValueRef iota(gx *x, LLVMTypeRef et) {
-  LLVMValueRef v[16];
-  for (int i = 0; i < x->w; i++) v[i] = LLVMConstInt(et, (uint64_t)i, 0);
-  return LLVMConstVector(v, (unsigned)x->w);
-}
+static LLVMValueRef splat(gx *x, LLVMValueRef s) { return cg_build_splat(x->b, s, x->w); }
 
 /* lanes whose index is below rem (i64, any value) */
 static LLVMValueRef mask_below(gx *x, LLVMValueRef rem) {
-  LLVMValueRef r = min_(x, max_(x, rem, i64c(x, 0)), i64c(x, x->w));
-  r = LLVMBuildTrunc(x->b, r, x->i32, "");
-  return LLVMBuildICmp(x->b, LLVMIntSLT, iota(x, x->i32), splat(x, r, x->vi32), "");
+  return cg_build_mask_below(x->b, rem, x->w);
 }
 
 static LLVMValueRef call_intrinsic(gx *x, const char *name, LLVMTypeRef *types, unsigned ntypes,
                                    LLVMValueRef *args, unsigned nargs) {
-  unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
-  IR_ASSERT(id != 0);
-  LLVMValueRef fn = LLVMGetIntrinsicDeclaration(x->mod, id, types, ntypes);
-  LLVMTypeRef fty = LLVMIntrinsicGetType(x->cx, id, types, ntypes);
-  return LLVMBuildCall2(x->b, fty, fn, args, nargs, "");
+  return cg_build_intrinsic(x->b, name, types, (int)ntypes, args, (int)nargs);
 }
 
 /* <w x float> at p: plain load when mask is NULL, else masked-off lanes read 0 */
 static LLVMValueRef load_vec(gx *x, LLVMValueRef p, LLVMValueRef mask, unsigned align) {
-  if (!mask) {
-    LLVMValueRef v = LLVMBuildLoad2(x->b, x->vf, p, "");
-    LLVMSetAlignment(v, align);
-    return v;
-  }
-  LLVMTypeRef types[2] = {x->vf, x->ptr};
-  LLVMValueRef args[4] = {p, LLVMConstInt(x->i32, align, 0), mask, LLVMConstNull(x->vf)};
-  return call_intrinsic(x, "llvm.masked.load", types, 2, args, 4);
+  return cg_build_load_vec(x->b, x->vf, p, mask, align);
 }
 
 static void store_vec(gx *x, LLVMValueRef v, LLVMValueRef p, LLVMValueRef mask, unsigned align) {
-  if (!mask) {
-    LLVMSetAlignment(LLVMBuildStore(x->b, v, p), align);
-    return;
-  }
-  LLVMTypeRef types[2] = {x->vf, x->ptr};
-  LLVMValueRef args[4] = {v, p, LLVMConstInt(x->i32, align, 0), mask};
-  call_intrinsic(x, "llvm.masked.store", types, 2, args, 4);
+  cg_build_store_vec(x->b, v, p, mask, align);
 }
 
 /* prefetch for reading (0) or writing (1), into all cache levels */
@@ -166,45 +135,15 @@ static void prefetch(gx *x, LLVMValueRef p, int write) {
   call_intrinsic(x, "llvm.prefetch", &x->ptr, 1, args, 4);
 }
 
-/* a counted loop: for (i = lo; i < hi; i += step), carrying values around */
-typedef struct loop {
-  LLVMValueRef i;               /* i64 induction variable */
-  LLVMBasicBlockRef head, exit; /* test block, block after the loop */
-  int ncarry;                   /* carried values */
-  LLVMValueRef carry[MAX_ACC];  /* their phis: current values in the body, final after */
-} loop;
-
-/* opens the loop and leaves the builder in its body */
+/* a counted loop carrying values around (build.c); begin leaves the builder in its body */
+typedef cg_loop loop;
 static void loop_begin(gx *x, loop *l, LLVMValueRef lo, LLVMValueRef hi, int ncarry,
                        const LLVMValueRef *init) {
-  LLVMBasicBlockRef pre = LLVMGetInsertBlock(x->b);
-  LLVMValueRef fn = LLVMGetBasicBlockParent(pre);
-  l->head = LLVMAppendBasicBlockInContext(x->cx, fn, "gemm.head");
-  LLVMBasicBlockRef body = LLVMAppendBasicBlockInContext(x->cx, fn, "gemm.body");
-  l->exit = LLVMAppendBasicBlockInContext(x->cx, fn, "gemm.exit");
-  LLVMBuildBr(x->b, l->head);
-  LLVMPositionBuilderAtEnd(x->b, l->head);
-  l->i = LLVMBuildPhi(x->b, x->i64, "");
-  LLVMAddIncoming(l->i, &lo, &pre, 1);
-  IR_ASSERT(ncarry <= MAX_ACC);
-  l->ncarry = ncarry;
-  for (int c = 0; c < ncarry; c++) {
-    l->carry[c] = LLVMBuildPhi(x->b, LLVMTypeOf(init[c]), "");
-    LLVMAddIncoming(l->carry[c], (LLVMValueRef *)&init[c], &pre, 1);
-  }
-  LLVMBuildCondBr(x->b, lt(x, l->i, hi), body, l->exit);
-  LLVMPositionBuilderAtEnd(x->b, body);
+  cg_build_loop_begin(x->b, l, lo, hi, ncarry, init);
 }
-
 /* closes the body (next: the carried values' new values) and goes on after the loop */
 static void loop_end(gx *x, loop *l, LLVMValueRef step, const LLVMValueRef *next) {
-  LLVMValueRef inc = add(x, l->i, step);
-  LLVMBasicBlockRef latch = LLVMGetInsertBlock(x->b);
-  LLVMBuildBr(x->b, l->head);
-  LLVMAddIncoming(l->i, &inc, &latch, 1);
-  for (int c = 0; c < l->ncarry; c++)
-    LLVMAddIncoming(l->carry[c], (LLVMValueRef *)&next[c], &latch, 1);
-  LLVMPositionBuilderAtEnd(x->b, l->exit);
+  cg_build_loop_end(x->b, l, step, next);
 }
 
 /* one tile of C: rows [i, i + mr) and nv vectors from column j */
@@ -233,7 +172,7 @@ static void tile_step(gx *x, const tile *t, LLVMValueRef *arow, LLVMValueRef p, 
   for (int r = 0; r < t->mr; r++) {
     LLVMValueRef a = LLVMBuildLoad2(x->b, x->f32, gep(x, arow[r], p), "");
     LLVMSetAlignment(a, 4);
-    LLVMValueRef as = splat(x, a, x->vf);
+    LLVMValueRef as = splat(x, a);
     for (int v = 0; v < t->nv; v++) {
       LLVMValueRef args[3] = {as, bv[v], acc[r * t->nv + v]};
       acc[r * t->nv + v] = call_intrinsic(x, "llvm.fmuladd", &x->vf, 1, args, 3);
@@ -270,7 +209,7 @@ static void emit_tile(gx *x, const tile *t) {
     rowc[r] = LLVMBuildSelect(x->b, inside, row, lastrow, "");
     arow[r] = gep(x, g->a, add(x, mul(x, rowc[r], g->lda), t->a0));
     crow[r] = gep(x, g->c, add(x, mul(x, rowc[r], g->ldc), t->j));
-    LLVMValueRef rmask = splat(x, inside, x->vm);
+    LLVMValueRef rmask = splat(x, inside);
     for (int v = 0; v < nv; v++) {
       cmask[r * nv + v] = LLVMBuildAnd(x->b, t->colmask[v], rmask, "");
       acc[r * nv + v] = LLVMConstNull(x->vf);
@@ -297,7 +236,7 @@ static void emit_tile(gx *x, const tile *t) {
     /* a later k block adds to what the earlier ones stored */
     for (int r = 0; r < mr; r++)
       for (int v = 0; v < nv; v++) {
-        LLVMValueRef lm = LLVMBuildAnd(x->b, cmask[r * nv + v], splat(x, notfirst, x->vm), "");
+        LLVMValueRef lm = LLVMBuildAnd(x->b, cmask[r * nv + v], splat(x, notfirst), "");
         LLVMValueRef old = load_vec(x, gep(x, crow[r], i64c(x, (int64_t)v * x->w)), lm, 4);
         acc[r * nv + v] = LLVMBuildFAdd(x->b, acc[r * nv + v], old, "");
       }

@@ -59,11 +59,7 @@ static LLVMValueRef ic(fm *f, int64_t v) {
 
 /* a call of the intrinsic `name` overloaded on x's type (llvm.fabs, llvm.fmuladd, ...) */
 static LLVMValueRef intrin(fm *f, const char *name, LLVMValueRef *args, unsigned nargs) {
-  unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
-  IR_ASSERT(id != 0);
-  LLVMValueRef fn = LLVMGetIntrinsicDeclaration(f->m, id, &f->ft, 1);
-  LLVMTypeRef fty = LLVMIntrinsicGetType(LLVMGetModuleContext(f->m), id, &f->ft, 1);
-  return LLVMBuildCall2(f->b, fty, fn, args, nargs, "");
+  return cg_build_intrinsic(f->b, name, &f->ft, 1, args, (int)nargs);
 }
 
 static LLVMValueRef add(fm *f, LLVMValueRef a, LLVMValueRef b) {
