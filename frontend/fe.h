@@ -152,6 +152,30 @@ bool fe_op_unsupported(const char *name);
 /* a parameter NODE.NAME of the current node */
 int fe_param(fe_ctx *L, const char *name, ir_type t);
 
+/* the i-th op of the language (table order), NULL past the last (ops.c) */
+const fe_op *fe_op_at(int i);
+
+/* ---- "did you mean" (suggest.c) ---- */
+
+/* the closest of the names offered so far to a word the language does not know */
+typedef struct fe_suggest {
+  const char *word; /* the unknown word as written */
+  char best[64];    /* the closest name offered so far */
+  int score;        /* its distance (0: differs in case only), -1 while none is close */
+  char hint[96];    /* fe_suggest_hint's text */
+} fe_suggest;
+
+/* edits (insert, delete, substitute one character) that turn a into b */
+int fe_edit_distance(const char *a, size_t alen, const char *b, size_t blen);
+void fe_suggest_init(fe_suggest *s, const char *word);
+/* offers name[0..len) */
+void fe_suggest_try(fe_suggest *s, const char *name, size_t len);
+/* offers each word of a space-separated list */
+void fe_suggest_words(fe_suggest *s, const char *words);
+/* "; did you mean 'NAME'?" when a name is close (case only, or at most two
+ * edits and fewer than the shorter name's length), else "" */
+const char *fe_suggest_hint(fe_suggest *s);
+
 /* ---- attention and transformer layers (attention.c, transformer.c) ---- */
 
 /* one multi-head attention block */

@@ -171,7 +171,11 @@ static bool lower_input(fe_ctx *L, fe_def *in) {
   bool ok = true;
   for (int i = 0; i < m->nitems; i++)
     if (strcmp(m->keys[i]->text, "dtype") && strcmp(m->keys[i]->text, "shape")) {
-      ir_error(L->d, m->keys[i]->loc, "unknown key '%s' in input '%s'", m->keys[i]->text, in->name);
+      fe_suggest s;
+      fe_suggest_init(&s, m->keys[i]->text);
+      fe_suggest_words(&s, "dtype shape");
+      ir_error(L->d, m->keys[i]->loc, "unknown key '%s' in input '%s'%s", m->keys[i]->text,
+               in->name, fe_suggest_hint(&s));
       ok = false;
     }
   ir_type t = {.dtype = IR_F32};
@@ -227,10 +231,22 @@ static bool check_keys(fe_ctx *L, const fe_op *op) {
   for (int i = 0; i < m->nitems; i++) {
     const char *k = m->keys[i]->text;
     if (!strcmp(k, "op") || has_word(op->keys, k)) continue;
-    ir_error(L->d, m->keys[i]->loc, "unknown attribute '%s' for op '%s'", k, op->name);
+    fe_suggest s;
+    fe_suggest_init(&s, k);
+    fe_suggest_words(&s, op->keys);
+    ir_error(L->d, m->keys[i]->loc, "unknown attribute '%s' for op '%s'%s", k, op->name,
+             fe_suggest_hint(&s));
     ok = false;
   }
   return ok;
+}
+
+/* an op name the language does not know, with the closest one it does */
+static void unknown_op(fe_ctx *L, const fe_ast *opname) {
+  fe_suggest s;
+  fe_suggest_init(&s, opname->text);
+  for (int i = 0; fe_op_at(i); i++) fe_suggest_words(&s, fe_op_at(i)->name);
+  ir_error(L->d, opname->loc, "unknown op '%s'%s", opname->text, fe_suggest_hint(&s));
 }
 
 /* node: {op: NAME, ...the op's keys}; false when it is not lowered */
@@ -260,7 +276,7 @@ bool fe_lower_node(fe_ctx *L, fe_def *def) {
     else if (fe_op_unsupported(opname->text))
       ir_error(L->d, opname->loc, "op '%s' is not supported yet", opname->text);
     else
-      ir_error(L->d, opname->loc, "unknown op '%s'", opname->text);
+      unknown_op(L, opname);
     return false;
   }
   if (!check_keys(L, op)) return false;
@@ -311,7 +327,12 @@ ir_graph *fe_lower(const fe_ast *model, ir_diags *d) {
   for (int i = 0; i < model->nitems; i++) {
     int k = 0;
     while (keys[k] && strcmp(keys[k], model->keys[i]->text)) k++;
-    if (!keys[k]) ir_error(d, model->keys[i]->loc, "unknown key '%s'", model->keys[i]->text);
+    if (keys[k]) continue;
+    fe_suggest s;
+    fe_suggest_init(&s, model->keys[i]->text);
+    for (k = 0; keys[k]; k++) fe_suggest_try(&s, keys[k], strlen(keys[k]));
+    ir_error(d, model->keys[i]->loc, "unknown key '%s'%s", model->keys[i]->text,
+             fe_suggest_hint(&s));
   }
   const fe_ast *dims = fe_map_get(model, "dims"), *inputs = fe_map_get(model, "inputs");
   const fe_ast *nodes = fe_map_get(model, "nodes"), *outputs = fe_map_get(model, "outputs");

@@ -454,3 +454,7 @@ bool fe_op_unsupported(const char *name) {
     if (!strcmp(later[i], name)) return true;
   return false;
 }
+
+const fe_op *fe_op_at(int i) {
+  return i >= 0 && (size_t)i < sizeof ops / sizeof ops[0] ? &ops[i] : NULL;
+}

@@ -205,6 +205,22 @@ static int done(scan *s, int result) {
   return result;
 }
 
+/*
+ * Body value v, named by `next:` entry ref, must have state i's type. Checked
+ * here, where the entry's position is known; shape inference of the SCAN
+ * would report the same at the scan's line.
+ */
+static bool next_fits(fe_ctx *L, const scan *s, int i, const fe_ast *ref, int v) {
+  const ir_type *e = &s->body->values[v].type, *st = &L->g->values[s->state[i].outer].type;
+  if (ir_type_eq(e, st)) return true;
+  char x[256], y[256];
+  ir_error(L->d, ref->loc, "scan '%s': next value of state '%s' is %s %s, but the state is %s %s",
+           fe_cur_name(L), s->state[i].key->text, ir_dtype_name(e->dtype),
+           ir_type_str(L->g, e, x, sizeof x), ir_dtype_name(st->dtype),
+           ir_type_str(L->g, st, y, sizeof y));
+  return false;
+}
+
 /* lowers the body nodes and names its outputs: emits, then next states */
 static bool lower_body(fe_ctx *L, scan *s, const fe_ast *body, const fe_ast *next, int64_t chunk) {
   fe_ctx *B = &s->B;
@@ -248,7 +264,7 @@ static bool lower_body(fe_ctx *L, scan *s, const fe_ast *body, const fe_ast *nex
       return false;
     }
     int v = fe_resolve(B, ref);
-    if (v < 0) return false;
+    if (v < 0 || !next_fits(L, s, i, ref, v)) return false;
     ir_add_output(s->body, s->state[i].key->text, v);
   }
   return true;

@@ -78,7 +78,7 @@ static void unknown_node_key(void **state) {
                "outputs: [fc]\nnodes:\n  fc: {op: linear, input: x, out_features: 4, act: relu}\n",
                "t.yaml:9:47: error: unknown attribute 'act' for op 'linear'");
   expect_error(HEAD "outputs: [r]\nnodes:\n  r: {op: relu, inputs: [x]}\n",
-               "t.yaml:9:17: error: unknown attribute 'inputs' for op 'relu'");
+               "t.yaml:9:17: error: unknown attribute 'inputs' for op 'relu'; did you mean 'input'?");
 }
 
 static void attribute_types(void **state) {
@@ -138,7 +138,7 @@ static void missing_attributes(void **state) {
 static void ops(void **state) {
   (void)state;
   expect_error(HEAD "outputs: [y]\nnodes:\n  y: {op: lstmm, input: x}\n",
-               "t.yaml:9:11: error: unknown op 'lstmm'");
+               "t.yaml:9:11: error: unknown op 'lstmm'; did you mean 'lstm'?");
   expect_error(HEAD "outputs: [y]\nnodes:\n  y: {op: copy, input: x}\n",
                "t.yaml:9:11: error: unknown op 'copy'");
   /* every SPEC op is lowered now: a layer op rejects a key of another layer */
@@ -153,6 +153,68 @@ static void ops(void **state) {
              23 + (int)strlen(layers[i]), layers[i]);
     expect_error(src, want);
   }
+}
+
+/* a name one or two edits (or only case) away from a known one is offered */
+static void did_you_mean(void **state) {
+  (void)state;
+  expect_error(HEAD "outputs: [y]\nnodes:\n  y: {op: LSTM, input: x, hidden_size: 4}\n",
+               "t.yaml:9:11: error: unknown op 'LSTM'; did you mean 'lstm'?");
+  expect_error(HEAD "outputs: [y]\nnodes:\n  y: {op: layernorm, input: x}\n",
+               "t.yaml:9:11: error: unknown op 'layernorm'; did you mean 'layer_norm'?");
+  expect_error(HEAD "outputs: [y]\nnodes:\n  y: {op: multihead_atention, input: x}\n",
+               "t.yaml:9:11: error: unknown op 'multihead_atention'; did you mean "
+               "'multihead_attention'?");
+  expect_error(HEAD "outputs: [y]\nnodes:\n  y: {op: linear, input: x, out_feature: 4}\n",
+               "t.yaml:9:29: error: unknown attribute 'out_feature' for op 'linear'; did you "
+               "mean 'out_features'?");
+  expect_error(HEAD "outputs: [y]\nnodes:\n  y: {op: lstm, input: x, hiden_size: 4}\n",
+               "t.yaml:9:27: error: unknown attribute 'hiden_size' for op 'lstm'; did you mean "
+               "'hidden_size'?");
+  expect_error(HEAD "outputs: [x]\nnode:\n  y: {op: relu, input: x}\n",
+               "t.yaml:8:1: error: unknown key 'node'; did you mean 'nodes'?");
+  expect_error(HEAD "outputs: [x]\nDims: {B: 2}\n",
+               "t.yaml:8:1: error: unknown key 'Dims'; did you mean 'dims'?");
+  expect_error("seqc: 1\nname: m\ninputs: {x: {shape: [2], dtyp: f32}}\noutputs: [x]\n",
+               "t.yaml:3:26: error: unknown key 'dtyp' in input 'x'; did you mean 'dtype'?");
+  /* nothing close: no suggestion */
+  expect_error(HEAD "outputs: [y]\nnodes:\n  y: {op: frobnicate, input: x}\n",
+               "t.yaml:9:11: error: unknown op 'frobnicate'");
+  expect_error(HEAD "outputs: [y]\nnodes:\n  y: {op: relu, input: x, p: 1}\n",
+               "t.yaml:9:27: error: unknown attribute 'p' for op 'relu'");
+}
+
+/* a `next:` value of another shape than its state is reported at the entry */
+static void scan_next_position(void **state) {
+  (void)state;
+  expect_error(HEAD
+               "outputs: [c]\nnodes:\n"
+               "  c:\n"                                /* 9 */
+               "    op: scan\n"                        /* 10 */
+               "    over: {x: x}\n"                    /* 11 */
+               "    state: {h: {zeros: [B, 16]}}\n"    /* 12 */
+               "    body:\n"                           /* 13 */
+               "      a: {op: linear, input: x, out_features: 8}\n" /* 14 */
+               "      b: {op: tanh, input: a}\n"       /* 15 */
+               "    emit: [b]\n"                       /* 16 */
+               "    next:\n"                           /* 17 */
+               "      h: b\n",                         /* 18 */
+               "t.yaml:18:10: error: scan 'c': next value of state 'h' is f32 [B, 8], but the "
+               "state is f32 [B, 16]");
+  /* the same with a state that starts from a value */
+  expect_error(HEAD
+               "outputs: [c]\nnodes:\n"
+               "  h0: {op: mean, input: x, dim: 1}\n"  /* 9: [B, 8] */
+               "  c: {op: scan, over: {x: x}, state: {h: h0}, emit: [s],\n"
+               "      body: {s: {op: sum_not, input: x}}, next: {h: x}}\n",
+               "t.yaml:11:22: error: unknown op 'sum_not'");
+  expect_error(HEAD
+               "outputs: [c]\nnodes:\n"
+               "  h0: {op: mean, input: x, dim: 1}\n"
+               "  c: {op: scan, over: {x: tok}, state: {h: h0}, emit: [s],\n"
+               "      body: {s: {op: mul, inputs: [h, 2]}}, next: {h: x}}\n",
+               "t.yaml:11:55: error: scan 'c': next value of state 'h' is i32 [B], but the "
+               "state is f32 [B, 8]");
 }
 
 static void references(void **state) {
@@ -321,6 +383,8 @@ int main(void) {
       cmocka_unit_test(attribute_types),
       cmocka_unit_test(missing_attributes),
       cmocka_unit_test(ops),
+      cmocka_unit_test(did_you_mean),
+      cmocka_unit_test(scan_next_position),
       cmocka_unit_test(references),
       cmocka_unit_test(shapes),
       cmocka_unit_test(dtypes),

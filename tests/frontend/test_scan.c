@@ -248,7 +248,7 @@ static void scan_errors(void **state) {
                "      a: {op: tanh, input: x}\n"
                "    next: {h: a}\n"
                "    emit: [a]\n",
-               "t.yaml:8:3: error: scan 'c': next value of state 'h' is f32 [B, 4], but the state "
+               "t.yaml:14:15: error: scan 'c': next value of state 'h' is f32 [B, 4], but the state "
                "is f32 [B, 5]");
   /* chunk must divide a known T */
   expect_error(
@@ -308,7 +308,7 @@ static void layer_errors(void **state) {
                "t.yaml:8:47: error: attribute 'c0' of 'c' must be f32 [1, B, 5] (num_layers * "
                "directions, batch, size), got f32 [B, T, 4]");
   expect_error(HEAD "outputs: [c]\nnodes:\n  c: {op: gru, input: x, hidden_size: 5, c0: x}\n",
-               "t.yaml:8:42: error: unknown attribute 'c0' for op 'gru'");
+               "t.yaml:8:42: error: unknown attribute 'c0' for op 'gru'; did you mean 'h0'?");
   expect_error(HEAD "outputs: [c]\nnodes:\n  c: {op: rnn, input: x}\n",
                "t.yaml:8:3: error: missing attribute 'hidden_size' for op 'rnn'");
 }

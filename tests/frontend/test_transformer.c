@@ -163,7 +163,8 @@ static void errors(void **state) {
   expect_error(HEAD "outputs: [e]\nnodes:\n  e: {op: transformer_encoder, input: x, nhead: 2}\n",
                "t.yaml:10:3: error: missing attribute 'num_layers' for op 'transformer_encoder'");
   expect_error(HEAD "outputs: [e]\nnodes:\n  e: {op: transformer, src: x, tgt: x, heads: 2}\n",
-               "t.yaml:10:40: error: unknown attribute 'heads' for op 'transformer'");
+               "t.yaml:10:40: error: unknown attribute 'heads' for op 'transformer'; did you mean "
+               "'nhead'?");
 }
 
 static void conv1d(void **state) {
