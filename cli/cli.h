@@ -80,5 +80,6 @@ int cmd_ir(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_compile(int argc, char **argv);
+int cmd_ops(int argc, char **argv);
 
 #endif
