@@ -30,9 +30,12 @@ int cmd_ir(int argc, char **argv) {
       if (i + 1 >= argc) return cli_usage_error("ir", "--print-after needs a pass name");
       after = argv[++i];
       if (!pass_name_known(after)) {
-        fprintf(stderr, "seqc ir: unknown pass '%s'; passes:", after);
+        fe_suggest sg;
+        fe_suggest_init(&sg, after);
+        for (const pass_info *p = pass_pipeline; p->name; p++) fe_suggest_words(&sg, p->name);
+        fprintf(stderr, "seqc: error: unknown pass '%s'%s (passes:", after, fe_suggest_hint(&sg));
         for (const pass_info *p = pass_pipeline; p->name; p++) fprintf(stderr, " %s", p->name);
-        fprintf(stderr, " (or all)\n");
+        fprintf(stderr, ", or all)\n");
         return CLI_USAGE;
       }
       continue;

@@ -98,6 +98,11 @@ run 2 "$SEQC" chek m.yaml
 empty out
 has err "^seqc: error: unknown command 'chek'; did you mean 'check'\?$"
 
+printf 'seqc: 1\nname: m\ninputs:\n  x: {shape: [2, 3]}\noutputs: [y]\nnodes:\n  y: {op: relu, input: x}\n' >"$tmp/m.yaml"
+run 2 "$SEQC" ir "$tmp/m.yaml" --print-after fsue
+empty out
+has err "^seqc: error: unknown pass 'fsue'; did you mean 'fuse'\? \(passes: decompose .*, or all\)$"
+
 # ---- seqc check: the nodes as written ----
 long=a_node_name_longer_than_the_twenty_columns_of_old
 cat >"$tmp/ux.yaml" <<EOF
