@@ -33,7 +33,7 @@ static const struct {
     {"transpose", "permutes the dims: output dim i is input dim dims[i]"},
     {"reshape", "the same elements, row-major, in shape (dim names, integers, one -1)"},
     {"positional_encoding", "x + sinusoidal positions: sin(pos / 10000^(2i/D)) at 2i, cos at 2i+1"},
-    {"scan", "a custom recurrence: a body graph run once per step along T (SPEC 4)"},
+    {"scan", "a custom recurrence: a body graph run once per step along T"},
     {"rnn", "nn.RNN (tanh or relu), batch-first; value y, extra output .h_n"},
     {"lstm", "nn.LSTM (gates i, f, g, o; proj_size, peephole); value y, extra outputs .h_n .c_n"},
     {"gru", "nn.GRU (gates r, z, n), batch-first; value y, extra output .h_n"},
