@@ -89,16 +89,17 @@ int cmd_bench(int argc, char **argv) {
   seqrt_tensor *inputs = calloc((size_t)nin + 1, sizeof *inputs);
   cli_random_inputs(g, syms, 1, inputs);
   seqrt_session *session = NULL;
+  seqrt_st_file *no_file = NULL;
   seqrt_tensor *outputs = NULL;
   double *times = NULL;
   seqrt_error err;
-  if (!jit) {
-    status = CLI_ERROR;
-    goto done;
-  }
+  status = CLI_ERROR;
+  if (!jit) goto done;
   const seqrt_model_desc *desc = cg_jit_desc(jit);
-  session = seqrt_session_new(desc, syms, o.threads, &err);
-  if (!session || seqrt_session_random_params(session, 1, &err)) goto fail;
+  /* the driver's session, random parameters; the runs are timed here */
+  seqrt_driver drv = {.tool = "seqc", .weights_seed = 1, .threads = o.threads};
+  session = seqrt_driver_session(&drv, desc, syms, &no_file);
+  if (!session) goto done;
   outputs = calloc((size_t)desc->noutputs + 1, sizeof *outputs);
 
   /* warm-up: at least 3 runs and 0.1 s */
@@ -146,7 +147,7 @@ int cmd_bench(int argc, char **argv) {
   status = CLI_OK;
   goto done;
 fail:
-  fprintf(stderr, "seqc: error: %s\n", err.msg);
+  cli_error("%s", err.msg);
   status = CLI_ERROR;
 done:
   for (int i = 0; i < nin; i++) free(inputs[i].data);

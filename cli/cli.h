@@ -70,7 +70,16 @@ double cli_count_flops(const ir_graph *g, const int64_t *syms);
 /* shared option parsing: returns 1 if argv[*i] was a shared option (consumed),
  * 0 if not, -1 on a usage error (printed) */
 int cli_parse_common(int argc, char **argv, int *i, cli_opts *o);
-/* usage error: prints "seqc CMD: MSG" and a hint; returns CLI_USAGE */
+/*
+ * The CLI's messages, in the runtime driver's one format (seqrt_report):
+ * "seqc: error: MSG" (returns CLI_ERROR) and "seqc: warning: MSG" on stderr.
+ * A message about a data file starts with the file: "W.safetensors: missing
+ * parameter ...". Messages about a place in the YAML go through ir_diags
+ * ("FILE:LINE:COL: error: ...") instead.
+ */
+int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void cli_warning(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* usage error: "seqc: error: MSG" and a hint naming `seqc CMD --help`; returns CLI_USAGE */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* parses a non-negative integer; false if not one */
 bool cli_parse_int(const char *s, int64_t *out);

@@ -5,12 +5,26 @@
 
 #include "cli.h"
 
+int cli_error(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  seqrt_vreport("seqc", "error", NULL, fmt, ap);
+  va_end(ap);
+  return CLI_ERROR;
+}
+
+void cli_warning(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  seqrt_vreport("seqc", "warning", NULL, fmt, ap);
+  va_end(ap);
+}
+
 int cli_usage_error(const char *cmd, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  fprintf(stderr, "seqc %s: ", cmd);
-  vfprintf(stderr, fmt, ap);
-  fprintf(stderr, "\n(see `seqc %s --help`)\n", cmd);
+  seqrt_vreport("seqc", "error", NULL, fmt, ap);
+  fprintf(stderr, "(see `seqc %s --help`)\n", cmd);
   va_end(ap);
   return CLI_USAGE;
 }
@@ -84,14 +98,13 @@ int cli_bind_given_dims(const ir_graph *g, const cli_opts *o, int64_t *syms) {
   for (int d = 0; d < o->ndims; d++) {
     int s = ir_graph_find_sym(g, o->dim_names[d]);
     if (s < 0) {
-      fprintf(stderr, "seqc: --dim %s: the model has no dim '%s'", o->dim_names[d],
-              o->dim_names[d]);
-      if (g->nsyms) {
-        fprintf(stderr, " (its dims:");
-        for (int t = 0; t < g->nsyms; t++) fprintf(stderr, " %s", g->syms[t].name);
-        fprintf(stderr, ")");
-      }
-      fprintf(stderr, "\n");
+      char known[512] = "";
+      size_t n = 0;
+      for (int t = 0; t < g->nsyms && n < sizeof known; t++)
+        n += (size_t)snprintf(known + n, sizeof known - n, "%s%s",
+                              t ? " " : " (its dims: ", g->syms[t].name);
+      if (g->nsyms && n < sizeof known) snprintf(known + n, sizeof known - n, ")");
+      cli_error("--dim %s: the model has no dim '%s'%s", o->dim_names[d], o->dim_names[d], known);
       return CLI_USAGE;
     }
     syms[s] = o->dim_values[d];
@@ -126,10 +139,10 @@ int cli_bind_dims(const ir_graph *g, const cli_opts *o, const seqrt_tensor *inpu
             if (e.sym[q] >= 0 && syms[e.sym[q]] < 0) bound = false;
           shape[j] = bound ? ir_dim_eval(e, syms) : t->shape[j];
         }
-        fprintf(stderr, "seqc: input '%s': expected %s, got %s (%s = %lld%s)\n", v->name,
-                seqrt_shape_str(shape, t->rank, want, sizeof want),
-                seqrt_shape_str(t->shape, t->rank, got, sizeof got), g->syms[s].name,
-                (long long)syms[s], from_dim[s] ? " from --dim" : " from another input");
+        cli_error("input '%s': expected %s, got %s (%s = %lld%s)", v->name,
+                  seqrt_shape_str(shape, t->rank, want, sizeof want),
+                  seqrt_shape_str(t->shape, t->rank, got, sizeof got), g->syms[s].name,
+                  (long long)syms[s], from_dim[s] ? " from --dim" : " from another input");
         return CLI_ERROR;
       }
     }
@@ -149,7 +162,7 @@ cg_jit *cli_compile_unroll(ir_graph *g, const int64_t *syms, ir_diags *d, int un
   cg_options opt = {.bind_syms = syms, .opt_level = 3};
   seqrt_error err;
   cg_jit *j = cg_jit_compile(g, &opt, &err);
-  if (!j) fprintf(stderr, "seqc: internal error: code generation failed: %s\n", err.msg);
+  if (!j) cli_error("internal: code generation failed: %s", err.msg);
   return j;
 }
 

@@ -82,28 +82,6 @@ static int parse(int argc, char **argv, run_args *a) {
   return CLI_OK;
 }
 
-static void print_warning(void *user, const char *msg) {
-  fprintf(stderr, "%s: warning: %s\n", (const char *)user, msg);
-}
-
-/* the model's inputs from IN by name; given[i] marks those found (the
- * runtime's reader, which seqrt-run uses too, so both report alike) */
-static int read_inputs(const ir_graph *g, seqrt_st_file *f, const char *path, bool strict,
-                       seqrt_tensor *t, bool *given) {
-  const char **names = calloc((size_t)g->ninputs + 1, sizeof *names);
-  IR_ASSERT(names);
-  for (int i = 0; i < g->ninputs; i++) names[i] = g->values[g->inputs[i]].name;
-  seqrt_error err;
-  int status = CLI_OK;
-  if (seqrt_read_inputs(f, names, g->ninputs, strict, print_warning, (void *)path, t, given,
-                        &err)) {
-    fprintf(stderr, "%s: error: %s\n", path, err.msg);
-    status = CLI_ERROR;
-  }
-  free(names);
-  return status;
-}
-
 /* ir_param_fn over a weights file */
 static bool file_param(void *user, const char *name, seqrt_tensor *out) {
   seqrt_st_file *f = user;
@@ -144,62 +122,78 @@ static bool random_param(void *user, const char *name, seqrt_tensor *out) {
   return false;
 }
 
-/* prints each output's shape and first values */
-static void print_outputs(const char *const *names, int n, const seqrt_tensor *out) {
-  for (int i = 0; i < n; i++) {
-    char shape[128];
-    const seqrt_tensor *t = &out[i];
-    printf("%s: %s %s", names[i], seqrt_dtype_name(t->dtype),
-           seqrt_shape_str(t->shape, t->rank, shape, sizeof shape));
-    int64_t n = seqrt_tensor_numel(t);
-    printf(" =");
-    for (int64_t k = 0; k < n && k < 8; k++) {
-      if (t->dtype == SEQRT_F32)
-        printf(" %.6g", ((const float *)t->data)[k]);
-      else if (t->dtype == SEQRT_I32)
-        printf(" %d", ((const int32_t *)t->data)[k]);
-      else
-        printf(" %lld", (long long)((const int64_t *)t->data)[k]);
-    }
-    printf(n > 8 ? " ...\n" : "\n");
-  }
+/* the model as the runtime driver sees it: dims bound on the IR, code compiled
+ * for them just in time */
+typedef struct jit_model {
+  ir_graph *g;       /* the lowered model; the passes change it when it compiles */
+  const run_args *a; /* the options */
+  ir_diags *diags;   /* the model's diagnostics */
+  cg_jit *jit;       /* compiled at the first run */
+} jit_model;
+
+static int bind_hook(void *user, const seqrt_tensor *inputs, const bool *given, int64_t *syms) {
+  jit_model *m = user;
+  return cli_bind_dims(m->g, &m->a->o, inputs, given, syms);
 }
 
-/* --interpret: the reference interpreter on the graph as lowered */
-static int interpret(const ir_graph *g, const int64_t *syms, const seqrt_tensor *inputs,
-                     const run_args *a) {
-  seqrt_error err;
-  seqrt_st_file *w = a->weights ? seqrt_st_open(a->weights, &err) : NULL;
-  if (a->weights && !w) {
-    fprintf(stderr, "seqc: error: %s\n", err.msg);
-    return CLI_ERROR;
-  }
-  int n = g->noutputs;
+static void random_inputs_hook(void *user, const int64_t *syms, uint64_t seed,
+                               seqrt_tensor *inputs) {
+  jit_model *m = user;
+  cli_random_inputs(m->g, syms, seed, inputs);
+}
+
+static const seqrt_model_desc *compile_hook(void *user, const int64_t *syms) {
+  jit_model *m = user;
+  m->jit = cli_compile_unroll(m->g, syms, m->diags, m->a->o.unroll);
+  return m->jit ? cg_jit_desc(m->jit) : NULL;
+}
+
+/* --interpret: the reference interpreter on the graph as lowered; the driver's
+ * steps around it, ir_eval where the session would run */
+static int interpret(const ir_graph *g, const seqrt_driver *drv, const run_args *a) {
+  int nin = g->ninputs, n = g->noutputs;
+  seqrt_tensor *inputs = calloc((size_t)nin + 1, sizeof *inputs);
+  bool *given = calloc((size_t)nin + 1, sizeof *given);
   seqrt_tensor *out = calloc((size_t)n + 1, sizeof *out);
   const char **names = calloc((size_t)n + 1, sizeof *names);
+  IR_ASSERT(inputs && given && out && names);
   for (int i = 0; i < n; i++) names[i] = g->outputs[i].name;
-  int status = CLI_OK;
-  random_params r = {g, syms, (uint64_t)a->weights_seed,
+  seqrt_st_file *in_file = NULL, *w = NULL;
+  random_params r = {g, NULL, (uint64_t)a->weights_seed,
                      calloc((size_t)g->nvalues + 1, sizeof(void *)), 0};
+  int64_t syms[IR_MAX_SYMS];
+  seqrt_error err;
+  int status = CLI_ERROR;
+  if (a->input &&
+      !(in_file = seqrt_driver_read_inputs(drv, a->input, drv->input_names, nin, inputs, given)))
+    goto done;
+  status = cli_bind_dims(g, &a->o, a->input ? inputs : NULL, a->input ? given : NULL, syms);
+  if (status) goto done;
+  status = CLI_ERROR;
+  if (!a->input) cli_random_inputs(g, syms, (uint64_t)a->input_seed, inputs);
+  if (a->weights && !(w = seqrt_st_open(a->weights, &err))) {
+    cli_error("%s", err.msg);
+    goto done;
+  }
+  r.syms = syms;
   bool ok = w ? ir_eval(g, syms, inputs, file_param, w, out, &err)
               : ir_eval(g, syms, inputs, random_param, &r, out, &err);
+  if (!ok)
+    cli_error("%s", err.msg);
+  else
+    status = seqrt_driver_emit(drv, a->output, names, out, n);
+  for (int i = 0; i < n; i++) free(out[i].data);
+done:
+  if (!a->input)
+    for (int i = 0; i < nin; i++) free(inputs[i].data);
   for (int i = 0; i < r.nmem; i++) free(r.mem[i]);
   free(r.mem);
-  if (!ok) {
-    fprintf(stderr, "seqc: error: %s\n", err.msg);
-    status = CLI_ERROR;
-  } else if (a->output) {
-    if (seqrt_st_write(a->output, names, out, n, &err)) {
-      fprintf(stderr, "seqc: error: %s\n", err.msg);
-      status = CLI_ERROR;
-    }
-  } else {
-    print_outputs(names, n, out);
-  }
-  for (int i = 0; i < n; i++) free(out[i].data);
+  free(inputs);
+  free(given);
   free(out);
   free(names);
   seqrt_st_close(w);
+  seqrt_st_close(in_file);
   return status;
 }
 
@@ -214,74 +208,31 @@ int cmd_run(int argc, char **argv) {
     return CLI_ERROR;
   }
   ir_graph *g = m.graph;
-  int nin = g->ninputs;
-  seqrt_tensor *inputs = calloc((size_t)nin + 1, sizeof *inputs);
-  bool *given = calloc((size_t)nin + 1, sizeof *given);
-  seqrt_tensor *outputs = NULL;
-  seqrt_st_file *in_file = NULL, *w_file = NULL;
-  seqrt_session *session = NULL;
-  cg_jit *jit = NULL;
-  bool random_inputs = a.input_seed >= 0;
-  int64_t syms[IR_MAX_SYMS];
-  seqrt_error err;
-
-  if (!random_inputs) {
-    in_file = seqrt_st_open(a.input, &err);
-    if (!in_file) {
-      fprintf(stderr, "seqc: %s\n", err.msg);
-      status = CLI_ERROR;
-      goto done;
-    }
-    status = read_inputs(g, in_file, a.input, a.o.strict, inputs, given);
-    if (status) goto done;
-  }
-  status = cli_bind_dims(g, &a.o, random_inputs ? NULL : inputs, given, syms);
-  if (status) goto done;
-  if (random_inputs) cli_random_inputs(g, syms, (uint64_t)a.input_seed, inputs);
+  const char **names = calloc((size_t)g->ninputs + 1, sizeof *names);
+  IR_ASSERT(names);
+  for (int i = 0; i < g->ninputs; i++) names[i] = g->values[g->inputs[i]].name;
+  jit_model jm = {g, &a, &m.diags, NULL};
+  seqrt_driver drv = {.tool = "seqc",
+                      .weights = a.weights,
+                      .weights_seed = a.weights_seed,
+                      .input_seed = a.input_seed,
+                      .strict = a.o.strict,
+                      .threads = a.o.threads,
+                      .nsyms = g->nsyms,
+                      .ninputs = g->ninputs,
+                      .input_names = names,
+                      .bind = bind_hook,
+                      .random_inputs = random_inputs_hook,
+                      .compile = compile_hook,
+                      .user = &jm};
   if (a.interpret) {
-    status = interpret(g, syms, inputs, &a);
-    goto done;
-  }
-
-  jit = cli_compile_unroll(g, syms, &m.diags, a.o.unroll);
-  if (!jit) {
-    status = CLI_ERROR;
-    goto done;
-  }
-  const seqrt_model_desc *desc = cg_jit_desc(jit);
-  session = seqrt_session_new(desc, syms, a.o.threads, &err);
-  if (!session) goto fail;
-  if (a.weights) {
-    w_file = seqrt_st_open(a.weights, &err);
-    if (!w_file) goto fail;
-    if (seqrt_session_load_weights(session, w_file, a.o.strict, print_warning, (void *)a.weights,
-                                   &err))
-      goto fail;
-  } else if (seqrt_session_random_params(session, (uint64_t)a.weights_seed, &err)) {
-    goto fail;
-  }
-  outputs = calloc((size_t)desc->noutputs + 1, sizeof *outputs);
-  if (seqrt_session_run(session, inputs, outputs, &err)) goto fail;
-  if (a.output) {
-    if (seqrt_st_write(a.output, desc->output_names, outputs, desc->noutputs, &err)) goto fail;
+    status = interpret(g, &drv, &a);
   } else {
-    print_outputs(desc->output_names, desc->noutputs, outputs);
+    seqrt_driver_run run = {a.input, a.output};
+    status = seqrt_drive(&drv, &run, 1);
   }
-  status = CLI_OK;
-  goto done;
-fail:
-  fprintf(stderr, "seqc: error: %s\n", err.msg);
-  status = CLI_ERROR;
-done:
-  if (random_inputs)
-    for (int i = 0; i < nin; i++) free(inputs[i].data);
-  free(inputs);
-  free(given);
-  free(outputs);
-  seqrt_session_free(session);
-  cg_jit_free(jit);
-  seqrt_st_close(w_file);
-  seqrt_st_close(in_file);
+  cg_jit_free(jm.jit);
+  free(names);
   cli_model_free(&m);
   return status;
 }

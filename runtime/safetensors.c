@@ -250,28 +250,28 @@ seqrt_st_file *seqrt_st_open(const char *path, seqrt_error *err) {
   seqrt_st_file *f = calloc(1, sizeof *f);
   if (!f || !(f->path = strdup(path))) {
     free(f);
-    rt_errorf(err, "cannot open %s: out of memory", path);
+    rt_errorf(err, "%s: cannot open: out of memory", path);
     return NULL;
   }
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   struct stat st;
   if (fd < 0 || fstat(fd, &st) != 0) {
-    rt_errorf(err, "cannot open %s: %s", path, strerror(errno));
+    rt_errorf(err, "%s: cannot open: %s", path, strerror(errno));
     goto fail;
   }
   if (S_ISDIR(st.st_mode)) {
-    rt_errorf(err, "cannot open %s: %s", path, strerror(EISDIR));
+    rt_errorf(err, "%s: cannot open: %s", path, strerror(EISDIR));
     goto fail;
   }
   if (!S_ISREG(st.st_mode)) {
-    rt_errorf(err, "cannot open %s: not a regular file", path);
+    rt_errorf(err, "%s: cannot open: not a regular file", path);
     goto fail;
   }
   f->size = (size_t)st.st_size;
   if (f->size > 0) {
     void *m = mmap(NULL, f->size, PROT_READ, MAP_PRIVATE, fd, 0);
     if (m == MAP_FAILED) {
-      rt_errorf(err, "cannot open %s: %s", path, strerror(errno));
+      rt_errorf(err, "%s: cannot open: %s", path, strerror(errno));
       f->size = 0;
       goto fail;
     }

@@ -4,11 +4,13 @@
  * by a seqrt_model_desc (made by the JIT, or linked in from an object file).
  *
  * All functions report failure by returning non-zero (or NULL) and filling a
- * seqrt_error; none exits.
+ * seqrt_error; none exits. Only the driver section at the end, made for
+ * command-line programs, prints its errors instead.
  */
 #ifndef SEQRT_H
 #define SEQRT_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -192,6 +194,91 @@ int seqrt_bind_dims(const seqrt_model_desc *d, const seqrt_tensor *inputs, const
 int seqrt_find_sym(const seqrt_model_desc *d, const char *name);
 /* the opened model of a shared library made by `seqc compile --emit shared` */
 #define SEQRT_SHARED_SYMBOL "seqrt_model"
+
+/* ---- driver (driver.c): a command-line program's session ---- */
+
+/*
+ * What `seqc run`, `seqc bench` and `seqrt-run` share, for any program that
+ * runs a model from files: one session, a list of runs, each reading its
+ * inputs from a safetensors file (or drawing them at random), running, and
+ * writing its outputs to a file (or printing a summary of each on stdout).
+ * Unlike the rest of this header these functions print: every problem goes
+ * to stderr as one line "TOOL: error: FILE: MESSAGE" (FILE when a data file
+ * is at fault), warnings as "TOOL: warning: ...". They return the exit
+ * statuses of SPEC 6.
+ */
+enum { SEQRT_EXIT_OK = 0, SEQRT_EXIT_ERROR = 1, SEQRT_EXIT_USAGE = 2 };
+
+/* the one format of those lines (severity "error" or "warning"; file may be NULL) */
+void seqrt_report(const char *tool, const char *severity, const char *file, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 4, 5)))
+#endif
+    ;
+void seqrt_vreport(const char *tool, const char *severity, const char *file, const char *fmt,
+                   va_list ap);
+
+/* one run of a session */
+typedef struct seqrt_driver_run {
+  const char *input;  /* IN.safetensors, or NULL: random inputs (random_inputs, input_seed) */
+  const char *output; /* OUT.safetensors, or NULL: a summary of each output on stdout */
+} seqrt_driver_run;
+
+/*
+ * The session's model and settings. A program that has the model's
+ * descriptor (seqrt-run) sets desc and leaves the hooks NULL: dims come from
+ * seqrt_bind_dims. A compiler (seqc) whose code depends on the dims sets
+ * desc NULL and the hooks: `bind` fixes the dims of a run from its inputs,
+ * `compile` then makes the descriptor for them (at the first run).
+ */
+typedef struct seqrt_driver {
+  const char *tool;             /* prefix of every message: "seqc", "seqrt-run" */
+  const seqrt_model_desc *desc; /* the model, or NULL: `compile` makes it */
+  const char *weights;          /* W.safetensors, or NULL */
+  int64_t weights_seed;         /* without weights: random parameters from this seed if >= 0,
+                                   else only the embedded ones */
+  int64_t input_seed;           /* seed of the random inputs of a run without a file */
+  bool strict;                  /* tensors of W or IN that the model does not use are errors */
+  int threads;                  /* threads of the session, 0 = all cores */
+  const int64_t *dims;          /* with desc: desc->nsyms values given (--dim), -1 = not
+                                   given; NULL = none given */
+  /* without desc: */
+  int nsyms;                      /* the model's dim symbols */
+  int ninputs;                    /* its inputs */
+  const char *const *input_names; /* their names in an input file */
+  /* fills syms[0..nsyms) for a run from its inputs (NULL for random ones;
+   * given[i]: input i was read) after reporting any problem; returns a status */
+  int (*bind)(void *user, const seqrt_tensor *inputs, const bool *given, int64_t *syms);
+  /* random inputs of the bound shapes, data malloc'd (NULL: runs need files) */
+  void (*random_inputs)(void *user, const int64_t *syms, uint64_t seed, seqrt_tensor *inputs);
+  /* the descriptor of the model compiled for syms, or NULL after reporting */
+  const seqrt_model_desc *(*compile)(void *user, const int64_t *syms);
+  void *user; /* the hooks' first argument */
+} seqrt_driver;
+
+/*
+ * Makes the runs in order in one session, opened at the first run for its
+ * dims with the parameters bound. A failed run reports and stops the list:
+ * the outputs of earlier runs are written, later runs are not made.
+ */
+int seqrt_drive(const seqrt_driver *d, const seqrt_driver_run *runs, int nruns);
+
+/* The steps seqrt_drive is made of, for programs that do one of them their
+ * own way (`seqc bench` times the runs; `seqc run --interpret` runs no
+ * session). Each reports its problems itself. */
+
+/* opens IN and reads n inputs by name (as seqrt_read_inputs); the file, which
+ * holds the tensors' memory, or NULL */
+seqrt_st_file *seqrt_driver_read_inputs(const seqrt_driver *d, const char *path,
+                                        const char *const *names, int n, seqrt_tensor *inputs,
+                                        bool *given);
+/* a session of desc for syms with its parameters bound (weights file, seed or
+ * embedded); *weights_file must be closed after the session is freed. NULL on error */
+seqrt_session *seqrt_driver_session(const seqrt_driver *d, const seqrt_model_desc *desc,
+                                    const int64_t *syms, seqrt_st_file **weights_file);
+/* writes n outputs under names to path, or prints their summary when path is NULL */
+int seqrt_driver_emit(const seqrt_driver *d, const char *path, const char *const *names,
+                      const seqrt_tensor *outputs, int n);
 
 #ifdef __cplusplus
 }

@@ -72,12 +72,12 @@ static const char *st_dtype(seqrt_dtype t) {
 static bool tensor_bytes(const char *path, const char *name, const seqrt_tensor *t, size_t *out,
                          seqrt_error *err) {
   if (t->dtype != SEQRT_F32 && t->dtype != SEQRT_I32 && t->dtype != SEQRT_I64) {
-    rt_errorf(err, "cannot write %s: tensor '%s' has an invalid dtype (%d)", path, name,
+    rt_errorf(err, "%s: cannot write: tensor '%s' has an invalid dtype (%d)", path, name,
               (int)t->dtype);
     return false;
   }
   if (t->rank < 0 || t->rank > SEQRT_MAX_RANK) {
-    rt_errorf(err, "cannot write %s: tensor '%s' has rank %d", path, name, t->rank);
+    rt_errorf(err, "%s: cannot write: tensor '%s' has rank %d", path, name, t->rank);
     return false;
   }
   size_t bytes = seqrt_dtype_size(t->dtype);
@@ -85,13 +85,13 @@ static bool tensor_bytes(const char *path, const char *name, const seqrt_tensor 
     if (t->shape[k] < 0 || (uint64_t)t->shape[k] > SIZE_MAX ||
         !rt_mul_size(bytes, (size_t)t->shape[k], &bytes)) {
       char s[160];
-      rt_errorf(err, "cannot write %s: tensor '%s' has an invalid shape %s", path, name,
+      rt_errorf(err, "%s: cannot write: tensor '%s' has an invalid shape %s", path, name,
                 seqrt_shape_str(t->shape, t->rank, s, sizeof s));
       return false;
     }
   }
   if (bytes > 0 && !t->data) {
-    rt_errorf(err, "cannot write %s: tensor '%s' has no data", path, name);
+    rt_errorf(err, "%s: cannot write: tensor '%s' has no data", path, name);
     return false;
   }
   *out = bytes;
@@ -106,18 +106,18 @@ static bool make_header(sbuf *h, const char *path, const char *const *names,
   for (int i = 0; i < n; i++) {
     const char *name = names[i];
     if (!name || !strcmp(name, "__metadata__")) {
-      rt_errorf(err, "cannot write %s: tensor %d has no usable name", path, i);
+      rt_errorf(err, "%s: cannot write: tensor %d has no usable name", path, i);
       return false;
     }
     for (int j = 0; j < i; j++) {
       if (strcmp(names[j], name)) continue;
-      rt_errorf(err, "cannot write %s: tensor name '%s' given twice", path, name);
+      rt_errorf(err, "%s: cannot write: tensor name '%s' given twice", path, name);
       return false;
     }
     size_t bytes;
     if (!tensor_bytes(path, name, &tensors[i], &bytes, err)) return false;
     if (off > SIZE_MAX - bytes) {
-      rt_errorf(err, "cannot write %s: tensors too large", path);
+      rt_errorf(err, "%s: cannot write: tensors too large", path);
       return false;
     }
     char num[64];
@@ -137,7 +137,7 @@ static bool make_header(sbuf *h, const char *path, const char *const *names,
   puts_(h, "}");
   while (!h->failed && h->len % 8) puts_(h, " ");
   if (h->failed) {
-    rt_errorf(err, "cannot write %s: out of memory", path);
+    rt_errorf(err, "%s: cannot write: out of memory", path);
     return false;
   }
   return true;
@@ -183,7 +183,7 @@ static int open_temp(const char *path, char *tmp, size_t size) {
 int seqrt_st_write(const char *path, const char *const *names, const seqrt_tensor *tensors, int n,
                    seqrt_error *err) {
   if (n < 0 || (n > 0 && (!names || !tensors))) {
-    rt_errorf(err, "cannot write %s: no tensors given", path);
+    rt_errorf(err, "%s: cannot write: no tensors given", path);
     return 1;
   }
   sbuf h = {0};
@@ -216,7 +216,7 @@ int seqrt_st_write(const char *path, const char *const *names, const seqrt_tenso
   }
   if (!ok) {
     if (fd >= 0 && replace) unlink(tmp);
-    rt_errorf(err, "cannot write %s: %s", path, strerror(saved));
+    rt_errorf(err, "%s: cannot write: %s", path, strerror(saved));
   }
   free(tmp);
   free(h.p);

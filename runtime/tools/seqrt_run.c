@@ -12,7 +12,7 @@
 
 #include "seqrt.h"
 
-enum { OK = 0, ERROR = 1, USAGE = 2 };
+enum { OK = SEQRT_EXIT_OK, ERROR = SEQRT_EXIT_ERROR, USAGE = SEQRT_EXIT_USAGE };
 #define MAX_DIMS 16
 
 static const char help[] =
@@ -45,10 +45,12 @@ typedef struct args {
   int strict;                      /* --strict */
 } args;
 
+static const char tool[] = "seqrt-run";
+
+/* a usage error: the driver's format, then where help is; status 2 */
 static int usage(const char *fmt, const char *arg) {
-  fprintf(stderr, "seqrt-run: ");
-  fprintf(stderr, fmt, arg);
-  fprintf(stderr, "\n(see `seqrt-run --help`)\n");
+  seqrt_report(tool, "error", NULL, fmt, arg);
+  fprintf(stderr, "(see `seqrt-run --help`)\n");
   return USAGE;
 }
 
@@ -117,30 +119,6 @@ static int parse(int argc, char **argv, args *a) {
   return OK;
 }
 
-static void print_warning(void *user, const char *msg) {
-  fprintf(stderr, "%s: warning: %s\n", (const char *)user, msg);
-}
-
-/* prints each output's shape and first values, as `seqc run` does */
-static void print_outputs(const char *const *names, int n, const seqrt_tensor *out) {
-  for (int i = 0; i < n; i++) {
-    char shape[128];
-    const seqrt_tensor *t = &out[i];
-    printf("%s: %s %s =", names[i], seqrt_dtype_name(t->dtype),
-           seqrt_shape_str(t->shape, t->rank, shape, sizeof shape));
-    int64_t count = seqrt_tensor_numel(t);
-    for (int64_t k = 0; k < count && k < 8; k++) {
-      if (t->dtype == SEQRT_F32)
-        printf(" %.6g", ((const float *)t->data)[k]);
-      else if (t->dtype == SEQRT_I32)
-        printf(" %d", ((const int32_t *)t->data)[k]);
-      else
-        printf(" %lld", (long long)((const int64_t *)t->data)[k]);
-    }
-    printf(count > 8 ? " ...\n" : "\n");
-  }
-}
-
 int main(int argc, char **argv) {
   args a;
   int status = parse(argc, argv, &a);
@@ -152,98 +130,55 @@ int main(int argc, char **argv) {
   snprintf(path, sizeof path, "%s%s", strchr(a.model, '/') ? "" : "./", a.model);
   void *lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
   if (!lib) {
-    fprintf(stderr, "seqrt-run: error: cannot load %s: %s\n", a.model, dlerror());
+    seqrt_report(tool, "error", a.model, "cannot load: %s", dlerror());
     return ERROR;
   }
   const seqrt_model_desc *d = dlsym(lib, SEQRT_SHARED_SYMBOL);
   if (!d) {
-    fprintf(stderr, "seqrt-run: error: %s is not a model made by `seqc compile --emit shared`\n",
-            a.model);
+    seqrt_report(tool, "error", a.model, "not a model made by `seqc compile --emit shared`");
     dlclose(lib);
     return ERROR;
   }
-  seqrt_error err;
-  seqrt_st_file *in_file = NULL, *w_file = NULL;
-  seqrt_session *s = NULL;
-  int nin = d->ninputs > 0 ? d->ninputs : 0, nsyms = d->nsyms > 0 ? d->nsyms : 0;
-  seqrt_tensor *inputs = calloc((size_t)nin + 1, sizeof *inputs);
-  seqrt_tensor *outputs = calloc((size_t)(d->noutputs > 0 ? d->noutputs : 0) + 1, sizeof *outputs);
-  bool *given = calloc((size_t)nin + 1, sizeof *given);
-  const char **names = calloc((size_t)nin + 1, sizeof *names);
-  int64_t *syms = calloc((size_t)nsyms + 1, sizeof *syms);
-  if (!inputs || !outputs || !given || !names || !syms) {
-    fprintf(stderr, "seqrt-run: error: out of memory\n");
-    status = ERROR;
-    goto done;
+  int nsyms = d->nsyms > 0 ? d->nsyms : 0;
+  int64_t *dims = calloc((size_t)nsyms + 1, sizeof *dims);
+  if (!dims) {
+    seqrt_report(tool, "error", NULL, "out of memory");
+    dlclose(lib);
+    return ERROR;
   }
-  for (int i = 0; i < nsyms; i++) syms[i] = -1;
-  for (int k = 0; k < a.ndims; k++) {
+  for (int i = 0; i < nsyms; i++) dims[i] = -1;
+  for (int k = 0; k < a.ndims && status == OK; k++) {
     int i = seqrt_find_sym(d, a.dim_names[k]);
-    if (i < 0) {
-      fprintf(stderr, "seqrt-run: --dim %s: the model has no dim '%s'", a.dim_names[k],
-              a.dim_names[k]);
-      if (nsyms) {
-        fprintf(stderr, " (its dims:");
-        for (int t = 0; t < nsyms; t++) fprintf(stderr, " %s", d->sym_names[t]);
-        fprintf(stderr, ")");
-      }
-      fprintf(stderr, "\n");
-      status = USAGE;
-      goto done;
+    if (i >= 0) {
+      dims[i] = a.dim_values[k];
+      continue;
     }
-    syms[i] = a.dim_values[k];
+    char known[512] = "";
+    size_t n = 0;
+    for (int t = 0; t < nsyms && n < sizeof known; t++)
+      n += (size_t)snprintf(known + n, sizeof known - n, "%s%s",
+                            t ? " " : " (its dims: ", d->sym_names[t]);
+    if (nsyms && n < sizeof known) snprintf(known + n, sizeof known - n, ")");
+    seqrt_report(tool, "error", NULL, "--dim %s: the model has no dim '%s'%s", a.dim_names[k],
+                 a.dim_names[k], known);
+    status = USAGE;
   }
-  if (!a.weights && a.weights_seed < 0 && d->nembedded == 0) {
+  if (status == OK && !a.weights && a.weights_seed < 0 && d->nembedded == 0)
     status =
         usage("give one of --weights and --random-weights (%s has no embedded weights)", a.model);
-    goto done;
+  if (status == OK) {
+    seqrt_driver drv = {.tool = tool,
+                        .desc = d,
+                        .weights = a.weights,
+                        .weights_seed = a.weights_seed,
+                        .input_seed = -1,
+                        .strict = a.strict,
+                        .threads = a.threads,
+                        .dims = dims};
+    seqrt_driver_run run = {a.input, a.output};
+    status = seqrt_drive(&drv, &run, 1);
   }
-
-  in_file = seqrt_st_open(a.input, &err);
-  if (!in_file) {
-    fprintf(stderr, "seqrt-run: %s\n", err.msg);
-    status = ERROR;
-    goto done;
-  }
-  for (int i = 0; i < nin; i++) names[i] = seqrt_input_name(d, i);
-  if (seqrt_read_inputs(in_file, names, nin, a.strict, print_warning, (void *)a.input, inputs,
-                        given, &err)) {
-    fprintf(stderr, "%s: error: %s\n", a.input, err.msg);
-    status = ERROR;
-    goto done;
-  }
-  if (seqrt_bind_dims(d, inputs, given, syms, &err)) goto fail;
-  s = seqrt_session_new(d, syms, a.threads, &err);
-  if (!s) goto fail;
-  if (a.weights) {
-    w_file = seqrt_st_open(a.weights, &err);
-    if (!w_file) goto fail;
-    if (seqrt_session_load_weights(s, w_file, a.strict, print_warning, (void *)a.weights, &err))
-      goto fail;
-  } else if (a.weights_seed >= 0 &&
-             seqrt_session_random_params(s, (uint64_t)a.weights_seed, &err)) {
-    goto fail;
-  }
-  if (seqrt_session_run(s, inputs, outputs, &err)) goto fail;
-  if (a.output) {
-    if (seqrt_st_write(a.output, d->output_names, outputs, d->noutputs, &err)) goto fail;
-  } else {
-    print_outputs(d->output_names, d->noutputs, outputs);
-  }
-  status = OK;
-  goto done;
-fail:
-  fprintf(stderr, "seqrt-run: error: %s\n", err.msg);
-  status = ERROR;
-done:
-  seqrt_session_free(s);
-  seqrt_st_close(w_file);
-  seqrt_st_close(in_file);
-  free(inputs);
-  free(outputs);
-  free(given);
-  free(names);
-  free(syms);
+  free(dims);
   dlclose(lib);
   return status;
 }

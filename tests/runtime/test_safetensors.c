@@ -170,9 +170,9 @@ static void test_write_errors(void **state) {
 }
 
 static void test_open_errors(void **state) {
-  expect_open_error(tmp_path("missing.safetensors"), "cannot open ", "missing.safetensors",
+  expect_open_error(tmp_path("missing.safetensors"), "missing.safetensors: cannot open: ",
                     ": No such file or directory", NULL);
-  expect_open_error(dir, "cannot open ", "Is a directory", NULL);
+  expect_open_error(dir, ": cannot open: ", "Is a directory", NULL);
 }
 
 static void test_corrupt(void **state) {
