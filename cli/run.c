@@ -1,4 +1,4 @@
-/* run.c: `seqc run`: compile a model just in time and run it once. */
+/* run.c: `seqc run`: compile a model just in time and run it, once or once per input file. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,17 +7,20 @@
 
 static const char help[] =
     "usage: seqc run MODEL.yaml (--weights W.safetensors | --random-weights SEED)\n"
-    "                (--input IN.safetensors | --random-input SEED)\n"
-    "                [--output OUT.safetensors] [--dim N=V]... [--threads N] [--unroll N] "
-    "[--strict]\n"
+    "                (--input IN.safetensors | --random-input SEED) [--output OUT.safetensors]\n"
+    "                [--input IN2 --output OUT2]... [--dim N=V]... [--threads N] [--unroll N]\n"
+    "                [--strict]\n"
     "\n"
-    "Compiles MODEL.yaml for the bound dims and runs it once.\n"
+    "Compiles MODEL.yaml for the bound dims and runs it once, or once per --input.\n"
     "  --weights W        parameters by name (NODE.PARAM), as a PyTorch state_dict\n"
     "  --random-weights S fill every parameter reproducibly from seed S instead\n"
     "  --input IN         model inputs by input name\n"
     "  --random-input S   random inputs of the bound shapes from seed S instead\n"
     "  --output OUT       write every output under its output name (without it,\n"
     "                     a summary of each output is printed)\n"
+    "  --input IN1 --output OUT1 --input IN2 --output OUT2 ...\n"
+    "                     runs in order in one session, OUTk the outputs of the\n"
+    "                     k-th run; every run binds the dims of the first\n"
     "  --dim N=V          bind dim N (else taken from the inputs' shapes, else the\n"
     "                     YAML default)\n"
     "  --threads N        threads (default 0: all cores)\n"
@@ -28,18 +31,22 @@ static const char help[] =
     "                     --weights)\n";
 
 typedef struct run_args {
-  cli_opts o;           /* shared options */
-  const char *weights;  /* --weights */
-  const char *input;    /* --input */
-  const char *output;   /* --output */
-  int64_t weights_seed; /* --random-weights, -1 unset */
-  int64_t input_seed;   /* --random-input, -1 unset */
-  bool interpret;       /* --interpret: ir_eval instead of the JIT */
+  cli_opts o;             /* shared options */
+  const char *weights;    /* --weights */
+  seqrt_driver_run *runs; /* --input IN (or NULL: --random-input) paired with --output OUT */
+  int nruns;              /* entries of runs */
+  int ninputs;            /* --input given */
+  int noutputs;           /* --output given */
+  int64_t weights_seed;   /* --random-weights, -1 unset */
+  int64_t input_seed;     /* --random-input, -1 unset */
+  bool interpret;         /* --interpret: ir_eval instead of the JIT */
 } run_args;
 
 static int parse(int argc, char **argv, run_args *a) {
   memset(a, 0, sizeof *a);
   a->weights_seed = a->input_seed = -1;
+  a->runs = calloc((size_t)argc + 1, sizeof *a->runs); /* at most one run an argument */
+  IR_ASSERT(a->runs);
   for (int i = 1; i < argc; i++) {
     const char *s = argv[i];
     int c = cli_parse_common(argc, argv, &i, &a->o);
@@ -53,10 +60,11 @@ static int parse(int argc, char **argv, run_args *a) {
       a->interpret = true;
       continue;
     }
-    const char **str = !strcmp(s, "--weights")                      ? &a->weights
-                       : !strcmp(s, "--input")                      ? &a->input
-                       : !strcmp(s, "--output") || !strcmp(s, "-o") ? &a->output
-                                                                    : NULL;
+    bool out = !strcmp(s, "--output") || !strcmp(s, "-o");
+    const char **str = !strcmp(s, "--weights") ? &a->weights
+                       : !strcmp(s, "--input") ? &a->runs[a->ninputs++].input
+                       : out                   ? &a->runs[a->noutputs++].output
+                                               : NULL;
     int64_t *num = !strcmp(s, "--random-weights") ? &a->weights_seed
                    : !strcmp(s, "--random-input") ? &a->input_seed
                                                   : NULL;
@@ -77,8 +85,12 @@ static int parse(int argc, char **argv, run_args *a) {
   if (!a->o.model) return cli_usage_error("run", "no model file given");
   if (!a->weights == (a->weights_seed < 0))
     return cli_usage_error("run", "give exactly one of --weights and --random-weights");
-  if (!a->input == (a->input_seed < 0))
+  if (!a->ninputs == (a->input_seed < 0))
     return cli_usage_error("run", "give exactly one of --input and --random-input");
+  a->nruns = a->ninputs ? a->ninputs : 1;
+  if (a->noutputs > a->nruns || (a->nruns > 1 && a->noutputs != a->nruns))
+    return cli_usage_error("run", "give one --output for each --input (%d --input, %d --output)",
+                           a->ninputs, a->noutputs);
   return CLI_OK;
 }
 
@@ -150,7 +162,8 @@ static const seqrt_model_desc *compile_hook(void *user, const int64_t *syms) {
 
 /* --interpret: the reference interpreter on the graph as lowered; the driver's
  * steps around it, ir_eval where the session would run */
-static int interpret(const ir_graph *g, const seqrt_driver *drv, const run_args *a) {
+static int interpret(const ir_graph *g, const seqrt_driver *drv, const run_args *a,
+                     const seqrt_driver_run *run) {
   int nin = g->ninputs, n = g->noutputs;
   seqrt_tensor *inputs = calloc((size_t)nin + 1, sizeof *inputs);
   bool *given = calloc((size_t)nin + 1, sizeof *given);
@@ -164,13 +177,13 @@ static int interpret(const ir_graph *g, const seqrt_driver *drv, const run_args 
   int64_t syms[IR_MAX_SYMS];
   seqrt_error err;
   int status = CLI_ERROR;
-  if (a->input &&
-      !(in_file = seqrt_driver_read_inputs(drv, a->input, drv->input_names, nin, inputs, given)))
+  if (run->input &&
+      !(in_file = seqrt_driver_read_inputs(drv, run->input, drv->input_names, nin, inputs, given)))
     goto done;
-  status = cli_bind_dims(g, &a->o, a->input ? inputs : NULL, a->input ? given : NULL, syms);
+  status = cli_bind_dims(g, &a->o, run->input ? inputs : NULL, run->input ? given : NULL, syms);
   if (status) goto done;
   status = CLI_ERROR;
-  if (!a->input) cli_random_inputs(g, syms, (uint64_t)a->input_seed, inputs);
+  if (!run->input) cli_random_inputs(g, syms, (uint64_t)a->input_seed, inputs);
   if (a->weights && !(w = seqrt_st_open(a->weights, &err))) {
     cli_error("%s", err.msg);
     goto done;
@@ -181,10 +194,10 @@ static int interpret(const ir_graph *g, const seqrt_driver *drv, const run_args 
   if (!ok)
     cli_error("%s", err.msg);
   else
-    status = seqrt_driver_emit(drv, a->output, names, out, n);
+    status = seqrt_driver_emit(drv, run->output, names, out, n);
   for (int i = 0; i < n; i++) free(out[i].data);
 done:
-  if (!a->input)
+  if (!run->input)
     for (int i = 0; i < nin; i++) free(inputs[i].data);
   for (int i = 0; i < r.nmem; i++) free(r.mem[i]);
   free(r.mem);
@@ -200,11 +213,15 @@ done:
 int cmd_run(int argc, char **argv) {
   run_args a;
   int status = parse(argc, argv, &a);
-  if (status) return status < 0 ? CLI_OK : status;
+  if (status) {
+    free(a.runs);
+    return status < 0 ? CLI_OK : status;
+  }
 
   cli_model m;
   if (!cli_model_load(&m, a.o.model, a.o.strict)) {
     cli_model_free(&m);
+    free(a.runs);
     return CLI_ERROR;
   }
   ir_graph *g = m.graph;
@@ -226,12 +243,14 @@ int cmd_run(int argc, char **argv) {
                       .compile = compile_hook,
                       .user = &jm};
   if (a.interpret) {
-    status = interpret(g, &drv, &a);
+    /* each run on its own: the interpreter keeps nothing between runs */
+    for (int k = 0; k < a.nruns && status == CLI_OK; k++)
+      status = interpret(g, &drv, &a, &a.runs[k]);
   } else {
-    seqrt_driver_run run = {a.input, a.output};
-    status = seqrt_drive(&drv, &run, 1);
+    status = seqrt_drive(&drv, a.runs, a.nruns);
   }
   cg_jit_free(jm.jit);
+  free(a.runs);
   free(names);
   cli_model_free(&m);
   return status;

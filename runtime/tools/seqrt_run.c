@@ -18,15 +18,18 @@ enum { OK = SEQRT_EXIT_OK, ERROR = SEQRT_EXIT_ERROR, USAGE = SEQRT_EXIT_USAGE };
 static const char help[] =
     "usage: seqrt-run MODEL.so (--weights W.safetensors | --random-weights SEED)\n"
     "                 --input IN.safetensors [--output OUT.safetensors]\n"
-    "                 [--dim N=V]... [--threads N] [--strict]\n"
+    "                 [--input IN2 --output OUT2]... [--dim N=V]... [--threads N] [--strict]\n"
     "\n"
-    "Runs a model compiled by `seqc compile --emit shared` once.\n"
+    "Runs a model compiled by `seqc compile --emit shared` once, or once per --input.\n"
     "  --weights W        parameters by name (NODE.PARAM); optional when the model\n"
     "                     was compiled with --embed-weights\n"
     "  --random-weights S fill every parameter reproducibly from seed S instead\n"
     "  --input IN         model inputs by input name\n"
     "  --output OUT       write every output under its output name (without it,\n"
     "                     a summary of each output is printed)\n"
+    "  --input IN1 --output OUT1 --input IN2 --output OUT2 ...\n"
+    "                     runs in order in one session, OUTk the outputs of the\n"
+    "                     k-th run; every run binds the dims of the first\n"
     "  --dim N=V          bind dim N (else taken from the inputs' shapes, else the\n"
     "                     compiled value or YAML default)\n"
     "  --threads N        threads (default 0: all cores)\n"
@@ -35,8 +38,9 @@ static const char help[] =
 typedef struct args {
   const char *model;               /* MODEL.so */
   const char *weights;             /* --weights */
-  const char *input;               /* --input */
-  const char *output;              /* --output */
+  seqrt_driver_run *runs;          /* --input IN paired with --output OUT, in order */
+  int ninputs;                     /* --input given */
+  int noutputs;                    /* --output given */
   long long weights_seed;          /* --random-weights, -1 unset */
   const char *dim_names[MAX_DIMS]; /* --dim N=V: names */
   long long dim_values[MAX_DIMS];  /* --dim N=V: values */
@@ -65,6 +69,11 @@ static long long parse_int(const char *s) {
 static int parse(int argc, char **argv, args *a) {
   memset(a, 0, sizeof *a);
   a->weights_seed = -1;
+  a->runs = calloc((size_t)argc + 1, sizeof *a->runs); /* at most one run an argument */
+  if (!a->runs) {
+    seqrt_report(tool, "error", NULL, "out of memory");
+    return ERROR;
+  }
   for (int i = 1; i < argc; i++) {
     const char *s = argv[i];
     if (!strcmp(s, "--help") || !strcmp(s, "-h")) {
@@ -82,9 +91,9 @@ static int parse(int argc, char **argv, args *a) {
     if (!strcmp(s, "--weights")) {
       a->weights = argv[++i];
     } else if (!strcmp(s, "--input")) {
-      a->input = argv[++i];
+      a->runs[a->ninputs++].input = argv[++i];
     } else if (!strcmp(s, "--output") || !strcmp(s, "-o")) {
-      a->output = argv[++i];
+      a->runs[a->noutputs++].output = argv[++i];
     } else if (!strcmp(s, "--random-weights")) {
       if ((a->weights_seed = parse_int(argv[++i])) < 0)
         return usage("%s wants a non-negative integer seed", s);
@@ -115,14 +124,22 @@ static int parse(int argc, char **argv, args *a) {
   if (!a->model) return usage("no model file given%s", "");
   if (a->weights && a->weights_seed >= 0)
     return usage("give at most one of --weights and --random-weights%s", "");
-  if (!a->input) return usage("no input file given (--input IN)%s", "");
+  if (!a->ninputs) return usage("no input file given (--input IN)%s", "");
+  if (a->noutputs > a->ninputs || (a->ninputs > 1 && a->noutputs != a->ninputs)) {
+    char counts[64];
+    snprintf(counts, sizeof counts, "%d --input, %d --output", a->ninputs, a->noutputs);
+    return usage("give one --output for each --input (%s)", counts);
+  }
   return OK;
 }
 
 int main(int argc, char **argv) {
   args a;
   int status = parse(argc, argv, &a);
-  if (status) return status < 0 ? OK : status;
+  if (status) {
+    free(a.runs);
+    return status < 0 ? OK : status;
+  }
 
   /* a bare file name means this folder, as for every other file argument (dlopen would
    * search the library path instead) */
@@ -131,12 +148,14 @@ int main(int argc, char **argv) {
   void *lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
   if (!lib) {
     seqrt_report(tool, "error", a.model, "cannot load: %s", dlerror());
+    free(a.runs);
     return ERROR;
   }
   const seqrt_model_desc *d = dlsym(lib, SEQRT_SHARED_SYMBOL);
   if (!d) {
     seqrt_report(tool, "error", a.model, "not a model made by `seqc compile --emit shared`");
     dlclose(lib);
+    free(a.runs);
     return ERROR;
   }
   int nsyms = d->nsyms > 0 ? d->nsyms : 0;
@@ -144,6 +163,7 @@ int main(int argc, char **argv) {
   if (!dims) {
     seqrt_report(tool, "error", NULL, "out of memory");
     dlclose(lib);
+    free(a.runs);
     return ERROR;
   }
   for (int i = 0; i < nsyms; i++) dims[i] = -1;
@@ -175,9 +195,9 @@ int main(int argc, char **argv) {
                         .strict = a.strict,
                         .threads = a.threads,
                         .dims = dims};
-    seqrt_driver_run run = {a.input, a.output};
-    status = seqrt_drive(&drv, &run, 1);
+    status = seqrt_drive(&drv, a.runs, a.ninputs);
   }
+  free(a.runs);
   free(dims);
   dlclose(lib);
   return status;
