@@ -219,7 +219,8 @@ int seqrt_drive(const seqrt_driver *d, const seqrt_driver_run *runs, int nruns) 
     return SEQRT_EXIT_ERROR;
   }
   int status = SEQRT_EXIT_OK;
-  /* runs after a failed one are not made (their inputs may depend on it) */
+  /* a failed run stops the list (SPEC 9): earlier outputs stay written, later runs,
+   * which would continue from it, are not made */
   for (int k = 0; k < nruns && status == SEQRT_EXIT_OK; k++)
     status = drive_one(d, &st, &runs[k], k);
   seqrt_session_free(st.session);
