@@ -3,10 +3,13 @@
  * ways; the object is linked into a shared library (cc -shared) and opened,
  * and its descriptor must equal cg_desc_new's field by field (so the LLVM
  * struct layout matches seqrt.h's), and both must compute the same outputs
- * on the same random parameters and inputs, with dims symbolic and bound.
+ * on the same random parameters and inputs, with dims symbolic and bound;
+ * a session of each, run three times on new inputs, gives the interpreter's
+ * outputs every time.
  * Also: embedded parameters, an unknown CPU, asm and LLVM IR output.
  */
 #include <dlfcn.h>
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -45,7 +48,8 @@ static const char *at(scratch *s, const char *name) {
   return s->path;
 }
 
-static ir_graph *planned(const int64_t *syms) {
+/* the model as the frontend lowers it (what the interpreter runs) */
+static ir_graph *lowered(void) {
   char path[] = "/tmp/seqc-aot-XXXXXX.yaml";
   int fd = mkstemps(path, 5);
   assert_true(fd >= 0);
@@ -56,11 +60,19 @@ static ir_graph *planned(const int64_t *syms) {
   char *src = NULL;
   ir_graph *g = fe_load_model(path, &d, &src);
   unlink(path);
+  free(src);
   assert_non_null(g);
   assert_int_equal(d.nerrors, 0);
+  return g;
+}
+
+/* the model through the pass pipeline, ready for codegen */
+static ir_graph *planned(const int64_t *syms) {
+  ir_graph *g = lowered();
+  ir_diags d;
+  ir_diags_init(&d, "tiny.yaml", NULL, 0, stderr);
   pass_ctx ctx = {.diags = &d, .syms = syms};
   assert_true(pass_run_pipeline(g, &ctx));
-  free(src);
   return g;
 }
 
@@ -113,9 +125,9 @@ static void same_desc(const seqrt_model_desc *a, const seqrt_model_desc *b) {
   assert_non_null(a->run);
 }
 
-/* random tok in [0, 7) and x in [-1, 1] for B, T */
-static void make_inputs(int64_t B, int64_t T, seqrt_tensor *in) {
-  uint32_t r = 12345;
+/* random tok in [0, 7) and x in [-1, 1] for B, T; each seed its own data */
+static void make_inputs(int64_t B, int64_t T, uint32_t seed, seqrt_tensor *in) {
+  uint32_t r = seed;
   in[0] = (seqrt_tensor){SEQRT_I32, 2, {B, T}, calloc((size_t)(B * T), 4)};
   in[1] = (seqrt_tensor){SEQRT_F32, 3, {B, T, 8}, calloc((size_t)(B * T * 8), 4)};
   for (int64_t i = 0; i < B * T; i++)
@@ -124,23 +136,76 @@ static void make_inputs(int64_t B, int64_t T, seqrt_tensor *in) {
     ((float *)in[1].data)[i] = (float)(((r = r * 1103515245u + 12345u) >> 8) % 2001) / 1000.0f - 1;
 }
 
-/* runs d at (B, T) with random params of seed 3 (or embedded ones); outputs copied into out */
-static void run_model(const seqrt_model_desc *d, int64_t B, int64_t T, bool random, float **out) {
+/* ir_param_fn over a session's bound parameters */
+static bool session_param(void *user, const char *name, seqrt_tensor *out) {
+  const seqrt_session *s = user;
+  const seqrt_model_desc *d = s->desc;
+  for (int b = 0; b < d->nbufs; b++) {
+    if (d->bufs[b].role != SEQRT_ROLE_PARAM || strcmp(d->bufs[b].name, name)) continue;
+    *out = (seqrt_tensor){.dtype = (seqrt_dtype)d->bufs[b].dtype, .rank = d->bufs[b].rank};
+    memcpy(out->shape, &s->shapes[(size_t)b * SEQRT_MAX_RANK], sizeof(int64_t) * SEQRT_MAX_RANK);
+    out->data = s->params[b];
+    return out->data != NULL;
+  }
+  return false;
+}
+
+/* got (n floats) within 1e-5 + 1e-5 * |want| of want, element by element */
+static void close_to(const float *got, const float *want, size_t n) {
+  for (size_t k = 0; k < n; k++) {
+    double tol = 1e-5 + 1e-5 * fabs((double)want[k]);
+    if (!(fabs((double)got[k] - (double)want[k]) <= tol))
+      fprintf(stderr, "element %zu: got %.9g, want %.9g\n", k, got[k], want[k]);
+    assert_true(fabs((double)got[k] - (double)want[k]) <= tol);
+  }
+}
+
+/*
+ * Runs d at (B, T) RUNS times in one session, each run on inputs of its own,
+ * with random params of seed 3 (or the embedded ones); the outputs of run k are
+ * copied into out[k]. With ref (the model as lowered), every run must also give
+ * the interpreter's outputs for its inputs on the session's parameters: a
+ * session run again computes from its new inputs, not from what the last left.
+ */
+static void run_model(const seqrt_model_desc *d, int64_t B, int64_t T, bool random, int runs,
+                      const ir_graph *ref, float *(*out)[2]) {
   seqrt_error err;
   int64_t syms[2] = {B, T};
   seqrt_session *s = seqrt_session_new(d, syms, 2, &err);
   if (!s) fprintf(stderr, "%s\n", err.msg);
   assert_non_null(s);
   if (random) assert_int_equal(seqrt_session_random_params(s, 3, &err), 0);
-  seqrt_tensor in[2], o[2];
-  make_inputs(B, T, in);
-  if (seqrt_session_run(s, in, o, &err)) fprintf(stderr, "%s\n", err.msg);
-  for (int i = 0; i < 2; i++) {
-    size_t n = (size_t)seqrt_tensor_numel(&o[i]);
-    out[i] = malloc(n * 4);
-    memcpy(out[i], o[i].data, n * 4);
-    free(in[i].data);
+  /* every run's inputs live to the end: a session that kept reading the first
+   * run's memory must not find the next run's data there by chance */
+  seqrt_tensor(*ins)[2] = calloc((size_t)runs, sizeof *ins);
+  assert_non_null(ins);
+  for (int k = 0; k < runs; k++) {
+    seqrt_tensor *in = ins[k], o[2];
+    make_inputs(B, T, 12345u + 1000u * (uint32_t)k, in);
+    int rc = seqrt_session_run(s, in, o, &err);
+    if (rc) fprintf(stderr, "run %d: %s\n", k, err.msg);
+    assert_int_equal(rc, 0);
+    for (int i = 0; i < 2; i++) {
+      assert_int_equal(o[i].rank, 3);
+      assert_int_equal(seqrt_tensor_numel(&o[i]), B * T * 6);
+      size_t n = (size_t)seqrt_tensor_numel(&o[i]);
+      out[k][i] = malloc(n * 4);
+      memcpy(out[k][i], o[i].data, n * 4);
+    }
+    if (ref) {
+      seqrt_tensor want[2] = {{0}};
+      bool ok = ir_eval(ref, syms, in, session_param, s, want, &err);
+      if (!ok) fprintf(stderr, "ir_eval: %s\n", err.msg);
+      assert_true(ok);
+      for (int i = 0; i < 2; i++) {
+        close_to(out[k][i], want[i].data, (size_t)(B * T * 6));
+        free(want[i].data);
+      }
+    }
   }
+  for (int k = 0; k < runs; k++)
+    for (int i = 0; i < 2; i++) free(ins[k][i].data);
+  free(ins);
   seqrt_session_free(s);
 }
 
@@ -165,7 +230,9 @@ static void object_matches_jit(void **state) {
   seqrt_error err;
   char obj[200];
   snprintf(obj, sizeof obj, "%s", at(&s, "m.o"));
-  if (cg_object_write(g, &opt, &oo, obj, &err)) fprintf(stderr, "%s\n", err.msg);
+  int rc = cg_object_write(g, &opt, &oo, obj, &err);
+  if (rc) fprintf(stderr, "cg_object_write: %s\n", err.msg);
+  assert_int_equal(rc, 0);
   void *lib = open_object(&s, obj);
   const seqrt_model_desc *aot = dlsym(lib, "seqc_model_tiny");
   assert_non_null(aot);
@@ -177,13 +244,16 @@ static void object_matches_jit(void **state) {
   assert_non_null(j);
   same_desc(aot, cg_jit_desc(j));
   assert_int_equal(aot->nembedded, 0);
+  /* each size: one session of each run three times, on three inputs */
+  ir_graph *ref = lowered();
   static const int64_t sizes[][2] = {{2, 5}, {1, 1}, {3, 40}};
   for (int i = 0; i < 3; i++) {
-    float *a[2], *b[2];
-    run_model(aot, sizes[i][0], sizes[i][1], true, a);
-    run_model(cg_jit_desc(j), sizes[i][0], sizes[i][1], true, b);
-    same_outputs(a, b, sizes[i][0], sizes[i][1]);
+    float *a[3][2], *b[3][2];
+    run_model(aot, sizes[i][0], sizes[i][1], true, 3, ref, a);
+    run_model(cg_jit_desc(j), sizes[i][0], sizes[i][1], true, 3, ref, b);
+    for (int k = 0; k < 3; k++) same_outputs(a[k], b[k], sizes[i][0], sizes[i][1]);
   }
+  ir_graph_free(ref);
   cg_jit_free(j);
   dlclose(lib);
   ir_graph_free(g);
@@ -207,6 +277,8 @@ static void embedded_params(void **state) {
   assert_non_null(j);
   int64_t syms[2] = {2, 5};
   seqrt_session *js = seqrt_session_new(cg_jit_desc(j), syms, 1, &err);
+  if (!js) fprintf(stderr, "%s\n", err.msg);
+  assert_non_null(js);
   assert_int_equal(seqrt_session_random_params(js, 3, &err), 0);
   const seqrt_model_desc *jd = cg_jit_desc(j);
   seqrt_embedded_param params[16];
@@ -237,10 +309,10 @@ static void embedded_params(void **state) {
     assert_string_equal(aot->embedded[i].name, params[i].name);
     assert_int_equal((uintptr_t)aot->embedded[i].tensor.data % 64, 0);
   }
-  float *a[2], *b[2];
-  run_model(aot, 2, 9, false, a); /* no parameters given: the embedded ones */
-  run_model(jd, 2, 9, true, b);
-  same_outputs(a, b, 2, 9);
+  float *a[1][2], *b[1][2];
+  run_model(aot, 2, 9, false, 1, NULL, a); /* no parameters given: the embedded ones */
+  run_model(jd, 2, 9, true, 1, NULL, b);
+  same_outputs(a[0], b[0], 2, 9);
   /* B is compiled in */
   int64_t wrong[2] = {3, 9};
   assert_null(seqrt_session_new(aot, wrong, 1, &err));

@@ -10,9 +10,16 @@
 #   SEQC=cli/seqc SRC=.. TOOLS=tests bash ../tests/golden/run_golden.sh [CASE...]
 # Prints one line per case, then "N passed, M failed"; exits 1 if any failed.
 # Needs no Python.
+#
+# Run without CASE arguments, exactly GOLDEN_CASES cases must run: every folder
+# of cases/ is a case (model.yaml, input.safetensors, expected.safetensors) and
+# there are GOLDEN_CASES of them. A pinned number, not the count of folders:
+# a case lost (deleted, or a regeneration that wrote fewer) fails the test
+# instead of shrinking it. Adding a case means raising the number, in the diff.
 set -u
 : "${SEQC:?set SEQC to the seqc binary}" "${SRC:?set SRC to the source root}"
 : "${TOOLS:?set TOOLS to the folder holding stcompare}"
+GOLDEN_CASES=113
 cases_dir=$SRC/tests/golden/cases
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -22,8 +29,20 @@ if [ $# -gt 0 ]; then
 else
   cases=()
   for d in "$cases_dir"/*/; do
-    [ -f "$d/model.yaml" ] && cases+=("$(basename "$d")")
+    name=$(basename "$d")
+    for f in model.yaml input.safetensors expected.safetensors; do
+      if [ ! -f "$d/$f" ]; then
+        echo "FAIL: golden case $name has no $f"
+        exit 1
+      fi
+    done
+    cases+=("$name")
   done
+  if [ ${#cases[@]} -ne "$GOLDEN_CASES" ]; then
+    echo "FAIL: ${#cases[@]} golden cases in $cases_dir, $GOLDEN_CASES pinned in $0"
+    echo "  (a case added: raise GOLDEN_CASES; a case lost: restore it)"
+    exit 1
+  fi
 fi
 if [ ${#cases[@]} -eq 0 ]; then
   echo "no golden cases in $cases_dir (run /usr/bin/python3 tests/golden/gen.py)"
@@ -73,4 +92,8 @@ for name in "${cases[@]}"; do
 done
 
 echo "$pass passed, $fail failed"
+if [ $((pass + fail)) -ne ${#cases[@]} ]; then
+  echo "FAIL: $((pass + fail)) cases ran, ${#cases[@]} to run"
+  exit 1
+fi
 [ "$fail" -eq 0 ]

@@ -46,7 +46,9 @@ PY
 }
 
 mk "$tmp/want.st" "a F32 2x2 1,2,3,4" "i I32 3 1,2,3" "n F32 2 nan,1"
-mk "$tmp/same.st" "a F32 2x2 1,2,3,4" "i I32 3 1,2,3" "n F32 2 nan,1" "extra F32 1 0"
+mk "$tmp/same.st" "a F32 2x2 1,2,3,4" "i I32 3 1,2,3" "n F32 2 nan,1"
+mk "$tmp/extra.st" "a F32 2x2 1,2,3,4" "i I32 3 1,2,3" "n F32 2 nan,1" "extra F32 1 0"
+mk "$tmp/empty.st"
 mk "$tmp/close.st" "a F32 2x2 1.00001,2,3,4" "i I32 3 1,2,3" "n F32 2 nan,1"
 mk "$tmp/far.st" "a F32 2x2 1,2.001,3,4" "i I32 3 1,2,3" "n F32 2 nan,1"
 mk "$tmp/int.st" "a F32 2x2 1,2,3,4" "i I32 3 1,2,4" "n F32 2 nan,1"
@@ -61,7 +63,11 @@ mk "$tmp/big2.st" "b F32 1 1000.05"
 S="$TOOLS/stcompare"
 expect 0 "^a: f32 \[2, 2\] max abs err 0 ok" "$S" "$tmp/same.st" "$tmp/want.st"
 expect 0 "all tensors match" "$S" "$tmp/same.st" "$tmp/want.st"
-expect 0 "extra: \(only in" "$S" "$tmp/same.st" "$tmp/want.st"
+expect 1 "^extra: MISMATCH: only in .*extra.st" "$S" "$tmp/extra.st" "$tmp/want.st"
+expect 1 "^a: .* ok" "$S" "$tmp/extra.st" "$tmp/want.st"
+# an expected file without tensors proves nothing: a mismatch, whatever GOT holds
+expect 1 "MISMATCH: .*empty.st holds no tensors" "$S" "$tmp/want.st" "$tmp/empty.st"
+expect 1 "MISMATCH: .*empty.st holds no tensors" "$S" "$tmp/empty.st" "$tmp/empty.st"
 expect 0 "^a: .* ok" "$S" "$tmp/close.st" "$tmp/want.st"
 expect 1 "^a: .*MISMATCH: 1 of 4 elements, first at \[0, 1\]: got 2.00099993, want 2" \
   "$S" "$tmp/far.st" "$tmp/want.st"

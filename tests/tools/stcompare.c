@@ -3,10 +3,11 @@
  *
  *   stcompare GOT.safetensors WANT.safetensors [--atol A] [--rtol R]
  *
- * Every tensor of WANT must be in GOT with the same dtype and shape, and
- * |got - want| <= atol + rtol * |want| elementwise (integers equal, NaN only
- * matches NaN). One line per tensor; exit 0 if all match, 1 otherwise, 2 on
- * bad usage.
+ * GOT and WANT must hold the same tensor names (a tensor missing from GOT or
+ * one GOT has beyond WANT is a mismatch), WANT at least one tensor, each with
+ * the same dtype and shape, and |got - want| <= atol + rtol * |want|
+ * elementwise (integers equal, NaN only matches NaN). One line per tensor;
+ * exit 0 if all match, 1 otherwise, 2 on bad usage.
  */
 #include <math.h>
 #include <stdio.h>
@@ -17,7 +18,7 @@
 
 static const char usage[] =
     "usage: stcompare GOT.safetensors WANT.safetensors [--atol A] [--rtol R]\n"
-    "  every tensor of WANT must be in GOT, same dtype and shape, with\n"
+    "  GOT and WANT hold the same tensors (WANT at least one), same dtype and shape, with\n"
     "  |got - want| <= atol + rtol * |want| (defaults 1e-4, 1e-4)\n";
 
 /* a non-negative number from s; false if s is not one */
@@ -134,7 +135,9 @@ int main(int argc, char **argv) {
     seqrt_st_close(got);
     return 1;
   }
-  bool all = true;
+  /* an empty WANT would make every GOT match: a golden file written wrong */
+  bool all = seqrt_st_count(want) > 0;
+  if (!all) printf("MISMATCH: %s holds no tensors\n", paths[1]);
   for (int i = 0; i < seqrt_st_count(want); i++) {
     const char *name = seqrt_st_name(want, i);
     int k = seqrt_st_find(got, name);
@@ -149,9 +152,12 @@ int main(int argc, char **argv) {
       all = false;
     }
   }
+  /* an output WANT does not know of is as wrong as one it misses */
   for (int k = 0; k < seqrt_st_count(got); k++)
-    if (seqrt_st_find(want, seqrt_st_name(got, k)) < 0)
-      printf("%s: (only in %s, not compared)\n", seqrt_st_name(got, k), paths[0]);
+    if (seqrt_st_find(want, seqrt_st_name(got, k)) < 0) {
+      printf("%s: MISMATCH: only in %s\n", seqrt_st_name(got, k), paths[0]);
+      all = false;
+    }
   printf("%s\n", all ? "all tensors match" : "MISMATCH");
   seqrt_st_close(got);
   seqrt_st_close(want);
