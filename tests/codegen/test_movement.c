@@ -100,7 +100,10 @@ static void select_out_of_range(void **state) {
       "outputs: [s]\nnodes:\n"
       "  s: {op: select, input: x, dim: 1, index: 5}\n";
   static const int64_t short_t[] = {2, 3};
-  cgt_check(y, &(cgt_opts){.syms = short_t, .bad_index = 5, .variants = CGT_SYMBOLIC});
+  cgt_check(y, &(cgt_opts){.syms = short_t, .bad_index = 5, .variants = CGT_SYMBOLIC,
+                           /* the compiled model's message names no node (the interpreter's does) */
+                           .error = "index 5 out of range [0, 3)",
+                           .eval_error = "select index 5 out of range for dim 1 of size 3 in 's'"});
 }
 
 static void transposes(void **state) {
@@ -168,15 +171,20 @@ static void embedding_out_of_range(void **state) {
       "outputs: [e]\nnodes:\n"
       "  e: {op: embedding, input: a, num_embeddings: 50, embedding_dim: 8}\n"
       "  r: {op: relu, input: e}\n";
-  cgt_check(y, &(cgt_opts){.index_max = 50, .bad_index = 50, .bad_pos = 3});
-  cgt_check(y, &(cgt_opts){.index_max = 50, .bad_index = -7, .bad_pos = 17});
-  cgt_check(y, &(cgt_opts){.index_max = 50, .bad_index = 1000000, .bad_pos = 0});
+  /* a, [B = 2, T = 9]: flat position 3 is [0, 3], 17 is [1, 8] */
+  cgt_check(y, &(cgt_opts){.index_max = 50, .bad_index = 50, .bad_pos = 3,
+                           .error = "index 50 out of range [0, 50) at position [0, 3] of 'a'"});
+  cgt_check(y, &(cgt_opts){.index_max = 50, .bad_index = -7, .bad_pos = 17,
+                           .error = "index -7 out of range [0, 50) at position [1, 8] of 'a'"});
+  cgt_check(y, &(cgt_opts){.index_max = 50, .bad_index = 1000000, .bad_pos = 0,
+                           .error = "index 1000000 out of range [0, 50) at position [0, 0] of 'a'"});
   const char *l =
       "seqc: 1\nname: m\ndims: {B: 2, T: 9}\n"
       "inputs:\n  a: {dtype: i64, shape: [B, T]}\n"
       "outputs: [e]\nnodes:\n"
       "  e: {op: embedding, input: a, num_embeddings: 5, embedding_dim: 3}\n";
-  cgt_check(l, &(cgt_opts){.index_max = 5, .bad_index = 5000000000ll, .bad_pos = 5});
+  cgt_check(l, &(cgt_opts){.index_max = 5, .bad_index = 5000000000ll, .bad_pos = 5,
+                           .error = "index 5000000000 out of range [0, 5) at position [0, 5] of 'a'"});
 }
 
 static void positional(void **state) {
