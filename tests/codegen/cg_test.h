@@ -8,7 +8,9 @@
  * the graph goes through the pass pipeline and the JIT, and the compiled
  * model runs through the runtime at 1 and 2 threads (or up to
  * cgt_opts.threads) on the same data; every output must match within
- * 1e-5 + 1e-5 * |want|.
+ * 1e-5 + 1e-5 * |want|. With cgt_opts.runs, each session runs that many
+ * times on new inputs; with cgt_opts.threads_tol, every thread count must
+ * give one thread's outputs within that tolerance.
  */
 #ifndef SEQC_CG_TEST_H
 #define SEQC_CG_TEST_H
@@ -45,6 +47,9 @@ typedef struct cgt_opts {
   uint64_t seed;       /* data seed (0 = 1) */
   double tol;          /* tolerance (0 = 1e-5) */
   int threads;         /* runs at 1 .. threads threads (0 = 2) */
+  int runs;            /* runs of each session, each on new inputs (0 = 1) */
+  double threads_tol;  /* > 0: outputs at every thread count within threads_tol +
+                          threads_tol * |x| of those at one thread, x (0: not compared) */
 } cgt_opts;
 
 /* a named tensor, owned */
@@ -184,30 +189,37 @@ static inline void cgt_check_graph(ir_graph *ref, const cgt_opts *o) {
       for (int64_t i = 0; i < seqrt_tensor_numel(&p->t); i++) ((float *)p->t.data)[i] *= scale;
     }
   }
-  seqrt_tensor *inputs = calloc((size_t)ref->ninputs + 1, sizeof *inputs);
-  bool planted = false;
-  for (int i = 0; i < ref->ninputs; i++) {
-    const ir_value *val = &ref->values[ref->inputs[i]];
-    inputs[i] = cgt_random(&val->type, syms, &rng, imax);
-    if (o->bad_index && !planted && val->type.dtype != IR_F32) {
-      if (val->type.dtype == IR_I32)
-        ((int32_t *)inputs[i].data)[o->bad_pos] = (int32_t)o->bad_index;
-      else
-        ((int64_t *)inputs[i].data)[o->bad_pos] = o->bad_index;
-      planted = true;
-    }
-  }
-  seqrt_tensor *want = calloc((size_t)ref->noutputs + 1, sizeof *want);
+  /* one set of inputs and expected outputs for each run of a session */
+  int runs = o->runs > 0 ? o->runs : 1;
+  assert_true(runs == 1 || !o->bad_index);
+  int nin = ref->ninputs, nout = ref->noutputs;
+  seqrt_tensor *inputs = calloc((size_t)(runs * nin) + 1, sizeof *inputs);
+  seqrt_tensor *want = calloc((size_t)(runs * nout) + 1, sizeof *want);
   seqrt_error err = {{0}};
-  bool ok = ir_eval(ref, syms, inputs, cgt_get_param, &params, want, &err);
-  if (o->bad_index) {
-    assert_non_null(o->error); /* a failure must say what it is, in full */
-    assert_false(ok);
-    cgt_same_message("interpreter", err.msg, o->eval_error ? o->eval_error : o->error);
-  } else if (!ok) {
-    fprintf(stderr, "ir_eval: %s\n", err.msg);
+  for (int r = 0; r < runs; r++) {
+    bool planted = false;
+    for (int i = 0; i < nin; i++) {
+      const ir_value *val = &ref->values[ref->inputs[i]];
+      seqrt_tensor *in = &inputs[r * nin + i];
+      *in = cgt_random(&val->type, syms, &rng, imax);
+      if (o->bad_index && !planted && val->type.dtype != IR_F32) {
+        if (val->type.dtype == IR_I32)
+          ((int32_t *)in->data)[o->bad_pos] = (int32_t)o->bad_index;
+        else
+          ((int64_t *)in->data)[o->bad_pos] = o->bad_index;
+        planted = true;
+      }
+    }
+    bool ok = ir_eval(ref, syms, &inputs[r * nin], cgt_get_param, &params, &want[r * nout], &err);
+    if (o->bad_index) {
+      assert_non_null(o->error); /* a failure must say what it is, in full */
+      assert_false(ok);
+      cgt_same_message("interpreter", err.msg, o->eval_error ? o->eval_error : o->error);
+    } else if (!ok) {
+      fprintf(stderr, "ir_eval: %s\n", err.msg);
+    }
+    if (!o->bad_index) assert_true(ok);
   }
-  if (!o->bad_index) assert_true(ok);
 
   static const unsigned kinds[] = {CGT_FUSED, CGT_UNFUSED, CGT_SYMBOLIC, CGT_AVX2, CGT_SSE};
   static const char *const kind_names[] = {"fused", "unfused", "symbolic", "avx2", "sse"};
@@ -226,6 +238,8 @@ static inline void cgt_check_graph(ir_graph *ref, const cgt_opts *o) {
     if (!j) fprintf(stderr, "cg_jit_compile [%s]: %s\n", kind_names[k], err.msg);
     assert_non_null(j);
     const seqrt_model_desc *desc = cg_jit_desc(j);
+    /* with o->threads_tol: copies of the outputs of each run at one thread */
+    seqrt_tensor *first = calloc((size_t)(runs * nout) + 1, sizeof *first);
     for (int nth = 1; nth <= (o->threads > 0 ? o->threads : 2); nth++) {
       seqrt_session *s = seqrt_session_new(desc, syms, nth, &err);
       if (!s) fprintf(stderr, "session: %s\n", err.msg);
@@ -233,27 +247,51 @@ static inline void cgt_check_graph(ir_graph *ref, const cgt_opts *o) {
       for (int p = 0; p < params.n; p++)
         assert_int_equal(seqrt_session_set_param(s, params.items[p].name, &params.items[p].t, &err),
                          0);
-      seqrt_tensor *got = calloc((size_t)ref->noutputs + 1, sizeof *got);
-      int rc = seqrt_session_run(s, inputs, got, &err);
-      if (o->bad_index) {
-        assert_int_not_equal(rc, 0);
-        cgt_same_message(kind_names[k], err.msg, o->error);
-      } else {
-        if (rc) fprintf(stderr, "run [%s]: %s\n", kind_names[k], err.msg);
+      seqrt_tensor *got = calloc((size_t)nout + 1, sizeof *got);
+      for (int r = 0; r < runs; r++) {
+        int rc = seqrt_session_run(s, &inputs[r * nin], got, &err);
+        if (o->bad_index) {
+          assert_int_not_equal(rc, 0);
+          cgt_same_message(kind_names[k], err.msg, o->error);
+          continue;
+        }
+        if (rc) fprintf(stderr, "run %d [%s]: %s\n", r, kind_names[k], err.msg);
         assert_int_equal(rc, 0);
-        for (int i = 0; i < ref->noutputs; i++)
-          cgt_compare(ref->outputs[i].name, &got[i], &want[i], tol, kind_names[k], nth);
+        char variant[64];
+        snprintf(variant, sizeof variant, "%s, run %d", kind_names[k], r + 1);
+        for (int i = 0; i < nout; i++) {
+          const char *name = ref->outputs[i].name;
+          cgt_compare(name, &got[i], &want[r * nout + i], tol, variant, nth);
+          if (!(o->threads_tol > 0) || got[i].dtype != SEQRT_F32) continue;
+          seqrt_tensor *f = &first[r * nout + i];
+          int64_t n = seqrt_tensor_numel(&got[i]);
+          if (nth == 1) {
+            *f = got[i];
+            f->data = malloc((size_t)n * 4 + 1);
+            memcpy(f->data, got[i].data, (size_t)n * 4);
+            continue;
+          }
+          for (int64_t e = 0; e < n; e++) {
+            double x = ((float *)f->data)[e], y = ((float *)got[i].data)[e];
+            if (fabs(y - x) <= o->threads_tol + o->threads_tol * fabs(x)) continue;
+            fprintf(stderr, "output %s [%s]: element %lld is %.9g at %d threads, %.9g at 1\n",
+                    name, variant, (long long)e, y, nth, x);
+            fail();
+          }
+        }
       }
       free(got);
       seqrt_session_free(s);
     }
+    for (int i = 0; i < runs * nout; i++) free(first[i].data);
+    free(first);
     cg_jit_free(j);
     ir_graph_free(g);
   }
 
-  for (int i = 0; i < ref->noutputs; i++) free(want[i].data);
+  for (int i = 0; i < runs * nout; i++) free(want[i].data);
   free(want);
-  for (int i = 0; i < ref->ninputs; i++) free(inputs[i].data);
+  for (int i = 0; i < runs * nin; i++) free(inputs[i].data);
   free(inputs);
   for (int p = 0; p < params.n; p++) {
     free(params.items[p].name);
