@@ -8,22 +8,53 @@ trap 'rm -rf "$tmp"' EXIT
 pass=0
 fail=0
 
-# expect STATUS PATTERN CMD...: runs CMD, wants exit STATUS and PATTERN (grep -E)
-# somewhere in its stdout+stderr
+# expect STATUS PATTERN CMD...: runs CMD, wants exit STATUS and PATTERN (grep -E).
+# On success PATTERN is looked for on stdout; on failure on stderr, and stdout
+# must be empty: diagnostics go to stderr (SPEC 7), nothing half-done to stdout.
 expect() {
   local want=$1 pattern=$2
   shift 2
-  local out status
-  out=$("$@" 2>&1)
+  local status stream=stdout why=
+  "$@" >"$tmp/stdout" 2>"$tmp/stderr"
   status=$?
-  if [ "$status" -eq "$want" ] && printf '%s\n' "$out" | grep -Eq -- "$pattern"; then
-    pass=$((pass + 1))
-  else
-    fail=$((fail + 1))
-    echo "FAIL: $* -> status $status (want $want), output:"
-    printf '%s\n' "$out" | head -20
-    echo "  (wanted /$pattern/)"
+  [ "$want" -ne 0 ] && stream=stderr
+  if [ "$status" -ne "$want" ]; then
+    why="status $status, want $want"
+  elif ! grep -Eq -- "$pattern" "$tmp/$stream"; then
+    why="no /$pattern/ on $stream"
+  elif [ "$want" -ne 0 ] && [ -s "$tmp/stdout" ]; then
+    why="stdout not empty on error"
   fi
+  report "$why" "$@"
+}
+
+# quiet CMD...: CMD succeeds and prints nothing, on stdout or stderr
+quiet() {
+  local status why=
+  "$@" >"$tmp/stdout" 2>"$tmp/stderr"
+  status=$?
+  if [ "$status" -ne 0 ]; then
+    why="status $status, want 0"
+  elif [ -s "$tmp/stdout" ] || [ -s "$tmp/stderr" ]; then
+    why="printed something"
+  fi
+  report "$why" "$@"
+}
+
+# report WHY CMD...: a pass if WHY is empty, else a failure with CMD's output
+report() {
+  local why=$1
+  shift
+  if [ -z "$why" ]; then
+    pass=$((pass + 1))
+    return
+  fi
+  fail=$((fail + 1))
+  echo "FAIL: $* -> $why"
+  echo "  stdout:"
+  head -10 "$tmp/stdout" | sed 's/^/    /'
+  echo "  stderr:"
+  head -10 "$tmp/stderr" | sed 's/^/    /'
 }
 
 cat >"$tmp/mlp.yaml" <<'EOF'
@@ -95,8 +126,8 @@ printf 'seqc: 1\nname: m\n  bad: [\n' >"$tmp/syntax.yaml"
 expect 1 "syntax.yaml:[0-9]+:[0-9]+: error" "$SEQC" check "$tmp/syntax.yaml"
 
 # weights: a good file from a run of make_x is not a weights file for mlp
-expect 0 "" "$SEQC" run "$tmp/make_x.yaml" --random-weights 1 --random-input 7 --output "$tmp/x.safetensors"
-expect 0 "x" "$TOOLS/stdump" "$tmp/x.safetensors"
+quiet "$SEQC" run "$tmp/make_x.yaml" --random-weights 1 --random-input 7 --output "$tmp/x.safetensors"
+expect 0 "^x: f32 \[2, 8\] = " "$TOOLS/stdump" "$tmp/x.safetensors"
 expect 1 "missing parameter 'fc1.weight' \(expected f32 \[16, 8\]\)" \
   "$SEQC" run "$tmp/mlp.yaml" --weights "$tmp/x.safetensors" --input "$tmp/x.safetensors"
 expect 1 "cannot open" "$SEQC" run "$tmp/mlp.yaml" --weights "$tmp/nope.safetensors" --random-input 1
@@ -109,14 +140,16 @@ expect 1 "corrupt" "$SEQC" run "$tmp/mlp.yaml" --random-weights 1 --input "$tmp/
 expect 1 "input 'x': expected \[3, 8\], got \[2, 8\]" \
   "$SEQC" run "$tmp/mlp.yaml" --random-weights 1 --input "$tmp/x.safetensors" --dim B=3
 printf 'seqc: 1\nname: m\ninputs:\n  w: {dtype: f32, shape: [2, 8]}\noutputs: [w]\nnodes: {}\n' >"$tmp/make_w.yaml"
-expect 0 "" "$SEQC" run "$tmp/make_w.yaml" --random-weights 1 --random-input 1 --output "$tmp/w.safetensors"
+quiet "$SEQC" run "$tmp/make_w.yaml" --random-weights 1 --random-input 1 --output "$tmp/w.safetensors"
+expect 0 "^w: f32 \[2, 8\] = " "$TOOLS/stdump" "$tmp/w.safetensors"
 expect 1 "input 'x' is missing" "$SEQC" run "$tmp/mlp.yaml" --random-weights 1 --input "$tmp/w.safetensors"
 
 # embedding index out of range: an error naming index and position
 printf 'seqc: 1\nname: m\ninputs:\n  tok: {dtype: i32, shape: [1, 4]}\noutputs: [e]\nnodes:\n  e: {op: embedding, input: tok, num_embeddings: 3, embedding_dim: 2}\n' >"$tmp/emb3.yaml"
 printf 'seqc: 1\nname: m\ninputs:\n  tok: {dtype: i32, shape: [1, 4]}\noutputs: [tok]\nnodes: {}\n' >"$tmp/make_tok.yaml"
 # indices drawn from [0, 10) by --random-input for a table of 10, fed to a table of 3
-"$SEQC" run "$tmp/make_tok.yaml" --random-weights 1 --random-input 3 --output "$tmp/tok.safetensors" >/dev/null 2>&1
+quiet "$SEQC" run "$tmp/make_tok.yaml" --random-weights 1 --random-input 3 --output "$tmp/tok.safetensors"
+expect 0 "^tok: i32 \[1, 4\] = " "$TOOLS/stdump" "$tmp/tok.safetensors"
 expect 1 "index [0-9]+ out of range \[0, 3\) at position \[0, [0-3]\] of 'tok'" \
   "$SEQC" run "$tmp/emb3.yaml" --random-weights 1 --input "$tmp/tok.safetensors"
 
