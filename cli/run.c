@@ -160,6 +160,22 @@ static const seqrt_model_desc *compile_hook(void *user, const int64_t *syms) {
   return m->jit ? cg_jit_desc(m->jit) : NULL;
 }
 
+/* a tensor of the weights file W that names no parameter of g: a warning, or
+ * with --strict an error, as the session's loader reports it for the JIT */
+static int check_unused_params(const ir_graph *g, seqrt_st_file *w, const run_args *a) {
+  for (int k = 0; k < seqrt_st_count(w); k++) {
+    const char *name = seqrt_st_name(w, k);
+    bool used = false;
+    for (int v = 0; v < g->nvalues && !used; v++)
+      used = g->values[v].kind == IR_VAL_PARAM && g->values[v].name &&
+             !strcmp(g->values[v].name, name);
+    if (used) continue;
+    if (a->o.strict) return cli_error("%s: unused parameter '%s' in weights file", a->weights, name);
+    cli_warning("%s: unused parameter '%s' in weights file", a->weights, name);
+  }
+  return CLI_OK;
+}
+
 /* --interpret: the reference interpreter on the graph as lowered; the driver's
  * steps around it, ir_eval where the session would run */
 static int interpret(const ir_graph *g, const seqrt_driver *drv, const run_args *a,
@@ -188,6 +204,7 @@ static int interpret(const ir_graph *g, const seqrt_driver *drv, const run_args 
     cli_error("%s", err.msg);
     goto done;
   }
+  if (w && check_unused_params(g, w, a)) goto done;
   r.syms = syms;
   bool ok = w ? ir_eval(g, syms, inputs, file_param, w, out, &err)
               : ir_eval(g, syms, inputs, random_param, &r, out, &err);
