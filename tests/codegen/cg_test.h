@@ -48,8 +48,8 @@ typedef struct cgt_opts {
   double tol;          /* tolerance (0 = 1e-5) */
   int threads;         /* runs at 1 .. threads threads (0 = 2) */
   int runs;            /* runs of each session, each on new inputs (0 = 1) */
-  double threads_tol;  /* > 0: outputs at every thread count within threads_tol +
-                          threads_tol * |x| of those at one thread, x (0: not compared) */
+  double threads_tol;  /* > 0: every output x1 at one thread and xn at n threads must
+                          have |xn - x1| <= threads_tol * (1 + |x1|) (0: not compared) */
 } cgt_opts;
 
 /* a named tensor, owned */
