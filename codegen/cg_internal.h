@@ -25,6 +25,9 @@ LLVMValueRef cg_math_erf(LLVMModuleRef m, LLVMBuilderRef b, LLVMValueRef x);
 LLVMValueRef cg_math_gelu(LLVMModuleRef m, LLVMBuilderRef b, LLVMValueRef x, bool approx_tanh);
 LLVMValueRef cg_math_sin(LLVMModuleRef m, LLVMBuilderRef b, LLVMValueRef x);
 LLVMValueRef cg_math_cos(LLVMModuleRef m, LLVMBuilderRef b, LLVMValueRef x);
+/* the vector formula of elementwise op n (ops.def's ELEM, on vectors): args are
+ * its operands in input order, f32 except for COPY's */
+LLVMValueRef cg_math_op(LLVMModuleRef m, LLVMBuilderRef b, const ir_node *n, LLVMValueRef *args);
 
 /*
  * Register-blocked GEMM (gemm.c): C[m, n] = A[m, k] @ B[k, n] (B given as

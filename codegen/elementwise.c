@@ -40,44 +40,14 @@ LLVMValueRef cg_scalar_const(cg_ctx *c, const ir_value *v) {
 }
 
 LLVMValueRef cg_eval_op(cg_ctx *c, const ir_node *n, LLVMValueRef *args) {
-  LLVMBuilderRef b = c->b;
   if (n->op == IR_OP_COPY) return args[0];
   for (int i = 0; i < n->ninputs; i++)
     if (LLVMGetElementType(LLVMTypeOf(args[i])) != c->f32) {
       cg_fail(c, "codegen: %s '%s' needs f32 operands", ir_ops[n->op].name, n->name);
       return args[0];
     }
-  LLVMValueRef x = args[0];
-  switch (n->op) {
-    case IR_OP_ADD:
-      return LLVMBuildFAdd(b, x, args[1], "");
-    case IR_OP_SUB:
-      return LLVMBuildFSub(b, x, args[1], "");
-    case IR_OP_MUL:
-      return LLVMBuildFMul(b, x, args[1], "");
-    case IR_OP_DIV:
-      return LLVMBuildFDiv(b, x, args[1], "");
-    case IR_OP_RELU: {
-      /* x < 0 ? 0 : x keeps NaN, as torch.relu does */
-      LLVMValueRef zero = LLVMConstNull(LLVMTypeOf(x));
-      return LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealOLT, x, zero, ""), zero, x, "");
-    }
-    case IR_OP_GELU: {
-      const ir_attr *a = ir_get_attr(n, "tanh");
-      return cg_math_gelu(c->mod, b, x, a && a->i != 0);
-    }
-    case IR_OP_TANH:
-      return cg_math_tanh(c->mod, b, x);
-    case IR_OP_SIGMOID:
-      return cg_math_sigmoid(c->mod, b, x);
-    case IR_OP_SILU:
-      return LLVMBuildFMul(b, x, cg_math_sigmoid(c->mod, b, x), "");
-    case IR_OP_EXP:
-      return cg_math_exp(c->mod, b, x);
-    default:
-      cg_fail(c, "codegen: op %s is not elementwise", ir_ops[n->op].name);
-      return x;
-  }
+  IR_ASSERT(ir_ops[n->op].traits & IR_T_ELEMWISE);
+  return cg_math_op(c->mod, c->b, n, args);
 }
 
 LLVMValueRef cg_eval_body(cg_ctx *c, const ir_graph *body, LLVMValueRef *vals) {

@@ -9,6 +9,9 @@
  * adding 1.5 * 2^23 rounds a float to an integer, whose value then sits in the
  * low mantissa bits. Multiply-adds are llvm.fmuladd: one fused instruction where
  * the target has FMA, a multiply and an add elsewhere.
+ *
+ * cg_math_op at the end is the vector formula of every elementwise op of
+ * ops.def: the one place codegen says what such an op computes.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -251,4 +254,62 @@ LLVMValueRef cg_math_sin(LLVMModuleRef m, LLVMBuilderRef b, LLVMValueRef x) {
 
 LLVMValueRef cg_math_cos(LLVMModuleRef m, LLVMBuilderRef b, LLVMValueRef x) {
   return sin_cos(m, b, x, 1);
+}
+
+LLVMValueRef cg_math_op(LLVMModuleRef m, LLVMBuilderRef b, const ir_node *n, LLVMValueRef *args) {
+  LLVMValueRef x = args[0];
+  switch (n->op) {
+    case IR_OP_ADD:
+      return LLVMBuildFAdd(b, x, args[1], "");
+    case IR_OP_SUB:
+      return LLVMBuildFSub(b, x, args[1], "");
+    case IR_OP_MUL:
+      return LLVMBuildFMul(b, x, args[1], "");
+    case IR_OP_DIV:
+      return LLVMBuildFDiv(b, x, args[1], "");
+    case IR_OP_RELU: {
+      /* x < 0 ? 0 : x keeps NaN, as torch.relu does */
+      LLVMValueRef zero = LLVMConstNull(LLVMTypeOf(x));
+      return LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealOLT, x, zero, ""), zero, x, "");
+    }
+    case IR_OP_GELU: {
+      const ir_attr *a = ir_get_attr(n, "tanh");
+      return cg_math_gelu(m, b, x, a && a->i != 0);
+    }
+    case IR_OP_TANH:
+      return cg_math_tanh(m, b, x);
+    case IR_OP_SIGMOID:
+      return cg_math_sigmoid(m, b, x);
+    case IR_OP_SILU:
+      return LLVMBuildFMul(b, x, cg_math_sigmoid(m, b, x), "");
+    case IR_OP_EXP:
+      return cg_math_exp(m, b, x);
+    case IR_OP_COPY:
+      return x;
+    case IR_OP_MATMUL:
+    case IR_OP_SOFTMAX:
+    case IR_OP_LAYER_NORM:
+    case IR_OP_RMS_NORM:
+    case IR_OP_MEAN:
+    case IR_OP_CONCAT:
+    case IR_OP_SLICE:
+    case IR_OP_SELECT:
+    case IR_OP_TRANSPOSE:
+    case IR_OP_RESHAPE:
+    case IR_OP_EMBEDDING:
+    case IR_OP_POSITIONAL_ENCODING:
+    case IR_OP_ATTENTION:
+    case IR_OP_CONV1D:
+    case IR_OP_FILL:
+    case IR_OP_SCAN:
+    case IR_OP_LINEAR:
+    case IR_OP_DROPOUT:
+    case IR_OP_RNN:
+    case IR_OP_LSTM:
+    case IR_OP_GRU:
+    case IR_OP_FUSED:
+    case IR_OP_COUNT:
+      break;
+  }
+  IR_ASSERT(!"cg_math_op: not an elementwise op (ops.def has no ELEM for it)");
 }

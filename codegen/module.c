@@ -125,17 +125,8 @@ void cg_emit_kernel(cg_ctx *c, const ir_node *n) {
     case IR_OP_FILL:
       cg_emit_fill(c, n);
       return;
-    case IR_OP_ADD:
-    case IR_OP_SUB:
-    case IR_OP_MUL:
-    case IR_OP_DIV:
-    case IR_OP_RELU:
-    case IR_OP_GELU:
-    case IR_OP_TANH:
-    case IR_OP_SIGMOID:
-    case IR_OP_SILU:
-    case IR_OP_EXP:
-    case IR_OP_COPY:
+#define ELEM(id, formula) case IR_OP_##id:
+#include "ops.def"
       cg_emit_elementwise(c, n);
       return;
     case IR_OP_FUSED: {
@@ -181,8 +172,14 @@ void cg_emit_kernel(cg_ctx *c, const ir_node *n) {
     case IR_OP_CONV1D:
       cg_emit_conv1d(c, n);
       return;
-    default:
+    case IR_OP_LINEAR: /* layers: decompose expands them; a library caller may skip it */
+    case IR_OP_DROPOUT:
+    case IR_OP_RNN:
+    case IR_OP_LSTM:
+    case IR_OP_GRU:
+    case IR_OP_COUNT:
       cg_fail(c, "codegen: op %s ('%s') should not reach codegen", ir_ops[n->op].name, n->name);
+      return;
   }
 }
 

@@ -294,7 +294,27 @@ void cg_emit_movement(cg_ctx *c, const ir_node *n) {
                    cg_value_ptr(c, n->inputs[0]), total, cg_i64(c, 1), total);
       return;
     }
-    default:
-      cg_fail(c, "codegen: %s is not a movement op", ir_ops[n->op].name);
+#define ELEM(id, formula) case IR_OP_##id:
+#include "ops.def"
+    case IR_OP_MATMUL:
+    case IR_OP_SOFTMAX:
+    case IR_OP_LAYER_NORM:
+    case IR_OP_RMS_NORM:
+    case IR_OP_MEAN:
+    case IR_OP_EMBEDDING:
+    case IR_OP_POSITIONAL_ENCODING:
+    case IR_OP_ATTENTION:
+    case IR_OP_CONV1D:
+    case IR_OP_FILL:
+    case IR_OP_SCAN:
+    case IR_OP_LINEAR:
+    case IR_OP_DROPOUT:
+    case IR_OP_RNN:
+    case IR_OP_LSTM:
+    case IR_OP_GRU:
+    case IR_OP_FUSED:
+    case IR_OP_COUNT:
+      break;
   }
+  IR_ASSERT(!"cg_emit_movement: not a movement op (cg_emit_kernel sends only those)");
 }

@@ -126,8 +126,28 @@ static void contiguous(cg_ctx *c, rowk *k, LLVMValueRef rows) {
       cg_vec_loop(c, cg_i64(c, 0), k->len, finish, k);
       break;
     }
-    default:
-      IR_ASSERT(!"row op");
+#define ELEM(id, formula) case IR_OP_##id:
+#include "ops.def"
+    case IR_OP_MATMUL:
+    case IR_OP_CONCAT:
+    case IR_OP_SLICE:
+    case IR_OP_SELECT:
+    case IR_OP_TRANSPOSE:
+    case IR_OP_RESHAPE:
+    case IR_OP_EMBEDDING:
+    case IR_OP_POSITIONAL_ENCODING:
+    case IR_OP_ATTENTION:
+    case IR_OP_CONV1D:
+    case IR_OP_FILL:
+    case IR_OP_SCAN:
+    case IR_OP_LINEAR:
+    case IR_OP_DROPOUT:
+    case IR_OP_RNN:
+    case IR_OP_LSTM:
+    case IR_OP_GRU:
+    case IR_OP_FUSED:
+    case IR_OP_COUNT:
+      IR_ASSERT(!"rows.c: not a row op (cg_emit_kernel sends only softmax, norms and mean)");
   }
   cg_loop_end(c, &l);
 }

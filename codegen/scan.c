@@ -111,17 +111,8 @@ bool cg_unit_kernel(const cg_ctx *c, const ir_node *n) {
   int64_t N;
   if (ot->rank < 1 || !cg_dim_known(c, ot->dims[ot->rank - 1], &N) || N % c->unit_len) return false;
   switch (n->op) {
-    case IR_OP_ADD:
-    case IR_OP_SUB:
-    case IR_OP_MUL:
-    case IR_OP_DIV:
-    case IR_OP_RELU:
-    case IR_OP_GELU:
-    case IR_OP_TANH:
-    case IR_OP_SIGMOID:
-    case IR_OP_SILU:
-    case IR_OP_EXP:
-    case IR_OP_COPY:
+#define ELEM(id, formula) case IR_OP_##id:
+#include "ops.def"
       return true;
     case IR_OP_SLICE: {
       /* of the last dim, from a multiple of the unit: a thread's columns
@@ -137,9 +128,29 @@ bool cg_unit_kernel(const cg_ctx *c, const ir_node *n) {
       if (!has_matmul(n)) return true;
       return n->ninputs >= 2 && c->g->values[n->inputs[0]].type.rank >= 2 &&
              c->g->values[n->inputs[1]].type.rank == 2;
-    default:
+    case IR_OP_SOFTMAX: /* rows, movement and the rest: their threads split otherwise */
+    case IR_OP_LAYER_NORM:
+    case IR_OP_RMS_NORM:
+    case IR_OP_MEAN:
+    case IR_OP_CONCAT:
+    case IR_OP_SELECT:
+    case IR_OP_TRANSPOSE:
+    case IR_OP_RESHAPE:
+    case IR_OP_EMBEDDING:
+    case IR_OP_POSITIONAL_ENCODING:
+    case IR_OP_ATTENTION:
+    case IR_OP_CONV1D:
+    case IR_OP_FILL:
+    case IR_OP_SCAN:
+    case IR_OP_LINEAR:
+    case IR_OP_DROPOUT:
+    case IR_OP_RNN:
+    case IR_OP_LSTM:
+    case IR_OP_GRU:
+    case IR_OP_COUNT:
       return false;
   }
+  IR_ASSERT(!"cg_unit_kernel: op");
 }
 
 /*

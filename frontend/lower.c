@@ -212,12 +212,13 @@ static fe_def *collect(const fe_ast *map, int *n) {
   return defs;
 }
 
-/* is key one of the space-separated words of list? */
+/* is key one of the space-separated words of list? (a word may end in an
+ * ops.def ":kind" after the key) */
 static bool has_word(const char *list, const char *key) {
   size_t len = strlen(key);
   for (const char *p = list; *p;) {
     size_t n = strcspn(p, " ");
-    if (n == len && !strncmp(p, key, n)) return true;
+    if (n >= len && !strncmp(p, key, len) && (n == len || p[len] == ':')) return true;
     p += n;
     while (*p == ' ') p++;
   }

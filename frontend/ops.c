@@ -169,13 +169,6 @@ static int lower_rms_norm(fe_ctx *L) {
   return n;
 }
 
-/* add, sub, mul, div: inputs [a, b]; a number stands for an f32 scalar */
-static int lower_binary(fe_ctx *L) {
-  int *v;
-  if (fe_values_attr(L, "inputs", 2, 2, true, &v) < 0) return -1;
-  return add(L, ir_op_by_name(L->op), v, 2);
-}
-
 /* matmul: inputs [a, b] */
 static int lower_matmul(fe_ctx *L) {
   int *v;
@@ -185,10 +178,42 @@ static int lower_matmul(fe_ctx *L) {
   return n;
 }
 
-/* relu, tanh, sigmoid, silu, exp: input */
-static int lower_unary(fe_ctx *L) {
-  int x = fe_value_attr(L, "input");
-  return x < 0 ? -1 : add(L, ir_op_by_name(L->op), &x, 1);
+/*
+ * Every elementwise op of ops.def that models may write and that has no entry
+ * of its own in ops[] below (add, relu, exp, ...): `input` (binary ops:
+ * `inputs` [a, b], where a number stands for an f32 scalar) and the op's
+ * ops.def attributes under their own names, required unless marked '?'.
+ */
+static int lower_elementwise(fe_ctx *L) {
+  ir_op op = ir_op_by_name(L->op);
+  bool binary = ir_ops[op].traits & IR_T_BINARY;
+  int x = -1, *v = &x;
+  if (binary) {
+    if (fe_values_attr(L, "inputs", 2, 2, true, &v) < 0) return -1;
+  } else {
+    x = fe_value_attr(L, "input");
+  }
+  ir_attr_spec specs[IR_MAX_OP_ATTRS];
+  int nspecs = ir_attr_specs(op, specs);
+  int64_t ints[IR_MAX_OP_ATTRS];
+  double floats[IR_MAX_OP_ATTRS];
+  bool ok = true, given[IR_MAX_OP_ATTRS];
+  for (int k = 0; k < nspecs; k++) {
+    given[k] = !specs[k].optional || fe_attr(L, specs[k].key);
+    if (!given[k]) continue;
+    switch (specs[k].kind) {
+      case IR_ATTR_INT: ok &= fe_int(L, specs[k].key, FE_ANY, NULL, &ints[k]); break;
+      case IR_ATTR_FLOAT: ok &= fe_float(L, specs[k].key, NULL, &floats[k]); break;
+      case IR_ATTR_STR:
+      case IR_ATTR_INTS: IR_ASSERT(!"ops.def: an elementwise op with a string or list attribute");
+    }
+  }
+  if (!ok || v[0] < 0) return -1;
+  int n = add(L, op, v, binary ? 2 : 1);
+  for (int k = 0; k < nspecs; k++)
+    if (given[k] && specs[k].kind == IR_ATTR_INT) ir_set_attr_int(L->g, n, specs[k].key, ints[k]);
+    else if (given[k]) ir_set_attr_float(L->g, n, specs[k].key, floats[k]);
+  return n;
 }
 
 /* gelu: input, approximate (none | tanh) */
@@ -395,16 +420,7 @@ static const fe_op ops[] = {
     {"embedding", "input num_embeddings embedding_dim padding_idx", lower_embedding},
     {"layer_norm", "input eps normalized_shape elementwise_affine", lower_layer_norm},
     {"rms_norm", "input eps normalized_shape elementwise_affine", lower_rms_norm},
-    {"add", "inputs", lower_binary},
-    {"sub", "inputs", lower_binary},
-    {"mul", "inputs", lower_binary},
-    {"div", "inputs", lower_binary},
     {"matmul", "inputs", lower_matmul},
-    {"relu", "input", lower_unary},
-    {"tanh", "input", lower_unary},
-    {"sigmoid", "input", lower_unary},
-    {"silu", "input", lower_unary},
-    {"exp", "input", lower_unary},
     {"gelu", "input approximate", lower_gelu},
     {"softmax", "input dim", lower_softmax},
     {"concat", "inputs dim", lower_concat},
@@ -442,10 +458,23 @@ static const fe_op ops[] = {
      fe_lower_conv1d},
 };
 
+/* lower_elementwise's entry for each op of ops.def; fe_find_op hands out the
+ * elementwise ones a model may write. Keys are `input` or `inputs` and the
+ * attrs string of ops.def, whose words lower.c takes up to their ':'. */
+static const fe_op elementwise_ops[IR_OP_COUNT] = {
+#define OP(id, name, min_in, max_in, nout, traits, attrs, flops, sem) \
+  [IR_OP_##id] = {name, (traits) & IR_T_BINARY ? "inputs " attrs : "input " attrs, lower_elementwise},
+#include "ops.def"
+};
+
 const fe_op *fe_find_op(const char *name) {
   for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
     if (!strcmp(ops[i].name, name)) return &ops[i];
-  return NULL;
+  ir_op op = ir_op_by_name(name);
+  if (op == IR_OP_COUNT) return NULL;
+  unsigned traits = ir_ops[op].traits;
+  if (!(traits & IR_T_ELEMWISE) || (traits & IR_T_INTERNAL)) return NULL;
+  return &elementwise_ops[op];
 }
 
 bool fe_op_unsupported(const char *name) {

@@ -120,6 +120,48 @@ static bool broadcast(const int64_t *a, int ra, const int64_t *b, int rb, int *r
 
 /* ---- elementwise ---- */
 
+/* the ELEM formulas of ops.def, one function each, and a table of them by op */
+typedef double (*scalar_fn)(double x, double y, const double *a);
+#define ELEM(id, formula)                                          \
+  static double scalar_##id(double x, double y, const double *a) { \
+    (void)x, (void)y, (void)a;                                     \
+    return (formula);                                              \
+  }
+#include "ops.def"
+
+static const scalar_fn scalars[IR_OP_COUNT] = {
+#define ELEM(id, formula) [IR_OP_##id] = scalar_##id,
+#include "ops.def"
+};
+
+/* Checked when this file compiles: ELEM formulas belong to IR_T_ELEMWISE ops
+ * (a second one for the same op would define scalar_ID twice), and there are
+ * as many as elementwise ops, so none of those lacks one. */
+enum {
+#define OP(id, name, min_in, max_in, nout, traits, attrs, flops, sem) TRAITS_##id = (traits),
+#include "ops.def"
+};
+#define ELEM(id, formula) \
+  _Static_assert(TRAITS_##id & IR_T_ELEMWISE, "ops.def: ELEM(" #id ") on an op without IR_T_ELEMWISE");
+#include "ops.def"
+enum {
+  N_ELEMWISE = 0
+#define OP(id, name, min_in, max_in, nout, traits, attrs, flops, sem) +((traits) & IR_T_ELEMWISE ? 1 : 0)
+#include "ops.def"
+  ,
+  N_FORMULAS = 0
+#define ELEM(id, formula) +1
+#include "ops.def"
+};
+_Static_assert(N_ELEMWISE == N_FORMULAS, "ops.def: an IR_T_ELEMWISE op has no ELEM formula");
+
+/* n's formula; an op without one never reaches here (the table is checked above) */
+static scalar_fn scalar_of(const ir_node *n) {
+  scalar_fn f = scalars[n->op];
+  IR_ASSERT(f);
+  return f;
+}
+
 static bool binary(const ir_node *n, const seqrt_tensor *a, const seqrt_tensor *b,
                    seqrt_tensor *out, seqrt_error *err) {
   if (!expect_dtype(n, a, SEQRT_F32, "input 0", err) ||
@@ -133,49 +175,30 @@ static bool binary(const ir_node *n, const seqrt_tensor *a, const seqrt_tensor *
                seqrt_shape_str(b->shape, b->rank, y, 256));
   }
   if (!expect_shape(n, out, r, shape, err)) return false;
+  scalar_fn f = scalar_of(n);
+  double at[IR_MAX_OP_ATTRS];
+  ir_attr_values(n, at);
   const float *x = a->data, *y = b->data;
   float *o = out->data;
   int64_t total = numel(out), ia = 0, ib = 0;
   for (int64_t i = 0; i < total; i++) {
-    float u = x[ia], v = y[ib];
-    switch (n->op) {
-    case IR_OP_ADD: o[i] = u + v; break;
-    case IR_OP_SUB: o[i] = u - v; break;
-    case IR_OP_MUL: o[i] = u * v; break;
-    default: o[i] = u / v; break;
-    }
+    o[i] = (float)f(x[ia], y[ib], at);
     step(r, shape, idx, sa, &ia, sb, &ib);
   }
   return true;
 }
 
-static double gelu(double x, bool approx) {
-  if (approx) return 0.5 * x * (1.0 + tanh(sqrt(2.0 / M_PI) * (x + 0.044715 * x * x * x)));
-  return 0.5 * x * (1.0 + erf(x / sqrt(2.0)));
-}
-
-static double sigmoid(double x) { return 1.0 / (1.0 + exp(-x)); }
-
 static bool unary(const ir_node *n, const seqrt_tensor *a, seqrt_tensor *out, seqrt_error *err) {
   if (!expect_dtype(n, a, SEQRT_F32, "input", err) ||
       !expect_shape(n, out, a->rank, a->shape, err))
     return false;
-  bool approx = n->op == IR_OP_GELU && ir_attr_int(n, "tanh") != 0;
+  scalar_fn f = scalar_of(n);
+  double at[IR_MAX_OP_ATTRS];
+  ir_attr_values(n, at);
   const float *x = a->data;
   float *o = out->data;
   int64_t total = numel(a);
-  for (int64_t i = 0; i < total; i++) {
-    double v = x[i];
-    switch (n->op) {
-    case IR_OP_RELU: v = v > 0 ? v : 0; break;
-    case IR_OP_GELU: v = gelu(v, approx); break;
-    case IR_OP_TANH: v = tanh(v); break;
-    case IR_OP_SIGMOID: v = sigmoid(v); break;
-    case IR_OP_SILU: v = v * sigmoid(v); break;
-    default: v = exp(v); break;
-    }
-    o[i] = (float)v;
-  }
+  for (int64_t i = 0; i < total; i++) o[i] = (float)f(x[i], 0, at);
   return true;
 }
 
@@ -639,16 +662,12 @@ static bool conv1d(const ir_node *n, const seqrt_tensor *in, seqrt_tensor *out, 
 bool ir_eval_kernel(const ir_graph *g, const ir_node *n, const seqrt_tensor *in,
                     seqrt_tensor *out, seqrt_error *err) {
   switch (n->op) {
-  case IR_OP_ADD:
-  case IR_OP_SUB:
-  case IR_OP_MUL:
-  case IR_OP_DIV: return binary(n, &in[0], &in[1], out, err);
-  case IR_OP_RELU:
-  case IR_OP_GELU:
-  case IR_OP_TANH:
-  case IR_OP_SIGMOID:
-  case IR_OP_SILU:
-  case IR_OP_EXP: return unary(n, &in[0], out, err);
+  case IR_OP_DROPOUT: return identity(n, &in[0], out, err);
+#define ELEM(id, formula) case IR_OP_##id:
+#include "ops.def"
+    if (n->op == IR_OP_COPY) return identity(n, &in[0], out, err); /* any dtype */
+    return ir_ops[n->op].traits & IR_T_BINARY ? binary(n, &in[0], &in[1], out, err)
+                                               : unary(n, &in[0], out, err);
   case IR_OP_MATMUL: return matmul(n, &in[0], &in[1], out, err);
   case IR_OP_SOFTMAX: return softmax(n, &in[0], out, err);
   case IR_OP_LAYER_NORM:
@@ -664,8 +683,6 @@ bool ir_eval_kernel(const ir_graph *g, const ir_node *n, const seqrt_tensor *in,
   case IR_OP_ATTENTION: return attention(n, in, out, err);
   case IR_OP_CONV1D: return conv1d(n, in, out, err);
   case IR_OP_LINEAR: return linear(n, in, out, err);
-  case IR_OP_DROPOUT:
-  case IR_OP_COPY: return identity(n, &in[0], out, err);
   case IR_OP_FILL: return fill(n, out, err);
   case IR_OP_SCAN: /* eval.c runs the body; eval_rnn.c the layers */
   case IR_OP_RNN:

@@ -91,6 +91,14 @@ static bool binary(infer *s, ir_type *out) {
   return true;
 }
 
+/* by the op's traits: binary ops broadcast f32 operands, unary ones keep their
+ * input's type (f32, but COPY takes any dtype) */
+static bool elementwise(infer *s, ir_type *out) {
+  if (ir_ops[s->n->op].traits & IR_T_BINARY) return binary(s, out);
+  *out = *in(s, 0);
+  return s->n->op == IR_OP_COPY || need_f32(s, 0);
+}
+
 static bool matmul(infer *s, ir_type *out) {
   if (!need_f32(s, 0) || !need_f32(s, 1)) return false;
   const ir_type *a = in(s, 0), *b = in(s, 1);
@@ -407,24 +415,12 @@ bool ir_infer_node(ir_graph *g, int n, ir_diags *d) {
   ir_type out = {.dtype = IR_F32, .rank = -1};
   bool ok = false;
   switch (node->op) {
-    case IR_OP_ADD:
-    case IR_OP_SUB:
-    case IR_OP_MUL:
-    case IR_OP_DIV:
-      ok = binary(&s, &out);
+#define ELEM(id, formula) case IR_OP_##id:
+#include "ops.def"
+      ok = elementwise(&s, &out);
       break;
-    case IR_OP_RELU:
-    case IR_OP_GELU:
-    case IR_OP_TANH:
-    case IR_OP_SIGMOID:
-    case IR_OP_SILU:
-    case IR_OP_EXP:
     case IR_OP_DROPOUT:
       ok = need_f32(&s, 0);
-      out = *in(&s, 0);
-      break;
-    case IR_OP_COPY:
-      ok = true;
       out = *in(&s, 0);
       break;
     case IR_OP_MATMUL:

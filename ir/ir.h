@@ -25,21 +25,32 @@
 /* ---- ops (ops.def) ---- */
 
 typedef enum ir_op {
-#define OP(id, name, min_in, max_in, nout, traits, attrs, sem) IR_OP_##id,
+#define OP(id, name, min_in, max_in, nout, traits, attrs, flops, sem) IR_OP_##id,
 #include "ops.def"
-#undef OP
   IR_OP_COUNT
 } ir_op;
 
 enum ir_trait {
   IR_T_NONE = 0,
-  IR_T_ELEMWISE = 1 << 0, /* same-index in, same-index out (with broadcasting) */
+  IR_T_ELEMWISE = 1 << 0, /* same-index in, same-index out (with broadcasting); has an ELEM formula */
   IR_T_UNARY = 1 << 1,    /* one input */
   IR_T_BINARY = 1 << 2,   /* two inputs, numpy broadcasting */
   IR_T_ROW = 1 << 3,      /* reduction along one dim, one kernel per row */
   IR_T_VIEW = 1 << 4,     /* no computation: result aliases its input */
   IR_T_LAYER = 1 << 5,    /* expanded by decompose, never reaches codegen */
+  IR_T_INTERNAL = 1 << 6, /* made by the frontend or a pass, never written in a model */
 };
+
+/* how ir_graph_flops counts an op (the flops column of ops.def) */
+typedef enum ir_flops_rule {
+  IR_FLOPS_NONE,      /* not counted */
+  IR_FLOPS_MATMUL,    /* 2 * K * elements of the result, K = last dim of input 0 */
+  IR_FLOPS_ATTENTION, /* 4 * dh per (query, key) pair computed, per batch and head */
+  IR_FLOPS_CONV1D,    /* 2 * k * C * elements of the result */
+  IR_FLOPS_RECURRENT, /* 2 * B * T * elements of every weight matrix */
+  IR_FLOPS_SCAN,      /* the body's count times the steps */
+  IR_FLOPS_BODY,      /* the body's count, once */
+} ir_flops_rule;
 
 typedef struct ir_op_info {
   const char *name;      /* text name */
@@ -48,6 +59,7 @@ typedef struct ir_op_info {
   int outputs;           /* number of results, -1 = per node */
   unsigned traits;       /* IR_T_* flags */
   const char *attrs;     /* "key:kind ..." as in ops.def */
+  ir_flops_rule flops;   /* how its FLOPs are counted */
   const char *semantics; /* one line description */
 } ir_op_info;
 
@@ -141,6 +153,16 @@ typedef struct ir_attr {
   int64_t *ints;     /* IR_ATTR_INTS */
   int nints;         /* IR_ATTR_INTS length */
 } ir_attr;
+
+/* one entry of an ops.def attrs string */
+#define IR_MAX_OP_ATTRS 16
+typedef struct ir_attr_spec {
+  char key[32];      /* attribute name */
+  ir_attr_kind kind; /* the kind it must have */
+  bool optional;     /* '?' suffix: may be absent */
+} ir_attr_spec;
+/* the attrs of op, in ops.def order, into specs (room for IR_MAX_OP_ATTRS); their number */
+int ir_attr_specs(ir_op op, ir_attr_spec *specs);
 
 /* ---- graph (graph.c) ---- */
 
@@ -257,6 +279,9 @@ const ir_attr *ir_get_attr(const ir_node *n, const char *key);
 /* the attribute's value; IR_ASSERTs that it exists with that kind */
 int64_t ir_attr_int(const ir_node *n, const char *key);
 double ir_attr_float(const ir_node *n, const char *key);
+/* every int or float attribute of n as a double, in the order of its ops.def attrs
+ * (an absent optional one is 0): the `a` of ops.def's ELEM formulas; returns their number */
+int ir_attr_values(const ir_node *n, double a[IR_MAX_OP_ATTRS]);
 
 /* every use of value `from` (node inputs and graph outputs) becomes `to` */
 void ir_replace_uses(ir_graph *g, int from, int to);
@@ -290,6 +315,13 @@ bool ir_infer_node(ir_graph *g, int n, ir_diags *d);
  * ops.def, inferred types consistent). `after` names the pass that ran last.
  * Prints what is broken to d->out and returns false. */
 bool ir_verify(const ir_graph *g, const char *after, FILE *out);
+
+/* ---- FLOP count (flops.c) ---- */
+
+/* the FLOPs of one run of g with its symbols bound to syms, by each op's rule
+ * (the flops column of ops.def): multiply-adds count twice, elementwise work
+ * not at all; a scan counts its body once a step, a fused node its body once */
+double ir_graph_flops(const ir_graph *g, const int64_t *syms);
 
 /* ---- printer (print.c) ---- */
 

@@ -72,43 +72,11 @@ static const char *type_problem(const ir_graph *g, const ir_type *t) {
   return NULL;
 }
 
-/* one entry of an ops.def attrs string */
-typedef struct attr_spec {
-  char key[64];      /* attribute name */
-  ir_attr_kind kind; /* expected kind */
-  bool optional;     /* '?' suffix */
-} attr_spec;
-
-/* parses "key:kind[?] ..." into specs; returns their number */
-static int parse_attr_specs(const char *s, attr_spec *specs, int max) {
-  int n = 0;
-  while (*s && n < max) {
-    while (*s == ' ') s++;
-    if (!*s) break;
-    const char *colon = strchr(s, ':');
-    IR_ASSERT(colon && colon - s < 64); /* ops.def is ours: a malformed entry is a bug */
-    attr_spec *a = &specs[n++];
-    memcpy(a->key, s, (size_t)(colon - s));
-    a->key[colon - s] = '\0';
-    switch (colon[1]) {
-    case 'i': a->kind = IR_ATTR_INT; break;
-    case 'f': a->kind = IR_ATTR_FLOAT; break;
-    case 's': a->kind = IR_ATTR_STR; break;
-    case 'l': a->kind = IR_ATTR_INTS; break;
-    default: IR_ASSERT(!"unknown attribute kind in ops.def");
-    }
-    s = colon + 2;
-    a->optional = *s == '?';
-    if (a->optional) s++;
-  }
-  return n;
-}
-
 /* false (after reporting) when node n's attributes do not match ops.def */
 static bool check_attrs(checker *c, const ir_graph *g, int node) {
   const ir_node *n = &g->nodes[node];
-  attr_spec specs[16];
-  int nspecs = parse_attr_specs(ir_ops[n->op].attrs, specs, 16);
+  ir_attr_spec specs[IR_MAX_OP_ATTRS];
+  int nspecs = ir_attr_specs(n->op, specs);
   if (n->nattrs > 0 && !n->attrs) return fail(c, g, node, "attrs is NULL"), false;
   for (int i = 0; i < nspecs; i++) {
     const ir_attr *a = ir_get_attr(n, specs[i].key);
@@ -200,7 +168,24 @@ static bool check_op_attrs(checker *c, const ir_graph *g, int node) {
     }
     break;
   }
-  default: break;
+#define ELEM(id, formula) case IR_OP_##id:
+#include "ops.def"
+  case IR_OP_MATMUL:
+  case IR_OP_LAYER_NORM:
+  case IR_OP_RMS_NORM:
+  case IR_OP_EMBEDDING:
+  case IR_OP_POSITIONAL_ENCODING:
+  case IR_OP_ATTENTION:
+  case IR_OP_CONV1D:
+  case IR_OP_FILL:
+  case IR_OP_SCAN:
+  case IR_OP_LINEAR:
+  case IR_OP_DROPOUT:
+  case IR_OP_RNN:
+  case IR_OP_LSTM:
+  case IR_OP_GRU:
+  case IR_OP_FUSED:
+  case IR_OP_COUNT: break; /* nothing beyond ops.def's attrs (the flags below) */
   }
   const char *flags[] = {"trans_b", "keepdim", "tanh"};
   for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)

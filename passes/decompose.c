@@ -118,7 +118,26 @@ static bool decompose(ir_graph *g, ir_diags *d) {
         changed = true;
         i++;
         break;
-      default:
+#define ELEM(id, formula) case IR_OP_##id:
+#include "ops.def"
+      case IR_OP_MATMUL:
+      case IR_OP_SOFTMAX:
+      case IR_OP_LAYER_NORM:
+      case IR_OP_RMS_NORM:
+      case IR_OP_MEAN:
+      case IR_OP_CONCAT:
+      case IR_OP_SLICE:
+      case IR_OP_SELECT:
+      case IR_OP_TRANSPOSE:
+      case IR_OP_RESHAPE:
+      case IR_OP_EMBEDDING:
+      case IR_OP_POSITIONAL_ENCODING:
+      case IR_OP_ATTENTION:
+      case IR_OP_CONV1D:
+      case IR_OP_FILL:
+      case IR_OP_SCAN:
+      case IR_OP_FUSED:
+      case IR_OP_COUNT: /* primitives already */
         i++;
         break;
     }

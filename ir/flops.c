@@ -1,0 +1,78 @@
+/*
+ * flops.c: the work a graph does, counted as the peers count it: multiply-adds
+ * twice, elementwise work not at all. Each op's rule is its flops column of
+ * ops.def (IR_FLOPS_*); `seqc check` and `seqc bench` report the count.
+ */
+#include "ir.h"
+
+static double dim_of(const ir_graph *g, int v, int axis, const int64_t *syms) {
+  return (double)ir_dim_eval(g->values[v].type.dims[axis], syms);
+}
+
+/* (query, key) pairs attention computes: all Tq * Tk (causal too, as the peer
+ * kit counts it), but with a window only the pairs inside it */
+static double attention_pairs(const ir_node *n, int64_t tq, int64_t tk) {
+  int64_t r = ir_attr_int(n, "window");
+  if (r < 0) return (double)tq * (double)tk;
+  bool causal = ir_attr_int(n, "causal") != 0;
+  double pairs = 0;
+  for (int64_t i = 0; i < tq; i++) {
+    int64_t lo = i - r < 0 ? 0 : i - r;
+    int64_t hi = causal ? i : i + r;
+    if (hi > tk - 1) hi = tk - 1;
+    if (hi >= lo) pairs += (double)(hi - lo + 1);
+  }
+  return pairs;
+}
+
+/* the FLOPs of node n of g */
+static double node_flops(const ir_graph *g, const ir_node *n, const int64_t *syms) {
+  const ir_type *out = n->noutputs > 0 ? &g->values[n->outputs[0]].type : NULL;
+  switch (ir_ops[n->op].flops) {
+    case IR_FLOPS_NONE:
+      return 0;
+    case IR_FLOPS_MATMUL: { /* 2 * M * N * K */
+      const ir_type *a = &g->values[n->inputs[0]].type;
+      if (out->rank < 1 || a->rank < 1) return 0;
+      double k = (double)ir_dim_eval(a->dims[a->rank - 1], syms);
+      return 2.0 * k * (double)ir_type_numel_eval(out, syms);
+    }
+    case IR_FLOPS_ATTENTION: { /* QK^T and PV: 4 * dh per pair, q [B, H, Tq, dh] */
+      const ir_type *q = &g->values[n->inputs[0]].type;
+      double tq = dim_of(g, n->inputs[0], 2, syms);
+      double pairs = attention_pairs(n, (int64_t)tq, (int64_t)dim_of(g, n->inputs[1], 2, syms));
+      return 4.0 * pairs * (double)ir_type_numel_eval(q, syms) / tq;
+    }
+    case IR_FLOPS_CONV1D: { /* 2 * B * Tout * O * k * C, w [k, C, O] */
+      const ir_type *w = &g->values[n->inputs[1]].type;
+      double kc = dim_of(g, n->inputs[1], 0, syms) * dim_of(g, n->inputs[1], 1, syms);
+      return w->rank == 3 ? 2.0 * kc * (double)ir_type_numel_eval(out, syms) : 0;
+    }
+    case IR_FLOPS_RECURRENT: { /* every weight matrix (w_ih, w_hh, w_hr) at every step */
+      double bt = dim_of(g, n->inputs[0], 0, syms) * dim_of(g, n->inputs[0], 1, syms);
+      double flops = 0;
+      int first = n->op == IR_OP_LSTM ? 3 : 2; /* x and the initial states come first */
+      for (int k = first; k < n->ninputs; k++) {
+        const ir_type *w = &g->values[n->inputs[k]].type;
+        if (w->rank == 2) flops += 2.0 * bt * (double)ir_type_numel_eval(w, syms);
+      }
+      return flops;
+    }
+    case IR_FLOPS_SCAN: { /* the body once a step */
+      double steps = dim_of(g, n->inputs[0], 1, syms);
+      int64_t chunk = ir_attr_int(n, "chunk");
+      if (chunk > 1) steps /= (double)chunk;
+      return n->body ? steps * ir_graph_flops(n->body, syms) : 0;
+    }
+    case IR_FLOPS_BODY:
+      return n->body ? ir_graph_flops(n->body, syms) : 0;
+  }
+  IR_ASSERT(!"flops rule");
+}
+
+double ir_graph_flops(const ir_graph *g, const int64_t *syms) {
+  double flops = 0;
+  for (int i = 0; i < g->nnodes; i++)
+    if (!g->nodes[i].dead) flops += node_flops(g, &g->nodes[i], syms);
+  return flops;
+}
