@@ -3,7 +3,9 @@
  * lowered so far), each a function that reads its node's attributes and adds
  * IR nodes and parameters. The table at the bottom lists every op with the
  * keys it accepts; lower.c rejects any other key before the function runs,
- * and runs shape inference on the node the function returns.
+ * and runs shape inference on the node the function returns. Elementwise ops
+ * (add, relu, exp, ...) need no entry: lower_elementwise takes them, with
+ * their keys, from ops.def.
  */
 #include <stdio.h>
 #include <string.h>

@@ -119,40 +119,40 @@ int fe_lower_recurrent(fe_ctx *L) {
   int c0 = lstm ? initial_state(L, "c0", c0t) : -2;
   if (h0 < 0 || c0 == -1) return -1;
 
-  int per = 2 + (bias ? 2 : 0) + (proj > 0 ? 1 : 0) + (peep ? 3 : 0);
-  int nin = (lstm ? 3 : 2) + (int)(nl * D) * per, k = 0;
-  int inputs[3 + 64 * 8];
   if (nl * D > 64)
     return bad(L, "num_layers", "is too large (at most 32 bidirectional layers)"), -1;
-  inputs[k++] = x;
-  inputs[k++] = h0;
-  if (lstm) inputs[k++] = c0;
+  ir_rnn_layout r = ir_rnn_layout_make(op, H, proj, nl, bidir, bias, peep);
+  int inputs[3 + 64 * 8];
+  inputs[0] = x;
+  inputs[1] = h0;
+  if (lstm) inputs[2] = c0;
   for (int64_t l = 0; l < nl; l++)
-    for (int64_t d = 0; d < D; d++) {
+    for (int d = 0; d < D; d++) {
+      ir_rnn_params p = ir_rnn_params_at(&r, l, d);
       char sfx[32], name[64];
       snprintf(sfx, sizeof sfx, "l%lld%s", (long long)l, d ? "_reverse" : "");
       int64_t in = l == 0 ? F : D * P;
-#define PARAM(what, type)                         \
+      /* PyTorch's state_dict names, created in input order (the params' order in the graph) */
+#define PARAM(at, what, type)                     \
   do {                                            \
     snprintf(name, sizeof name, what "_%s", sfx); \
-    inputs[k++] = fe_param(L, name, type);        \
+    inputs[at] = fe_param(L, name, type);         \
   } while (0)
-      PARAM("weight_ih", f32(2, (int64_t[]){G * H, in}));
-      PARAM("weight_hh", f32(2, (int64_t[]){G * H, P}));
+      PARAM(p.w_ih, "weight_ih", f32(2, (int64_t[]){G * H, in}));
+      PARAM(p.w_hh, "weight_hh", f32(2, (int64_t[]){G * H, P}));
       if (bias) {
-        PARAM("bias_ih", f32(1, (int64_t[]){G * H}));
-        PARAM("bias_hh", f32(1, (int64_t[]){G * H}));
+        PARAM(p.b_ih, "bias_ih", f32(1, (int64_t[]){G * H}));
+        PARAM(p.b_hh, "bias_hh", f32(1, (int64_t[]){G * H}));
       }
-      if (proj > 0) PARAM("weight_hr", f32(2, (int64_t[]){P, H}));
-      if (peep) {
-        PARAM("weight_ci", f32(1, &H));
-        PARAM("weight_cf", f32(1, &H));
-        PARAM("weight_co", f32(1, &H));
+      if (r.proj) PARAM(p.w_hr, "weight_hr", f32(2, (int64_t[]){P, H}));
+      if (r.peep) {
+        PARAM(p.w_ci, "weight_ci", f32(1, &H));
+        PARAM(p.w_cf, "weight_cf", f32(1, &H));
+        PARAM(p.w_co, "weight_co", f32(1, &H));
       }
 #undef PARAM
     }
-  IR_ASSERT(k == nin);
-  int n = ir_add_node(L->g, op, fe_cur_name(L), inputs, nin, fe_cur_loc(L));
+  int n = ir_add_node(L->g, op, fe_cur_name(L), inputs, r.ninputs, fe_cur_loc(L));
   ir_set_attr_int(L->g, n, "hidden_size", H);
   ir_set_attr_int(L->g, n, "num_layers", nl);
   ir_set_attr_int(L->g, n, "bidirectional", bidir);

@@ -25,7 +25,6 @@ typedef struct cell {
   int64_t H, P, L, D, G; /* hidden, output (proj) size, layers, directions, gates */
   bool bias, relu, peep; /* attributes */
   bool proj;             /* LSTM with proj_size */
-  int per_dir;           /* parameters per layer and direction */
 } cell;
 
 static double sigm(double x) { return 1.0 / (1.0 + exp(-x)); }
@@ -40,12 +39,15 @@ static void matvec(const float *W, const float *b, const double *x, int64_t rows
   }
 }
 
-/* one step of one batch row: h (P) and c (H) updated from input x (n features) */
-static void step(const cell *c, const seqrt_tensor *p, const double *x, int64_t n, double *h,
-                 double *cs, double *gi, double *gh, double *tmp) {
-  const float *w_ih = p[0].data, *w_hh = p[1].data;
-  const float *b_ih = c->bias ? p[2].data : NULL, *b_hh = c->bias ? p[3].data : NULL;
-  int k = c->bias ? 4 : 2;
+/* the data of input i of the layer (in), NULL for i = -1 (absent) */
+static const float *param(const seqrt_tensor *in, int i) { return i >= 0 ? in[i].data : NULL; }
+
+/* one step of one batch row: h (P) and c (H) updated from input x (n features),
+ * with the parameters in[p->...] of one layer and direction */
+static void step(const cell *c, const seqrt_tensor *in, const ir_rnn_params *p, const double *x,
+                 int64_t n, double *h, double *cs, double *gi, double *gh, double *tmp) {
+  const float *w_ih = param(in, p->w_ih), *w_hh = param(in, p->w_hh);
+  const float *b_ih = param(in, p->b_ih), *b_hh = param(in, p->b_hh);
   int64_t H = c->H;
   matvec(w_ih, b_ih, x, c->G * H, n, gi);
   matvec(w_hh, b_hh, h, c->G * H, c->P, gh);
@@ -61,9 +63,9 @@ static void step(const cell *c, const seqrt_tensor *p, const double *x, int64_t 
       h[j] = (1 - z) * nn + z * h[j];
     }
   } else {
-    const float *w_hr = c->proj ? p[k++].data : NULL;
-    const float *w_ci = c->peep ? p[k].data : NULL, *w_cf = c->peep ? p[k + 1].data : NULL;
-    const float *w_co = c->peep ? p[k + 2].data : NULL;
+    const float *w_hr = param(in, p->w_hr);
+    const float *w_ci = param(in, p->w_ci), *w_cf = param(in, p->w_cf);
+    const float *w_co = param(in, p->w_co);
     for (int64_t j = 0; j < H; j++) {
       double ig = gi[j] + gh[j], fg = gi[H + j] + gh[H + j];
       double gg = gi[2 * H + j] + gh[2 * H + j], og = gi[3 * H + j] + gh[3 * H + j];
@@ -85,22 +87,21 @@ static void step(const cell *c, const seqrt_tensor *p, const double *x, int64_t 
 bool ir_eval_recurrent(const ir_graph *g, const ir_node *n, const seqrt_tensor *in,
                        seqrt_tensor *out, seqrt_error *err) {
   (void)g;
+  ir_rnn_layout r = ir_rnn_layout_of(n);
   cell c = {.op = n->op};
   c.B = in[0].shape[0];
   c.T = in[0].shape[1];
   c.F = in[0].shape[2];
-  c.H = ir_attr_int(n, "hidden_size");
-  c.L = ir_attr_int(n, "num_layers");
-  c.D = ir_attr_int(n, "bidirectional") ? 2 : 1;
-  c.G = n->op == IR_OP_LSTM ? 4 : n->op == IR_OP_GRU ? 3 : 1;
-  c.bias = ir_attr_int(n, "bias") != 0;
+  c.H = r.H;
+  c.L = r.L;
+  c.D = r.D;
+  c.G = r.G;
+  c.bias = r.bias;
   c.relu = n->op == IR_OP_RNN && ir_attr_int(n, "relu");
-  c.peep = n->op == IR_OP_LSTM && ir_attr_int(n, "peephole");
-  c.proj = n->op == IR_OP_LSTM && ir_attr_int(n, "proj_size") > 0;
-  c.P = c.proj ? ir_attr_int(n, "proj_size") : c.H;
-  c.per_dir = 2 + (c.bias ? 2 : 0) + (c.proj ? 1 : 0) + (c.peep ? 3 : 0);
-  int first = n->op == IR_OP_LSTM ? 3 : 2; /* first parameter input */
-  if (n->ninputs != first + (int)(c.L * c.D) * c.per_dir || in[0].rank != 3)
+  c.peep = r.peep;
+  c.proj = r.proj;
+  c.P = r.P;
+  if (n->ninputs != r.ninputs || in[0].rank != 3)
     return ir_eval_fail(err, "internal error: node '%s': bad recurrent layer inputs",
                         n->name ? n->name : "?");
   int64_t width = c.D * c.P, maxin = c.F > width ? c.F : width, G = c.G * c.H;
@@ -120,7 +121,7 @@ bool ir_eval_recurrent(const ir_graph *g, const ir_node *n, const seqrt_tensor *
   for (int64_t l = 0; l < c.L; l++) {
     for (int64_t d = 0; d < c.D; d++) {
       int64_t ld = l * c.D + d;
-      const seqrt_tensor *p = &in[first + ld * c.per_dir];
+      ir_rnn_params p = ir_rnn_params_at(&r, l, (int)d);
       for (int64_t b = 0; b < c.B; b++) {
         const float *h0 = (const float *)in[1].data + (ld * c.B + b) * c.P;
         for (int64_t j = 0; j < c.P; j++) h[j] = h0[j];
@@ -130,7 +131,7 @@ bool ir_eval_recurrent(const ir_graph *g, const ir_node *n, const seqrt_tensor *
         }
         for (int64_t s = 0; s < c.T; s++) {
           int64_t t = d ? c.T - 1 - s : s;
-          step(&c, p, &seq[(b * c.T + t) * nin], nin, h, cs, gi, gh, tmp);
+          step(&c, in, &p, &seq[(b * c.T + t) * nin], nin, h, cs, gi, gh, tmp);
           memcpy(&next[(b * c.T + t) * width + d * c.P], h, sizeof(double) * (size_t)c.P);
         }
         float *hn = (float *)out[1].data + (ld * c.B + b) * c.P;

@@ -51,11 +51,15 @@ static double node_flops(const ir_graph *g, const ir_node *n, const int64_t *sym
     case IR_FLOPS_RECURRENT: { /* every weight matrix (w_ih, w_hh, w_hr) at every step */
       double bt = dim_of(g, n->inputs[0], 0, syms) * dim_of(g, n->inputs[0], 1, syms);
       double flops = 0;
-      int first = n->op == IR_OP_LSTM ? 3 : 2; /* x and the initial states come first */
-      for (int k = first; k < n->ninputs; k++) {
-        const ir_type *w = &g->values[n->inputs[k]].type;
-        if (w->rank == 2) flops += 2.0 * bt * (double)ir_type_numel_eval(w, syms);
-      }
+      ir_rnn_layout r = ir_rnn_layout_of(n);
+      for (int64_t l = 0; l < r.L; l++)
+        for (int d = 0; d < r.D; d++) {
+          ir_rnn_params p = ir_rnn_params_at(&r, l, d);
+          int w[3] = {p.w_ih, p.w_hh, p.w_hr};
+          for (int k = 0; k < 3; k++)
+            if (w[k] >= 0)
+              flops += 2.0 * bt * (double)ir_type_numel_eval(&g->values[n->inputs[w[k]]].type, syms);
+        }
       return flops;
     }
     case IR_FLOPS_SCAN: { /* the body once a step */

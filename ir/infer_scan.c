@@ -136,16 +136,6 @@ bool ir_infer_scan(ir_graph *g, int ni, ir_diags *d) {
 
 /* ---- RNN, LSTM, GRU ---- */
 
-/* the number of parameters per layer and direction */
-static int params_per_dir(const ir_node *n) {
-  int k = 2 + (ir_attr_int(n, "bias") ? 2 : 0);
-  if (n->op == IR_OP_LSTM) {
-    if (ir_attr_int(n, "proj_size") > 0) k++;
-    if (ir_attr_int(n, "peephole")) k += 3;
-  }
-  return k;
-}
-
 /* input i must be f32 [a, b, c] */
 static bool need_state(ir_graph *g, const ir_node *n, int i, const char *what, ir_type want,
                        ir_diags *d) {
@@ -161,12 +151,10 @@ bool ir_infer_recurrent(ir_graph *g, int ni, ir_diags *d) {
   const ir_node *n = &g->nodes[ni];
   const ir_type *x = &g->values[n->inputs[0]].type;
   char a[256];
-  int64_t H = ir_attr_int(n, "hidden_size"), L = ir_attr_int(n, "num_layers");
-  int64_t D = ir_attr_int(n, "bidirectional") ? 2 : 1;
-  int64_t P =
-      n->op == IR_OP_LSTM && ir_attr_int(n, "proj_size") > 0 ? ir_attr_int(n, "proj_size") : H;
-  int nstates = n->op == IR_OP_LSTM ? 2 : 1;
-  IR_ASSERT(n->ninputs == 1 + nstates + (int)(L * D) * params_per_dir(n));
+  ir_rnn_layout r = ir_rnn_layout_of(n);
+  int64_t H = r.H, L = r.L, D = r.D, P = r.P;
+  int nstates = r.nstates;
+  IR_ASSERT(n->ninputs == r.ninputs);
   if (x->dtype != IR_F32 || x->rank != 3)
     return fail(d, n, "%s '%s': expected an f32 input [B, T, features], got %s %s",
                 ir_ops[n->op].name, n->name, ir_dtype_name(x->dtype), tstr(g, x, a, sizeof a));

@@ -316,6 +316,35 @@ bool ir_infer_node(ir_graph *g, int n, ir_diags *d);
  * Prints what is broken to d->out and returns false. */
 bool ir_verify(const ir_graph *g, const char *after, FILE *out);
 
+/* ---- recurrent layers (rnn.c) ---- */
+
+/* the sizes of an RNN, LSTM or GRU layer node and the layout of its inputs:
+ * x [B, T, F], h0 [L*D, B, P] (LSTM: c0 [L*D, B, H]), then per layer and
+ * direction the parameters that ir_rnn_params_at places */
+typedef struct ir_rnn_layout {
+  ir_op op;              /* IR_OP_RNN, IR_OP_LSTM or IR_OP_GRU */
+  int64_t H, P;          /* hidden size; output size (LSTM proj_size, else H) */
+  int64_t L, D, G;       /* layers, directions (1 or 2), gates (1, LSTM 4, GRU 3) */
+  bool bias, proj, peep; /* has b_ih, b_hh; LSTM w_hr; LSTM w_ci, w_cf, w_co */
+  int nstates;           /* initial states after x: 1, LSTM 2 */
+  int per_dir;           /* parameters per layer and direction */
+  int ninputs;           /* inputs of the node: 1 + nstates + L * D * per_dir */
+} ir_rnn_layout;
+
+/* the input index of each parameter of one layer and direction; -1 when absent */
+typedef struct ir_rnn_params {
+  int w_ih, w_hh;       /* [G*H, in] (in = F for layer 0, else D*P), [G*H, P] */
+  int b_ih, b_hh;       /* [G*H] each (bias) */
+  int w_hr;             /* LSTM [P, H] (proj_size > 0) */
+  int w_ci, w_cf, w_co; /* LSTM [H] each (peephole) */
+} ir_rnn_params;
+
+ir_rnn_layout ir_rnn_layout_make(ir_op op, int64_t hidden, int64_t proj_size, int64_t layers,
+                                 bool bidirectional, bool bias, bool peephole);
+/* from node n's attributes */
+ir_rnn_layout ir_rnn_layout_of(const ir_node *n);
+ir_rnn_params ir_rnn_params_at(const ir_rnn_layout *r, int64_t layer, int dir);
+
 /* ---- FLOP count (flops.c) ---- */
 
 /* the FLOPs of one run of g with its symbols bound to syms, by each op's rule

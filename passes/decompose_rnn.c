@@ -110,7 +110,7 @@ typedef struct layer {
   ir_op op;           /* RNN, LSTM or GRU */
   int64_t H, P, L, D; /* hidden, output size, layers, directions */
   bool bias, relu, peep, proj;
-  int per; /* params per layer and direction */
+  ir_rnn_layout r; /* where its inputs sit */
 } layer;
 
 /*
@@ -168,29 +168,34 @@ static ir_type step_of(const ir_type *t) {
 }
 
 /*
- * One SCAN for layer l, direction dir over x; params p (per layer and
- * direction order of ops.def). Sets *y [B, T, P], *hN [B, P], *cN [B, H].
+ * One SCAN for layer l, direction dir over x; ins are the layer's inputs
+ * (ir_rnn_params_at places the parameters). Sets *y [B, T, P], *hN [B, P], *cN [B, H].
  */
 static void scan_one(out *o, const layer *ly, int64_t l, int dir, int x, int h0, int c0,
-                     const int *p, int *y, int *hN, int *cN) {
+                     const int *ins, int *y, int *hN, int *cN) {
   char tag[64], what[128];
   snprintf(tag, sizeof tag, "l%lld%s", (long long)l, dir ? "_reverse" : "");
   bool lstm = ly->op == IR_OP_LSTM;
+  ir_rnn_params p = ir_rnn_params_at(&ly->r, l, dir);
   /* captures: transposed weights (prepared once), biases and peephole weights as they are */
-  int cap[8], ncap = 0, k = 0;
+  int cap[8], ncap = 0;
   snprintf(what, sizeof what, "weight_ih_%s", tag);
-  cap[ncap++] = transposed(o, p[k++], what);
+  cap[ncap++] = transposed(o, ins[p.w_ih], what);
   snprintf(what, sizeof what, "weight_hh_%s", tag);
-  cap[ncap++] = transposed(o, p[k++], what);
+  cap[ncap++] = transposed(o, ins[p.w_hh], what);
   if (ly->bias) {
-    cap[ncap++] = p[k++];
-    cap[ncap++] = p[k++];
+    cap[ncap++] = ins[p.b_ih];
+    cap[ncap++] = ins[p.b_hh];
   }
   if (ly->proj) {
     snprintf(what, sizeof what, "weight_hr_%s", tag);
-    cap[ncap++] = transposed(o, p[k++], what);
+    cap[ncap++] = transposed(o, ins[p.w_hr], what);
   }
-  for (int j = 0; ly->peep && j < 3; j++) cap[ncap++] = p[k++];
+  if (ly->peep) {
+    cap[ncap++] = ins[p.w_ci];
+    cap[ncap++] = ins[p.w_cf];
+    cap[ncap++] = ins[p.w_co];
+  }
   int64_t ld = l * ly->D + dir;
   snprintf(what, sizeof what, "h0_%s", tag);
   int h = pick(o, h0, ld, what);
@@ -243,19 +248,17 @@ static int unsqueeze(out *o, int v, const char *suffix) {
 
 int pass_expand_recurrent(ir_graph *g, int i, ir_diags *d) {
   const ir_node *n = &g->nodes[i];
-  layer ly = {.op = n->op};
-  ly.H = ir_attr_int(n, "hidden_size");
-  ly.L = ir_attr_int(n, "num_layers");
-  ly.D = ir_attr_int(n, "bidirectional") ? 2 : 1;
-  ly.bias = ir_attr_int(n, "bias") != 0;
+  layer ly = {.op = n->op, .r = ir_rnn_layout_of(n)};
+  ly.H = ly.r.H;
+  ly.L = ly.r.L;
+  ly.D = ly.r.D;
+  ly.bias = ly.r.bias;
   ly.relu = n->op == IR_OP_RNN && ir_attr_int(n, "relu");
-  ly.peep = n->op == IR_OP_LSTM && ir_attr_int(n, "peephole");
-  ly.proj = n->op == IR_OP_LSTM && ir_attr_int(n, "proj_size") > 0;
-  ly.P = ly.proj ? ir_attr_int(n, "proj_size") : ly.H;
-  ly.per = 2 + (ly.bias ? 2 : 0) + (ly.proj ? 1 : 0) + (ly.peep ? 3 : 0);
+  ly.peep = ly.r.peep;
+  ly.proj = ly.r.proj;
+  ly.P = ly.r.P;
   bool lstm = n->op == IR_OP_LSTM;
-  int first = lstm ? 3 : 2;
-  IR_ASSERT(n->ninputs == first + (int)(ly.L * ly.D) * ly.per && ly.L * ly.D <= 64);
+  IR_ASSERT(n->ninputs == ly.r.ninputs && ly.L * ly.D <= 64);
   /* copy what the node holds: inserting nodes moves the node array */
   int ins[3 + 64 * 8], olds[3];
   memcpy(ins, n->inputs, sizeof(int) * (size_t)n->ninputs);
@@ -268,8 +271,7 @@ int pass_expand_recurrent(ir_graph *g, int i, ir_diags *d) {
     int ys[2];
     for (int dir = 0; dir < ly.D; dir++) {
       int64_t ld = l * ly.D + dir;
-      scan_one(&o, &ly, l, dir, x, ins[1], lstm ? ins[2] : -1, &ins[first + ld * ly.per], &ys[dir],
-               &hs[ld], &cs[ld]);
+      scan_one(&o, &ly, l, dir, x, ins[1], lstm ? ins[2] : -1, ins, &ys[dir], &hs[ld], &cs[ld]);
     }
     char sfx[64];
     snprintf(sfx, sizeof sfx, "l%lld_out", (long long)l);

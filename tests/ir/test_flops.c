@@ -76,7 +76,10 @@ static void conv1d_and_recurrent(void **state) {
   int ins[7] = {input(g, T(2, 6, 3)), input(g, T(1, 2, 5)), input(g, T(1, 2, 5)),
                 input(g, T(20, 3)), input(g, T(20, 5)), input(g, T(20)), input(g, T(20))};
   int n = ir_insert_node_n(g, 0, IR_OP_LSTM, "l", ins, 7, 3, L);
-  (void)n;
+  static const char *const keys[] = {"hidden_size", "num_layers", "bidirectional", "bias",
+                                     "proj_size", "peephole"};
+  static const int64_t vals[] = {5, 1, 0, 1, 0, 0};
+  for (int k = 0; k < 6; k++) ir_set_attr_int(g, n, keys[k], vals[k]);
   assert_true(ir_graph_flops(g, NULL) == 2.0 * 2 * 6 * (20 * 3 + 20 * 5));
   ir_graph_free(g);
 }
