@@ -256,6 +256,43 @@ LLVMValueRef cg_math_cos(LLVMModuleRef m, LLVMBuilderRef b, LLVMValueRef x) {
   return sin_cos(m, b, x, 1);
 }
 
+/*
+ * log(1 + t) for t in [0, 1]: u = 1 + t in [1, 2], halved above sqrt 2, and
+ * log of m in [sqrt(1/2), sqrt 2] by the Cephes logf polynomial in m - 1 (ln 2
+ * in two parts, as in exp). Then log(u) * t / (u - 1), which cancels the
+ * rounding of 1 + t and keeps tiny t (u = 1: t itself) accurate.
+ */
+static LLVMValueRef log1p_unit(fm *f, LLVMValueRef t) {
+  static const double p[] = {7.0376836292E-2,  -1.1514610310E-1, 1.1676998740E-1,
+                             -1.2420140846E-1, 1.4249322787E-1,  -1.6668057665E-1,
+                             2.0000714765E-1,  -2.4999993993E-1, 3.3333331174E-1};
+  LLVMValueRef one = fc(f, 1.0), u = add(f, one, t);
+  LLVMValueRef big = LLVMBuildFCmp(f->b, LLVMRealOGT, u, fc(f, 1.41421356237), "");
+  LLVMValueRef e = select_(f, big, one, fc(f, 0.0));
+  LLVMValueRef r = sub(f, select_(f, big, mul(f, u, fc(f, 0.5)), u), one);
+  LLVMValueRef z = mul(f, r, r);
+  LLVMValueRef y = mul(f, mul(f, r, z), horner(f, r, p, 9));
+  y = fmla(f, e, fc(f, -2.12194440e-4), y);
+  y = fmla(f, z, fc(f, -0.5), y);
+  LLVMValueRef lg = fmla(f, e, fc(f, 0.693359375), add(f, r, y));
+  LLVMValueRef exact = LLVMBuildFCmp(f->b, LLVMRealOEQ, u, one, "");
+  return select_(f, exact, t, mul(f, lg, fdiv(f, t, sub(f, u, one))));
+}
+
+/*
+ * softplus with beta 1 and threshold 20 (nn.Softplus): x above 20, else
+ * log(1 + e^x) as max(x, 0) + log(1 + e^-|x|), whose e^-|x| never overflows
+ * and whose log stays accurate where e^x is tiny (very negative x).
+ */
+static LLVMValueRef softplus(LLVMModuleRef m, LLVMBuilderRef b, LLVMValueRef x) {
+  fm f = fm_of(m, b, x);
+  LLVMValueRef zero = fc(&f, 0.0);
+  LLVMValueRef t = cg_math_exp(m, b, LLVMBuildFNeg(b, fabs_(&f, x), ""));
+  LLVMValueRef pos = select_(&f, LLVMBuildFCmp(b, LLVMRealOGT, x, zero, ""), x, zero);
+  LLVMValueRef s = add(&f, pos, log1p_unit(&f, t));
+  return select_(&f, LLVMBuildFCmp(b, LLVMRealOGT, x, fc(&f, 20.0), ""), x, s);
+}
+
 LLVMValueRef cg_math_op(LLVMModuleRef m, LLVMBuilderRef b, const ir_node *n, LLVMValueRef *args) {
   LLVMValueRef x = args[0];
   switch (n->op) {
@@ -284,6 +321,8 @@ LLVMValueRef cg_math_op(LLVMModuleRef m, LLVMBuilderRef b, const ir_node *n, LLV
       return LLVMBuildFMul(b, x, cg_math_sigmoid(m, b, x), "");
     case IR_OP_EXP:
       return cg_math_exp(m, b, x);
+    case IR_OP_SOFTPLUS:
+      return softplus(m, b, x);
     case IR_OP_COPY:
       return x;
     case IR_OP_MATMUL:

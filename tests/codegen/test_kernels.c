@@ -34,14 +34,15 @@ static void unary_ops(void **state) {
     int d = sizes[i];
     char *y = model(2, 3,
                     "inputs:\n  x: {dtype: f32, shape: [B, T, %d]}\n"
-                    "outputs: [r, g, gt, t, s, si, e]\nnodes:\n"
+                    "outputs: [r, g, gt, t, s, si, e, sp]\nnodes:\n"
                     "  r: {op: relu, input: x}\n"
                     "  g: {op: gelu, input: x}\n"
                     "  gt: {op: gelu, input: x, approximate: tanh}\n"
                     "  t: {op: tanh, input: x}\n"
                     "  s: {op: sigmoid, input: x}\n"
                     "  si: {op: silu, input: x}\n"
-                    "  e: {op: exp, input: x}\n",
+                    "  e: {op: exp, input: x}\n"
+                    "  sp: {op: softplus, input: x}\n",
                     d);
     cgt_check(y, &(cgt_opts){.variants = i % 2 ? CGT_FUSED : CGT_SYMBOLIC, .seed = (uint64_t)d});
   }

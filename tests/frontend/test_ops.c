@@ -189,10 +189,10 @@ static void matmul(void **state) {
 
 static void unary(void **state) {
   (void)state;
-  static const char *const ops[] = {"relu", "tanh", "sigmoid", "silu", "exp", "gelu"};
-  static const ir_op ids[] = {IR_OP_RELU, IR_OP_TANH, IR_OP_SIGMOID,
-                              IR_OP_SILU, IR_OP_EXP,  IR_OP_GELU};
-  for (int i = 0; i < 6; i++) {
+  static const char *const ops[] = {"relu", "tanh", "sigmoid", "silu", "exp", "gelu", "softplus"};
+  static const ir_op ids[] = {IR_OP_RELU, IR_OP_TANH, IR_OP_SIGMOID, IR_OP_SILU,
+                              IR_OP_EXP,  IR_OP_GELU, IR_OP_SOFTPLUS};
+  for (int i = 0; i < 7; i++) {
     char src[512];
     snprintf(src, sizeof src, HEAD "outputs: [y, tok, v]\nnodes:\n  y: {op: %s, input: x}\n",
              ops[i]);
@@ -208,6 +208,26 @@ static void unary(void **state) {
   assert_int_equal(ir_attr_int(node_named(g, "a"), "tanh"), 0);
   assert_int_equal(ir_attr_int(node_named(g, "b"), "tanh"), 1);
   ir_graph_free(g);
+}
+
+/* elementwise ops come from ops.def with no code of their own: the table's
+ * attributes are the keys (softplus has none: beta and threshold are fixed),
+ * and ops the passes make are not part of the language */
+static void elementwise_from_the_table(void **state) {
+  (void)state;
+  expect_error(HEAD "outputs: [y]\nnodes:\n  y: {op: softplus, input: x, beta: 2}\n",
+               "t.yaml:10:31: error: unknown attribute 'beta' for op 'softplus'");
+  expect_error(HEAD "outputs: [y]\nnodes:\n  y: {op: softplus}\n",
+               "t.yaml:10:3: error: missing attribute 'input' for op 'softplus'");
+  expect_error(HEAD "outputs: [y]\nnodes:\n  y: {op: softplus, input: tok}\n",
+               "t.yaml:10:3: error: softplus 'y': expected f32, got i32 [B, T]");
+  static const char *const internal[] = {"copy", "fused", "fill", "attention"};
+  for (int i = 0; i < 4; i++) {
+    char src[512], want[128];
+    snprintf(src, sizeof src, HEAD "outputs: [y]\nnodes:\n  y: {op: %s, input: x}\n", internal[i]);
+    snprintf(want, sizeof want, "t.yaml:10:11: error: unknown op '%s'", internal[i]);
+    expect_error(src, want);
+  }
 }
 
 static void row_ops(void **state) {
@@ -386,6 +406,7 @@ int main(void) {
       cmocka_unit_test(binary),
       cmocka_unit_test(matmul),
       cmocka_unit_test(unary),
+      cmocka_unit_test(elementwise_from_the_table),
       cmocka_unit_test(row_ops),
       cmocka_unit_test(concat),
       cmocka_unit_test(slice_and_select),

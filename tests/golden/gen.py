@@ -167,7 +167,7 @@ class Reference:
         binary = {"add": torch.add, "sub": torch.sub, "mul": torch.mul, "div": torch.div,
                   "matmul": torch.matmul}
         unary = {"relu": torch.relu, "tanh": torch.tanh, "sigmoid": torch.sigmoid,
-                 "silu": F.silu, "exp": torch.exp}
+                 "silu": F.silu, "exp": torch.exp, "softplus": F.softplus}
         if op in binary:
             return binary[op](xs[0], xs[1])
         if op in unary:
@@ -367,6 +367,8 @@ def define_cases():
     for op in ("relu", "tanh", "sigmoid", "silu"):
         case(op, {"x": "f32[B,T,17]*3"}, [("y", {"op": op, "input": "x"})])
     case("exp", {"x": "f32[B,T,17]*2"}, [("y", {"op": "exp", "input": "x"})])
+    case("softplus", {"x": "f32[B,T,33]*30"}, [("y", {"op": "softplus", "input": "x"})],
+         comment="inputs past the threshold 20 and far below 0")
     case("gelu_default", {"x": "f32[B,T,17]*3"}, [("y", {"op": "gelu", "input": "x"})])
     case("gelu_none", {"x": "f32[B,T,33]*3"},
          [("y", {"op": "gelu", "input": "x", "approximate": "none"})])
