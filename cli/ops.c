@@ -80,7 +80,14 @@ int cmd_ops(int argc, char **argv) {
     const fe_op *op = fe_op_at(i);
     printf("  %-*s  ", width, op->name);
     print_summary(op->name);
-    printf("  %-*s  keys: %s\n", width, "", op->keys);
+    printf("  %-*s  keys:", width, "");
+    for (const char *k = op->keys; *k;) { /* words up to their ':kind' (ops.def's attrs) */
+      size_t n = strcspn(k, " "), name = strcspn(k, " :");
+      if (n) printf(" %.*s", (int)(name < n ? name : n), k);
+      k += n;
+      while (*k == ' ') k++;
+    }
+    putchar('\n');
   }
   return CLI_OK;
 }

@@ -152,7 +152,8 @@ bool fe_op_unsupported(const char *name);
 /* a parameter NODE.NAME of the current node */
 int fe_param(fe_ctx *L, const char *name, ir_type t);
 
-/* the i-th op of the language (table order), NULL past the last (ops.c) */
+/* the i-th op of the language (its table, then the elementwise ops of ops.def
+ * a model may write), NULL past the last (ops.c) */
 const fe_op *fe_op_at(int i);
 
 /* ---- "did you mean" (suggest.c) ---- */

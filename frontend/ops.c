@@ -487,5 +487,13 @@ bool fe_op_unsupported(const char *name) {
 }
 
 const fe_op *fe_op_at(int i) {
-  return i >= 0 && (size_t)i < sizeof ops / sizeof ops[0] ? &ops[i] : NULL;
+  if (i < 0) return NULL;
+  if ((size_t)i < sizeof ops / sizeof ops[0]) return &ops[i];
+  i -= (int)(sizeof ops / sizeof ops[0]);
+  /* then the elementwise ops of ops.def a model may write, in its order */
+  for (int k = 0; k < IR_OP_COUNT; k++) {
+    if (fe_find_op(ir_ops[k].name) != &elementwise_ops[k]) continue;
+    if (i-- == 0) return &elementwise_ops[k];
+  }
+  return NULL;
 }

@@ -66,7 +66,9 @@ void fe_suggest_try(fe_suggest *s, const char *name, size_t len) {
 void fe_suggest_words(fe_suggest *s, const char *words) {
   for (const char *p = words; *p;) {
     size_t n = strcspn(p, " ");
-    fe_suggest_try(s, p, n);
+    /* ops.def's attrs words carry their kind: "key:kind" offers "key" */
+    size_t name = strcspn(p, " :");
+    fe_suggest_try(s, p, name < n ? name : n);
     p += n;
     while (*p == ' ') p++;
   }
