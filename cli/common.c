@@ -149,6 +149,7 @@ int cli_bind_dims(const ir_graph *g, const cli_opts *o, const seqrt_tensor *inpu
   }
   for (int s = 0; s < g->nsyms; s++)
     if (syms[s] < 0) syms[s] = g->syms[s].def_value;
+  ir_syms_complete(g, syms); /* derived dims (a strided conv's length) from the bound ones */
   return CLI_OK;
 }
 

@@ -187,9 +187,14 @@ static void print_shape(FILE *f, const seqrt_model_desc *d, const seqrt_buffer_d
       fprintf(f, "%lld", (long long)x.coef);
       any = true;
     }
+    bool alone = x.coef == 1 && x.sym[1] < 0;
     for (int j = 0; j < 2; j++) {
-      if (x.sym[j] < 0) continue;
-      fprintf(f, "%s%s", any ? "*" : "", d->sym_names[x.sym[j]]);
+      int s = x.sym[j];
+      if (s < 0) continue;
+      if (s < d->nsyms) /* a derived dim is its expression, in a product parenthesized */
+        fprintf(f, "%s%s", any ? "*" : "", d->sym_names[s]);
+      else
+        fprintf(f, alone ? "%s%s" : "%s(%s)", any ? "*" : "", d->derived[s - d->nsyms].name);
       any = true;
     }
   }

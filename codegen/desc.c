@@ -46,6 +46,22 @@ seqrt_model_desc *cg_desc_new(const ir_graph *g, const int64_t *bind_syms) {
   d->sym_defaults = defaults;
   d->sym_bound = bound;
 
+  /* derived symbols follow the base ones; the session computes them */
+  d->nderived = g->nderived;
+  seqrt_sym_def *defs = calloc((size_t)g->nderived + 1, sizeof *defs);
+  IR_ASSERT(defs);
+  for (int i = 0; i < g->nderived; i++) {
+    const ir_symbol *s = &g->syms[g->nsyms + i];
+    defs[i].name = dup(s->name);
+    defs[i].what = dup(s->what);
+    defs[i].nterms = s->nterms;
+    for (int k = 0; k < s->nterms; k++)
+      defs[i].terms[k] = (seqrt_dim){s->terms[k].coef, {s->terms[k].sym[0], s->terms[k].sym[1]}};
+    defs[i].den = s->den;
+    defs[i].min = s->min;
+  }
+  d->derived = defs;
+
   d->nbufs = g->nbuffers;
   seqrt_buffer_desc *bufs = calloc((size_t)g->nbuffers + 1, sizeof *bufs);
   IR_ASSERT(bufs);
@@ -94,6 +110,11 @@ void cg_desc_free(seqrt_model_desc *d) {
   free((void *)d->sym_names);
   free((void *)d->sym_defaults);
   free((void *)d->sym_bound);
+  for (int i = 0; i < d->nderived; i++) {
+    free((char *)d->derived[i].name);
+    free((char *)d->derived[i].what);
+  }
+  free((void *)d->derived);
   for (int i = 0; i < d->nbufs; i++) free((char *)d->bufs[i].name);
   free((void *)d->bufs);
   free((void *)d->inputs);

@@ -213,7 +213,7 @@ static void build_entry(cg_ctx *c, const char *name, bool prepare) {
   LLVMSetValueName2(c->nth, "nth", 3);
   c->entry = LLVMAppendBasicBlockInContext(c->llvm, c->fn, "entry");
   LLVMPositionBuilderAtEnd(c->b, c->entry);
-  for (int s = 0; s < g->nsyms; s++) {
+  for (int s = 0; s < g->nsyms + g->nderived; s++) { /* derived ones follow the base */
     if (c->bind_syms && c->bind_syms[s] >= 0) { /* -1: left symbolic (AOT) */
       c->sym_val[s] = cg_i64(c, c->bind_syms[s]);
     } else {
@@ -258,7 +258,13 @@ LLVMModuleRef cg_module_build(const ir_graph *g, const cg_options *opt, int vec_
   }
   LLVMModuleRef mod = LLVMModuleCreateWithNameInContext(g->name ? g->name : "seqc", llvm);
   cg_ctx c = {.llvm = llvm, .mod = mod, .g = g, .err = err, .vw = vec_width};
-  c.bind_syms = opt ? opt->bind_syms : NULL;
+  /* derived symbols fold in when the base ones they follow from are bound */
+  int64_t bound[IR_MAX_SYMS];
+  if (opt && opt->bind_syms) {
+    memcpy(bound, opt->bind_syms, sizeof(int64_t) * (size_t)g->nsyms);
+    ir_syms_complete(g, bound);
+    c.bind_syms = bound;
+  }
   c.b = LLVMCreateBuilderInContext(llvm);
   c.f32 = LLVMFloatTypeInContext(llvm);
   c.f64 = LLVMDoubleTypeInContext(llvm);

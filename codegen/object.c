@@ -252,6 +252,7 @@ typedef struct desc_types {
   LLVMTypeRef buffer;   /* seqrt_buffer_desc */
   LLVMTypeRef tensor;   /* seqrt_tensor */
   LLVMTypeRef embedded; /* seqrt_embedded_param */
+  LLVMTypeRef symdef;   /* seqrt_sym_def */
   LLVMTypeRef desc;     /* seqrt_model_desc */
 } desc_types;
 
@@ -272,9 +273,12 @@ static void init_types(desc_types *t, LLVMContextRef llvm, LLVMModuleRef mod, co
   t->tensor = LLVMStructTypeInContext(llvm, ten, 4, 0);
   LLVMTypeRef emb[] = {t->ptr, t->tensor};
   t->embedded = LLVMStructTypeInContext(llvm, emb, 2, 0);
-  LLVMTypeRef d[] = {t->i32, t->ptr, t->i32, t->ptr, t->ptr, t->ptr, t->i32, t->ptr, t->i32,
-                     t->ptr, t->i32, t->ptr, t->ptr, t->ptr, t->ptr, t->i32, t->ptr};
-  t->desc = LLVMStructTypeInContext(llvm, d, 17, 0);
+  LLVMTypeRef def[] = {t->ptr, t->ptr, t->i32, LLVMArrayType2(t->dim, SEQRT_SYM_TERMS),
+                       t->i64, t->i64};
+  t->symdef = LLVMStructTypeInContext(llvm, def, 6, 0);
+  LLVMTypeRef d[] = {t->i32, t->ptr, t->i32, t->ptr, t->ptr, t->ptr, t->i32, t->ptr, t->i32, t->ptr,
+                     t->i32, t->ptr, t->ptr, t->ptr, t->ptr, t->i32, t->ptr, t->i32, t->ptr};
+  t->desc = LLVMStructTypeInContext(llvm, d, 19, 0);
 }
 
 static LLVMValueRef i32c(desc_types *t, int64_t v) { return LLVMConstInt(t->i32, (uint64_t)v, 1); }
@@ -331,14 +335,16 @@ static LLVMValueRef str_array(desc_types *t, const char *const *v, int n) {
   return r;
 }
 
+static LLVMValueRef dim_const(desc_types *t, seqrt_dim d) {
+  LLVMValueRef syms[] = {i32c(t, d.sym[0]), i32c(t, d.sym[1])};
+  LLVMValueRef f[] = {i64c(t, d.coef), LLVMConstArray2(t->i32, syms, 2)};
+  return LLVMConstNamedStruct(t->dim, f, 2);
+}
+
 static LLVMValueRef buffer_const(desc_types *t, const seqrt_buffer_desc *b) {
   LLVMValueRef dims[SEQRT_MAX_RANK];
-  for (int k = 0; k < SEQRT_MAX_RANK; k++) {
-    seqrt_dim d = k < b->rank ? b->shape[k] : (seqrt_dim){0, {-1, -1}};
-    LLVMValueRef syms[] = {i32c(t, d.sym[0]), i32c(t, d.sym[1])};
-    LLVMValueRef f[] = {i64c(t, d.coef), LLVMConstArray2(t->i32, syms, 2)};
-    dims[k] = LLVMConstNamedStruct(t->dim, f, 2);
-  }
+  for (int k = 0; k < SEQRT_MAX_RANK; k++)
+    dims[k] = dim_const(t, k < b->rank ? b->shape[k] : (seqrt_dim){0, {-1, -1}});
   LLVMValueRef f[] = {str(t, b->name),
                       i32c(t, b->dtype),
                       i32c(t, b->role),
@@ -348,6 +354,16 @@ static LLVMValueRef buffer_const(desc_types *t, const seqrt_buffer_desc *b) {
                       i32c(t, b->last),
                       i32c(t, b->alias)};
   return LLVMConstNamedStruct(t->buffer, f, 8);
+}
+
+static LLVMValueRef symdef_const(desc_types *t, const seqrt_sym_def *s) {
+  LLVMValueRef terms[SEQRT_SYM_TERMS];
+  for (int k = 0; k < SEQRT_SYM_TERMS; k++)
+    terms[k] = dim_const(t, k < s->nterms ? s->terms[k] : (seqrt_dim){0, {-1, -1}});
+  LLVMValueRef f[] = {str(t, s->name), str(t, s->what), i32c(t, s->nterms),
+                      LLVMConstArray2(t->dim, terms, SEQRT_SYM_TERMS), i64c(t, s->den),
+                      i64c(t, s->min)};
+  return LLVMConstNamedStruct(t->symdef, f, 6);
 }
 
 static LLVMValueRef embedded_const(desc_types *t, const seqrt_embedded_param *p) {
@@ -370,7 +386,9 @@ static void add_descriptor(desc_types *t, const seqrt_model_desc *d, LLVMValueRe
                            LLVMValueRef prepare, const cg_object_options *oo) {
   LLVMValueRef *bufs = calloc((size_t)d->nbufs + 1, sizeof *bufs);
   LLVMValueRef *emb = calloc((size_t)oo->nparams + 1, sizeof *emb);
-  IR_ASSERT(bufs && emb);
+  LLVMValueRef *defs = calloc((size_t)d->nderived + 1, sizeof *defs);
+  IR_ASSERT(bufs && emb && defs);
+  for (int i = 0; i < d->nderived; i++) defs[i] = symdef_const(t, &d->derived[i]);
   for (int i = 0; i < d->nbufs; i++) bufs[i] = buffer_const(t, &d->bufs[i]);
   for (int i = 0; i < oo->nparams; i++) emb[i] = embedded_const(t, &oo->params[i]);
   LLVMValueRef f[] = {
@@ -391,14 +409,17 @@ static void add_descriptor(desc_types *t, const seqrt_model_desc *d, LLVMValueRe
       run,
       i32c(t, oo->nparams),
       array(t, t->embedded, emb, oo->nparams),
+      i32c(t, d->nderived),
+      array(t, t->symdef, defs, d->nderived),
   };
   LLVMValueRef gv = LLVMAddGlobal(t->mod, t->desc, oo->symbol);
-  LLVMSetInitializer(gv, LLVMConstNamedStruct(t->desc, f, 17));
+  LLVMSetInitializer(gv, LLVMConstNamedStruct(t->desc, f, 19));
   LLVMSetGlobalConstant(gv, 1);
   LLVMSetAlignment(gv, 8);
   if (oo->alias) LLVMAddAlias2(t->mod, t->desc, 0, gv, oo->alias);
   free(bufs);
   free(emb);
+  free(defs);
 }
 
 /* renames entry `name` to SYMBOL.name and hides it: only the descriptor reaches it */

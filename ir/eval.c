@@ -263,6 +263,16 @@ bool ir_eval(const ir_graph *g, const int64_t *syms, const seqrt_tensor *inputs,
   for (int i = 0; i < g->nsyms; i++)
     if (!syms || syms[i] < 0)
       return ir_eval_fail(err, "symbol '%s' has no value", g->syms[i].name);
-  run r = {syms, get_param, user, err};
+  /* derived symbols from the base ones: callers may pass base values only */
+  int64_t all[IR_MAX_SYMS] = {0};
+  memcpy(all, syms ? syms : all, sizeof(int64_t) * (size_t)g->nsyms);
+  ir_syms_complete(g, all);
+  for (int s = g->nsyms; s < g->nsyms + g->nderived; s++)
+    if (ir_sym_too_small(g, s, all)) {
+      char deps[128];
+      return ir_eval_fail(err, "%s %s is %" PRId64 " for %s", g->syms[s].what, g->syms[s].name,
+                          all[s], ir_sym_inputs_str(g, s, all, deps, sizeof deps));
+    }
+  run r = {all, get_param, user, err};
   return run_graph(g, &r, inputs, outputs);
 }

@@ -77,8 +77,9 @@ int ir_graph_find_sym(const ir_graph *g, const char *name) {
 }
 
 int ir_graph_add_sym(ir_graph *g, const char *name, int64_t def_value, ir_loc loc) {
-  IR_ASSERT(!g->parent && g->nsyms < IR_MAX_SYMS);
-  g->syms[g->nsyms] = (ir_symbol){ir_strdup(g, name), def_value, loc};
+  /* derived symbols sit after the base ones and keep their indices */
+  IR_ASSERT(!g->parent && g->nsyms < IR_MAX_SYMS && g->nderived == 0);
+  g->syms[g->nsyms] = (ir_symbol){.name = ir_strdup(g, name), .def_value = def_value, .loc = loc};
   return g->nsyms++;
 }
 
@@ -303,9 +304,11 @@ ir_graph *ir_graph_clone(const ir_graph *g) {
   ir_graph *c = ir_graph_new(g->name);
   c->parent = g->parent;
   c->nsyms = g->nsyms;
-  for (int i = 0; i < g->nsyms; i++) {
+  c->nderived = g->nderived;
+  for (int i = 0; i < g->nsyms + g->nderived; i++) {
     c->syms[i] = g->syms[i];
     c->syms[i].name = ir_strdup(c, g->syms[i].name);
+    if (g->syms[i].what) c->syms[i].what = ir_strdup(c, g->syms[i].what);
   }
   for (int i = 0; i < g->nvalues; i++) {
     const ir_value *v = &g->values[i];

@@ -358,7 +358,8 @@ static bool attention(infer *s, ir_type *out) {
   return true;
 }
 
-/* x [B, T, C], w [k, C, O], bias [O] -> [B, Tout, O]; a symbolic T only when Tout = T */
+/* x [B, T, C], w [k, C, O], bias [O] -> [B, Tout, O] with
+ * Tout = floor((T + 2*pad - dil*(k-1) - 1) / stride) + 1, a derived dim when T is symbolic */
 static bool conv1d(infer *s, ir_type *out) {
   if (!need_f32(s, 0) || !need_f32(s, 1)) return false;
   const ir_type *x = in(s, 0), *w = in(s, 1);
@@ -374,19 +375,15 @@ static bool conv1d(infer *s, ir_type *out) {
   int64_t pad = ir_attr_int(s->n, "padding"), dil = ir_attr_int(s->n, "dilation");
   int64_t shrink = dil * (k - 1) + 1 - 2 * pad; /* Tout = (T - shrink) / stride + 1 */
   ir_dim T = x->dims[1], Tout;
-  if (ir_dim_is_const(T)) {
-    if (T.coef < shrink)
-      return fail(s, "conv1d '%s': input %s is shorter than the kernel's reach of %lld steps",
-                  s->n->name, ts(s, 0, x), (long long)shrink);
-    Tout = ir_dim_const((T.coef - shrink) / st + 1);
-  } else if (st == 1 && shrink == 1) {
-    Tout = T; /* "same" padding */
-  } else {
-    return fail(s,
-                "conv1d '%s': the output length of %s depends on T in a way dims cannot say; "
-                "give the input a constant length, or use stride 1 and padding = dilation * (kernel_size - 1) / 2",
+  if (ir_dim_is_const(T) && T.coef < shrink)
+    return fail(s, "conv1d '%s': input %s is shorter than the kernel's reach of %lld steps",
+                s->n->name, ts(s, 0, x), (long long)shrink);
+  char what[256];
+  snprintf(what, sizeof what, "conv1d '%s': output length", s->n->name);
+  ir_dim terms[2] = {T, ir_dim_const(st - shrink)};
+  if (!ir_dim_floordiv(s->g, terms, 2, st, 1, what, s->n->loc, &Tout))
+    return fail(s, "conv1d '%s': the output length of %s needs more dims than a model may have",
                 s->n->name, ts(s, 0, x));
-  }
   *out = (ir_type){.dtype = IR_F32, .rank = 3, .dims = {x->dims[0], Tout, w->dims[2]}};
   return true;
 }

@@ -85,13 +85,13 @@ static bool emit_type(ir_graph *g, const ir_node *n, int k, const ir_type *e, ir
     return true;
   }
   ir_dim steps = T;
-  if (chunk > 1 && !ir_dim_div(T, ir_dim_const(chunk), &steps))
+  char what[256];
+  snprintf(what, sizeof what, "scan '%s': segments", n->name);
+  if (chunk > 1 && !ir_dim_floordiv(g, &T, 1, chunk, 0, what, n->loc, &steps))
     return fail(d, n,
-                "scan '%s': emit '%s' stacks one row per segment, but the sequence length %s "
-                "is symbolic and %s/%lld is not a dim; give the inputs to scan over a constant "
-                "length or emit [B, %lld, ...] per segment",
-                n->name, out_name(body, k), ir_dim_str(g, T, b, sizeof b),
-                ir_dim_str(g, T, b, sizeof b), (long long)chunk, (long long)chunk);
+                "scan '%s': emit '%s' stacks one row per segment, but %s/%lld needs more dims "
+                "than a model may have",
+                n->name, out_name(body, k), ir_dim_str(g, T, b, sizeof b), (long long)chunk);
   memmove(&out->dims[2], &out->dims[1], sizeof(ir_dim) * (size_t)(e->rank - 1));
   out->dims[1] = steps;
   out->rank++;

@@ -9,7 +9,11 @@
  *
  * Dims are symbolic: a dim is coef * sym0 * sym1, where sym0/sym1 name the
  * graph's symbols (B, T, ...) or are -1. Compile-time binding (the JIT) gives
- * every symbol a value; ahead-of-time objects leave them to run time.
+ * every symbol a value; ahead-of-time objects leave them to run time. A
+ * symbol is a base symbol (`dims:`, bound by the user) or a derived one, a
+ * small expression floor((sum of monomials) / den) over earlier symbols, such
+ * as a strided conv's output length (T-3)/2; derived values follow from the
+ * base ones (ir_syms_complete).
  */
 #ifndef SEQC_IR_H
 #define SEQC_IR_H
@@ -73,7 +77,8 @@ typedef enum ir_dtype { IR_F32 = SEQRT_F32, IR_I32 = SEQRT_I32, IR_I64 = SEQRT_I
 
 #define IR_MAX_RANK SEQRT_MAX_RANK
 #define IR_DIM_SYMS 2
-#define IR_MAX_SYMS 16
+#define IR_MAX_SYMS 32 /* base and derived symbols together */
+#define IR_SYM_TERMS 4 /* monomials in a derived symbol's definition */
 
 typedef struct ir_dim {
   int64_t coef;            /* constant factor (>= 0) */
@@ -216,10 +221,21 @@ typedef struct ir_output {
   int value;        /* value id */
 } ir_output;
 
+/*
+ * A symbol of the root graph's table: base symbols (from `dims:`) first, then
+ * derived ones, each floor((terms[0] + ... + terms[nterms-1]) / den) over
+ * earlier symbols. Definitions are canonical (ir_dim_floordiv), so two derived
+ * symbols never share one and equal lengths are equal dims.
+ */
 typedef struct ir_symbol {
-  const char *name;  /* B, T, ... */
-  int64_t def_value; /* default from `dims:` */
-  ir_loc loc;        /* where `dims:` declares it */
+  const char *name;  /* B, T, ...; a derived symbol's is its expression, e.g. (T-3)/2 */
+  int64_t def_value; /* default from `dims:` (derived: 0, unused) */
+  ir_loc loc;        /* where `dims:` declares it, or the node that derived it */
+  int nterms;        /* derived: monomials summed (>= 1); 0 for a base symbol */
+  ir_dim terms[IR_SYM_TERMS]; /* derived: coef may be negative; a constant has no symbol */
+  int64_t den;       /* derived: divisor (>= 2, or 1 for a plain sum) */
+  int64_t min;       /* derived: smallest value the model accepts (1 for a length) */
+  const char *what;  /* derived: what the value is, e.g. "conv1d 'c2': output length" */
 } ir_symbol;
 
 struct ir_graph {
@@ -233,7 +249,8 @@ struct ir_graph {
   ir_output *outputs;     /* model outputs, in `outputs:` order */
   int noutputs, cap_outputs;
   ir_symbol syms[IR_MAX_SYMS]; /* dim symbols (shared with bodies through parent) */
-  int nsyms;
+  int nsyms;              /* base symbols: syms[0 .. nsyms-1] */
+  int nderived;           /* derived symbols: syms[nsyms .. nsyms+nderived-1] */
   ir_graph *parent;       /* enclosing graph of a body, NULL at top level */
   ir_buffer *buffers;     /* plan_memory's plan (top level only), NULL before */
   int nbuffers;
@@ -246,9 +263,38 @@ void ir_graph_free(ir_graph *g);
 void *ir_alloc(ir_graph *g, size_t size);
 char *ir_strdup(ir_graph *g, const char *s);
 
-/* symbol id by name, -1 if none; ir_graph_add_sym returns the new id */
+/* base symbol id by name, -1 if none; ir_graph_add_sym returns the new id
+ * (base symbols all come before the first derived one) */
 int ir_graph_find_sym(const ir_graph *g, const char *name);
 int ir_graph_add_sym(ir_graph *g, const char *name, int64_t def_value, ir_loc loc);
+
+/*
+ * The dim floor((terms[0] + ... + terms[nterms-1]) / den), den >= 1, terms
+ * being monomials over g's symbols (a constant is one with no symbol; coefs
+ * may be negative). The sum is canonicalized (like terms merged, zeros
+ * dropped, sorted, divided by the gcd of the symbolic coefs and den, derived
+ * symbols expanded where that keeps IR_SYM_TERMS terms); a constant or a
+ * single monomial comes back as a plain dim, anything else as a derived
+ * symbol, the existing one if its definition is the same (the larger min and
+ * its what/loc win). min is the smallest value the model accepts, what and
+ * loc say what made it. False when the symbol table is full or a coefficient
+ * overflows.
+ */
+bool ir_dim_floordiv(ir_graph *g, const ir_dim *terms, int nterms, int64_t den, int64_t min,
+                     const char *what, ir_loc loc, ir_dim *out);
+/* number of symbols, base and derived (the length a syms array needs) */
+int ir_syms_count(const ir_graph *g);
+/* Fills syms[i] for every derived symbol of g from the base values before it
+ * (-1 when a value it needs is -1: a dim left to run time). */
+void ir_syms_complete(const ir_graph *g, int64_t *syms);
+/* whether derived symbol s has a value in syms (completed) below its min,
+ * e.g. a conv's output length 0: an error of the dims given */
+bool ir_sym_too_small(const ir_graph *g, int s, const int64_t *syms);
+/* "T = 4, B = 2": the base symbols derived symbol s depends on, with values */
+const char *ir_sym_inputs_str(const ir_graph *g, int s, const int64_t *syms, char *buf,
+                              size_t size);
+/* floor(a / b) for b > 0 (C's / truncates) */
+int64_t ir_floordiv(int64_t a, int64_t b);
 
 int ir_add_input(ir_graph *g, const char *name, ir_type type, ir_loc loc);
 int ir_add_param(ir_graph *g, const char *name, ir_type type, ir_loc loc);

@@ -38,12 +38,17 @@ const char *ir_dim_str(const ir_graph *g, ir_dim d, char *buf, size_t size) {
     snprintf(buf, size, "%" PRId64, d.coef);
     return buf;
   }
+  /* a derived symbol alone prints as its expression, (T-3)/2; in a product
+   * it is parenthesized, B*((T-3)/2) */
+  bool alone = d.coef == 1 && d.sym[1] < 0;
   if (d.coef != 1) k += (size_t)snprintf(buf, size, "%" PRId64, d.coef);
   for (int i = 0; i < IR_DIM_SYMS && k < size; i++) {
     int s = d.sym[i];
     if (s < 0) continue;
     const char *sep = k ? "*" : "";
-    if (r && s < r->nsyms) k += (size_t)snprintf(buf + k, size - k, "%s%s", sep, r->syms[s].name);
+    bool paren = !alone && r && s >= r->nsyms;
+    if (r && s < r->nsyms + r->nderived)
+      k += (size_t)snprintf(buf + k, size - k, paren ? "%s(%s)" : "%s%s", sep, r->syms[s].name);
     else k += (size_t)snprintf(buf + k, size - k, "%s$%d", sep, s); /* unknown symbol */
   }
   return buf;
@@ -239,5 +244,8 @@ void ir_print(const ir_graph *g, FILE *out) {
     fprintf(out, ")");
   }
   fputc('\n', out);
+  for (int i = g->nsyms; i < g->nsyms + g->nderived; i++)
+    fprintf(out, "  dim %s >= %" PRId64 " ; %s\n", g->syms[i].name, g->syms[i].min,
+            g->syms[i].what ? g->syms[i].what : "");
   print_graph(g, out, 2);
 }

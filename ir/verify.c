@@ -53,17 +53,12 @@ static const char *kind_name(ir_attr_kind k) {
   return "?";
 }
 
-static const ir_graph *root_of(const ir_graph *g) {
-  while (g->parent) g = g->parent;
-  return g;
-}
-
 /* NULL if type t is well formed for graph g, else what is wrong (static text) */
 static const char *type_problem(const ir_graph *g, const ir_type *t) {
   if (t->rank < 0) return "has no inferred type";
   if (t->rank > IR_MAX_RANK) return "has a rank above IR_MAX_RANK";
   if (t->dtype != IR_F32 && t->dtype != IR_I32 && t->dtype != IR_I64) return "has a bad dtype";
-  int nsyms = root_of(g)->nsyms;
+  int nsyms = ir_syms_count(g);
   for (int i = 0; i < t->rank; i++) {
     if (t->dims[i].coef < 0) return "has a negative dim";
     for (int s = 0; s < IR_DIM_SYMS; s++)

@@ -6,6 +6,7 @@
  * are skipped rather than blamed for it, so the user sees each mistake once.
  */
 #include <stdlib.h>
+#include <string.h>
 
 #include "passes.h"
 
@@ -69,6 +70,17 @@ static void check_bound_dims(const ir_graph *g, const int64_t *syms, ir_diags *d
   }
 }
 
+/* a derived dim below its min (a conv's output length 0) is the dims' fault */
+static void check_derived(const ir_graph *g, const int64_t *syms, ir_diags *d) {
+  for (int s = g->nsyms; s < g->nsyms + g->nderived; s++) {
+    const ir_symbol *def = &g->syms[s];
+    char deps[256];
+    if (ir_sym_too_small(g, s, syms))
+      ir_error(d, def->loc, "%s %s is %lld for %s", def->what, def->name, (long long)syms[s],
+                 ir_sym_inputs_str(g, s, syms, deps, sizeof deps));
+  }
+}
+
 bool pass_infer_shapes(ir_graph *g, pass_ctx *ctx) {
   ir_diags local;
   ir_diags *d = ctx->diags;
@@ -98,6 +110,12 @@ bool pass_infer_shapes(ir_graph *g, pass_ctx *ctx) {
     }
   }
   free(before);
-  if (!failed && ctx->syms) check_bound_dims(g, ctx->syms, d);
+  if (!failed && ctx->syms) {
+    int64_t syms[IR_MAX_SYMS];
+    memcpy(syms, ctx->syms, sizeof(int64_t) * (size_t)g->nsyms);
+    ir_syms_complete(g, syms);
+    check_derived(g, syms, d);
+    check_bound_dims(g, syms, d);
+  }
   return changed;
 }

@@ -30,8 +30,18 @@ bool pass_name_known(const char *name) {
 bool pass_run_pipeline(ir_graph *g, pass_ctx *ctx) {
   FILE *out = ctx->print_out ? ctx->print_out : stdout;
   if (!ir_verify(g, "frontend", stderr)) return false;
+  /* the passes see the derived symbols' values too, completed again before
+   * each pass since inference may derive new ones */
+  int64_t syms[IR_MAX_SYMS];
+  pass_ctx local = *ctx;
+  if (ctx->syms) {
+    memcpy(syms, ctx->syms, sizeof(int64_t) * (size_t)g->nsyms);
+    local.syms = syms;
+  }
+  ctx = &local;
   for (const pass_info *p = pass_pipeline; p->name; p++) {
     if (p->run == pass_fuse && ctx->no_fuse) continue;
+    if (ctx->syms) ir_syms_complete(g, syms);
     int errors = ctx->diags ? ctx->diags->nerrors : 0;
     bool changed = p->run(g, ctx);
     if (ctx->diags && ctx->diags->nerrors > errors) return false;

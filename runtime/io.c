@@ -50,13 +50,15 @@ int seqrt_find_sym(const seqrt_model_desc *d, const char *name) {
   return -1;
 }
 
-/* shape of buffer b under syms, with -1 where a symbol is still unknown */
-static void eval_shape(const seqrt_buffer_desc *b, const int64_t *syms, int64_t *shape) {
+/* shape of buffer b under syms (base symbols only, nsyms of them), with -1
+ * where a symbol is unknown here (unbound, or derived) */
+static void eval_shape(const seqrt_buffer_desc *b, const int64_t *syms, int nsyms,
+                       int64_t *shape) {
   for (int k = 0; k < b->rank; k++) {
     int64_t v = b->shape[k].coef;
     for (int j = 0; j < 2 && v >= 0; j++) {
       int s = b->shape[k].sym[j];
-      if (s >= 0) v = syms[s] < 0 ? -1 : v * syms[s];
+      if (s >= 0) v = s >= nsyms || syms[s] < 0 ? -1 : v * syms[s];
     }
     shape[k] = v;
   }
@@ -92,7 +94,8 @@ int seqrt_bind_dims(const seqrt_model_desc *d, const seqrt_tensor *inputs, const
     if (t->rank != b->rank) continue; /* the session reports the shape error */
     for (int k = 0; k < t->rank; k++) {
       seqrt_dim dim = b->shape[k];
-      if (dim.coef != 1 || dim.sym[0] < 0 || dim.sym[1] >= 0) continue;
+      /* only a base symbol alone binds; derived ones follow in the session */
+      if (dim.coef != 1 || dim.sym[0] < 0 || dim.sym[0] >= d->nsyms || dim.sym[1] >= 0) continue;
       int s = dim.sym[0];
       if (syms[s] < 0) {
         syms[s] = t->shape[k];
@@ -100,7 +103,7 @@ int seqrt_bind_dims(const seqrt_model_desc *d, const seqrt_tensor *inputs, const
       } else if (syms[s] != t->shape[k]) {
         char want[128], got[128];
         int64_t shape[SEQRT_MAX_RANK];
-        eval_shape(b, syms, shape);
+        eval_shape(b, syms, d->nsyms, shape);
         for (int j = 0; j < t->rank; j++)
           if (shape[j] < 0) shape[j] = t->shape[j];
         rt_errorf(err, "input '%s': expected %s, got %s (%s = %lld%s)", b->name,

@@ -21,7 +21,7 @@
 extern "C" {
 #endif
 
-#define SEQRT_ABI_VERSION 2
+#define SEQRT_ABI_VERSION 3
 
 /* ---- safetensors (safetensors.c) ---- */
 
@@ -53,6 +53,22 @@ typedef struct seqrt_dim {
   int64_t coef;   /* constant factor */
   int32_t sym[2]; /* symbol indices, -1 = none */
 } seqrt_dim;
+
+/*
+ * A derived symbol: floor((terms[0] + ... + terms[nterms-1]) / den) over the
+ * symbols before it (a term with no symbol is a constant; coefs may be
+ * negative), e.g. a strided conv's output length (T-3)/2. The session
+ * computes its value after binding the base symbols.
+ */
+#define SEQRT_SYM_TERMS 4
+typedef struct seqrt_sym_def {
+  const char *name;                    /* the expression, e.g. "(T-3)/2" */
+  const char *what;                    /* what it is, e.g. "conv1d 'c2': output length" */
+  int32_t nterms;                      /* terms summed, 1..SEQRT_SYM_TERMS */
+  seqrt_dim terms[SEQRT_SYM_TERMS];    /* monomials over earlier symbols */
+  int64_t den;                         /* divisor, >= 1 */
+  int64_t min;                         /* a smaller value is an error of the dims given */
+} seqrt_sym_def;
 
 typedef struct seqrt_buffer_desc {
   const char *name;                  /* input/output/param name, or a value name */
@@ -93,6 +109,9 @@ typedef struct seqrt_model_desc {
   seqrt_entry_fn run;             /* one inference */
   int32_t nembedded;              /* parameters carried in the object (0 = none) */
   const struct seqrt_embedded_param *embedded; /* bound by seqrt_session_new itself */
+  int32_t nderived;               /* derived symbols, numbered nsyms .. nsyms+nderived-1 */
+  const seqrt_sym_def *derived;   /* their definitions (syms arrays given by users hold
+                                     the nsyms base symbols only) */
 } seqrt_model_desc;
 
 /* a parameter compiled into an object (`seqc compile --embed-weights`) */
@@ -130,9 +149,11 @@ void seqrt_fail(seqrt_team *team, int32_t code, int64_t a, int64_t b, int64_t c,
 typedef struct seqrt_session seqrt_session;
 
 /*
- * A session binds the symbols (syms[i] for symbol i; NULL takes sym_bound,
- * then sym_defaults), plans the arena (buffer offsets from lifetimes) and
- * owns the thread team (nthreads 0 = all cores).
+ * A session binds the symbols (syms[i] for base symbol i < nsyms; NULL takes
+ * sym_bound, then sym_defaults), computes the derived ones (an error names
+ * one whose value is below its min, e.g. a conv's output length 0), plans
+ * the arena (buffer offsets from lifetimes) and owns the thread team
+ * (nthreads 0 = all cores).
  */
 seqrt_session *seqrt_session_new(const seqrt_model_desc *desc, const int64_t *syms,
                                  int nthreads, seqrt_error *err);
@@ -166,7 +187,8 @@ void seqrt_random_param(uint64_t seed, const char *name, int64_t fan_in, float *
 int seqrt_session_run(seqrt_session *s, const seqrt_tensor *inputs, seqrt_tensor *outputs,
                       seqrt_error *err);
 
-/* value of symbol i in this session */
+/* value of symbol i in this session: a base symbol for i < nsyms, derived
+ * symbol i - nsyms for i < nsyms + nderived, else -1 */
 int64_t seqrt_session_sym(const seqrt_session *s, int i);
 
 /* ---- model files (io.c): what `seqc run` and `seqrt-run` share ---- */

@@ -31,12 +31,22 @@ static bool check_desc(const seqrt_model_desc *d, seqrt_error *err) {
     return false;
   }
   const char *why = NULL;
-  if (d->nsyms < 0 || d->nbufs < 0 || d->ninputs < 0 || d->noutputs < 0)
+  if (d->nsyms < 0 || d->nderived < 0 || d->nbufs < 0 || d->ninputs < 0 || d->noutputs < 0)
     why = "negative count";
   else if ((d->nsyms && (!d->sym_names || !d->sym_defaults)) || (d->nbufs && !d->bufs) ||
            (d->ninputs && !d->inputs) || (d->noutputs && (!d->outputs || !d->output_names)) ||
-           !d->run)
+           (d->nderived && !d->derived) || !d->run)
     why = "missing table";
+  int32_t nall = why ? 0 : d->nsyms + d->nderived;
+  for (int i = 0; !why && i < d->nderived; i++) {
+    const seqrt_sym_def *def = &d->derived[i];
+    if (def->nterms < 1 || def->nterms > SEQRT_SYM_TERMS || def->den < 1)
+      why = "bad derived dim";
+    for (int k = 0; !why && k < def->nterms; k++)
+      for (int j = 0; j < 2; j++) /* over earlier symbols only */
+        if (def->terms[k].sym[j] < -1 || def->terms[k].sym[j] >= d->nsyms + i)
+          why = "bad derived dim";
+  }
   for (int i = 0; !why && i < d->nbufs; i++) {
     const seqrt_buffer_desc *b = &d->bufs[i];
     if ((unsigned)b->dtype > SEQRT_I64 || (unsigned)b->role > SEQRT_ROLE_ALIAS)
@@ -49,7 +59,7 @@ static bool check_desc(const seqrt_model_desc *d, seqrt_error *err) {
       why = "unnamed input or parameter";
     for (int k = 0; !why && k < b->rank; k++)
       for (int j = 0; j < 2; j++)
-        if (b->shape[k].sym[j] < -1 || b->shape[k].sym[j] >= d->nsyms || b->shape[k].coef < 0)
+        if (b->shape[k].sym[j] < -1 || b->shape[k].sym[j] >= nall || b->shape[k].coef < 0)
           why = "bad dim";
     /* an alias chain longer than the buffer count goes round in circles */
     int r = i, steps = 0;
@@ -67,6 +77,46 @@ static bool check_desc(const seqrt_model_desc *d, seqrt_error *err) {
   if (why) {
     rt_errorf(err, "model '%s': invalid descriptor (%s)", d->name ? d->name : "?", why);
     return false;
+  }
+  return true;
+}
+
+static int64_t floordiv(int64_t a, int64_t b) {
+  int64_t q = a / b;
+  return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
+}
+
+/* the derived symbols from the base ones; one below its min is the dims' error */
+static bool derive_syms(seqrt_session *s, seqrt_error *err) {
+  const seqrt_model_desc *d = s->desc;
+  for (int i = 0; i < d->nderived; i++) {
+    const seqrt_sym_def *def = &d->derived[i];
+    int64_t v = 0;
+    bool ok = true;
+    for (int k = 0; k < def->nterms; k++) {
+      int64_t m = def->terms[k].coef;
+      for (int j = 0; j < 2; j++)
+        if (def->terms[k].sym[j] >= 0 && __builtin_mul_overflow(m, s->syms[def->terms[k].sym[j]], &m))
+          ok = false;
+      if (__builtin_add_overflow(v, m, &v)) ok = false;
+    }
+    if (!ok) {
+      rt_errorf(err, "dim %s is too large for the dims given", def->name ? def->name : "?");
+      return false;
+    }
+    v = floordiv(v, def->den);
+    if (v < def->min) {
+      char dims[256];
+      size_t n = 0;
+      dims[0] = '\0';
+      for (int b = 0; b < d->nsyms && n < sizeof dims; b++)
+        n += (size_t)snprintf(dims + n, sizeof dims - n, "%s%s = %lld", b ? ", " : "",
+                              d->sym_names[b] ? d->sym_names[b] : "?", (long long)s->syms[b]);
+      rt_errorf(err, "%s %s is %lld for %s", def->what ? def->what : "dim",
+                def->name ? def->name : "?", (long long)v, dims);
+      return false;
+    }
+    s->syms[d->nsyms + i] = v;
   }
   return true;
 }
@@ -89,7 +139,7 @@ static bool bind_syms(seqrt_session *s, const int64_t *given, seqrt_error *err) 
     }
     s->syms[i] = v;
   }
-  return true;
+  return derive_syms(s, err);
 }
 
 /* shape and byte size of every buffer */
@@ -222,7 +272,7 @@ seqrt_session *seqrt_session_new(const seqrt_model_desc *desc, const int64_t *sy
   size_t nb = (size_t)desc->nbufs + 1;
   s->desc = desc;
   s->nthreads = nthreads ? nthreads : omp_get_num_procs();
-  s->syms = calloc((size_t)desc->nsyms + 1, sizeof *s->syms);
+  s->syms = calloc((size_t)desc->nsyms + (size_t)desc->nderived + 1, sizeof *s->syms);
   s->shapes = calloc(nb * SEQRT_MAX_RANK, sizeof *s->shapes);
   s->bytes = calloc(nb, sizeof *s->bytes);
   s->root = calloc(nb, sizeof *s->root);
@@ -261,7 +311,7 @@ size_t seqrt_session_arena_bytes(const seqrt_session *s) {
 }
 
 int64_t seqrt_session_sym(const seqrt_session *s, int i) {
-  return i >= 0 && i < s->desc->nsyms ? s->syms[i] : -1;
+  return i >= 0 && i < s->desc->nsyms + s->desc->nderived ? s->syms[i] : -1;
 }
 
 /* "i32 [1, 128]" */

@@ -232,7 +232,7 @@ def define_cases():
       [("cell", {"op": "scan", "over": {"x": "x"}, "reverse": True, "state": {"h": "h0"},
                  "body": cell, "next": {"h": "hn"}, "emit": ["hn", "s"]})],
       outputs=["cell", "cell.s", "cell.h"])
-    # (per-segment [B, H] emits need a constant T: T/2 is no symbolic dim)
+    # per-segment [B, H] emits at a constant T (see scan_chunk4_segments_sym for a symbolic one)
     c("scan_chunk2", {"x": "f32[B,6,4]", "g": "f32[4]"},
       [("cell", {"op": "scan", "over": {"x": "x"}, "chunk": 2,
                  "state": {"m": {"zeros": ["B", 4]}},
@@ -253,6 +253,17 @@ def define_cases():
                           "y": {"op": "tanh", "input": "x"}},
                  "next": {"m": "act"}, "emit": ["y"]})],
       outputs=["cell", "cell.m"], dims={"B": 2, "T": 9})
+    # one row per segment over a symbolic T: T/4 is a derived dim, then a layer on it
+    c("scan_chunk4_segments_sym", {"x": "f32[B,T,5]"},
+      [("cell", {"op": "scan", "over": {"x": "x"}, "chunk": 4,
+                 "state": {"m": {"zeros": ["B", 6]}},
+                 "body": {"avg": {"op": "mean", "input": "x", "dim": 1},
+                          "fc": {"op": "linear", "input": "avg", "out_features": 6},
+                          "mix": {"op": "add", "inputs": ["fc", "m"]},
+                          "act": {"op": "tanh", "input": "mix"}},
+                 "next": {"m": "act"}, "emit": ["act"]}),
+       ("head", {"op": "linear", "input": "cell", "out_features": 3})],
+      outputs=["head", "cell.m"], dims={"B": 2, "T": 36})
     c("scan_two_states", {"x": "f32[B,T,3]"},
       [("cell", {"op": "scan", "over": {"x": "x"},
                  "state": {"h": {"zeros": ["B", 3]}, "k": {"zeros": ["B", 3]}},

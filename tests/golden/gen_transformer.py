@@ -199,6 +199,19 @@ def define_conv_cases():
     c("tf_conv1d_k1", {"x": "f32[B,T,8]"},
       [("conv", dict(conv, out_channels=33, kernel_size=1))], dims={"B": 1, "T": 1})
     gen.model_case("models/conv1d_classifier.yaml", {"x": "f32[B,100,40]"}, {"B": 2})
+    # strided convs over a symbolic T: the output lengths are derived dims of T
+    c("tf_conv1d_stride2_pad1_sym", {"x": "f32[B,T,6]"},
+      [("c1", dict(conv, out_channels=8, kernel_size=3, stride=2, padding=1)),
+       ("r1", {"op": "relu", "input": "c1"}),
+       ("c2", dict(conv, input="r1", out_channels=5, kernel_size=5, stride=2, padding=1,
+                   dilation=2)),
+       ("fc", {"op": "linear", "input": "c2", "out_features": 3})], dims={"B": 2, "T": 37})
+    c("tf_conv1d_stride3_dil_sym", {"x": "f32[B,T,4]"},
+      [("c1", dict(conv, out_channels=6, kernel_size=4, stride=3, padding=2, dilation=2)),
+       ("t", {"op": "tanh", "input": "c1"}),
+       ("c2", dict(conv, input="t", out_channels=7, kernel_size=2, stride=2))],
+      dims={"B": 3, "T": 38})
+    gen.model_case("models/conv_strided.yaml", {"x": "f32[B,T,16]"}, {"B": 2, "T": 37})
 
 
 def main():
