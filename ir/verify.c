@@ -497,9 +497,28 @@ static bool verify_graph(checker *c, const ir_graph *g) {
   return c->nfail == before;
 }
 
+/* derived symbols: well-formed definitions over earlier symbols only */
+static void verify_derived(checker *c, const ir_graph *g) {
+  if (g->parent) return; /* bodies share the root's table */
+  if (g->nsyms < 0 || g->nderived < 0 || g->nsyms + g->nderived > IR_MAX_SYMS)
+    fail(c, g, -1, "symbol table has %d base and %d derived symbols", g->nsyms, g->nderived);
+  for (int i = g->nsyms; i < g->nsyms + g->nderived && i < IR_MAX_SYMS; i++) {
+    const ir_symbol *d = &g->syms[i];
+    if (d->nterms < 1 || d->nterms > IR_SYM_TERMS || d->den < 1)
+      fail(c, g, -1, "derived symbol %d (%s) has %d terms over %lld", i, d->name, d->nterms,
+           (long long)d->den);
+    for (int k = 0; k < d->nterms && k < IR_SYM_TERMS; k++)
+      for (int j = 0; j < IR_DIM_SYMS; j++)
+        if (d->terms[k].sym[j] >= i)
+          fail(c, g, -1, "derived symbol %d (%s) reads symbol %d, not an earlier one", i,
+               d->name, d->terms[k].sym[j]);
+  }
+}
+
 bool ir_verify(const ir_graph *g, const char *after, FILE *out) {
   checker c = {.after = after, .out = out ? out : stderr, .nfail = 0, .where = ""};
-  bool ok = verify_graph(&c, g);
+  verify_derived(&c, g);
+  bool ok = verify_graph(&c, g) && c.nfail == 0;
   if (c.nfail > MAX_REPORTS)
     fprintf(c.out, "seqc: internal error: IR verifier after '%s': %d more problems\n",
             after ? after : "?", c.nfail - MAX_REPORTS);

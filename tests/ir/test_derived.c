@@ -11,6 +11,8 @@
 
 #include <cmocka.h>
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ir.h"
@@ -197,6 +199,24 @@ static void test_conv1d_length_is_derived(void **state) {
   ir_graph_free(g);
 }
 
+/* the verifier checks that a derived symbol reads only earlier symbols */
+static void test_verifier_checks_definitions(void **state) {
+  (void)state;
+  ir_graph *g = bt_graph();
+  ir_dim d = fd(g, s(1, 1), c(-1), 2);
+  char *text = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&text, &len);
+  assert_true(ir_verify(g, "test", f));
+  g->syms[d.sym[0]].terms[0].sym[0] = (int8_t)d.sym[0]; /* reads itself */
+  assert_false(ir_verify(g, "test", f));
+  fclose(f);
+  assert_non_null(strstr(text, "IR verifier after 'test': derived symbol 2 ((T-1)/2) reads "
+                               "symbol 2, not an earlier one\n"));
+  free(text);
+  ir_graph_free(g);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_constants_and_plain_dims_fold),
@@ -206,6 +226,7 @@ int main(void) {
       cmocka_unit_test(test_printing_is_unambiguous),
       cmocka_unit_test(test_clone_keeps_derived_symbols),
       cmocka_unit_test(test_conv1d_length_is_derived),
+      cmocka_unit_test(test_verifier_checks_definitions),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
