@@ -409,10 +409,11 @@ const char *ir_dim_str(const ir_graph *g, ir_dim d, char *buf, size_t size);
 
 /*
  * Runs the graph with plain C loops: the oracle for every test. syms binds
- * every symbol; inputs[i] is graph input i (g->inputs order); params are looked
- * up by name through get_param; outputs[i] receives model output i in freshly
- * malloc'd memory (caller frees .data). Returns false with a message in err on
- * a run-time data error (embedding index out of range).
+ * every base symbol (derived ones are computed from them); inputs[i] is graph
+ * input i (g->inputs order); params are looked up by name through get_param;
+ * outputs[i] receives model output i in freshly malloc'd memory (caller frees
+ * .data). Returns false with a message in err on a run-time data error
+ * (embedding index out of range) or a derived dim below its min.
  */
 typedef bool (*ir_param_fn)(void *user, const char *name, seqrt_tensor *out);
 bool ir_eval(const ir_graph *g, const int64_t *syms, const seqrt_tensor *inputs,
