@@ -51,7 +51,9 @@ int ir_syms_count(const ir_graph *g) {
   return g->nsyms + g->nderived;
 }
 
-static bool is_derived(const ir_graph *r, int s) { return s >= r->nsyms && s < r->nsyms + r->nderived; }
+static bool is_derived(const ir_graph *r, int s) {
+  return s >= r->nsyms && s < r->nsyms + r->nderived;
+}
 
 /* symbols sorted, -1 last */
 static ir_dim sorted(ir_dim d) {
@@ -233,8 +235,8 @@ bool ir_dim_floordiv(ir_graph *g, const ir_dim *terms, int nterms, int64_t den, 
     *out = s.t[0];
     return true;
   }
+  if (s.n + (s.c != 0) > IR_SYM_TERMS) return false;
   if (s.c != 0) s.t[s.n++] = ir_dim_const(s.c);
-  if (s.n > IR_SYM_TERMS) return false;
   qsort(s.t, (size_t)s.n, sizeof s.t[0], cmp_term);
   int total = g->nsyms + g->nderived;
   for (int i = g->nsyms; i < total; i++) {

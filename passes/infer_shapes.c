@@ -77,7 +77,7 @@ static void check_derived(const ir_graph *g, const int64_t *syms, ir_diags *d) {
     char deps[256];
     if (ir_sym_too_small(g, s, syms))
       ir_error(d, def->loc, "%s %s is %lld for %s", def->what, def->name, (long long)syms[s],
-                 ir_sym_inputs_str(g, s, syms, deps, sizeof deps));
+               ir_sym_inputs_str(g, s, syms, deps, sizeof deps));
   }
 }
 

@@ -95,9 +95,10 @@ static bool derive_syms(seqrt_session *s, seqrt_error *err) {
     bool ok = true;
     for (int k = 0; k < def->nterms; k++) {
       int64_t m = def->terms[k].coef;
-      for (int j = 0; j < 2; j++)
-        if (def->terms[k].sym[j] >= 0 && __builtin_mul_overflow(m, s->syms[def->terms[k].sym[j]], &m))
-          ok = false;
+      for (int j = 0; j < 2; j++) {
+        int32_t sym = def->terms[k].sym[j];
+        if (sym >= 0 && __builtin_mul_overflow(m, s->syms[sym], &m)) ok = false;
+      }
       if (__builtin_add_overflow(v, m, &v)) ok = false;
     }
     if (!ok) {

@@ -86,6 +86,16 @@ static void test_equal_definitions_share_a_symbol(void **state) {
   ir_graph_free(g);
 }
 
+static void test_too_many_terms_is_refused(void **state) {
+  (void)state;
+  ir_graph *g = bt_graph();
+  ir_dim t[5] = {s(0, 1), s(1, 1), (ir_dim){1, {0, 1}}, (ir_dim){1, {0, 0}}, c(1)}, out;
+  assert_true(ir_dim_floordiv(g, t, 4, 2, 1, "test", L, &out)); /* four terms fit */
+  assert_false(ir_dim_floordiv(g, t, 5, 2, 1, "test", L, &out));
+  assert_int_equal(g->nderived, 1);
+  ir_graph_free(g);
+}
+
 static void test_floor_divisions_compose(void **state) {
   (void)state;
   ir_graph *g = bt_graph();
@@ -260,6 +270,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_constants_and_plain_dims_fold),
       cmocka_unit_test(test_equal_definitions_share_a_symbol),
+      cmocka_unit_test(test_too_many_terms_is_refused),
       cmocka_unit_test(test_floor_divisions_compose),
       cmocka_unit_test(test_values_follow_the_base_symbols),
       cmocka_unit_test(test_printing_is_unambiguous),
