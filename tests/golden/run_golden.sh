@@ -19,7 +19,7 @@
 set -u
 : "${SEQC:?set SEQC to the seqc binary}" "${SRC:?set SRC to the source root}"
 : "${TOOLS:?set TOOLS to the folder holding stcompare}"
-GOLDEN_CASES=114
+GOLDEN_CASES=118
 cases_dir=$SRC/tests/golden/cases
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
