@@ -47,7 +47,8 @@ int cli_bind_given_dims(const ir_graph *g, const cli_opts *o, int64_t *syms);
 /*
  * Fills syms[] for every symbol of g: --dim first, then the shapes of the given
  * input tensors (inputs may be NULL), then YAML defaults. Reports disagreements
- * as errors naming the input. Returns CLI_OK, CLI_ERROR or CLI_USAGE.
+ * as errors naming the input, then completes the derived dims: syms has room
+ * for IR_MAX_SYMS. Returns CLI_OK, CLI_ERROR or CLI_USAGE.
  */
 int cli_bind_dims(const ir_graph *g, const cli_opts *o, const seqrt_tensor *inputs,
                   const bool *given, int64_t *syms);

@@ -143,9 +143,15 @@ typedef struct jit_model {
   cg_jit *jit;       /* compiled at the first run */
 } jit_model;
 
+/* syms holds the base dims only (the driver's array); cli_bind_dims also
+ * completes the derived ones, so it binds into a table of every symbol */
 static int bind_hook(void *user, const seqrt_tensor *inputs, const bool *given, int64_t *syms) {
   jit_model *m = user;
-  return cli_bind_dims(m->g, &m->a->o, inputs, given, syms);
+  int64_t all[IR_MAX_SYMS];
+  memcpy(all, syms, sizeof *syms * (size_t)m->g->nsyms);
+  int status = cli_bind_dims(m->g, &m->a->o, inputs, given, all);
+  memcpy(syms, all, sizeof *syms * (size_t)m->g->nsyms);
+  return status;
 }
 
 static void random_inputs_hook(void *user, const int64_t *syms, uint64_t seed,
