@@ -65,7 +65,7 @@ cg_jit *cli_compile_unroll(ir_graph *g, const int64_t *syms, ir_diags *d, int un
  */
 void cli_random_inputs(const ir_graph *g, const int64_t *syms, uint64_t seed, seqrt_tensor *t);
 
-/* FLOPs of g under syms: matmuls, attention, conv1d, recurrences (see common.c) */
+/* FLOPs of g under syms: matmuls, attention, conv1d, recurrences (ir_graph_flops, ir/flops.c) */
 double cli_count_flops(const ir_graph *g, const int64_t *syms);
 
 /* shared option parsing: returns 1 if argv[*i] was a shared option (consumed),
