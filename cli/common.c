@@ -158,9 +158,11 @@ cg_jit *cli_compile(ir_graph *g, const int64_t *syms, ir_diags *d) {
 }
 
 cg_jit *cli_compile_unroll(ir_graph *g, const int64_t *syms, ir_diags *d, int unroll) {
-  pass_ctx ctx = {.diags = d, .syms = syms, .unroll = unroll};
-  if (!pass_run_pipeline(g, &ctx)) return NULL;
   cg_options opt = {.bind_syms = syms, .opt_level = 3};
+  ir_target target;
+  cg_target(&opt, &target);
+  pass_ctx ctx = {.diags = d, .syms = syms, .unroll = unroll, .target = &target};
+  if (!pass_run_pipeline(g, &ctx)) return NULL;
   seqrt_error err;
   cg_jit *j = cg_jit_compile(g, &opt, &err);
   if (!j) cli_error("internal: code generation failed: %s", err.msg);

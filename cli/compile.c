@@ -308,7 +308,14 @@ int cmd_compile(int argc, char **argv) {
   if (status) goto done;
   bool all_bound = true;
   for (int s = 0; s < g->nsyms; s++) all_bound &= syms[s] >= 0;
-  pass_ctx ctx = {.diags = &m.diags, .syms = all_bound ? syms : NULL, .unroll = a.o.unroll};
+  cg_options opt = {.bind_syms = syms, .cpu = a.cpu, .opt_level = 3};
+  ir_target target;
+  cg_target(&opt, &target);
+  pass_ctx ctx = {.diags = &m.diags,
+                  .syms = all_bound ? syms : NULL,
+                  .unroll = a.o.unroll,
+                  .target = &target,
+                  .bind_syms = syms};
   if (!pass_run_pipeline(g, &ctx)) {
     status = CLI_ERROR;
     goto done;
@@ -316,7 +323,6 @@ int cmd_compile(int argc, char **argv) {
   if (a.weights && (status = load_embedded(g, syms, &a, &emb))) goto done;
 
   snprintf(symbol, sizeof symbol, "seqc_model_%s", g->name ? g->name : "model");
-  cg_options opt = {.bind_syms = syms, .cpu = a.cpu, .opt_level = 3};
   cg_object_options oo = {.kind = a.kind,
                           .symbol = symbol,
                           .alias = a.shared ? SEQRT_SHARED_SYMBOL : NULL,

@@ -54,7 +54,12 @@ int cmd_ir(int argc, char **argv) {
   int64_t syms[IR_MAX_SYMS];
   int status = cli_bind_dims(m.graph, &o, NULL, NULL, syms);
   if (status == CLI_OK) {
-    pass_ctx ctx = {.diags = &m.diags, .syms = o.ndims ? syms : NULL, .print_after = after};
+    ir_target target; /* the schedule this machine's JIT would use */
+    cg_target(&(cg_options){.bind_syms = o.ndims ? syms : NULL}, &target);
+    pass_ctx ctx = {.diags = &m.diags,
+                    .syms = o.ndims ? syms : NULL,
+                    .print_after = after,
+                    .target = &target};
     if (!after) {
       printf("; as lowered\n");
       ir_print(m.graph, stdout);

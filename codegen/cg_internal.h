@@ -126,24 +126,21 @@ typedef struct cg_ctx {
   LLVMTypeRef f32, f64, i1, i8, i32, i64, ptr, void_t;
   LLVMTypeRef vf32, vi1, vi32;
   /*
-   * The unit split of a scan step (scan.c sets it; module.c too, for a
-   * kernel that feeds scans: cg_feeds_scan_unit; 0 elsewhere): a kernel
-   * that cg_unit_kernel accepts takes, in every row of its result, the
-   * columns whose index mod unit_len lies in [unit_lo, unit_hi), this
-   * thread's hidden units. A chain of such kernels (gates matmul, then the
-   * cell arithmetic on slices of its gates) then needs no barrier between
-   * them: each thread reads only what it wrote.
+   * The unit split (the schedule's ir_sched.unit; scan.c sets it for a
+   * step, module.c for a kernel that feeds scans; 0 elsewhere): a kernel
+   * whose sched.unit is set takes, in every row of its result, the columns
+   * whose index mod unit_len lies in [unit_lo, unit_hi), this thread's
+   * hidden units. A chain of such kernels (gates matmul, then the cell
+   * arithmetic on slices of its gates) then needs no barrier between them:
+   * each thread reads only what it wrote.
    */
   int64_t unit_len;               /* the unit (a state's width), 0 = off */
   LLVMValueRef unit_lo, unit_hi; /* i64: this thread's columns of a unit */
-  /* the kernel being emitted opens a step whose barrier is split (scan.c):
-   * the step arrived before it, and it sums k over this thread's own units
-   * of the state (its matmul's A, which it wrote itself), then cg_wait,
-   * then the rest of k */
+  /* the kernel being emitted opens a step whose barrier is split (its
+   * sched.wait): the step arrived before it, and it sums k over this
+   * thread's own units of the state (its matmul's A, which it wrote
+   * itself), then cg_wait, then the rest of k */
   bool step_wait;
-  /* by buffer: the unit of the column panels that prepared weight is
-   * stored in (cg_panel_plan), 0 = row-major */
-  int64_t *panel_unit;
 } cg_ctx;
 
 /* reports an unsupported construct (first message wins) and marks c failed */
@@ -288,21 +285,14 @@ void cg_emit_conv1d(cg_ctx *c, const ir_node *n);
 void cg_emit_scan(cg_ctx *c, const ir_node *n);
 /* scan.c: two scans of one step count in one loop (pair_scans made them adjacent) */
 void cg_emit_scan_pair(cg_ctx *c, const ir_node *a, const ir_node *b);
-/* scan.c: true when kernel n (of c->g) runs by the unit split of c (see cg_ctx) */
+/* emit.c: true when kernel n runs by the unit split of c (its sched.unit, see cg_ctx) */
 bool cg_unit_kernel(const cg_ctx *c, const ir_node *n);
-/* scan.c: the unit of scan n's step split (its first state's width when a
- * whole number of vectors, else 0: no unit split) */
-int64_t cg_scan_unit(const cg_ctx *c, const ir_node *n);
-/* scan.c: the unit of the scans that kernel n of c->g feeds, all of its
- * result going into their over inputs (through slices of its last dim at
- * multiples of the unit); 0 if none. Run by that unit split, each thread
- * writes the columns its steps read: the hoisted input projection of an RNN */
-int64_t cg_feeds_scan_unit(const cg_ctx *c, const ir_node *n);
-/* scan.c: value of dim d under the compile-time binding; false when symbolic */
+/* emit.c: value of dim d under the compile-time binding; false when symbolic */
 bool cg_dim_known(const cg_ctx *c, ir_dim d, int64_t *v);
 /*
  * panels.c: a weight that only batch-few scan steps multiply by (B of their
- * recurrent GEMM) is stored, once at prepare, in column panels: within each
+ * recurrent GEMM; the schedule pass picks them) is stored, once at prepare,
+ * in column panels: within each
  * unit of U columns (a gate's hidden units), panel q holds columns
  * [q*NR, min((q+1)*NR, U)) (NR = cg_gemm_panel_cols) as K rows of wq
  * floats, at the offset its first column s would have times K. A tile of
@@ -314,11 +304,9 @@ bool cg_dim_known(const cg_ctx *c, ir_dim d, int64_t *v);
  * nr-wide panels: its first column *start and its width *width (i64) */
 void cg_panel_at(LLVMBuilderRef b, LLVMValueRef col, int64_t unit, int64_t nr, LLVMValueRef *start,
                  LLVMValueRef *width);
-/* fills c->panel_unit (by buffer) for the graph c->g */
-void cg_panel_plan(cg_ctx *c);
-/* TRANSPOSE of a [N, K] weight into panels of unit c->panel_unit[its output's buffer] */
+/* TRANSPOSE of a [N, K] weight into panels of its output buffer's unit (ir_buffer.panel) */
 void cg_emit_panel_transpose(cg_ctx *c, const ir_node *n);
-/* scan.c: FILL, every element the attribute `value` */
+/* elementwise.c: FILL, every element the attribute `value` */
 void cg_emit_fill(cg_ctx *c, const ir_node *n);
 
 /* ---- module (module.c) ---- */

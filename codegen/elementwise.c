@@ -258,3 +258,20 @@ void cg_emit_elementwise(cg_ctx *c, const ir_node *n) {
   cg_space_free(&k.space);
   free(k.leaves);
 }
+
+/* FILL: every element of the result = value (split between threads) */
+void cg_emit_fill(cg_ctx *c, const ir_node *n) {
+  LLVMBuilderRef b = c->b;
+  const ir_type *t = &c->g->values[n->outputs[0]].type;
+  double v = ir_attr_float(n, "value");
+  LLVMTypeRef et = cg_elem_type(c, t->dtype);
+  LLVMValueRef x = t->dtype == IR_F32 ? LLVMConstReal(et, v)
+                                      : LLVMConstInt(et, (unsigned long long)(long long)v, 1);
+  LLVMValueRef total = cg_dims(c, t, 0, t->rank), lo, hi;
+  cg_split(c, total, 16, &lo, &hi);
+  LLVMValueRef p = cg_value_ptr(c, n->outputs[0]);
+  cg_loop l;
+  cg_loop_begin(c, &l, lo, hi, cg_i64(c, 1));
+  LLVMSetAlignment(LLVMBuildStore(b, x, cg_gep(c, et, p, l.i)), (unsigned)ir_dtype_size(t->dtype));
+  cg_loop_end(c, &l);
+}

@@ -344,3 +344,16 @@ void cg_space_offsets(cg_ctx *c, const cg_space *s, int ngroups, LLVMValueRef fl
     }
   }
 }
+
+bool cg_dim_known(const cg_ctx *c, ir_dim d, int64_t *v) {
+  if (ir_dim_is_const(d)) return *v = d.coef, true;
+  if (!c->bind_syms) return false;
+  *v = ir_dim_eval(d, c->bind_syms);
+  return *v >= 0;
+}
+
+bool cg_unit_kernel(const cg_ctx *c, const ir_node *n) {
+  if (c->unit_len <= 0 || n->sched.unit <= 0) return false;
+  IR_ASSERT(n->sched.unit == c->unit_len); /* the schedule split the step or the kernel so */
+  return true;
+}

@@ -203,7 +203,7 @@ void cg_emit_matmul(cg_ctx *c, const ir_node *n) {
   LLVMValueRef C = cg_value_ptr(c, n->outputs[0]);
 
   int bb = c->g->values[n->inputs[1]].buffer;
-  if (rb == 2 && c->panel_unit && bb >= 0) gm.b_panel_unit = c->panel_unit[bb];
+  if (rb == 2 && bb >= 0) gm.b_panel_unit = c->g->buffers[bb].panel;
   bool unit = rb == 2 && cg_unit_kernel(c, n);
   bool split = c->step_wait && unit && gm.b_panel_unit > 0;
   if (c->step_wait && !split) cg_wait(c); /* no split after all: the whole barrier first */

@@ -2,9 +2,8 @@
  * module.c: a planned graph to an LLVM module with the SPMD entry points
  * `prepare` (nodes marked at_prepare) and `run` (the rest), each a sequence
  * of kernels in node order. Every thread runs the whole sequence and takes
- * its share of each kernel by ith/nth; a barrier goes between two kernels
- * only when the second could touch memory the first is still using (see
- * needs_barrier).
+ * its share of each kernel by ith/nth; barriers and splits go where the
+ * schedule pass said (ir_sched).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,78 +44,6 @@ int cg_vec_width(const char *cpu, const char *features) {
   return 4;
 }
 
-/* ---- barriers ---- */
-
-/* what the kernels since the last barrier touched */
-typedef struct hazards {
-  bool *read, *written; /* by root buffer */
-  int min_last;         /* smallest `last` of an arena buffer touched, INT32_MAX if none */
-} hazards;
-
-/* TEMP and OUTPUT buffers share the arena: the runtime may give a buffer
- * memory that an earlier one, dead by then, used */
-static bool in_arena(const ir_graph *g, int b) {
-  int r = g->buffers[b].role;
-  return r == SEQRT_ROLE_TEMP || r == SEQRT_ROLE_OUTPUT;
-}
-
-/*
- * Kernel `step` must wait for every thread to finish the kernels before it
- * when it reads what they wrote, writes what they read or wrote, or writes
- * arena memory while they touched a buffer whose life ended before `step`
- * (its memory may be the same).
- */
-static bool needs_barrier(const ir_graph *g, const hazards *h, const ir_node *n, int step) {
-  for (int j = 0; j < n->ninputs; j++) {
-    int r = ir_buffer_root(g, g->values[n->inputs[j]].buffer);
-    if (r >= 0 && h->written[r]) return true;
-  }
-  for (int j = 0; j < n->noutputs; j++) {
-    int r = ir_buffer_root(g, g->values[n->outputs[j]].buffer);
-    if (r < 0) continue;
-    if (h->read[r] || h->written[r]) return true;
-    if (in_arena(g, r) && h->min_last < step) return true;
-  }
-  return false;
-}
-
-static void touch(const ir_graph *g, hazards *h, int value, bool write) {
-  int r = ir_buffer_root(g, g->values[value].buffer);
-  if (r < 0) return;
-  if (write)
-    h->written[r] = true;
-  else
-    h->read[r] = true;
-  if (in_arena(g, r) && g->buffers[r].last < h->min_last) h->min_last = g->buffers[r].last;
-}
-
-static void clear(const ir_graph *g, hazards *h) {
-  memset(h->read, 0, (size_t)g->nbuffers + 1);
-  memset(h->written, 0, (size_t)g->nbuffers + 1);
-  h->min_last = INT32_MAX;
-}
-
-/* ---- kernels ---- */
-
-/* a reshape whose result is a view of its input: nothing to run */
-static bool is_view(const ir_graph *g, const ir_node *n) {
-  if (!(ir_ops[n->op].traits & IR_T_VIEW)) return false;
-  int b = g->values[n->outputs[0]].buffer;
-  return b < 0 || g->buffers[b].role == SEQRT_ROLE_ALIAS;
-}
-
-/* the scan that runs in one loop with scan node i (pair=1), or NULL */
-static const ir_node *paired_scan(const ir_graph *g, int i) {
-  const ir_node *n = &g->nodes[i];
-  const ir_attr *p = n->op == IR_OP_SCAN ? ir_get_attr(n, "pair") : NULL;
-  if (!p || !p->i) return NULL;
-  int j = i + 1;
-  while (j < g->nnodes && g->nodes[j].dead) j++;
-  if (j >= g->nnodes || g->nodes[j].op != IR_OP_SCAN || g->nodes[j].at_prepare != n->at_prepare)
-    return NULL; /* the verifier vouches for the rest */
-  return &g->nodes[j];
-}
-
 void cg_emit_kernel(cg_ctx *c, const ir_node *n) {
   switch (n->op) {
     case IR_OP_SCAN:
@@ -149,7 +76,7 @@ void cg_emit_kernel(cg_ctx *c, const ir_node *n) {
       return;
     case IR_OP_TRANSPOSE: {
       int ob = c->g->values[n->outputs[0]].buffer;
-      if (c->panel_unit && ob >= 0 && c->panel_unit[ob] > 0) {
+      if (ob >= 0 && c->g->buffers[ob].panel > 0) {
         cg_emit_panel_transpose(c, n);
         return;
       }
@@ -185,8 +112,7 @@ void cg_emit_kernel(cg_ctx *c, const ir_node *n) {
 
 /* kernel n of the top graph; one that feeds scans takes their unit split */
 static void emit_top_kernel(cg_ctx *c, const ir_node *n) {
-  c->unit_len = n->at_prepare ? 0 : cg_feeds_scan_unit(c, n);
-  if (c->unit_len > 0 && !cg_unit_kernel(c, n)) c->unit_len = 0;
+  c->unit_len = n->op == IR_OP_SCAN ? 0 : n->sched.unit;
   if (c->unit_len > 0) cg_split(c, cg_i64(c, c->unit_len), c->vw, &c->unit_lo, &c->unit_hi);
   cg_emit_kernel(c, n);
   c->unit_len = 0;
@@ -223,30 +149,18 @@ static void build_entry(cg_ctx *c, const char *name, bool prepare) {
       c->sym_val[s] = v;
     }
   }
-  hazards h = {calloc((size_t)g->nbuffers + 1, 1), calloc((size_t)g->nbuffers + 1, 1), 0};
-  IR_ASSERT(h.read && h.written);
-  clear(g, &h);
   for (int i = 0; i < g->nnodes && !c->failed; i++) {
     const ir_node *n = &g->nodes[i];
-    if (n->dead || n->at_prepare != prepare || is_view(g, n)) continue;
-    const ir_node *partner = paired_scan(g, i);
-    if (needs_barrier(g, &h, n, i) || (partner && needs_barrier(g, &h, partner, i))) {
-      cg_barrier(c);
-      clear(g, &h);
-    }
+    if (n->dead || n->at_prepare != prepare || ir_node_is_view(g, n)) continue;
+    if (n->sched.barrier) cg_barrier(c);
+    const ir_node *partner = ir_paired_scan(g, i);
     if (partner) {
       cg_emit_scan_pair(c, n, partner);
-      for (int j = 0; j < partner->ninputs; j++) touch(g, &h, partner->inputs[j], false);
-      for (int j = 0; j < partner->noutputs; j++) touch(g, &h, partner->outputs[j], true);
       i = (int)(partner - g->nodes);
     } else {
       emit_top_kernel(c, n);
     }
-    for (int j = 0; j < n->ninputs; j++) touch(g, &h, n->inputs[j], false);
-    for (int j = 0; j < n->noutputs; j++) touch(g, &h, n->outputs[j], true);
   }
-  free(h.read);
-  free(h.written);
   LLVMBuildRetVoid(c->b);
 }
 
@@ -254,6 +168,16 @@ LLVMModuleRef cg_module_build(const ir_graph *g, const cg_options *opt, int vec_
                               LLVMContextRef llvm, seqrt_error *err) {
   if (!g->buffers && g->nnodes > 0) {
     if (err) snprintf(err->msg, sizeof err->msg, "codegen: the graph has no memory plan");
+    return NULL;
+  }
+  if (g->sched_width != vec_width) { /* the schedule's splits are in vectors of its width */
+    if (err)
+      snprintf(err->msg, sizeof err->msg,
+               g->sched_width ? "codegen: the graph was scheduled for %d floats per vector, the "
+                                "target has %d (run the pipeline with this target)"
+                              : "codegen: the graph has no schedule (%d), the target has %d "
+                                "floats per vector (run the pipeline with a target)",
+               g->sched_width, vec_width);
     return NULL;
   }
   LLVMModuleRef mod = LLVMModuleCreateWithNameInContext(g->name ? g->name : "seqc", llvm);
@@ -279,17 +203,15 @@ LLVMModuleRef cg_module_build(const ir_graph *g, const cg_options *opt, int vec_
   c.vi32 = LLVMVectorType(c.i32, (unsigned)vec_width);
   c.const_global = calloc((size_t)g->nvalues + 1, sizeof *c.const_global);
   IR_ASSERT(c.const_global);
-  cg_panel_plan(&c);
 
   bool any_prepare = false;
   for (int i = 0; i < g->nnodes; i++)
-    if (!g->nodes[i].dead && g->nodes[i].at_prepare && !is_view(g, &g->nodes[i]))
+    if (!g->nodes[i].dead && g->nodes[i].at_prepare && !ir_node_is_view(g, &g->nodes[i]))
       any_prepare = true;
   if (any_prepare) build_entry(&c, "prepare", true);
   if (!c.failed) build_entry(&c, "run", false);
 
   free(c.const_global);
-  free(c.panel_unit);
   LLVMDisposeBuilder(c.b);
   if (c.failed) {
     LLVMDisposeModule(mod);

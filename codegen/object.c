@@ -176,6 +176,26 @@ bool cg_cpu_known(const char *cpu) {
   return false;
 }
 
+/* the CPU and feature names opt asks for: the host's when it names no CPU,
+ * the CPU's defaults when it names no features (*host_*: to dispose) */
+static void target_names(const cg_options *opt, const char **cpu, const char **features,
+                         char **host_cpu, char **host_features) {
+  *cpu = opt && opt->cpu ? opt->cpu : (*host_cpu = LLVMGetHostCPUName());
+  *features = opt && opt->features ? opt->features
+              : opt && opt->cpu    ? ""
+                                   : (*host_features = LLVMGetHostCPUFeatures());
+}
+
+void cg_target(const cg_options *opt, ir_target *t) {
+  char *host_cpu = NULL, *host_features = NULL;
+  const char *cpu, *features;
+  target_names(opt, &cpu, &features, &host_cpu, &host_features);
+  *t = (ir_target){.vec_width = cg_vec_width(cpu, features),
+                   .gemm_reads_b_in_place = cg_gemm_reads_b_in_place};
+  LLVMDisposeMessage(host_cpu);
+  LLVMDisposeMessage(host_features);
+}
+
 LLVMTargetMachineRef cg_target_machine(const cg_options *opt, int level, bool pic, int *vw,
                                        seqrt_error *err) {
   LLVMInitializeNativeTarget();
@@ -186,10 +206,8 @@ LLVMTargetMachineRef cg_target_machine(const cg_options *opt, int level, bool pi
   }
   char *triple = LLVMGetDefaultTargetTriple();
   char *host_cpu = NULL, *host_features = NULL;
-  const char *cpu = opt && opt->cpu ? opt->cpu : (host_cpu = LLVMGetHostCPUName());
-  const char *features = opt && opt->features ? opt->features
-                         : opt && opt->cpu    ? ""
-                                              : (host_features = LLVMGetHostCPUFeatures());
+  const char *cpu, *features;
+  target_names(opt, &cpu, &features, &host_cpu, &host_features);
   LLVMTargetMachineRef tm = NULL;
   LLVMTargetRef target;
   char *msg = NULL;

@@ -336,6 +336,7 @@ ir_graph *ir_graph_clone(const ir_graph *g) {
     memcpy(c->buffers, g->buffers, sizeof(ir_buffer) * (size_t)g->nbuffers);
     c->nbuffers = g->nbuffers;
   }
+  c->sched_width = g->sched_width;
   for (int i = 0; i < g->nnodes; i++) {
     const ir_node *n = &g->nodes[i];
     reserve((void **)&c->nodes, &c->cap_nodes, c->nnodes, sizeof(ir_node));
@@ -356,6 +357,11 @@ ir_graph *ir_graph_clone(const ir_graph *g) {
         memcpy(m->attrs[a].ints, n->attrs[a].ints, sizeof(int64_t) * (size_t)n->attrs[a].nints);
       }
     }
+    if (n->sched.ports) {
+      size_t bytes = sizeof(ir_port_sched) * (size_t)(n->ninputs + n->noutputs);
+      m->sched.ports = ir_alloc(c, bytes);
+      memcpy(m->sched.ports, n->sched.ports, bytes);
+    }
     m->body = n->body ? ir_graph_clone(n->body) : NULL;
     if (m->body) m->body->parent = c;
   }
@@ -365,4 +371,21 @@ ir_graph *ir_graph_clone(const ir_graph *g) {
 int ir_buffer_root(const ir_graph *g, int b) {
   while (b >= 0 && g->buffers[b].role == SEQRT_ROLE_ALIAS) b = g->buffers[b].alias;
   return b;
+}
+
+bool ir_node_is_view(const ir_graph *g, const ir_node *n) {
+  if (!(ir_ops[n->op].traits & IR_T_VIEW)) return false;
+  int b = g->values[n->outputs[0]].buffer;
+  return b < 0 || g->buffers[b].role == SEQRT_ROLE_ALIAS;
+}
+
+const ir_node *ir_paired_scan(const ir_graph *g, int i) {
+  const ir_node *n = &g->nodes[i];
+  const ir_attr *p = n->op == IR_OP_SCAN ? ir_get_attr(n, "pair") : NULL;
+  if (!p || !p->i) return NULL;
+  int j = i + 1;
+  while (j < g->nnodes && g->nodes[j].dead) j++;
+  if (j >= g->nnodes || g->nodes[j].op != IR_OP_SCAN || g->nodes[j].at_prepare != n->at_prepare)
+    return NULL; /* the verifier vouches for the rest */
+  return &g->nodes[j];
 }

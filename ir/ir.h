@@ -199,7 +199,41 @@ typedef struct ir_buffer {
   int first, last;  /* TEMP/OUTPUT: index of the node that writes it, of the last node reading it */
   int alias;        /* ALIAS: buffer whose memory it views, else -1 */
   const ir_graph *graph; /* graph whose value `value` is: a scan body, NULL = this graph */
+  int64_t panel;    /* > 0: a prepared weight stored in column panels of this unit (schedule) */
 } ir_buffer;
+
+/*
+ * The schedule (passes/schedule.c, the last pass): how the threads of the
+ * team share each kernel and where they wait for each other. Codegen emits
+ * what it says and decides none of it. All zero before the pass runs.
+ */
+
+/* how a scan moves one of its inputs or results each step */
+typedef enum ir_port_move {
+  IR_PORT_STAY,   /* a capture read in place, an initial state, or a state left unchanged */
+  IR_PORT_DIRECT, /* over input or emit: the step's slice of the outer tensor, no copy */
+  IR_PORT_COPY,   /* over input gathered at the step's start, emit copied out at its end,
+                     or a state's next value copied over the state */
+  IR_PORT_SWAP,   /* state: the next state's buffer and the state's swap pointers */
+  IR_PORT_CHAIN,  /* state: also a direct emit; the next step reads it in that slot */
+} ir_port_move;
+
+typedef struct ir_port_sched {
+  ir_port_move move; /* how it moves */
+  int64_t unit;      /* COPY by the unit split (the scan's unit: each thread its columns
+                        of every unit of a row); 0: by flat rows */
+  bool barrier;      /* every thread waits before this copy */
+} ir_port_sched;
+
+typedef struct ir_sched {
+  bool barrier;         /* every thread waits for the others before this kernel */
+  int64_t unit;         /* > 0: the unit split (each thread takes its columns of every unit
+                           of this width); on a SCAN, the unit of its steps */
+  bool wait;            /* scan body: the step's barrier is split, arrive at the step's
+                           start and wait at this kernel; on the SCAN: its steps split so */
+  bool view;            /* scan body SLICE: a pointer into its input each step, no kernel */
+  ir_port_sched *ports; /* SCAN: its inputs' then its results' moves; NULL elsewhere */
+} ir_sched;
 
 typedef struct ir_node {
   ir_op op;           /* what it computes */
@@ -214,6 +248,7 @@ typedef struct ir_node {
   bool dead;          /* removed by a pass; skipped by everyone, dropped by compact */
   bool at_prepare;    /* depends on params only: runs once at session start */
   ir_loc loc;         /* YAML position */
+  ir_sched sched;     /* threads and barriers (schedule pass) */
 } ir_node;
 
 typedef struct ir_output {
@@ -254,8 +289,17 @@ struct ir_graph {
   ir_graph *parent;       /* enclosing graph of a body, NULL at top level */
   ir_buffer *buffers;     /* plan_memory's plan (top level only), NULL before */
   int nbuffers;
+  int sched_width;        /* vector width the schedule was made for, 0 = not scheduled */
   struct ir_chunk *mem;   /* bump allocator for everything the graph owns */
 };
+
+/* What the schedule pass plans for: the target's vector width and the rule
+ * by which codegen's GEMM reads B in place (codegen fills it: cg_target). */
+typedef struct ir_target {
+  int vec_width; /* floats per vector: 16, 8 or 4 */
+  /* true when a thread's rows x cols of C, over k, read B in place */
+  bool (*gemm_reads_b_in_place)(int vec_width, int64_t rows, int64_t k, int64_t cols);
+} ir_target;
 
 ir_graph *ir_graph_new(const char *name);
 void ir_graph_free(ir_graph *g);
@@ -346,6 +390,11 @@ bool ir_next_use(const ir_graph *g, int v, int *node, int *slot);
 /* the buffer that owns the memory buffer b views (following ALIAS links of
  * g's plan); b itself when it is no alias, -1 for -1 */
 int ir_buffer_root(const ir_graph *g, int b);
+/* a planned node whose result views its input (a RESHAPE aliasing it): nothing runs */
+bool ir_node_is_view(const ir_graph *g, const ir_node *n);
+/* the scan that runs in one loop with scan node i of g (pair=1, set by
+ * pair_scans: the next live node), or NULL */
+const ir_node *ir_paired_scan(const ir_graph *g, int i);
 /* deep copy (bodies included) */
 ir_graph *ir_graph_clone(const ir_graph *g);
 

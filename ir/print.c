@@ -128,6 +128,7 @@ static void put_buffer(line *l, const ir_graph *g, int v, bool tag) {
   if (buf->role == SEQRT_ROLE_TEMP || buf->role == SEQRT_ROLE_OUTPUT)
     put(l, " %d..%d", buf->first, buf->last);
   if (buf->role == SEQRT_ROLE_ALIAS) put(l, " of %d", buf->alias);
+  if (buf->panel > 0) put(l, " panels of %" PRId64, buf->panel);
   put(l, "]");
 }
 
@@ -174,6 +175,35 @@ static void emit(line *l, FILE *out) {
 
 static void print_graph(const ir_graph *g, FILE *out, int indent);
 
+static const char *move_name(ir_port_move m) {
+  switch (m) {
+    case IR_PORT_STAY: return "stay";
+    case IR_PORT_DIRECT: return "direct";
+    case IR_PORT_COPY: return "copy";
+    case IR_PORT_SWAP: return "swap";
+    case IR_PORT_CHAIN: return "chain";
+  }
+  return "?";
+}
+
+/* the schedule's word on node n: [barrier] [unit 512] [wait] [view] [ports ...] */
+static void put_sched(line *l, const ir_node *n) {
+  const ir_sched *s = &n->sched;
+  if (s->barrier) put(l, "  [barrier]");
+  if (s->unit > 0) put(l, "  [unit %" PRId64 "]", s->unit);
+  if (s->wait) put(l, "  [wait]");
+  if (s->view) put(l, "  [view]");
+  if (!s->ports) return;
+  put(l, "  [ports in:");
+  for (int j = 0; j < n->ninputs + n->noutputs; j++) {
+    const ir_port_sched *p = &s->ports[j];
+    if (j == n->ninputs) put(l, "; out:");
+    put(l, " %s%s", p->barrier ? "barrier " : "", move_name(p->move));
+    if (p->unit > 0) put(l, "/unit %" PRId64, p->unit);
+  }
+  put(l, "]");
+}
+
 static void print_node(const ir_graph *g, int i, FILE *out, int indent) {
   const ir_node *n = &g->nodes[i];
   const char *opname = n->op < IR_OP_COUNT ? ir_ops[n->op].name : "?op";
@@ -200,6 +230,7 @@ static void print_node(const ir_graph *g, int i, FILE *out, int indent) {
   pad_to(&l, COMMENT_COL + (size_t)indent - 2);
   put(&l, "; %s @%d:%d", n->name ? n->name : "?", n->loc.line, n->loc.col);
   if (n->at_prepare) put(&l, "  [prepare]");
+  put_sched(&l, n);
   for (int j = 0; j < n->noutputs; j++) put_buffer(&l, g, n->outputs[j], n->noutputs > 1);
   emit(&l, out);
   if (n->body) print_graph(n->body, out, indent + 2);

@@ -191,6 +191,26 @@ static bool check_op_attrs(checker *c, const ir_graph *g, int node) {
   return true;
 }
 
+/* the schedule's marks where they mean something: ports on scans (all of
+ * them, once the graph is scheduled), pointers on slices, one wait a body */
+static bool check_sched(checker *c, const ir_graph *g, int node) {
+  const ir_node *n = &g->nodes[node];
+  const ir_graph *top = g;
+  while (top->parent) top = top->parent;
+  if (n->sched.ports && n->op != IR_OP_SCAN) return fail(c, g, node, "ports on a non-scan"), false;
+  if (n->op == IR_OP_SCAN && !n->dead && top->sched_width && !n->sched.ports)
+    return fail(c, g, node, "a scheduled graph's scan without ports"), false;
+  if (n->sched.view && n->op != IR_OP_SLICE) return fail(c, g, node, "view on a non-slice"), false;
+  if (n->sched.unit < 0) return fail(c, g, node, "unit %lld", (long long)n->sched.unit), false;
+  if (n->op == IR_OP_SCAN && n->sched.wait) {
+    int waits = 0;
+    for (int k = 0; k < n->body->nnodes; k++) /* a scan in the body: its own steps */
+      waits += n->body->nodes[k].sched.wait && n->body->nodes[k].op != IR_OP_SCAN;
+    if (waits != 1) return fail(c, g, node, "a split step with %d waits", waits), false;
+  }
+  return true;
+}
+
 static bool verify_graph(checker *c, const ir_graph *g);
 
 /* verifies body b of node `node`, its messages prefixed with where it sits */
@@ -397,7 +417,7 @@ static bool check_node(checker *c, const ir_graph *g, int i, bool *defined) {
     const char *why = type_problem(g, &val->type);
     if (why) return fail(c, g, i, "result %%%d %s", v, why), false;
   }
-  if (!check_attrs(c, g, i) || !check_op_attrs(c, g, i)) return false;
+  if (!check_attrs(c, g, i) || !check_op_attrs(c, g, i) || !check_sched(c, g, i)) return false;
   if (n->op == IR_OP_FUSED) {
     if (!check_body(c, g, i)) return false;
   } else if (n->op == IR_OP_SCAN) {

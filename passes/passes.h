@@ -18,6 +18,9 @@ typedef struct pass_ctx {
   FILE *print_out;         /* where print_after prints (stdout by default) */
   int unroll;              /* recurrence unroll factor, 0 = chosen by the pass */
   bool no_fuse;            /* skip fuse (tests compare fused and unfused) */
+  const ir_target *target; /* what schedule plans for (cg_target); NULL: no codegen follows */
+  const int64_t *bind_syms; /* the binding codegen folds in, -1 = left to run time (a
+                               partial --dim); NULL = syms */
 } pass_ctx;
 
 typedef bool (*pass_fn)(ir_graph *g, pass_ctx *ctx);
@@ -62,5 +65,65 @@ bool pass_tile_attention(ir_graph *g, pass_ctx *ctx);
 bool pass_pair_scans(ir_graph *g, pass_ctx *ctx);
 /* marks param-only nodes at_prepare; buffer per value that needs memory */
 bool pass_plan_memory(ir_graph *g, pass_ctx *ctx);
+/* how threads share each kernel and where they wait (ir_sched), for ctx->target */
+bool pass_schedule(ir_graph *g, pass_ctx *ctx);
+
+/* ---- the schedule's parts (schedule.c, schedule_scan.c) ---- */
+
+typedef struct sched_ctx {
+  const ir_target *target; /* vector width, the GEMM's rule */
+  const int64_t *syms;     /* codegen's binding (derived ones completed), -1 unbound; or NULL */
+} sched_ctx;
+
+/* d's value under the binding, when every symbol of it is bound */
+bool sched_dim_known(const sched_ctx *s, ir_dim d, int64_t *v);
+/* d is known to be 1 */
+bool sched_is_one(const sched_ctx *s, ir_dim d);
+/* m is a matmul, or fused around one */
+bool sched_has_matmul(const ir_node *m);
+/* kernel n of graph g can run by the unit split of `unit` (each thread its
+ * columns of every unit of the result's last dim) */
+bool sched_unit_kernel(const sched_ctx *s, const ir_graph *g, const ir_node *n, int64_t unit);
+/* the unit of scan n's steps: its first state's width when a multiple of the
+ * vector width, else 0 */
+int64_t sched_scan_unit(const sched_ctx *s, const ir_node *n);
+/* the schedule of scan n's steps; g: the graph n is in, seen with the top
+ * graph's buffer table */
+void sched_scan(const sched_ctx *s, const ir_graph *g, ir_node *n);
+
+/* how a kernel or copy touches memory: not, only at this thread's columns
+ * of the unit split, or anywhere */
+enum { SCHED_UNTOUCHED, SCHED_UNIT, SCHED_FULL };
+typedef struct sched_access {
+  int key;            /* the memory (sched_track_key), -1 none */
+  unsigned char mode; /* SCHED_UNIT or SCHED_FULL */
+  bool write;         /* written, else read */
+} sched_access;
+
+/* The hazard tracker: what the kernels since the last barrier touched. A
+ * UNIT read of what a UNIT kernel wrote is this thread's own data. */
+typedef struct sched_track {
+  const ir_graph *g;             /* whose buffer table (a body: seen with the top one) */
+  unsigned char *read, *written; /* by memory key: SCHED_UNTOUCHED, _UNIT or _FULL */
+  int *viewof;   /* by buffer: the memory a slice view points into, or -1 */
+  bool *aligned; /* by buffer: a slice view whose offset is a multiple of the unit */
+  bool arena;    /* the top graph: writing arena memory waits for readers of dead buffers */
+  int min_last;  /* arena: smallest `last` of an arena buffer touched, INT32_MAX if none */
+  int barriers;  /* barriers asked for since the caller last zeroed it */
+} sched_track;
+
+void sched_track_init(sched_track *t, const ir_graph *g, bool arena);
+void sched_track_free(sched_track *t);
+/* a barrier: every thread is done with what was tracked */
+void sched_track_clear(sched_track *t);
+/* the memory buffer b stands for: its root, or what a slice view points into */
+int sched_track_key(const sched_track *t, int buffer);
+/* an access of `mode` to memory last touched as `was` needs the others done */
+bool sched_conflicts(unsigned char was, unsigned char mode);
+/* accesses a[0..n) of the kernel at node index `step` need a barrier first */
+bool sched_track_needs(const sched_track *t, const sched_access *a, int n, int step);
+void sched_track_touch(sched_track *t, const sched_access *a, int n);
+/* needs, then (a barrier if so) touch: returns whether a barrier goes first */
+bool sched_track_access(sched_track *t, const sched_access *a, int n, int step);
 
 #endif

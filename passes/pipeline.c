@@ -17,6 +17,7 @@ const pass_info pass_pipeline[] = {
     {"tile_attention", pass_tile_attention}, /* attention chains, tile sizes */
     {"pair_scans", pass_pair_scans},       /* both directions of a layer in one loop */
     {"plan_memory", pass_plan_memory},     /* prepare-time nodes, buffers, lifetimes */
+    {"schedule", pass_schedule},           /* thread splits, barriers, per-step moves */
     {NULL, NULL},
 };
 

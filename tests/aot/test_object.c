@@ -71,7 +71,9 @@ static ir_graph *planned(const int64_t *syms) {
   ir_graph *g = lowered();
   ir_diags d;
   ir_diags_init(&d, "tiny.yaml", NULL, 0, stderr);
-  pass_ctx ctx = {.diags = &d, .syms = syms};
+  ir_target target; /* the host's: the tests write objects for it */
+  cg_target(&(cg_options){.bind_syms = syms}, &target);
+  pass_ctx ctx = {.diags = &d, .syms = syms, .target = &target};
   assert_true(pass_run_pipeline(g, &ctx));
   return g;
 }
@@ -326,6 +328,14 @@ static void embedded_params(void **state) {
   rmdir(s.dir);
 }
 
+/* g's schedule made again for the target opt names (an object for another CPU) */
+static void reschedule(ir_graph *g, const cg_options *opt) {
+  ir_target target;
+  cg_target(opt, &target);
+  pass_ctx ctx = {.target = &target, .bind_syms = opt->bind_syms};
+  assert_true(pass_schedule(g, &ctx));
+}
+
 static void other_outputs(void **state) {
   (void)state;
   scratch s;
@@ -342,6 +352,17 @@ static void other_outputs(void **state) {
   assert_true(cg_cpu_known("x86-64-v3"));
 
   cg_options v3 = {.bind_syms = bind, .cpu = "x86-64-v3", .opt_level = 2};
+  /* scheduled for the host's vectors, not for v3's 8 floats */
+  ir_target host;
+  cg_target(NULL, &host);
+  if (host.vec_width != 8) {
+    char want[128];
+    snprintf(want, sizeof want, "scheduled for %d floats per vector, the target has 8",
+             host.vec_width);
+    assert_int_not_equal(cg_object_write(g, &v3, &oo, at(&s, "x.s"), &err), 0);
+    assert_non_null(strstr(err.msg, want));
+  }
+  reschedule(g, &v3);
   assert_int_equal(cg_object_write(g, &v3, &oo, at(&s, "x.s"), &err), 0);
   FILE *f = fopen(s.path, "r");
   assert_non_null(f);

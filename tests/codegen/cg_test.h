@@ -230,10 +230,15 @@ static inline void cgt_check_graph(ir_graph *ref, const cgt_opts *o) {
     ir_graph *g = ir_graph_clone(ref);
     ir_diags d;
     ir_diags_init(&d, "test.yaml", NULL, 0, stderr);
-    pass_ctx ctx = {.diags = &d, .syms = bind ? syms : NULL, .no_fuse = kinds[k] == CGT_UNFUSED};
+    cg_options opt = {.bind_syms = bind ? syms : NULL, .cpu = cpus[k], .opt_level = 3};
+    ir_target target;
+    cg_target(&opt, &target);
+    pass_ctx ctx = {.diags = &d,
+                    .syms = bind ? syms : NULL,
+                    .no_fuse = kinds[k] == CGT_UNFUSED,
+                    .target = &target};
     assert_true(pass_run_pipeline(g, &ctx));
     if (getenv("CGT_PRINT")) ir_print(g, stderr);
-    cg_options opt = {.bind_syms = bind ? syms : NULL, .cpu = cpus[k], .opt_level = 3};
     cg_jit *j = cg_jit_compile(g, &opt, &err);
     if (!j) fprintf(stderr, "cg_jit_compile [%s]: %s\n", kind_names[k], err.msg);
     assert_non_null(j);

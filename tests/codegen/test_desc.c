@@ -35,11 +35,13 @@ static void check_desc(bool bind) {
   ir_diags d;
   ir_diags_init(&d, "test.yaml", NULL, 0, stderr);
   int64_t syms[2] = {2, 5};
-  pass_ctx ctx = {.diags = &d, .syms = bind ? syms : NULL};
+  cg_options opt = {.bind_syms = bind ? syms : NULL, .opt_level = 1};
+  ir_target target;
+  cg_target(&opt, &target);
+  pass_ctx ctx = {.diags = &d, .syms = bind ? syms : NULL, .target = &target};
   assert_true(pass_run_pipeline(g, &ctx));
   seqrt_error err = {{0}};
-  cg_jit *j =
-      cg_jit_compile(g, &(cg_options){.bind_syms = bind ? syms : NULL, .opt_level = 1}, &err);
+  cg_jit *j = cg_jit_compile(g, &opt, &err);
   assert_non_null(j);
   const seqrt_model_desc *m = cg_jit_desc(j);
   assert_int_equal(m->abi_version, SEQRT_ABI_VERSION);

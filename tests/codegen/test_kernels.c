@@ -231,8 +231,16 @@ static void compile_errors(void **state) {
   /* planned but never decomposed: a layer op reaches codegen */
   ir_diags d;
   ir_diags_init(&d, "test.yaml", NULL, 0, stderr);
+  ir_target target;
+  cg_target(NULL, &target);
   pass_ctx ctx = {.diags = &d};
   pass_plan_memory(g, &ctx);
+  /* planned, not scheduled */
+  err.msg[0] = 0;
+  assert_null(cg_jit_compile(g, &(cg_options){.opt_level = 3}, &err));
+  assert_non_null(strstr(err.msg, "the graph has no schedule"));
+  ctx.target = &target;
+  pass_schedule(g, &ctx);
   err.msg[0] = 0;
   assert_null(cg_jit_compile(g, &(cg_options){.opt_level = 3}, &err));
   assert_non_null(strstr(err.msg, "linear"));

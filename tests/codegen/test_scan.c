@@ -284,13 +284,16 @@ static long count_calls(LLVMModuleRef m, const char *name) {
   return n;
 }
 
+/* the schedule's target for these tests: 16-float vectors */
+static const ir_target wide = {.vec_width = 16, .gemm_reads_b_in_place = cg_gemm_reads_b_in_place};
+
 /* g planned (scans unrolled by `unroll`, 0: the pass's choice) and built
  * with dims syms (NULL: symbolic): the calls to `name` in its module, or its
  * instructions when name is NULL; frees g */
 static long module_count(ir_graph *g, const int64_t *syms, const char *name, int unroll) {
   ir_diags d;
   ir_diags_init(&d, "test", NULL, 0, stderr);
-  pass_ctx ctx = {.diags = &d, .syms = syms, .unroll = unroll};
+  pass_ctx ctx = {.diags = &d, .syms = syms, .unroll = unroll, .target = &wide};
   assert_true(pass_run_pipeline(g, &ctx));
   LLVMContextRef llvm = LLVMContextCreate();
   seqrt_error err = {{0}};
@@ -457,12 +460,12 @@ static void split_steps(void **state) {
   cgt_check(y, &(cgt_opts){.variants = CGT_FUSED, .tol = 1e-4, .threads = 3});
 }
 
-/* panel_unit of the buffer of the value named `name` in a planned g */
-static int64_t panel_unit_of(const cg_ctx *c, const char *name) {
-  for (int v = 0; v < c->g->nvalues; v++) {
-    const ir_value *val = &c->g->values[v];
+/* the panel unit of the buffer of the value named `name` in a scheduled g */
+static int64_t panel_unit_of(const ir_graph *g, const char *name) {
+  for (int v = 0; v < g->nvalues; v++) {
+    const ir_value *val = &g->values[v];
     if (val->name && strcmp(val->name, name) == 0 && val->buffer >= 0)
-      return c->panel_unit[val->buffer];
+      return g->buffers[val->buffer].panel;
   }
   fail_msg("no value '%s'", name);
   return -1;
@@ -480,31 +483,27 @@ static void panel_plan(void **state) {
     int64_t syms[2] = {k == 1 ? 3 : 1, 6};
     ir_diags d;
     ir_diags_init(&d, "test", NULL, 0, stderr);
-    pass_ctx ctx = {.diags = &d, .syms = k == 2 ? NULL : syms};
+    pass_ctx ctx = {.diags = &d, .syms = k == 2 ? NULL : syms, .target = &wide};
     assert_true(pass_run_pipeline(g, &ctx));
-    cg_ctx c = {.g = g, .vw = 16, .bind_syms = k == 2 ? NULL : syms};
-    cg_panel_plan(&c);
-    assert_int_equal(panel_unit_of(&c, "r.weight_hh_l0_t"), k == 2 ? 0 : 64);
-    assert_int_equal(panel_unit_of(&c, "r.weight_ih_l0_t"), 0);
-    free(c.panel_unit);
+    assert_int_equal(panel_unit_of(g, "r.weight_hh_l0_t"), k == 2 ? 0 : 64);
+    assert_int_equal(panel_unit_of(g, "r.weight_ih_l0_t"), 0);
     ir_graph_free(g);
   }
 }
 
-/* YAML y planned with dims syms: the unit split that the kernel whose
- * result is value `name` takes (cg_feeds_scan_unit) */
+/* YAML y scheduled with dims syms: the unit split that the kernel whose
+ * result is value `name` takes */
 static int64_t feeds_unit(const char *y, const int64_t *syms, const char *name) {
   ir_graph *g = cgt_load(y);
   ir_diags d;
   ir_diags_init(&d, "test", NULL, 0, stderr);
-  pass_ctx ctx = {.diags = &d, .syms = syms};
+  pass_ctx ctx = {.diags = &d, .syms = syms, .target = &wide};
   assert_true(pass_run_pipeline(g, &ctx));
-  cg_ctx c = {.g = g, .vw = 16, .bind_syms = syms};
   int64_t unit = -1;
   for (int i = 0; i < g->nnodes; i++) {
     const ir_node *n = &g->nodes[i];
     const char *vn = n->noutputs == 1 ? g->values[n->outputs[0]].name : NULL;
-    if (!n->dead && vn && strcmp(vn, name) == 0) unit = cg_feeds_scan_unit(&c, n);
+    if (!n->dead && vn && strcmp(vn, name) == 0) unit = n->sched.unit;
   }
   ir_graph_free(g);
   if (unit < 0) fail_msg("no kernel makes '%s'", name);
