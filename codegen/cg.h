@@ -21,7 +21,7 @@ typedef struct cg_options {
   int opt_level;            /* 0..3, default 3 */
 } cg_options;
 
-/* what the schedule pass needs of the target opt names (its vector width,
+/* target.c: what the schedule pass needs of the target opt names (its vector width,
  * the GEMM's rule): give it to the pipeline (pass_ctx.target) of a graph
  * that codegen will compile with the same opt */
 void cg_target(const cg_options *opt, ir_target *t);

@@ -314,8 +314,6 @@ void cg_emit_fill(cg_ctx *c, const ir_node *n);
 /* one kernel of node n of c->g (any op that reaches codegen) */
 void cg_emit_kernel(cg_ctx *c, const ir_node *n);
 
-/* floats per vector for a CPU / feature string: 16 (avx512f), 8 (avx2) or 4 */
-int cg_vec_width(const char *cpu, const char *features);
 /*
  * Builds the module of g in llvm: functions `prepare` (omitted when no node
  * is at_prepare) and `run`, both seqrt_entry_fn. NULL with err set when g
@@ -324,8 +322,10 @@ int cg_vec_width(const char *cpu, const char *features);
 LLVMModuleRef cg_module_build(const ir_graph *g, const cg_options *opt, int vec_width,
                               LLVMContextRef llvm, seqrt_error *err);
 
-/* ---- target machine (object.c), for the JIT and AOT alike ---- */
+/* ---- target machine (target.c), for the JIT and AOT alike ---- */
 
+/* floats per vector for a CPU / feature string: 16 (avx512f), 8 (avx2) or 4 */
+int cg_vec_width(const char *cpu, const char *features);
 /* the machine for opt's cpu/features (NULL = host), its vector width in *vw;
  * pic: position-independent code (AOT), else the JIT's code model */
 LLVMTargetMachineRef cg_target_machine(const cg_options *opt, int level, bool pic, int *vw,

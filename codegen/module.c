@@ -11,39 +11,6 @@
 
 #include "cg_internal.h"
 
-/* true if the comma-separated feature list holds exactly `want` ("+avx2") */
-static bool has_feature(const char *features, const char *want) {
-  size_t n = strlen(want);
-  for (const char *p = features; p && *p;) {
-    const char *e = strchr(p, ',');
-    size_t len = e ? (size_t)(e - p) : strlen(p);
-    if (len == n && strncmp(p, want, n) == 0) return true;
-    p = e ? e + 1 : NULL;
-  }
-  return false;
-}
-
-int cg_vec_width(const char *cpu, const char *features) {
-  if (features && *features) {
-    if (has_feature(features, "+avx512f")) return 16;
-    if (has_feature(features, "+avx2")) return 8;
-    return 4;
-  }
-  /* no feature list: what the CPU name implies (AOT with --target-cpu only) */
-  static const char *const avx512[] = {
-      "skylake-avx512", "cascadelake", "cooperlake", "cannonlake",     "icelake-client",
-      "icelake-server", "tigerlake",   "rocketlake", "sapphirerapids", "emeraldrapids",
-      "graniterapids",  "znver4",      "znver5",     "x86-64-v4",      NULL};
-  static const char *const avx2[] = {
-      "haswell",   "broadwell", "skylake", "alderlake", "raptorlake", "meteorlake", "arrowlake",
-      "lunarlake", "znver1",    "znver2",  "znver3",    "x86-64-v3",  NULL};
-  for (int i = 0; cpu && avx512[i]; i++)
-    if (strcmp(cpu, avx512[i]) == 0) return 16;
-  for (int i = 0; cpu && avx2[i]; i++)
-    if (strcmp(cpu, avx2[i]) == 0) return 8;
-  return 4;
-}
-
 void cg_emit_kernel(cg_ctx *c, const ir_node *n) {
   switch (n->op) {
     case IR_OP_SCAN:
