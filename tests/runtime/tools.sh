@@ -1,30 +1,12 @@
 #!/usr/bin/env bash
 # The test tools: stcompare (tolerances, NaN, ints, dtype/shape/missing
-# mismatches, exit statuses) and stdump. Files are written by python3's
-# standard library, independently of the runtime's writer.
+# mismatches, exit statuses) and stdump, whose results go to stdout and whose
+# errors go to stderr; and the shell tests' harness, tests/tools/check.sh,
+# which must fail a test when a check fails, when no check ran, and on an
+# empty pattern. Files are written by python3's standard library,
+# independently of the runtime's writer.
 # Needs $TOOLS (the tools' folder); run by ctest.
-set -u
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-pass=0
-fail=0
-
-# expect STATUS PATTERN CMD...: runs CMD, wants exit STATUS and PATTERN (grep -E) in its output
-expect() {
-  local want=$1 pattern=$2
-  shift 2
-  local out status
-  out=$("$@" 2>&1)
-  status=$?
-  if [ "$status" -eq "$want" ] && printf '%s\n' "$out" | grep -Eq -- "$pattern"; then
-    pass=$((pass + 1))
-  else
-    fail=$((fail + 1))
-    echo "FAIL: $* -> status $status (want $want), output:"
-    printf '%s\n' "$out" | head -20
-    echo "  (wanted /$pattern/)"
-  fi
-}
+. "$(dirname "${BASH_SOURCE[0]}")/../tools/check.sh"
 
 # mk FILE 'NAME DTYPE SHAPE VALUES' ...: SHAPE like 2x3 (or - for a scalar), VALUES comma-separated
 mk() {
@@ -61,42 +43,89 @@ mk "$tmp/big.st" "b F32 1 1000"
 mk "$tmp/big2.st" "b F32 1 1000.05"
 
 S="$TOOLS/stcompare"
-expect 0 "^a: f32 \[2, 2\] max abs err 0 ok" "$S" "$tmp/same.st" "$tmp/want.st"
-expect 0 "all tensors match" "$S" "$tmp/same.st" "$tmp/want.st"
-expect 1 "^extra: MISMATCH: only in .*extra.st" "$S" "$tmp/extra.st" "$tmp/want.st"
-expect 1 "^a: .* ok" "$S" "$tmp/extra.st" "$tmp/want.st"
+succeeds "$S" "$tmp/same.st" "$tmp/want.st"
+expect_out_re "^a: f32 \[2, 2\] max abs err 0 ok"; expect_no_err
+succeeds "$S" "$tmp/same.st" "$tmp/want.st"; expect_out "all tensors match"; expect_no_err
+run "$S" "$tmp/extra.st" "$tmp/want.st"
+expect_status 1; expect_out_re "^extra: MISMATCH: only in .*extra.st"; expect_no_err
+run "$S" "$tmp/extra.st" "$tmp/want.st"; expect_status 1; expect_out_re "^a: .* ok"; expect_no_err
 # an expected file without tensors proves nothing: a mismatch, whatever GOT holds
-expect 1 "MISMATCH: .*empty.st holds no tensors" "$S" "$tmp/want.st" "$tmp/empty.st"
-expect 1 "MISMATCH: .*empty.st holds no tensors" "$S" "$tmp/empty.st" "$tmp/empty.st"
-expect 0 "^a: .* ok" "$S" "$tmp/close.st" "$tmp/want.st"
-expect 1 "^a: .*MISMATCH: 1 of 4 elements, first at \[0, 1\]: got 2.00099993, want 2" \
-  "$S" "$tmp/far.st" "$tmp/want.st"
-expect 0 "all tensors match" "$S" "$tmp/far.st" "$tmp/want.st" --atol 1e-2
-expect 0 "all tensors match" "$S" "$tmp/far.st" "$tmp/want.st" --rtol 1e-3
-expect 1 "^i: i32 \[3\] .*MISMATCH.*\[2\]: got 4, want 3" "$S" "$tmp/int.st" "$tmp/want.st"
-expect 1 "^n: .*MISMATCH.*\[0\]: got 0, want nan" "$S" "$tmp/nan.st" "$tmp/want.st"
-expect 1 "^n: .*MISMATCH" "$S" "$tmp/want.st" "$tmp/nan.st"
-expect 1 "^i: MISMATCH: got i64 \[3\], want i32 \[3\]" "$S" "$tmp/dtype.st" "$tmp/want.st"
-expect 1 "^a: MISMATCH: got f32 \[4\], want f32 \[2, 2\]" "$S" "$tmp/shape.st" "$tmp/want.st"
-expect 1 "^i: MISMATCH: missing in" "$S" "$tmp/missing.st" "$tmp/want.st"
-expect 0 "all tensors match" "$S" "$tmp/same.st" "$tmp/half.st"
-expect 0 "all tensors match" "$S" "$tmp/big2.st" "$tmp/big.st"
-expect 1 "MISMATCH" "$S" "$tmp/big2.st" "$tmp/big.st" --rtol 0
-expect 1 "cannot open" "$S" "$tmp/nope.st" "$tmp/want.st"
-expect 2 "usage" "$S"
-expect 2 "usage" "$S" "$tmp/want.st"
-expect 2 "--atol wants" "$S" "$tmp/want.st" "$tmp/want.st" --atol x
-expect 2 "--rtol wants" "$S" "$tmp/want.st" "$tmp/want.st" --rtol
-expect 2 "unknown option" "$S" "$tmp/want.st" "$tmp/want.st" --bogus
+run "$S" "$tmp/want.st" "$tmp/empty.st"
+expect_status 1; expect_out_re "MISMATCH: .*empty.st holds no tensors"; expect_no_err
+run "$S" "$tmp/empty.st" "$tmp/empty.st"
+expect_status 1; expect_out_re "MISMATCH: .*empty.st holds no tensors"; expect_no_err
+succeeds "$S" "$tmp/close.st" "$tmp/want.st"; expect_out_re "^a: .* ok"; expect_no_err
+run "$S" "$tmp/far.st" "$tmp/want.st"
+expect_status 1; expect_no_err
+expect_out_re "^a: .*MISMATCH: 1 of 4 elements, first at \[0, 1\]: got 2.00099993, want 2"
+succeeds "$S" "$tmp/far.st" "$tmp/want.st" --atol 1e-2
+expect_out "all tensors match"; expect_no_err
+succeeds "$S" "$tmp/far.st" "$tmp/want.st" --rtol 1e-3
+expect_out "all tensors match"; expect_no_err
+run "$S" "$tmp/int.st" "$tmp/want.st"
+expect_status 1; expect_out_re "^i: i32 \[3\] .*MISMATCH.*\[2\]: got 4, want 3"; expect_no_err
+run "$S" "$tmp/nan.st" "$tmp/want.st"
+expect_status 1; expect_out_re "^n: .*MISMATCH.*\[0\]: got 0, want nan"; expect_no_err
+run "$S" "$tmp/want.st" "$tmp/nan.st"
+expect_status 1; expect_out_re "^n: .*MISMATCH"; expect_no_err
+run "$S" "$tmp/dtype.st" "$tmp/want.st"
+expect_status 1; expect_out_re "^i: MISMATCH: got i64 \[3\], want i32 \[3\]"; expect_no_err
+run "$S" "$tmp/shape.st" "$tmp/want.st"
+expect_status 1; expect_out_re "^a: MISMATCH: got f32 \[4\], want f32 \[2, 2\]"; expect_no_err
+run "$S" "$tmp/missing.st" "$tmp/want.st"
+expect_status 1; expect_out_re "^i: MISMATCH: missing in"; expect_no_err
+succeeds "$S" "$tmp/same.st" "$tmp/half.st"; expect_out "all tensors match"; expect_no_err
+succeeds "$S" "$tmp/big2.st" "$tmp/big.st"; expect_out "all tensors match"; expect_no_err
+run "$S" "$tmp/big2.st" "$tmp/big.st" --rtol 0
+expect_status 1; expect_out "MISMATCH"; expect_no_err
+fails 1 "$S" "$tmp/nope.st" "$tmp/want.st"; expect_err "cannot open"
+fails 2 "$S"; expect_err "usage"
+fails 2 "$S" "$tmp/want.st"; expect_err "usage"
+fails 2 "$S" "$tmp/want.st" "$tmp/want.st" --atol x; expect_err "--atol wants"
+fails 2 "$S" "$tmp/want.st" "$tmp/want.st" --rtol; expect_err "--rtol wants"
+fails 2 "$S" "$tmp/want.st" "$tmp/want.st" --bogus; expect_err "unknown option"
 
 D="$TOOLS/stdump"
-expect 0 "^a: f32 \[2, 2\] = 1 2 3 4$" "$D" "$tmp/want.st"
-expect 0 "^i: i32 \[3\] = 1 2 3$" "$D" "$tmp/want.st"
-expect 0 "^a: f32 \[2, 2\] = 1 2 \.\.\.$" "$D" "$tmp/half.st" -n 2
-expect 0 "^a: f32 \[2, 2\] = 1 2 3 4$" "$D" "$tmp/half.st" -n 0
+succeeds "$D" "$tmp/want.st"; expect_out_re "^a: f32 \[2, 2\] = 1 2 3 4$"; expect_no_err
+succeeds "$D" "$tmp/want.st"; expect_out_re "^i: i32 \[3\] = 1 2 3$"; expect_no_err
+succeeds "$D" "$tmp/half.st" -n 2; expect_out_re "^a: f32 \[2, 2\] = 1 2 \.\.\.$"; expect_no_err
+succeeds "$D" "$tmp/half.st" -n 0; expect_out_re "^a: f32 \[2, 2\] = 1 2 3 4$"; expect_no_err
 printf 'abc' >"$tmp/short.st"
-expect 1 "corrupt safetensors file" "$D" "$tmp/short.st"
-expect 2 "usage" "$D"
+fails 1 "$D" "$tmp/short.st"; expect_err "corrupt safetensors file"
+fails 2 "$D"; expect_err "usage"
 
-echo "tools: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+# ---- the harness: a small script that sources check.sh, run on its own ----
+# harness STATUS TEXT BODY: the script BODY exits STATUS and prints TEXT
+harness() {
+  printf '. %q\n%s\n' "$(dirname "${BASH_SOURCE[0]}")/../tools/check.sh" "$3" >"$tmp/h.sh"
+  run bash "$tmp/h.sh"
+  expect_status "$1"
+  expect_out "$2"
+}
+harness 0 "h: 1 passed, 0 failed" 'run true; expect_status 0; finish'
+harness 1 "FAIL: false -> status 1, want 0" 'run false; expect_status 0; finish'
+harness 1 "h: 1 passed, 1 failed" 'run false; expect_status 1; expect_status 0; finish'
+harness 1 "FAIL: no check ran" 'finish'
+harness 1 "FAIL: 1 checks ran, want 2" 'run true; expect_status 0; finish 2'
+harness 0 "h: 2 passed, 0 failed" 'run true; expect_status 0; expect_status 0; finish 2'
+# an empty pattern is a bug of the test, whatever the output
+for f in expect_out expect_err expect_out_re expect_err_re expect_out_lacks_re expect_first_err; do
+  harness 1 "FAIL: test bug: an empty" "run sh -c 'echo o; echo e >&2'; $f ''; finish"
+done
+# stdout and stderr apart
+harness 0 "h: 4 passed" "run sh -c 'echo o1; echo e1 >&2'; expect_out o1; expect_err e1
+  expect_out_lacks_re e1; expect_first_err e 1; finish"
+harness 1 "no 'e1' on stdout" "run sh -c 'echo o1; echo e1 >&2'; expect_out e1; finish"
+harness 1 "no 'o1' on stderr" "run sh -c 'echo o1; echo e1 >&2'; expect_err o1; finish"
+harness 1 "stdout not empty" "fails 1 sh -c 'echo o1; exit 1'; finish"
+harness 1 "stderr not empty" "quiet sh -c 'echo e1 >&2'; finish"
+harness 1 "stdout has /o/" "run echo o1; expect_out_lacks_re o; finish"
+# fixed strings are fixed; _re is a regex
+harness 1 "no 'a.c' on stdout" "run echo abc; expect_out a.c; finish"
+harness 0 "h: 1 passed" "run echo abc; expect_out_re '^a.c\$'; finish"
+# the first line of stderr: a literal prefix, then a regex
+harness 0 "h: 1 passed" "run sh -c 'echo \"f.y:1:2: error: x\" >&2'; expect_first_err f.y:1: '[0-9]+: error'; finish"
+harness 1 "does not start with 'f.y:2:'" "run sh -c 'echo \"f.y:1:2: error: x\" >&2'; expect_first_err f.y:2:; finish"
+harness 1 "has not /[0-9]+: warning/" "run sh -c 'echo \"f.y:1:2: error: x\" >&2'; expect_first_err f.y:1: '[0-9]+: warning'; finish"
+
+finish
