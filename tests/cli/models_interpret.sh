@@ -3,36 +3,24 @@
 # interpreter (`seqc run --interpret`), on the same random weights and input at
 # small dims: the differential test of whole models, the paired scans of
 # bidirectional layers and the Transformer layers included.
-set -u
+. "$(dirname "${BASH_SOURCE[0]}")/../tools/check.sh"
 : "${SEQC:?}" "${SRC:?}" "${TOOLS:?}"
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-pass=0
-fail=0
+nmodels=0
 for yaml in "$SRC"/models/*.yaml; do
   m=$(basename "$yaml" .yaml)
+  nmodels=$((nmodels + 1))
   # small dims keep the interpreter quick; models without such a dim ignore it
   dims=()
   dimline=$(sed -n 's/^dims: *{\(.*\)}/\1/p' "$yaml")
   for d in T:13 S:11 B:2; do
     case ",$dimline" in *[\ ,]${d%%:*}:*) dims+=(--dim "${d%%:*}=${d##*:}") ;; esac
   done
-  ok=1
-  "$SEQC" run "$yaml" --random-weights 5 --random-input 6 "${dims[@]}" --interpret \
-    --output "$tmp/$m.ref.st" >"$tmp/log" 2>&1 || ok=0
+  run=("$SEQC" run "$yaml" --random-weights 5 --random-input 6 "${dims[@]}")
+  quiet "${run[@]}" --interpret --output "$tmp/$m.ref.st"
   for t in 1 2; do
-    [ $ok = 1 ] || break
-    "$SEQC" run "$yaml" --random-weights 5 --random-input 6 "${dims[@]}" --threads $t \
-      --output "$tmp/$m.$t.st" >>"$tmp/log" 2>&1 &&
-      "$TOOLS/stcompare" "$tmp/$m.$t.st" "$tmp/$m.ref.st" >>"$tmp/log" 2>&1 || ok=0
+    quiet "${run[@]}" --threads $t --output "$tmp/$m.$t.st"
+    expect_tensors "$tmp/$m.$t.st" "$tmp/$m.ref.st"
   done
-  if [ $ok = 1 ]; then
-    pass=$((pass + 1))
-  else
-    fail=$((fail + 1))
-    echo "FAIL: $m (${dims[*]})"
-    head -20 "$tmp/log"
-  fi
 done
-echo "models_interpret: $pass passed, $fail failed"
-[ "$pass" -gt 10 ] && [ "$fail" -eq 0 ]
+expect_that "only $nmodels models in $SRC/models, want more than 10" [ "$nmodels" -gt 10 ]
+finish
