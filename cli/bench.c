@@ -44,14 +44,11 @@ int cmd_bench(int argc, char **argv) {
   int64_t iters = 0;
   bool json = false;
   for (int i = 1; i < argc; i++) {
-    int c = cli_parse_common(argc, argv, &i, &o);
-    if (c < 0) return CLI_USAGE;
-    if (c > 0) continue;
+    cli_arg c = cli_parse_common(argc, argv, &i, &o, help);
+    if (c == CLI_ARG_BAD) return CLI_USAGE;
+    if (c == CLI_ARG_HELP) return CLI_OK;
+    if (c == CLI_ARG_TAKEN) continue;
     const char *s = argv[i];
-    if (!strcmp(s, "--help") || !strcmp(s, "-h")) {
-      fputs(help, stdout);
-      return CLI_OK;
-    }
     if (!strcmp(s, "--json")) {
       json = true;
     } else if (!strcmp(s, "--iters")) {

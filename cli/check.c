@@ -113,13 +113,10 @@ static void print_nodes(const cli_model *m) {
 int cmd_check(int argc, char **argv) {
   cli_opts o = {0};
   for (int i = 1; i < argc; i++) {
-    int c = cli_parse_common(argc, argv, &i, &o);
-    if (c < 0) return CLI_USAGE;
-    if (c > 0) continue;
-    if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-      fputs(help, stdout);
-      return CLI_OK;
-    }
+    cli_arg c = cli_parse_common(argc, argv, &i, &o, help);
+    if (c == CLI_ARG_BAD) return CLI_USAGE;
+    if (c == CLI_ARG_HELP) return CLI_OK;
+    if (c == CLI_ARG_TAKEN) continue;
     if (argv[i][0] == '-') return cli_usage_error("check", "unknown option '%s'", argv[i]);
     if (o.model) return cli_usage_error("check", "unexpected argument '%s'", argv[i]);
     o.model = argv[i];

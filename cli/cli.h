@@ -68,9 +68,17 @@ void cli_random_inputs(const ir_graph *g, const int64_t *syms, uint64_t seed, se
 /* FLOPs of g under syms: matmuls, attention, conv1d, recurrences (ir_graph_flops, ir/flops.c) */
 double cli_count_flops(const ir_graph *g, const int64_t *syms);
 
-/* shared option parsing: returns 1 if argv[*i] was a shared option (consumed),
- * 0 if not, -1 on a usage error (printed) */
-int cli_parse_common(int argc, char **argv, int *i, cli_opts *o);
+/* What cli_parse_common made of argv[*i]. */
+typedef enum {
+  CLI_ARG_OTHER, /* not a shared option: the subcommand's own */
+  CLI_ARG_TAKEN, /* a shared option, consumed with its value (*i moved past it) */
+  CLI_ARG_HELP,  /* --help or -h: the subcommand's help was printed; stop, status 0 */
+  CLI_ARG_BAD,   /* a usage error, printed; stop, status CLI_USAGE */
+} cli_arg;
+
+/* The options every subcommand takes (--dim, --threads, --unroll, --strict)
+ * and --help, which prints HELP on stdout. */
+cli_arg cli_parse_common(int argc, char **argv, int *i, cli_opts *o, const char *help);
 /*
  * The CLI's messages, in the runtime driver's one format (seqrt_report):
  * "seqc: error: MSG" (returns CLI_ERROR) and "seqc: warning: MSG" on stderr.

@@ -38,43 +38,48 @@ bool cli_parse_int(const char *s, int64_t *out) {
   return true;
 }
 
-int cli_parse_common(int argc, char **argv, int *i, cli_opts *o) {
+cli_arg cli_parse_common(int argc, char **argv, int *i, cli_opts *o, const char *help) {
   const char *a = argv[*i];
   const char *cmd = argv[0];
+  if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+    fputs(help, stdout);
+    return CLI_ARG_HELP;
+  }
   if (!strcmp(a, "--dim")) {
-    if (*i + 1 >= argc) return cli_usage_error(cmd, "--dim needs N=V"), -1;
+    if (*i + 1 >= argc) return cli_usage_error(cmd, "--dim needs N=V"), CLI_ARG_BAD;
     char *spec = argv[++*i];
     char *eq = strchr(spec, '=');
     int64_t v;
     if (!eq || eq == spec || !cli_parse_int(eq + 1, &v) || v == 0)
-      return cli_usage_error(cmd, "--dim wants NAME=POSITIVE_INTEGER, got '%s'", spec), -1;
-    if (o->ndims == CLI_MAX_DIMS) return cli_usage_error(cmd, "too many --dim"), -1;
+      return cli_usage_error(cmd, "--dim wants NAME=POSITIVE_INTEGER, got '%s'", spec), CLI_ARG_BAD;
+    if (o->ndims == CLI_MAX_DIMS) return cli_usage_error(cmd, "too many --dim"), CLI_ARG_BAD;
     *eq = '\0'; /* argv is ours: the name ends at the '=' */
     o->dim_names[o->ndims] = spec;
     o->dim_values[o->ndims++] = v;
-    return 1;
+    return CLI_ARG_TAKEN;
   }
   if (!strcmp(a, "--threads")) {
     int64_t v;
     if (*i + 1 >= argc || !cli_parse_int(argv[*i + 1], &v) || v > 1024)
-      return cli_usage_error(cmd, "--threads wants a number (0 = all cores)"), -1;
+      return cli_usage_error(cmd, "--threads wants a number (0 = all cores)"), CLI_ARG_BAD;
     ++*i;
     o->threads = (int)v;
-    return 1;
+    return CLI_ARG_TAKEN;
   }
   if (!strcmp(a, "--unroll")) {
     int64_t v;
     if (*i + 1 >= argc || !cli_parse_int(argv[*i + 1], &v) || v > 64)
-      return cli_usage_error(cmd, "--unroll wants a number of steps, 1..64 (0 = chosen)"), -1;
+      return cli_usage_error(cmd, "--unroll wants a number of steps, 1..64 (0 = chosen)"),
+             CLI_ARG_BAD;
     ++*i;
     o->unroll = (int)v;
-    return 1;
+    return CLI_ARG_TAKEN;
   }
   if (!strcmp(a, "--strict")) {
     o->strict = true;
-    return 1;
+    return CLI_ARG_TAKEN;
   }
-  return 0;
+  return CLI_ARG_OTHER;
 }
 
 bool cli_model_load(cli_model *m, const char *path, bool strict) {

@@ -47,14 +47,11 @@ static int parse(int argc, char **argv, compile_args *a) {
   memset(a, 0, sizeof *a);
   a->emit = "obj";
   for (int i = 1; i < argc; i++) {
+    cli_arg c = cli_parse_common(argc, argv, &i, &a->o, help);
+    if (c == CLI_ARG_BAD) return CLI_USAGE;
+    if (c == CLI_ARG_HELP) return -1;
+    if (c == CLI_ARG_TAKEN) continue;
     const char *s = argv[i];
-    int c = cli_parse_common(argc, argv, &i, &a->o);
-    if (c < 0) return CLI_USAGE;
-    if (c > 0) continue;
-    if (!strcmp(s, "--help") || !strcmp(s, "-h")) {
-      fputs(help, stdout);
-      return -1;
-    }
     const char **str = !strcmp(s, "-o") || !strcmp(s, "--output") ? &a->out
                        : !strcmp(s, "--header")                   ? &a->header
                        : !strcmp(s, "--emit")                     ? &a->emit

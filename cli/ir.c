@@ -16,16 +16,15 @@ int cmd_ir(int argc, char **argv) {
   cli_opts o = {0};
   const char *after = NULL;
   for (int i = 1; i < argc; i++) {
-    int c = cli_parse_common(argc, argv, &i, &o);
-    if (c < 0) return CLI_USAGE;
-    if (c > 0) continue;
-    const char *s = argv[i];
-    if (!strcmp(s, "--help") || !strcmp(s, "-h")) {
-      fputs(help, stdout);
+    cli_arg c = cli_parse_common(argc, argv, &i, &o, help);
+    if (c == CLI_ARG_BAD) return CLI_USAGE;
+    if (c == CLI_ARG_HELP) { /* the help ends with the list of passes */
       for (const pass_info *p = pass_pipeline; p->name; p++) printf(" %s", p->name);
       printf("\n");
       return CLI_OK;
     }
+    if (c == CLI_ARG_TAKEN) continue;
+    const char *s = argv[i];
     if (!strcmp(s, "--print-after")) {
       if (i + 1 >= argc) return cli_usage_error("ir", "--print-after needs a pass name");
       after = argv[++i];

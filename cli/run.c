@@ -48,14 +48,11 @@ static int parse(int argc, char **argv, run_args *a) {
   a->runs = calloc((size_t)argc + 1, sizeof *a->runs); /* at most one run an argument */
   IR_ASSERT(a->runs);
   for (int i = 1; i < argc; i++) {
+    cli_arg c = cli_parse_common(argc, argv, &i, &a->o, help);
+    if (c == CLI_ARG_BAD) return CLI_USAGE;
+    if (c == CLI_ARG_HELP) return -1;
+    if (c == CLI_ARG_TAKEN) continue;
     const char *s = argv[i];
-    int c = cli_parse_common(argc, argv, &i, &a->o);
-    if (c < 0) return CLI_USAGE;
-    if (c > 0) continue;
-    if (!strcmp(s, "--help") || !strcmp(s, "-h")) {
-      fputs(help, stdout);
-      return -1;
-    }
     if (!strcmp(s, "--interpret")) {
       a->interpret = true;
       continue;
