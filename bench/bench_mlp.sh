@@ -17,18 +17,14 @@
 #   BUDGET_S (torch's timed seconds, 1.0), TORCH_BLAS=openblas|default,
 #   TORCH_MALLOC=tcmalloc|glibc. Without seqc (not built yet), only torch runs.
 set -uo pipefail
-root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BENCH=mlp
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 model=$root/models/mlp.yaml
-SEQC=${SEQC:-$root/build/cli/seqc}
 DIMS=${DIMS:-"B=64 T=128"}
-THREADS=${THREADS:-2}
-REPEATS=${REPEATS:-2}
 BUDGET_S=${BUDGET_S:-1.0}
 TORCH_BLAS=${TORCH_BLAS:-openblas}
 TORCH_MALLOC=${TORCH_MALLOC:-tcmalloc}
-PY=/usr/bin/python3
 libdir=/usr/lib/x86_64-linux-gnu
-log() { echo "[bench_mlp] $*" >&2; }
 
 dim_args=()
 for d in $DIMS; do dim_args+=(--dim "$d"); done
@@ -51,25 +47,6 @@ if [ "$TORCH_MALLOC" = tcmalloc ]; then
     log "WARNING: tcmalloc not installed (apt-get install libtcmalloc-minimal4); using glibc malloc"
   fi
 fi
-
-mkdir -p "$root/bench/out"
-out=$root/bench/out/mlp-$(date +%Y%m%dT%H%M%S).jsonl
-: >"$out"
-
-# row NAME CMD...: runs CMD, keeps its last JSON line tagged with NAME in $out
-row() {
-  local name=$1 line errf
-  shift
-  errf=$(mktemp)
-  line=$("$@" 2>"$errf" | grep '^{' | tail -n 1)
-  if [ -z "$line" ]; then
-    log "$name failed:"
-    tail -n 5 "$errf" >&2
-  else
-    printf '{"who": "%s", %s\n' "$name" "${line#\{}" >>"$out"
-  fi
-  rm -f "$errf"
-}
 
 have_seqc=1
 if [ ! -x "$SEQC" ]; then

@@ -14,18 +14,10 @@
 # Knobs: SEQC (default build/cli/seqc), THREADS (2), REPEATS (2), RUN_PEERS (0),
 #   PEERS_DIR (shared/peers), UNROLL (passed as --unroll when set).
 set -uo pipefail
-root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-SEQC=${SEQC:-$root/build/cli/seqc}
-THREADS=${THREADS:-2}
-REPEATS=${REPEATS:-2}
+BENCH=rnn
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 PEERS_DIR=${PEERS_DIR:-$root/../shared/peers}
 WL="lstm_b1 lstm_b64 gru_b1 birnn"
-PY=/usr/bin/python3
-log() { echo "[bench_rnn] $*" >&2; }
-
-mkdir -p "$root/bench/out"
-out=$root/bench/out/rnn-$(date +%Y%m%dT%H%M%S).jsonl
-: >"$out"
 
 if [ "${RUN_PEERS:-0}" = 1 ]; then
   log "running the peer kit on $WL (a few minutes)"
@@ -39,20 +31,6 @@ log "peer results: ${peers:-none}"
 
 extra=()
 [ -n "${UNROLL:-}" ] && extra+=(--unroll "$UNROLL")
-# row NAME CMD...: the last JSON line of CMD, tagged with NAME, into $out
-row() {
-  local name=$1 line errf
-  shift
-  errf=$(mktemp)
-  line=$("$@" 2>"$errf" | grep '^{' | tail -n 1)
-  if [ -z "$line" ]; then
-    log "$name failed:"
-    tail -n 5 "$errf" >&2
-  else
-    printf '{"who": "%s", %s\n' "$name" "${line#\{}" >>"$out"
-  fi
-  rm -f "$errf"
-}
 for ((i = 1; i <= REPEATS; i++)); do
   for w in $WL; do
     log "pass $i: seqc $w"

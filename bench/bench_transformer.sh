@@ -18,18 +18,11 @@
 # Knobs: SEQC (default build/cli/seqc), THREADS (2), REPEATS (2), WORKLOADS
 # (default: encoder gpt longattn_1024 longattn_4096 longattn_8192), PEERS_DIR.
 set -uo pipefail
-root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-SEQC=${SEQC:-$root/build/cli/seqc}
-THREADS=${THREADS:-2}
-REPEATS=${REPEATS:-2}
+BENCH=transformer
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 WORKLOADS=${WORKLOADS:-"encoder gpt longattn_1024 longattn_4096 longattn_8192"}
 PEERS_DIR=${PEERS_DIR:-$root/../shared/peers}
 [ -d "$PEERS_DIR" ] || PEERS_DIR=/work/shared/peers
-log() { echo "[bench_transformer] $*" >&2; }
-
-mkdir -p "$root/bench/out"
-out=$root/bench/out/transformer-$(date +%Y%m%dT%H%M%S).jsonl
-: >"$out"
 
 model_of() {
   case $1 in
