@@ -7,7 +7,8 @@
 #   expect_no_out
 #   finish                        # the summary; exit 1 on any failure
 #
-# Every expect_* is one check: it passes or it fails, and finish counts them.
+# Each check holds or fails, and finish counts them: an expect_* is one (but
+# expect_tensors, three); succeeds, quiet and fails run a command and check it.
 # Stdout and stderr are never merged, because "diagnostics go to stderr, nothing
 # half-done to stdout" (SPEC 7) is itself something the tests check.
 # Patterns are fixed strings (expect_out, expect_err) unless the name ends in
