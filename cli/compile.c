@@ -198,6 +198,33 @@ static void print_shape(FILE *f, const seqrt_model_desc *d, const seqrt_buffer_d
   fputc(']', f);
 }
 
+/* The enum of the model's inputs or outputs (WHAT: "input" or "output") in
+ * the order seqrt_session_run takes them: an enumerator a buffer, named
+ * NAMES[i] (NULL: the buffer's own name), its dtype and shape in a comment,
+ * then their number. */
+static void print_buffers(FILE *f, const seqrt_model_desc *d, const char *what, int n,
+                          const int32_t *ids, const char *const *names) {
+  fprintf(f, "/* %ss: seqrt_session_run's %ss[], in this order */\nenum {\n", what, what);
+  for (int i = 0; i < n; i++) {
+    const seqrt_buffer_desc *b = &d->bufs[ids[i]];
+    const char *bname = names ? names[i] : b->name;
+    fputs("  SEQC_", f);
+    ident(f, d->name, true);
+    fputc('_', f);
+    ident(f, what, true);
+    fputc('_', f);
+    ident(f, bname, false);
+    fprintf(f, " = %d, /* \"%s\" %s ", i, bname, seqrt_dtype_name((seqrt_dtype)b->dtype));
+    print_shape(f, d, b);
+    fputs(" */\n", f);
+  }
+  fputs("  SEQC_", f);
+  ident(f, d->name, true);
+  fputs("_N", f);
+  ident(f, what, true);
+  fprintf(f, "S = %d\n};\n\n", n);
+}
+
 static int write_header(const char *path, const compile_args *a, const seqrt_model_desc *d,
                         const char *symbol, int nembedded) {
   FILE *f = fopen(path, "w");
@@ -234,36 +261,8 @@ static int write_header(const char *path, const compile_args *a, const seqrt_mod
   ident(f, name, true);
   fprintf(f, "_NDIMS = %d\n};\n\n", d->nsyms);
 
-  fputs("/* inputs: seqrt_session_run's inputs[], in this order */\nenum {\n", f);
-  for (int i = 0; i < d->ninputs; i++) {
-    const seqrt_buffer_desc *b = &d->bufs[d->inputs[i]];
-    fputs("  SEQC_", f);
-    ident(f, name, true);
-    fputs("_INPUT_", f);
-    ident(f, b->name, false);
-    fprintf(f, " = %d, /* \"%s\" %s ", i, b->name, seqrt_dtype_name((seqrt_dtype)b->dtype));
-    print_shape(f, d, b);
-    fputs(" */\n", f);
-  }
-  fputs("  SEQC_", f);
-  ident(f, name, true);
-  fprintf(f, "_NINPUTS = %d\n};\n\n", d->ninputs);
-
-  fputs("/* outputs: seqrt_session_run's outputs[], in this order */\nenum {\n", f);
-  for (int i = 0; i < d->noutputs; i++) {
-    const seqrt_buffer_desc *b = &d->bufs[d->outputs[i]];
-    fputs("  SEQC_", f);
-    ident(f, name, true);
-    fputs("_OUTPUT_", f);
-    ident(f, d->output_names[i], false);
-    fprintf(f, " = %d, /* \"%s\" %s ", i, d->output_names[i],
-            seqrt_dtype_name((seqrt_dtype)b->dtype));
-    print_shape(f, d, b);
-    fputs(" */\n", f);
-  }
-  fputs("  SEQC_", f);
-  ident(f, name, true);
-  fprintf(f, "_NOUTPUTS = %d\n};\n\n", d->noutputs);
+  print_buffers(f, d, "input", d->ninputs, d->inputs, NULL);
+  print_buffers(f, d, "output", d->noutputs, d->outputs, d->output_names);
   fputs("#ifdef __cplusplus\n}\n#endif\n#endif\n", f);
   if (fclose(f)) return cli_error("%s: cannot write: %s", path, strerror(errno));
   return CLI_OK;
