@@ -86,7 +86,8 @@ if [ -x "$d/drv" ]; then
   fails 1 "$d/drv" run --weights "$d/w10.st" --input "$d/in10.st" --output "$d/o10.st"
   expect_err "sequence length 10 of 'x' is not a multiple of its scan's chunk 4"
   fails 1 "$SEQC" run "$SRC/models/segment_scan.yaml" --weights "$d/w10.st" --input "$d/in10.st"
-  expect_err "segment_scan.yaml:20:3: error: scan 'cell': chunk 4 does not divide the sequence length L = 10"
+  expect_err "segment_scan.yaml:20:3: error: scan 'cell': chunk 4 does not divide the sequence \
+length L = 10"
 fi
 
 # every check runs: a guard that skips some (no driver built) fails the test

@@ -125,14 +125,16 @@ harness 1 "stdout has /o/" "run echo o1; expect_out_lacks_re o; finish"
 harness 1 "no 'a.c' on stdout" "run echo abc; expect_out a.c; finish"
 harness 0 "h: 1 passed" "run echo abc; expect_out_re '^a.c\$'; finish"
 # the first line of stderr: a literal prefix, then a regex
-harness 0 "h: 1 passed" "run sh -c 'echo \"f.y:1:2: error: x\" >&2'; expect_first_err f.y:1: '[0-9]+: error'; finish"
-harness 1 "does not start with 'f.y:2:'" "run sh -c 'echo \"f.y:1:2: error: x\" >&2'; expect_first_err f.y:2:; finish"
-harness 1 "has not /[0-9]+: warning/" "run sh -c 'echo \"f.y:1:2: error: x\" >&2'; expect_first_err f.y:1: '[0-9]+: warning'; finish"
+positioned="run sh -c 'echo \"f.y:1:2: error: x\" >&2'"
+harness 0 "h: 1 passed" "$positioned; expect_first_err f.y:1: '[0-9]+: error'; finish"
+harness 1 "does not start with 'f.y:2:'" "$positioned; expect_first_err f.y:2:; finish"
+harness 1 "has not /[0-9]+: warning/" "$positioned; expect_first_err f.y:1: '[0-9]+: warning'; finish"
 # a comparison of tensor files is three checks (status, verdict, no stderr)
 harness 0 "h: 3 passed, 0 failed" "expect_tensors $tmp/same.st $tmp/want.st; finish"
 harness 1 "no 'all tensors match' on stdout" "expect_tensors $tmp/far.st $tmp/want.st; finish"
 # counts kept by a subshell (aot.sh runs models in parallel) are added, or missed
-harness 1 "h: 1 passed, 1 failed" "(ok; fail x; save_counts \$tmp/c) & wait; add_counts \$tmp/c; finish"
+harness 1 "h: 1 passed, 1 failed" \
+  "(ok; fail x; save_counts \$tmp/c) & wait; add_counts \$tmp/c; finish"
 harness 1 "FAIL: no counts in" "add_counts \$tmp/none; finish"
 
 finish
