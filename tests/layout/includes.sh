@@ -6,19 +6,21 @@
 #   runtime  -> nothing of seqc       cli -> all, but codegen through cg.h only
 # Every quoted include of a folder must be in its list; LLVM, libyaml, cJSON and
 # OpenMP headers only where their folder is named below.
-set -uo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/../tools/check.sh"
+set -o pipefail
 SRC="${SRC:-$(cd "$(dirname "$0")/../.." && pwd)}"
-fails=0
 
-# check FOLDER "ALLOWED QUOTED HEADERS" "ALLOWED <SYSTEM> PREFIXES OF OURS"
+# check FOLDER "ALLOWED QUOTED HEADERS" "ALLOWED <SYSTEM> PREFIXES OF OURS":
+# a check a file of FOLDER, and a failed one more for each include it breaks
 check() {
   local dir="$1" allowed=" $2 " sys_allowed=" $3 " f inc
   for f in "$SRC/$dir"/*.c "$SRC/$dir"/*.h "$SRC/$dir"/*.def "$SRC/$dir"/tools/*.c; do
     [ -e "$f" ] || continue
+    ok
     while IFS= read -r inc; do
       case "$allowed" in
       *" $inc "*) ;;
-      *) echo "FAIL: ${f#$SRC/} includes \"$inc\" ($dir may include only:$allowed)"; fails=$((fails + 1)) ;;
+      *) fail "${f#$SRC/} includes \"$inc\" ($dir may include only:$allowed)" ;;
       esac
     done < <(sed -n 's/^[[:space:]]*#[[:space:]]*include[[:space:]]*"\([^"]*\)".*/\1/p' "$f")
     # third-party headers that belong to one folder each
@@ -27,7 +29,7 @@ check() {
       lib="${lib%.h}"
       case "$sys_allowed" in
       *" $lib "*) ;;
-      *) echo "FAIL: ${f#$SRC/} includes <$inc> (only allowed in:$(owner "$lib"))"; fails=$((fails + 1)) ;;
+      *) fail "${f#$SRC/} includes <$inc> (only allowed in:$(owner "$lib"))" ;;
       esac
     done < <(sed -n 's/^[[:space:]]*#[[:space:]]*include[[:space:]]*<\(llvm-c\/[^>]*\|yaml\.h\|cjson\/[^>]*\|omp\.h\)>.*/\1/p' "$f")
   done
@@ -46,22 +48,13 @@ check runtime "rt.h seqrt.h seqrt_types.h" "cjson omp"
 check cli "cli.h cg.h fe.h ir.h ops.def passes.h seqrt.h" ""
 
 # the checker itself must see a violation: an ir file breaking both rules
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
 mkdir -p "$tmp/ir"
 printf '#include "seqrt.h"\n#include <llvm-c/Core.h>\n' > "$tmp/ir/bad.c"
-real_src="$SRC" real_fails=$fails
-SRC="$tmp" fails=0
-check ir "ir.h ops.def seqrt_types.h" "" > /dev/null
-seen=$fails
-SRC="$real_src" fails=$real_fails
-if [ "$seen" -ne 2 ]; then
-  echo "FAIL: the checker saw $seen of the 2 violations in its self-test"
-  fails=$((fails + 1))
-fi
+seen=$(
+  SRC=$tmp checks_failed=0
+  check ir "ir.h ops.def seqrt_types.h" "" >/dev/null
+  echo "$checks_failed"
+)
+expect_that "the checker saw $seen of the 2 violations in its self-test" [ "$seen" -eq 2 ]
 
-if [ "$fails" -ne 0 ]; then
-  echo "$fails include rule(s) broken"
-  exit 1
-fi
-echo "include arrows: 1 passed, 0 failed"
+finish
