@@ -69,14 +69,10 @@ for ((i = 1; i <= REPEATS; i++)); do
   fi
 done
 
-$PY - "$out" "$DIMS" "$THREADS" <<'EOF'
-import json, sys
-rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-best = {}
-for r in rows:
-    if r.get("median_ms") is not None and (r["who"] not in best or
-                                           r["median_ms"] < best[r["who"]]["median_ms"]):
-        best[r["who"]] = r
+report "$out" "$DIMS" "$THREADS" <<'EOF'
+import sys
+from rows import read_best
+rows, best = read_best(sys.argv[1])
 print(f"models/mlp.yaml  {sys.argv[2]}  threads {sys.argv[3]}  "
       f"(best of {sum(r['who'] == 'torch_eager' for r in rows)} passes)")
 print(f"{'':12} {'median_ms':>10} {'p10_ms':>9} {'p90_ms':>9} {'GFLOP/s':>8} {'peak_MB':>8}  notes")

@@ -43,14 +43,10 @@ for t in 10 100000; do
     --iters 1 --json "${extra[@]}"
 done
 
-$PY - "$out" "${peers:-}" <<'PYEOF'
+report "$out" "${peers:-}" <<'PYEOF'
 import json, sys
-rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-best = {}
-for r in rows:
-    if r.get("median_ms") is not None and (r["who"] not in best or
-                                           r["median_ms"] < best[r["who"]]["median_ms"]):
-        best[r["who"]] = r
+from rows import read_best
+rows, best = read_best(sys.argv[1])
 peer = {}
 if sys.argv[2]:
     for l in open(sys.argv[2]):

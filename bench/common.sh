@@ -28,3 +28,7 @@ row() {
   fi
   rm -f "$errf"
 }
+
+# report ARG... <<PY: the python report on stdin, run with ARGs, bench/rows.py
+# importable (read_best: each row's best pass)
+report() { PYTHONPATH="$root/bench${PYTHONPATH:+:$PYTHONPATH}" "$PY" - "$@"; }
