@@ -346,6 +346,9 @@ LLVMValueRef cg_math_op(LLVMModuleRef m, LLVMBuilderRef b, const ir_node *n, LLV
     case IR_OP_RNN:
     case IR_OP_LSTM:
     case IR_OP_GRU:
+    case IR_OP_MULTIHEAD_ATTENTION:
+    case IR_OP_TRANSFORMER_ENCODER_LAYER:
+    case IR_OP_TRANSFORMER_DECODER_LAYER:
     case IR_OP_FUSED:
     case IR_OP_COUNT:
       break;

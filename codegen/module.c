@@ -71,6 +71,9 @@ void cg_emit_kernel(cg_ctx *c, const ir_node *n) {
     case IR_OP_RNN:
     case IR_OP_LSTM:
     case IR_OP_GRU:
+    case IR_OP_MULTIHEAD_ATTENTION:
+    case IR_OP_TRANSFORMER_ENCODER_LAYER:
+    case IR_OP_TRANSFORMER_DECODER_LAYER:
     case IR_OP_COUNT:
       cg_fail(c, "codegen: op %s ('%s') should not reach codegen", ir_ops[n->op].name, n->name);
       return;

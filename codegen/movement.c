@@ -312,6 +312,9 @@ void cg_emit_movement(cg_ctx *c, const ir_node *n) {
     case IR_OP_RNN:
     case IR_OP_LSTM:
     case IR_OP_GRU:
+    case IR_OP_MULTIHEAD_ATTENTION:
+    case IR_OP_TRANSFORMER_ENCODER_LAYER:
+    case IR_OP_TRANSFORMER_DECODER_LAYER:
     case IR_OP_FUSED:
     case IR_OP_COUNT:
       break;

@@ -1,24 +1,15 @@
 /*
- * attention.c: multihead_attention (nn.MultiheadAttention, batch_first) and
- * the small node builders that transformer.c shares.
+ * attention.c: multihead_attention (nn.MultiheadAttention, batch_first), the
+ * checks and parameters it shares with the Transformer layers
+ * (transformer.c), and conv1d.
  *
- * The frontend expands attention layers straight into primitives (DESIGN.md:
- * "expansion of layers ... into primitive ops"), so every later stage sees
- * only linear, reshape, transpose, select, slice and the `attention` op:
- *
- *   self:  qkv = LINEAR(x, in_proj_weight, in_proj_bias)        [B, T, 3E]
- *          RESHAPE [B, T, 3, H, dh], TRANSPOSE [2, 0, 3, 1, 4]  [3, B, H, T, dh]
- *          q, k, v = SELECT dim 0, index 0, 1, 2                [B, H, T, dh]
- *   cross: q from the query with rows [0, E) of in_proj_weight, k and v from
- *          the key/value with rows [E, 3E) (one GEMM when key is value); the
- *          weight slices read only params, so they run once at session start
- *   a = ATTENTION(q, k, v, scale 1/sqrt(dh), causal, window)
- *   TRANSPOSE [0, 2, 1, 3], RESHAPE [B, T, E], LINEAR(out_proj.weight, out_proj.bias)
- *
- * Parameters keep PyTorch's state_dict names under the node, with the
- * caller's prefix (`layers.0.self_attn.`).
+ * The frontend parses and validates a layer and emits it as one node of its
+ * layer op, with its weights as params under PyTorch's state_dict names
+ * (`in_proj_weight`, `out_proj.bias`, with the caller's prefix such as
+ * `layers.0.self_attn.`); decompose expands it into primitives
+ * (passes/decompose_attention.c). ir/transformer.c says where each weight
+ * sits among the node's inputs.
  */
-#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -57,19 +48,6 @@ int fe_prefixed_param(fe_ctx *L, const char *prefix, const char *name, ir_type t
   return fe_param(L, ir_strdup(L->g, full), t);
 }
 
-int fe_build_linear(fe_ctx *L, const char *prefix, const char *what, int x, int64_t in, int64_t out,
-                    bool bias) {
-  char w[256], b[256];
-  snprintf(w, sizeof w, "%s.weight", what);
-  snprintf(b, sizeof b, "%s.bias", what);
-  ir_type wt = {.dtype = IR_F32, .rank = 2, .dims = {ir_dim_const(out), ir_dim_const(in)}};
-  int inputs[3] = {x, fe_prefixed_param(L, prefix, w, wt), -1};
-  if (bias) inputs[2] = fe_prefixed_param(L, prefix, b, f32v(out));
-  char suffix[512];
-  snprintf(suffix, sizeof suffix, "%s%s", prefix, what);
-  return fe_done(L, fe_node(L, IR_OP_LINEAR, suffix, inputs, bias ? 3 : 2));
-}
-
 int fe_build_norm(fe_ctx *L, const char *prefix, const char *what, int x, int64_t E, double eps,
                   bool bias) {
   char w[256], b[256];
@@ -89,126 +67,21 @@ int fe_build_norm(fe_ctx *L, const char *prefix, const char *what, int x, int64_
   return fe_done(L, n);
 }
 
-/* RESHAPE of v into the dims given */
-static int reshape(fe_ctx *L, const char *suffix, int v, int rank, const ir_dim *dims) {
-  if (v < 0) return -1;
-  int n = fe_node(L, IR_OP_RESHAPE, suffix, &v, 1);
-  ir_type t = {.dtype = IR_F32, .rank = rank};
-  memcpy(t.dims, dims, sizeof(ir_dim) * (size_t)rank);
-  L->g->values[L->g->nodes[n].outputs[0]].type = t;
-  return fe_done(L, n);
-}
-
-static int transpose(fe_ctx *L, const char *suffix, int v, int rank, const int64_t *perm) {
-  if (v < 0) return -1;
-  int n = fe_node(L, IR_OP_TRANSPOSE, suffix, &v, 1);
-  ir_set_attr_ints(L->g, n, "perm", perm, rank);
-  return fe_done(L, n);
-}
-
-static int select0(fe_ctx *L, const char *suffix, int v, int64_t index) {
-  if (v < 0) return -1;
-  int n = fe_node(L, IR_OP_SELECT, suffix, &v, 1);
-  ir_set_attr_int(L->g, n, "dim", 0);
-  ir_set_attr_int(L->g, n, "index", index);
-  return fe_done(L, n);
-}
-
-/* rows [lo, hi) of a parameter (dim 0) */
-static int rows(fe_ctx *L, const char *suffix, int p, int64_t lo, int64_t hi) {
-  int n = fe_node(L, IR_OP_SLICE, suffix, &p, 1);
-  ir_set_attr_int(L->g, n, "dim", 0);
-  ir_set_attr_int(L->g, n, "start", lo);
-  ir_set_attr_int(L->g, n, "end", hi);
-  return fe_done(L, n);
-}
-
-/*
- * x [B, T, k*E] (k = 3 for q, k, v or 2 for k, v) -> the k heads tensors
- * [B, H, T, dh], written to out[0..k).
- */
-static bool split_heads(fe_ctx *L, const char *prefix, int x, int k, const fe_attn *a, int *out) {
-  char s[512];
-  const ir_type *t = &L->g->values[x].type;
-  ir_dim dims[5] = {t->dims[0], t->dims[1], ir_dim_const(k), ir_dim_const(a->H),
-                    ir_dim_const(a->E / a->H)};
-  snprintf(s, sizeof s, "%sheads", prefix);
-  int r = reshape(L, s, x, 5, dims);
-  static const int64_t perm[5] = {2, 0, 3, 1, 4};
-  snprintf(s, sizeof s, "%sheads_t", prefix);
-  r = transpose(L, s, r, 5, perm);
-  static const char *const names[3] = {"q", "k", "v"};
-  for (int i = 0; i < k; i++) {
-    snprintf(s, sizeof s, "%s%s", prefix, names[3 - k + i]);
-    out[i] = select0(L, s, r, i);
-    if (out[i] < 0) return false;
-  }
-  return true;
-}
-
-/* one projection of x by rows [lo, hi) of in_proj (weight w, bias b or -1) */
-static int project(fe_ctx *L, const char *prefix, const char *what, int x, int w, int b, int64_t lo,
-                   int64_t hi) {
-  char s[512];
-  snprintf(s, sizeof s, "%s%s_weight", prefix, what);
-  int inputs[3] = {x, rows(L, s, w, lo, hi), -1};
-  if (b >= 0) {
-    snprintf(s, sizeof s, "%s%s_bias", prefix, what);
-    inputs[2] = rows(L, s, b, lo, hi);
-  }
-  if (inputs[1] < 0 || (b >= 0 && inputs[2] < 0)) return -1;
-  snprintf(s, sizeof s, "%s%s_proj", prefix, what);
-  return fe_done(L, fe_node(L, IR_OP_LINEAR, s, inputs, b >= 0 ? 3 : 2));
-}
-
-int fe_build_mha(fe_ctx *L, const char *prefix, int query, int key, int value, const fe_attn *a) {
-  int64_t E = a->E, H = a->H, dh = E / H;
-  ir_type wt = {.dtype = IR_F32, .rank = 2, .dims = {ir_dim_const(3 * E), ir_dim_const(E)}};
-  int w = fe_prefixed_param(L, prefix, "in_proj_weight", wt);
-  int b = a->bias ? fe_prefixed_param(L, prefix, "in_proj_bias", f32v(3 * E)) : -1;
-  char s[512];
-  int qkv[3];
-  if (query == key && key == value) {
-    int inputs[3] = {query, w, b};
-    snprintf(s, sizeof s, "%sqkv_proj", prefix);
-    int p = fe_done(L, fe_node(L, IR_OP_LINEAR, s, inputs, b >= 0 ? 3 : 2));
-    if (p < 0 || !split_heads(L, prefix, p, 3, a, qkv)) return -1;
-  } else {
-    int q = project(L, prefix, "q", query, w, b, 0, E);
-    if (q < 0 || !split_heads(L, prefix, q, 1, a, &qkv[0])) return -1;
-    if (key == value) {
-      int kv = project(L, prefix, "kv", key, w, b, E, 3 * E);
-      if (kv < 0 || !split_heads(L, prefix, kv, 2, a, &qkv[1])) return -1;
-    } else {
-      char kp[512], vp[512];
-      snprintf(kp, sizeof kp, "%sk_", prefix);
-      snprintf(vp, sizeof vp, "%sv_", prefix);
-      int k = project(L, prefix, "k", key, w, b, E, 2 * E);
-      int v = project(L, prefix, "v", value, w, b, 2 * E, 3 * E);
-      if (k < 0 || v < 0) return -1;
-      /* split_heads names the last k heads q, k, v from the end: one each here */
-      int kh, vh;
-      if (!split_heads(L, kp, k, 1, a, &kh) || !split_heads(L, vp, v, 1, a, &vh)) return -1;
-      qkv[1] = kh;
-      qkv[2] = vh;
-    }
-  }
-  snprintf(s, sizeof s, "%sattention", prefix);
-  int n = fe_node(L, IR_OP_ATTENTION, s, qkv, 3);
-  ir_set_attr_float(L->g, n, "scale", 1.0 / sqrt((double)dh));
-  ir_set_attr_int(L->g, n, "causal", a->causal);
-  ir_set_attr_int(L->g, n, "window", a->window);
-  int att = fe_done(L, n);
-  static const int64_t merge[4] = {0, 2, 1, 3};
-  snprintf(s, sizeof s, "%smerge", prefix);
-  att = transpose(L, s, att, 4, merge);
-  if (att < 0) return -1;
-  const ir_type *qt = &L->g->values[query].type;
-  ir_dim dims[3] = {qt->dims[0], qt->dims[1], ir_dim_const(E)};
-  snprintf(s, sizeof s, "%smerged", prefix);
-  att = reshape(L, s, att, 3, dims);
-  if (att < 0) return -1;
-  return fe_build_linear(L, prefix, "out_proj", att, E, E, a->bias);
+void fe_tf_params(fe_ctx *L, const char *prefix, const ir_tf_layout *r, ir_tf_part part,
+                  int64_t E, int64_t F, int *inputs) {
+  /* [rows, cols] of the weight, [rows] of the bias (ir/infer_attention.c checks the same) */
+  int64_t rows = E, cols = E;
+  if (part == IR_TF_SA_IN || part == IR_TF_CA_IN) rows = 3 * E;
+  if (part == IR_TF_LINEAR1) rows = F;
+  if (part == IR_TF_LINEAR2) cols = F;
+  bool norm = part >= IR_TF_NORM1;
+  ir_type wt = {.dtype = IR_F32, .rank = norm ? 1 : 2, .dims = {ir_dim_const(rows), ir_dim_const(cols)}};
+  char name[256];
+  ir_tf_param_name(r->op, part, false, name, sizeof name);
+  inputs[r->weight[part]] = fe_prefixed_param(L, prefix, name, wt);
+  if (r->bias_at[part] < 0) return;
+  ir_tf_param_name(r->op, part, true, name, sizeof name);
+  inputs[r->bias_at[part]] = fe_prefixed_param(L, prefix, name, f32v(rows));
 }
 
 /*
@@ -316,7 +189,18 @@ int fe_lower_multihead_attention(fe_ctx *L) {
              ir_type_str(L->g, kt, b2, sizeof b2), ir_type_str(L->g, vt, b3, sizeof b3));
     return -1;
   }
-  return fe_finish(L, fe_build_mha(L, "", q, k, v, &a));
+  /* the parameters in PyTorch's order: in_proj weight and bias, then out_proj's */
+  ir_tf_layout r = ir_tf_layout_make(IR_OP_MULTIHEAD_ATTENTION, a.bias);
+  int inputs[7] = {q, k, v};
+  fe_tf_params(L, "", &r, IR_TF_SA_IN, E, 0, inputs);
+  fe_tf_params(L, "", &r, IR_TF_SA_OUT, E, 0, inputs);
+  int n = ir_add_node(L->g, IR_OP_MULTIHEAD_ATTENTION, fe_cur_name(L), inputs, r.ninputs,
+                      fe_cur_loc(L));
+  ir_set_attr_int(L->g, n, "num_heads", a.H);
+  ir_set_attr_int(L->g, n, "bias", a.bias);
+  ir_set_attr_int(L->g, n, "causal", a.causal);
+  ir_set_attr_int(L->g, n, "window", a.window);
+  return n;
 }
 
 /*

@@ -196,14 +196,13 @@ int fe_done(fe_ctx *L, int node);
 int fe_finish(fe_ctx *L, int value);
 /* parameter CURNODE.PREFIXname */
 int fe_prefixed_param(fe_ctx *L, const char *prefix, const char *name, ir_type t);
-/* LINEAR with params PREFIXwhat.weight [out, in] (and .bias); result value or -1 */
-int fe_build_linear(fe_ctx *L, const char *prefix, const char *what, int x, int64_t in,
-                    int64_t out, bool bias);
 /* LAYER_NORM with params PREFIXwhat.weight (and .bias; zeros without) */
 int fe_build_norm(fe_ctx *L, const char *prefix, const char *what, int x, int64_t E, double eps,
                   bool bias);
-/* nn.MultiheadAttention with params PREFIXin_proj_weight, ...; query/key/value [B, T, E] */
-int fe_build_mha(fe_ctx *L, const char *prefix, int query, int key, int value, const fe_attn *a);
+/* the params of one part of a layer op (PREFIX + ir_tf_param_name, shaped by E
+ * and dim_feedforward F) into their input slots of inputs */
+void fe_tf_params(fe_ctx *L, const char *prefix, const ir_tf_layout *r, ir_tf_part part,
+                  int64_t E, int64_t F, int *inputs);
 /* E of x [B, T, E] (constant), checked against attribute key if given */
 bool fe_model_dim(fe_ctx *L, int x, const char *what, const char *key, int64_t *E);
 /* heads (attribute heads_key, default def_heads if > 0), bias, causal, window, dropout,

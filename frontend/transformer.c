@@ -1,6 +1,8 @@
 /*
- * transformer.c: the Transformer layers of PyTorch 1.13 (batch_first), expanded
- * into primitives and `attention` (see attention.c):
+ * transformer.c: the Transformer layers of PyTorch 1.13 (batch_first), each
+ * emitted as one node of its layer op, transformer_encoder_layer or
+ * transformer_decoder_layer, which decompose expands
+ * (passes/decompose_attention.c):
  *
  *   encoder layer, post-norm:  x = norm1(x + sa(x));  x = norm2(x + ff(x))
  *   encoder layer, norm_first: x = x + sa(norm1(x));  x = x + ff(norm2(x))
@@ -8,11 +10,12 @@
  *     between self-attention (norm1) and feed-forward (norm3)
  *   ff(x) = linear2(activation(linear1(x))), activation relu or gelu (exact)
  *
- * Stacks put the layers under `layers.{i}.` and an optional final `norm.`;
- * nn.Transformer is encoder.* (with encoder.norm) and decoder.* (with
- * decoder.norm). Dropout is the identity at inference. `causal` and `window`
- * mask self-attention only; nn.Transformer applies them to the decoder's
- * self-attention only (SPEC section 7).
+ * Stacks are a loop here: one layer node per layer, under `layers.{i}.`,
+ * and an optional final `norm.` (a layer_norm); nn.Transformer is encoder.*
+ * (with encoder.norm) and decoder.* (with decoder.norm). Dropout is the
+ * identity at inference. `causal` and `window` mask self-attention only;
+ * nn.Transformer applies them to the decoder's self-attention only (SPEC
+ * section 7).
  */
 #include <stdio.h>
 #include <string.h>
@@ -24,7 +27,6 @@ static const bool no = false;
 /* everything one layer needs */
 typedef struct layer_cfg {
   fe_attn self;    /* self-attention: heads, bias, causal, window */
-  fe_attn cross;   /* decoder cross-attention: no mask */
   int64_t E;       /* d_model */
   int64_t ff;      /* dim_feedforward */
   bool gelu;       /* activation gelu (exact), else relu */
@@ -33,64 +35,55 @@ typedef struct layer_cfg {
   double eps;      /* layer_norm_eps */
 } layer_cfg;
 
-static int add(fe_ctx *L, const char *prefix, const char *what, int a, int b) {
-  if (a < 0 || b < 0) return -1;
-  char s[512];
-  snprintf(s, sizeof s, "%s%s", prefix, what);
-  int in[2] = {a, b};
-  return fe_done(L, fe_node(L, IR_OP_ADD, s, in, 2));
-}
+/*
+ * The order the parameters are made in, PyTorch's order of use (which
+ * depends on norm_first); the params keep it among the graph's values, so
+ * the compiled model lists them as it always has.
+ */
+static const ir_tf_part enc_post[] = {IR_TF_SA_IN,   IR_TF_SA_OUT,  IR_TF_NORM1,
+                                      IR_TF_LINEAR1, IR_TF_LINEAR2, IR_TF_NORM2};
+static const ir_tf_part enc_pre[] = {IR_TF_NORM1, IR_TF_SA_IN,   IR_TF_SA_OUT,
+                                     IR_TF_NORM2, IR_TF_LINEAR1, IR_TF_LINEAR2};
+static const ir_tf_part dec_post[] = {IR_TF_SA_IN, IR_TF_SA_OUT,  IR_TF_NORM1,
+                                      IR_TF_CA_IN, IR_TF_CA_OUT,  IR_TF_NORM2,
+                                      IR_TF_LINEAR1, IR_TF_LINEAR2, IR_TF_NORM3};
+static const ir_tf_part dec_pre[] = {IR_TF_NORM1, IR_TF_SA_IN,  IR_TF_SA_OUT,
+                                     IR_TF_NORM2, IR_TF_CA_IN,  IR_TF_CA_OUT,
+                                     IR_TF_NORM3, IR_TF_LINEAR1, IR_TF_LINEAR2};
 
-static int norm(fe_ctx *L, const char *prefix, const char *what, int x, const layer_cfg *c) {
-  return x < 0 ? -1 : fe_build_norm(L, prefix, what, x, c->E, c->eps, c->bias);
-}
-
-/* linear2(activation(linear1(x))) */
-static int feed_forward(fe_ctx *L, const char *prefix, int x, const layer_cfg *c) {
+/* one layer node on x (and memory mem >= 0: a decoder layer) with params
+ * under PREFIX, named CURNODE.PREFIX (without its dot), or CURNODE for
+ * prefix ""; its result value, or -1 */
+static int layer(fe_ctx *L, const char *prefix, int x, int mem, const layer_cfg *c) {
   if (x < 0) return -1;
-  int h = fe_build_linear(L, prefix, "linear1", x, c->E, c->ff, c->bias);
-  if (h < 0) return -1;
-  char s[512];
-  snprintf(s, sizeof s, "%sactivation", prefix);
-  int n = fe_node(L, c->gelu ? IR_OP_GELU : IR_OP_RELU, s, &h, 1);
-  if (c->gelu) ir_set_attr_int(L->g, n, "tanh", 0);
-  h = fe_done(L, n);
-  return h < 0 ? -1 : fe_build_linear(L, prefix, "linear2", h, c->ff, c->E, c->bias);
-}
-
-/* self-attention block on x (already normed when norm_first) */
-static int self_attn(fe_ctx *L, const char *prefix, int x, const layer_cfg *c) {
-  if (x < 0) return -1;
-  char p[512];
-  snprintf(p, sizeof p, "%sself_attn.", prefix);
-  return fe_build_mha(L, p, x, x, x, &c->self);
-}
-
-static int cross_attn(fe_ctx *L, const char *prefix, int x, int mem, const layer_cfg *c) {
-  if (x < 0) return -1;
-  char p[512];
-  snprintf(p, sizeof p, "%smultihead_attn.", prefix);
-  return fe_build_mha(L, p, x, mem, mem, &c->cross);
-}
-
-static int encoder_layer(fe_ctx *L, const char *prefix, int x, const layer_cfg *c) {
-  if (c->norm_first) {
-    x = add(L, prefix, "sa_add", x, self_attn(L, prefix, norm(L, prefix, "norm1", x, c), c));
-    return add(L, prefix, "ff_add", x, feed_forward(L, prefix, norm(L, prefix, "norm2", x, c), c));
+  bool dec = mem >= 0;
+  ir_op op = dec ? IR_OP_TRANSFORMER_DECODER_LAYER : IR_OP_TRANSFORMER_ENCODER_LAYER;
+  ir_tf_layout r = ir_tf_layout_make(op, c->bias);
+  int inputs[32] = {x, mem};
+  IR_ASSERT(r.ninputs <= 32);
+  const ir_tf_part *order = dec ? (c->norm_first ? dec_pre : dec_post)
+                                : (c->norm_first ? enc_pre : enc_post);
+  int nparts = dec ? 9 : 6;
+  for (int k = 0; k < nparts; k++) fe_tf_params(L, prefix, &r, order[k], c->E, c->ff, inputs);
+  char name[512];
+  size_t len = strlen(prefix);
+  snprintf(name, sizeof name, "%s%s%.*s", fe_cur_name(L), len ? "." : "",
+           len ? (int)len - 1 : 0, prefix);
+  int n = ir_add_node(L->g, op, ir_strdup(L->g, name), inputs, r.ninputs, fe_cur_loc(L));
+  ir_set_attr_int(L->g, n, "nhead", c->self.H);
+  ir_set_attr_int(L->g, n, "dim_feedforward", c->ff);
+  ir_set_attr_str(L->g, n, "activation", c->gelu ? "gelu" : "relu");
+  ir_set_attr_int(L->g, n, "norm_first", c->norm_first);
+  ir_set_attr_int(L->g, n, "bias", c->bias);
+  ir_set_attr_float(L->g, n, "eps", c->eps);
+  ir_set_attr_int(L->g, n, "causal", c->self.causal);
+  ir_set_attr_int(L->g, n, "window", c->self.window);
+  if (len) { /* in a stack: the name of its expansion's last node (finish renames the last) */
+    char last[600];
+    snprintf(last, sizeof last, "%s.%s", name, ir_tf_last_part(op, c->norm_first));
+    L->g->values[L->g->nodes[n].outputs[0]].name = ir_strdup(L->g, last);
   }
-  x = norm(L, prefix, "norm1", add(L, prefix, "sa_add", x, self_attn(L, prefix, x, c)), c);
-  return norm(L, prefix, "norm2", add(L, prefix, "ff_add", x, feed_forward(L, prefix, x, c)), c);
-}
-
-static int decoder_layer(fe_ctx *L, const char *prefix, int x, int mem, const layer_cfg *c) {
-  if (c->norm_first) {
-    x = add(L, prefix, "sa_add", x, self_attn(L, prefix, norm(L, prefix, "norm1", x, c), c));
-    x = add(L, prefix, "ca_add", x, cross_attn(L, prefix, norm(L, prefix, "norm2", x, c), mem, c));
-    return add(L, prefix, "ff_add", x, feed_forward(L, prefix, norm(L, prefix, "norm3", x, c), c));
-  }
-  x = norm(L, prefix, "norm1", add(L, prefix, "sa_add", x, self_attn(L, prefix, x, c)), c);
-  x = norm(L, prefix, "norm2", add(L, prefix, "ca_add", x, cross_attn(L, prefix, x, mem, c)), c);
-  return norm(L, prefix, "norm3", add(L, prefix, "ff_add", x, feed_forward(L, prefix, x, c)), c);
+  return fe_done(L, n);
 }
 
 /* num_layers layers under PREFIXlayers.{i}., then PREFIXnorm. when final_norm */
@@ -99,9 +92,24 @@ static int stack(fe_ctx *L, const char *prefix, int x, int mem, int64_t layers, 
   for (int64_t i = 0; i < layers && x >= 0; i++) {
     char p[512];
     snprintf(p, sizeof p, "%slayers.%lld.", prefix, (long long)i);
-    x = mem < 0 ? encoder_layer(L, p, x, c) : decoder_layer(L, p, x, mem, c);
+    x = layer(L, p, x, mem, c);
   }
-  return final_norm ? norm(L, prefix, "norm", x, c) : x;
+  if (x < 0) return -1;
+  return final_norm ? fe_build_norm(L, prefix, "norm", x, c->E, c->eps, c->bias) : x;
+}
+
+/*
+ * The node for value v, the YAML node's result: a primitive (a final norm)
+ * takes the YAML node's name as it is; a layer node keeps its own
+ * (CURNODE.layers.3, the prefix of the nodes decompose makes of it) and only
+ * its result takes the YAML node's name, which decompose gives its last node.
+ */
+static int finish(fe_ctx *L, int v) {
+  if (v < 0) return -1;
+  int n = L->g->values[v].def;
+  if (!ir_is_tf_layer(L->g->nodes[n].op)) return fe_finish(L, v);
+  L->g->values[v].name = ir_strdup(L->g, fe_cur_name(L));
+  return n;
 }
 
 /*
@@ -124,9 +132,6 @@ static bool layer_attrs(fe_ctx *L, int x, int64_t def_heads, layer_cfg *c) {
   if (!ok) return false;
   c->gelu = act == 1;
   c->bias = c->self.bias;
-  c->cross = c->self;
-  c->cross.causal = false;
-  c->cross.window = -1;
   return true;
 }
 
@@ -152,7 +157,7 @@ int fe_lower_transformer_encoder_layer(fe_ctx *L) {
   int x = fe_value_attr(L, "input");
   layer_cfg c;
   if (x < 0 || !layer_attrs(L, x, 0, &c)) return -1;
-  return fe_finish(L, encoder_layer(L, "", x, &c));
+  return finish(L, layer(L, "", x, -1, &c));
 }
 
 /* transformer_decoder_layer: input (target), memory, LAYER_KEYS */
@@ -161,7 +166,7 @@ int fe_lower_transformer_decoder_layer(fe_ctx *L) {
   layer_cfg c;
   if (x < 0 || mem < 0 || !layer_attrs(L, x, 0, &c)) return -1;
   if (!check_memory(L, x, mem, "memory", c.E)) return -1;
-  return fe_finish(L, decoder_layer(L, "", x, mem, &c));
+  return finish(L, layer(L, "", x, mem, &c));
 }
 
 /* transformer_encoder / transformer_decoder: input, [memory,] num_layers, norm (false),
@@ -175,7 +180,7 @@ static int lower_stack(fe_ctx *L, bool decoder) {
   ok &= fe_bool(L, "norm", &no, &final_norm);
   if (!ok || x < 0 || (decoder && mem < 0) || !layer_attrs(L, x, 0, &c)) return -1;
   if (decoder && !check_memory(L, x, mem, "memory", c.E)) return -1;
-  return fe_finish(L, stack(L, "", x, mem, layers, final_norm, &c));
+  return finish(L, stack(L, "", x, mem, layers, final_norm, &c));
 }
 
 int fe_lower_transformer_encoder(fe_ctx *L) { return lower_stack(L, false); }
@@ -197,5 +202,5 @@ int fe_lower_transformer(fe_ctx *L) {
   enc.self.window = -1;
   int mem = stack(L, "encoder.", src, -1, nenc, true, &enc);
   if (mem < 0) return -1;
-  return fe_finish(L, stack(L, "decoder.", tgt, mem, ndec, true, &c));
+  return finish(L, stack(L, "decoder.", tgt, mem, ndec, true, &c));
 }

@@ -7,7 +7,9 @@
  * has run, so a long model does not hold every intermediate at once. Shapes
  * come from the result types under the symbol binding; graph inputs and params
  * are checked against their types before anything runs. A FUSED node runs its
- * body as a graph of its own; a SCAN runs its body once per step (run_scan).
+ * body as a graph of its own; a SCAN runs its body once per step (run_scan);
+ * the recurrent, attention and Transformer layers have their own direct
+ * implementations (eval_rnn.c, eval_attention.c).
  */
 #include <inttypes.h>
 #include <stdlib.h>
@@ -209,6 +211,8 @@ static bool run_node(const ir_graph *g, const ir_node *n, const run *r, slot *s)
     IR_ASSERT(n->noutputs <= 4);
     for (int k = 0; k < n->noutputs; k++) outs[k] = s[n->outputs[k]].t;
     ok = ir_eval_recurrent(g, n, in, outs, r->err);
+  } else if (ok && ir_is_tf_layer(n->op)) {
+    ok = ir_eval_tf_layer(g, n, in, &s[n->outputs[0]].t, r->err);
   } else if (ok) {
     ok = ir_eval_kernel(g, n, in, &s[n->outputs[0]].t, r->err);
   }

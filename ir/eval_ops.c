@@ -684,10 +684,13 @@ bool ir_eval_kernel(const ir_graph *g, const ir_node *n, const seqrt_tensor *in,
   case IR_OP_CONV1D: return conv1d(n, in, out, err);
   case IR_OP_LINEAR: return linear(n, in, out, err);
   case IR_OP_FILL: return fill(n, out, err);
-  case IR_OP_SCAN: /* eval.c runs the body; eval_rnn.c the layers */
+  case IR_OP_SCAN: /* eval.c runs the body; eval_rnn.c, eval_attention.c the layers */
   case IR_OP_RNN:
   case IR_OP_LSTM:
   case IR_OP_GRU:
+  case IR_OP_MULTIHEAD_ATTENTION:
+  case IR_OP_TRANSFORMER_ENCODER_LAYER:
+  case IR_OP_TRANSFORMER_DECODER_LAYER:
   case IR_OP_FUSED:
   case IR_OP_COUNT: break;
   }

@@ -10,11 +10,9 @@ static double dim_of(const ir_graph *g, int v, int axis, const int64_t *syms) {
 }
 
 /* (query, key) pairs attention computes: all Tq * Tk (causal too, as the peer
- * kit counts it), but with a window only the pairs inside it */
-static double attention_pairs(const ir_node *n, int64_t tq, int64_t tk) {
-  int64_t r = ir_attr_int(n, "window");
+ * kit counts it), but with a window r >= 0 only the pairs inside it */
+static double attention_pairs(bool causal, int64_t r, int64_t tq, int64_t tk) {
   if (r < 0) return (double)tq * (double)tk;
-  bool causal = ir_attr_int(n, "causal") != 0;
   double pairs = 0;
   for (int64_t i = 0; i < tq; i++) {
     int64_t lo = i - r < 0 ? 0 : i - r;
@@ -23,6 +21,31 @@ static double attention_pairs(const ir_node *n, int64_t tq, int64_t tk) {
     if (hi >= lo) pairs += (double)(hi - lo + 1);
   }
   return pairs;
+}
+
+/*
+ * multihead attention of queries q [B, Tq, E] on keys [B, Tk, E], as its
+ * expansion counts it: the q, k and v projections and out_proj (matmuls of K
+ * = E), and `attention`'s 4 * dh per pair and head, i.e. 4 * E per pair
+ */
+static double mha_flops(double B, double tq, double tk, double E, bool causal, int64_t window) {
+  double proj = 2.0 * E * B * E * (tq + 2.0 * tk + tq);
+  return proj + 4.0 * E * B * attention_pairs(causal, window, (int64_t)tq, (int64_t)tk);
+}
+
+/* a multihead_attention or Transformer layer node: what decompose makes of it counts */
+static double layer_flops(const ir_graph *g, const ir_node *n, const int64_t *syms) {
+  double B = dim_of(g, n->inputs[0], 0, syms), T = dim_of(g, n->inputs[0], 1, syms);
+  double E = dim_of(g, n->inputs[0], 2, syms);
+  bool causal = ir_attr_int(n, "causal") != 0;
+  int64_t window = ir_attr_int(n, "window");
+  if (n->op == IR_OP_MULTIHEAD_ATTENTION)
+    return mha_flops(B, T, dim_of(g, n->inputs[1], 1, syms), E, causal, window);
+  double F = (double)ir_attr_int(n, "dim_feedforward");
+  double flops = mha_flops(B, T, T, E, causal, window) + 2.0 * 2.0 * E * F * B * T;
+  if (n->op == IR_OP_TRANSFORMER_DECODER_LAYER) /* cross-attention on memory, unmasked */
+    flops += mha_flops(B, T, dim_of(g, n->inputs[1], 1, syms), E, false, -1);
+  return flops;
 }
 
 /* the FLOPs of node n of g */
@@ -40,7 +63,8 @@ static double node_flops(const ir_graph *g, const ir_node *n, const int64_t *sym
     case IR_FLOPS_ATTENTION: { /* QK^T and PV: 4 * dh per pair, q [B, H, Tq, dh] */
       const ir_type *q = &g->values[n->inputs[0]].type;
       double tq = dim_of(g, n->inputs[0], 2, syms);
-      double pairs = attention_pairs(n, (int64_t)tq, (int64_t)dim_of(g, n->inputs[1], 2, syms));
+      double pairs = attention_pairs(ir_attr_int(n, "causal") != 0, ir_attr_int(n, "window"),
+                                     (int64_t)tq, (int64_t)dim_of(g, n->inputs[1], 2, syms));
       return 4.0 * pairs * (double)ir_type_numel_eval(q, syms) / tq;
     }
     case IR_FLOPS_CONV1D: { /* 2 * B * Tout * O * k * C, w [k, C, O] */
@@ -70,6 +94,8 @@ static double node_flops(const ir_graph *g, const ir_node *n, const int64_t *sym
     }
     case IR_FLOPS_BODY:
       return n->body ? ir_graph_flops(n->body, syms) : 0;
+    case IR_FLOPS_LAYER:
+      return layer_flops(g, n, syms);
   }
   IR_ASSERT(!"flops rule");
 }

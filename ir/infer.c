@@ -408,6 +408,7 @@ bool ir_infer_node(ir_graph *g, int n, ir_diags *d) {
   if (node->op == IR_OP_SCAN) return ir_infer_scan(g, n, d);
   if (node->op == IR_OP_RNN || node->op == IR_OP_LSTM || node->op == IR_OP_GRU)
     return ir_infer_recurrent(g, n, d);
+  if (ir_is_tf_layer(node->op)) return ir_infer_tf_layer(g, n, d); /* infer_attention.c */
   IR_ASSERT(node->noutputs == 1);
   ir_type out = {.dtype = IR_F32, .rank = -1};
   bool ok = false;
@@ -477,6 +478,9 @@ bool ir_infer_node(ir_graph *g, int n, ir_diags *d) {
     case IR_OP_RNN:
     case IR_OP_LSTM:
     case IR_OP_GRU:
+    case IR_OP_MULTIHEAD_ATTENTION:
+    case IR_OP_TRANSFORMER_ENCODER_LAYER:
+    case IR_OP_TRANSFORMER_DECODER_LAYER:
     case IR_OP_COUNT:
       IR_ASSERT(!"not an op");
   }

@@ -54,6 +54,7 @@ typedef enum ir_flops_rule {
   IR_FLOPS_RECURRENT, /* 2 * B * T * elements of every weight matrix */
   IR_FLOPS_SCAN,      /* the body's count times the steps */
   IR_FLOPS_BODY,      /* the body's count, once */
+  IR_FLOPS_LAYER,     /* what the layer's expansion by decompose counts */
 } ir_flops_rule;
 
 typedef struct ir_op_info {
@@ -440,6 +441,49 @@ ir_rnn_layout ir_rnn_layout_make(ir_op op, int64_t hidden, int64_t proj_size, in
 ir_rnn_layout ir_rnn_layout_of(const ir_node *n);
 ir_rnn_params ir_rnn_params_at(const ir_rnn_layout *r, int64_t layer, int dir);
 
+/* ---- attention and Transformer layers (transformer.c) ---- */
+
+/* the weighted parts of a multihead_attention, transformer_encoder_layer or
+ * transformer_decoder_layer node: each a weight and, when the layer has
+ * biases, a bias right after it (E: model dim, F: dim_feedforward) */
+typedef enum ir_tf_part {
+  IR_TF_SA_IN,   /* self-attention in_proj: weight [3E, E], bias [3E] (MHA: its in_proj) */
+  IR_TF_SA_OUT,  /* self-attention out_proj: [E, E], [E] */
+  IR_TF_CA_IN,   /* decoder cross-attention (multihead_attn) in_proj */
+  IR_TF_CA_OUT,  /* decoder cross-attention out_proj */
+  IR_TF_LINEAR1, /* feed-forward in: [F, E], [F] */
+  IR_TF_LINEAR2, /* feed-forward out: [E, F], [E] */
+  IR_TF_NORM1,   /* layer norms: [E], [E] */
+  IR_TF_NORM2,
+  IR_TF_NORM3,   /* decoder only */
+  IR_TF_NPARTS
+} ir_tf_part;
+
+/* where a layer node's inputs sit: the activations (MHA query, key, value;
+ * encoder x; decoder x, memory), then its parts in ir_tf_part order */
+typedef struct ir_tf_layout {
+  ir_op op;                  /* MULTIHEAD_ATTENTION or a TRANSFORMER_*_LAYER */
+  bool bias;                 /* every part has a bias */
+  int nacts;                 /* activations before the parts */
+  int weight[IR_TF_NPARTS];  /* input index of each part's weight, -1 if the op has none */
+  int bias_at[IR_TF_NPARTS]; /* input index of its bias, -1 without */
+  int ninputs;               /* inputs of the node */
+} ir_tf_layout;
+
+ir_tf_layout ir_tf_layout_make(ir_op op, bool bias);
+/* from node n's op and `bias` attribute */
+ir_tf_layout ir_tf_layout_of(const ir_node *n);
+/* PyTorch's state_dict name of a part's weight (or bias) under the layer:
+ * "self_attn.in_proj_weight", "linear1.bias"; a multihead_attention's own
+ * "in_proj_weight", "out_proj.bias" */
+const char *ir_tf_param_name(ir_op op, ir_tf_part part, bool bias, char *buf, size_t size);
+/* the part of a Transformer layer that its expansion computes last:
+ * "ff_add" (norm_first), else "norm2" (encoder) or "norm3" (decoder); a layer
+ * inside a stack names its result NAME.part, as that node was always named */
+const char *ir_tf_last_part(ir_op op, bool norm_first);
+/* true for the three ops above */
+bool ir_is_tf_layer(ir_op op);
+
 /* ---- FLOP count (flops.c) ---- */
 
 /* the FLOPs of one run of g with its symbols bound to syms, by each op's rule
@@ -484,6 +528,14 @@ bool ir_infer_recurrent(ir_graph *g, int n, ir_diags *d);
  * out[k] is result k, allocated like ir_eval_kernel's out */
 bool ir_eval_recurrent(const ir_graph *g, const ir_node *n, const seqrt_tensor *in,
                        seqrt_tensor *out, seqrt_error *err);
+/* internal to ir/ (infer_attention.c), called by ir_infer_node: the attention and
+ * Transformer layer ops, each input's type checked against the layer's sizes */
+bool ir_infer_tf_layer(ir_graph *g, int n, ir_diags *d);
+/* internal to ir/ (eval_attention.c), called by eval.c: multihead_attention and the
+ * Transformer layers computed directly from PyTorch's definition, an oracle
+ * independent of their decomposition; out is allocated like ir_eval_kernel's */
+bool ir_eval_tf_layer(const ir_graph *g, const ir_node *n, const seqrt_tensor *in,
+                      seqrt_tensor *out, seqrt_error *err);
 /* sets err->msg (if err) and returns false */
 bool ir_eval_fail(seqrt_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -179,6 +179,9 @@ static bool check_op_attrs(checker *c, const ir_graph *g, int node) {
   case IR_OP_RNN:
   case IR_OP_LSTM:
   case IR_OP_GRU:
+  case IR_OP_MULTIHEAD_ATTENTION:
+  case IR_OP_TRANSFORMER_ENCODER_LAYER:
+  case IR_OP_TRANSFORMER_DECODER_LAYER:
   case IR_OP_FUSED:
   case IR_OP_COUNT: break; /* nothing beyond ops.def's attrs (the flags below) */
   }

@@ -7,6 +7,12 @@
  *                         (x of rank 1: RESHAPE to [1, in] first, back to [out] last)
  *   DROPOUT(x)        ->  x                                (identity at inference)
  *   RNN, LSTM, GRU    ->  SCANs, one per layer and direction (decompose_rnn.c)
+ *   MULTIHEAD_ATTENTION, TRANSFORMER_ENCODER_LAYER, TRANSFORMER_DECODER_LAYER
+ *                     ->  LINEARs, RESHAPE, TRANSPOSE, SELECT, ATTENTION, LAYER_NORM,
+ *                         ADD, RELU or GELU (decompose_attention.c)
+ *
+ * This is the one place where layers become primitives: the frontend emits
+ * every layer op as one node.
  *
  * The transpose reads only the weight, so plan_memory runs it once at session
  * start and the GEMM kernel sees B row-major [in, out]. The last new node keeps
@@ -110,6 +116,12 @@ static bool decompose(ir_graph *g, ir_diags *d) {
       case IR_OP_LSTM:
       case IR_OP_GRU:
         i = pass_expand_recurrent(g, i, d);
+        changed = true;
+        break;
+      case IR_OP_MULTIHEAD_ATTENTION: /* decompose_attention.c; the loop goes on at */
+      case IR_OP_TRANSFORMER_ENCODER_LAYER: /* the first new node, so the layers it */
+      case IR_OP_TRANSFORMER_DECODER_LAYER: /* makes are expanded in turn */
+        i = pass_expand_attention(g, i, d);
         changed = true;
         break;
       case IR_OP_DROPOUT:

@@ -42,11 +42,15 @@ bool pass_run_pipeline(ir_graph *g, pass_ctx *ctx);
 /* true if name is a pass of the pipeline or "all" */
 bool pass_name_known(const char *name);
 
-/* layer ops (linear, dropout, ...) to primitives */
+/* every layer op (linear, dropout, recurrent, attention, Transformer) to primitives */
 bool pass_decompose(ir_graph *g, pass_ctx *ctx);
 /* decompose_rnn.c, called by decompose: expands the RNN, LSTM or GRU at node i
  * into SCANs; returns the index of the node after the expansion */
 int pass_expand_recurrent(ir_graph *g, int i, ir_diags *d);
+/* decompose_attention.c, called by decompose: expands the multihead_attention or
+ * Transformer layer at node i into primitives and the linear and multihead_attention
+ * layers that decompose then expands; returns i, the first new node */
+int pass_expand_attention(ir_graph *g, int i, ir_diags *d);
 /* (re)infers every type; mismatches are user errors at the node's YAML line */
 bool pass_infer_shapes(ir_graph *g, pass_ctx *ctx);
 /* constant folding, CSE, dead code */

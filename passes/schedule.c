@@ -90,6 +90,9 @@ bool sched_unit_kernel(const sched_ctx *s, const ir_graph *g, const ir_node *n, 
     case IR_OP_RNN:
     case IR_OP_LSTM:
     case IR_OP_GRU:
+    case IR_OP_MULTIHEAD_ATTENTION:
+    case IR_OP_TRANSFORMER_ENCODER_LAYER:
+    case IR_OP_TRANSFORMER_DECODER_LAYER:
     case IR_OP_COUNT:
       return false;
   }

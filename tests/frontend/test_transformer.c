@@ -17,14 +17,24 @@
   "inputs:\n  x: {dtype: f32, shape: [B, T, 12]}\n" \
   "  mem: {dtype: f32, shape: [B, S, 12]}\n  tok: {dtype: i32, shape: [B, T]}\n"
 
-/* live attention nodes of g with these causal / window attrs */
+/* the attentions of g's layer nodes with these causal / window masks: a
+ * multihead_attention node's own, a Transformer layer's self-attention and
+ * a decoder layer's cross-attention (never masked) */
 static int attention_nodes(const ir_graph *g, int causal, int64_t window) {
   int k = 0;
   for (int i = 0; i < g->nnodes; i++) {
     const ir_node *n = &g->nodes[i];
-    if (n->dead || n->op != IR_OP_ATTENTION) continue;
+    if (n->dead || !ir_is_tf_layer(n->op)) continue;
     k += ir_attr_int(n, "causal") == causal && ir_attr_int(n, "window") == window;
+    k += n->op == IR_OP_TRANSFORMER_DECODER_LAYER && causal == 0 && window == -1;
   }
+  return k;
+}
+
+/* live nodes of op */
+static int nodes_of(const ir_graph *g, ir_op op) {
+  int k = 0;
+  for (int i = 0; i < g->nnodes; i++) k += !g->nodes[i].dead && g->nodes[i].op == op;
   return k;
 }
 
@@ -64,6 +74,9 @@ static void mha_self_and_cross(void **state) {
   assert_int_equal(params(g), 4 + 4 + 2); /* no biases on n */
   assert_int_equal(attention_nodes(g, 1, 2), 1);
   assert_int_equal(attention_nodes(g, 0, -1), 2);
+  /* one layer node each, nothing expanded: decompose does that */
+  assert_int_equal(nodes_of(g, IR_OP_MULTIHEAD_ATTENTION), 3);
+  assert_int_equal(g->nnodes, 3);
   ir_graph_free(g);
 }
 
@@ -119,6 +132,10 @@ static void stacks_and_transformer(void **state) {
   assert_int_equal(attention_nodes(g, 1, -1), 4);
   assert_int_equal(attention_nodes(g, 0, -1), 2 + 1 + 2);
   assert_string_equal(type_of(g, "t"), "f32 [B, T, 12]");
+  /* a node per layer, and the final norms as layer_norm */
+  assert_int_equal(nodes_of(g, IR_OP_TRANSFORMER_DECODER_LAYER), 2 + 2);
+  assert_int_equal(nodes_of(g, IR_OP_TRANSFORMER_ENCODER_LAYER), 1);
+  assert_int_equal(nodes_of(g, IR_OP_LAYER_NORM), 3);
   ir_graph_free(g);
 }
 

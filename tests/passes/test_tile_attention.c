@@ -101,6 +101,7 @@ static void tiles(void **state) {
       "  a: {op: multihead_attention, input: x, num_heads: 1}\n"
       "  w: {op: multihead_attention, input: x, num_heads: 16, window: 5}\n"
       "  s: {op: multihead_attention, input: x, num_heads: 16}\n");
+  run_pass(g, pass_decompose, "decompose"); /* the attention nodes come from it */
   int set = -1;
   for (int i = 0; i < g->nnodes; i++)
     if (g->nodes[i].op == IR_OP_ATTENTION && strncmp(g->nodes[i].name, "s.", 2) == 0) set = i;

@@ -1,0 +1,96 @@
+/*
+ * infer_attention.c: result types of the attention and Transformer layer ops
+ * (multihead_attention, transformer_encoder_layer, transformer_decoder_layer).
+ *
+ * The result has the type of the first activation, f32 [B, T, E]. Every
+ * other input is checked against the sizes the layer implies (E from it, the
+ * heads and dim_feedforward from the attributes), so a graph built by hand or
+ * by a pass is refused at the node, as its decomposition would be.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "ir.h"
+
+/* the node being inferred and where errors go */
+typedef struct check {
+  ir_graph *g;      /* graph holding the node */
+  const ir_node *n; /* the layer node */
+  ir_diags *d;      /* user errors */
+  char a[256], b[256]; /* room for two type strings */
+} check;
+
+static bool fail(check *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static bool fail(check *c, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  ir_verror(c->d, c->n->loc, false, fmt, ap);
+  va_end(ap);
+  return false;
+}
+
+static const ir_type *in(const check *c, int i) { return &c->g->values[c->n->inputs[i]].type; }
+
+/* activation i: f32 [B, *, E] with E constant; *E is set from the first */
+static bool activation(check *c, int i, const char *what, int64_t *E) {
+  const ir_type *t = in(c, i), *x = in(c, 0);
+  bool ok = t->dtype == IR_F32 && t->rank == 3 && ir_dim_is_const(t->dims[2]);
+  if (ok && i > 0) ok = t->dims[2].coef == *E && ir_dim_eq(t->dims[0], x->dims[0]);
+  if (ok) {
+    *E = t->dims[2].coef;
+    return true;
+  }
+  char e[32] = "E";
+  if (i > 0) snprintf(e, sizeof e, "%lld", (long long)*E);
+  return fail(c, "%s '%s': expected %s of f32 [%s, T, %s], got %s %s", ir_ops[c->n->op].name,
+              c->n->name, what, i > 0 ? ir_dim_str(c->g, x->dims[0], c->b, sizeof c->b) : "B", e,
+              ir_dtype_name(t->dtype), ir_type_str(c->g, t, c->a, sizeof c->a));
+}
+
+/* input i, the parameter `what` of the layer, must have type f32 [d0(, d1)] */
+static bool param(check *c, int i, const char *what, int rank, int64_t d0, int64_t d1) {
+  ir_type want = {.dtype = IR_F32, .rank = rank, .dims = {ir_dim_const(d0), ir_dim_const(d1)}};
+  const ir_type *t = in(c, i);
+  if (ir_type_eq(t, &want)) return true;
+  return fail(c, "'%s': parameter %s: expected %s %s, got %s %s", c->n->name, what,
+              ir_dtype_name(want.dtype), ir_type_str(c->g, &want, c->a, sizeof c->a),
+              ir_dtype_name(t->dtype), ir_type_str(c->g, t, c->b, sizeof c->b));
+}
+
+bool ir_infer_tf_layer(ir_graph *g, int n, ir_diags *d) {
+  check c = {.g = g, .n = &g->nodes[n], .d = d};
+  const ir_node *node = c.n;
+  ir_tf_layout r = ir_tf_layout_of(node);
+  if (node->ninputs != r.ninputs)
+    return fail(&c, "%s '%s': expected %d inputs (bias %d), got %d", ir_ops[node->op].name,
+                node->name, r.ninputs, (int)r.bias, node->ninputs);
+  bool mha = node->op == IR_OP_MULTIHEAD_ATTENTION;
+  int64_t E = 0, heads = ir_attr_int(node, mha ? "num_heads" : "nhead");
+  int64_t F = mha ? 0 : ir_attr_int(node, "dim_feedforward");
+  if (!activation(&c, 0, mha ? "query" : "input", &E)) return false;
+  if (mha && (!activation(&c, 1, "key", &E) || !activation(&c, 2, "value", &E))) return false;
+  if (mha && !ir_dim_eq(in(&c, 1)->dims[1], in(&c, 2)->dims[1]))
+    return fail(&c, "multihead_attention '%s': key %s and value %s must share T", node->name,
+                ir_type_str(g, in(&c, 1), c.a, sizeof c.a), ir_type_str(g, in(&c, 2), c.b, sizeof c.b));
+  if (node->op == IR_OP_TRANSFORMER_DECODER_LAYER && !activation(&c, 1, "memory", &E)) return false;
+  if (heads < 1 || E % heads)
+    return fail(&c, "%s '%s': embed dim %lld is not divisible by %lld heads",
+                ir_ops[node->op].name, node->name, (long long)E, (long long)heads);
+  for (int p = 0; p < IR_TF_NPARTS; p++) {
+    if (r.weight[p] < 0) continue;
+    /* [rows, cols] of the weight; the bias is [rows] */
+    int64_t rows = E, cols = E;
+    if (p == IR_TF_SA_IN || p == IR_TF_CA_IN) rows = 3 * E;
+    if (p == IR_TF_LINEAR1) rows = F;
+    if (p == IR_TF_LINEAR2) cols = F;
+    bool norm = p >= IR_TF_NORM1;
+    char name[128];
+    ir_tf_param_name(node->op, (ir_tf_part)p, false, name, sizeof name);
+    if (!param(&c, r.weight[p], name, norm ? 1 : 2, rows, cols)) return false;
+    ir_tf_param_name(node->op, (ir_tf_part)p, true, name, sizeof name);
+    if (r.bias_at[p] >= 0 && !param(&c, r.bias_at[p], name, 1, rows, 0)) return false;
+  }
+  g->values[node->outputs[0]].type = *in(&c, 0);
+  return true;
+}
