@@ -43,8 +43,9 @@ static bool activation(check *c, int i, const char *what, int64_t *E) {
   }
   char e[32] = "E";
   if (i > 0) snprintf(e, sizeof e, "%lld", (long long)*E);
-  return fail(c, "%s '%s': expected %s of f32 [%s, T, %s], got %s %s", ir_ops[c->n->op].name,
-              c->n->name, what, i > 0 ? ir_dim_str(c->g, x->dims[0], c->b, sizeof c->b) : "B", e,
+  return fail(c, "%s '%s': expected %s of f32 [%s, %s, %s], got %s %s", ir_ops[c->n->op].name,
+              c->n->name, what, i > 0 ? ir_dim_str(c->g, x->dims[0], c->b, sizeof c->b) : "B",
+              i > 0 ? "S" : "T", e,
               ir_dtype_name(t->dtype), ir_type_str(c->g, t, c->a, sizeof c->a));
 }
 

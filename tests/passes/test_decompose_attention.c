@@ -222,11 +222,53 @@ static void stacks(void **state) {
   ir_graph_free(g);
 }
 
+/* the message infer gives node `name` of g after param's type is set to bad,
+ * "" when it types the node */
+static char *infer_error(ir_graph *g, const char *name, const char *param, ir_type bad) {
+  int node = -1;
+  for (int i = 0; i < g->nnodes; i++)
+    if (!strcmp(g->nodes[i].name, name)) node = i;
+  for (int v = 0; v < g->nvalues; v++)
+    if (g->values[v].name && !strcmp(g->values[v].name, param)) g->values[v].type = bad;
+  assert_true(node >= 0);
+  char *text = NULL;
+  size_t len = 0;
+  FILE *out = open_memstream(&text, &len);
+  ir_diags d;
+  ir_diags_init(&d, "m.yaml", NULL, 0, out);
+  bool ok = ir_infer_node(g, node, &d);
+  fclose(out);
+  assert_int_equal(ok, d.nerrors == 0);
+  return text;
+}
+
+/* a layer node with a wrong weight is refused at its position, by name */
+static void infer_checks_weights(void **state) {
+  (void)state;
+  ir_graph *g = load_yaml(HEAD MEM "outputs: [a, d]\nnodes:\n"
+                                   "  a: {op: multihead_attention, input: x, num_heads: 2}\n"
+                                   "  d: {op: transformer_decoder_layer, input: x, memory: mem, "
+                                   "nhead: 2, dim_feedforward: 16, bias: false}\n");
+  char *msg = infer_error(g, "a", "a.out_proj.bias", tf32(1, 9));
+  assert_string_equal(msg, "m.yaml:9:3: error: 'a': parameter out_proj.bias: expected f32 [8], "
+                           "got f32 [9]\n");
+  free(msg);
+  msg = infer_error(g, "d", "d.linear2.weight", tf32(2, 16, 8));
+  assert_string_equal(msg, "m.yaml:10:3: error: 'd': parameter linear2.weight: expected f32 "
+                           "[8, 16], got f32 [16, 8]\n");
+  free(msg);
+  msg = infer_error(g, "d", "mem", tf32(3, 2, 3, 6));
+  assert_string_equal(msg, "m.yaml:10:3: error: transformer_decoder_layer 'd': expected memory "
+                           "of f32 [B, S, 8], got f32 [2, 3, 6]\n");
+  free(msg);
+  ir_graph_free(g);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(mha_self),       cmocka_unit_test(mha_cross),
       cmocka_unit_test(encoder_layers), cmocka_unit_test(decoder_layers),
-      cmocka_unit_test(stacks),
+      cmocka_unit_test(stacks),         cmocka_unit_test(infer_checks_weights),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
