@@ -44,11 +44,11 @@ static const ir_tf_part enc_post[] = {IR_TF_SA_IN,   IR_TF_SA_OUT,  IR_TF_NORM1,
                                       IR_TF_LINEAR1, IR_TF_LINEAR2, IR_TF_NORM2};
 static const ir_tf_part enc_pre[] = {IR_TF_NORM1, IR_TF_SA_IN,   IR_TF_SA_OUT,
                                      IR_TF_NORM2, IR_TF_LINEAR1, IR_TF_LINEAR2};
-static const ir_tf_part dec_post[] = {IR_TF_SA_IN, IR_TF_SA_OUT,  IR_TF_NORM1,
-                                      IR_TF_CA_IN, IR_TF_CA_OUT,  IR_TF_NORM2,
+static const ir_tf_part dec_post[] = {IR_TF_SA_IN,   IR_TF_SA_OUT,  IR_TF_NORM1,
+                                      IR_TF_CA_IN,   IR_TF_CA_OUT,  IR_TF_NORM2,
                                       IR_TF_LINEAR1, IR_TF_LINEAR2, IR_TF_NORM3};
-static const ir_tf_part dec_pre[] = {IR_TF_NORM1, IR_TF_SA_IN,  IR_TF_SA_OUT,
-                                     IR_TF_NORM2, IR_TF_CA_IN,  IR_TF_CA_OUT,
+static const ir_tf_part dec_pre[] = {IR_TF_NORM1, IR_TF_SA_IN,   IR_TF_SA_OUT,
+                                     IR_TF_NORM2, IR_TF_CA_IN,   IR_TF_CA_OUT,
                                      IR_TF_NORM3, IR_TF_LINEAR1, IR_TF_LINEAR2};
 
 /* one layer node on x (and memory mem >= 0: a decoder layer) with params
@@ -61,14 +61,14 @@ static int layer(fe_ctx *L, const char *prefix, int x, int mem, const layer_cfg 
   ir_tf_layout r = ir_tf_layout_make(op, c->bias);
   int inputs[32] = {x, mem};
   IR_ASSERT(r.ninputs <= 32);
-  const ir_tf_part *order = dec ? (c->norm_first ? dec_pre : dec_post)
-                                : (c->norm_first ? enc_pre : enc_post);
+  const ir_tf_part *order =
+      dec ? (c->norm_first ? dec_pre : dec_post) : (c->norm_first ? enc_pre : enc_post);
   int nparts = dec ? 9 : 6;
   for (int k = 0; k < nparts; k++) fe_tf_params(L, prefix, &r, order[k], c->E, c->ff, inputs);
   char name[512];
   size_t len = strlen(prefix);
-  snprintf(name, sizeof name, "%s%s%.*s", fe_cur_name(L), len ? "." : "",
-           len ? (int)len - 1 : 0, prefix);
+  snprintf(name, sizeof name, "%s%s%.*s", fe_cur_name(L), len ? "." : "", len ? (int)len - 1 : 0,
+           prefix);
   int n = ir_add_node(L->g, op, ir_strdup(L->g, name), inputs, r.ninputs, fe_cur_loc(L));
   ir_set_attr_int(L->g, n, "nhead", c->self.H);
   ir_set_attr_int(L->g, n, "dim_feedforward", c->ff);

@@ -28,13 +28,13 @@
 
 /* a layer's sizes, flags and parameters */
 typedef struct layer {
-  int64_t E, H, F;     /* model dim, heads, dim_feedforward */
-  bool causal;         /* self-attention: key j only for j <= i */
-  int64_t window;      /* self-attention: |i - j| <= window, -1 = no window */
-  bool gelu;           /* feed-forward activation gelu (exact), else relu */
-  bool norm_first;     /* pre-norm */
-  double eps;          /* layer norm epsilon */
-  ir_tf_layout r;      /* where the parameters sit */
+  int64_t E, H, F;        /* model dim, heads, dim_feedforward */
+  bool causal;            /* self-attention: key j only for j <= i */
+  int64_t window;         /* self-attention: |i - j| <= window, -1 = no window */
+  bool gelu;              /* feed-forward activation gelu (exact), else relu */
+  bool norm_first;        /* pre-norm */
+  double eps;             /* layer norm epsilon */
+  ir_tf_layout r;         /* where the parameters sit */
   const seqrt_tensor *in; /* the node's inputs */
 } layer;
 

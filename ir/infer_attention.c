@@ -15,9 +15,9 @@
 
 /* the node being inferred and where errors go */
 typedef struct check {
-  ir_graph *g;      /* graph holding the node */
-  const ir_node *n; /* the layer node */
-  ir_diags *d;      /* user errors */
+  ir_graph *g;         /* graph holding the node */
+  const ir_node *n;    /* the layer node */
+  ir_diags *d;         /* user errors */
   char a[256], b[256]; /* room for two type strings */
 } check;
 
@@ -45,8 +45,8 @@ static bool activation(check *c, int i, const char *what, int64_t *E) {
   if (i > 0) snprintf(e, sizeof e, "%lld", (long long)*E);
   return fail(c, "%s '%s': expected %s of f32 [%s, %s, %s], got %s %s", ir_ops[c->n->op].name,
               c->n->name, what, i > 0 ? ir_dim_str(c->g, x->dims[0], c->b, sizeof c->b) : "B",
-              i > 0 ? "S" : "T", e,
-              ir_dtype_name(t->dtype), ir_type_str(c->g, t, c->a, sizeof c->a));
+              i > 0 ? "S" : "T", e, ir_dtype_name(t->dtype),
+              ir_type_str(c->g, t, c->a, sizeof c->a));
 }
 
 /* input i, the parameter `what` of the layer, must have type f32 [d0(, d1)] */
@@ -73,11 +73,12 @@ bool ir_infer_tf_layer(ir_graph *g, int n, ir_diags *d) {
   if (mha && (!activation(&c, 1, "key", &E) || !activation(&c, 2, "value", &E))) return false;
   if (mha && !ir_dim_eq(in(&c, 1)->dims[1], in(&c, 2)->dims[1]))
     return fail(&c, "multihead_attention '%s': key %s and value %s must share T", node->name,
-                ir_type_str(g, in(&c, 1), c.a, sizeof c.a), ir_type_str(g, in(&c, 2), c.b, sizeof c.b));
+                ir_type_str(g, in(&c, 1), c.a, sizeof c.a),
+                ir_type_str(g, in(&c, 2), c.b, sizeof c.b));
   if (node->op == IR_OP_TRANSFORMER_DECODER_LAYER && !activation(&c, 1, "memory", &E)) return false;
   if (heads < 1 || E % heads)
-    return fail(&c, "%s '%s': embed dim %lld is not divisible by %lld heads",
-                ir_ops[node->op].name, node->name, (long long)E, (long long)heads);
+    return fail(&c, "%s '%s': embed dim %lld is not divisible by %lld heads", ir_ops[node->op].name,
+                node->name, (long long)E, (long long)heads);
   for (int p = 0; p < IR_TF_NPARTS; p++) {
     if (r.weight[p] < 0) continue;
     /* [rows, cols] of the weight; the bias is [rows] */

@@ -44,10 +44,15 @@ ir_tf_layout ir_tf_layout_of(const ir_node *n) {
 }
 
 const char *ir_tf_param_name(ir_op op, ir_tf_part part, bool bias, char *buf, size_t size) {
-  static const char *const parts[IR_TF_NPARTS] = {
-      "self_attn.",      "self_attn.out_proj", "multihead_attn.", "multihead_attn.out_proj",
-      "linear1",         "linear2",            "norm1",           "norm2",
-      "norm3"};
+  static const char *const parts[IR_TF_NPARTS] = {"self_attn.",
+                                                  "self_attn.out_proj",
+                                                  "multihead_attn.",
+                                                  "multihead_attn.out_proj",
+                                                  "linear1",
+                                                  "linear2",
+                                                  "norm1",
+                                                  "norm2",
+                                                  "norm3"};
   const char *p = parts[part];
   if (op == IR_OP_MULTIHEAD_ATTENTION) p = part == IR_TF_SA_IN ? "" : "out_proj";
   bool in_proj = part == IR_TF_SA_IN || part == IR_TF_CA_IN;

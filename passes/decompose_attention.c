@@ -79,7 +79,7 @@ static int transpose(out *o, const char *suffix, int v, int rank, const int64_t 
   return typed(o, n);
 }
 
-/* SELECT (index 0 < k) or SLICE [lo, hi) of dim 0 */
+/* SELECT of index along dim 0 */
 static int select0(out *o, const char *suffix, int v, int64_t index) {
   int n = put(o, IR_OP_SELECT, suffix, &v, 1);
   ir_set_attr_int(o->g, n, "dim", 0);
@@ -87,6 +87,8 @@ static int select0(out *o, const char *suffix, int v, int64_t index) {
   return typed(o, n);
 }
 
+/* rows [lo, hi) of a parameter (SLICE of dim 0); it reads params only, so it runs once at
+ * session start */
 static int rows(out *o, const char *suffix, int p, int64_t lo, int64_t hi) {
   int n = put(o, IR_OP_SLICE, suffix, &p, 1);
   ir_set_attr_int(o->g, n, "dim", 0);
@@ -148,8 +150,10 @@ static int expand_mha(ir_graph *g, int i, ir_diags *d) {
   int b = r.bias ? n->inputs[r.bias_at[IR_TF_SA_IN]] : -1;
   int bo = r.bias ? n->inputs[r.bias_at[IR_TF_SA_OUT]] : -1;
   int result = n->outputs[0];
-  mha_cfg c = {.E = g->values[q].type.dims[2].coef, .H = ir_attr_int(n, "num_heads"),
-               .causal = ir_attr_int(n, "causal") != 0, .window = ir_attr_int(n, "window")};
+  mha_cfg c = {.E = g->values[q].type.dims[2].coef,
+               .H = ir_attr_int(n, "num_heads"),
+               .causal = ir_attr_int(n, "causal") != 0,
+               .window = ir_attr_int(n, "window")};
   out o = {.g = g, .pos = i, .name = n->name, .loc = n->loc, .d = d};
   int64_t E = c.E;
   int qkv[3];
@@ -184,10 +188,10 @@ static int expand_mha(ir_graph *g, int i, ir_diags *d) {
 
 /* what the blocks of one layer read */
 typedef struct tf {
-  out o;              /* where nodes go */
-  const ir_node *n;   /* the layer node (its inputs; attributes) */
-  ir_tf_layout r;     /* where its parameters sit */
-  int64_t E;          /* d_model */
+  out o;            /* where nodes go */
+  const ir_node *n; /* the layer node (its inputs; attributes) */
+  ir_tf_layout r;   /* where its parameters sit */
+  int64_t E;        /* d_model */
 } tf;
 
 static int weight(const tf *t, ir_tf_part p) { return t->n->inputs[t->r.weight[p]]; }

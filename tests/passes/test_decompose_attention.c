@@ -22,7 +22,8 @@
 #include "test_passes.h"
 
 /* dims and input x; MEM and Y add the inputs mem and y */
-#define HEAD "seqc: 1\nname: m\ndims: {B: 2, T: 5, S: 3}\ninputs:\n  x: {dtype: f32, shape: [B, T, 8]}\n"
+#define HEAD \
+  "seqc: 1\nname: m\ndims: {B: 2, T: 5, S: 3}\ninputs:\n  x: {dtype: f32, shape: [B, T, 8]}\n"
 #define MEM "  mem: {dtype: f32, shape: [B, S, 8]}\n"
 #define Y "  y: {dtype: f32, shape: [B, S, 8]}\n"
 
@@ -95,9 +96,10 @@ static ir_graph *decomposed(const char *src) {
 
 static void mha_self(void **state) {
   (void)state;
-  ir_graph *g = decomposed(HEAD "outputs: [a]\nnodes:\n"
-                                "  a: {op: multihead_attention, input: x, num_heads: 2, "
-                                "causal: true, window: 1}\n");
+  ir_graph *g = decomposed(HEAD
+                           "outputs: [a]\nnodes:\n"
+                           "  a: {op: multihead_attention, input: x, num_heads: 2, "
+                           "causal: true, window: 1}\n");
   char buf[4096];
   assert_string_equal(listing(g, 0, buf, sizeof buf), MHA_SELF);
   assert_string_equal(listing(g, 1, buf, sizeof buf),
@@ -113,16 +115,19 @@ static void mha_self(void **state) {
 static void mha_cross(void **state) {
   (void)state;
   /* key is value: one projection of both; key and value apart: one each */
-  ir_graph *g = decomposed(HEAD MEM "outputs: [c]\nnodes:\n"
-                                "  c: {op: multihead_attention, input: x, key: mem, num_heads: 4}\n");
+  ir_graph *g = decomposed(HEAD MEM
+                           "outputs: [c]\nnodes:\n"
+                           "  c: {op: multihead_attention, input: x, key: mem, num_heads: 4}\n");
   char buf[4096];
   assert_string_equal(listing(g, 0, buf, sizeof buf), MHA_KV);
   ir_graph_free(g);
-  g = decomposed(HEAD MEM Y "outputs: [s]\nnodes:\n"
-                      "  s: {op: multihead_attention, input: x, key: mem, value: y, "
-                      "num_heads: 2, bias: false}\n");
+  g = decomposed(HEAD MEM Y
+                 "outputs: [s]\nnodes:\n"
+                 "  s: {op: multihead_attention, input: x, key: mem, value: y, "
+                 "num_heads: 2, bias: false}\n");
   assert_string_equal(listing(g, 0, buf, sizeof buf),
-                      "slice transpose matmul " SPLIT1 " slice transpose matmul slice transpose "
+                      "slice transpose matmul " SPLIT1
+                      " slice transpose matmul slice transpose "
                       "matmul " SPLIT1 " " SPLIT1 " attention transpose reshape transpose matmul");
   assert_string_equal(listing(g, 1, buf, sizeof buf),
                       "s.q_weight s.q_proj.weight_t s.q_proj s.heads s.heads_t s.v s.k_weight "
@@ -135,9 +140,10 @@ static void mha_cross(void **state) {
 static void encoder_layers(void **state) {
   (void)state;
   char buf[8192];
-  ir_graph *g = decomposed(HEAD "outputs: [e]\nnodes:\n"
-                                "  e: {op: transformer_encoder_layer, input: x, nhead: 2, "
-                                "dim_feedforward: 16, causal: true}\n");
+  ir_graph *g = decomposed(HEAD
+                           "outputs: [e]\nnodes:\n"
+                           "  e: {op: transformer_encoder_layer, input: x, nhead: 2, "
+                           "dim_feedforward: 16, causal: true}\n");
   assert_string_equal(listing(g, 0, buf, sizeof buf),
                       MHA_SELF " add layer_norm " FF " add layer_norm");
   const char *names = listing(g, 1, buf, sizeof buf);
@@ -148,10 +154,11 @@ static void encoder_layers(void **state) {
   ir_graph_free(g);
 
   /* pre-norm, gelu, no bias: the norms get zero constants as biases */
-  g = decomposed(HEAD "outputs: [e]\nnodes:\n"
-                      "  e: {op: transformer_encoder_layer, input: x, nhead: 4, "
-                      "dim_feedforward: 16, norm_first: true, activation: gelu, bias: false, "
-                      "window: 2, layer_norm_eps: 1e-3}\n");
+  g = decomposed(HEAD
+                 "outputs: [e]\nnodes:\n"
+                 "  e: {op: transformer_encoder_layer, input: x, nhead: 4, "
+                 "dim_feedforward: 16, norm_first: true, activation: gelu, bias: false, "
+                 "window: 2, layer_norm_eps: 1e-3}\n");
   assert_string_equal(listing(g, 0, buf, sizeof buf),
                       "layer_norm transpose matmul reshape transpose select select select "
                       "attention transpose reshape transpose matmul add layer_norm transpose "
@@ -172,12 +179,12 @@ static void encoder_layers(void **state) {
 static void decoder_layers(void **state) {
   (void)state;
   char buf[8192];
-  ir_graph *g = decomposed(HEAD MEM "outputs: [d]\nnodes:\n"
-                                "  d: {op: transformer_decoder_layer, input: x, memory: mem, "
-                                "nhead: 2, dim_feedforward: 16, causal: true, window: 3}\n");
-  assert_string_equal(listing(g, 0, buf, sizeof buf), MHA_SELF " add layer_norm " MHA_KV
-                                                               " add layer_norm " FF
-                                                               " add layer_norm");
+  ir_graph *g = decomposed(HEAD MEM
+                           "outputs: [d]\nnodes:\n"
+                           "  d: {op: transformer_decoder_layer, input: x, memory: mem, "
+                           "nhead: 2, dim_feedforward: 16, causal: true, window: 3}\n");
+  assert_string_equal(listing(g, 0, buf, sizeof buf),
+                      MHA_SELF " add layer_norm " MHA_KV " add layer_norm " FF " add layer_norm");
   const char *names = listing(g, 1, buf, sizeof buf);
   assert_non_null(strstr(names, " d.norm1 d.multihead_attn.q_weight d.multihead_attn.q_bias "));
   assert_non_null(strstr(names, " d.multihead_attn.out_proj d.ca_add d.norm2 d.linear1"));
@@ -194,9 +201,10 @@ static void decoder_layers(void **state) {
   assert_int_equal(k, 2);
   ir_graph_free(g);
 
-  g = decomposed(HEAD MEM "outputs: [d]\nnodes:\n"
-                      "  d: {op: transformer_decoder_layer, input: x, memory: mem, nhead: 4, "
-                      "dim_feedforward: 8, norm_first: true, activation: gelu, causal: true}\n");
+  g = decomposed(HEAD MEM
+                 "outputs: [d]\nnodes:\n"
+                 "  d: {op: transformer_decoder_layer, input: x, memory: mem, nhead: 4, "
+                 "dim_feedforward: 8, norm_first: true, activation: gelu, causal: true}\n");
   assert_int_equal(count_op(g, IR_OP_LAYER_NORM), 3);
   assert_int_equal(count_op(g, IR_OP_ATTENTION), 2);
   ir_graph_free(g);
@@ -206,12 +214,13 @@ static void decoder_layers(void **state) {
 static void stacks(void **state) {
   (void)state;
   char buf[16384];
-  ir_graph *g = decomposed(HEAD MEM "outputs: [t, e]\nnodes:\n"
-                                "  t: {op: transformer, src: mem, tgt: x, nhead: 2, "
-                                "num_encoder_layers: 2, num_decoder_layers: 1, "
-                                "dim_feedforward: 8, causal: true}\n"
-                                "  e: {op: transformer_encoder, input: x, nhead: 2, "
-                                "num_layers: 2, dim_feedforward: 8, norm_first: true}\n");
+  ir_graph *g = decomposed(HEAD MEM
+                           "outputs: [t, e]\nnodes:\n"
+                           "  t: {op: transformer, src: mem, tgt: x, nhead: 2, "
+                           "num_encoder_layers: 2, num_decoder_layers: 1, "
+                           "dim_feedforward: 8, causal: true}\n"
+                           "  e: {op: transformer_encoder, input: x, nhead: 2, "
+                           "num_layers: 2, dim_feedforward: 8, norm_first: true}\n");
   const char *names = listing(g, 1, buf, sizeof buf);
   assert_non_null(strstr(names, " t.encoder.layers.0.norm2 t.encoder.layers.1.self_attn."));
   assert_non_null(strstr(names, " t.encoder.layers.1.norm2 t.encoder.norm "));
@@ -245,21 +254,25 @@ static char *infer_error(ir_graph *g, const char *name, const char *param, ir_ty
 /* a layer node with a wrong weight is refused at its position, by name */
 static void infer_checks_weights(void **state) {
   (void)state;
-  ir_graph *g = load_yaml(HEAD MEM "outputs: [a, d]\nnodes:\n"
-                                   "  a: {op: multihead_attention, input: x, num_heads: 2}\n"
-                                   "  d: {op: transformer_decoder_layer, input: x, memory: mem, "
-                                   "nhead: 2, dim_feedforward: 16, bias: false}\n");
+  ir_graph *g = load_yaml(HEAD MEM
+                          "outputs: [a, d]\nnodes:\n"
+                          "  a: {op: multihead_attention, input: x, num_heads: 2}\n"
+                          "  d: {op: transformer_decoder_layer, input: x, memory: mem, "
+                          "nhead: 2, dim_feedforward: 16, bias: false}\n");
   char *msg = infer_error(g, "a", "a.out_proj.bias", tf32(1, 9));
-  assert_string_equal(msg, "m.yaml:9:3: error: 'a': parameter out_proj.bias: expected f32 [8], "
-                           "got f32 [9]\n");
+  assert_string_equal(msg,
+                      "m.yaml:9:3: error: 'a': parameter out_proj.bias: expected f32 [8], "
+                      "got f32 [9]\n");
   free(msg);
   msg = infer_error(g, "d", "d.linear2.weight", tf32(2, 16, 8));
-  assert_string_equal(msg, "m.yaml:10:3: error: 'd': parameter linear2.weight: expected f32 "
-                           "[8, 16], got f32 [16, 8]\n");
+  assert_string_equal(msg,
+                      "m.yaml:10:3: error: 'd': parameter linear2.weight: expected f32 "
+                      "[8, 16], got f32 [16, 8]\n");
   free(msg);
   msg = infer_error(g, "d", "mem", tf32(3, 2, 3, 6));
-  assert_string_equal(msg, "m.yaml:10:3: error: transformer_decoder_layer 'd': expected memory "
-                           "of f32 [B, S, 8], got f32 [2, 3, 6]\n");
+  assert_string_equal(msg,
+                      "m.yaml:10:3: error: transformer_decoder_layer 'd': expected memory "
+                      "of f32 [B, S, 8], got f32 [2, 3, 6]\n");
   free(msg);
   ir_graph_free(g);
 }
