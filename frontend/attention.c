@@ -69,20 +69,13 @@ int fe_build_norm(fe_ctx *L, const char *prefix, const char *what, int x, int64_
 
 void fe_tf_params(fe_ctx *L, const char *prefix, const ir_tf_layout *r, ir_tf_part part, int64_t E,
                   int64_t F, int *inputs) {
-  /* [rows, cols] of the weight, [rows] of the bias (ir/infer_attention.c checks the same) */
-  int64_t rows = E, cols = E;
-  if (part == IR_TF_SA_IN || part == IR_TF_CA_IN) rows = 3 * E;
-  if (part == IR_TF_LINEAR1) rows = F;
-  if (part == IR_TF_LINEAR2) cols = F;
-  bool norm = part >= IR_TF_NORM1;
-  ir_type wt = {
-      .dtype = IR_F32, .rank = norm ? 1 : 2, .dims = {ir_dim_const(rows), ir_dim_const(cols)}};
-  char name[256];
-  ir_tf_param_name(r->op, part, false, name, sizeof name);
-  inputs[r->weight[part]] = fe_prefixed_param(L, prefix, name, wt);
-  if (r->bias_at[part] < 0) return;
-  ir_tf_param_name(r->op, part, true, name, sizeof name);
-  inputs[r->bias_at[part]] = fe_prefixed_param(L, prefix, name, f32v(rows));
+  for (int b = 0; b < 2; b++) {
+    int at = b ? r->bias_at[part] : r->weight[part];
+    if (at < 0) continue;
+    char name[256];
+    ir_tf_param_name(r->op, part, b, name, sizeof name);
+    inputs[at] = fe_prefixed_param(L, prefix, name, ir_tf_param_type(part, b, E, F));
+  }
 }
 
 /*

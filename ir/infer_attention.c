@@ -49,9 +49,8 @@ static bool activation(check *c, int i, const char *what, int64_t *E) {
               ir_type_str(c->g, t, c->a, sizeof c->a));
 }
 
-/* input i, the parameter `what` of the layer, must have type f32 [d0(, d1)] */
-static bool param(check *c, int i, const char *what, int rank, int64_t d0, int64_t d1) {
-  ir_type want = {.dtype = IR_F32, .rank = rank, .dims = {ir_dim_const(d0), ir_dim_const(d1)}};
+/* input i, the layer's parameter `what`, must have type want */
+static bool param(check *c, int i, const char *what, ir_type want) {
   const ir_type *t = in(c, i);
   if (ir_type_eq(t, &want)) return true;
   return fail(c, "'%s': parameter %s: expected %s %s, got %s %s", c->n->name, what,
@@ -81,17 +80,12 @@ bool ir_infer_tf_layer(ir_graph *g, int n, ir_diags *d) {
                 node->name, (long long)E, (long long)heads);
   for (int p = 0; p < IR_TF_NPARTS; p++) {
     if (r.weight[p] < 0) continue;
-    /* [rows, cols] of the weight; the bias is [rows] */
-    int64_t rows = E, cols = E;
-    if (p == IR_TF_SA_IN || p == IR_TF_CA_IN) rows = 3 * E;
-    if (p == IR_TF_LINEAR1) rows = F;
-    if (p == IR_TF_LINEAR2) cols = F;
-    bool norm = p >= IR_TF_NORM1;
-    char name[128];
-    ir_tf_param_name(node->op, (ir_tf_part)p, false, name, sizeof name);
-    if (!param(&c, r.weight[p], name, norm ? 1 : 2, rows, cols)) return false;
-    ir_tf_param_name(node->op, (ir_tf_part)p, true, name, sizeof name);
-    if (r.bias_at[p] >= 0 && !param(&c, r.bias_at[p], name, 1, rows, 0)) return false;
+    for (int b = 0; b < 2; b++) {
+      int at = b ? r.bias_at[p] : r.weight[p];
+      char name[128];
+      ir_tf_param_name(node->op, (ir_tf_part)p, b, name, sizeof name);
+      if (at >= 0 && !param(&c, at, name, ir_tf_param_type((ir_tf_part)p, b, E, F))) return false;
+    }
   }
   g->values[node->outputs[0]].type = *in(&c, 0);
   return true;

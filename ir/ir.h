@@ -477,6 +477,10 @@ ir_tf_layout ir_tf_layout_of(const ir_node *n);
  * "self_attn.in_proj_weight", "linear1.bias"; a multihead_attention's own
  * "in_proj_weight", "out_proj.bias" */
 const char *ir_tf_param_name(ir_op op, ir_tf_part part, bool bias, char *buf, size_t size);
+/* the type of a part's weight (or bias) for model dim E and dim_feedforward F:
+ * in_proj [3E, E], out_proj [E, E], linear1 [F, E], linear2 [E, F], norms [E];
+ * a bias is [rows of the weight] */
+ir_type ir_tf_param_type(ir_tf_part part, bool bias, int64_t E, int64_t F);
 /* the part of a Transformer layer that its expansion computes last:
  * "ff_add" (norm_first), else "norm2" (encoder) or "norm3" (decoder); a layer
  * inside a stack names its result NAME.part, as that node was always named */

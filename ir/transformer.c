@@ -67,3 +67,13 @@ const char *ir_tf_last_part(ir_op op, bool norm_first) {
   if (norm_first) return "ff_add";
   return op == IR_OP_TRANSFORMER_DECODER_LAYER ? "norm3" : "norm2";
 }
+
+ir_type ir_tf_param_type(ir_tf_part part, bool bias, int64_t E, int64_t F) {
+  int64_t rows = E, cols = E;
+  if (part == IR_TF_SA_IN || part == IR_TF_CA_IN) rows = 3 * E;
+  if (part == IR_TF_LINEAR1) rows = F;
+  if (part == IR_TF_LINEAR2) cols = F;
+  bool vector = bias || part >= IR_TF_NORM1;
+  return (ir_type){
+      .dtype = IR_F32, .rank = vector ? 1 : 2, .dims = {ir_dim_const(rows), ir_dim_const(cols)}};
+}
