@@ -53,7 +53,8 @@ int cli_bind_given_dims(const ir_graph *g, const cli_opts *o, int64_t *syms);
 int cli_bind_dims(const ir_graph *g, const cli_opts *o, const seqrt_tensor *inputs,
                   const bool *given, int64_t *syms);
 
-/* runs the pass pipeline with dims bound to syms and JIT-compiles; NULL on error */
+/* runs the pass pipeline with dims bound to syms (-1: left symbolic, read at
+ * run time) and JIT-compiles; NULL on error */
 cg_jit *cli_compile(ir_graph *g, const int64_t *syms, ir_diags *d);
 /* the same with the scan unroll factor (0 = chosen by the unroll pass) */
 cg_jit *cli_compile_unroll(ir_graph *g, const int64_t *syms, ir_diags *d, int unroll);

@@ -163,10 +163,18 @@ cg_jit *cli_compile(ir_graph *g, const int64_t *syms, ir_diags *d) {
 }
 
 cg_jit *cli_compile_unroll(ir_graph *g, const int64_t *syms, ir_diags *d, int unroll) {
+  /* a dim at -1 is left symbolic: the code reads it from the session at run
+   * time (runs of other lengths in one session); the others fold in */
+  bool all_bound = true;
+  for (int s = 0; s < g->nsyms; s++) all_bound &= syms[s] >= 0;
   cg_options opt = {.bind_syms = syms, .opt_level = 3};
   ir_target target;
   cg_target(&opt, &target);
-  pass_ctx ctx = {.diags = d, .syms = syms, .unroll = unroll, .target = &target};
+  pass_ctx ctx = {.diags = d,
+                  .syms = all_bound ? syms : NULL,
+                  .unroll = unroll,
+                  .target = &target,
+                  .bind_syms = syms};
   if (!pass_run_pipeline(g, &ctx)) return NULL;
   seqrt_error err;
   cg_jit *j = cg_jit_compile(g, &opt, &err);

@@ -20,7 +20,9 @@ static const char help[] =
     "                     a summary of each output is printed)\n"
     "  --input IN1 --output OUT1 --input IN2 --output OUT2 ...\n"
     "                     runs in order in one session, OUTk the outputs of the\n"
-    "                     k-th run; every run binds the dims of the first\n"
+    "                     k-th run; each run takes its dims from its own inputs\n"
+    "                     (runs may differ in length or batch: the session is\n"
+    "                     planned for the largest)\n"
     "  --dim N=V          bind dim N (else taken from the inputs' shapes, else the\n"
     "                     YAML default)\n"
     "  --threads N        threads (default 0: all cores)\n"
@@ -132,12 +134,12 @@ static bool random_param(void *user, const char *name, seqrt_tensor *out) {
 }
 
 /* the model as the runtime driver sees it: dims bound on the IR, code compiled
- * for them just in time */
+ * for them just in time, once every run's dims are known */
 typedef struct jit_model {
   ir_graph *g;       /* the lowered model; the passes change it when it compiles */
   const run_args *a; /* the options */
   ir_diags *diags;   /* the model's diagnostics */
-  cg_jit *jit;       /* compiled at the first run */
+  cg_jit *jit;       /* compiled once the runs' dims are known */
 } jit_model;
 
 /* syms holds the base dims only (the driver's array); cli_bind_dims also
@@ -157,6 +159,8 @@ static void random_inputs_hook(void *user, const int64_t *syms, uint64_t seed,
   cli_random_inputs(m->g, syms, seed, inputs);
 }
 
+/* a dim that differs between the runs comes as -1: the code is compiled to
+ * read it at run time, the others are folded in */
 static const seqrt_model_desc *compile_hook(void *user, const int64_t *syms) {
   jit_model *m = user;
   m->jit = cli_compile_unroll(m->g, syms, m->diags, m->a->o.unroll);

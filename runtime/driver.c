@@ -127,104 +127,136 @@ int seqrt_driver_emit(const seqrt_driver *d, const char *path, const char *const
   return SEQRT_EXIT_OK;
 }
 
-/* the session as it stands between runs */
-typedef struct session_state {
-  const seqrt_model_desc *desc; /* the model, once known */
-  seqrt_session *session;       /* opened at the first run */
-  seqrt_st_file *weights;       /* its weights file, kept open while it runs */
-  int64_t *syms;                /* the dims it was opened for */
-  int nsyms;                    /* entries of syms */
-} session_state;
+/* one run between the two passes: its inputs read and its dims bound */
+typedef struct run_state {
+  seqrt_st_file *file;  /* its input file (holds the inputs' memory), or NULL */
+  seqrt_tensor *inputs; /* the model's inputs, views into file or malloc'd (random) */
+  bool *given;          /* inputs found in file */
+  int64_t *syms;        /* the base dims it binds */
+} run_state;
 
-/* one run: its inputs, bound dims, then the session (opened at the first
- * run), the run itself and its outputs */
-static int drive_one(const seqrt_driver *d, session_state *st, const seqrt_driver_run *r,
-                     int index) {
-  int nin = d->desc ? d->desc->ninputs : d->ninputs;
-  if (nin < 0) nin = 0;
-  seqrt_tensor *inputs = calloc((size_t)nin + 1, sizeof *inputs);
-  bool *given = calloc((size_t)nin + 1, sizeof *given);
-  const char **names = calloc((size_t)nin + 1, sizeof *names);
-  int64_t *syms = calloc((size_t)st->nsyms + 1, sizeof *syms);
-  seqrt_st_file *in_file = NULL;
+/* run r's inputs (read from its file, or drawn at random) and dims; reports any problem */
+static int read_run(const seqrt_driver *d, const seqrt_driver_run *r, int index,
+                    const char *const *names, int nin, int nsyms, run_state *rs) {
   seqrt_error err;
-  int status = SEQRT_EXIT_ERROR;
-  if (!inputs || !given || !names || !syms) {
-    seqrt_report(d->tool, "error", NULL, "out of memory");
-    goto done;
-  }
-  for (int i = 0; i < nin; i++)
-    names[i] = d->desc ? seqrt_input_name(d->desc, i) : d->input_names[i];
-  for (int s = 0; s < st->nsyms; s++) syms[s] = d->dims ? d->dims[s] : -1;
-
-  if (r->input) {
-    in_file = seqrt_driver_read_inputs(d, r->input, names, nin, inputs, given);
-    if (!in_file) goto done;
-  } else if (!d->random_inputs) {
-    seqrt_report(d->tool, "error", NULL, "run %d has no input file", index + 1);
-    goto done;
-  }
-  if (d->bind) {
-    status = d->bind(d->user, r->input ? inputs : NULL, r->input ? given : NULL, syms);
-    if (status) goto done;
-    status = SEQRT_EXIT_ERROR;
-  } else if (seqrt_bind_dims(d->desc, r->input ? inputs : NULL, r->input ? given : NULL, syms,
-                             &err)) {
-    seqrt_report(d->tool, "error", NULL, "%s", err.msg);
-    goto done;
-  }
-  if (!r->input) d->random_inputs(d->user, syms, (uint64_t)d->input_seed, inputs);
-
-  if (!st->session) {
-    st->desc = d->desc ? d->desc : d->compile(d->user, syms);
-    if (!st->desc) goto done; /* the compiler reported why */
-    st->session = seqrt_driver_session(d, st->desc, syms, &st->weights);
-    if (!st->session) goto done;
-    memcpy(st->syms, syms, sizeof *syms * (size_t)st->nsyms);
-  } else if (st->nsyms && memcmp(st->syms, syms, sizeof *syms * (size_t)st->nsyms)) {
-    /* a session is planned for one set of dims; SPEC 9's sessions that
-     * continue will let a later run take its own */
-    seqrt_report(d->tool, "error", r->input, "run %d binds other dims than the session's first run",
-                 index + 1);
-    goto done;
-  }
-  int nout = st->desc->noutputs > 0 ? st->desc->noutputs : 0;
-  seqrt_tensor *outputs = calloc((size_t)nout + 1, sizeof *outputs);
-  if (!outputs) {
-    seqrt_report(d->tool, "error", NULL, "out of memory");
-    goto done;
-  }
-  if (seqrt_session_run(st->session, inputs, outputs, &err))
-    seqrt_report(d->tool, "error", NULL, "%s", err.msg);
-  else
-    status = seqrt_driver_emit(d, r->output, st->desc->output_names, outputs, nout);
-  free(outputs);
-done:
-  if (!r->input && inputs && d->random_inputs)
-    for (int i = 0; i < nin; i++) free(inputs[i].data);
-  seqrt_st_close(in_file);
-  free(inputs);
-  free(given);
-  free(names);
-  free(syms);
-  return status;
-}
-
-int seqrt_drive(const seqrt_driver *d, const seqrt_driver_run *runs, int nruns) {
-  session_state st = {.nsyms = d->desc ? d->desc->nsyms : d->nsyms};
-  if (st.nsyms < 0) st.nsyms = 0;
-  st.syms = calloc((size_t)st.nsyms + 1, sizeof *st.syms);
-  if (!st.syms) {
+  rs->inputs = calloc((size_t)nin + 1, sizeof *rs->inputs);
+  rs->given = calloc((size_t)nin + 1, sizeof *rs->given);
+  rs->syms = calloc((size_t)nsyms + 1, sizeof *rs->syms);
+  if (!rs->inputs || !rs->given || !rs->syms) {
     seqrt_report(d->tool, "error", NULL, "out of memory");
     return SEQRT_EXIT_ERROR;
   }
+  for (int s = 0; s < nsyms; s++) rs->syms[s] = d->dims ? d->dims[s] : -1;
+  if (r->input) {
+    rs->file = seqrt_driver_read_inputs(d, r->input, names, nin, rs->inputs, rs->given);
+    if (!rs->file) return SEQRT_EXIT_ERROR;
+  } else if (!d->random_inputs) {
+    seqrt_report(d->tool, "error", NULL, "run %d has no input file", index + 1);
+    return SEQRT_EXIT_ERROR;
+  }
+  const seqrt_tensor *in = r->input ? rs->inputs : NULL;
+  const bool *given = r->input ? rs->given : NULL;
+  if (d->bind) {
+    int status = d->bind(d->user, in, given, rs->syms);
+    if (status) return status;
+  } else if (seqrt_bind_dims(d->desc, in, given, rs->syms, &err)) {
+    seqrt_report(d->tool, "error", NULL, "%s", err.msg); /* as `bind` reports it */
+    return SEQRT_EXIT_ERROR;
+  }
+  if (!r->input) d->random_inputs(d->user, rs->syms, (uint64_t)d->input_seed, rs->inputs);
+  return SEQRT_EXIT_OK;
+}
+
+static void free_run(const seqrt_driver *d, const seqrt_driver_run *r, int nin, run_state *rs) {
+  if (!r->input && rs->inputs && d->random_inputs)
+    for (int i = 0; i < nin; i++) free(rs->inputs[i].data);
+  seqrt_st_close(rs->file);
+  free(rs->inputs);
+  free(rs->given);
+  free(rs->syms);
+}
+
+/* one run of the session: run, then write (or print) the outputs */
+static int run_one(const seqrt_driver *d, const seqrt_model_desc *desc, seqrt_session *session,
+                   const seqrt_driver_run *r, const run_state *rs) {
+  int nout = desc->noutputs > 0 ? desc->noutputs : 0;
+  seqrt_tensor *outputs = calloc((size_t)nout + 1, sizeof *outputs);
+  seqrt_error err;
+  int status = SEQRT_EXIT_ERROR;
+  if (!outputs)
+    seqrt_report(d->tool, "error", NULL, "out of memory");
+  else if (seqrt_session_run(session, rs->inputs, outputs, &err))
+    seqrt_report(d->tool, "error", r->input, "%s", err.msg); /* its data was at fault */
+  else
+    status = seqrt_driver_emit(d, r->output, desc->output_names, outputs, nout);
+  free(outputs);
+  return status;
+}
+
+/*
+ * Two passes: first every run's inputs are read and its dims bound, so the
+ * session can be planned for all of them; then the runs are made in order.
+ * A dim with one value in every run is fixed (compiled in by a compiler's
+ * hook: the fastest code); one that differs is left symbolic and the session
+ * is planned for its largest value, each run taking its own (SPEC 9).
+ */
+int seqrt_drive(const seqrt_driver *d, const seqrt_driver_run *runs, int nruns) {
+  int nin = d->desc ? d->desc->ninputs : d->ninputs;
+  int nsyms = d->desc ? d->desc->nsyms : d->nsyms;
+  if (nin < 0) nin = 0;
+  if (nsyms < 0) nsyms = 0;
+  if (nruns < 0) nruns = 0;
+  run_state *rs = calloc((size_t)nruns + 1, sizeof *rs);
+  const char **names = calloc((size_t)nin + 1, sizeof *names);
+  int64_t *plan = calloc((size_t)nsyms + 1, sizeof *plan);
+  int64_t *fixed = calloc((size_t)nsyms + 1, sizeof *fixed);
+  if (!rs || !names || !plan || !fixed) {
+    free(rs);
+    free(names);
+    free(plan);
+    free(fixed);
+    seqrt_report(d->tool, "error", NULL, "out of memory");
+    return SEQRT_EXIT_ERROR;
+  }
+  for (int i = 0; i < nin; i++)
+    names[i] = d->desc ? seqrt_input_name(d->desc, i) : d->input_names[i];
+
+  /* the runs up to the first whose inputs or dims are bad (reported); that
+   * one and the later ones are not made, the earlier ones are (SPEC 9) */
+  int ready = 0, late = SEQRT_EXIT_OK;
+  while (ready < nruns && !late) {
+    late = read_run(d, &runs[ready], ready, names, nin, nsyms, &rs[ready]);
+    if (!late) ready++;
+  }
+  for (int s = 0; s < nsyms; s++) {
+    plan[s] = fixed[s] = ready ? rs[0].syms[s] : -1;
+    for (int k = 1; k < ready; k++) {
+      if (rs[k].syms[s] != fixed[s]) fixed[s] = -1;
+      if (rs[k].syms[s] > plan[s]) plan[s] = rs[k].syms[s];
+    }
+  }
+
   int status = SEQRT_EXIT_OK;
-  /* a failed run stops the list (SPEC 9): earlier outputs stay written, later runs,
+  const seqrt_model_desc *desc = NULL;
+  seqrt_session *session = NULL;
+  seqrt_st_file *weights = NULL;
+  if (ready) {
+    desc = d->desc ? d->desc : d->compile(d->user, fixed);
+    session = desc ? seqrt_driver_session(d, desc, plan, &weights) : NULL;
+    if (!session) status = SEQRT_EXIT_ERROR; /* reported */
+  }
+  /* a failed run stops the list: earlier outputs stay written, later runs,
    * which would continue from it, are not made */
-  for (int k = 0; k < nruns && status == SEQRT_EXIT_OK; k++)
-    status = drive_one(d, &st, &runs[k], k);
-  seqrt_session_free(st.session);
-  seqrt_st_close(st.weights);
-  free(st.syms);
+  for (int k = 0; k < ready && status == SEQRT_EXIT_OK; k++)
+    status = run_one(d, desc, session, &runs[k], &rs[k]);
+  if (status == SEQRT_EXIT_OK) status = late;
+
+  seqrt_session_free(session);
+  seqrt_st_close(weights);
+  for (int k = 0; k <= ready && k < nruns; k++) free_run(d, &runs[k], nin, &rs[k]);
+  free(rs);
+  free(names);
+  free(plan);
+  free(fixed);
   return status;
 }

@@ -69,11 +69,27 @@ size_t rt_plan(rt_block *blocks, int n);
 
 /* ---- session.c ---- */
 
+/*
+ * A session is planned once for the dims given to seqrt_session_new (syms,
+ * shapes, bytes: parameters are bound at those shapes and the arena is laid
+ * out for them); each run binds its own dims (run_syms, run_shapes), each
+ * base dim at most the planned one, so every buffer fits where the plan put it.
+ */
 struct seqrt_session {
   const seqrt_model_desc *desc; /* the model (not owned) */
-  int64_t *syms;                /* value of each symbol */
-  int64_t *shapes;              /* shape of buffer i at [i * SEQRT_MAX_RANK] */
-  size_t *bytes;                /* bytes of each buffer */
+  int64_t *syms;                /* planned value of each symbol (base, then derived) */
+  int64_t *shapes;              /* planned shape of buffer i at [i * SEQRT_MAX_RANK] */
+  size_t *bytes;                /* planned bytes of each buffer */
+  int64_t *run_syms;            /* each symbol in the last run (the plan before any run):
+                                   what the entries get */
+  int64_t *run_shapes;          /* shape of buffer i in the last run, as shapes */
+  int64_t *next_syms;           /* scratch: a run's symbols while they are checked */
+  int32_t *bound_by;            /* scratch: input that bound base symbol i in a run, -1 */
+  bool *fixed;                  /* base symbol i keeps its planned value in every run
+                                   (compiled in, or a parameter's shape depends on it);
+                                   entries of derived symbols are scratch */
+  bool *prepare_uses;           /* symbol i is in the shape of a PREPARED buffer */
+  int64_t *prepare_syms;        /* symbols the last prepare ran with */
   int32_t *root;                /* buffer owning the memory of each buffer (itself unless ALIAS) */
   void **bufs;                  /* address of each buffer, as entries see them */
   void **params;                /* PARAM: bound memory, NULL while unbound */

@@ -149,11 +149,13 @@ void seqrt_fail(seqrt_team *team, int32_t code, int64_t a, int64_t b, int64_t c,
 typedef struct seqrt_session seqrt_session;
 
 /*
- * A session binds the symbols (syms[i] for base symbol i < nsyms; NULL takes
- * sym_bound, then sym_defaults), computes the derived ones (an error names
- * one whose value is below its min, e.g. a conv's output length 0), plans
- * the arena (buffer offsets from lifetimes) and owns the thread team
- * (nthreads 0 = all cores).
+ * A session is planned for the symbols given (syms[i] for base symbol i <
+ * nsyms; NULL takes sym_bound, then sym_defaults): it computes the derived
+ * ones (an error names one whose value is below its min, e.g. a conv's output
+ * length 0), sizes every buffer and plans the arena (buffer offsets from
+ * lifetimes) for them, once, and owns the thread team (nthreads 0 = all
+ * cores). Plan for the largest dims the runs will have: each run takes its
+ * own dims, at most the planned ones (seqrt_session_run).
  */
 seqrt_session *seqrt_session_new(const seqrt_model_desc *desc, const int64_t *syms,
                                  int nthreads, seqrt_error *err);
@@ -180,16 +182,33 @@ int seqrt_session_random_params(seqrt_session *s, uint64_t seed, seqrt_error *er
 void seqrt_random_param(uint64_t seed, const char *name, int64_t fan_in, float *x, int64_t numel);
 
 /*
- * Runs once. inputs[i] is model input i (checked for dtype and shape against
- * the bound symbols; the error names the input). outputs[i] receives output i
- * as a view into the session's memory, valid until the next run or free.
+ * Runs once. inputs[i] is model input i. The run binds its own dims from its
+ * inputs' shapes: a base symbol that is a whole dim of an input takes that
+ * value, which must be at most the planned one ("input 'x': T = 40 is more
+ * than the 32 this session was planned for"); a symbol no input gives keeps
+ * the planned value, and so does one compiled in (sym_bound) or in the shape
+ * of a parameter (parameters are bound at their planned shapes). The derived
+ * symbols follow (checked against their min, per run). Then every input is
+ * checked for dtype and shape under the run's dims (the error names the
+ * input and the shape expected). The entries get the run's symbols and the
+ * outputs have the run's shapes: a run of 3 positions in a session planned
+ * for 300 costs what 3 positions cost. A run allocates nothing and never
+ * re-plans: the planned offsets serve every smaller run. PREPARED buffers
+ * whose shape has a dim that changed since prepare last ran are prepared
+ * again (in their planned place). outputs[i] receives output i as a view
+ * into the session's memory, valid until the next run or free.
  */
 int seqrt_session_run(seqrt_session *s, const seqrt_tensor *inputs, seqrt_tensor *outputs,
                       seqrt_error *err);
 
-/* value of symbol i in this session: a base symbol for i < nsyms, derived
- * symbol i - nsyms for i < nsyms + nderived, else -1 */
+/* planned value of symbol i in this session (what it was made for): a base
+ * symbol for i < nsyms, derived symbol i - nsyms for i < nsyms + nderived,
+ * else -1 */
 int64_t seqrt_session_sym(const seqrt_session *s, int i);
+/* value of symbol i in the last run whose inputs were accepted (the planned
+ * one before any run), numbered as seqrt_session_sym; e.g. the length of a
+ * strided conv's output for the run just made */
+int64_t seqrt_session_run_sym(const seqrt_session *s, int i);
 
 /* ---- model files (io.c): what `seqc run` and `seqrt-run` share ---- */
 
@@ -251,7 +270,8 @@ typedef struct seqrt_driver_run {
  * descriptor (seqrt-run) sets desc and leaves the hooks NULL: dims come from
  * seqrt_bind_dims. A compiler (seqc) whose code depends on the dims sets
  * desc NULL and the hooks: `bind` fixes the dims of a run from its inputs,
- * `compile` then makes the descriptor for them (at the first run).
+ * `compile` then makes the descriptor, once every run's dims are known, with
+ * the dims that are the same in every run folded in and the others symbolic.
  */
 typedef struct seqrt_driver {
   const char *tool;             /* prefix of every message: "seqc", "seqrt-run" */
@@ -273,15 +293,20 @@ typedef struct seqrt_driver {
   int (*bind)(void *user, const seqrt_tensor *inputs, const bool *given, int64_t *syms);
   /* random inputs of the bound shapes, data malloc'd (NULL: runs need files) */
   void (*random_inputs)(void *user, const int64_t *syms, uint64_t seed, seqrt_tensor *inputs);
-  /* the descriptor of the model compiled for syms, or NULL after reporting */
+  /* the descriptor of the model compiled for syms, or NULL after reporting;
+   * syms[i] is -1 for a dim that differs between the runs (left symbolic) */
   const seqrt_model_desc *(*compile)(void *user, const int64_t *syms);
   void *user; /* the hooks' first argument */
 } seqrt_driver;
 
 /*
- * Makes the runs in order in one session, opened at the first run for its
- * dims with the parameters bound. A failed run reports and stops the list:
- * the outputs of earlier runs are written, later runs are not made.
+ * Makes the runs in order in one session. Every run's inputs are read and its
+ * dims bound first; the session (with the parameters bound) is then planned
+ * for the largest value of each dim over the runs, and each run takes its own
+ * dims (seqrt_session_run): runs of other lengths or batch sizes share one
+ * session. A failed run (or one whose inputs cannot be read) reports and
+ * stops the list: the outputs of earlier runs are written, later runs are
+ * not made.
  */
 int seqrt_drive(const seqrt_driver *d, const seqrt_driver_run *runs, int nruns);
 

@@ -1,10 +1,15 @@
 /*
- * session.c: a model bound to its symbol values, with its memory planned and
- * its thread team; runs the SPMD entries in one OpenMP region each.
+ * session.c: a model planned for its symbol values, with its memory and its
+ * thread team; runs the SPMD entries in one OpenMP region each.
  *
- * Everything that depends only on the dims (buffer shapes and sizes, the
- * arena plan) is done once in seqrt_session_new, so a run only checks its
- * inputs, points the buffer table at them and enters the region.
+ * The plan (buffer shapes and sizes at the dims given, the arena's layout) is
+ * made once in seqrt_session_new. A run takes its own dims from its inputs'
+ * shapes, each at most the planned one: every buffer's size then only
+ * shrinks (a shape is a product of dims with non-negative factors, a derived
+ * dim such as (T-3)/2+1 grows with the dims it is made of, and a run checks
+ * both anyway), so the planned offsets serve every smaller run and a run
+ * allocates nothing: it binds its dims, checks its inputs, points the buffer
+ * table at them and enters the region.
  */
 #include <limits.h>
 #include <omp.h>
@@ -86,8 +91,9 @@ static int64_t floordiv(int64_t a, int64_t b) {
   return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
 }
 
-/* the derived symbols from the base ones; one below its min is the dims' error */
-static bool derive_syms(seqrt_session *s, seqrt_error *err) {
+/* the derived symbols of syms (nsyms + nderived entries) from its base ones;
+ * one below its min is the dims' error */
+static bool derive_syms(const seqrt_session *s, int64_t *syms, seqrt_error *err) {
   const seqrt_model_desc *d = s->desc;
   for (int i = 0; i < d->nderived; i++) {
     const seqrt_sym_def *def = &d->derived[i];
@@ -97,7 +103,7 @@ static bool derive_syms(seqrt_session *s, seqrt_error *err) {
       int64_t m = def->terms[k].coef;
       for (int j = 0; j < 2; j++) {
         int32_t sym = def->terms[k].sym[j];
-        if (sym >= 0 && __builtin_mul_overflow(m, s->syms[sym], &m)) ok = false;
+        if (sym >= 0 && __builtin_mul_overflow(m, syms[sym], &m)) ok = false;
       }
       if (__builtin_add_overflow(v, m, &v)) ok = false;
     }
@@ -112,12 +118,12 @@ static bool derive_syms(seqrt_session *s, seqrt_error *err) {
       dims[0] = '\0';
       for (int b = 0; b < d->nsyms && n < sizeof dims; b++)
         n += (size_t)snprintf(dims + n, sizeof dims - n, "%s%s = %lld", b ? ", " : "",
-                              d->sym_names[b] ? d->sym_names[b] : "?", (long long)s->syms[b]);
+                              d->sym_names[b] ? d->sym_names[b] : "?", (long long)syms[b]);
       rt_errorf(err, "%s %s is %lld for %s", def->what ? def->what : "dim",
                 def->name ? def->name : "?", (long long)v, dims);
       return false;
     }
-    s->syms[d->nsyms + i] = v;
+    syms[d->nsyms + i] = v;
   }
   return true;
 }
@@ -140,30 +146,38 @@ static bool bind_syms(seqrt_session *s, const int64_t *given, seqrt_error *err) 
     }
     s->syms[i] = v;
   }
-  return derive_syms(s, err);
+  return derive_syms(s, s->syms, err);
+}
+
+/* shape (rank entries) and byte size (rounded up to 64) of buffer b under syms;
+ * false when it does not fit in size_t */
+static bool buffer_shape(const seqrt_buffer_desc *b, const int64_t *syms, int64_t *shape,
+                         size_t *bytes) {
+  bool ok = true, empty = false;
+  for (int k = 0; k < b->rank; k++) {
+    int64_t v = b->shape[k].coef;
+    for (int j = 0; j < 2; j++)
+      if (b->shape[k].sym[j] >= 0 && __builtin_mul_overflow(v, syms[b->shape[k].sym[j]], &v))
+        ok = false;
+    shape[k] = ok ? v : 0;
+    if (ok && v == 0) empty = true;
+  }
+  /* a zero dim empties the buffer, however large the others */
+  size_t n = empty ? 0 : seqrt_dtype_size((seqrt_dtype)b->dtype);
+  for (int k = 0; ok && !empty && k < b->rank; k++)
+    if (shape[k] < 0 || (uint64_t)shape[k] > SIZE_MAX || !rt_mul_size(n, (size_t)shape[k], &n))
+      ok = false;
+  if (!ok || !rt_round64(n, &n)) return false;
+  *bytes = n;
+  return true;
 }
 
 /* shape and byte size of every buffer */
 static bool size_buffers(seqrt_session *s, seqrt_error *err) {
   const seqrt_model_desc *d = s->desc;
   for (int i = 0; i < d->nbufs; i++) {
-    const seqrt_buffer_desc *b = &d->bufs[i];
-    int64_t *shape = &s->shapes[(size_t)i * SEQRT_MAX_RANK];
-    bool ok = true, empty = false;
-    for (int k = 0; k < b->rank; k++) {
-      int64_t v = b->shape[k].coef;
-      for (int j = 0; j < 2; j++)
-        if (b->shape[k].sym[j] >= 0 && __builtin_mul_overflow(v, s->syms[b->shape[k].sym[j]], &v))
-          ok = false;
-      shape[k] = ok ? v : 0;
-      if (ok && v == 0) empty = true;
-    }
-    /* a zero dim empties the buffer, however large the others */
-    size_t bytes = empty ? 0 : seqrt_dtype_size((seqrt_dtype)b->dtype);
-    for (int k = 0; ok && !empty && k < b->rank; k++)
-      if ((uint64_t)shape[k] > SIZE_MAX || !rt_mul_size(bytes, (size_t)shape[k], &bytes))
-        ok = false;
-    if (!ok || !rt_round64(bytes, &bytes)) {
+    size_t bytes;
+    if (!buffer_shape(&d->bufs[i], s->syms, &s->shapes[(size_t)i * SEQRT_MAX_RANK], &bytes)) {
       rt_errorf(err, "buffer '%s' is too large for the dims given", buf_name(d, i));
       return false;
     }
@@ -258,6 +272,34 @@ static bool place_buffers(seqrt_session *s, seqrt_error *err) {
   return ok;
 }
 
+/* marks mark[k] for every symbol k that dim x is made of, derived or base */
+static void mark_dim(seqrt_dim x, bool *mark) {
+  for (int j = 0; j < 2; j++)
+    if (x.sym[j] >= 0) mark[x.sym[j]] = true;
+}
+
+/* which symbols a run may change (fixed) and which the prepared buffers
+ * depend on (prepare_uses); the first run's dims are the plan's */
+static void plan_runs(seqrt_session *s) {
+  const seqrt_model_desc *d = s->desc;
+  int nall = d->nsyms + d->nderived;
+  /* a parameter is bound at its planned shape: the dims of its shape stay as planned */
+  for (int b = 0; b < d->nbufs; b++)
+    for (int k = 0; k < d->bufs[b].rank; k++) {
+      if (d->bufs[b].role == SEQRT_ROLE_PARAM) mark_dim(d->bufs[b].shape[k], s->fixed);
+      if (d->bufs[b].role == SEQRT_ROLE_PREPARED) mark_dim(d->bufs[b].shape[k], s->prepare_uses);
+    }
+  /* a derived symbol in a parameter's shape fixes the symbols it is made of
+   * (its terms name earlier symbols only, so one pass from the last does it) */
+  for (int i = nall - 1; i >= d->nsyms; i--)
+    for (int k = 0; s->fixed[i] && k < d->derived[i - d->nsyms].nterms; k++)
+      mark_dim(d->derived[i - d->nsyms].terms[k], s->fixed);
+  for (int i = 0; i < d->nsyms; i++)
+    if (d->sym_bound && d->sym_bound[i] >= 0) s->fixed[i] = true;
+  memcpy(s->run_syms, s->syms, sizeof *s->syms * (size_t)nall);
+  memcpy(s->run_shapes, s->shapes, sizeof *s->shapes * ((size_t)d->nbufs + 1) * SEQRT_MAX_RANK);
+}
+
 seqrt_session *seqrt_session_new(const seqrt_model_desc *desc, const int64_t *syms, int nthreads,
                                  seqrt_error *err) {
   if (!check_desc(desc, err)) return NULL;
@@ -273,18 +315,29 @@ seqrt_session *seqrt_session_new(const seqrt_model_desc *desc, const int64_t *sy
   size_t nb = (size_t)desc->nbufs + 1;
   s->desc = desc;
   s->nthreads = nthreads ? nthreads : omp_get_num_procs();
-  s->syms = calloc((size_t)desc->nsyms + (size_t)desc->nderived + 1, sizeof *s->syms);
+  size_t nall = (size_t)desc->nsyms + (size_t)desc->nderived + 1;
+  s->syms = calloc(nall, sizeof *s->syms);
+  s->run_syms = calloc(nall, sizeof *s->run_syms);
+  s->next_syms = calloc(nall, sizeof *s->next_syms);
+  s->prepare_syms = calloc(nall, sizeof *s->prepare_syms);
+  s->prepare_uses = calloc(nall, sizeof *s->prepare_uses);
+  s->fixed = calloc(nall, sizeof *s->fixed);
+  s->bound_by = calloc(nall, sizeof *s->bound_by);
   s->shapes = calloc(nb * SEQRT_MAX_RANK, sizeof *s->shapes);
+  s->run_shapes = calloc(nb * SEQRT_MAX_RANK, sizeof *s->run_shapes);
   s->bytes = calloc(nb, sizeof *s->bytes);
   s->root = calloc(nb, sizeof *s->root);
   s->bufs = calloc(nb, sizeof *s->bufs);
   s->params = calloc(nb, sizeof *s->params);
   s->team = rt_team_new(s->nthreads);
-  if (!s->syms || !s->shapes || !s->bytes || !s->root || !s->bufs || !s->params || !s->team) {
+  if (!s->syms || !s->run_syms || !s->next_syms || !s->prepare_syms || !s->prepare_uses ||
+      !s->fixed || !s->bound_by || !s->shapes || !s->run_shapes || !s->bytes || !s->root ||
+      !s->bufs || !s->params || !s->team) {
     rt_errorf(err, "out of memory");
     goto fail;
   }
   if (!bind_syms(s, syms, err) || !size_buffers(s, err) || !place_buffers(s, err)) goto fail;
+  plan_runs(s);
   if (desc->nembedded && rt_bind_embedded(s, err)) goto fail;
   return s;
 fail:
@@ -295,7 +348,14 @@ fail:
 void seqrt_session_free(seqrt_session *s) {
   if (!s) return;
   free(s->syms);
+  free(s->run_syms);
+  free(s->next_syms);
+  free(s->prepare_syms);
+  free(s->prepare_uses);
+  free(s->fixed);
+  free(s->bound_by);
   free(s->shapes);
+  free(s->run_shapes);
   free(s->bytes);
   free(s->root);
   free(s->bufs);
@@ -315,6 +375,10 @@ int64_t seqrt_session_sym(const seqrt_session *s, int i) {
   return i >= 0 && i < s->desc->nsyms + s->desc->nderived ? s->syms[i] : -1;
 }
 
+int64_t seqrt_session_run_sym(const seqrt_session *s, int i) {
+  return i >= 0 && i < s->desc->nsyms + s->desc->nderived ? s->run_syms[i] : -1;
+}
+
 /* "i32 [1, 128]" */
 static const char *type_str(seqrt_dtype t, const int64_t *shape, int rank, char *buf, size_t n) {
   char dims[256];
@@ -326,18 +390,52 @@ static const char *type_str(seqrt_dtype t, const int64_t *shape, int rank, char 
   return buf;
 }
 
-static bool check_inputs(seqrt_session *s, const seqrt_tensor *in, seqrt_error *err) {
+/*
+ * The run's dims from its inputs' shapes (a base symbol that is a whole dim
+ * of an input; others keep their planned value), each at most the planned
+ * one; then the derived ones, the inputs' shapes under them, and that every
+ * buffer fits in its planned place. On success they become the run's
+ * (run_syms, run_shapes); on failure the last run's stay. No allocation.
+ */
+static bool bind_run(seqrt_session *s, const seqrt_tensor *in, seqrt_error *err) {
   const seqrt_model_desc *d = s->desc;
-  if (d->ninputs > 0 && !in) {
-    rt_errorf(err, "model '%s' takes %d inputs, none given", d->name ? d->name : "?", d->ninputs);
-    return false;
+  int64_t *syms = s->next_syms;
+  for (int i = 0; i < d->nsyms; i++) {
+    syms[i] = -1;
+    s->bound_by[i] = -1;
   }
+  for (int i = 0; i < d->ninputs; i++) {
+    const seqrt_buffer_desc *bd = &d->bufs[d->inputs[i]];
+    const seqrt_tensor *t = &in[i];
+    if (t->rank != bd->rank) continue; /* the shape check below reports it */
+    for (int k = 0; k < t->rank; k++) {
+      seqrt_dim x = bd->shape[k];
+      if (x.coef != 1 || x.sym[0] < 0 || x.sym[0] >= d->nsyms || x.sym[1] >= 0) continue;
+      int sym = x.sym[0];
+      if (s->fixed[sym] || syms[sym] >= 0 || t->shape[k] < 0) continue;
+      syms[sym] = t->shape[k];
+      s->bound_by[sym] = i;
+    }
+  }
+  for (int i = 0; i < d->nsyms; i++) {
+    if (syms[i] < 0) {
+      syms[i] = s->syms[i];
+    } else if (syms[i] > s->syms[i]) {
+      rt_errorf(err, "input '%s': %s = %lld is more than the %lld this session was planned for",
+                buf_name(d, d->inputs[s->bound_by[i]]), d->sym_names[i] ? d->sym_names[i] : "?",
+                (long long)syms[i], (long long)s->syms[i]);
+      return false;
+    }
+  }
+  if (!derive_syms(s, syms, err)) return false;
   for (int i = 0; i < d->ninputs; i++) {
     int b = d->inputs[i];
     const seqrt_buffer_desc *bd = &d->bufs[b];
-    const int64_t *shape = &s->shapes[(size_t)b * SEQRT_MAX_RANK];
     const seqrt_tensor *t = &in[i];
-    bool same = t->dtype == (seqrt_dtype)bd->dtype && t->rank == bd->rank;
+    int64_t shape[SEQRT_MAX_RANK];
+    size_t bytes;
+    bool same = buffer_shape(bd, syms, shape, &bytes) && t->dtype == (seqrt_dtype)bd->dtype &&
+                t->rank == bd->rank;
     for (int k = 0; same && k < t->rank; k++) same = t->shape[k] == shape[k];
     if (!same) {
       char want[300], got[300];
@@ -346,12 +444,38 @@ static bool check_inputs(seqrt_session *s, const seqrt_tensor *in, seqrt_error *
                 type_str(t->dtype, t->shape, t->rank, got, sizeof got));
       return false;
     }
-    if (!t->data && s->bytes[b] > 0 && seqrt_tensor_numel(t) > 0) {
+    if (!t->data && seqrt_tensor_numel(t) > 0) {
       rt_errorf(err, "input '%s' has no data", bd->name);
       return false;
     }
-    s->bufs[b] = t->data;
   }
+  /* the planned place of each buffer must hold it: true of every model seqc
+   * makes (see the top), checked so that a descriptor where it is not fails
+   * here instead of writing past its place */
+  for (int b = 0; b < d->nbufs; b++) {
+    int role = d->bufs[b].role;
+    if (role != SEQRT_ROLE_TEMP && role != SEQRT_ROLE_OUTPUT && role != SEQRT_ROLE_PREPARED)
+      continue;
+    int64_t shape[SEQRT_MAX_RANK];
+    size_t bytes;
+    if (!buffer_shape(&d->bufs[b], syms, shape, &bytes) || bytes > s->bytes[b]) {
+      rt_errorf(err, "buffer '%s' does not fit in the place this session planned for it",
+                buf_name(d, b));
+      return false;
+    }
+  }
+  memcpy(s->run_syms, syms, sizeof *syms * ((size_t)d->nsyms + (size_t)d->nderived));
+  for (int b = 0; b < d->nbufs; b++) {
+    size_t bytes;
+    buffer_shape(&d->bufs[b], syms, &s->run_shapes[(size_t)b * SEQRT_MAX_RANK], &bytes);
+  }
+  return true;
+}
+
+/* points the buffer table at the run's inputs and the bound parameters */
+static bool point_buffers(seqrt_session *s, const seqrt_tensor *in, seqrt_error *err) {
+  const seqrt_model_desc *d = s->desc;
+  for (int i = 0; i < d->ninputs; i++) s->bufs[d->inputs[i]] = in[i].data;
   for (int b = 0; b < d->nbufs; b++) {
     if (d->bufs[b].role != SEQRT_ROLE_PARAM) continue;
     if (!s->params[b]) {
@@ -368,7 +492,7 @@ static bool check_inputs(seqrt_session *s, const seqrt_tensor *in, seqrt_error *
 /* runs fn on every thread of one region */
 static void run_region(seqrt_session *s, seqrt_entry_fn fn) {
   void *const *bufs = s->bufs;
-  const int64_t *syms = s->syms;
+  const int64_t *syms = s->run_syms;
   seqrt_team *team = s->team;
   if (s->nthreads == 1) {
     rt_team_reset(team, 1);
@@ -403,7 +527,7 @@ static void failure_message(const seqrt_session *s, int32_t code, const int64_t 
   char where[320] = "";
   int64_t b = a[0], pos = a[1];
   if (b >= 0 && b < d->nbufs) {
-    const int64_t *shape = &s->shapes[(size_t)b * SEQRT_MAX_RANK];
+    const int64_t *shape = &s->run_shapes[(size_t)b * SEQRT_MAX_RANK];
     int rank = d->bufs[b].rank;
     int64_t numel = 1, idx[SEQRT_MAX_RANK];
     for (int k = 0; k < rank; k++) numel *= shape[k];
@@ -433,17 +557,32 @@ static bool run_entry(seqrt_session *s, seqrt_entry_fn fn, seqrt_error *err) {
   return false;
 }
 
+/* the prepared buffers hold what this run needs: prepare ran since the
+ * parameters changed, with the run's value of every dim their shapes have */
+static bool prepared_for_run(const seqrt_session *s) {
+  if (!s->prepare_done) return false;
+  for (int i = 0; i < s->desc->nsyms + s->desc->nderived; i++)
+    if (s->prepare_uses[i] && s->prepare_syms[i] != s->run_syms[i]) return false;
+  return true;
+}
+
 int seqrt_session_run(seqrt_session *s, const seqrt_tensor *inputs, seqrt_tensor *outputs,
                       seqrt_error *err) {
   const seqrt_model_desc *d = s->desc;
-  if (!check_inputs(s, inputs, err)) return 1;
+  if (d->ninputs > 0 && !inputs) {
+    rt_errorf(err, "model '%s' takes %d inputs, none given", d->name ? d->name : "?", d->ninputs);
+    return 1;
+  }
   if (d->noutputs > 0 && !outputs) {
     rt_errorf(err, "model '%s' has %d outputs, nowhere to put them", d->name ? d->name : "?",
               d->noutputs);
     return 1;
   }
-  if (d->prepare && !s->prepare_done) {
+  if (!bind_run(s, inputs, err) || !point_buffers(s, inputs, err)) return 1;
+  if (d->prepare && !prepared_for_run(s)) {
     if (!run_entry(s, d->prepare, err)) return 1;
+    memcpy(s->prepare_syms, s->run_syms,
+           sizeof *s->run_syms * ((size_t)d->nsyms + (size_t)d->nderived));
     s->prepare_done = true;
   }
   if (!run_entry(s, d->run, err)) return 1;
@@ -453,7 +592,7 @@ int seqrt_session_run(seqrt_session *s, const seqrt_tensor *inputs, seqrt_tensor
     memset(t, 0, sizeof *t);
     t->dtype = (seqrt_dtype)d->bufs[b].dtype;
     t->rank = d->bufs[b].rank;
-    memcpy(t->shape, &s->shapes[(size_t)b * SEQRT_MAX_RANK], sizeof t->shape);
+    memcpy(t->shape, &s->run_shapes[(size_t)b * SEQRT_MAX_RANK], sizeof t->shape);
     t->data = s->bufs[b];
   }
   return 0;
