@@ -248,6 +248,29 @@ static void compile_errors(void **state) {
   ir_graph_free(g);
 }
 
+/* a dim is known at compile time only when each of its symbols is bound:
+ * B*T with both left to run time (-1) is not (-1 * -1 would say 1) */
+static void dims_known(void **state) {
+  (void)state;
+  ir_dim bt, b2t;
+  assert_true(ir_dim_mul(ir_dim_sym(0), ir_dim_sym(1), &bt));
+  assert_true(ir_dim_mul(bt, ir_dim_const(2), &b2t));
+  int64_t v = 0, none[2] = {-1, -1}, some[2] = {3, -1}, all[2] = {3, 5};
+  cg_ctx c = {.bind_syms = none};
+  assert_false(cg_dim_known(&c, bt, &v));
+  assert_true(cg_dim_known(&c, ir_dim_const(7), &v));
+  assert_int_equal(v, 7);
+  c.bind_syms = some;
+  assert_false(cg_dim_known(&c, b2t, &v));
+  assert_true(cg_dim_known(&c, ir_dim_sym(0), &v));
+  assert_int_equal(v, 3);
+  c.bind_syms = all;
+  assert_true(cg_dim_known(&c, b2t, &v));
+  assert_int_equal(v, 30);
+  c.bind_syms = NULL;
+  assert_false(cg_dim_known(&c, ir_dim_sym(0), &v));
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(unary_ops),       cmocka_unit_test(binary_broadcast),
@@ -255,7 +278,7 @@ int main(void) {
       cmocka_unit_test(copies),          cmocka_unit_test(softmax_dims),
       cmocka_unit_test(norms),           cmocka_unit_test(means),
       cmocka_unit_test(dims_bindings),   cmocka_unit_test(narrow_targets),
-      cmocka_unit_test(compile_errors),
+      cmocka_unit_test(compile_errors),  cmocka_unit_test(dims_known),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
