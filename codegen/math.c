@@ -341,14 +341,8 @@ LLVMValueRef cg_math_op(LLVMModuleRef m, LLVMBuilderRef b, const ir_node *n, LLV
     case IR_OP_CONV1D:
     case IR_OP_FILL:
     case IR_OP_SCAN:
-    case IR_OP_LINEAR:
-    case IR_OP_DROPOUT:
-    case IR_OP_RNN:
-    case IR_OP_LSTM:
-    case IR_OP_GRU:
-    case IR_OP_MULTIHEAD_ATTENTION:
-    case IR_OP_TRANSFORMER_ENCODER_LAYER:
-    case IR_OP_TRANSFORMER_DECODER_LAYER:
+#define LAYER(id) case IR_OP_##id:
+#include "ops.def"
     case IR_OP_FUSED:
     case IR_OP_COUNT:
       break;

@@ -66,14 +66,9 @@ void cg_emit_kernel(cg_ctx *c, const ir_node *n) {
     case IR_OP_CONV1D:
       cg_emit_conv1d(c, n);
       return;
-    case IR_OP_LINEAR: /* layers: decompose expands them; a library caller may skip it */
-    case IR_OP_DROPOUT:
-    case IR_OP_RNN:
-    case IR_OP_LSTM:
-    case IR_OP_GRU:
-    case IR_OP_MULTIHEAD_ATTENTION:
-    case IR_OP_TRANSFORMER_ENCODER_LAYER:
-    case IR_OP_TRANSFORMER_DECODER_LAYER:
+      /* layers: decompose expands them; a library caller may skip it */
+#define LAYER(id) case IR_OP_##id:
+#include "ops.def"
     case IR_OP_COUNT:
       cg_fail(c, "codegen: op %s ('%s') should not reach codegen", ir_ops[n->op].name, n->name);
       return;

@@ -140,14 +140,8 @@ static void contiguous(cg_ctx *c, rowk *k, LLVMValueRef rows) {
     case IR_OP_CONV1D:
     case IR_OP_FILL:
     case IR_OP_SCAN:
-    case IR_OP_LINEAR:
-    case IR_OP_DROPOUT:
-    case IR_OP_RNN:
-    case IR_OP_LSTM:
-    case IR_OP_GRU:
-    case IR_OP_MULTIHEAD_ATTENTION:
-    case IR_OP_TRANSFORMER_ENCODER_LAYER:
-    case IR_OP_TRANSFORMER_DECODER_LAYER:
+#define LAYER(id) case IR_OP_##id:
+#include "ops.def"
     case IR_OP_FUSED:
     case IR_OP_COUNT:
       IR_ASSERT(!"rows.c: not a row op (cg_emit_kernel sends only softmax, norms and mean)");

@@ -9,6 +9,27 @@ const ir_op_info ir_ops[IR_OP_COUNT] = {
 #include "ops.def"
 };
 
+/* Checked when this file compiles: LAYER lines name layer ops, and there are
+ * as many as layer ops, so a switch that takes their cases from ops.def
+ * misses none. */
+enum {
+#define OP(id, name, min_in, max_in, nout, traits, attrs, flops, sem) TRAITS_##id = (traits),
+#include "ops.def"
+};
+#define LAYER(id) \
+  _Static_assert(TRAITS_##id & IR_T_LAYER, "ops.def: LAYER(" #id ") on an op without IR_T_LAYER");
+#include "ops.def"
+enum {
+  N_LAYER_OPS = 0
+#define OP(id, name, min_in, max_in, nout, traits, attrs, flops, sem) +((traits) & IR_T_LAYER ? 1 : 0)
+#include "ops.def"
+  ,
+  N_LAYER_LINES = 0
+#define LAYER(id) +1
+#include "ops.def"
+};
+_Static_assert(N_LAYER_OPS == N_LAYER_LINES, "ops.def: an IR_T_LAYER op has no LAYER line");
+
 ir_op ir_op_by_name(const char *name) {
   for (int i = 0; i < IR_OP_COUNT; i++)
     if (strcmp(ir_ops[i].name, name) == 0) return (ir_op)i;

@@ -158,12 +158,14 @@ static bool decompose(ir_graph *g, ir_diags *d) {
   return changed;
 }
 
+int pass_put(pass_expansion *e, ir_op op, const char *suffix, const int *in, int n) {
+  char name[512];
+  snprintf(name, sizeof name, "%s.%s", e->name, suffix);
+  return ir_insert_node(e->g, e->pos++, op, name, in, n, e->loc);
+}
+
 bool pass_decompose(ir_graph *g, pass_ctx *ctx) {
   ir_diags local;
-  ir_diags *d = ctx->diags;
-  if (!d) {
-    ir_diags_init(&local, NULL, NULL, 0, stderr);
-    d = &local;
-  }
+  ir_diags *d = pass_diags(ctx, &local);
   return decompose(g, d);
 }

@@ -31,21 +31,7 @@
 
 #include "passes.h"
 
-/* where new nodes go and how they are named and placed */
-typedef struct out {
-  ir_graph *g;      /* the graph holding the layer */
-  int pos;          /* the next node goes here (the layer node moves down) */
-  const char *name; /* the layer's name, the prefix of every new node */
-  ir_loc loc;       /* the layer's position */
-  ir_diags *d;      /* errors (none expected: the layer was typed) */
-} out;
-
-/* inserts NAME.suffix at o->pos (attributes are set by the caller before typed) */
-static int put(out *o, ir_op op, const char *suffix, const int *in, int n) {
-  char name[512];
-  snprintf(name, sizeof name, "%s.%s", o->name, suffix);
-  return ir_insert_node(o->g, o->pos++, op, name, in, n, o->loc);
-}
+typedef pass_expansion out; /* where the expansion's nodes go (passes.h) */
 
 /* infers node n, returns its result */
 static int typed(out *o, int n) {
@@ -66,7 +52,7 @@ static void finish(out *o, int layer_result) {
 /* ---- multihead_attention ---- */
 
 static int reshape(out *o, const char *suffix, int v, int rank, const ir_dim *dims) {
-  int n = put(o, IR_OP_RESHAPE, suffix, &v, 1);
+  int n = pass_put(o, IR_OP_RESHAPE, suffix, &v, 1);
   ir_type t = {.dtype = IR_F32, .rank = rank};
   for (int i = 0; i < rank; i++) t.dims[i] = dims[i];
   o->g->values[o->g->nodes[n].outputs[0]].type = t;
@@ -74,14 +60,14 @@ static int reshape(out *o, const char *suffix, int v, int rank, const ir_dim *di
 }
 
 static int transpose(out *o, const char *suffix, int v, int rank, const int64_t *perm) {
-  int n = put(o, IR_OP_TRANSPOSE, suffix, &v, 1);
+  int n = pass_put(o, IR_OP_TRANSPOSE, suffix, &v, 1);
   ir_set_attr_ints(o->g, n, "perm", perm, rank);
   return typed(o, n);
 }
 
 /* SELECT of index along dim 0 */
 static int select0(out *o, const char *suffix, int v, int64_t index) {
-  int n = put(o, IR_OP_SELECT, suffix, &v, 1);
+  int n = pass_put(o, IR_OP_SELECT, suffix, &v, 1);
   ir_set_attr_int(o->g, n, "dim", 0);
   ir_set_attr_int(o->g, n, "index", index);
   return typed(o, n);
@@ -90,7 +76,7 @@ static int select0(out *o, const char *suffix, int v, int64_t index) {
 /* rows [lo, hi) of a parameter (SLICE of dim 0); it reads params only, so it runs once at
  * session start */
 static int rows(out *o, const char *suffix, int p, int64_t lo, int64_t hi) {
-  int n = put(o, IR_OP_SLICE, suffix, &p, 1);
+  int n = pass_put(o, IR_OP_SLICE, suffix, &p, 1);
   ir_set_attr_int(o->g, n, "dim", 0);
   ir_set_attr_int(o->g, n, "start", lo);
   ir_set_attr_int(o->g, n, "end", hi);
@@ -100,7 +86,7 @@ static int rows(out *o, const char *suffix, int p, int64_t lo, int64_t hi) {
 /* LINEAR(x, w[, b]) named NAME.suffix, left for decompose's loop */
 static int linear(out *o, const char *suffix, int x, int w, int b) {
   int in[3] = {x, w, b};
-  return typed(o, put(o, IR_OP_LINEAR, suffix, in, b >= 0 ? 3 : 2));
+  return typed(o, pass_put(o, IR_OP_LINEAR, suffix, in, b >= 0 ? 3 : 2));
 }
 
 /* the attention's sizes */
@@ -170,7 +156,7 @@ static int expand_mha(ir_graph *g, int i, ir_diags *d) {
       split_heads(&o, "v_", vp, 1, &c, &qkv[2]);
     }
   }
-  int an = put(&o, IR_OP_ATTENTION, "attention", qkv, 3);
+  int an = pass_put(&o, IR_OP_ATTENTION, "attention", qkv, 3);
   ir_set_attr_float(g, an, "scale", 1.0 / sqrt((double)(E / c.H)));
   ir_set_attr_int(g, an, "causal", c.causal);
   ir_set_attr_int(g, an, "window", c.window);
@@ -201,7 +187,7 @@ static int bias(const tf *t, ir_tf_part p) {
 
 static int add(tf *t, const char *suffix, int a, int b) {
   int in[2] = {a, b};
-  return typed(&t->o, put(&t->o, IR_OP_ADD, suffix, in, 2));
+  return typed(&t->o, pass_put(&t->o, IR_OP_ADD, suffix, in, 2));
 }
 
 /* LAYER_NORM of x with part p; without biases a zero bias (LayerNorm(bias=False)) */
@@ -214,7 +200,7 @@ static int norm(tf *t, const char *suffix, int x, ir_tf_part p) {
     in[2] = ir_add_const(t->o.g, ty, zeros, t->o.loc);
     free(zeros);
   }
-  int n = put(&t->o, IR_OP_LAYER_NORM, suffix, in, 3);
+  int n = pass_put(&t->o, IR_OP_LAYER_NORM, suffix, in, 3);
   ir_set_attr_float(t->o.g, n, "eps", ir_attr_float(t->n, "eps"));
   return typed(&t->o, n);
 }
@@ -227,7 +213,7 @@ static int attend(tf *t, const char *what, int q, int kv, ir_tf_part in_p, ir_tf
   if (t->r.bias) in[k++] = bias(t, in_p);
   in[k++] = weight(t, out_p);
   if (t->r.bias) in[k++] = bias(t, out_p);
-  int n = put(&t->o, IR_OP_MULTIHEAD_ATTENTION, what, in, k);
+  int n = pass_put(&t->o, IR_OP_MULTIHEAD_ATTENTION, what, in, k);
   ir_graph *g = t->o.g;
   ir_set_attr_int(g, n, "num_heads", ir_attr_int(t->n, "nhead"));
   ir_set_attr_int(g, n, "bias", t->r.bias);
@@ -244,7 +230,7 @@ static int feed_forward(tf *t, int x) {
   int h = linear(&t->o, "linear1", x, weight(t, IR_TF_LINEAR1), bias(t, IR_TF_LINEAR1));
   const ir_attr *act = ir_get_attr(t->n, "activation");
   bool gelu = act && act->s && !strcmp(act->s, "gelu");
-  int n = put(&t->o, gelu ? IR_OP_GELU : IR_OP_RELU, "activation", &h, 1);
+  int n = pass_put(&t->o, gelu ? IR_OP_GELU : IR_OP_RELU, "activation", &h, 1);
   if (gelu) ir_set_attr_int(t->o.g, n, "tanh", 0);
   h = typed(&t->o, n);
   return linear(&t->o, "linear2", h, weight(t, IR_TF_LINEAR2), bias(t, IR_TF_LINEAR2));

@@ -27,21 +27,7 @@
 
 #include "passes.h"
 
-/* where new outer nodes go and how they are named and placed */
-typedef struct out {
-  ir_graph *g;      /* the graph holding the layer */
-  int pos;          /* the next node goes here (the layer node moves down) */
-  const char *name; /* the layer's name, the prefix of every new node */
-  ir_loc loc;       /* the layer's position */
-  ir_diags *d;      /* errors (none expected: the layer was typed) */
-} out;
-
-/* inserts an outer node NAME.suffix at o->pos; its index */
-static int put(out *o, ir_op op, const char *suffix, const int *in, int n) {
-  char name[256];
-  snprintf(name, sizeof name, "%s.%s", o->name, suffix);
-  return ir_insert_node(o->g, o->pos++, op, name, in, n, o->loc);
-}
+typedef pass_expansion out; /* where the expansion's nodes go (passes.h) */
 
 /* infers node n of g, returns its first result */
 static int typed(ir_graph *g, int n, ir_diags *d) {
@@ -53,14 +39,14 @@ static int transposed(out *o, int w, const char *what) {
   static const int64_t perm[2] = {1, 0};
   char sfx[128];
   snprintf(sfx, sizeof sfx, "%s_t", what);
-  int n = put(o, IR_OP_TRANSPOSE, sfx, &w, 1);
+  int n = pass_put(o, IR_OP_TRANSPOSE, sfx, &w, 1);
   ir_set_attr_ints(o->g, n, "perm", perm, 2);
   return typed(o->g, n, o->d);
 }
 
 /* SELECT index i of dim 0 */
 static int pick(out *o, int v, int64_t i, const char *suffix) {
-  int n = put(o, IR_OP_SELECT, suffix, &v, 1);
+  int n = pass_put(o, IR_OP_SELECT, suffix, &v, 1);
   ir_set_attr_int(o->g, n, "dim", 0);
   ir_set_attr_int(o->g, n, "index", i);
   return typed(o->g, n, o->d);
@@ -69,7 +55,7 @@ static int pick(out *o, int v, int64_t i, const char *suffix) {
 /* CONCAT of vs along dim (a single value stays as it is) */
 static int join(out *o, const int *vs, int n, int64_t dim, const char *suffix) {
   if (n == 1) return vs[0];
-  int c = put(o, IR_OP_CONCAT, suffix, vs, n);
+  int c = pass_put(o, IR_OP_CONCAT, suffix, vs, n);
   ir_set_attr_int(o->g, c, "dim", dim);
   return typed(o->g, c, o->d);
 }
@@ -237,7 +223,7 @@ static void scan_one(out *o, const layer *ly, int64_t l, int dir, int x, int h0,
 
 /* [B, X] -> [1, B, X] */
 static int unsqueeze(out *o, int v, const char *suffix) {
-  int n = put(o, IR_OP_RESHAPE, suffix, &v, 1);
+  int n = pass_put(o, IR_OP_RESHAPE, suffix, &v, 1);
   ir_type t = o->g->values[v].type;
   memmove(&t.dims[1], &t.dims[0], sizeof(ir_dim) * (size_t)t.rank);
   t.dims[0] = ir_dim_const(1);

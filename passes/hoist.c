@@ -243,11 +243,7 @@ static bool hoist_scan(ir_graph *g, int si, ir_diags *d) {
 
 bool pass_hoist(ir_graph *g, pass_ctx *ctx) {
   ir_diags local;
-  ir_diags *d = ctx->diags;
-  if (!d) {
-    ir_diags_init(&local, NULL, NULL, 0, stderr);
-    d = &local;
-  }
+  ir_diags *d = pass_diags(ctx, &local);
   bool changed = false;
   for (int i = 0; i < g->nnodes; i++) {
     if (g->nodes[i].dead || g->nodes[i].op != IR_OP_SCAN) continue;

@@ -83,11 +83,7 @@ static void check_derived(const ir_graph *g, const int64_t *syms, ir_diags *d) {
 
 bool pass_infer_shapes(ir_graph *g, pass_ctx *ctx) {
   ir_diags local;
-  ir_diags *d = ctx->diags;
-  if (!d) {
-    ir_diags_init(&local, NULL, NULL, 0, stderr);
-    d = &local;
-  }
+  ir_diags *d = pass_diags(ctx, &local);
   /* types as they were, to tell whether inference changed any */
   int nbefore = g->nvalues;
   ir_type *before = malloc(sizeof(ir_type) * (size_t)(nbefore ? nbefore : 1));

@@ -121,11 +121,7 @@ static bool merge_one(ir_graph *g, int si, ir_graph *x, ir_diags *d) {
 
 bool pass_merge_gemm(ir_graph *g, pass_ctx *ctx) {
   ir_diags local;
-  ir_diags *d = ctx->diags;
-  if (!d) {
-    ir_diags_init(&local, NULL, NULL, 0, stderr);
-    d = &local;
-  }
+  ir_diags *d = pass_diags(ctx, &local);
   bool changed = false;
   while (merge_one(g, 0, g, d)) changed = true;
   for (int i = 0; i < g->nnodes; i++) {

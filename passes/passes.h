@@ -41,9 +41,23 @@ extern const pass_info pass_pipeline[];
 bool pass_run_pipeline(ir_graph *g, pass_ctx *ctx);
 /* true if name is a pass of the pipeline or "all" */
 bool pass_name_known(const char *name);
+/* where a pass reports user errors: ctx->diags, or *local made to print to
+ * stderr when the caller gave none */
+ir_diags *pass_diags(pass_ctx *ctx, ir_diags *local);
 
 /* every layer op (linear, dropout, recurrent, attention, Transformer) to primitives */
 bool pass_decompose(ir_graph *g, pass_ctx *ctx);
+/* where decompose puts the nodes of a layer's expansion */
+typedef struct pass_expansion {
+  ir_graph *g;      /* the graph holding the layer */
+  int pos;          /* the next node goes here (the layer node moves down) */
+  const char *name; /* the layer's name, the prefix of every new node */
+  ir_loc loc;       /* the layer's position, every new node's */
+  ir_diags *d;      /* errors (none expected: the layer was typed) */
+} pass_expansion;
+/* inserts node NAME.suffix of op at e->pos (attributes are set by the caller
+ * before it is typed); its index */
+int pass_put(pass_expansion *e, ir_op op, const char *suffix, const int *in, int n);
 /* decompose_rnn.c, called by decompose: expands the RNN, LSTM or GRU at node i
  * into SCANs; returns the index of the node after the expansion */
 int pass_expand_recurrent(ir_graph *g, int i, ir_diags *d);

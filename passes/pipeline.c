@@ -21,6 +21,12 @@ const pass_info pass_pipeline[] = {
     {NULL, NULL},
 };
 
+ir_diags *pass_diags(pass_ctx *ctx, ir_diags *local) {
+  if (ctx->diags) return ctx->diags;
+  ir_diags_init(local, NULL, NULL, 0, stderr);
+  return local;
+}
+
 bool pass_name_known(const char *name) {
   if (strcmp(name, "all") == 0) return true;
   for (const pass_info *p = pass_pipeline; p->name; p++)

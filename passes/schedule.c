@@ -85,14 +85,8 @@ bool sched_unit_kernel(const sched_ctx *s, const ir_graph *g, const ir_node *n, 
     case IR_OP_CONV1D:
     case IR_OP_FILL:
     case IR_OP_SCAN:
-    case IR_OP_LINEAR:
-    case IR_OP_DROPOUT:
-    case IR_OP_RNN:
-    case IR_OP_LSTM:
-    case IR_OP_GRU:
-    case IR_OP_MULTIHEAD_ATTENTION:
-    case IR_OP_TRANSFORMER_ENCODER_LAYER:
-    case IR_OP_TRANSFORMER_DECODER_LAYER:
+#define LAYER(id) case IR_OP_##id:
+#include "ops.def"
     case IR_OP_COUNT:
       return false;
   }

@@ -205,11 +205,7 @@ static void choose_tiles(ir_graph *g, ir_node *n, const int64_t *syms, int64_t t
 
 bool pass_tile_attention(ir_graph *g, pass_ctx *ctx) {
   ir_diags local;
-  ir_diags *d = ctx->diags;
-  if (!d) {
-    ir_diags_init(&local, NULL, NULL, 0, stderr);
-    d = &local;
-  }
+  ir_diags *d = pass_diags(ctx, &local);
   bool changed = false;
   int *uses = ir_use_counts(g);
   for (int i = 0; i < g->nnodes; i++) {
