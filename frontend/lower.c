@@ -126,6 +126,25 @@ static void lower_dims(fe_ctx *L, const fe_ast *dims) {
   }
 }
 
+/* position_dim: NAME, a dim of `dims:` (default T when there is one): the
+ * dim whose positions a session counts (SPEC 9) */
+static void lower_position_dim(fe_ctx *L, const fe_ast *v) {
+  L->g->position_sym = ir_graph_find_sym(L->g, "T");
+  if (!v) return;
+  if (!is_ident(v)) {
+    ir_error(L->d, v->loc, "'position_dim' must be the name of a dim of 'dims'");
+    return;
+  }
+  L->g->position_sym = ir_graph_find_sym(L->g, v->text);
+  if (L->g->position_sym >= 0) return;
+  fe_suggest s;
+  fe_suggest_init(&s, v->text);
+  for (int i = 0; i < L->g->nsyms; i++)
+    fe_suggest_try(&s, L->g->syms[i].name, strlen(L->g->syms[i].name));
+  ir_error(L->d, v->loc, "position_dim '%s' is not a dim of 'dims'%s", v->text,
+           fe_suggest_hint(&s));
+}
+
 /* an input's `shape:`: dim names and positive integers */
 static bool input_shape(fe_ctx *L, const fe_def *in, const fe_ast *shape, ir_type *t) {
   if (shape->kind != FE_SEQ || shape->nitems > IR_MAX_RANK) {
@@ -324,7 +343,8 @@ ir_graph *fe_lower(const fe_ast *model, ir_diags *d) {
   if (!check_version(&L, model)) return NULL;
   L.g = ir_graph_new(NULL);
   lower_name(&L, model);
-  static const char *const keys[] = {"seqc", "name", "dims", "inputs", "outputs", "nodes", NULL};
+  static const char *const keys[] = {"seqc",    "name",  "dims",         "inputs",
+                                     "outputs", "nodes", "position_dim", NULL};
   for (int i = 0; i < model->nitems; i++) {
     int k = 0;
     while (keys[k] && strcmp(keys[k], model->keys[i]->text)) k++;
@@ -338,6 +358,7 @@ ir_graph *fe_lower(const fe_ast *model, ir_diags *d) {
   const fe_ast *dims = fe_map_get(model, "dims"), *inputs = fe_map_get(model, "inputs");
   const fe_ast *nodes = fe_map_get(model, "nodes"), *outputs = fe_map_get(model, "outputs");
   if (dims) lower_dims(&L, dims);
+  lower_position_dim(&L, fe_map_get(model, "position_dim"));
 
   if (!inputs)
     ir_error(d, (ir_loc){1, 1}, "missing 'inputs'");

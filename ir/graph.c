@@ -41,6 +41,7 @@ ir_graph *ir_graph_new(const char *name) {
   ir_graph *g = calloc(1, sizeof *g);
   IR_ASSERT(g);
   g->name = name ? ir_strdup(g, name) : NULL;
+  g->position_sym = -1;
   return g;
 }
 
@@ -305,6 +306,7 @@ ir_graph *ir_graph_clone(const ir_graph *g) {
   c->parent = g->parent;
   c->nsyms = g->nsyms;
   c->nderived = g->nderived;
+  c->position_sym = g->position_sym;
   for (int i = 0; i < g->nsyms + g->nderived; i++) {
     c->syms[i] = g->syms[i];
     c->syms[i].name = ir_strdup(c, g->syms[i].name);

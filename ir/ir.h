@@ -287,6 +287,8 @@ struct ir_graph {
   ir_symbol syms[IR_MAX_SYMS]; /* dim symbols (shared with bodies through parent) */
   int nsyms;              /* base symbols: syms[0 .. nsyms-1] */
   int nderived;           /* derived symbols: syms[nsyms .. nsyms+nderived-1] */
+  int position_sym;       /* the dim a session counts positions of (position_dim:,
+                             default T; SPEC 9), -1 if the model has none */
   ir_graph *parent;       /* enclosing graph of a body, NULL at top level */
   ir_buffer *buffers;     /* plan_memory's plan (top level only), NULL before */
   int nbuffers;

@@ -99,6 +99,8 @@ struct seqrt_session {
   size_t prepared_bytes;        /* size of prepared */
   void *random;                 /* parameter values made by random_params */
   bool prepare_done;            /* prepare ran since the parameters last changed */
+  int64_t position;             /* p (SPEC 9): positions consumed by a streaming model since
+                                   the start or the last reset; 0 while none streams */
   int nthreads;                 /* threads per region */
   seqrt_team *team;             /* barrier and failure state of the regions */
 };

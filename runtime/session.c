@@ -375,6 +375,10 @@ int64_t seqrt_session_sym(const seqrt_session *s, int i) {
   return i >= 0 && i < s->desc->nsyms + s->desc->nderived ? s->syms[i] : -1;
 }
 
+void seqrt_session_reset(seqrt_session *s) { s->position = 0; }
+
+int64_t seqrt_session_position(const seqrt_session *s) { return s->position; }
+
 int64_t seqrt_session_run_sym(const seqrt_session *s, int i) {
   return i >= 0 && i < s->desc->nsyms + s->desc->nderived ? s->run_syms[i] : -1;
 }

@@ -56,6 +56,29 @@ static void top_level_keys(void **state) {
   expect_error(HEAD "outputs: [x]\nnodes: [a]\n", "t.yaml:8:8: error: 'nodes' must be a mapping");
 }
 
+/* position_dim (SPEC 9): a dim of `dims:`, T by default, none without T */
+static void position_dim(void **state) {
+  (void)state;
+  expect_error(HEAD "outputs: [x]\nposition_dim: S\n",
+               "t.yaml:8:15: error: position_dim 'S' is not a dim of 'dims'");
+  expect_error(HEAD "outputs: [x]\nposition_dim: t\n",
+               "t.yaml:8:15: error: position_dim 't' is not a dim of 'dims'; did you mean 'T'?");
+  expect_error(HEAD "outputs: [x]\nposition_dim: [T]\n",
+               "t.yaml:8:15: error: 'position_dim' must be the name of a dim of 'dims'");
+  ir_graph *g = lower_ok(HEAD "outputs: [x, tok]\nposition_dim: B\n");
+  assert_int_equal(g->position_sym, ir_graph_find_sym(g, "B"));
+  ir_graph_free(g);
+  g = lower_ok(HEAD "outputs: [x, tok]\n");
+  assert_int_equal(g->position_sym, ir_graph_find_sym(g, "T"));
+  ir_graph *c = ir_graph_clone(g);
+  assert_int_equal(c->position_sym, g->position_sym);
+  ir_graph_free(c);
+  ir_graph_free(g);
+  g = lower_ok("seqc: 1\nname: m\ndims: {B: 2}\ninputs: {x: {shape: [B]}}\noutputs: [x]\n");
+  assert_int_equal(g->position_sym, -1);
+  ir_graph_free(g);
+}
+
 static void dims_and_inputs(void **state) {
   (void)state;
   expect_error("seqc: 1\nname: m\ndims: {B: 0}\ninputs: {x: {shape: [B]}}\noutputs: [x]\n",
@@ -377,7 +400,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(version),
       cmocka_unit_test(name),
-      cmocka_unit_test(top_level_keys),
+      cmocka_unit_test(position_dim), cmocka_unit_test(top_level_keys),
       cmocka_unit_test(dims_and_inputs),
       cmocka_unit_test(unknown_node_key),
       cmocka_unit_test(attribute_types),

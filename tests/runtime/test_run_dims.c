@@ -161,6 +161,26 @@ static void runs_below_plan(void **state) {
   }
 }
 
+/* no model streams yet (SPEC 9): p stays 0 over runs, and a reset keeps the
+ * plan and the parameters, so runs go on as before */
+static void position_and_reset(void **state) {
+  (void)state;
+  seqrt_model_desc d = ramp_desc(ramp_unbound);
+  seqrt_error err = {{0}};
+  const int64_t plan[] = {3, 8};
+  seqrt_session *s = seqrt_session_new(&d, plan, 2, &err);
+  assert_non_null(s);
+  assert_int_equal(seqrt_session_position(s), 0);
+  ramp_check(s, 3, 8);
+  ramp_check(s, 2, 5);
+  assert_int_equal(seqrt_session_position(s), 0);
+  seqrt_session_reset(s);
+  assert_int_equal(seqrt_session_position(s), 0);
+  ramp_check(s, 1, 3);
+  assert_int_equal(seqrt_session_sym(s, SYM_T), 8);
+  seqrt_session_free(s);
+}
+
 /* a dim over the plan: the message, nothing run, and the session goes on */
 static void run_over_plan(void **state) {
   (void)state;
@@ -338,6 +358,7 @@ int main(void) {
       cmocka_unit_test(runs_below_plan),      cmocka_unit_test(run_over_plan),
       cmocka_unit_test(prepare_follows_dims), cmocka_unit_test(bound_dim_stays),
       cmocka_unit_test(param_dim_stays),      cmocka_unit_test(outgrown_buffer_refused),
+      cmocka_unit_test(position_and_reset),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
