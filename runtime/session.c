@@ -399,7 +399,8 @@ static const char *type_str(seqrt_dtype t, const int64_t *shape, int rank, char 
  * of an input; others keep their planned value), each at most the planned
  * one; then the derived ones, the inputs' shapes under them, and that every
  * buffer fits in its planned place. On success they become the run's
- * (run_syms, run_shapes); on failure the last run's stay. No allocation.
+ * (run_syms, run_shapes); on failure the last run's run_syms stay. No
+ * allocation.
  */
 static bool bind_run(seqrt_session *s, const seqrt_tensor *in, seqrt_error *err) {
   const seqrt_model_desc *d = s->desc;
@@ -453,26 +454,26 @@ static bool bind_run(seqrt_session *s, const seqrt_tensor *in, seqrt_error *err)
       return false;
     }
   }
-  /* the planned place of each buffer must hold it: true of every model seqc
-   * makes (see the top), checked so that a descriptor where it is not fails
-   * here instead of writing past its place */
+  /* every buffer's shape in this run, in one pass; the planned place of each
+   * must hold it: true of every model seqc makes (see the top), checked so
+   * that a descriptor where it is not fails here instead of writing past its
+   * place (run_shapes serve only a run that is made, so a failure here may
+   * leave them half written) */
   for (int b = 0; b < d->nbufs; b++) {
     int role = d->bufs[b].role;
-    if (role != SEQRT_ROLE_TEMP && role != SEQRT_ROLE_OUTPUT && role != SEQRT_ROLE_PREPARED)
-      continue;
-    int64_t shape[SEQRT_MAX_RANK];
     size_t bytes;
-    if (!buffer_shape(&d->bufs[b], syms, shape, &bytes) || bytes > s->bytes[b]) {
+    bool fits = buffer_shape(&d->bufs[b], syms, &s->run_shapes[(size_t)b * SEQRT_MAX_RANK], &bytes);
+    if (role == SEQRT_ROLE_TEMP || role == SEQRT_ROLE_OUTPUT || role == SEQRT_ROLE_PREPARED)
+      fits = fits && bytes <= s->bytes[b];
+    else
+      fits = true; /* inputs were checked above; params keep their planned shapes */
+    if (!fits) {
       rt_errorf(err, "buffer '%s' does not fit in the place this session planned for it",
                 buf_name(d, b));
       return false;
     }
   }
   memcpy(s->run_syms, syms, sizeof *syms * ((size_t)d->nsyms + (size_t)d->nderived));
-  for (int b = 0; b < d->nbufs; b++) {
-    size_t bytes;
-    buffer_shape(&d->bufs[b], syms, &s->run_shapes[(size_t)b * SEQRT_MAX_RANK], &bytes);
-  }
   return true;
 }
 
