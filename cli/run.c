@@ -184,9 +184,9 @@ static int check_unused_params(const ir_graph *g, seqrt_st_file *w, const run_ar
 }
 
 /* --interpret: the reference interpreter on the graph as lowered; the driver's
- * steps around it, ir_eval where the session would run */
-static int interpret(const ir_graph *g, const seqrt_driver *drv, const run_args *a,
-                     const seqrt_driver_run *run) {
+ * steps around it, a run of the interpreter's session where the session would run */
+static int interpret(const ir_graph *g, ir_session *session, const seqrt_driver *drv,
+                     const run_args *a, const seqrt_driver_run *run) {
   int nin = g->ninputs, n = g->noutputs;
   seqrt_tensor *inputs = calloc((size_t)nin + 1, sizeof *inputs);
   bool *given = calloc((size_t)nin + 1, sizeof *given);
@@ -213,8 +213,8 @@ static int interpret(const ir_graph *g, const seqrt_driver *drv, const run_args 
   }
   if (w && check_unused_params(g, w, a)) goto done;
   r.syms = syms;
-  bool ok = w ? ir_eval(g, syms, inputs, file_param, w, out, &err)
-              : ir_eval(g, syms, inputs, random_param, &r, out, &err);
+  bool ok = w ? ir_eval_run(session, syms, inputs, file_param, w, out, &err)
+              : ir_eval_run(session, syms, inputs, random_param, &r, out, &err);
   if (!ok)
     cli_error("%s", err.msg);
   else
@@ -267,9 +267,12 @@ int cmd_run(int argc, char **argv) {
                       .compile = compile_hook,
                       .user = &jm};
   if (a.interpret) {
-    /* each run on its own: the interpreter keeps nothing between runs */
+    /* the runs in one session of the interpreter, as in a runtime session */
+    ir_session *session = ir_session_new(g);
+    IR_ASSERT(session);
     for (int k = 0; k < a.nruns && status == CLI_OK; k++)
-      status = interpret(g, &drv, &a, &a.runs[k]);
+      status = interpret(g, session, &drv, &a, &a.runs[k]);
+    ir_session_free(session);
   } else {
     status = seqrt_drive(&drv, a.runs, a.nruns);
   }

@@ -121,6 +121,7 @@ typedef struct cg_ctx {
   /* its parameters, as seqrt_entry_fn has them */
   LLVMValueRef bufs, syms, team, ith, nth;
   LLVMValueRef sym_val[IR_MAX_SYMS]; /* i64 value of each symbol in this function */
+  LLVMValueRef session_val[SEQRT_SESSION_SYMS]; /* i64 p and runs since reset (seqrt.h) */
   LLVMValueRef *const_global;        /* per value id: global holding an IR_VAL_CONST, or NULL */
   /* scalar types, then <vw x float>, <vw x i1>, <vw x i32> */
   LLVMTypeRef f32, f64, i1, i8, i32, i64, ptr, void_t;
@@ -168,6 +169,10 @@ LLVMValueRef cg_intrinsic(cg_ctx *c, const char *name, LLVMTypeRef *types, int n
                           LLVMValueRef *args, int nargs);
 /* this thread's share [lo, hi) of [0, n), cut at multiples of unit */
 void cg_split(cg_ctx *c, LLVMValueRef n, int64_t unit, LLVMValueRef *lo, LLVMValueRef *hi);
+/* the value of the session's p (SEQRT_SYM_POSITION) or runs since reset (SEQRT_SYM_RUNS) */
+LLVMValueRef cg_session(cg_ctx *c, int which);
+/* returns from the entry when some thread has failed (seqrt_failed); after a barrier */
+void cg_return_if_failed(cg_ctx *c);
 /* seqrt_barrier(team, ith); its two halves seqrt_arrive and seqrt_wait */
 void cg_barrier(cg_ctx *c);
 void cg_arrive(cg_ctx *c);
@@ -274,8 +279,10 @@ void cg_copy_rows(cg_ctx *c, int64_t es, LLVMValueRef dst, LLVMValueRef ds, LLVM
  * kernels read or wrote, so that no other thread need wait for the copy */
 void cg_copy_unit_rows(cg_ctx *c, int64_t es, LLVMValueRef dst, LLVMValueRef ds, LLVMValueRef src,
                        LLVMValueRef ss, LLVMValueRef rows, int64_t len);
-/* embed.c: embedding lookup and positional encoding */
+/* embed.c: embedding lookup, positional encoding and positions */
 void cg_emit_embed(cg_ctx *c, const ir_node *n);
+/* movement.c: state_read and state_write, copies of the session's state */
+void cg_emit_state(cg_ctx *c, const ir_node *n);
 /* attention.c: tiled attention with online softmax (memory linear in T) */
 void cg_emit_attention(cg_ctx *c, const ir_node *n);
 /* conv1d.c: nn.Conv1d over batch-first [B, T, C] */

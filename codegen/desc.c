@@ -61,6 +61,8 @@ seqrt_model_desc *cg_desc_new(const ir_graph *g, const int64_t *bind_syms) {
     defs[i].min = s->min;
   }
   d->derived = defs;
+  d->position_sym = g->position_sym;
+  d->streaming = g->streams;
 
   d->nbufs = g->nbuffers;
   seqrt_buffer_desc *bufs = calloc((size_t)g->nbuffers + 1, sizeof *bufs);

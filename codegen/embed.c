@@ -1,9 +1,11 @@
 /*
- * embed.c: the two kernels that turn positions into vectors. embedding
- * gathers rows of a weight table by index, checking every index first (an
- * index out of range is reported to the runtime and gives a zero row, never
- * a read outside the table). positional_encoding adds the sinusoidal table,
- * computed in double (llvm.sin / llvm.cos, then angle addition).
+ * embed.c: the kernels that turn positions into vectors. embedding gathers
+ * rows of a weight table by index, checking every index first (an index out
+ * of range is reported to the runtime and gives a zero row, never a read
+ * outside the table). positional_encoding adds the sinusoidal table,
+ * computed in double (llvm.sin / llvm.cos, then angle addition). positions
+ * writes a run's position indices. Along the position dim, positions start
+ * at the session position p (SPEC 9).
  */
 #include "cg_internal.h"
 
@@ -88,6 +90,9 @@ static void positional(cg_ctx *c, const ir_node *n) {
   LLVMValueRef interleave = LLVMConstVector(inter, (unsigned)(2 * vw));
   LLVMValueRef s_slot = cg_alloca(c, vf64, "pe.sin"), c_slot = cg_alloca(c, vf64, "pe.cos");
 
+  /* [B, T, D] along the position dim starts at the session position */
+  bool at_p = R == 3 && ir_at_position(c->g, xt);
+  LLVMValueRef p0 = at_p ? cg_session(c, SEQRT_SYM_POSITION) : cg_i64(c, 0);
   LLVMValueRef t0, t1;
   cg_split(c, T, 1, &t0, &t1);
   cg_if any;
@@ -101,7 +106,8 @@ static void positional(cg_ctx *c, const ir_node *n) {
   LLVMValueRef pw[2] = {cg_splat(c, LLVMConstReal(c->f64, 10000.0)), e};
   LLVMValueRef w = call_f64(c, "llvm.pow", pw, 2);
   LLVMValueRef sw = call_f64(c, "llvm.sin", &w, 1), cw = call_f64(c, "llvm.cos", &w, 1);
-  LLVMValueRef a0 = LLVMBuildFMul(b, cg_splat(c, LLVMBuildSIToFP(b, t0, c->f64, "")), w, "");
+  LLVMValueRef pos0 = LLVMBuildSIToFP(b, LLVMBuildAdd(b, p0, t0, ""), c->f64, "");
+  LLVMValueRef a0 = LLVMBuildFMul(b, cg_splat(c, pos0), w, "");
   LLVMBuildStore(b, call_f64(c, "llvm.sin", &a0, 1), s_slot);
   LLVMBuildStore(b, call_f64(c, "llvm.cos", &a0, 1), c_slot);
   /* the block's columns 2 * lp.i + [0, 2 vw), masked at D */
@@ -138,9 +144,32 @@ static void positional(cg_ctx *c, const ir_node *n) {
   cg_if_end(c, &any);
 }
 
+/* out [B, T] i64 = p0 + t, p0 the session position when x's axis 1 is the
+ * position dim; each thread its rows */
+static void positions(cg_ctx *c, const ir_node *n) {
+  LLVMBuilderRef b = c->b;
+  const ir_type *xt = &c->g->values[n->inputs[0]].type;
+  LLVMValueRef p0 = ir_at_position(c->g, xt) ? cg_session(c, SEQRT_SYM_POSITION) : cg_i64(c, 0);
+  LLVMValueRef out = cg_value_ptr(c, n->outputs[0]);
+  LLVMValueRef T = cg_dim(c, xt->dims[1]);
+  LLVMValueRef lo, hi;
+  cg_split(c, cg_dim(c, xt->dims[0]), 1, &lo, &hi);
+  cg_loop r;
+  cg_loop_begin(c, &r, lo, hi, cg_i64(c, 1));
+  LLVMValueRef row = LLVMBuildNUWMul(b, r.i, T, "");
+  cg_loop t;
+  cg_loop_begin(c, &t, cg_i64(c, 0), T, cg_i64(c, 1));
+  LLVMBuildStore(b, LLVMBuildAdd(b, p0, t.i, ""),
+                 cg_gep(c, c->i64, out, LLVMBuildAdd(b, row, t.i, "")));
+  cg_loop_end(c, &t);
+  cg_loop_end(c, &r);
+}
+
 void cg_emit_embed(cg_ctx *c, const ir_node *n) {
   if (n->op == IR_OP_EMBEDDING)
     embedding(c, n);
+  else if (n->op == IR_OP_POSITIONS)
+    positions(c, n);
   else
     positional(c, n);
 }

@@ -153,6 +153,21 @@ static void call_team(cg_ctx *c, const char *name) {
   LLVMBuildCall2(c->b, fty, runtime_fn(c, name, fty), args, 2, "");
 }
 
+LLVMValueRef cg_session(cg_ctx *c, int which) { return c->session_val[which]; }
+
+void cg_return_if_failed(cg_ctx *c) {
+  LLVMTypeRef params[1] = {c->ptr};
+  LLVMTypeRef fty = LLVMFunctionType(c->i32, params, 1, 0);
+  LLVMValueRef failed =
+      LLVMBuildCall2(c->b, fty, runtime_fn(c, "seqrt_failed", fty), &c->team, 1, "failed");
+  LLVMBasicBlockRef stop = LLVMAppendBasicBlockInContext(c->llvm, c->fn, "failed");
+  LLVMBasicBlockRef go = LLVMAppendBasicBlockInContext(c->llvm, c->fn, "commit");
+  LLVMBuildCondBr(c->b, LLVMBuildICmp(c->b, LLVMIntNE, failed, cg_i32(c, 0), ""), stop, go);
+  LLVMPositionBuilderAtEnd(c->b, stop);
+  LLVMBuildRetVoid(c->b);
+  LLVMPositionBuilderAtEnd(c->b, go);
+}
+
 void cg_barrier(cg_ctx *c) { call_team(c, "seqrt_barrier"); }
 void cg_arrive(cg_ctx *c) { call_team(c, "seqrt_arrive"); }
 void cg_wait(cg_ctx *c) { call_team(c, "seqrt_wait"); }

@@ -53,6 +53,8 @@ static LLVMErrorRef define_runtime(LLVMOrcLLJITRef jit) {
        {(LLVMOrcJITTargetAddress)(uintptr_t)&seqrt_wait, flags}},
       {LLVMOrcLLJITMangleAndIntern(jit, "seqrt_fail"),
        {(LLVMOrcJITTargetAddress)(uintptr_t)&seqrt_fail, flags}},
+      {LLVMOrcLLJITMangleAndIntern(jit, "seqrt_failed"),
+       {(LLVMOrcJITTargetAddress)(uintptr_t)&seqrt_failed, flags}},
   };
   LLVMOrcMaterializationUnitRef mu = LLVMOrcAbsoluteSymbols(syms, sizeof syms / sizeof syms[0]);
   LLVMErrorRef e = LLVMOrcJITDylibDefine(jd, mu);

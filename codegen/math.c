@@ -337,6 +337,9 @@ LLVMValueRef cg_math_op(LLVMModuleRef m, LLVMBuilderRef b, const ir_node *n, LLV
     case IR_OP_RESHAPE:
     case IR_OP_EMBEDDING:
     case IR_OP_POSITIONAL_ENCODING:
+    case IR_OP_POSITIONS:
+    case IR_OP_STATE_READ:
+    case IR_OP_STATE_WRITE:
     case IR_OP_ATTENTION:
     case IR_OP_CONV1D:
     case IR_OP_FILL:

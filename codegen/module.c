@@ -58,7 +58,12 @@ void cg_emit_kernel(cg_ctx *c, const ir_node *n) {
       return;
     case IR_OP_EMBEDDING:
     case IR_OP_POSITIONAL_ENCODING:
+    case IR_OP_POSITIONS:
       cg_emit_embed(c, n);
+      return;
+    case IR_OP_STATE_READ:
+    case IR_OP_STATE_WRITE:
+      cg_emit_state(c, n);
       return;
     case IR_OP_ATTENTION:
       cg_emit_attention(c, n);
@@ -114,10 +119,23 @@ static void build_entry(cg_ctx *c, const char *name, bool prepare) {
       c->sym_val[s] = v;
     }
   }
+  for (int k = 0; k < SEQRT_SESSION_SYMS; k++) { /* after the symbols (seqrt.h) */
+    LLVMValueRef at = cg_i64(c, g->nsyms + g->nderived + k);
+    c->session_val[k] = LLVMBuildLoad2(c->b, c->i64, cg_gep(c, c->i64, c->syms, at),
+                                       k == SEQRT_SYM_POSITION ? "position" : "runs");
+    LLVMSetAlignment(c->session_val[k], 8);
+  }
+  bool committing = false;
   for (int i = 0; i < g->nnodes && !c->failed; i++) {
     const ir_node *n = &g->nodes[i];
     if (n->dead || n->at_prepare != prepare || ir_node_is_view(g, n)) continue;
     if (n->sched.barrier) cg_barrier(c);
+    /* the state writes, the last nodes: none when the run failed (after the
+     * schedule's barrier every thread sees every failure) */
+    if (n->op == IR_OP_STATE_WRITE && !committing) {
+      committing = true;
+      cg_return_if_failed(c);
+    }
     const ir_node *partner = ir_paired_scan(g, i);
     if (partner) {
       cg_emit_scan_pair(c, n, partner);

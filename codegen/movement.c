@@ -273,6 +273,23 @@ static void transpose(cg_ctx *c, const ir_node *n) {
   cg_loop_end(c, &l);
 }
 
+/* state_read: the kept state once the session has run, else the initial
+ * value; state_write: the value over the kept state. Flat copies. */
+void cg_emit_state(cg_ctx *c, const ir_node *n) {
+  LLVMBuilderRef b = c->b;
+  const ir_type *t = &c->g->values[n->inputs[0]].type;
+  LLVMValueRef total = cg_dims(c, t, 0, t->rank);
+  LLVMValueRef state = cg_value_ptr(c, n->inputs[0]), x = cg_value_ptr(c, n->inputs[1]);
+  LLVMValueRef dst = state, src = x;
+  if (n->op == IR_OP_STATE_READ) {
+    LLVMValueRef ran =
+        LLVMBuildICmp(b, LLVMIntSGT, cg_session(c, SEQRT_SYM_RUNS), cg_i64(c, 0), "continues");
+    dst = cg_value_ptr(c, n->outputs[0]);
+    src = LLVMBuildSelect(b, ran, state, x, "from");
+  }
+  cg_copy_rows(c, elem_size(t), dst, total, src, total, cg_i64(c, 1), total);
+}
+
 void cg_emit_movement(cg_ctx *c, const ir_node *n) {
   switch (n->op) {
     case IR_OP_CONCAT:
@@ -303,6 +320,9 @@ void cg_emit_movement(cg_ctx *c, const ir_node *n) {
     case IR_OP_MEAN:
     case IR_OP_EMBEDDING:
     case IR_OP_POSITIONAL_ENCODING:
+    case IR_OP_POSITIONS:
+    case IR_OP_STATE_READ:
+    case IR_OP_STATE_WRITE:
     case IR_OP_ATTENTION:
     case IR_OP_CONV1D:
     case IR_OP_FILL:

@@ -53,8 +53,9 @@ static void init_types(desc_types *t, LLVMContextRef llvm, LLVMModuleRef mod, co
                        t->i64, t->i64};
   t->symdef = LLVMStructTypeInContext(llvm, def, 6, 0);
   LLVMTypeRef d[] = {t->i32, t->ptr, t->i32, t->ptr, t->ptr, t->ptr, t->i32, t->ptr, t->i32, t->ptr,
-                     t->i32, t->ptr, t->ptr, t->ptr, t->ptr, t->i32, t->ptr, t->i32, t->ptr};
-  t->desc = LLVMStructTypeInContext(llvm, d, 19, 0);
+                     t->i32, t->ptr, t->ptr, t->ptr, t->ptr, t->i32, t->ptr, t->i32, t->ptr,
+                     t->i32, t->i32};
+  t->desc = LLVMStructTypeInContext(llvm, d, 21, 0);
 }
 
 static LLVMValueRef i32c(desc_types *t, int64_t v) { return LLVMConstInt(t->i32, (uint64_t)v, 1); }
@@ -187,9 +188,11 @@ static void add_descriptor(desc_types *t, const seqrt_model_desc *d, LLVMValueRe
       array(t, t->embedded, emb, oo->nparams),
       i32c(t, d->nderived),
       array(t, t->symdef, defs, d->nderived),
+      i32c(t, d->position_sym),
+      i32c(t, d->streaming),
   };
   LLVMValueRef gv = LLVMAddGlobal(t->mod, t->desc, oo->symbol);
-  LLVMSetInitializer(gv, LLVMConstNamedStruct(t->desc, f, 19));
+  LLVMSetInitializer(gv, LLVMConstNamedStruct(t->desc, f, 21));
   LLVMSetGlobalConstant(gv, 1);
   LLVMSetAlignment(gv, 8);
   if (oo->alias) LLVMAddAlias2(t->mod, t->desc, 0, gv, oo->alias);

@@ -82,6 +82,9 @@ typedef struct fe_ctx {
   int *captured;        /* scan body: the outer value of each capture, in body-input order */
   int ncaptured;        /* length of captured */
   int cap_captured;     /* room in captured */
+  int *carries;         /* pairs (STATE value, final value) whose state_write comes last */
+  int ncarries;         /* pairs in carries */
+  int cap_carries;      /* room in carries, in pairs */
 } fe_ctx;
 
 /* the current node's mapping, name and position */
@@ -144,6 +147,17 @@ int fe_lower_recurrent(fe_ctx *L);
 /* in a scan body, the body input that carries outer value v (added on first
  * use); -1 for v = -1 (scan.c) */
 int fe_capture(fe_ctx *L, int v);
+
+/* carried states (carry.c, SPEC 9). fe_carry_attr reads the current node's
+ * `carry` (an error with the attribute `conflict` when has_conflict);
+ * fe_carry_in makes the STATE value NODE.what of init's type and returns the
+ * state_read of it and init; fe_carry_out records that final, the node's
+ * final state, is written back to the state `carried` reads; fe_finish_carries
+ * appends those state_write nodes after every other node */
+bool fe_carry_attr(fe_ctx *L, const char *conflict, bool has_conflict, bool *carry);
+int fe_carry_in(fe_ctx *L, const char *what, int init);
+void fe_carry_out(fe_ctx *L, int carried, int final);
+bool fe_finish_carries(fe_ctx *L);
 
 /* NULL if the language has no such op */
 const fe_op *fe_find_op(const char *name);

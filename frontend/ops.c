@@ -404,6 +404,14 @@ static int lower_dropout(fe_ctx *L) {
   return n;
 }
 
+/* positions: input (SPEC 9): the positions of its first two dims, from p
+ * along the position dim */
+static int lower_positions(fe_ctx *L) {
+  int x = fe_value_attr(L, "input");
+  if (x < 0) return -1;
+  return add(L, IR_OP_POSITIONS, &x, 1);
+}
+
 /* positional_encoding: input, kind (sinusoidal) */
 static int lower_positional_encoding(fe_ctx *L) {
   static const char *const kinds[] = {"sinusoidal", NULL};
@@ -433,17 +441,18 @@ static const fe_op ops[] = {
     {"reshape", "input shape", lower_reshape},
     {"dropout", "input p", lower_dropout},
     {"positional_encoding", "input kind", lower_positional_encoding},
-    {"scan", "over chunk reverse state body next emit", fe_lower_scan},
+    {"positions", "input", lower_positions},
+    {"scan", "over chunk reverse state body next emit carry", fe_lower_scan},
     {"rnn",
      "input hidden_size num_layers nonlinearity bias batch_first dropout bidirectional "
-     "input_size h0",
+     "input_size h0 carry",
      fe_lower_recurrent},
     {"lstm",
      "input hidden_size num_layers bias batch_first dropout bidirectional proj_size "
-     "input_size peephole h0 c0",
+     "input_size peephole h0 c0 carry",
      fe_lower_recurrent},
     {"gru",
-     "input hidden_size num_layers bias batch_first dropout bidirectional input_size h0",
+     "input hidden_size num_layers bias batch_first dropout bidirectional input_size h0 carry",
      fe_lower_recurrent},
     {"multihead_attention",
      "input key value embed_dim num_heads bias causal window dropout batch_first kdim vdim",

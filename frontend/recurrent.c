@@ -77,7 +77,7 @@ int fe_lower_recurrent(fe_ctx *L) {
   ir_op op = !strcmp(L->op, "lstm") ? IR_OP_LSTM : !strcmp(L->op, "gru") ? IR_OP_GRU : IR_OP_RNN;
   bool lstm = op == IR_OP_LSTM;
   int64_t H, nl, proj = 0, in_size, F;
-  bool bias, bidir, batch_first, peep = false;
+  bool bias, bidir, batch_first, peep = false, carry;
   double dropout;
   int relu = 0;
   int x = fe_value_attr(L, "input");
@@ -93,7 +93,7 @@ int fe_lower_recurrent(fe_ctx *L) {
     ok &= fe_int(L, "proj_size", FE_NONNEG, &zero, &proj);
     ok &= fe_bool(L, "peephole", &no, &peep);
   }
-  if (!ok) return -1;
+  if (!ok || !fe_carry_attr(L, "bidirectional", bidir, &carry)) return -1;
   if (!batch_first)
     return bad(L, "batch_first", "must be true: sequences are [B, T, features]"), -1;
   if (dropout < 0 || dropout >= 1) return bad(L, "dropout", "must be a number in [0, 1)"), -1;
@@ -118,6 +118,11 @@ int fe_lower_recurrent(fe_ctx *L) {
   int h0 = initial_state(L, "h0", h0t);
   int c0 = lstm ? initial_state(L, "c0", c0t) : -2;
   if (h0 < 0 || c0 == -1) return -1;
+  if (carry) { /* each run starts from the last run's h_n (and c_n) */
+    h0 = fe_carry_in(L, "h_n", h0);
+    if (lstm && h0 >= 0) c0 = fe_carry_in(L, "c_n", c0);
+    if (h0 < 0 || c0 == -1) return -1;
+  }
 
   if (nl * D > 64)
     return bad(L, "num_layers", "is too large (at most 32 bidirectional layers)"), -1;
@@ -173,6 +178,7 @@ int fe_lower_recurrent(fe_ctx *L) {
     snprintf(full, sizeof full, "%s.%s", fe_cur_name(L), extra[i]);
     L->g->values[v].name = ir_strdup(L->g, full);
     def->outs[i] = (fe_named){extra[i], v};
+    if (carry) fe_carry_out(L, i == 0 ? h0 : c0, v);
   }
   return n;
 }

@@ -275,7 +275,7 @@ int fe_lower_scan(fe_ctx *L) {
   static const bool no = false;
   scan s = {0};
   int64_t chunk;
-  bool reverse, ok = true;
+  bool reverse, carry = false, ok = true;
   const char *name = fe_cur_name(L);
   const fe_ast *over = map_attr(L, "over", true, &ok);
   const fe_ast *state = map_attr(L, "state", false, &ok);
@@ -284,7 +284,7 @@ int fe_lower_scan(fe_ctx *L) {
   ok &= fe_int(L, "chunk", FE_POSITIVE, &one, &chunk);
   ok &= fe_bool(L, "reverse", &no, &reverse);
   ok &= read_emits(L, fe_attr(L, "emit"), &s.emits, &s.nemit);
-  if (!ok) return done(&s, -1);
+  if (!ok || !fe_carry_attr(L, "reverse", reverse, &carry)) return done(&s, -1);
   if (over->nitems == 0) {
     ir_error(L->d, over->loc, "scan '%s' needs at least one value in 'over'", name);
     return done(&s, -1);
@@ -337,7 +337,14 @@ int fe_lower_scan(fe_ctx *L) {
   int nin = s.nover + s.nstate + s.B.ncaptured, nout = s.nemit + s.nstate;
   int *inputs = calloc((size_t)nin + 1, sizeof(int));
   for (int i = 0; i < s.nover; i++) inputs[i] = s.over[i].outer;
-  for (int i = 0; i < s.nstate; i++) inputs[s.nover + i] = s.state[i].outer;
+  for (int i = 0; i < s.nstate; i++) /* a carried state starts where the last run left it */
+    inputs[s.nover + i] = carry ? fe_carry_in(L, s.state[i].key->text, s.state[i].outer)
+                                : s.state[i].outer;
+  for (int i = 0; i < s.nstate; i++)
+    if (inputs[s.nover + i] < 0) {
+      free(inputs);
+      return done(&s, -1);
+    }
   for (int i = 0; i < s.B.ncaptured; i++) inputs[s.nover + s.nstate + i] = s.B.captured[i];
   int n = ir_insert_node_n(L->g, L->g->nnodes, IR_OP_SCAN, name, inputs, nin, nout, fe_cur_loc(L));
   free(inputs);
@@ -361,6 +368,7 @@ int fe_lower_scan(fe_ctx *L) {
     int v = L->g->nodes[n].outputs[k];
     if (k > 0) L->g->values[v].name = full;
     def->outs[k] = (fe_named){ir_strdup(L->g, sub), v};
+    if (carry && k >= s.nemit) fe_carry_out(L, L->g->nodes[n].inputs[s.nover + k - s.nemit], v);
   }
   return done(&s, n);
 }

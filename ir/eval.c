@@ -17,8 +17,17 @@
 
 #include "ir.h"
 
+/* what the interpreter keeps between the runs of one session */
+struct ir_session {
+  const ir_graph *g;     /* the model */
+  int64_t position;      /* p: positions of the position dim consumed by a streaming model */
+  int64_t runs;          /* successful runs since the start or the last reset */
+  seqrt_tensor *state;   /* by value id: the kept tensor of each STATE value (data malloc'd) */
+};
+
 /* what every level of the walk shares */
 typedef struct run {
+  ir_session *session;   /* the session's state and position */
   const int64_t *syms;   /* symbol binding */
   ir_param_fn get_param; /* params by name */
   void *user;            /* get_param's context */
@@ -178,8 +187,51 @@ static bool run_scan(const ir_graph *g, const ir_node *n, const run *r, const se
   return ok;
 }
 
+/*
+ * state_read: the kept state once the session has run (it must still have the
+ * shape this run gives the state: a batch of another size needs a reset),
+ * else init. state_write: x becomes the kept state; the writes are the
+ * graph's last nodes, so a run that fails keeps the state it had.
+ */
+static bool run_state(const ir_graph *g, const ir_node *n, const run *r, slot *s) {
+  ir_session *ss = r->session;
+  int sv = n->inputs[0];
+  seqrt_tensor *kept = &ss->state[sv];
+  const seqrt_tensor *x = &s[n->inputs[1]].t;
+  if (n->op == IR_OP_STATE_WRITE) {
+    size_t bytes = (size_t)seqrt_tensor_numel(x) * esize(x);
+    void *p = realloc(kept->data, bytes ? bytes : 1);
+    if (!p) return ir_eval_fail(r->err, "out of memory");
+    *kept = *x;
+    kept->data = p;
+    memcpy(p, x->data, bytes);
+    return true;
+  }
+  slot *o = &s[n->outputs[0]];
+  shape_of(&g->values[n->outputs[0]].type, r->syms, &o->t);
+  const seqrt_tensor *from = x;
+  if (ss->runs > 0) {
+    char a[256], b[256];
+    bool same = kept->data && kept->rank == o->t.rank;
+    for (int k = 0; same && k < o->t.rank; k++) same = kept->shape[k] == o->t.shape[k];
+    if (!same)
+      return ir_eval_fail(r->err,
+                          "state '%s' is %s in this session, this run makes it %s (a run with "
+                          "another batch size needs a reset)",
+                          g->values[sv].name ? g->values[sv].name : "?",
+                          seqrt_shape_str(kept->shape, kept->rank, a, sizeof a),
+                          seqrt_shape_str(o->t.shape, o->t.rank, b, sizeof b));
+    from = kept;
+  }
+  if (!alloc_data(&o->t, r->err)) return false;
+  o->owned = true;
+  memcpy(o->t.data, from->data, (size_t)seqrt_tensor_numel(&o->t) * esize(&o->t));
+  return true;
+}
+
 /* node n of g: results allocated from their types, then the kernel or the body */
 static bool run_node(const ir_graph *g, const ir_node *n, const run *r, slot *s) {
+  if (n->op == IR_OP_STATE_READ || n->op == IR_OP_STATE_WRITE) return run_state(g, n, r, s);
   seqrt_tensor *in = malloc(sizeof(seqrt_tensor) * (size_t)(n->ninputs ? n->ninputs : 1));
   if (!in) return ir_eval_fail(r->err, "out of memory");
   bool ok = true;
@@ -214,7 +266,7 @@ static bool run_node(const ir_graph *g, const ir_node *n, const run *r, slot *s)
   } else if (ok && ir_is_tf_layer(n->op)) {
     ok = ir_eval_tf_layer(g, n, in, &s[n->outputs[0]].t, r->err);
   } else if (ok) {
-    ok = ir_eval_kernel(g, n, in, &s[n->outputs[0]].t, r->err);
+    ok = ir_eval_kernel(g, n, in, r->session->position, &s[n->outputs[0]].t, r->err);
   }
   free(in);
   return ok;
@@ -262,8 +314,48 @@ static bool run_graph(const ir_graph *g, const run *r, const seqrt_tensor *input
   return ok;
 }
 
+ir_session *ir_session_new(const ir_graph *g) {
+  ir_session *s = calloc(1, sizeof *s);
+  if (!s) return NULL;
+  s->g = g;
+  s->state = calloc((size_t)g->nvalues + 1, sizeof *s->state);
+  if (!s->state) {
+    free(s);
+    return NULL;
+  }
+  return s;
+}
+
+void ir_session_reset(ir_session *s) {
+  for (int v = 0; v < s->g->nvalues; v++) {
+    free(s->state[v].data);
+    memset(&s->state[v], 0, sizeof s->state[v]);
+  }
+  s->position = 0;
+  s->runs = 0;
+}
+
+void ir_session_free(ir_session *s) {
+  if (!s) return;
+  ir_session_reset(s);
+  free(s->state);
+  free(s);
+}
+
+int64_t ir_session_position(const ir_session *s) { return s->position; }
+
 bool ir_eval(const ir_graph *g, const int64_t *syms, const seqrt_tensor *inputs,
              ir_param_fn get_param, void *user, seqrt_tensor *outputs, seqrt_error *err) {
+  ir_session *s = ir_session_new(g);
+  if (!s) return ir_eval_fail(err, "out of memory");
+  bool ok = ir_eval_run(s, syms, inputs, get_param, user, outputs, err);
+  ir_session_free(s);
+  return ok;
+}
+
+bool ir_eval_run(ir_session *session, const int64_t *syms, const seqrt_tensor *inputs,
+                 ir_param_fn get_param, void *user, seqrt_tensor *outputs, seqrt_error *err) {
+  const ir_graph *g = session->g;
   for (int i = 0; i < g->nsyms; i++)
     if (!syms || syms[i] < 0)
       return ir_eval_fail(err, "symbol '%s' has no value", g->syms[i].name);
@@ -277,6 +369,9 @@ bool ir_eval(const ir_graph *g, const int64_t *syms, const seqrt_tensor *inputs,
       return ir_eval_fail(err, "%s %s is %" PRId64 " for %s", g->syms[s].what, g->syms[s].name,
                           all[s], ir_sym_inputs_str(g, s, all, deps, sizeof deps));
     }
-  run r = {all, get_param, user, err};
-  return run_graph(g, &r, inputs, outputs);
+  run r = {session, all, get_param, user, err};
+  if (!run_graph(g, &r, inputs, outputs)) return false;
+  session->runs++;
+  if (g->streams && g->position_sym >= 0) session->position += all[g->position_sym];
+  return true;
 }

@@ -532,19 +532,21 @@ static bool embedding(const ir_graph *g, const ir_node *n, const seqrt_tensor *i
   return true;
 }
 
-/* x [..., T, D] + PE[T, D], PE(pos, 2i) = sin(pos / 10000^(2i/D)), odd: cos */
-static bool positional_encoding(const ir_node *n, const seqrt_tensor *a, seqrt_tensor *out,
-                                seqrt_error *err) {
+/* x [..., T, D] + PE[T, D], PE(pos, 2i) = sin(pos / 10000^(2i/D)), odd: cos;
+ * pos = p0 + t (p0: the session position when T is the position dim, else 0) */
+static bool positional_encoding(const ir_node *n, const seqrt_tensor *a, int64_t p0,
+                                seqrt_tensor *out, seqrt_error *err) {
   if (!expect_dtype(n, a, SEQRT_F32, "input", err) ||
       !expect_shape(n, out, a->rank, a->shape, err))
     return false;
   if (a->rank < 2) return BUG(err, n, "input has rank %d, expected >= 2", a->rank);
   int64_t T = a->shape[a->rank - 2], D = a->shape[a->rank - 1];
+  if (a->rank != 3) p0 = 0; /* only [B, T, D] runs along axis 1 */
   double *pe = malloc(sizeof(double) * (size_t)(T * D > 0 ? T * D : 1));
   if (!pe) return ir_eval_fail(err, "out of memory");
   for (int64_t t = 0; t < T; t++)
     for (int64_t j = 0; j < D; j++) {
-      double angle = (double)t / pow(10000.0, (double)(j - j % 2) / (double)D);
+      double angle = (double)(p0 + t) / pow(10000.0, (double)(j - j % 2) / (double)D);
       pe[t * D + j] = j % 2 ? cos(angle) : sin(angle);
     }
   int64_t total = numel(a), plane = T * D;
@@ -659,8 +661,19 @@ static bool conv1d(const ir_node *n, const seqrt_tensor *in, seqrt_tensor *out, 
   return true;
 }
 
-bool ir_eval_kernel(const ir_graph *g, const ir_node *n, const seqrt_tensor *in,
+/* out [B, T] i64 = p0 + t */
+static bool positions(const ir_node *n, int64_t p0, seqrt_tensor *out, seqrt_error *err) {
+  if (out->dtype != SEQRT_I64 || out->rank != 2) return BUG(err, n, "%s", "result is not i64 [B, T]");
+  int64_t *o = out->data;
+  for (int64_t b = 0; b < out->shape[0]; b++)
+    for (int64_t t = 0; t < out->shape[1]; t++) o[b * out->shape[1] + t] = p0 + t;
+  return true;
+}
+
+bool ir_eval_kernel(const ir_graph *g, const ir_node *n, const seqrt_tensor *in, int64_t position,
                     seqrt_tensor *out, seqrt_error *err) {
+  /* the ops that count positions start at p when they run along the position dim */
+  int64_t p0 = ir_at_position(g, &g->values[n->inputs[0]].type) ? position : 0;
   switch (n->op) {
   case IR_OP_DROPOUT: return identity(n, &in[0], out, err);
 #define ELEM(id, formula) case IR_OP_##id:
@@ -679,11 +692,14 @@ bool ir_eval_kernel(const ir_graph *g, const ir_node *n, const seqrt_tensor *in,
   case IR_OP_TRANSPOSE: return transpose(n, &in[0], out, err);
   case IR_OP_RESHAPE: return reshape(n, &in[0], out, err);
   case IR_OP_EMBEDDING: return embedding(g, n, in, out, err);
-  case IR_OP_POSITIONAL_ENCODING: return positional_encoding(n, &in[0], out, err);
+  case IR_OP_POSITIONAL_ENCODING: return positional_encoding(n, &in[0], p0, out, err);
+  case IR_OP_POSITIONS: return positions(n, p0, out, err);
   case IR_OP_ATTENTION: return attention(n, in, out, err);
   case IR_OP_CONV1D: return conv1d(n, in, out, err);
   case IR_OP_LINEAR: return linear(n, in, out, err);
   case IR_OP_FILL: return fill(n, out, err);
+  case IR_OP_STATE_READ: /* eval.c: they need the session */
+  case IR_OP_STATE_WRITE:
   case IR_OP_SCAN: /* eval.c runs the body; eval_rnn.c, eval_attention.c the layers */
   case IR_OP_RNN:
   case IR_OP_LSTM:

@@ -111,6 +111,12 @@ int ir_add_param(ir_graph *g, const char *name, ir_type type, ir_loc loc) {
   return v;
 }
 
+int ir_add_state(ir_graph *g, const char *name, ir_type type, ir_loc loc) {
+  int v = add_value(g, IR_VAL_STATE, name, loc);
+  g->values[v].type = type;
+  return v;
+}
+
 int ir_add_const(ir_graph *g, ir_type type, const void *data, ir_loc loc) {
   int v = add_value(g, IR_VAL_CONST, NULL, loc);
   g->values[v].type = type;
@@ -307,6 +313,7 @@ ir_graph *ir_graph_clone(const ir_graph *g) {
   c->nsyms = g->nsyms;
   c->nderived = g->nderived;
   c->position_sym = g->position_sym;
+  c->streams = g->streams;
   for (int i = 0; i < g->nsyms + g->nderived; i++) {
     c->syms[i] = g->syms[i];
     c->syms[i].name = ir_strdup(c, g->syms[i].name);
@@ -379,6 +386,12 @@ bool ir_node_is_view(const ir_graph *g, const ir_node *n) {
   if (!(ir_ops[n->op].traits & IR_T_VIEW)) return false;
   int b = g->values[n->outputs[0]].buffer;
   return b < 0 || g->buffers[b].role == SEQRT_ROLE_ALIAS;
+}
+
+bool ir_at_position(const ir_graph *g, const ir_type *t) {
+  /* a scan body's values are steps, not the session's positions */
+  return !g->parent && g->position_sym >= 0 && t->rank >= 2 &&
+         ir_dim_eq(t->dims[1], ir_dim_sym(g->position_sym));
 }
 
 const ir_node *ir_paired_scan(const ir_graph *g, int i) {

@@ -399,6 +399,18 @@ static bool fused(infer *s, ir_type *out) {
   return out->rank >= 0;
 }
 
+/* state_read and state_write: input 0 is a STATE value, input i has its type */
+static bool same_state(infer *s, int i) {
+  IR_ASSERT(s->g->values[s->n->inputs[0]].kind == IR_VAL_STATE);
+  if (ir_type_eq(in(s, 0), in(s, i))) return true;
+  return fail(s, "%s '%s': the state is %s %s, its value %s %s", op_name(s), s->n->name,
+              ir_dtype_name(in(s, 0)->dtype), ts(s, 0, in(s, 0)), ir_dtype_name(in(s, i)->dtype),
+              ts(s, 1, in(s, i)));
+}
+
+/* no result to type: only the check */
+static bool state_write(infer *s) { return same_state(s, 1); }
+
 bool ir_infer_node(ir_graph *g, int n, ir_diags *d) {
   infer s = {.g = g, .n = &g->nodes[n], .d = d};
   const ir_node *node = s.n;
@@ -409,6 +421,7 @@ bool ir_infer_node(ir_graph *g, int n, ir_diags *d) {
   if (node->op == IR_OP_RNN || node->op == IR_OP_LSTM || node->op == IR_OP_GRU)
     return ir_infer_recurrent(g, n, d);
   if (ir_is_tf_layer(node->op)) return ir_infer_tf_layer(g, n, d); /* infer_attention.c */
+  if (node->op == IR_OP_STATE_WRITE) return state_write(&s);
   IR_ASSERT(node->noutputs == 1);
   ir_type out = {.dtype = IR_F32, .rank = -1};
   bool ok = false;
@@ -457,6 +470,14 @@ bool ir_infer_node(ir_graph *g, int n, ir_diags *d) {
       ok = need_f32(&s, 0) && need_rank(&s, 0, 2, "[..., T, D]");
       out = *in(&s, 0);
       break;
+    case IR_OP_POSITIONS:
+      ok = need_rank(&s, 0, 2, "[B, T, ...]");
+      out = (ir_type){.dtype = IR_I64, .rank = 2, .dims = {in(&s, 0)->dims[0], in(&s, 0)->dims[1]}};
+      break;
+    case IR_OP_STATE_READ:
+      ok = same_state(&s, 1);
+      out = *in(&s, 0);
+      break;
     case IR_OP_ATTENTION:
       ok = attention(&s, &out);
       break;
@@ -474,6 +495,7 @@ bool ir_infer_node(ir_graph *g, int n, ir_diags *d) {
       IR_ASSERT(out.rank >= 0);
       ok = true;
       break;
+    case IR_OP_STATE_WRITE:
     case IR_OP_SCAN:
     case IR_OP_RNN:
     case IR_OP_LSTM:

@@ -43,6 +43,7 @@ enum ir_trait {
   IR_T_VIEW = 1 << 4,     /* no computation: result aliases its input */
   IR_T_LAYER = 1 << 5,    /* expanded by decompose, never reaches codegen */
   IR_T_INTERNAL = 1 << 6, /* made by the frontend or a pass, never written in a model */
+  IR_T_EFFECT = 1 << 7,   /* writes session state: live without results, never moved */
 };
 
 /* how ir_graph_flops counts an op (the flops column of ops.def) */
@@ -177,6 +178,8 @@ typedef enum ir_value_kind {
   IR_VAL_PARAM,  /* weight, loaded by name (NODE.PARAM) from safetensors */
   IR_VAL_CONST,  /* constant with data owned by the graph */
   IR_VAL_NODE,   /* result of a node */
+  IR_VAL_STATE,  /* session state (SPEC 9): kept between runs, read by state_read,
+                    written by state_write, zero after a reset */
 } ir_value_kind;
 
 typedef struct ir_graph ir_graph;
@@ -289,6 +292,8 @@ struct ir_graph {
   int nderived;           /* derived symbols: syms[nsyms .. nsyms+nderived-1] */
   int position_sym;       /* the dim a session counts positions of (position_dim:,
                              default T; SPEC 9), -1 if the model has none */
+  bool streams;           /* some node carries a state or caches keys (SPEC 9): each run
+                             continues the previous one, and advances the position */
   ir_graph *parent;       /* enclosing graph of a body, NULL at top level */
   ir_buffer *buffers;     /* plan_memory's plan (top level only), NULL before */
   int nbuffers;
@@ -345,6 +350,8 @@ int64_t ir_floordiv(int64_t a, int64_t b);
 
 int ir_add_input(ir_graph *g, const char *name, ir_type type, ir_loc loc);
 int ir_add_param(ir_graph *g, const char *name, ir_type type, ir_loc loc);
+/* a STATE value of type type, named after what it keeps ("rnn.h_n") */
+int ir_add_state(ir_graph *g, const char *name, ir_type type, ir_loc loc);
 /* data is copied */
 int ir_add_const(ir_graph *g, ir_type type, const void *data, ir_loc loc);
 /*
@@ -393,6 +400,9 @@ bool ir_next_use(const ir_graph *g, int v, int *node, int *slot);
 /* the buffer that owns the memory buffer b views (following ALIAS links of
  * g's plan); b itself when it is no alias, -1 for -1 */
 int ir_buffer_root(const ir_graph *g, int b);
+/* true when axis 1 of type t (of a value of g) is the position dim of the
+ * model (position_dim:): positions along it start at the session position p */
+bool ir_at_position(const ir_graph *g, const ir_type *t);
 /* a planned node whose result views its input (a RESHAPE aliasing it): nothing runs */
 bool ir_node_is_view(const ir_graph *g, const ir_node *n);
 /* the scan that runs in one loop with scan node i of g (pair=1, set by
@@ -518,12 +528,28 @@ typedef bool (*ir_param_fn)(void *user, const char *name, seqrt_tensor *out);
 bool ir_eval(const ir_graph *g, const int64_t *syms, const seqrt_tensor *inputs,
              ir_param_fn get_param, void *user, seqrt_tensor *outputs, seqrt_error *err);
 
+/*
+ * A session of the interpreter (SPEC 9): runs of g that continue one another.
+ * It keeps the session position p and the tensor of every STATE value; a run
+ * (ir_eval_run, ir_eval's contract otherwise) reads the state the previous
+ * successful run left, and on success leaves its own and advances p by its
+ * value of the position dim when the model streams. ir_eval is one run of a
+ * fresh session. g must outlive the session.
+ */
+typedef struct ir_session ir_session;
+ir_session *ir_session_new(const ir_graph *g); /* NULL when out of memory */
+void ir_session_free(ir_session *s);
+void ir_session_reset(ir_session *s); /* p = 0, no state */
+int64_t ir_session_position(const ir_session *s);
+bool ir_eval_run(ir_session *s, const int64_t *syms, const seqrt_tensor *inputs,
+                 ir_param_fn get_param, void *user, seqrt_tensor *outputs, seqrt_error *err);
+
 /* internal to ir/: the interpreter's per-op kernels (eval_ops.c), called by eval.c.
  * Computes node n (any op but FUSED, which eval.c runs as a graph) from the
- * tensors in[0..n->ninputs); out arrives with dtype, rank and shape from the
+ * tensors in[0..n->ninputs) at session position `position`; out arrives with dtype, rank and shape from the
  * result type and data allocated. A shape that disagrees with the inputs is an
  * inference bug, reported as an internal error. False with err set on error. */
-bool ir_eval_kernel(const ir_graph *g, const ir_node *n, const seqrt_tensor *in,
+bool ir_eval_kernel(const ir_graph *g, const ir_node *n, const seqrt_tensor *in, int64_t position,
                     seqrt_tensor *out, seqrt_error *err);
 /* internal to ir/ (infer_scan.c), called by ir_infer_node: the ops with several
  * results (SCAN; the layers RNN, LSTM, GRU) and FILL */

@@ -108,6 +108,7 @@ static const char *role_name(seqrt_role r) {
   case SEQRT_ROLE_PREPARED: return "prepared";
   case SEQRT_ROLE_TEMP: return "temp";
   case SEQRT_ROLE_ALIAS: return "alias";
+  case SEQRT_ROLE_STATE: return "state";
   }
   return "?";
 }
@@ -210,7 +211,7 @@ static void print_node(const ir_graph *g, int i, FILE *out, int indent) {
   line l = {.n = 0};
   put(&l, "%*s", indent, "");
   for (int j = 0; j < n->noutputs; j++) put(&l, "%s%%%d", j ? ", " : "", n->outputs[j]);
-  put(&l, " = %s", opname);
+  put(&l, n->noutputs ? " = %s" : "%s", opname); /* a node without results: its op alone */
   for (int j = 0; j < n->ninputs; j++) put(&l, "%s%%%d", j ? ", " : " ", n->inputs[j]);
   if (n->nattrs > 0) {
     put(&l, " {");
@@ -220,7 +221,7 @@ static void print_node(const ir_graph *g, int i, FILE *out, int indent) {
     }
     put(&l, "}");
   }
-  put(&l, " :");
+  if (n->noutputs) put(&l, " :");
   for (int j = 0; j < n->noutputs; j++) {
     int v = n->outputs[j];
     put(&l, j ? ", " : " ");
@@ -236,7 +237,7 @@ static void print_node(const ir_graph *g, int i, FILE *out, int indent) {
   if (n->body) print_graph(n->body, out, indent + 2);
 }
 
-/* `kind` is "input " or "param " or "const "; names are left out when NULL */
+/* `kind` is "input ", "param ", "const " or "state "; names are left out when NULL */
 static void print_value(const ir_graph *g, int v, const char *kind, FILE *out, int indent) {
   const ir_value *val = &g->values[v];
   line l = {.n = 0};
@@ -257,6 +258,8 @@ static void print_graph(const ir_graph *g, FILE *out, int indent) {
     if (g->values[v].kind == IR_VAL_PARAM) print_value(g, v, "param ", out, indent);
   for (int v = 0; v < g->nvalues; v++)
     if (g->values[v].kind == IR_VAL_CONST) print_value(g, v, "const ", out, indent);
+  for (int v = 0; v < g->nvalues; v++)
+    if (g->values[v].kind == IR_VAL_STATE) print_value(g, v, "state ", out, indent);
   for (int i = 0; i < g->nnodes; i++)
     if (!g->nodes[i].dead) print_node(g, i, out, indent);
   for (int i = 0; i < g->noutputs; i++) {

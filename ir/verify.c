@@ -163,6 +163,20 @@ static bool check_op_attrs(checker *c, const ir_graph *g, int node) {
     }
     break;
   }
+  case IR_OP_STATE_READ:
+  case IR_OP_STATE_WRITE: {
+    /* the state of the top graph, read and written whole */
+    const ir_value *st = &g->values[n->inputs[0]];
+    if (g->parent || st->kind != IR_VAL_STATE) {
+      fail(c, g, node, "input 0 is not a STATE value of the top graph");
+      return false;
+    }
+    if (!ir_type_eq(&st->type, &g->values[n->inputs[1]].type)) {
+      fail(c, g, node, "input 1 does not have the state's type");
+      return false;
+    }
+    break;
+  }
 #define ELEM(id, formula) case IR_OP_##id:
 #include "ops.def"
   case IR_OP_MATMUL:
@@ -170,6 +184,7 @@ static bool check_op_attrs(checker *c, const ir_graph *g, int node) {
   case IR_OP_RMS_NORM:
   case IR_OP_EMBEDDING:
   case IR_OP_POSITIONAL_ENCODING:
+  case IR_OP_POSITIONS:
   case IR_OP_ATTENTION:
   case IR_OP_CONV1D:
   case IR_OP_FILL:
@@ -435,6 +450,9 @@ static bool verify_graph(checker *c, const ir_graph *g) {
     const ir_value *val = &g->values[v];
     switch (val->kind) {
     case IR_VAL_INPUT: break; /* defined by being listed in g->inputs */
+    case IR_VAL_STATE:
+      if (g->parent) fail(c, g, -1, "value %%%d is a STATE value in a body", v);
+      /* fall through */
     case IR_VAL_PARAM:
     case IR_VAL_CONST:
       if (val->def != -1)
@@ -475,6 +493,16 @@ static bool verify_graph(checker *c, const ir_graph *g) {
                           : NULL;
     if (why)
       fail(c, g, -1, "value %%%d (%s) %s", v, g->values[v].name ? g->values[v].name : "", why);
+  }
+  /* the state writes are the graph's last nodes: codegen runs them only when
+   * nothing before them failed, so that a failed run leaves the state as it was */
+  bool writes = false;
+  for (int i = 0; i < g->nnodes; i++) {
+    const ir_node *n = &g->nodes[i];
+    if (n->dead) continue;
+    if (writes && n->op != IR_OP_STATE_WRITE)
+      fail(c, g, i, "comes after a state_write (state writes must be the last nodes)");
+    writes |= n->op == IR_OP_STATE_WRITE;
   }
   for (int i = 0; i < g->nnodes; i++) {
     const ir_node *n = &g->nodes[i];

@@ -144,6 +144,9 @@ static bool decompose(ir_graph *g, ir_diags *d) {
       case IR_OP_RESHAPE:
       case IR_OP_EMBEDDING:
       case IR_OP_POSITIONAL_ENCODING:
+      case IR_OP_POSITIONS:
+      case IR_OP_STATE_READ:
+      case IR_OP_STATE_WRITE:
       case IR_OP_ATTENTION:
       case IR_OP_CONV1D:
       case IR_OP_FILL:

@@ -8,6 +8,7 @@
  *   output that is an input, a param, a prepared value, a view, or a value
  *   already given to another output name gets a COPY node at the end.
  * - Every other value a kernel reads or writes gets a buffer: INPUT, PARAM,
+ *   STATE (kept by the session between runs, outside the arena),
  *   TEMP (with its lifetime [first, last] in node steps, so the runtime can
  *   reuse memory), or ALIAS for the result of a view (RESHAPE).
  *
@@ -47,13 +48,17 @@ static bool output_is_own(const ir_graph *g, int out_index) {
   return true;
 }
 
-/* appends COPY nodes so that every output has memory of its own */
+/* adds COPY nodes so that every output has memory of its own, before the
+ * state writes (which stay the last nodes) */
 static void copy_outputs(ir_graph *g) {
+  int tail = g->nnodes;
+  while (tail > 0 && (g->nodes[tail - 1].dead || g->nodes[tail - 1].op == IR_OP_STATE_WRITE))
+    tail--;
   for (int i = 0; i < g->noutputs; i++) {
     if (output_is_own(g, i)) continue;
     int src = g->outputs[i].value;
     ir_loc loc = g->values[src].loc;
-    int n = ir_add_node(g, IR_OP_COPY, g->outputs[i].name, &src, 1, loc);
+    int n = ir_insert_node(g, tail++, IR_OP_COPY, g->outputs[i].name, &src, 1, loc);
     int dst = g->nodes[n].outputs[0];
     g->values[dst].type = g->values[src].type;
     g->outputs[i].value = dst;
@@ -165,6 +170,8 @@ bool pass_plan_memory(ir_graph *g, pass_ctx *ctx) {
   for (int i = 0; i < g->ninputs; i++) buffer_of(g, g->inputs[i], &count);
   for (int i = 0; i < g->nvalues; i++)
     if (g->values[i].kind == IR_VAL_PARAM) buffer_of(g, i, &count);
+  for (int i = 0; i < g->nvalues; i++)
+    if (g->values[i].kind == IR_VAL_STATE) buffer_of(g, i, &count);
   for (int i = 0; i < g->nnodes; i++) {
     const ir_node *n = &g->nodes[i];
     if (n->dead) continue;
@@ -184,6 +191,7 @@ bool pass_plan_memory(ir_graph *g, pass_ctx *ctx) {
     b->last = b->first;
     if (v->kind == IR_VAL_INPUT) b->role = SEQRT_ROLE_INPUT;
     else if (v->kind == IR_VAL_PARAM) b->role = SEQRT_ROLE_PARAM;
+    else if (v->kind == IR_VAL_STATE) b->role = SEQRT_ROLE_STATE;
     else {
       const ir_node *n = &g->nodes[v->def];
       if (ir_ops[n->op].traits & IR_T_VIEW) {

@@ -81,6 +81,9 @@ bool sched_unit_kernel(const sched_ctx *s, const ir_graph *g, const ir_node *n, 
     case IR_OP_RESHAPE:
     case IR_OP_EMBEDDING:
     case IR_OP_POSITIONAL_ENCODING:
+    case IR_OP_POSITIONS:
+    case IR_OP_STATE_READ:
+    case IR_OP_STATE_WRITE:
     case IR_OP_ATTENTION:
     case IR_OP_CONV1D:
     case IR_OP_FILL:
@@ -189,9 +192,9 @@ bool sched_track_access(sched_track *t, const sched_access *a, int n, int step) 
  * graph's kernels share their memory by any split); returns their number */
 static int node_accesses(const sched_track *t, const ir_node *n, sched_access *a) {
   int k = 0;
-  for (int j = 0; j < n->ninputs; j++)
-    a[k++] =
-        (sched_access){sched_track_key(t, t->g->values[n->inputs[j]].buffer), SCHED_FULL, false};
+  for (int j = 0; j < n->ninputs; j++) /* a state_write writes its state, input 0 */
+    a[k++] = (sched_access){sched_track_key(t, t->g->values[n->inputs[j]].buffer), SCHED_FULL,
+                            n->op == IR_OP_STATE_WRITE && j == 0};
   for (int j = 0; j < n->noutputs; j++)
     a[k++] =
         (sched_access){sched_track_key(t, t->g->values[n->outputs[j]].buffer), SCHED_FULL, true};
@@ -254,14 +257,18 @@ static void schedule_entry(const sched_ctx *s, ir_graph *g, bool prepare) {
   sched_access *a[2] = {malloc(sizeof(sched_access) * (size_t)most),
                         malloc(sizeof(sched_access) * (size_t)most)};
   IR_ASSERT(a[0] && a[1]);
+  int writes = 0;
   for (int i = 0; i < g->nnodes; i++) {
     ir_node *n = &g->nodes[i];
     if (n->dead || n->at_prepare != prepare || ir_node_is_view(g, n)) continue;
     ir_node *partner = (ir_node *)ir_paired_scan(g, i);
     int na = node_accesses(&t, n, a[0]);
     int nb = partner ? node_accesses(&t, partner, a[1]) : 0;
-    bool barrier =
-        sched_track_needs(&t, a[0], na, i) || (partner && sched_track_needs(&t, a[1], nb, i));
+    /* the state writes start once every thread is done (codegen checks
+     * there that the run has not failed) */
+    bool commit = n->op == IR_OP_STATE_WRITE && !writes++;
+    bool barrier = commit || sched_track_needs(&t, a[0], na, i) ||
+                   (partner && sched_track_needs(&t, a[1], nb, i));
     if (barrier) sched_track_clear(&t);
     n->sched.barrier = barrier;
     n->sched.unit = feeds_scan_unit(s, g, n);

@@ -179,7 +179,7 @@ static bool cse(ir_graph *g) {
   bool changed = false;
   for (int i = 0; i < g->nnodes; i++) {
     ir_node *n = &g->nodes[i];
-    if (n->dead || n->body) continue;
+    if (n->dead || n->body || (ir_ops[n->op].traits & IR_T_EFFECT)) continue;
     size_t s = node_hash(n) & (cap - 1);
     for (; slot[s] >= 0; s = (s + 1) & (cap - 1)) {
       const ir_node *first = &g->nodes[slot[s]];
@@ -205,7 +205,7 @@ static bool dead_code(ir_graph *g) {
   for (int i = g->nnodes - 1; i >= 0; i--) {
     ir_node *n = &g->nodes[i];
     if (n->dead) continue;
-    bool used = false;
+    bool used = ir_ops[n->op].traits & IR_T_EFFECT; /* a state write is its own use */
     for (int j = 0; j < n->noutputs; j++) used |= uses[n->outputs[j]] > 0;
     if (used) continue;
     n->dead = true;

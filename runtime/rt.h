@@ -99,8 +99,13 @@ struct seqrt_session {
   size_t prepared_bytes;        /* size of prepared */
   void *random;                 /* parameter values made by random_params */
   bool prepare_done;            /* prepare ran since the parameters last changed */
+  unsigned char *state;         /* STATE buffers, each its own slot, zero after a reset */
+  size_t state_bytes;           /* size of state */
+  int64_t *state_shapes;        /* shape of each STATE buffer since the first run after a
+                                   reset, as shapes */
   int64_t position;             /* p (SPEC 9): positions consumed by a streaming model since
-                                   the start or the last reset; 0 while none streams */
+                                   the start or the last reset; 0 in other models */
+  int64_t runs;                 /* runs made since the start or the last reset */
   int nthreads;                 /* threads per region */
   seqrt_team *team;             /* barrier and failure state of the regions */
 };

@@ -21,7 +21,7 @@
 extern "C" {
 #endif
 
-#define SEQRT_ABI_VERSION 3
+#define SEQRT_ABI_VERSION 4
 
 /* ---- safetensors (safetensors.c) ---- */
 
@@ -112,7 +112,18 @@ typedef struct seqrt_model_desc {
   int32_t nderived;               /* derived symbols, numbered nsyms .. nsyms+nderived-1 */
   const seqrt_sym_def *derived;   /* their definitions (syms arrays given by users hold
                                      the nsyms base symbols only) */
+  int32_t position_sym;           /* the base symbol a session counts positions of, -1 none */
+  int32_t streaming;              /* 1: each run continues the last (SPEC 9), p advances */
 } seqrt_model_desc;
+
+/*
+ * The entries' syms array holds, after the base and derived symbols, what
+ * the session gives a run: at index nsyms + nderived + SEQRT_SYM_POSITION
+ * the session position p, at + SEQRT_SYM_RUNS the runs made since the
+ * session started or was reset (state_read takes the kept state once it is
+ * not 0).
+ */
+enum { SEQRT_SYM_POSITION = 0, SEQRT_SYM_RUNS = 1, SEQRT_SESSION_SYMS = 2 };
 
 /* a parameter compiled into an object (`seqc compile --embed-weights`) */
 typedef struct seqrt_embedded_param {
@@ -143,6 +154,9 @@ void seqrt_wait(seqrt_team *team, int32_t ith);
  */
 enum { SEQRT_FAIL_INDEX = 1, SEQRT_FAIL_CHUNK = 2 };
 void seqrt_fail(seqrt_team *team, int32_t code, int64_t a, int64_t b, int64_t c, int64_t d);
+/* nonzero once some thread of the region has failed: the state writes at the
+ * end of a run check it after a barrier, so a failed run keeps the state */
+int32_t seqrt_failed(seqrt_team *team);
 
 /* ---- sessions (session.c) ---- */
 

@@ -37,6 +37,7 @@ typedef enum seqrt_role {
   SEQRT_ROLE_PREPARED, /* computed from params once by prepare(), kept */
   SEQRT_ROLE_TEMP,     /* scratch: lives from step first to step last */
   SEQRT_ROLE_ALIAS,    /* same memory as buffer `alias` (a view) */
+  SEQRT_ROLE_STATE,    /* kept by the session between runs, zeroed by a reset (SPEC 9) */
 } seqrt_role;
 
 static inline size_t seqrt_dtype_size(seqrt_dtype t) {

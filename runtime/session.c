@@ -54,7 +54,7 @@ static bool check_desc(const seqrt_model_desc *d, seqrt_error *err) {
   }
   for (int i = 0; !why && i < d->nbufs; i++) {
     const seqrt_buffer_desc *b = &d->bufs[i];
-    if ((unsigned)b->dtype > SEQRT_I64 || (unsigned)b->role > SEQRT_ROLE_ALIAS)
+    if ((unsigned)b->dtype > SEQRT_I64 || (unsigned)b->role > SEQRT_ROLE_STATE)
       why = "bad dtype or role";
     else if (b->rank < 0 || b->rank > SEQRT_MAX_RANK)
       why = "bad rank";
@@ -73,6 +73,7 @@ static bool check_desc(const seqrt_model_desc *d, seqrt_error *err) {
       if (r < 0 || r >= d->nbufs || ++steps > d->nbufs) why = "alias cycle";
     }
   }
+  if (!why && (d->position_sym < -1 || d->position_sym >= d->nsyms)) why = "bad position dim";
   for (int i = 0; !why && i < d->ninputs; i++)
     if (d->inputs[i] < 0 || d->inputs[i] >= d->nbufs ||
         d->bufs[d->inputs[i]].role != SEQRT_ROLE_INPUT)
@@ -215,16 +216,17 @@ static bool place_buffers(seqrt_session *s, seqrt_error *err) {
     return false;
   }
   int n = 0;
-  size_t arena_sum = 0, prepared = 0;
+  size_t arena_sum = 0, prepared = 0, state = 0;
   bool overflow = false;
   for (int i = 0; i < d->nbufs; i++) {
     block_of[i] = -1;
     int role = d->bufs[i].role;
-    if (role == SEQRT_ROLE_PREPARED) {
-      if (prepared > SIZE_MAX - s->bytes[i])
+    size_t *own = role == SEQRT_ROLE_PREPARED ? &prepared : role == SEQRT_ROLE_STATE ? &state : NULL;
+    if (own) {
+      if (*own > SIZE_MAX - s->bytes[i])
         overflow = true;
       else
-        prepared += s->bytes[i];
+        *own += s->bytes[i];
     } else if (role == SEQRT_ROLE_TEMP || role == SEQRT_ROLE_OUTPUT) {
       block_of[i] = n;
       blocks[n].size = s->bytes[i];
@@ -250,21 +252,26 @@ static bool place_buffers(seqrt_session *s, seqrt_error *err) {
   if (ok) {
     s->arena_bytes = rt_plan(blocks, n);
     s->prepared_bytes = prepared;
+    s->state_bytes = state;
     s->arena = rt_alloc64(s->arena_bytes);
     s->prepared = rt_alloc64(prepared);
-    if (!s->arena || !s->prepared) {
+    s->state = rt_alloc64(state); /* zeroed: the state after a reset */
+    if (!s->arena || !s->prepared || !s->state) {
       rt_errorf(err, "cannot allocate %zu bytes for the model's buffers",
-                s->arena_bytes + prepared);
+                s->arena_bytes + prepared + state);
       ok = false;
     }
   }
-  size_t at = 0;
+  size_t at = 0, state_at = 0;
   for (int i = 0; ok && i < d->nbufs; i++) {
     if (block_of[i] >= 0) {
       s->bufs[i] = s->arena + blocks[block_of[i]].offset;
     } else if (d->bufs[i].role == SEQRT_ROLE_PREPARED) {
       s->bufs[i] = s->prepared + at;
       at += s->bytes[i];
+    } else if (d->bufs[i].role == SEQRT_ROLE_STATE) {
+      s->bufs[i] = s->state + state_at;
+      state_at += s->bytes[i];
     }
   }
   free(blocks);
@@ -315,7 +322,8 @@ seqrt_session *seqrt_session_new(const seqrt_model_desc *desc, const int64_t *sy
   size_t nb = (size_t)desc->nbufs + 1;
   s->desc = desc;
   s->nthreads = nthreads ? nthreads : omp_get_num_procs();
-  size_t nall = (size_t)desc->nsyms + (size_t)desc->nderived + 1;
+  /* the entries' syms: base, derived, then the session's (SEQRT_SESSION_SYMS) */
+  size_t nall = (size_t)desc->nsyms + (size_t)desc->nderived + SEQRT_SESSION_SYMS;
   s->syms = calloc(nall, sizeof *s->syms);
   s->run_syms = calloc(nall, sizeof *s->run_syms);
   s->next_syms = calloc(nall, sizeof *s->next_syms);
@@ -325,13 +333,15 @@ seqrt_session *seqrt_session_new(const seqrt_model_desc *desc, const int64_t *sy
   s->bound_by = calloc(nall, sizeof *s->bound_by);
   s->shapes = calloc(nb * SEQRT_MAX_RANK, sizeof *s->shapes);
   s->run_shapes = calloc(nb * SEQRT_MAX_RANK, sizeof *s->run_shapes);
+  s->state_shapes = calloc(nb * SEQRT_MAX_RANK, sizeof *s->state_shapes);
   s->bytes = calloc(nb, sizeof *s->bytes);
   s->root = calloc(nb, sizeof *s->root);
   s->bufs = calloc(nb, sizeof *s->bufs);
   s->params = calloc(nb, sizeof *s->params);
   s->team = rt_team_new(s->nthreads);
   if (!s->syms || !s->run_syms || !s->next_syms || !s->prepare_syms || !s->prepare_uses ||
-      !s->fixed || !s->bound_by || !s->shapes || !s->run_shapes || !s->bytes || !s->root ||
+      !s->fixed || !s->bound_by || !s->shapes || !s->run_shapes || !s->state_shapes ||
+      !s->bytes || !s->root ||
       !s->bufs || !s->params || !s->team) {
     rt_errorf(err, "out of memory");
     goto fail;
@@ -356,26 +366,32 @@ void seqrt_session_free(seqrt_session *s) {
   free(s->bound_by);
   free(s->shapes);
   free(s->run_shapes);
+  free(s->state_shapes);
   free(s->bytes);
   free(s->root);
   free(s->bufs);
   free(s->params);
   free(s->arena);
   free(s->prepared);
+  free(s->state);
   free(s->random);
   rt_team_free(s->team);
   free(s);
 }
 
 size_t seqrt_session_arena_bytes(const seqrt_session *s) {
-  return s->arena_bytes + s->prepared_bytes;
+  return s->arena_bytes + s->prepared_bytes + s->state_bytes;
 }
 
 int64_t seqrt_session_sym(const seqrt_session *s, int i) {
   return i >= 0 && i < s->desc->nsyms + s->desc->nderived ? s->syms[i] : -1;
 }
 
-void seqrt_session_reset(seqrt_session *s) { s->position = 0; }
+void seqrt_session_reset(seqrt_session *s) {
+  memset(s->state, 0, s->state_bytes);
+  s->position = 0;
+  s->runs = 0;
+}
 
 int64_t seqrt_session_position(const seqrt_session *s) { return s->position; }
 
@@ -392,6 +408,26 @@ static const char *type_str(seqrt_dtype t, const int64_t *shape, int rank, char 
     seqrt_shape_str(shape, rank, dims, sizeof dims);
   snprintf(buf, n, "%s %s", seqrt_dtype_name(t), dims);
   return buf;
+}
+
+/* the state kept since the first run after a reset has the shape this run
+ * gives it (a run with another batch size would read it as another layout) */
+static bool same_state_shapes(seqrt_session *s, seqrt_error *err) {
+  const seqrt_model_desc *d = s->desc;
+  for (int b = 0; s->runs > 0 && b < d->nbufs; b++) {
+    if (d->bufs[b].role != SEQRT_ROLE_STATE) continue;
+    const int64_t *now = &s->run_shapes[(size_t)b * SEQRT_MAX_RANK];
+    const int64_t *kept = &s->state_shapes[(size_t)b * SEQRT_MAX_RANK];
+    if (!memcmp(now, kept, sizeof *now * (size_t)d->bufs[b].rank)) continue;
+    char a[256], c[256];
+    rt_errorf(err,
+              "state '%s' is %s in this session, this run makes it %s (a run with another "
+              "batch size needs a reset)",
+              buf_name(d, b), seqrt_shape_str(kept, d->bufs[b].rank, a, sizeof a),
+              seqrt_shape_str(now, d->bufs[b].rank, c, sizeof c));
+    return false;
+  }
+  return true;
 }
 
 /*
@@ -463,7 +499,8 @@ static bool bind_run(seqrt_session *s, const seqrt_tensor *in, seqrt_error *err)
     int role = d->bufs[b].role;
     size_t bytes;
     bool fits = buffer_shape(&d->bufs[b], syms, &s->run_shapes[(size_t)b * SEQRT_MAX_RANK], &bytes);
-    if (role == SEQRT_ROLE_TEMP || role == SEQRT_ROLE_OUTPUT || role == SEQRT_ROLE_PREPARED)
+    if (role == SEQRT_ROLE_TEMP || role == SEQRT_ROLE_OUTPUT || role == SEQRT_ROLE_PREPARED ||
+        role == SEQRT_ROLE_STATE)
       fits = fits && bytes <= s->bytes[b];
     else
       fits = true; /* inputs were checked above; params keep their planned shapes */
@@ -473,6 +510,7 @@ static bool bind_run(seqrt_session *s, const seqrt_tensor *in, seqrt_error *err)
       return false;
     }
   }
+  if (!same_state_shapes(s, err)) return false;
   memcpy(s->run_syms, syms, sizeof *syms * ((size_t)d->nsyms + (size_t)d->nderived));
   return true;
 }
@@ -584,6 +622,9 @@ int seqrt_session_run(seqrt_session *s, const seqrt_tensor *inputs, seqrt_tensor
     return 1;
   }
   if (!bind_run(s, inputs, err) || !point_buffers(s, inputs, err)) return 1;
+  int nall = d->nsyms + d->nderived;
+  s->run_syms[nall + SEQRT_SYM_POSITION] = s->position;
+  s->run_syms[nall + SEQRT_SYM_RUNS] = s->runs;
   if (d->prepare && !prepared_for_run(s)) {
     if (!run_entry(s, d->prepare, err)) return 1;
     memcpy(s->prepare_syms, s->run_syms,
@@ -591,6 +632,10 @@ int seqrt_session_run(seqrt_session *s, const seqrt_tensor *inputs, seqrt_tensor
     s->prepare_done = true;
   }
   if (!run_entry(s, d->run, err)) return 1;
+  /* the run is made: the state it wrote is the session's, p moves on */
+  if (s->runs++ == 0)
+    memcpy(s->state_shapes, s->run_shapes, sizeof *s->run_shapes * (size_t)d->nbufs * SEQRT_MAX_RANK);
+  if (d->streaming && d->position_sym >= 0) s->position += s->run_syms[d->position_sym];
   for (int i = 0; i < d->noutputs; i++) {
     int b = d->outputs[i];
     seqrt_tensor *t = &outputs[i];

@@ -90,6 +90,8 @@ void seqrt_barrier(seqrt_team *t, int32_t ith) {
   seqrt_wait(t, ith);
 }
 
+int32_t seqrt_failed(seqrt_team *t) { return atomic_load(&t->failed); }
+
 void seqrt_fail(seqrt_team *t, int32_t code, int64_t a, int64_t b, int64_t c, int64_t d) {
   int expected = 0;
   if (!atomic_compare_exchange_strong(&t->failed, &expected, 1)) return;

@@ -5,7 +5,9 @@
  * struct layout matches seqrt.h's), and both must compute the same outputs
  * on the same random parameters and inputs, with dims symbolic and bound;
  * a session of each, run three times on new inputs, gives the interpreter's
- * outputs every time.
+ * outputs every time. The model streams (SPEC 9: a carried GRU, positional
+ * encoding from the session position), so each run continues the last, and
+ * so does the interpreter's session it is compared with.
  * Also: embedded parameters, an unknown CPU, asm and LLVM IR output.
  */
 #include <dlfcn.h>
@@ -33,7 +35,8 @@ static const char *const MODEL =
     "  emb: {op: embedding, input: tok, num_embeddings: 7, embedding_dim: 8}\n"
     "  s: {op: add, inputs: [emb, x]}\n"
     "  pe: {op: positional_encoding, input: s}\n"
-    "  h: {op: linear, input: pe, out_features: 6}\n"
+    "  g: {op: gru, input: pe, hidden_size: 8, carry: true}\n"
+    "  h: {op: linear, input: g, out_features: 6}\n"
     "  p: {op: softmax, input: h}\n"
     "  y: {op: layer_norm, input: h}\n";
 
@@ -118,6 +121,8 @@ static void same_desc(const seqrt_model_desc *a, const seqrt_model_desc *b) {
   }
   assert_int_equal(a->ninputs, b->ninputs);
   for (int i = 0; i < a->ninputs; i++) assert_int_equal(a->inputs[i], b->inputs[i]);
+  assert_int_equal(a->position_sym, b->position_sym);
+  assert_int_equal(a->streaming, b->streaming);
   assert_int_equal(a->noutputs, b->noutputs);
   for (int i = 0; i < a->noutputs; i++) {
     assert_int_equal(a->outputs[i], b->outputs[i]);
@@ -166,8 +171,9 @@ static void close_to(const float *got, const float *want, size_t n) {
  * Runs d at (B, T) RUNS times in one session, each run on inputs of its own,
  * with random params of seed 3 (or the embedded ones); the outputs of run k are
  * copied into out[k]. With ref (the model as lowered), every run must also give
- * the interpreter's outputs for its inputs on the session's parameters: a
- * session run again computes from its new inputs, not from what the last left.
+ * what a session of the interpreter gives for the same inputs on the session's
+ * parameters: each run computes from its new inputs, continuing the state and
+ * the position that the last left (the model streams).
  */
 static void run_model(const seqrt_model_desc *d, int64_t B, int64_t T, bool random, int runs,
                       const ir_graph *ref, float *(*out)[2]) {
@@ -181,6 +187,7 @@ static void run_model(const seqrt_model_desc *d, int64_t B, int64_t T, bool rand
    * run's memory must not find the next run's data there by chance */
   seqrt_tensor(*ins)[2] = calloc((size_t)runs, sizeof *ins);
   assert_non_null(ins);
+  ir_session *interp = ref ? ir_session_new(ref) : NULL;
   for (int k = 0; k < runs; k++) {
     seqrt_tensor *in = ins[k], o[2];
     make_inputs(B, T, 12345u + 1000u * (uint32_t)k, in);
@@ -194,9 +201,10 @@ static void run_model(const seqrt_model_desc *d, int64_t B, int64_t T, bool rand
       out[k][i] = malloc(n * 4);
       memcpy(out[k][i], o[i].data, n * 4);
     }
+    assert_int_equal(seqrt_session_position(s), (k + 1) * T);
     if (ref) {
       seqrt_tensor want[2] = {{0}};
-      bool ok = ir_eval(ref, syms, in, session_param, s, want, &err);
+      bool ok = ir_eval_run(interp, syms, in, session_param, s, want, &err);
       if (!ok) fprintf(stderr, "ir_eval: %s\n", err.msg);
       assert_true(ok);
       for (int i = 0; i < 2; i++) {
@@ -208,6 +216,7 @@ static void run_model(const seqrt_model_desc *d, int64_t B, int64_t T, bool rand
   for (int k = 0; k < runs; k++)
     for (int i = 0; i < 2; i++) free(ins[k][i].data);
   free(ins);
+  ir_session_free(interp);
   seqrt_session_free(s);
 }
 

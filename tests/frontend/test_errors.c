@@ -79,6 +79,41 @@ static void position_dim(void **state) {
   ir_graph_free(g);
 }
 
+/* carry (SPEC 9): top-level, forward-only recurrences; the graph streams and
+ * writes each carried state back in its last nodes */
+static void carry(void **state) {
+  (void)state;
+  expect_error(HEAD "outputs: [l]\nnodes:\n"
+                    "  l: {op: lstm, input: x, hidden_size: 4, bidirectional: true, carry: true}\n",
+               "t.yaml:9:71: error: 'l' cannot carry its state with bidirectional: true (a "
+               "reverse pass cannot stream)");
+  expect_error(HEAD "outputs: [c]\nnodes:\n"
+                    "  c: {op: scan, over: {x: x}, reverse: true, carry: true, state: {h: x},"
+                    " next: {h: x}, body: {y: {op: relu, input: x}}, emit: [y]}\n",
+               "t.yaml:9:53: error: 'c' cannot carry its state with reverse: true (a reverse "
+               "pass cannot stream)");
+  expect_error(HEAD "outputs: [c]\nnodes:\n"
+                    "  c:\n    op: scan\n    over: {x: x}\n    emit: [g]\n"
+                    "    body:\n      g: {op: gru, input: x, hidden_size: 4, carry: true}\n",
+               "t.yaml:14:53: error: 'g' carries its state, but it is inside a scan body: only "
+               "top-level nodes carry");
+  expect_error(HEAD "outputs: [g]\nnodes:\n  g: {op: gru, input: x, hidden_size: 4, carry: 2}\n",
+               "t.yaml:9:49: error: attribute 'carry' of 'g' must be true or false");
+  ir_graph *g = lower_ok(HEAD "outputs: [y, l.h_n, tok]\nnodes:\n"
+                              "  l: {op: lstm, input: x, hidden_size: 4, carry: true}\n"
+                              "  y: {op: relu, input: l}\n");
+  assert_true(g->streams);
+  int states = 0, writes = 0;
+  for (int v = 0; v < g->nvalues; v++) states += g->values[v].kind == IR_VAL_STATE;
+  for (int i = g->nnodes - 2; i < g->nnodes; i++) writes += g->nodes[i].op == IR_OP_STATE_WRITE;
+  assert_int_equal(states, 2);
+  assert_int_equal(writes, 2);
+  ir_graph_free(g);
+  g = lower_ok(HEAD "outputs: [l, tok]\nnodes:\n  l: {op: lstm, input: x, hidden_size: 4}\n");
+  assert_false(g->streams);
+  ir_graph_free(g);
+}
+
 static void dims_and_inputs(void **state) {
   (void)state;
   expect_error("seqc: 1\nname: m\ndims: {B: 0}\ninputs: {x: {shape: [B]}}\noutputs: [x]\n",
@@ -400,7 +435,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(version),
       cmocka_unit_test(name),
-      cmocka_unit_test(position_dim), cmocka_unit_test(top_level_keys),
+      cmocka_unit_test(position_dim), cmocka_unit_test(carry), cmocka_unit_test(top_level_keys),
       cmocka_unit_test(dims_and_inputs),
       cmocka_unit_test(unknown_node_key),
       cmocka_unit_test(attribute_types),

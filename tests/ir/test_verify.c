@@ -344,6 +344,33 @@ static void test_buffers(void **state) {
   fails_with(g, "value %3 has buffer 2, outside [-1, 2)");
 }
 
+/* the session state: read and written whole, by the top graph, the writes last */
+static void test_state(void **state) {
+  (void)state;
+  ir_graph *g = base();
+  int st = ir_add_state(g, "h", ty(2, 2, 3), L); /* value 5 */
+  int rd = ir_add_node(g, IR_OP_STATE_READ, "read", (int[]){st, X}, 2, L);
+  g->values[g->nodes[rd].outputs[0]].type = ty(2, 2, 3);
+  ir_add_node(g, IR_OP_STATE_WRITE, "write", (int[]){st, S}, 2, L);
+  bool ok;
+  free(verify(g, &ok));
+  assert_true(ok);
+  /* a node after the write */
+  add(g, IR_OP_EXP, "late", ty(2, 2, 3), 1, X);
+  fails_with(g, "node 5 (late, exp): comes after a state_write (state writes must be the last "
+                "nodes)");
+  /* a write of a value of another type */
+  g = base();
+  st = ir_add_state(g, "h", ty(2, 3, 3), L);
+  ir_add_node(g, IR_OP_STATE_WRITE, "write", (int[]){st, S}, 2, L);
+  fails_with(g, "node 3 (write, state_write): input 1 does not have the state's type");
+  /* a read of something that is no state */
+  g = base();
+  rd = ir_add_node(g, IR_OP_STATE_READ, "read", (int[]){X, X}, 2, L);
+  g->values[g->nodes[rd].outputs[0]].type = ty(2, 2, 3);
+  fails_with(g, "node 3 (read, state_read): input 0 is not a STATE value of the top graph");
+}
+
 static void test_reports_each_broken_node(void **state) {
   (void)state;
   ir_graph *g = base();
@@ -371,6 +398,7 @@ int main(void) {
       cmocka_unit_test(test_uninferred_type),
       cmocka_unit_test(test_bad_body),
       cmocka_unit_test(test_buffers),
+      cmocka_unit_test(test_state),
       cmocka_unit_test(test_reports_each_broken_node),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,397 @@
+/*
+ * test_stream.c: sessions that continue (SPEC 9). A streaming model (carried
+ * recurrences, positions from the session position) run in pieces of uneven
+ * lengths, pieces of 1 among them, gives the numbers of the same sequence run
+ * whole: JIT-compiled with T read at run time (as `seqc run` compiles runs of
+ * different lengths), at 1 and 2 threads, and in the interpreter's session.
+ * Outputs along T are the pieces' outputs put end to end; the others (final
+ * states) are the last piece's. Also: the position advances by each piece, a
+ * reset starts over, a failed run leaves the state as it was, and a run with
+ * another batch size is refused until a reset.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "cg_test.h"
+
+enum { B = 2, MAX_OUT = 6, MAX_PIECES = 8 };
+
+/* a model compiled for B = 2 with T left to run time, its parameters, and the
+ * graph as lowered (what the interpreter runs) */
+typedef struct streamer {
+  ir_graph *ref;          /* lowered */
+  ir_graph *g;            /* through the pipeline */
+  cg_jit *jit;            /* compiled */
+  cgt_store params;       /* random parameters */
+  int64_t imax;           /* integer inputs are in [0, imax) */
+} streamer;
+
+static void open_streamer(streamer *m, const char *yaml, int64_t T, int64_t imax) {
+  m->ref = cgt_load(yaml);
+  m->imax = imax;
+  assert_true(m->ref->streams);
+  uint64_t rng = 11;
+  int64_t plan[IR_MAX_SYMS] = {B, T};
+  m->params = (cgt_store){calloc((size_t)m->ref->nvalues + 1, sizeof(cgt_tensor)), 0};
+  for (int v = 0; v < m->ref->nvalues; v++) {
+    const ir_value *val = &m->ref->values[v];
+    if (val->kind != IR_VAL_PARAM) continue;
+    cgt_tensor *p = &m->params.items[m->params.n++];
+    p->name = strdup(val->name);
+    p->t = cgt_random(&val->type, plan, &rng, 10);
+    for (int64_t i = 0; i < seqrt_tensor_numel(&p->t); i++) ((float *)p->t.data)[i] *= 0.3f;
+  }
+  m->g = ir_graph_clone(m->ref);
+  ir_diags d;
+  ir_diags_init(&d, "test.yaml", NULL, 0, stderr);
+  const int64_t bind[] = {B, -1};
+  cg_options opt = {.bind_syms = bind, .opt_level = 3};
+  ir_target target;
+  cg_target(&opt, &target);
+  pass_ctx ctx = {.diags = &d, .target = &target, .bind_syms = bind};
+  assert_true(pass_run_pipeline(m->g, &ctx));
+  seqrt_error err = {{0}};
+  m->jit = cg_jit_compile(m->g, &opt, &err);
+  if (!m->jit) fprintf(stderr, "compile: %s\n", err.msg);
+  assert_non_null(m->jit);
+  const seqrt_model_desc *desc = cg_jit_desc(m->jit);
+  assert_int_equal(desc->streaming, 1);
+  assert_int_equal(desc->sym_bound[1], -1);
+}
+
+static void close_streamer(streamer *m) {
+  for (int p = 0; p < m->params.n; p++) {
+    free(m->params.items[p].name);
+    free(m->params.items[p].t.data);
+  }
+  free(m->params.items);
+  cg_jit_free(m->jit);
+  ir_graph_free(m->g);
+  ir_graph_free(m->ref);
+}
+
+/* a session of the compiled model planned for T, its parameters bound */
+static seqrt_session *open_session(const streamer *m, int64_t T, int nth) {
+  seqrt_error err = {{0}};
+  const int64_t syms[] = {B, T};
+  seqrt_session *s = seqrt_session_new(cg_jit_desc(m->jit), syms, nth, &err);
+  if (!s) fprintf(stderr, "session: %s\n", err.msg);
+  assert_non_null(s);
+  for (int p = 0; p < m->params.n; p++)
+    assert_int_equal(
+        seqrt_session_set_param(s, m->params.items[p].name, &m->params.items[p].t, &err), 0);
+  return s;
+}
+
+/* rows [from, to) of axis 1 of x (rank >= 2), a new tensor */
+static seqrt_tensor piece_of(const seqrt_tensor *x, int64_t from, int64_t to) {
+  seqrt_tensor p = *x;
+  p.shape[1] = to - from;
+  size_t es = seqrt_dtype_size(x->dtype), inner = es;
+  for (int k = 2; k < x->rank; k++) inner *= (size_t)x->shape[k];
+  p.data = malloc((size_t)seqrt_tensor_numel(&p) * es + 1);
+  assert_non_null(p.data);
+  for (int64_t b = 0; b < x->shape[0]; b++)
+    memcpy((char *)p.data + (size_t)(b * p.shape[1]) * inner,
+           (const char *)x->data + (size_t)(b * x->shape[1] + from) * inner,
+           (size_t)p.shape[1] * inner);
+  return p;
+}
+
+/* out (allocated like the whole run's) gets the output of the piece
+ * [from, from + len) of a sequence of T: at its place along axis 1 when the
+ * output runs along the sequence (its axis 1 in proportion to the length:
+ * T, or T / chunk for a segment scan's emits), else whole (a final state) */
+static void put_piece(seqrt_tensor *out, const seqrt_tensor *piece, int64_t from, int64_t len,
+                      int64_t T) {
+  size_t es = seqrt_dtype_size(piece->dtype);
+  if (out->rank < 2 || len == T || out->shape[1] * len != piece->shape[1] * T) {
+    memcpy(out->data, piece->data, (size_t)seqrt_tensor_numel(piece) * es);
+    return;
+  }
+  size_t inner = es;
+  for (int k = 2; k < out->rank; k++) inner *= (size_t)out->shape[k];
+  int64_t at = from * out->shape[1] / T;
+  for (int64_t b = 0; b < out->shape[0]; b++)
+    memcpy((char *)out->data + (size_t)(b * out->shape[1] + at) * inner,
+           (const char *)piece->data + (size_t)(b * piece->shape[1]) * inner,
+           (size_t)piece->shape[1] * inner);
+}
+
+/* a copy of each output into fresh memory */
+static void keep(const seqrt_tensor *o, int n, seqrt_tensor *kept) {
+  for (int i = 0; i < n; i++) {
+    kept[i] = o[i];
+    size_t bytes = (size_t)seqrt_tensor_numel(&o[i]) * seqrt_dtype_size(o[i].dtype);
+    kept[i].data = malloc(bytes + 1);
+    assert_non_null(kept[i].data);
+    memcpy(kept[i].data, o[i].data, bytes);
+  }
+}
+
+static void free_all(seqrt_tensor *t, int n) {
+  for (int i = 0; i < n; i++) free(t[i].data);
+}
+
+/*
+ * The model of yaml (one input [B, T, ...]) on one random input of length T:
+ * whole, then in pieces of the given lengths (summing to T), in a compiled
+ * session at 1 and 2 threads and in the interpreter's session; every way's
+ * outputs within SPEC 8 of the compiled whole run's. The session is reset and
+ * run whole again between the ways, which must give the first numbers.
+ */
+static void check_pieces(const char *yaml, int64_t T, int64_t imax, const int64_t *lengths,
+                         int npieces) {
+  streamer m;
+  open_streamer(&m, yaml, T, imax);
+  const ir_graph *ref = m.ref;
+  int nout = ref->noutputs;
+  assert_true(nout <= MAX_OUT && npieces <= MAX_PIECES);
+  uint64_t rng = 5;
+  int64_t whole_syms[IR_MAX_SYMS] = {B, T};
+  seqrt_tensor x = cgt_random(&ref->values[ref->inputs[0]].type, whole_syms, &rng, imax);
+  seqrt_tensor pieces[MAX_PIECES];
+  int64_t at[MAX_PIECES + 1] = {0};
+  for (int k = 0; k < npieces; k++) {
+    at[k + 1] = at[k] + lengths[k];
+    pieces[k] = piece_of(&x, at[k], at[k + 1]);
+  }
+  assert_int_equal(at[npieces], T);
+
+  seqrt_error err = {{0}};
+  seqrt_tensor o[MAX_OUT], whole[MAX_OUT], joined[MAX_OUT];
+  seqrt_session *s = open_session(&m, T, 1);
+  assert_int_equal(seqrt_session_run(s, &x, o, &err), 0);
+  assert_int_equal(seqrt_session_position(s), T);
+  keep(o, nout, whole);
+  keep(o, nout, joined);
+  seqrt_session_free(s);
+
+  for (int nth = 1; nth <= 2; nth++) {
+    s = open_session(&m, T, nth);
+    for (int round = 0; round < 2; round++) { /* the second after a reset */
+      for (int k = 0; k < npieces; k++) {
+        int rc = seqrt_session_run(s, &pieces[k], o, &err);
+        if (rc) fprintf(stderr, "piece %d: %s\n", k, err.msg);
+        assert_int_equal(rc, 0);
+        assert_int_equal(seqrt_session_position(s), at[k + 1]);
+        for (int i = 0; i < nout; i++) put_piece(&joined[i], &o[i], at[k], lengths[k], T);
+      }
+      for (int i = 0; i < nout; i++)
+        cgt_compare(ref->outputs[i].name, &joined[i], &whole[i], 1e-4, "pieces", nth);
+      seqrt_session_reset(s);
+      assert_int_equal(seqrt_session_position(s), 0);
+    }
+    /* whole after the reset: the first run's numbers again */
+    assert_int_equal(seqrt_session_run(s, &x, o, &err), 0);
+    for (int i = 0; i < nout; i++)
+      cgt_compare(ref->outputs[i].name, &o[i], &whole[i], 1e-5, "whole after reset", nth);
+    seqrt_session_free(s);
+  }
+
+  /* the interpreter's session, whole and in pieces */
+  ir_session *is = ir_session_new(ref);
+  seqrt_tensor iw[MAX_OUT];
+  assert_true(ir_eval_run(is, whole_syms, &x, cgt_get_param, &m.params, iw, &err));
+  for (int i = 0; i < nout; i++)
+    cgt_compare(ref->outputs[i].name, &iw[i], &whole[i], 1e-4, "interpreter whole", 1);
+  free_all(iw, nout);
+  ir_session_reset(is);
+  for (int k = 0; k < npieces; k++) {
+    int64_t syms[IR_MAX_SYMS] = {B, lengths[k]};
+    seqrt_tensor ip[MAX_OUT];
+    bool ok = ir_eval_run(is, syms, &pieces[k], cgt_get_param, &m.params, ip, &err);
+    if (!ok) fprintf(stderr, "interpreter piece %d: %s\n", k, err.msg);
+    assert_true(ok);
+    assert_int_equal(ir_session_position(is), at[k + 1]);
+    for (int i = 0; i < nout; i++) put_piece(&joined[i], &ip[i], at[k], lengths[k], T);
+    free_all(ip, nout);
+  }
+  for (int i = 0; i < nout; i++)
+    cgt_compare(ref->outputs[i].name, &joined[i], &whole[i], 1e-4, "interpreter pieces", 1);
+  ir_session_free(is);
+
+  free_all(whole, nout);
+  free_all(joined, nout);
+  for (int k = 0; k < npieces; k++) free(pieces[k].data);
+  free(x.data);
+  close_streamer(&m);
+}
+
+static const int64_t uneven[] = {5, 1, 3, 1, 2};
+
+static void lstm_pieces(void **state) {
+  (void)state;
+  check_pieces("seqc: 1\nname: m\ndims: {B: 2, T: 12}\n"
+               "inputs:\n  x: {dtype: f32, shape: [B, T, 8]}\n"
+               "outputs: [l, l.h_n, l.c_n]\nnodes:\n"
+               "  l: {op: lstm, input: x, hidden_size: 16, num_layers: 2, proj_size: 8,"
+               " carry: true}\n",
+               12, 10, uneven, 5);
+}
+
+static void gru_and_rnn_pieces(void **state) {
+  (void)state;
+  check_pieces("seqc: 1\nname: m\ndims: {B: 2, T: 12}\n"
+               "inputs:\n  x: {dtype: f32, shape: [B, T, 8]}\n"
+               "outputs: [r, g.h_n, r.h_n]\nnodes:\n"
+               "  g: {op: gru, input: x, hidden_size: 16, carry: true}\n"
+               "  r: {op: rnn, input: g, hidden_size: 16, num_layers: 2, nonlinearity: relu,"
+               " carry: true}\n",
+               12, 10, uneven, 5);
+}
+
+/* a scan of segments of 2 carries too; the pieces are multiples of 2 */
+static void scan_pieces(void **state) {
+  (void)state;
+  static const int64_t even[] = {4, 2, 6};
+  check_pieces("seqc: 1\nname: m\ndims: {B: 2, T: 12}\n"
+               "inputs:\n  x: {dtype: f32, shape: [B, T, 8]}\n"
+               "outputs: [c, c.h]\nnodes:\n"
+               "  c:\n    op: scan\n    over: {x: x}\n    chunk: 2\n    carry: true\n"
+               "    state: {h: {zeros: [B, 16]}}\n"
+               "    body:\n"
+               "      m:  {op: mean, input: x, dim: 1}\n"
+               "      a:  {op: linear, input: m, out_features: 16}\n"
+               "      b:  {op: linear, input: h, out_features: 16, bias: false}\n"
+               "      s:  {op: add, inputs: [a, b]}\n"
+               "      hn: {op: tanh, input: s}\n"
+               "    next: {h: hn}\n    emit: [hn]\n",
+               12, 10, even, 3);
+}
+
+/* positions and positional encoding count from the session position */
+static void positions_pieces(void **state) {
+  (void)state;
+  check_pieces("seqc: 1\nname: m\ndims: {B: 2, T: 12}\n"
+               "inputs:\n  tokens: {dtype: i32, shape: [B, T]}\n"
+               "outputs: [y, pos, g.h_n]\nnodes:\n"
+               "  pos:  {op: positions, input: tokens}\n"
+               "  pemb: {op: embedding, input: pos, num_embeddings: 16, embedding_dim: 8}\n"
+               "  tok:  {op: embedding, input: tokens, num_embeddings: 10, embedding_dim: 8}\n"
+               "  s:    {op: add, inputs: [tok, pemb]}\n"
+               "  pe:   {op: positional_encoding, input: s}\n"
+               "  g:    {op: gru, input: pe, hidden_size: 8, carry: true}\n"
+               "  y:    {op: linear, input: g, out_features: 4}\n",
+               12, 10, uneven, 5);
+}
+
+static const char tokens_lstm[] =
+    "seqc: 1\nname: m\ndims: {B: 2, T: 8}\n"
+    "inputs:\n  tokens: {dtype: i32, shape: [B, T]}\n"
+    "outputs: [l, l.h_n]\nnodes:\n"
+    "  e: {op: embedding, input: tokens, num_embeddings: 10, embedding_dim: 8}\n"
+    "  l: {op: lstm, input: e, hidden_size: 8, carry: true}\n";
+
+/* a run that fails (an index out of range) leaves state and position as they
+ * were: the pieces around it still give the whole run's numbers */
+static void failed_run_keeps_state(void **state) {
+  (void)state;
+  streamer m;
+  open_streamer(&m, tokens_lstm, 8, 10);
+  uint64_t rng = 9;
+  int64_t syms[IR_MAX_SYMS] = {B, 8};
+  seqrt_tensor x = cgt_random(&m.ref->values[m.ref->inputs[0]].type, syms, &rng, 10);
+  seqrt_tensor p0 = piece_of(&x, 0, 3), p1 = piece_of(&x, 3, 8), bad = piece_of(&x, 3, 8);
+  ((int32_t *)bad.data)[7] = 10; /* row 1, position 2 */
+  seqrt_error err = {{0}};
+  seqrt_tensor o[2], whole[2], joined[2];
+  for (int nth = 1; nth <= 2; nth++) {
+    seqrt_session *s = open_session(&m, 8, nth);
+    assert_int_equal(seqrt_session_run(s, &x, o, &err), 0);
+    keep(o, 2, whole);
+    keep(o, 2, joined);
+    seqrt_session_reset(s);
+    assert_int_equal(seqrt_session_run(s, &p0, o, &err), 0);
+    put_piece(&joined[0], &o[0], 0, 3, 8);
+    assert_int_not_equal(seqrt_session_run(s, &bad, o, &err), 0);
+    cgt_same_message("bad token", err.msg,
+                     "index 10 out of range [0, 10) at position [1, 2] of 'tokens'");
+    assert_int_equal(seqrt_session_position(s), 3);
+    assert_int_equal(seqrt_session_run(s, &p1, o, &err), 0);
+    put_piece(&joined[0], &o[0], 3, 5, 8);
+    put_piece(&joined[1], &o[1], 3, 5, 8);
+    cgt_compare("l", &joined[0], &whole[0], 1e-4, "around a failed run", nth);
+    cgt_compare("l.h_n", &joined[1], &whole[1], 1e-4, "around a failed run", nth);
+    free_all(whole, 2);
+    free_all(joined, 2);
+    seqrt_session_free(s);
+  }
+  /* the interpreter's session too */
+  ir_session *is = ir_session_new(m.ref);
+  int64_t s3[IR_MAX_SYMS] = {B, 3}, s5[IR_MAX_SYMS] = {B, 5};
+  seqrt_tensor a[2], b[2];
+  assert_true(ir_eval_run(is, s3, &p0, cgt_get_param, &m.params, a, &err));
+  assert_false(ir_eval_run(is, s5, &bad, cgt_get_param, &m.params, b, &err));
+  assert_int_equal(ir_session_position(is), 3);
+  assert_true(ir_eval_run(is, s5, &p1, cgt_get_param, &m.params, b, &err));
+  assert_int_equal(ir_session_position(is), 8);
+  free_all(a, 2);
+  free_all(b, 2);
+  ir_session_free(is);
+  free(x.data);
+  free(p0.data);
+  free(p1.data);
+  free(bad.data);
+  close_streamer(&m);
+}
+
+/* the state is laid out for the batch size of the first run after a reset */
+static void other_batch_needs_reset(void **state) {
+  (void)state;
+  streamer m;
+  open_streamer(&m, tokens_lstm, 8, 10);
+  uint64_t rng = 3;
+  int64_t syms2[IR_MAX_SYMS] = {2, 4}, syms1[IR_MAX_SYMS] = {1, 4};
+  const ir_type *t = &m.ref->values[m.ref->inputs[0]].type;
+  seqrt_tensor x2 = cgt_random(t, syms2, &rng, 10), x1 = cgt_random(t, syms1, &rng, 10);
+  seqrt_error err = {{0}};
+  seqrt_tensor o[2];
+  /* B is compiled in here (2): compile a model with B at run time instead */
+  ir_graph *g = ir_graph_clone(m.ref);
+  ir_diags d;
+  ir_diags_init(&d, "test.yaml", NULL, 0, stderr);
+  const int64_t bind[] = {-1, -1};
+  cg_options opt = {.bind_syms = bind, .opt_level = 1};
+  ir_target target;
+  cg_target(&opt, &target);
+  pass_ctx ctx = {.diags = &d, .target = &target, .bind_syms = bind};
+  assert_true(pass_run_pipeline(g, &ctx));
+  cg_jit *j = cg_jit_compile(g, &opt, &err);
+  assert_non_null(j);
+  const int64_t plan[] = {2, 8};
+  seqrt_session *s = seqrt_session_new(cg_jit_desc(j), plan, 1, &err);
+  assert_non_null(s);
+  assert_int_equal(seqrt_session_random_params(s, 1, &err), 0);
+  assert_int_equal(seqrt_session_run(s, &x2, o, &err), 0);
+  assert_int_not_equal(seqrt_session_run(s, &x1, o, &err), 0);
+  cgt_same_message("other batch", err.msg,
+                   "state 'l.h_n' is [1, 2, 8] in this session, this run makes it [1, 1, 8] (a "
+                   "run with another batch size needs a reset)");
+  assert_int_equal(seqrt_session_position(s), 4);
+  seqrt_session_reset(s);
+  assert_int_equal(seqrt_session_run(s, &x1, o, &err), 0);
+  assert_int_equal(seqrt_session_position(s), 4);
+  seqrt_session_free(s);
+  cg_jit_free(j);
+  ir_graph_free(g);
+  free(x1.data);
+  free(x2.data);
+  close_streamer(&m);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(lstm_pieces),
+      cmocka_unit_test(gru_and_rnn_pieces),
+      cmocka_unit_test(scan_pieces),
+      cmocka_unit_test(positions_pieces),
+      cmocka_unit_test(failed_run_keeps_state),
+      cmocka_unit_test(other_batch_needs_reset),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
