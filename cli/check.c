@@ -129,6 +129,11 @@ int cmd_check(int argc, char **argv) {
     return CLI_ERROR;
   }
   const ir_graph *g = m.graph;
+  fe_warn_pieces(g, &m.diags);
+  if (m.diags.nerrors) { /* --strict */
+    cli_model_free(&m);
+    return CLI_ERROR;
+  }
   int64_t syms[IR_MAX_SYMS];
   int status = cli_bind_dims(g, &o, NULL, NULL, syms);
   if (status) {

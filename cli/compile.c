@@ -296,6 +296,11 @@ int cmd_compile(int argc, char **argv) {
     return CLI_ERROR;
   }
   ir_graph *g = m.graph;
+  fe_warn_pieces(g, &m.diags);
+  if (m.diags.nerrors) { /* --strict */
+    cli_model_free(&m);
+    return CLI_ERROR;
+  }
   int64_t syms[IR_MAX_SYMS];
   embed_set emb = {0};
   char symbol[256], tmp[] = "/tmp/seqc-XXXXXX.o";

@@ -16,6 +16,13 @@
  * S = Q_tile K_tile^T (trans_b), then acc = acc * alpha + P V_tile, the
  * rescale being the GEMM's epilogue. tile_k stays <= 256 so that GEMM's k
  * fits in one of its k blocks and the epilogue sees the old accumulator.
+ *
+ * Masks compare positions. Without a cache query i and key j are positions
+ * i and j. With one (SPEC 9: inputs kc, vc [B, H, S, dh], causal
+ * self-attention) query i is position p+i, and the keys come in runs of
+ * contiguous rows: the kept positions max(0, p-S) .. p-1 of the ring (rows
+ * j mod S, so at most two runs), then k's, positions p .. p+T-1. Each run
+ * goes through the same tile loop (visit_keys) into one online softmax.
  */
 #include <math.h>
 #include <string.h>
@@ -159,6 +166,126 @@ static int64_t attr_or(const ir_node *n, const char *key, int64_t def) {
   return a && a->kind == IR_ATTR_INT && a->i > 0 ? a->i : def;
 }
 
+/* one query tile's rows and where they sit */
+typedef struct qtile {
+  LLVMValueRef Q, qbase; /* the queries: Q + qbase, dh floats a row */
+  LLVMValueRef rows;     /* i64 rows in the tile */
+  LLVMValueRef qpos;     /* i64 position of its first row */
+} qtile;
+
+/*
+ * The keys K + kbase (rows of dh floats, n of them, key j at position
+ * pos0 + j; V alike) into the online softmax of query tile q: every tile of
+ * tk keys some row may see, scores masked to the row's positions.
+ */
+static void visit_keys(cg_ctx *c, attn *a, const qtile *q, LLVMValueRef K, LLVMValueRef V,
+                       LLVMValueRef kbase, LLVMValueRef pos0, LLVMValueRef n, int64_t tk,
+                       bool causal, int64_t window) {
+  LLVMBuilderRef b = c->b;
+  LLVMValueRef TK = cg_i64(c, tk), one = cg_i64(c, 1), zero = cg_i64(c, 0);
+  LLVMValueRef qlast = LLVMBuildSub(b, LLVMBuildAdd(b, q->qpos, q->rows, ""), one, "");
+  /* the keys some row of the tile may see, as indices into this run */
+  LLVMValueRef jlo = zero, jhi = n;
+  if (window >= 0) {
+    jlo = cg_max(c, LLVMBuildSub(b, LLVMBuildSub(b, q->qpos, cg_i64(c, window), ""), pos0, ""),
+                 zero);
+    jhi = cg_min(c, LLVMBuildSub(b, LLVMBuildAdd(b, qlast, cg_i64(c, window + 1), ""), pos0, ""),
+                 jhi);
+  }
+  if (causal) jhi = cg_min(c, jhi, LLVMBuildSub(b, LLVMBuildAdd(b, qlast, one, ""), pos0, ""));
+
+  cg_loop kt_loop;
+  cg_loop_begin(c, &kt_loop, jlo, jhi, TK);
+  LLVMValueRef j0 = kt_loop.i;
+  LLVMValueRef j1 = cg_min(c, LLVMBuildAdd(b, j0, TK, ""), jhi);
+  LLVMValueRef cols = LLVMBuildSub(b, j1, j0, "");
+  LLVMValueRef kofs = LLVMBuildAdd(b, kbase, LLVMBuildMul(b, j0, a->dh, ""), "");
+
+  cg_gemm s = {.vec_width = c->vw, .trans_b = true, .ith = cg_i32(c, 0), .nth = cg_i32(c, 1)};
+  s.a = cg_gep(c, c->f32, q->Q, q->qbase);
+  s.b = cg_gep(c, c->f32, K, kofs);
+  s.c = a->S;
+  s.m = q->rows, s.n = cols, s.k = a->dh;
+  s.lda = a->dh, s.ldb = a->dh, s.ldc = TK;
+  cg_emit_gemm(c->mod, b, &s);
+
+  /* online softmax, row by row; positions of the tile's keys [k0, k1) */
+  LLVMValueRef k0 = LLVMBuildAdd(b, pos0, j0, ""), k1 = LLVMBuildAdd(b, pos0, j1, "");
+  cg_loop r;
+  cg_loop_begin(c, &r, zero, q->rows, one);
+  LLVMValueRef i = LLVMBuildAdd(b, q->qpos, r.i, "");
+  a->row_off = LLVMBuildMul(b, r.i, TK, "");
+  LLVMValueRef lo = k0, hi = k1;
+  if (window >= 0) {
+    lo = cg_max(c, lo, LLVMBuildSub(b, i, cg_i64(c, window), ""));
+    hi = cg_min(c, hi, LLVMBuildAdd(b, i, cg_i64(c, window + 1), ""));
+  }
+  if (causal) hi = cg_min(c, hi, LLVMBuildAdd(b, i, one, ""));
+  a->lo = LLVMBuildSub(b, lo, k0, "");
+  a->hi = LLVMBuildSub(b, hi, k0, "");
+  LLVMBuildStore(b, cg_splat(c, cg_f32(c, -INFINITY)), a->mx_acc);
+  cg_vec_loop(c, zero, cols, score_pass, a);
+  LLVMValueRef mx = cg_hmax(c, LLVMBuildLoad2(b, c->vf32, a->mx_acc, ""));
+  LLVMValueRef m_old = load_f(c, a->m, r.i);
+  LLVMValueRef m_new = cg_fmax(c, m_old, mx);
+  LLVMValueRef ninf = cg_f32(c, -INFINITY);
+  LLVMValueRef none = LLVMBuildFCmp(b, LLVMRealOEQ, m_new, ninf, "");
+  LLVMValueRef m_use = LLVMBuildSelect(b, none, cg_f32(c, 0), m_new, "");
+  a->m_use = cg_splat(c, m_use);
+  LLVMBuildStore(b, LLVMConstNull(c->vf32), a->sum_acc);
+  cg_vec_loop(c, zero, cols, exp_pass, a);
+  LLVMValueRef sum = cg_hsum(c, LLVMBuildLoad2(b, c->vf32, a->sum_acc, ""));
+  LLVMValueRef al = cg_math_exp(c->mod, b, LLVMBuildFSub(b, m_old, m_use, ""));
+  al = LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealOEQ, m_old, ninf, ""), cg_f32(c, 0), al, "");
+  store_f(c, al, a->alpha, r.i);
+  store_f(c, LLVMBuildFAdd(b, LLVMBuildFMul(b, load_f(c, a->l, r.i), al, ""), sum, ""), a->l, r.i);
+  store_f(c, m_new, a->m, r.i);
+  cg_loop_end(c, &r);
+
+  void *ud[2] = {c, a};
+  cg_gemm pv = {.vec_width = c->vw, .ith = cg_i32(c, 0), .nth = cg_i32(c, 1)};
+  pv.a = a->S;
+  pv.b = cg_gep(c, c->f32, V, kofs);
+  pv.c = a->acc;
+  pv.m = q->rows, pv.n = a->dh, pv.k = cols;
+  pv.lda = TK, pv.ldb = a->dh, pv.ldc = a->dh;
+  pv.epilogue = rescale;
+  pv.user = ud;
+  cg_emit_gemm(c->mod, b, &pv);
+  cg_loop_end(c, &kt_loop);
+}
+
+/* the kept positions a cached attention sees, from the ring kc, vc (S rows a
+ * batch-head, position x at row x mod S): [max(0, p - S), p) in at most two
+ * runs of contiguous rows, before and after the ring's wrap */
+static void visit_kept(cg_ctx *c, attn *a, const qtile *q, const ir_node *n, LLVMValueRef bh,
+                       int64_t tk, int64_t window) {
+  LLVMBuilderRef b = c->b;
+  const ir_type *ct = &c->g->values[n->inputs[3]].type;
+  LLVMValueRef KC = cg_value_ptr(c, n->inputs[3]), VC = cg_value_ptr(c, n->inputs[4]);
+  LLVMValueRef S = cg_dim(c, ct->dims[2]), p = cg_session(c, SEQRT_SYM_POSITION);
+  LLVMValueRef first = cg_max(c, LLVMBuildSub(b, p, S, ""), cg_i64(c, 0));
+  LLVMValueRef ring = LLVMBuildMul(b, LLVMBuildMul(b, bh, S, ""), a->dh, "");
+  /* first .. wrap: rows first mod S ..; wrap .. p: rows 0 .. */
+  LLVMValueRef row0 = LLVMBuildURem(b, first, S, "");
+  LLVMValueRef wrap = cg_min(c, LLVMBuildAdd(b, first, LLVMBuildSub(b, S, row0, ""), ""), p);
+  LLVMValueRef at0 = LLVMBuildAdd(b, ring, LLVMBuildMul(b, row0, a->dh, ""), "");
+  visit_keys(c, a, q, KC, VC, at0, first, LLVMBuildSub(b, wrap, first, ""), tk, true, window);
+  visit_keys(c, a, q, KC, VC, ring, wrap, LLVMBuildSub(b, p, wrap, ""), tk, true, window);
+}
+
+/* a cached attention without a window whose run would go past the cache:
+ * the run's error (SEQRT_FAIL_CACHE); the kernel reads only kept rows anyway */
+static void check_cache(cg_ctx *c, const ir_node *n, LLVMValueRef Tk) {
+  LLVMBuilderRef b = c->b;
+  const ir_value *kc = &c->g->values[n->inputs[3]];
+  LLVMValueRef S = cg_dim(c, kc->type.dims[2]), p = cg_session(c, SEQRT_SYM_POSITION);
+  cg_if over;
+  cg_if_begin(c, &over, LLVMBuildICmp(b, LLVMIntSGT, LLVMBuildAdd(b, p, Tk, ""), S, ""));
+  cg_fail_cache(c, kc->buffer, S, p, Tk);
+  cg_if_end(c, &over);
+}
+
 void cg_emit_attention(cg_ctx *c, const ir_node *n) {
   const ir_graph *g = c->g;
   LLVMBuilderRef b = c->b;
@@ -173,6 +300,7 @@ void cg_emit_attention(cg_ctx *c, const ir_node *n) {
   while (tq > 1 && tq * dh > MAX_ACC_FLOATS) tq /= 2;
   bool causal = ir_attr_int(n, "causal") != 0;
   int64_t window = ir_attr_int(n, "window");
+  bool cached = n->ninputs == 5;
 
   attn a = {.masked = causal || window >= 0};
   int64_t o_acc = up16(tq * tk), o_m = o_acc + up16(tq * (dh > 0 ? dh : 1));
@@ -191,11 +319,12 @@ void cg_emit_attention(cg_ctx *c, const ir_node *n) {
   LLVMValueRef Q = cg_value_ptr(c, n->inputs[0]), K = cg_value_ptr(c, n->inputs[1]);
   LLVMValueRef V = cg_value_ptr(c, n->inputs[2]), O = cg_value_ptr(c, n->outputs[0]);
   LLVMValueRef BH = cg_dims(c, qt, 0, 2), Tq = cg_dim(c, qt->dims[2]), Tk = cg_dim(c, kt->dims[2]);
-  LLVMValueRef TQ = cg_i64(c, tq), TK = cg_i64(c, tk), one = cg_i64(c, 1), zero = cg_i64(c, 0);
+  LLVMValueRef TQ = cg_i64(c, tq), one = cg_i64(c, 1), zero = cg_i64(c, 0);
   LLVMValueRef nqt = LLVMBuildUDiv(b, LLVMBuildAdd(b, Tq, cg_i64(c, tq - 1), ""), TQ, "");
   LLVMValueRef items = LLVMBuildMul(b, BH, nqt, "");
   LLVMValueRef ith = LLVMBuildSExt(b, c->ith, c->i64, ""),
                nth = LLVMBuildSExt(b, c->nth, c->i64, "");
+  if (cached && window < 0) check_cache(c, n, Tk);
 
   cg_loop it;
   cg_loop_begin(c, &it, ith, items, nth);
@@ -215,72 +344,13 @@ void cg_emit_attention(cg_ctx *c, const ir_node *n) {
   cg_loop_end(c, &r0);
   cg_vec_loop(c, zero, cg_i64(c, tq * dh), zero_pass, &a);
 
-  /* the key tiles some row of [i0, i1) may see */
-  LLVMValueRef jlo = zero, jhi = Tk;
-  if (window >= 0) {
-    jlo = cg_max(c, LLVMBuildSub(b, i0, cg_i64(c, window), ""), zero);
-    jhi = cg_min(c, LLVMBuildAdd(b, i1, cg_i64(c, window), ""), Tk);
+  qtile q = {.Q = Q, .qbase = qbase, .rows = rows, .qpos = i0};
+  if (cached) { /* the kept positions, then this run's from p */
+    q.qpos = LLVMBuildAdd(b, i0, cg_session(c, SEQRT_SYM_POSITION), "");
+    visit_kept(c, &a, &q, n, bh, tk, window);
   }
-  if (causal) jhi = cg_min(c, jhi, i1);
-
-  cg_loop kt_loop;
-  cg_loop_begin(c, &kt_loop, jlo, jhi, TK);
-  LLVMValueRef j0 = kt_loop.i;
-  LLVMValueRef j1 = cg_min(c, LLVMBuildAdd(b, j0, TK, ""), jhi);
-  LLVMValueRef cols = LLVMBuildSub(b, j1, j0, "");
-  LLVMValueRef kofs = LLVMBuildAdd(b, kbase, LLVMBuildMul(b, j0, a.dh, ""), "");
-
-  cg_gemm s = {.vec_width = c->vw, .trans_b = true, .ith = cg_i32(c, 0), .nth = cg_i32(c, 1)};
-  s.a = cg_gep(c, c->f32, Q, qbase);
-  s.b = cg_gep(c, c->f32, K, kofs);
-  s.c = a.S;
-  s.m = rows, s.n = cols, s.k = a.dh;
-  s.lda = a.dh, s.ldb = a.dh, s.ldc = TK;
-  cg_emit_gemm(c->mod, b, &s);
-
-  /* online softmax, row by row */
-  cg_loop r;
-  cg_loop_begin(c, &r, zero, rows, one);
-  LLVMValueRef i = LLVMBuildAdd(b, i0, r.i, "");
-  a.row_off = LLVMBuildMul(b, r.i, TK, "");
-  LLVMValueRef lo = j0, hi = j1;
-  if (window >= 0) {
-    lo = cg_max(c, lo, LLVMBuildSub(b, i, cg_i64(c, window), ""));
-    hi = cg_min(c, hi, LLVMBuildAdd(b, i, cg_i64(c, window + 1), ""));
-  }
-  if (causal) hi = cg_min(c, hi, LLVMBuildAdd(b, i, one, ""));
-  a.lo = LLVMBuildSub(b, lo, j0, "");
-  a.hi = LLVMBuildSub(b, hi, j0, "");
-  LLVMBuildStore(b, cg_splat(c, cg_f32(c, -INFINITY)), a.mx_acc);
-  cg_vec_loop(c, zero, cols, score_pass, &a);
-  LLVMValueRef mx = cg_hmax(c, LLVMBuildLoad2(b, c->vf32, a.mx_acc, ""));
-  LLVMValueRef m_old = load_f(c, a.m, r.i);
-  LLVMValueRef m_new = cg_fmax(c, m_old, mx);
-  LLVMValueRef ninf = cg_f32(c, -INFINITY);
-  LLVMValueRef none = LLVMBuildFCmp(b, LLVMRealOEQ, m_new, ninf, "");
-  LLVMValueRef m_use = LLVMBuildSelect(b, none, cg_f32(c, 0), m_new, "");
-  a.m_use = cg_splat(c, m_use);
-  LLVMBuildStore(b, LLVMConstNull(c->vf32), a.sum_acc);
-  cg_vec_loop(c, zero, cols, exp_pass, &a);
-  LLVMValueRef sum = cg_hsum(c, LLVMBuildLoad2(b, c->vf32, a.sum_acc, ""));
-  LLVMValueRef al = cg_math_exp(c->mod, b, LLVMBuildFSub(b, m_old, m_use, ""));
-  al = LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealOEQ, m_old, ninf, ""), cg_f32(c, 0), al, "");
-  store_f(c, al, a.alpha, r.i);
-  store_f(c, LLVMBuildFAdd(b, LLVMBuildFMul(b, load_f(c, a.l, r.i), al, ""), sum, ""), a.l, r.i);
-  store_f(c, m_new, a.m, r.i);
-  cg_loop_end(c, &r);
-
-  void *ud[2] = {c, &a};
-  cg_gemm pv = {.vec_width = c->vw, .ith = cg_i32(c, 0), .nth = cg_i32(c, 1)};
-  pv.a = a.S;
-  pv.b = cg_gep(c, c->f32, V, kofs);
-  pv.c = a.acc;
-  pv.m = rows, pv.n = a.dh, pv.k = cols;
-  pv.lda = TK, pv.ldb = a.dh, pv.ldc = a.dh;
-  pv.epilogue = rescale;
-  pv.user = ud;
-  cg_emit_gemm(c->mod, b, &pv);
-  cg_loop_end(c, &kt_loop);
+  visit_keys(c, &a, &q, K, V, kbase, cached ? cg_session(c, SEQRT_SYM_POSITION) : zero, Tk, tk,
+             causal, window);
 
   /* out = acc / l; a row that saw no key is 0/0 = NaN, as PyTorch gives */
   cg_loop f;

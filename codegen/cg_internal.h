@@ -177,6 +177,8 @@ void cg_return_if_failed(cg_ctx *c);
 void cg_barrier(cg_ctx *c);
 void cg_arrive(cg_ctx *c);
 void cg_wait(cg_ctx *c);
+/* seqrt_fail(team, SEQRT_FAIL_CACHE, buffer, S, p, T): a run past a cache (emit.c) */
+void cg_fail_cache(cg_ctx *c, int buffer, LLVMValueRef S, LLVMValueRef p, LLVMValueRef T);
 /* seqrt_fail(team, SEQRT_FAIL_INDEX, buffer, pos, index, limit), all i64 */
 void cg_fail_index(cg_ctx *c, int buffer, LLVMValueRef pos, LLVMValueRef index, LLVMValueRef limit);
 /* reports SEQRT_FAIL_CHUNK at run time when a symbolic length is no multiple

@@ -186,6 +186,10 @@ void cg_fail_index(cg_ctx *c, int buffer, LLVMValueRef pos, LLVMValueRef index,
   call_fail(c, SEQRT_FAIL_INDEX, cg_i64(c, buffer), pos, index, limit);
 }
 
+void cg_fail_cache(cg_ctx *c, int buffer, LLVMValueRef S, LLVMValueRef p, LLVMValueRef T) {
+  call_fail(c, SEQRT_FAIL_CACHE, cg_i64(c, buffer), S, p, T);
+}
+
 void cg_check_chunk(cg_ctx *c, int buffer, ir_dim length, int64_t chunk) {
   if (chunk <= 1 || ir_dim_is_const(length)) return; /* infer_shapes checked it */
   LLVMValueRef t = cg_dim(c, length);

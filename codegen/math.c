@@ -340,6 +340,7 @@ LLVMValueRef cg_math_op(LLVMModuleRef m, LLVMBuilderRef b, const ir_node *n, LLV
     case IR_OP_POSITIONS:
     case IR_OP_STATE_READ:
     case IR_OP_STATE_WRITE:
+    case IR_OP_CACHE_WRITE:
     case IR_OP_ATTENTION:
     case IR_OP_CONV1D:
     case IR_OP_FILL:

@@ -63,6 +63,7 @@ void cg_emit_kernel(cg_ctx *c, const ir_node *n) {
       return;
     case IR_OP_STATE_READ:
     case IR_OP_STATE_WRITE:
+    case IR_OP_CACHE_WRITE:
       cg_emit_state(c, n);
       return;
     case IR_OP_ATTENTION:
@@ -132,7 +133,7 @@ static void build_entry(cg_ctx *c, const char *name, bool prepare) {
     if (n->sched.barrier) cg_barrier(c);
     /* the state writes, the last nodes: none when the run failed (after the
      * schedule's barrier every thread sees every failure) */
-    if (n->op == IR_OP_STATE_WRITE && !committing) {
+    if ((ir_ops[n->op].traits & IR_T_EFFECT) && !committing) {
       committing = true;
       cg_return_if_failed(c);
     }

@@ -273,10 +273,41 @@ static void transpose(cg_ctx *c, const ir_node *n) {
   cg_loop_end(c, &l);
 }
 
+/* cache_write: row t of x [B, H, T, dh] to row (p + t) mod S of the cache
+ * [B, H, S, dh], for the last min(T, S) rows; each thread its share of the
+ * B*H*T rows */
+static void cache_write(cg_ctx *c, const ir_node *n) {
+  LLVMBuilderRef b = c->b;
+  const ir_type *ct = &c->g->values[n->inputs[0]].type, *xt = &c->g->values[n->inputs[1]].type;
+  LLVMValueRef S = cg_dim(c, ct->dims[2]), T = cg_dim(c, xt->dims[2]);
+  LLVMValueRef dh = cg_dim(c, xt->dims[3]), p = cg_session(c, SEQRT_SYM_POSITION);
+  LLVMValueRef cache = cg_value_ptr(c, n->inputs[0]), x = cg_value_ptr(c, n->inputs[1]);
+  LLVMValueRef skip = cg_max(c, LLVMBuildSub(b, T, S, ""), cg_i64(c, 0));
+  LLVMValueRef lo, hi;
+  cg_split(c, LLVMBuildMul(b, cg_dims(c, xt, 0, 2), T, ""), 1, &lo, &hi);
+  cg_loop r;
+  cg_loop_begin(c, &r, lo, hi, cg_i64(c, 1));
+  LLVMValueRef bh = LLVMBuildUDiv(b, r.i, T, ""), t = LLVMBuildURem(b, r.i, T, "");
+  cg_if kept;
+  cg_if_begin(c, &kept, LLVMBuildICmp(b, LLVMIntSGE, t, skip, ""));
+  LLVMValueRef row = LLVMBuildURem(b, LLVMBuildAdd(b, p, t, ""), S, "");
+  LLVMValueRef to = LLVMBuildMul(b, LLVMBuildAdd(b, LLVMBuildMul(b, bh, S, ""), row, ""), dh, "");
+  LLVMBuildMemCpy(b, cg_gep(c, c->f32, cache, to), 4,
+                  cg_gep(c, c->f32, x, LLVMBuildMul(b, r.i, dh, "")), 4,
+                  LLVMBuildMul(b, dh, cg_i64(c, 4), ""));
+  cg_if_end(c, &kept);
+  cg_loop_end(c, &r);
+}
+
 /* state_read: the kept state once the session has run, else the initial
- * value; state_write: the value over the kept state. Flat copies. */
+ * value; state_write: the value over the kept state. Flat copies.
+ * cache_write: above. */
 void cg_emit_state(cg_ctx *c, const ir_node *n) {
   LLVMBuilderRef b = c->b;
+  if (n->op == IR_OP_CACHE_WRITE) {
+    cache_write(c, n);
+    return;
+  }
   const ir_type *t = &c->g->values[n->inputs[0]].type;
   LLVMValueRef total = cg_dims(c, t, 0, t->rank);
   LLVMValueRef state = cg_value_ptr(c, n->inputs[0]), x = cg_value_ptr(c, n->inputs[1]);
@@ -323,6 +354,7 @@ void cg_emit_movement(cg_ctx *c, const ir_node *n) {
     case IR_OP_POSITIONS:
     case IR_OP_STATE_READ:
     case IR_OP_STATE_WRITE:
+    case IR_OP_CACHE_WRITE:
     case IR_OP_ATTENTION:
     case IR_OP_CONV1D:
     case IR_OP_FILL:

@@ -131,7 +131,7 @@ bool fe_attn_common(fe_ctx *L, const char *heads_key, int64_t def_heads, int64_t
     return false;
   }
   *a = (fe_attn){.E = E, .H = heads, .bias = bias, .causal = causal, .window = window};
-  return true;
+  return fe_cache_attr(L, causal, window, &a->cache);
 }
 
 /* kdim / vdim as nn.MultiheadAttention: accepted only equal to embed_dim */
@@ -183,17 +183,29 @@ int fe_lower_multihead_attention(fe_ctx *L) {
              ir_type_str(L->g, kt, b2, sizeof b2), ir_type_str(L->g, vt, b3, sizeof b3));
     return -1;
   }
+  bool cached = a.cache.coef > 0;
+  if (cached && (k != q || v != q)) {
+    ir_error(L->d, fe_attr(L, "cache")->loc,
+             "'%s' cannot keep a cache: only self-attention (no key or value) keeps its keys",
+             fe_cur_name(L));
+    return -1;
+  }
   /* the parameters in PyTorch's order: in_proj weight and bias, then out_proj's */
-  ir_tf_layout r = ir_tf_layout_make(IR_OP_MULTIHEAD_ATTENTION, a.bias);
-  int inputs[7] = {q, k, v};
+  ir_tf_layout r = ir_tf_layout_make(IR_OP_MULTIHEAD_ATTENTION, a.bias, cached);
+  int inputs[9] = {q, k, v};
   fe_tf_params(L, "", &r, IR_TF_SA_IN, E, 0, inputs);
   fe_tf_params(L, "", &r, IR_TF_SA_OUT, E, 0, inputs);
-  int n = ir_add_node(L->g, IR_OP_MULTIHEAD_ATTENTION, fe_cur_name(L), inputs, r.ninputs,
-                      fe_cur_loc(L));
+  if (cached) fe_cache_inputs(L, fe_cur_name(L), q, a.H, E, a.cache, &inputs[r.cache]);
+  int n = ir_insert_node_n(L->g, L->g->nnodes, IR_OP_MULTIHEAD_ATTENTION, fe_cur_name(L), inputs,
+                           r.ninputs, cached ? 3 : 1, fe_cur_loc(L));
   ir_set_attr_int(L->g, n, "num_heads", a.H);
   ir_set_attr_int(L->g, n, "bias", a.bias);
   ir_set_attr_int(L->g, n, "causal", a.causal);
   ir_set_attr_int(L->g, n, "window", a.window);
+  if (cached) {
+    ir_set_attr_int(L->g, n, "cache", 1);
+    fe_cache_results(L, &L->g->nodes[n], &inputs[r.cache]);
+  }
   return n;
 }
 

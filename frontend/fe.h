@@ -82,10 +82,17 @@ typedef struct fe_ctx {
   int *captured;        /* scan body: the outer value of each capture, in body-input order */
   int ncaptured;        /* length of captured */
   int cap_captured;     /* room in captured */
-  int *carries;         /* pairs (STATE value, final value) whose state_write comes last */
-  int ncarries;         /* pairs in carries */
-  int cap_carries;      /* room in carries, in pairs */
+  struct fe_write *writes; /* the state writes that come after every other node */
+  int nwrites;          /* entries of writes */
+  int cap_writes;       /* room in writes */
 } fe_ctx;
+
+/* a state write lowering appends last (state.c) */
+typedef struct fe_write {
+  ir_op op;  /* STATE_WRITE or CACHE_WRITE */
+  int state; /* the STATE value written */
+  int value; /* what is written */
+} fe_write;
 
 /* the current node's mapping, name and position */
 const fe_ast *fe_cur_node(const fe_ctx *L);
@@ -148,16 +155,30 @@ int fe_lower_recurrent(fe_ctx *L);
  * use); -1 for v = -1 (scan.c) */
 int fe_capture(fe_ctx *L, int v);
 
-/* carried states (carry.c, SPEC 9). fe_carry_attr reads the current node's
- * `carry` (an error with the attribute `conflict` when has_conflict);
- * fe_carry_in makes the STATE value NODE.what of init's type and returns the
- * state_read of it and init; fe_carry_out records that final, the node's
- * final state, is written back to the state `carried` reads; fe_finish_carries
- * appends those state_write nodes after every other node */
+/* the session's state (state.c, SPEC 9). Carried states: fe_carry_attr reads
+ * the current node's `carry` (an error with the attribute `conflict` when
+ * has_conflict); fe_carry_in makes the STATE value NODE.what of init's type
+ * and returns the state_read of it and init; fe_carry_out records that final,
+ * the node's final state, is written back to the state `carried` reads.
+ * Caches: fe_cache_attr reads `cache` (S, 0 when absent; errors unless causal
+ * self-attention with S >= window); fe_cache_inputs makes NAME.k_cache and
+ * NAME.v_cache [B, H, S, dh] for x [B, T, E] into inputs[0..1];
+ * fe_cache_results records that a cached layer node's results 1 and 2 are
+ * written to those caches. fe_finish_state appends every recorded write after
+ * every other node. */
 bool fe_carry_attr(fe_ctx *L, const char *conflict, bool has_conflict, bool *carry);
 int fe_carry_in(fe_ctx *L, const char *what, int init);
 void fe_carry_out(fe_ctx *L, int carried, int final);
-bool fe_finish_carries(fe_ctx *L);
+bool fe_cache_attr(fe_ctx *L, bool causal, int64_t window, ir_dim *S);
+void fe_cache_inputs(fe_ctx *L, const char *name, int x, int64_t H, int64_t E, ir_dim S,
+                     int *inputs);
+void fe_cache_results(fe_ctx *L, const ir_node *n, const int *caches);
+bool fe_finish_state(fe_ctx *L);
+/* a warning at each node of a streaming model that reads the whole position
+ * axis at once (attention without a cache, a recurrence without carry, a
+ * bidirectional layer, a mean over it, a conv1d along it): run in pieces, the
+ * model then gives other numbers than run whole. `check` and `compile` call it */
+void fe_warn_pieces(const ir_graph *g, ir_diags *d);
 
 /* NULL if the language has no such op */
 const fe_op *fe_find_op(const char *name);
@@ -200,6 +221,7 @@ typedef struct fe_attn {
   bool bias;      /* in_proj_bias and out_proj.bias */
   bool causal;    /* key j visible to query i only when j <= i */
   int64_t window; /* |i - j| <= window, -1 = no window */
+  ir_dim cache;   /* `cache: S`: positions a session keeps (SPEC 9); 0 = none */
 } fe_attn;
 
 /* adds op named CURNODE.suffix (type not inferred yet); returns the node */

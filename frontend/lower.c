@@ -378,8 +378,8 @@ ir_graph *fe_lower(const fe_ast *model, ir_diags *d) {
     ir_error(d, (ir_loc){1, 1}, "missing 'outputs'");
   else
     lower_outputs(&L, outputs);
-  if (d->nerrors == errors) fe_finish_carries(&L);
-  free(L.carries);
+  if (d->nerrors == errors) fe_finish_state(&L);
+  free(L.writes);
 
   if (d->nerrors == errors)
     for (int i = 0; i < L.nins; i++)

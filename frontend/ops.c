@@ -423,7 +423,7 @@ static int lower_positional_encoding(fe_ctx *L) {
 /* the attributes every transformer layer takes (transformer.c) */
 #define LAYER_KEYS                                                                             \
   "d_model nhead dim_feedforward dropout activation layer_norm_eps batch_first norm_first bias " \
-  "causal window"
+  "causal window cache"
 
 static const fe_op ops[] = {
     {"linear", "input out_features in_features bias", lower_linear},
@@ -455,7 +455,8 @@ static const fe_op ops[] = {
      "input hidden_size num_layers bias batch_first dropout bidirectional input_size h0 carry",
      fe_lower_recurrent},
     {"multihead_attention",
-     "input key value embed_dim num_heads bias causal window dropout batch_first kdim vdim",
+     "input key value embed_dim num_heads bias causal window dropout batch_first kdim vdim "
+     "cache",
      fe_lower_multihead_attention},
     {"transformer_encoder_layer", "input " LAYER_KEYS, fe_lower_transformer_encoder_layer},
     {"transformer_decoder_layer", "input memory " LAYER_KEYS, fe_lower_transformer_decoder_layer},

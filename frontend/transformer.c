@@ -58,7 +58,8 @@ static int layer(fe_ctx *L, const char *prefix, int x, int mem, const layer_cfg 
   if (x < 0) return -1;
   bool dec = mem >= 0;
   ir_op op = dec ? IR_OP_TRANSFORMER_DECODER_LAYER : IR_OP_TRANSFORMER_ENCODER_LAYER;
-  ir_tf_layout r = ir_tf_layout_make(op, c->bias);
+  bool cached = c->self.cache.coef > 0;
+  ir_tf_layout r = ir_tf_layout_make(op, c->bias, cached);
   int inputs[32] = {x, mem};
   IR_ASSERT(r.ninputs <= 32);
   const ir_tf_part *order =
@@ -69,7 +70,13 @@ static int layer(fe_ctx *L, const char *prefix, int x, int mem, const layer_cfg 
   size_t len = strlen(prefix);
   snprintf(name, sizeof name, "%s%s%.*s", fe_cur_name(L), len ? "." : "", len ? (int)len - 1 : 0,
            prefix);
-  int n = ir_add_node(L->g, op, ir_strdup(L->g, name), inputs, r.ninputs, fe_cur_loc(L));
+  if (cached) {
+    char sa[600];
+    snprintf(sa, sizeof sa, "%s.self_attn", name);
+    fe_cache_inputs(L, sa, x, c->self.H, c->E, c->self.cache, &inputs[r.cache]);
+  }
+  int n = ir_insert_node_n(L->g, L->g->nnodes, op, ir_strdup(L->g, name), inputs, r.ninputs,
+                           cached ? 3 : 1, fe_cur_loc(L));
   ir_set_attr_int(L->g, n, "nhead", c->self.H);
   ir_set_attr_int(L->g, n, "dim_feedforward", c->ff);
   ir_set_attr_str(L->g, n, "activation", c->gelu ? "gelu" : "relu");
@@ -78,6 +85,10 @@ static int layer(fe_ctx *L, const char *prefix, int x, int mem, const layer_cfg 
   ir_set_attr_float(L->g, n, "eps", c->eps);
   ir_set_attr_int(L->g, n, "causal", c->self.causal);
   ir_set_attr_int(L->g, n, "window", c->self.window);
+  if (cached) {
+    ir_set_attr_int(L->g, n, "cache", 1);
+    fe_cache_results(L, &L->g->nodes[n], &inputs[r.cache]);
+  }
   if (len) { /* in a stack: the name of its expansion's last node (finish renames the last) */
     char last[600];
     snprintf(last, sizeof last, "%s.%s", name, ir_tf_last_part(op, c->norm_first));
@@ -148,9 +159,7 @@ static bool check_memory(fe_ctx *L, int x, int mem, const char *what, int64_t E)
   return false;
 }
 
-#define LAYER_KEYS                                                                          \
-  "d_model nhead dim_feedforward dropout activation layer_norm_eps batch_first norm_first " \
-  "bias causal window"
+/* LAYER_KEYS: the attributes every layer takes (ops.c lists them) */
 
 /* transformer_encoder_layer: input, LAYER_KEYS */
 int fe_lower_transformer_encoder_layer(fe_ctx *L) {
@@ -198,8 +207,9 @@ int fe_lower_transformer(fe_ctx *L) {
   if (!ok || src < 0 || tgt < 0 || !layer_attrs(L, src, 8, &c)) return -1;
   if (!check_memory(L, src, tgt, "tgt", c.E)) return -1;
   layer_cfg enc = c;
-  enc.self.causal = false;
+  enc.self.causal = false; /* nn.Transformer masks (and caches) the decoder only */
   enc.self.window = -1;
+  enc.self.cache = ir_dim_const(0);
   int mem = stack(L, "encoder.", src, -1, nenc, true, &enc);
   if (mem < 0) return -1;
   return finish(L, stack(L, "decoder.", tgt, mem, ndec, true, &c));

@@ -84,7 +84,23 @@ static bool copy_out(const seqrt_tensor *t, seqrt_tensor *out, seqrt_error *err)
 static bool run_graph(const ir_graph *g, const run *r, const seqrt_tensor *inputs,
                       seqrt_tensor *outputs);
 
-/* fills the slots of graph inputs, consts and the params that something reads */
+/* bytes of one element of t */
+static size_t esize(const seqrt_tensor *t) { return seqrt_dtype_size(t->dtype); }
+
+/* the kept tensor of STATE value v, zeros of its type's shape when nothing is
+ * kept yet (the session's start or reset) */
+static bool kept_state(const ir_graph *g, int v, const run *r, seqrt_tensor **out) {
+  seqrt_tensor *kept = &r->session->state[v];
+  if (!kept->data) {
+    shape_of(&g->values[v].type, r->syms, kept);
+    size_t bytes = (size_t)seqrt_tensor_numel(kept) * esize(kept);
+    if (!(kept->data = calloc(1, bytes ? bytes : 1))) return ir_eval_fail(r->err, "out of memory");
+  }
+  *out = kept;
+  return true;
+}
+
+/* fills the slots of graph inputs, consts, states and the params that something reads */
 static bool bind_leaves(const ir_graph *g, const run *r, const seqrt_tensor *inputs,
                         const int *uses, slot *s) {
   for (int i = 0; i < g->ninputs; i++) {
@@ -96,7 +112,25 @@ static bool bind_leaves(const ir_graph *g, const run *r, const seqrt_tensor *inp
   }
   for (int v = 0; v < g->nvalues; v++) {
     const ir_value *val = &g->values[v];
-    if (val->kind == IR_VAL_CONST) {
+    if (val->kind == IR_VAL_STATE) {
+      /* what the session kept, laid out for the batch of the first run since
+       * the reset: this run must give it the same shape */
+      seqrt_tensor *kept = &r->session->state[v], want;
+      shape_of(&val->type, r->syms, &want);
+      bool same = !kept->data || kept->rank == want.rank;
+      for (int k = 0; same && kept->data && k < want.rank; k++)
+        same = kept->shape[k] == want.shape[k];
+      char a[256], b[256];
+      if (!same)
+        return ir_eval_fail(r->err,
+                            "state '%s' is %s in this session, this run makes it %s (a run with "
+                            "another batch size needs a reset)",
+                            val->name ? val->name : "?",
+                            seqrt_shape_str(kept->shape, kept->rank, a, sizeof a),
+                            seqrt_shape_str(want.shape, want.rank, b, sizeof b));
+      if (!kept_state(g, v, r, &kept)) return false;
+      s[v].t = *kept;
+    } else if (val->kind == IR_VAL_CONST) {
       shape_of(&val->type, r->syms, &s[v].t);
       s[v].t.data = val->data;
     } else if (val->kind == IR_VAL_PARAM && uses[v] > 0) {
@@ -112,8 +146,6 @@ static bool bind_leaves(const ir_graph *g, const run *r, const seqrt_tensor *inp
   return true;
 }
 
-/* bytes of one element of t, and its number of elements */
-static size_t esize(const seqrt_tensor *t) { return seqrt_dtype_size(t->dtype); }
 
 /*
  * SCAN: the body once per step (chunk 1) or segment, t = 0..T-1 or reversed.
@@ -188,41 +220,32 @@ static bool run_scan(const ir_graph *g, const ir_node *n, const run *r, const se
 }
 
 /*
- * state_read: the kept state once the session has run (it must still have the
- * shape this run gives the state: a batch of another size needs a reset),
- * else init. state_write: x becomes the kept state; the writes are the
- * graph's last nodes, so a run that fails keeps the state it had.
+ * state_read: the kept state once the session has run, else init.
+ * state_write: x becomes the kept state. cache_write: x's rows [B, H, T, dh]
+ * go to the rows (p + t) mod S of the kept cache, the last min(T, S) of them.
+ * The writes are the graph's last nodes, so a run that fails keeps the state
+ * it had.
  */
 static bool run_state(const ir_graph *g, const ir_node *n, const run *r, slot *s) {
-  ir_session *ss = r->session;
-  int sv = n->inputs[0];
-  seqrt_tensor *kept = &ss->state[sv];
+  seqrt_tensor *kept;
+  if (!kept_state(g, n->inputs[0], r, &kept)) return false;
   const seqrt_tensor *x = &s[n->inputs[1]].t;
   if (n->op == IR_OP_STATE_WRITE) {
-    size_t bytes = (size_t)seqrt_tensor_numel(x) * esize(x);
-    void *p = realloc(kept->data, bytes ? bytes : 1);
-    if (!p) return ir_eval_fail(r->err, "out of memory");
-    *kept = *x;
-    kept->data = p;
-    memcpy(p, x->data, bytes);
+    memcpy(kept->data, x->data, (size_t)seqrt_tensor_numel(x) * esize(x));
+    return true;
+  }
+  if (n->op == IR_OP_CACHE_WRITE) {
+    int64_t BH = x->shape[0] * x->shape[1], T = x->shape[2], dh = x->shape[3];
+    int64_t S = kept->shape[2], p = r->session->position;
+    for (int64_t bh = 0; bh < BH; bh++)
+      for (int64_t t = T > S ? T - S : 0; t < T; t++)
+        memcpy((float *)kept->data + (bh * S + (p + t) % S) * dh,
+               (const float *)x->data + (bh * T + t) * dh, sizeof(float) * (size_t)dh);
     return true;
   }
   slot *o = &s[n->outputs[0]];
   shape_of(&g->values[n->outputs[0]].type, r->syms, &o->t);
-  const seqrt_tensor *from = x;
-  if (ss->runs > 0) {
-    char a[256], b[256];
-    bool same = kept->data && kept->rank == o->t.rank;
-    for (int k = 0; same && k < o->t.rank; k++) same = kept->shape[k] == o->t.shape[k];
-    if (!same)
-      return ir_eval_fail(r->err,
-                          "state '%s' is %s in this session, this run makes it %s (a run with "
-                          "another batch size needs a reset)",
-                          g->values[sv].name ? g->values[sv].name : "?",
-                          seqrt_shape_str(kept->shape, kept->rank, a, sizeof a),
-                          seqrt_shape_str(o->t.shape, o->t.rank, b, sizeof b));
-    from = kept;
-  }
+  const seqrt_tensor *from = r->session->runs > 0 ? kept : x;
   if (!alloc_data(&o->t, r->err)) return false;
   o->owned = true;
   memcpy(o->t.data, from->data, (size_t)seqrt_tensor_numel(&o->t) * esize(&o->t));
@@ -231,7 +254,8 @@ static bool run_state(const ir_graph *g, const ir_node *n, const run *r, slot *s
 
 /* node n of g: results allocated from their types, then the kernel or the body */
 static bool run_node(const ir_graph *g, const ir_node *n, const run *r, slot *s) {
-  if (n->op == IR_OP_STATE_READ || n->op == IR_OP_STATE_WRITE) return run_state(g, n, r, s);
+  if (n->op == IR_OP_STATE_READ || (ir_ops[n->op].traits & IR_T_EFFECT))
+    return run_state(g, n, r, s);
   seqrt_tensor *in = malloc(sizeof(seqrt_tensor) * (size_t)(n->ninputs ? n->ninputs : 1));
   if (!in) return ir_eval_fail(r->err, "out of memory");
   bool ok = true;
@@ -264,7 +288,10 @@ static bool run_node(const ir_graph *g, const ir_node *n, const run *r, slot *s)
     for (int k = 0; k < n->noutputs; k++) outs[k] = s[n->outputs[k]].t;
     ok = ir_eval_recurrent(g, n, in, outs, r->err);
   } else if (ok && ir_is_tf_layer(n->op)) {
-    ok = ir_eval_tf_layer(g, n, in, &s[n->outputs[0]].t, r->err);
+    seqrt_tensor outs[3];
+    IR_ASSERT(n->noutputs <= 3);
+    for (int k = 0; k < n->noutputs; k++) outs[k] = s[n->outputs[k]].t;
+    ok = ir_eval_tf_layer(g, n, in, r->session->position, outs, r->err);
   } else if (ok) {
     ok = ir_eval_kernel(g, n, in, r->session->position, &s[n->outputs[0]].t, r->err);
   }

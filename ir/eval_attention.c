@@ -19,6 +19,12 @@
  *     x = x + mha(norm2(x), memory)) between them, ff after norm3;
  *     the cross-attention is never masked
  *   ff(x) = linear2(act(linear1(x))), act relu or gelu (exact)
+ *
+ * With a cache (SPEC 9) the self-attention's keys and values are the kept
+ * positions max(0, p-S) .. p-1 of the caches [B, H, S, dh] (position j at row
+ * j mod S) and then this run's, positions p .. p+T-1; query i is position
+ * p+i and the mask compares positions. The run's keys and values, per head,
+ * are the layer's results 1 and 2.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -36,7 +42,19 @@ typedef struct layer {
   double eps;             /* layer norm epsilon */
   ir_tf_layout r;         /* where the parameters sit */
   const seqrt_tensor *in; /* the node's inputs */
+  int64_t p;              /* the session position (with a cache) */
+  int64_t S;              /* positions a cache keeps, 0 without */
+  int64_t first, nkept;   /* the first kept position (max(0, p - S)), how many */
 } layer;
+
+/* the self-attention cache of one batch row: the kept keys and values */
+typedef struct kept_kv {
+  int64_t b;          /* the batch row */
+  double *k, *v;      /* [nkept + T, E]: the kept positions, then this run's */
+  double *p;          /* nkept + T scores */
+  seqrt_tensor *knew; /* results 1 and 2 [B, H, T, dh]: this run's keys, values */
+  seqrt_tensor *vnew;
+} kept_kv;
 
 /* weight or bias of part p, NULL for a missing bias */
 static const float *weight(const layer *l, ir_tf_part p) { return l->in[l->r.weight[p]].data; }
@@ -60,23 +78,54 @@ static bool sees(int64_t i, int64_t j, bool causal, int64_t window) {
   return window < 0 || (i - j <= window && j - i <= window);
 }
 
+/* the cache's kept rows of batch row c->b into c->k, c->v, this run's K, V
+ * [T, E] after them, and into the results knew, vnew */
+static void keep_kv(const layer *l, kept_kv *c, const double *K, const double *V, int64_t T) {
+  int64_t E = l->E, H = l->H, dh = E / H;
+  const float *kc = l->in[l->r.cache].data, *vc = l->in[l->r.cache + 1].data;
+  for (int64_t j = 0; j < l->nkept; j++)
+    for (int64_t h = 0; h < H; h++)
+      for (int64_t d = 0; d < dh; d++) {
+        int64_t at = ((c->b * H + h) * l->S + (l->first + j) % l->S) * dh + d;
+        c->k[j * E + h * dh + d] = kc[at];
+        c->v[j * E + h * dh + d] = vc[at];
+      }
+  memcpy(c->k + l->nkept * E, K, sizeof(double) * (size_t)(T * E));
+  memcpy(c->v + l->nkept * E, V, sizeof(double) * (size_t)(T * E));
+  for (int64_t t = 0; t < T; t++)
+    for (int64_t h = 0; h < H; h++)
+      for (int64_t d = 0; d < dh; d++) {
+        int64_t at = ((c->b * H + h) * T + t) * dh + d;
+        ((float *)c->knew->data)[at] = (float)K[t * E + h * dh + d];
+        ((float *)c->vnew->data)[at] = (float)V[t * E + h * dh + d];
+      }
+}
+
 /* y [Tq, E] = mha(q [Tq, E], k, v [Tk, E]) with parts in_p, out_p; tmp holds
- * (2 Tq + 2 Tk) E + Tk doubles */
+ * (2 Tq + 2 Tk) E + Tk doubles. With c (a cached self-attention, Tq = Tk):
+ * the kept keys and values come first, and query i is position p+i. */
 static void mha(const layer *l, ir_tf_part in_p, ir_tf_part out_p, const double *q, int64_t Tq,
                 const double *k, const double *v, int64_t Tk, bool causal, int64_t window,
-                double *y, double *tmp) {
+                double *y, double *tmp, kept_kv *c) {
   int64_t E = l->E, dh = E / l->H;
   double *Q = tmp, *K = Q + Tq * E, *V = K + Tk * E, *O = V + Tk * E, *p = O + Tq * E;
   affine(q, Tq, E, weight(l, in_p), bias(l, in_p), 0, E, Q);
   affine(k, Tk, E, weight(l, in_p), bias(l, in_p), E, E, K);
   affine(v, Tk, E, weight(l, in_p), bias(l, in_p), 2 * E, E, V);
+  int64_t q0 = 0, k0 = 0; /* positions of query 0 and key 0 */
+  if (c) {
+    keep_kv(l, c, K, V, Tk);
+    K = c->k, V = c->v, p = c->p;
+    q0 = l->p, k0 = l->first;
+    Tk += l->nkept;
+  }
   double scale = 1.0 / sqrt((double)dh);
   for (int64_t h = 0; h < l->H; h++)
     for (int64_t i = 0; i < Tq; i++) {
       double mx = -INFINITY, sum = 0;
       for (int64_t j = 0; j < Tk; j++) {
         p[j] = -INFINITY;
-        if (!sees(i, j, causal, window)) continue;
+        if (!sees(q0 + i, k0 + j, causal, window)) continue;
         double s = 0;
         for (int64_t c = 0; c < dh; c++) s += Q[i * E + h * dh + c] * K[j * E + h * dh + c];
         p[j] = s * scale;
@@ -134,16 +183,17 @@ typedef struct scratch {
  * x += block(pre-normed x), or x = norm(x + block(x)): one residual block of
  * a layer. which: 0 self-attention, 1 cross-attention on s->mem, 2 feed-forward.
  */
-static void residual(const layer *l, int which, ir_tf_part np, int64_t T, int64_t Tk, scratch *s) {
+static void residual(const layer *l, int which, ir_tf_part np, int64_t T, int64_t Tk, scratch *s,
+                     kept_kv *c) {
   const double *src = s->x;
   if (l->norm_first) {
     norm(l, np, s->x, T, s->a);
     src = s->a;
   }
   if (which == 0)
-    mha(l, IR_TF_SA_IN, IR_TF_SA_OUT, src, T, src, src, T, l->causal, l->window, s->b, s->tmp);
+    mha(l, IR_TF_SA_IN, IR_TF_SA_OUT, src, T, src, src, T, l->causal, l->window, s->b, s->tmp, c);
   else if (which == 1)
-    mha(l, IR_TF_CA_IN, IR_TF_CA_OUT, src, T, s->mem, s->mem, Tk, false, -1, s->b, s->tmp);
+    mha(l, IR_TF_CA_IN, IR_TF_CA_OUT, src, T, s->mem, s->mem, Tk, false, -1, s->b, s->tmp, NULL);
   else
     feed_forward(l, src, T, s->b, s->tmp);
   for (int64_t i = 0; i < T * l->E; i++) s->x[i] += s->b[i];
@@ -161,8 +211,7 @@ static void load(const seqrt_tensor *t, int64_t b, double *d) {
 }
 
 bool ir_eval_tf_layer(const ir_graph *g, const ir_node *n, const seqrt_tensor *in,
-                      seqrt_tensor *out, seqrt_error *err) {
-  (void)g;
+                      int64_t position, seqrt_tensor *out, seqrt_error *err) {
   bool is_mha = n->op == IR_OP_MULTIHEAD_ATTENTION;
   layer l = {.r = ir_tf_layout_of(n), .in = in, .E = in[0].shape[2]};
   l.H = ir_attr_int(n, is_mha ? "num_heads" : "nhead");
@@ -180,33 +229,59 @@ bool ir_eval_tf_layer(const ir_graph *g, const ir_node *n, const seqrt_tensor *i
                         ir_ops[n->op].name);
   int64_t B = in[0].shape[0], T = in[0].shape[1], E = l.E;
   int64_t Tk = l.r.nacts > 1 ? in[1].shape[1] : T;
+  kept_kv cache = {0}, *c = NULL;
+  if (l.r.cache >= 0) {
+    l.p = position;
+    l.S = in[l.r.cache].shape[2];
+    l.first = l.p > l.S ? l.p - l.S : 0;
+    l.nkept = l.p - l.first;
+    if (l.window < 0 && l.p + T > l.S) {
+      char msg[512];
+      return ir_eval_fail(err, "%s",
+                          seqrt_cache_full_msg(msg, sizeof msg, g->values[n->inputs[l.r.cache]].name,
+                                               l.S, l.p, T));
+    }
+    int64_t keys = l.nkept + T;
+    cache.k = malloc(sizeof(double) * (size_t)(2 * keys * E + keys + 1));
+    if (!cache.k) return ir_eval_fail(err, "out of memory");
+    cache.v = cache.k + keys * E;
+    cache.p = cache.v + keys * E;
+    cache.knew = &out[1];
+    cache.vnew = &out[2];
+    c = &cache;
+  }
   int64_t Tm = Tk > T ? Tk : T, wide = l.F > E ? l.F : E;
   size_t tmp = (size_t)((2 * Tm + 2 * Tm) * E + Tm + T * wide);
   double *buf = malloc(sizeof(double) * ((size_t)(3 * T * E + 2 * Tk * E) + tmp + 1));
-  if (!buf) return ir_eval_fail(err, "out of memory");
+  if (!buf) {
+    free(cache.k);
+    return ir_eval_fail(err, "out of memory");
+  }
   scratch s = {.x = buf, .a = buf + T * E, .b = buf + 2 * T * E, .mem = buf + 3 * T * E};
   s.tmp = s.mem + 2 * Tk * E;
-  float *y = out->data;
+  float *y = out[0].data;
   for (int64_t b = 0; b < B; b++) {
+    cache.b = b;
     load(&in[0], b, s.x);
     if (is_mha) { /* query, key and value as given (the same values or not) */
       double *k = s.mem, *v = s.mem + Tk * E;
       load(&in[1], b, k);
       load(&in[2], b, v);
-      mha(&l, IR_TF_SA_IN, IR_TF_SA_OUT, s.x, T, k, v, Tk, l.causal, l.window, s.b, s.tmp);
+      mha(&l, IR_TF_SA_IN, IR_TF_SA_OUT, s.x, T, k, v, Tk, l.causal, l.window, s.b, s.tmp, c);
       memcpy(s.x, s.b, sizeof(double) * (size_t)(T * E));
     } else {
       if (l.r.nacts > 1) load(&in[1], b, s.mem);
-      residual(&l, 0, IR_TF_NORM1, T, Tk, &s);
+      residual(&l, 0, IR_TF_NORM1, T, Tk, &s, c);
       if (n->op == IR_OP_TRANSFORMER_DECODER_LAYER) {
-        residual(&l, 1, IR_TF_NORM2, T, Tk, &s);
-        residual(&l, 2, IR_TF_NORM3, T, Tk, &s);
+        residual(&l, 1, IR_TF_NORM2, T, Tk, &s, NULL);
+        residual(&l, 2, IR_TF_NORM3, T, Tk, &s, NULL);
       } else {
-        residual(&l, 2, IR_TF_NORM2, T, Tk, &s);
+        residual(&l, 2, IR_TF_NORM2, T, Tk, &s, NULL);
       }
     }
     for (int64_t i = 0; i < T * E; i++) y[b * T * E + i] = (float)s.x[i];
   }
   free(buf);
+  free(cache.k);
   return true;
 }

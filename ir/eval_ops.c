@@ -563,12 +563,18 @@ static bool attends(int64_t i, int64_t j, bool causal, int64_t window) {
   return window < 0 || (j >= i - window && j <= i + window);
 }
 
-/* q [B, H, Tq, dh], k, v [B, H, Tk, dh]: softmax(q k^T * scale + mask) v, row by row in
- * double with the whole row of scores (the plain definition, memory O(Tk)) */
-static bool attention(const ir_node *n, const seqrt_tensor *in, seqrt_tensor *out,
-                      seqrt_error *err) {
+/*
+ * q [B, H, Tq, dh], k, v [B, H, Tk, dh]: softmax(q k^T * scale + mask) v, row
+ * by row in double with the whole row of scores (the plain definition,
+ * memory O(keys)). With caches kc, vc [B, H, S, dh] (inputs 3 and 4) query i
+ * is position p+i, and the keys are the kept positions max(0, p-S) .. p-1
+ * (position j at row j mod S) and then k's, positions p .. p+Tk-1; the mask
+ * compares positions.
+ */
+static bool attention(const ir_graph *g, const ir_node *n, const seqrt_tensor *in,
+                      int64_t position, seqrt_tensor *out, seqrt_error *err) {
   const seqrt_tensor *q = &in[0], *k = &in[1], *v = &in[2];
-  for (int i = 0; i < 3; i++)
+  for (int i = 0; i < n->ninputs; i++)
     if (!expect_dtype(n, &in[i], SEQRT_F32, "an input", err)) return false;
   if (q->rank != 4 || k->rank != 4 || v->rank != 4)
     return BUG(err, n, "ranks %d, %d, %d, need 4", q->rank, k->rank, v->rank);
@@ -577,34 +583,54 @@ static bool attention(const ir_node *n, const seqrt_tensor *in, seqrt_tensor *ou
   double scale = ir_attr_float(n, "scale");
   bool causal = ir_attr_int(n, "causal") != 0;
   int64_t window = ir_attr_int(n, "window");
-  double *p = malloc(sizeof(double) * (size_t)(Tk > 0 ? Tk : 1));
+  bool cached = n->ninputs == 5;
+  int64_t S = cached ? in[3].shape[2] : 0, p0 = cached ? position : 0;
+  int64_t first_kept = p0 > S ? p0 - S : 0, nkept = p0 - first_kept;
+  if (cached && window < 0 && p0 + Tk > S) {
+    char msg[512];
+    seqrt_cache_full_msg(msg, sizeof msg, g->values[n->inputs[3]].name, S, p0, Tk);
+    return ir_eval_fail(err, "%s", msg);
+  }
+  int64_t nkeys = nkept + Tk;
+  double *p = malloc(sizeof(double) * (size_t)(nkeys > 0 ? nkeys : 1));
   double *acc = malloc(sizeof(double) * (size_t)(dh > 0 ? dh : 1));
-  if (!p || !acc) {
+  const float **krow = malloc(sizeof(float *) * 2 * (size_t)(nkeys > 0 ? nkeys : 1));
+  if (!p || !acc || !krow) {
     free(p);
     free(acc);
+    free(krow);
     return ir_eval_fail(err, "out of memory");
   }
+  const float **vrow = krow + nkeys;
   for (int64_t bh = 0; bh < BH; bh++) {
     const float *Q = (const float *)q->data + bh * Tq * dh;
-    const float *K = (const float *)k->data + bh * Tk * dh;
-    const float *V = (const float *)v->data + bh * Tk * dh;
     float *O = (float *)out->data + bh * Tq * dh;
+    /* key number j is position first_kept + j: the kept ones, then k's */
+    for (int64_t j = 0; j < nkept; j++) {
+      int64_t row = (first_kept + j) % (S ? S : 1);
+      krow[j] = (const float *)in[3].data + (bh * S + row) * dh;
+      vrow[j] = (const float *)in[4].data + (bh * S + row) * dh;
+    }
+    for (int64_t j = 0; j < Tk; j++) {
+      krow[nkept + j] = (const float *)k->data + (bh * Tk + j) * dh;
+      vrow[nkept + j] = (const float *)v->data + (bh * Tk + j) * dh;
+    }
     for (int64_t i = 0; i < Tq; i++) {
       double mx = -INFINITY, sum = 0;
-      for (int64_t j = 0; j < Tk; j++) {
+      for (int64_t j = 0; j < nkeys; j++) {
         p[j] = -INFINITY;
-        if (!attends(i, j, causal, window)) continue;
+        if (!attends(p0 + i, first_kept + j, causal, window)) continue;
         double s = 0;
-        for (int64_t c = 0; c < dh; c++) s += (double)Q[i * dh + c] * K[j * dh + c];
+        for (int64_t c = 0; c < dh; c++) s += (double)Q[i * dh + c] * krow[j][c];
         p[j] = s * scale;
         if (p[j] > mx) mx = p[j];
       }
       for (int64_t c = 0; c < dh; c++) acc[c] = 0;
-      for (int64_t j = 0; j < Tk; j++) {
+      for (int64_t j = 0; j < nkeys; j++) {
         if (p[j] == -INFINITY) continue;
         double e = exp(p[j] - mx);
         sum += e;
-        for (int64_t c = 0; c < dh; c++) acc[c] += e * V[j * dh + c];
+        for (int64_t c = 0; c < dh; c++) acc[c] += e * vrow[j][c];
       }
       /* a row that sees no key is NaN, as PyTorch gives for a fully masked row */
       for (int64_t c = 0; c < dh; c++) O[i * dh + c] = sum > 0 ? (float)(acc[c] / sum) : NAN;
@@ -612,6 +638,7 @@ static bool attention(const ir_node *n, const seqrt_tensor *in, seqrt_tensor *ou
   }
   free(p);
   free(acc);
+  free(krow);
   return true;
 }
 
@@ -694,12 +721,13 @@ bool ir_eval_kernel(const ir_graph *g, const ir_node *n, const seqrt_tensor *in,
   case IR_OP_EMBEDDING: return embedding(g, n, in, out, err);
   case IR_OP_POSITIONAL_ENCODING: return positional_encoding(n, &in[0], p0, out, err);
   case IR_OP_POSITIONS: return positions(n, p0, out, err);
-  case IR_OP_ATTENTION: return attention(n, in, out, err);
+  case IR_OP_ATTENTION: return attention(g, n, in, position, out, err);
   case IR_OP_CONV1D: return conv1d(n, in, out, err);
   case IR_OP_LINEAR: return linear(n, in, out, err);
   case IR_OP_FILL: return fill(n, out, err);
   case IR_OP_STATE_READ: /* eval.c: they need the session */
   case IR_OP_STATE_WRITE:
+  case IR_OP_CACHE_WRITE:
   case IR_OP_SCAN: /* eval.c runs the body; eval_rnn.c, eval_attention.c the layers */
   case IR_OP_RNN:
   case IR_OP_LSTM:

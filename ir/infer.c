@@ -344,6 +344,15 @@ static bool embedding(infer *s, ir_type *out) {
 }
 
 /* q [B, H, Tq, dh], k and v [B, H, Tk, dh] -> [B, H, Tq, dh] */
+/* a cache [B, H, S, dh] and rows of it [B, H, T, dh] */
+static bool same_rows(infer *s, const ir_type *cache, const ir_type *rows) {
+  bool ok = cache->dtype == IR_F32 && rows->dtype == IR_F32 && cache->rank == 4 && rows->rank == 4;
+  for (int k = 0; ok && k < 4; k++) ok = k == 2 || ir_dim_eq(cache->dims[k], rows->dims[k]);
+  if (ok) return true;
+  return fail(s, "%s '%s': a cache %s and rows %s that do not fit it", op_name(s), s->n->name,
+              ts(s, 0, cache), ts(s, 1, rows));
+}
+
 static bool attention(infer *s, ir_type *out) {
   for (int i = 0; i < 3; i++)
     if (!need_f32(s, i)) return false;
@@ -354,6 +363,15 @@ static bool attention(infer *s, ir_type *out) {
   if (!ok)
     return fail(s, "attention '%s': expected q [B, H, Tq, dh] and k, v [B, H, Tk, dh], got %s, %s, %s",
                 s->n->name, ts(s, 0, q), ts(s, 1, k), ts(s, 2, v));
+  if (s->n->ninputs > 3) { /* caches: causal self-attention's, rows like k's */
+    const ir_type *kc = in(s, 3), *vc = in(s, 4);
+    bool self = s->n->ninputs == 5 && ir_attr_int(s->n, "causal") && ir_dim_eq(q->dims[2], k->dims[2]);
+    if (!self || s->g->values[s->n->inputs[3]].kind != IR_VAL_STATE ||
+        s->g->values[s->n->inputs[4]].kind != IR_VAL_STATE || !ir_type_eq(kc, vc))
+      return fail(s, "attention '%s': caches need causal self-attention and two states of one type",
+                  s->n->name);
+    if (!same_rows(s, kc, k)) return false;
+  }
   *out = *q;
   return true;
 }
@@ -411,6 +429,11 @@ static bool same_state(infer *s, int i) {
 /* no result to type: only the check */
 static bool state_write(infer *s) { return same_state(s, 1); }
 
+static bool cache_write(infer *s) {
+  IR_ASSERT(s->g->values[s->n->inputs[0]].kind == IR_VAL_STATE);
+  return same_rows(s, in(s, 0), in(s, 1));
+}
+
 bool ir_infer_node(ir_graph *g, int n, ir_diags *d) {
   infer s = {.g = g, .n = &g->nodes[n], .d = d};
   const ir_node *node = s.n;
@@ -422,6 +445,7 @@ bool ir_infer_node(ir_graph *g, int n, ir_diags *d) {
     return ir_infer_recurrent(g, n, d);
   if (ir_is_tf_layer(node->op)) return ir_infer_tf_layer(g, n, d); /* infer_attention.c */
   if (node->op == IR_OP_STATE_WRITE) return state_write(&s);
+  if (node->op == IR_OP_CACHE_WRITE) return cache_write(&s);
   IR_ASSERT(node->noutputs == 1);
   ir_type out = {.dtype = IR_F32, .rank = -1};
   bool ok = false;
@@ -496,6 +520,7 @@ bool ir_infer_node(ir_graph *g, int n, ir_diags *d) {
       ok = true;
       break;
     case IR_OP_STATE_WRITE:
+    case IR_OP_CACHE_WRITE:
     case IR_OP_SCAN:
     case IR_OP_RNN:
     case IR_OP_LSTM:

@@ -87,6 +87,27 @@ bool ir_infer_tf_layer(ir_graph *g, int n, ir_diags *d) {
       if (at >= 0 && !param(&c, at, name, ir_tf_param_type((ir_tf_part)p, b, E, F))) return false;
     }
   }
+  int want = r.cache >= 0 ? 3 : 1;
+  if (node->noutputs != want)
+    return fail(&c, "%s '%s': %d results, expected %d", ir_ops[node->op].name, node->name,
+                node->noutputs, want);
   g->values[node->outputs[0]].type = *in(&c, 0);
+  if (r.cache >= 0) {
+    /* the caches [B, H, S, dh]; this run's keys and values [B, H, T, dh] */
+    const ir_type *x = in(&c, 0);
+    ir_type kv = {.dtype = IR_F32,
+                  .rank = 4,
+                  .dims = {x->dims[0], ir_dim_const(heads), x->dims[1], ir_dim_const(E / heads)}};
+    for (int k = 0; k < 2; k++) {
+      const ir_type *t = in(&c, r.cache + k);
+      ir_type want_t = kv;
+      want_t.dims[2] = t->rank == 4 ? t->dims[2] : kv.dims[2];
+      if (g->values[node->inputs[r.cache + k]].kind != IR_VAL_STATE || !ir_type_eq(t, &want_t))
+        return fail(&c, "'%s': %s cache: expected the state f32 %s, got %s %s", node->name,
+                    k ? "value" : "key", ir_type_str(g, &want_t, c.a, sizeof c.a),
+                    ir_dtype_name(t->dtype), ir_type_str(g, t, c.b, sizeof c.b));
+      g->values[node->outputs[1 + k]].type = kv;
+    }
+  }
   return true;
 }

@@ -472,18 +472,23 @@ typedef enum ir_tf_part {
 } ir_tf_part;
 
 /* where a layer node's inputs sit: the activations (MHA query, key, value;
- * encoder x; decoder x, memory), then its parts in ir_tf_part order */
+ * encoder x; decoder x, memory), then its parts in ir_tf_part order, then
+ * the key and value caches of a cached self-attention. A cached layer has
+ * three results: its output, and this run's keys and values [B, H, T, dh]
+ * (what the graph's cache_write nodes keep) */
 typedef struct ir_tf_layout {
   ir_op op;                  /* MULTIHEAD_ATTENTION or a TRANSFORMER_*_LAYER */
   bool bias;                 /* every part has a bias */
+  int cache;                 /* self-attention's key cache is input `cache` and its value
+                                cache the next (STATE values, SPEC 9 `cache:`); -1 without */
   int nacts;                 /* activations before the parts */
   int weight[IR_TF_NPARTS];  /* input index of each part's weight, -1 if the op has none */
   int bias_at[IR_TF_NPARTS]; /* input index of its bias, -1 without */
   int ninputs;               /* inputs of the node */
 } ir_tf_layout;
 
-ir_tf_layout ir_tf_layout_make(ir_op op, bool bias);
-/* from node n's op and `bias` attribute */
+ir_tf_layout ir_tf_layout_make(ir_op op, bool bias, bool cache);
+/* from node n's op and `bias` and `cache` attributes */
 ir_tf_layout ir_tf_layout_of(const ir_node *n);
 /* PyTorch's state_dict name of a part's weight (or bias) under the layer:
  * "self_attn.in_proj_weight", "linear1.bias"; a multihead_attention's own
@@ -565,9 +570,10 @@ bool ir_eval_recurrent(const ir_graph *g, const ir_node *n, const seqrt_tensor *
 bool ir_infer_tf_layer(ir_graph *g, int n, ir_diags *d);
 /* internal to ir/ (eval_attention.c), called by eval.c: multihead_attention and the
  * Transformer layers computed directly from PyTorch's definition, an oracle
- * independent of their decomposition; out is allocated like ir_eval_kernel's */
+ * independent of their decomposition; out[k] is result k, allocated like
+ * ir_eval_kernel's; position: the session position (a cached self-attention) */
 bool ir_eval_tf_layer(const ir_graph *g, const ir_node *n, const seqrt_tensor *in,
-                      seqrt_tensor *out, seqrt_error *err);
+                      int64_t position, seqrt_tensor *out, seqrt_error *err);
 /* sets err->msg (if err) and returns false */
 bool ir_eval_fail(seqrt_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

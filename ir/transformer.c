@@ -24,9 +24,9 @@ static bool has_part(ir_op op, ir_tf_part p) {
   return true;
 }
 
-ir_tf_layout ir_tf_layout_make(ir_op op, bool bias) {
+ir_tf_layout ir_tf_layout_make(ir_op op, bool bias, bool cache) {
   IR_ASSERT(ir_is_tf_layer(op));
-  ir_tf_layout r = {.op = op, .bias = bias};
+  ir_tf_layout r = {.op = op, .bias = bias, .cache = -1};
   r.nacts = op == IR_OP_MULTIHEAD_ATTENTION ? 3 : op == IR_OP_TRANSFORMER_DECODER_LAYER ? 2 : 1;
   int k = r.nacts;
   for (int p = 0; p < IR_TF_NPARTS; p++) {
@@ -35,12 +35,17 @@ ir_tf_layout ir_tf_layout_make(ir_op op, bool bias) {
     r.weight[p] = k++;
     if (bias) r.bias_at[p] = k++;
   }
+  if (cache) {
+    r.cache = k;
+    k += 2;
+  }
   r.ninputs = k;
   return r;
 }
 
 ir_tf_layout ir_tf_layout_of(const ir_node *n) {
-  return ir_tf_layout_make(n->op, ir_attr_int(n, "bias") != 0);
+  const ir_attr *cache = ir_get_attr(n, "cache");
+  return ir_tf_layout_make(n->op, ir_attr_int(n, "bias") != 0, cache && cache->i);
 }
 
 const char *ir_tf_param_name(ir_op op, ir_tf_part part, bool bias, char *buf, size_t size) {

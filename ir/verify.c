@@ -164,13 +164,15 @@ static bool check_op_attrs(checker *c, const ir_graph *g, int node) {
     break;
   }
   case IR_OP_STATE_READ:
-  case IR_OP_STATE_WRITE: {
-    /* the state of the top graph, read and written whole */
+  case IR_OP_STATE_WRITE:
+  case IR_OP_CACHE_WRITE: {
+    /* the state of the top graph, read and written whole (a cache by rows) */
     const ir_value *st = &g->values[n->inputs[0]];
     if (g->parent || st->kind != IR_VAL_STATE) {
       fail(c, g, node, "input 0 is not a STATE value of the top graph");
       return false;
     }
+    if (n->op == IR_OP_CACHE_WRITE) break; /* infer checks its rows */
     if (!ir_type_eq(&st->type, &g->values[n->inputs[1]].type)) {
       fail(c, g, node, "input 1 does not have the state's type");
       return false;
@@ -500,9 +502,10 @@ static bool verify_graph(checker *c, const ir_graph *g) {
   for (int i = 0; i < g->nnodes; i++) {
     const ir_node *n = &g->nodes[i];
     if (n->dead) continue;
-    if (writes && n->op != IR_OP_STATE_WRITE)
-      fail(c, g, i, "comes after a state_write (state writes must be the last nodes)");
-    writes |= n->op == IR_OP_STATE_WRITE;
+    bool effect = ir_ops[n->op].traits & IR_T_EFFECT;
+    if (writes && !effect)
+      fail(c, g, i, "comes after a state write (state writes must be the last nodes)");
+    writes |= effect;
   }
   for (int i = 0; i < g->nnodes; i++) {
     const ir_node *n = &g->nodes[i];

@@ -147,6 +147,7 @@ static bool decompose(ir_graph *g, ir_diags *d) {
       case IR_OP_POSITIONS:
       case IR_OP_STATE_READ:
       case IR_OP_STATE_WRITE:
+      case IR_OP_CACHE_WRITE:
       case IR_OP_ATTENTION:
       case IR_OP_CONV1D:
       case IR_OP_FILL:

@@ -17,6 +17,11 @@
  *   transformer_decoder_layer(x, memory): the same with a cross-attention
  *     block multihead_attn(x, memory, memory) under norm2, ff under norm3
  *
+ * A cached self-attention (SPEC 9) passes its key and value caches on to
+ * ATTENTION (inputs 3 and 4), and its results 1 and 2, this run's keys and
+ * values, are the k and v heads: a layer's go to its self_attn's, a
+ * multihead_attention's to the heads it split.
+ *
  * A Transformer layer becomes multihead_attention and linear nodes (and
  * layer_norm, add, relu or gelu); decompose's loop then expands those in
  * place, so one stage holds each layer's expansion once. A layer_norm
@@ -128,8 +133,17 @@ static int project(out *o, const char *what, int x, int w, int b, int64_t lo, in
   return linear(o, s, x, ws, bs);
 }
 
+/* a cached layer's results 1 and 2 (this run's keys and values) become k and v */
+static void pass_on_kv(ir_graph *g, const ir_node *n, int k, int v) {
+  if (n->noutputs < 3) return;
+  ir_replace_uses(g, n->outputs[1], k);
+  ir_replace_uses(g, n->outputs[2], v);
+}
+
 static int expand_mha(ir_graph *g, int i, ir_diags *d) {
-  const ir_node *n = &g->nodes[i];
+  /* a copy: insertions move g->nodes (its inputs and attrs stay where they are) */
+  ir_node mha = g->nodes[i];
+  const ir_node *n = &mha;
   ir_tf_layout r = ir_tf_layout_of(n);
   int q = n->inputs[0], k = n->inputs[1], v = n->inputs[2];
   int w = n->inputs[r.weight[IR_TF_SA_IN]], wo = n->inputs[r.weight[IR_TF_SA_OUT]];
@@ -156,7 +170,12 @@ static int expand_mha(ir_graph *g, int i, ir_diags *d) {
       split_heads(&o, "v_", vp, 1, &c, &qkv[2]);
     }
   }
-  int an = pass_put(&o, IR_OP_ATTENTION, "attention", qkv, 3);
+  int ins[5] = {qkv[0], qkv[1], qkv[2]};
+  if (r.cache >= 0) {
+    ins[3] = n->inputs[r.cache];
+    ins[4] = n->inputs[r.cache + 1];
+  }
+  int an = pass_put(&o, IR_OP_ATTENTION, "attention", ins, r.cache >= 0 ? 5 : 3);
   ir_set_attr_float(g, an, "scale", 1.0 / sqrt((double)(E / c.H)));
   ir_set_attr_int(g, an, "causal", c.causal);
   ir_set_attr_int(g, an, "window", c.window);
@@ -167,6 +186,7 @@ static int expand_mha(ir_graph *g, int i, ir_diags *d) {
   a = reshape(&o, "merged", a, 3, dims);
   linear(&o, "out_proj", a, wo, bo);
   finish(&o, result);
+  pass_on_kv(g, n, qkv[1], qkv[2]);
   return i;
 }
 
@@ -178,6 +198,7 @@ typedef struct tf {
   const ir_node *n; /* the layer node (its inputs; attributes) */
   ir_tf_layout r;   /* where its parameters sit */
   int64_t E;        /* d_model */
+  int kv[2];        /* a cached layer: its self-attention's keys and values results */
 } tf;
 
 static int weight(const tf *t, ir_tf_part p) { return t->n->inputs[t->r.weight[p]]; }
@@ -206,15 +227,29 @@ static int norm(tf *t, const char *suffix, int x, ir_tf_part p) {
 }
 
 /* a MULTIHEAD_ATTENTION node NAME.what on (q, kv, kv) with parts in_p, out_p,
- * its result named NAME.what.out_proj (its last node's name once expanded) */
+ * its result named NAME.what.out_proj (its last node's name once expanded);
+ * the self-attention (masked) of a cached layer takes its caches */
 static int attend(tf *t, const char *what, int q, int kv, ir_tf_part in_p, ir_tf_part out_p,
                   bool masked) {
-  int in[7] = {q, kv, kv, weight(t, in_p)}, k = 4;
+  int in[9] = {q, kv, kv, weight(t, in_p)}, k = 4;
   if (t->r.bias) in[k++] = bias(t, in_p);
   in[k++] = weight(t, out_p);
   if (t->r.bias) in[k++] = bias(t, out_p);
-  int n = pass_put(&t->o, IR_OP_MULTIHEAD_ATTENTION, what, in, k);
+  bool cached = masked && t->r.cache >= 0;
+  if (cached) {
+    in[k++] = t->n->inputs[t->r.cache];
+    in[k++] = t->n->inputs[t->r.cache + 1];
+  }
+  char full[512];
+  snprintf(full, sizeof full, "%s.%s", t->o.name, what);
+  int n = ir_insert_node_n(t->o.g, t->o.pos++, IR_OP_MULTIHEAD_ATTENTION, full, in, k,
+                           cached ? 3 : 1, t->o.loc);
   ir_graph *g = t->o.g;
+  if (cached) { /* the layer's keys and values are its self-attention's */
+    ir_set_attr_int(g, n, "cache", 1);
+    t->kv[0] = g->nodes[n].outputs[1];
+    t->kv[1] = g->nodes[n].outputs[2];
+  }
   ir_set_attr_int(g, n, "num_heads", ir_attr_int(t->n, "nhead"));
   ir_set_attr_int(g, n, "bias", t->r.bias);
   ir_set_attr_int(g, n, "causal", masked ? ir_attr_int(t->n, "causal") : 0);
@@ -267,6 +302,7 @@ static int expand_layer(ir_graph *g, int i, ir_diags *d) {
   if (decoder) x = residual(&t, 1, x, mem, IR_TF_NORM2, "norm2");
   residual(&t, 2, x, mem, decoder ? IR_TF_NORM3 : IR_TF_NORM2, decoder ? "norm3" : "norm2");
   finish(&t.o, result);
+  if (t.r.cache >= 0) pass_on_kv(g, n, t.kv[0], t.kv[1]);
   return i;
 }
 

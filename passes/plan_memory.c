@@ -52,7 +52,8 @@ static bool output_is_own(const ir_graph *g, int out_index) {
  * state writes (which stay the last nodes) */
 static void copy_outputs(ir_graph *g) {
   int tail = g->nnodes;
-  while (tail > 0 && (g->nodes[tail - 1].dead || g->nodes[tail - 1].op == IR_OP_STATE_WRITE))
+  while (tail > 0 &&
+         (g->nodes[tail - 1].dead || (ir_ops[g->nodes[tail - 1].op].traits & IR_T_EFFECT)))
     tail--;
   for (int i = 0; i < g->noutputs; i++) {
     if (output_is_own(g, i)) continue;

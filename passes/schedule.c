@@ -84,6 +84,7 @@ bool sched_unit_kernel(const sched_ctx *s, const ir_graph *g, const ir_node *n, 
     case IR_OP_POSITIONS:
     case IR_OP_STATE_READ:
     case IR_OP_STATE_WRITE:
+    case IR_OP_CACHE_WRITE:
     case IR_OP_ATTENTION:
     case IR_OP_CONV1D:
     case IR_OP_FILL:
@@ -192,9 +193,9 @@ bool sched_track_access(sched_track *t, const sched_access *a, int n, int step) 
  * graph's kernels share their memory by any split); returns their number */
 static int node_accesses(const sched_track *t, const ir_node *n, sched_access *a) {
   int k = 0;
-  for (int j = 0; j < n->ninputs; j++) /* a state_write writes its state, input 0 */
+  for (int j = 0; j < n->ninputs; j++) /* a state write writes its state, input 0 */
     a[k++] = (sched_access){sched_track_key(t, t->g->values[n->inputs[j]].buffer), SCHED_FULL,
-                            n->op == IR_OP_STATE_WRITE && j == 0};
+                            (ir_ops[n->op].traits & IR_T_EFFECT) && j == 0};
   for (int j = 0; j < n->noutputs; j++)
     a[k++] =
         (sched_access){sched_track_key(t, t->g->values[n->outputs[j]].buffer), SCHED_FULL, true};
@@ -266,7 +267,7 @@ static void schedule_entry(const sched_ctx *s, ir_graph *g, bool prepare) {
     int nb = partner ? node_accesses(&t, partner, a[1]) : 0;
     /* the state writes start once every thread is done (codegen checks
      * there that the run has not failed) */
-    bool commit = n->op == IR_OP_STATE_WRITE && !writes++;
+    bool commit = (ir_ops[n->op].traits & IR_T_EFFECT) && !writes++;
     bool barrier = commit || sched_track_needs(&t, a[0], na, i) ||
                    (partner && sched_track_needs(&t, a[1], nb, i));
     if (barrier) sched_track_clear(&t);

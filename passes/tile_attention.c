@@ -18,7 +18,8 @@
  * tile loaded serves more rows; 32 under a causal or window mask, whose
  * ragged tiles balance better small; fewer when the head dim is large, to
  * keep the tile_q x dh accumulator small) and tile_k key columns (128, at most
- * 256, which the kernel needs; shorter when Tk or the window is short).
+ * 256, which the kernel needs; shorter when Tk, a cache's S or the window is
+ * short).
  * Attributes already set (tests set them) are kept.
  */
 #include <stdio.h>
@@ -185,6 +186,7 @@ static void choose_tiles(ir_graph *g, ir_node *n, const int64_t *syms, int64_t t
                          int64_t tile_k) {
   int idx = (int)(n - g->nodes);
   const ir_type *q = &g->values[n->inputs[0]].type, *k = &g->values[n->inputs[1]].type;
+  if (n->ninputs == 5) k = &g->values[n->inputs[3]].type; /* a cache: its S keys, at most */
   int64_t dh = ir_dim_is_const(q->dims[3]) ? q->dims[3].coef : 64;
   if (!ir_get_attr(n, "tile_q")) {
     int64_t tq = tile_q;

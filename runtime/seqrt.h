@@ -150,9 +150,12 @@ void seqrt_wait(seqrt_team *team, int32_t ith);
  * SEQRT_FAIL_CHUNK (a segment scan over a sequence length left symbolic that
  * its chunk does not divide): a = buffer id of the scanned input, b = the
  * length, c = the chunk.
+ * SEQRT_FAIL_CACHE (a run that would go past a key/value cache without a
+ * window): a = buffer id of the key cache, b = its positions S, c = the
+ * session position, d = the run's positions.
  * The first report wins; run returns it as an error.
  */
-enum { SEQRT_FAIL_INDEX = 1, SEQRT_FAIL_CHUNK = 2 };
+enum { SEQRT_FAIL_INDEX = 1, SEQRT_FAIL_CHUNK = 2, SEQRT_FAIL_CACHE = 3 };
 void seqrt_fail(seqrt_team *team, int32_t code, int64_t a, int64_t b, int64_t c, int64_t d);
 /* nonzero once some thread of the region has failed: the state writes at the
  * end of a run check it after a barrier, so a failed run keeps the state */

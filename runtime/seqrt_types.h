@@ -76,4 +76,16 @@ static inline const char *seqrt_shape_str(const int64_t *shape, int rank, char *
   return buf;
 }
 
+/* the error of a run that would go past a key/value cache without a window
+ * (SPEC 9): `name` the cache, S its positions, p the session position, T the
+ * run's; one text for the runtime and the interpreter */
+static inline const char *seqrt_cache_full_msg(char *buf, size_t size, const char *name,
+                                               int64_t S, int64_t p, int64_t T) {
+  snprintf(buf, size,
+           "'%s' keeps %lld positions: the session is at position %lld, and a run of %lld more "
+           "would go past them (reset the session, or give the model a larger cache)",
+           name ? name : "?", (long long)S, (long long)p, (long long)T);
+  return buf;
+}
+
 #endif

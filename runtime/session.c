@@ -73,7 +73,8 @@ static bool check_desc(const seqrt_model_desc *d, seqrt_error *err) {
       if (r < 0 || r >= d->nbufs || ++steps > d->nbufs) why = "alias cycle";
     }
   }
-  if (!why && (d->position_sym < -1 || d->position_sym >= d->nsyms)) why = "bad position dim";
+  if (!why && d->streaming && (d->position_sym < -1 || d->position_sym >= d->nsyms))
+    why = "bad position dim";
   for (int i = 0; !why && i < d->ninputs; i++)
     if (d->inputs[i] < 0 || d->inputs[i] >= d->nbufs ||
         d->bufs[d->inputs[i]].role != SEQRT_ROLE_INPUT)
@@ -559,6 +560,14 @@ static void failure_message(const seqrt_session *s, int32_t code, const int64_t 
     rt_errorf(err, "the sequence length %lld of '%s' is not a multiple of its scan's chunk %lld",
               (long long)a[1], a[0] >= 0 && a[0] < d->nbufs ? buf_name(d, (int)a[0]) : "?",
               (long long)a[2]);
+    return;
+  }
+  if (code == SEQRT_FAIL_CACHE) {
+    char msg[1024];
+    rt_errorf(err, "%s",
+              seqrt_cache_full_msg(msg, sizeof msg,
+                                   a[0] >= 0 && a[0] < d->nbufs ? buf_name(d, (int)a[0]) : "?",
+                                   a[1], a[2], a[3]));
     return;
   }
   if (code != SEQRT_FAIL_INDEX) {

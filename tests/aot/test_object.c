@@ -6,8 +6,9 @@
  * on the same random parameters and inputs, with dims symbolic and bound;
  * a session of each, run three times on new inputs, gives the interpreter's
  * outputs every time. The model streams (SPEC 9: a carried GRU, positional
- * encoding from the session position), so each run continues the last, and
- * so does the interpreter's session it is compared with.
+ * encoding from the session position, attention with a window and a ring
+ * cache shorter than some runs), so each run continues the last, and so does
+ * the interpreter's session it is compared with.
  * Also: embedded parameters, an unknown CPU, asm and LLVM IR output.
  */
 #include <dlfcn.h>
@@ -36,7 +37,8 @@ static const char *const MODEL =
     "  s: {op: add, inputs: [emb, x]}\n"
     "  pe: {op: positional_encoding, input: s}\n"
     "  g: {op: gru, input: pe, hidden_size: 8, carry: true}\n"
-    "  h: {op: linear, input: g, out_features: 6}\n"
+    "  a: {op: multihead_attention, input: g, num_heads: 2, causal: true, window: 6, cache: 8}\n"
+    "  h: {op: linear, input: a, out_features: 6}\n"
     "  p: {op: softmax, input: h}\n"
     "  y: {op: layer_norm, input: h}\n";
 
@@ -303,7 +305,7 @@ static void embedded_params(void **state) {
     for (int k = 0; k < p->tensor.rank; k++) p->tensor.shape[k] = jd->bufs[b].shape[k].coef;
     p->tensor.data = js->params[b];
   }
-  assert_int_equal(np, 5); /* emb, h (weight, bias), y (weight, bias) */
+  assert_int_equal(np, 13); /* emb, g (4), a (4), h (weight, bias), y (weight, bias) */
   cg_options opt = {.bind_syms = bind, .opt_level = 2};
   cg_object_options oo = {
       .kind = CG_EMIT_OBJ, .symbol = "seqc_model_tiny", .params = params, .nparams = np};

@@ -5,9 +5,13 @@
  * whole: JIT-compiled with T read at run time (as `seqc run` compiles runs of
  * different lengths), at 1 and 2 threads, and in the interpreter's session.
  * Outputs along T are the pieces' outputs put end to end; the others (final
- * states) are the last piece's. Also: the position advances by each piece, a
- * reset starts over, a failed run leaves the state as it was, and a run with
- * another batch size is refused until a reset.
+ * states) are the last piece's. Inputs along T are cut into the pieces, the
+ * others (a seq2seq model's source) given whole to every piece. Models:
+ * carried recurrences, key/value caches (stacks with learned or sinusoidal
+ * positions, a window whose ring is shorter than some pieces, nn.Transformer's
+ * decoder). Also: the position advances by each piece, a reset starts over,
+ * a failed run (an index out of range, a cache overflow) leaves the state as
+ * it was, and a run with another batch size is refused until a reset.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -18,7 +22,7 @@
 
 #include "cg_test.h"
 
-enum { B = 2, MAX_OUT = 6, MAX_PIECES = 8 };
+enum { B = 2, MAX_IN = 4, MAX_OUT = 6, MAX_PIECES = 8 };
 
 /* a model compiled for B = 2 with T left to run time, its parameters, and the
  * graph as lowered (what the interpreter runs) */
@@ -48,7 +52,8 @@ static void open_streamer(streamer *m, const char *yaml, int64_t T, int64_t imax
   m->g = ir_graph_clone(m->ref);
   ir_diags d;
   ir_diags_init(&d, "test.yaml", NULL, 0, stderr);
-  const int64_t bind[] = {B, -1};
+  int64_t bind[IR_MAX_SYMS] = {B, -1}; /* dims after B and T: their defaults */
+  for (int i = 2; i < m->ref->nsyms; i++) bind[i] = m->ref->syms[i].def_value;
   cg_options opt = {.bind_syms = bind, .opt_level = 3};
   ir_target target;
   cg_target(&opt, &target);
@@ -77,7 +82,8 @@ static void close_streamer(streamer *m) {
 /* a session of the compiled model planned for T, its parameters bound */
 static seqrt_session *open_session(const streamer *m, int64_t T, int nth) {
   seqrt_error err = {{0}};
-  const int64_t syms[] = {B, T};
+  int64_t syms[IR_MAX_SYMS] = {B, T};
+  for (int i = 2; i < m->ref->nsyms; i++) syms[i] = m->ref->syms[i].def_value;
   seqrt_session *s = seqrt_session_new(cg_jit_desc(m->jit), syms, nth, &err);
   if (!s) fprintf(stderr, "session: %s\n", err.msg);
   assert_non_null(s);
@@ -138,34 +144,41 @@ static void free_all(seqrt_tensor *t, int n) {
 }
 
 /*
- * The model of yaml (one input [B, T, ...]) on one random input of length T:
- * whole, then in pieces of the given lengths (summing to T), in a compiled
- * session at 1 and 2 threads and in the interpreter's session; every way's
- * outputs within SPEC 8 of the compiled whole run's. The session is reset and
- * run whole again between the ways, which must give the first numbers.
+ * The model of yaml (dims B, T and maybe more; inputs [B, T, ...] cut into
+ * pieces, others given whole) on random inputs of length T: whole, then in
+ * pieces of the given lengths (summing to T), in a compiled session at 1 and
+ * 2 threads and in the interpreter's session; every way's outputs within
+ * SPEC 8 of the compiled whole run's. The session is reset and run whole
+ * again between the ways, which must give the first numbers.
  */
 static void check_pieces(const char *yaml, int64_t T, int64_t imax, const int64_t *lengths,
                          int npieces) {
   streamer m;
   open_streamer(&m, yaml, T, imax);
   const ir_graph *ref = m.ref;
-  int nout = ref->noutputs;
-  assert_true(nout <= MAX_OUT && npieces <= MAX_PIECES);
+  int nout = ref->noutputs, nin = ref->ninputs;
+  assert_true(nout <= MAX_OUT && nin <= MAX_IN && npieces <= MAX_PIECES);
   uint64_t rng = 5;
   int64_t whole_syms[IR_MAX_SYMS] = {B, T};
-  seqrt_tensor x = cgt_random(&ref->values[ref->inputs[0]].type, whole_syms, &rng, imax);
-  seqrt_tensor pieces[MAX_PIECES];
+  for (int i = 2; i < ref->nsyms; i++) whole_syms[i] = ref->syms[i].def_value;
+  seqrt_tensor x[MAX_IN], pieces[MAX_PIECES][MAX_IN];
+  bool along[MAX_IN];
+  for (int i = 0; i < nin; i++) {
+    const ir_type *t = &ref->values[ref->inputs[i]].type;
+    x[i] = cgt_random(t, whole_syms, &rng, imax);
+    along[i] = ir_at_position(ref, t);
+  }
   int64_t at[MAX_PIECES + 1] = {0};
   for (int k = 0; k < npieces; k++) {
     at[k + 1] = at[k] + lengths[k];
-    pieces[k] = piece_of(&x, at[k], at[k + 1]);
+    for (int i = 0; i < nin; i++) pieces[k][i] = along[i] ? piece_of(&x[i], at[k], at[k + 1]) : x[i];
   }
   assert_int_equal(at[npieces], T);
 
   seqrt_error err = {{0}};
   seqrt_tensor o[MAX_OUT], whole[MAX_OUT], joined[MAX_OUT];
   seqrt_session *s = open_session(&m, T, 1);
-  assert_int_equal(seqrt_session_run(s, &x, o, &err), 0);
+  assert_int_equal(seqrt_session_run(s, x, o, &err), 0);
   assert_int_equal(seqrt_session_position(s), T);
   keep(o, nout, whole);
   keep(o, nout, joined);
@@ -175,7 +188,7 @@ static void check_pieces(const char *yaml, int64_t T, int64_t imax, const int64_
     s = open_session(&m, T, nth);
     for (int round = 0; round < 2; round++) { /* the second after a reset */
       for (int k = 0; k < npieces; k++) {
-        int rc = seqrt_session_run(s, &pieces[k], o, &err);
+        int rc = seqrt_session_run(s, pieces[k], o, &err);
         if (rc) fprintf(stderr, "piece %d: %s\n", k, err.msg);
         assert_int_equal(rc, 0);
         assert_int_equal(seqrt_session_position(s), at[k + 1]);
@@ -187,7 +200,7 @@ static void check_pieces(const char *yaml, int64_t T, int64_t imax, const int64_
       assert_int_equal(seqrt_session_position(s), 0);
     }
     /* whole after the reset: the first run's numbers again */
-    assert_int_equal(seqrt_session_run(s, &x, o, &err), 0);
+    assert_int_equal(seqrt_session_run(s, x, o, &err), 0);
     for (int i = 0; i < nout; i++)
       cgt_compare(ref->outputs[i].name, &o[i], &whole[i], 1e-5, "whole after reset", nth);
     seqrt_session_free(s);
@@ -196,15 +209,17 @@ static void check_pieces(const char *yaml, int64_t T, int64_t imax, const int64_
   /* the interpreter's session, whole and in pieces */
   ir_session *is = ir_session_new(ref);
   seqrt_tensor iw[MAX_OUT];
-  assert_true(ir_eval_run(is, whole_syms, &x, cgt_get_param, &m.params, iw, &err));
+  assert_true(ir_eval_run(is, whole_syms, x, cgt_get_param, &m.params, iw, &err));
   for (int i = 0; i < nout; i++)
     cgt_compare(ref->outputs[i].name, &iw[i], &whole[i], 1e-4, "interpreter whole", 1);
   free_all(iw, nout);
   ir_session_reset(is);
   for (int k = 0; k < npieces; k++) {
-    int64_t syms[IR_MAX_SYMS] = {B, lengths[k]};
+    int64_t syms[IR_MAX_SYMS];
+    memcpy(syms, whole_syms, sizeof syms);
+    syms[1] = lengths[k];
     seqrt_tensor ip[MAX_OUT];
-    bool ok = ir_eval_run(is, syms, &pieces[k], cgt_get_param, &m.params, ip, &err);
+    bool ok = ir_eval_run(is, syms, pieces[k], cgt_get_param, &m.params, ip, &err);
     if (!ok) fprintf(stderr, "interpreter piece %d: %s\n", k, err.msg);
     assert_true(ok);
     assert_int_equal(ir_session_position(is), at[k + 1]);
@@ -217,8 +232,10 @@ static void check_pieces(const char *yaml, int64_t T, int64_t imax, const int64_
 
   free_all(whole, nout);
   free_all(joined, nout);
-  for (int k = 0; k < npieces; k++) free(pieces[k].data);
-  free(x.data);
+  for (int k = 0; k < npieces; k++)
+    for (int i = 0; i < nin; i++)
+      if (along[i]) free(pieces[k][i].data);
+  for (int i = 0; i < nin; i++) free(x[i].data);
   close_streamer(&m);
 }
 
@@ -278,6 +295,103 @@ static void positions_pieces(void **state) {
                "  g:    {op: gru, input: pe, hidden_size: 8, carry: true}\n"
                "  y:    {op: linear, input: g, out_features: 4}\n",
                12, 10, uneven, 5);
+}
+
+/* a GPT-style stack with learned positions (positions, embedding) and caches */
+static void cached_stack_pieces(void **state) {
+  (void)state;
+  check_pieces("seqc: 1\nname: m\ndims: {B: 2, T: 12}\n"
+               "inputs:\n  tokens: {dtype: i32, shape: [B, T]}\n"
+               "outputs: [head]\nnodes:\n"
+               "  pos:  {op: positions, input: tokens}\n"
+               "  pemb: {op: embedding, input: pos, num_embeddings: 16, embedding_dim: 16}\n"
+               "  tok:  {op: embedding, input: tokens, num_embeddings: 10, embedding_dim: 16}\n"
+               "  s:    {op: add, inputs: [tok, pemb]}\n"
+               "  blocks: {op: transformer_encoder, input: s, num_layers: 2, nhead: 2,"
+               " dim_feedforward: 32, norm_first: true, causal: true, cache: 12}\n"
+               "  head: {op: linear, input: blocks, out_features: 10}\n",
+               12, 10, uneven, 5);
+}
+
+/* sinusoidal positions and a window of 3 in a ring of 4 rows: the pieces of
+ * 5 are longer than the ring, and the sequence goes past it */
+static void windowed_ring_pieces(void **state) {
+  (void)state;
+  check_pieces("seqc: 1\nname: m\ndims: {B: 2, T: 12}\n"
+               "inputs:\n  x: {dtype: f32, shape: [B, T, 16]}\n"
+               "outputs: [a]\nnodes:\n"
+               "  pe: {op: positional_encoding, input: x}\n"
+               "  a:  {op: multihead_attention, input: pe, num_heads: 4, causal: true,"
+               " window: 3, cache: 4}\n",
+               12, 10, uneven, 5);
+}
+
+/* nn.Transformer: the source whole in every piece, the decoder's self-attention cached */
+static void seq2seq_pieces(void **state) {
+  (void)state;
+  check_pieces("seqc: 1\nname: m\ndims: {B: 2, T: 12, S: 5, C: 12}\n"
+               "inputs:\n  src: {dtype: f32, shape: [B, S, 16]}\n"
+               "  tgt: {dtype: f32, shape: [B, T, 16]}\n"
+               "outputs: [tr]\nnodes:\n"
+               "  tr: {op: transformer, src: src, tgt: tgt, nhead: 2, num_encoder_layers: 1,"
+               " num_decoder_layers: 2, dim_feedforward: 32, causal: true, cache: C}\n",
+               12, 10, uneven, 5);
+}
+
+/* a run past a cache without a window: refused with the cache's name and S,
+ * the session as it was (the next run continues from the last good one) */
+static void cache_overflow(void **state) {
+  (void)state;
+  static const char yaml[] =
+      "seqc: 1\nname: m\ndims: {B: 2, T: 8}\n"
+      "inputs:\n  x: {dtype: f32, shape: [B, T, 8]}\n"
+      "outputs: [a]\nnodes:\n"
+      "  a: {op: multihead_attention, input: x, num_heads: 2, causal: true, cache: 8}\n";
+  streamer m;
+  open_streamer(&m, yaml, 8, 10);
+  uint64_t rng = 4;
+  int64_t syms[IR_MAX_SYMS] = {B, 8};
+  seqrt_tensor x = cgt_random(&m.ref->values[m.ref->inputs[0]].type, syms, &rng, 10);
+  seqrt_tensor p0 = piece_of(&x, 0, 5), p1 = piece_of(&x, 5, 8), big = piece_of(&x, 0, 4);
+  static const char want[] =
+      "'a.k_cache' keeps 8 positions: the session is at position 5, and a run of 4 more would go "
+      "past them (reset the session, or give the model a larger cache)";
+  seqrt_error err = {{0}};
+  seqrt_tensor o[1], whole[1], joined[1];
+  for (int nth = 1; nth <= 2; nth++) {
+    seqrt_session *s = open_session(&m, 8, nth);
+    assert_int_equal(seqrt_session_run(s, &x, o, &err), 0);
+    keep(o, 1, whole);
+    keep(o, 1, joined);
+    seqrt_session_reset(s);
+    assert_int_equal(seqrt_session_run(s, &p0, o, &err), 0);
+    put_piece(&joined[0], &o[0], 0, 5, 8);
+    assert_int_not_equal(seqrt_session_run(s, &big, o, &err), 0);
+    cgt_same_message("overflow", err.msg, want);
+    assert_int_equal(seqrt_session_position(s), 5);
+    assert_int_equal(seqrt_session_run(s, &p1, o, &err), 0);
+    put_piece(&joined[0], &o[0], 5, 3, 8);
+    cgt_compare("a", &joined[0], &whole[0], 1e-4, "around an overflow", nth);
+    seqrt_session_reset(s);
+    assert_int_equal(seqrt_session_run(s, &x, o, &err), 0);
+    free_all(whole, 1);
+    free_all(joined, 1);
+    seqrt_session_free(s);
+  }
+  ir_session *is = ir_session_new(m.ref);
+  int64_t s5[IR_MAX_SYMS] = {B, 5}, s4[IR_MAX_SYMS] = {B, 4};
+  seqrt_tensor a[1];
+  assert_true(ir_eval_run(is, s5, &p0, cgt_get_param, &m.params, a, &err));
+  free_all(a, 1);
+  assert_false(ir_eval_run(is, s4, &big, cgt_get_param, &m.params, a, &err));
+  cgt_same_message("interpreter overflow", err.msg, want);
+  assert_int_equal(ir_session_position(is), 5);
+  ir_session_free(is);
+  free(x.data);
+  free(p0.data);
+  free(p1.data);
+  free(big.data);
+  close_streamer(&m);
 }
 
 static const char tokens_lstm[] =
@@ -390,6 +504,10 @@ int main(void) {
       cmocka_unit_test(gru_and_rnn_pieces),
       cmocka_unit_test(scan_pieces),
       cmocka_unit_test(positions_pieces),
+      cmocka_unit_test(cached_stack_pieces),
+      cmocka_unit_test(windowed_ring_pieces),
+      cmocka_unit_test(seq2seq_pieces),
+      cmocka_unit_test(cache_overflow),
       cmocka_unit_test(failed_run_keeps_state),
       cmocka_unit_test(other_batch_needs_reset),
   };

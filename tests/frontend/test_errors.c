@@ -114,6 +114,46 @@ static void carry(void **state) {
   ir_graph_free(g);
 }
 
+/* cache (SPEC 9): causal self-attention, a size that stays, S >= window */
+static void cache(void **state) {
+  (void)state;
+  expect_error(HEAD "outputs: [a]\nnodes:\n"
+                    "  a: {op: multihead_attention, input: x, num_heads: 2, cache: 8}\n",
+               "t.yaml:9:63: error: 'a' cannot keep a cache: only causal self-attention keeps "
+               "its keys (give causal: true)");
+  expect_error(HEAD "outputs: [a]\nnodes:\n"
+                    "  a: {op: multihead_attention, input: x, num_heads: 2, causal: true,"
+                    " window: 4, cache: 2}\n",
+               "t.yaml:9:88: error: 'a' cannot keep a cache: a cache of 2 positions cannot hold "
+               "a window of 4");
+  expect_error(HEAD "outputs: [a]\nnodes:\n"
+                    "  a: {op: multihead_attention, input: x, num_heads: 2, causal: true,"
+                    " cache: T}\n",
+               "t.yaml:9:77: error: 'a' cannot keep a cache: dim T is in the shape of input 'x', "
+               "so it changes from run to run; give the cache a dim of its own");
+  expect_error(HEAD "outputs: [a]\nnodes:\n"
+                    "  a: {op: multihead_attention, input: x, num_heads: 2, causal: true,"
+                    " cache: -3}\n",
+               "t.yaml:9:77: error: attribute 'cache' of 'a' must be a positive integer or a dim "
+               "name");
+  expect_error(HEAD "outputs: [a]\nnodes:\n"
+                    "  r: {op: relu, input: x}\n"
+                    "  a: {op: multihead_attention, input: x, key: r, num_heads: 2,"
+                    " causal: true, cache: 4}\n",
+               "t.yaml:10:85: error: 'a' cannot keep a cache: only self-attention (no key or "
+               "value) keeps its keys");
+  ir_graph *g = lower_ok(HEAD "outputs: [d, tok]\nnodes:\n"
+                              "  d: {op: transformer_encoder, input: x, num_layers: 2, nhead: 2,"
+                              " causal: true, cache: 16}\n");
+  assert_true(g->streams);
+  int states = 0, writes = 0;
+  for (int v = 0; v < g->nvalues; v++) states += g->values[v].kind == IR_VAL_STATE;
+  for (int i = 0; i < g->nnodes; i++) writes += g->nodes[i].op == IR_OP_CACHE_WRITE;
+  assert_int_equal(states, 4);
+  assert_int_equal(writes, 4);
+  ir_graph_free(g);
+}
+
 static void dims_and_inputs(void **state) {
   (void)state;
   expect_error("seqc: 1\nname: m\ndims: {B: 0}\ninputs: {x: {shape: [B]}}\noutputs: [x]\n",
@@ -435,7 +475,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(version),
       cmocka_unit_test(name),
-      cmocka_unit_test(position_dim), cmocka_unit_test(carry), cmocka_unit_test(top_level_keys),
+      cmocka_unit_test(position_dim), cmocka_unit_test(carry), cmocka_unit_test(cache), cmocka_unit_test(top_level_keys),
       cmocka_unit_test(dims_and_inputs),
       cmocka_unit_test(unknown_node_key),
       cmocka_unit_test(attribute_types),

@@ -357,7 +357,7 @@ static void test_state(void **state) {
   assert_true(ok);
   /* a node after the write */
   add(g, IR_OP_EXP, "late", ty(2, 2, 3), 1, X);
-  fails_with(g, "node 5 (late, exp): comes after a state_write (state writes must be the last "
+  fails_with(g, "node 5 (late, exp): comes after a state write (state writes must be the last "
                 "nodes)");
   /* a write of a value of another type */
   g = base();
