@@ -186,7 +186,7 @@ static int check_unused_params(const ir_graph *g, seqrt_st_file *w, const run_ar
 /* --interpret: the reference interpreter on the graph as lowered; the driver's
  * steps around it, a run of the interpreter's session where the session would run */
 static int interpret(const ir_graph *g, ir_session *session, const seqrt_driver *drv,
-                     const run_args *a, const seqrt_driver_run *run) {
+                     const run_args *a, const seqrt_driver_run *run, const bool *kept) {
   int nin = g->ninputs, n = g->noutputs;
   seqrt_tensor *inputs = calloc((size_t)nin + 1, sizeof *inputs);
   bool *given = calloc((size_t)nin + 1, sizeof *given);
@@ -201,7 +201,8 @@ static int interpret(const ir_graph *g, ir_session *session, const seqrt_driver 
   seqrt_error err;
   int status = CLI_ERROR;
   if (run->input &&
-      !(in_file = seqrt_driver_read_inputs(drv, run->input, drv->input_names, nin, inputs, given)))
+      !(in_file = seqrt_driver_read_inputs(drv, run->input, drv->input_names, nin, kept, inputs,
+                                           given)))
     goto done;
   status = cli_bind_dims(g, &a->o, run->input ? inputs : NULL, run->input ? given : NULL, syms);
   if (status) goto done;
@@ -251,7 +252,12 @@ int cmd_run(int argc, char **argv) {
   ir_graph *g = m.graph;
   const char **names = calloc((size_t)g->ninputs + 1, sizeof *names);
   IR_ASSERT(names);
-  for (int i = 0; i < g->ninputs; i++) names[i] = g->values[g->inputs[i]].name;
+  bool *statics = calloc((size_t)g->ninputs + 1, sizeof *statics);
+  IR_ASSERT(names && statics);
+  for (int i = 0; i < g->ninputs; i++) {
+    names[i] = g->values[g->inputs[i]].name;
+    statics[i] = g->values[g->inputs[i]].is_static;
+  }
   jit_model jm = {g, &a, &m.diags, NULL};
   seqrt_driver drv = {.tool = "seqc",
                       .weights = a.weights,
@@ -262,6 +268,7 @@ int cmd_run(int argc, char **argv) {
                       .nsyms = g->nsyms,
                       .ninputs = g->ninputs,
                       .input_names = names,
+                      .input_static = statics,
                       .bind = bind_hook,
                       .random_inputs = random_inputs_hook,
                       .compile = compile_hook,
@@ -271,7 +278,7 @@ int cmd_run(int argc, char **argv) {
     ir_session *session = ir_session_new(g);
     IR_ASSERT(session);
     for (int k = 0; k < a.nruns && status == CLI_OK; k++)
-      status = interpret(g, session, &drv, &a, &a.runs[k]);
+      status = interpret(g, session, &drv, &a, &a.runs[k], k ? statics : NULL);
     ir_session_free(session);
   } else {
     status = seqrt_drive(&drv, a.runs, a.nruns);
@@ -279,6 +286,7 @@ int cmd_run(int argc, char **argv) {
   cg_jit_free(jm.jit);
   free(a.runs);
   free(names);
+  free(statics);
   cli_model_free(&m);
   return status;
 }

@@ -63,6 +63,10 @@ seqrt_model_desc *cg_desc_new(const ir_graph *g, const int64_t *bind_syms) {
   d->derived = defs;
   d->position_sym = g->position_sym;
   d->streaming = g->streams;
+  int32_t *is_static = calloc((size_t)g->ninputs + 1, sizeof *is_static);
+  IR_ASSERT(is_static);
+  for (int i = 0; i < g->ninputs; i++) is_static[i] = g->values[g->inputs[i]].is_static;
+  d->input_static = is_static;
 
   d->nbufs = g->nbuffers;
   seqrt_buffer_desc *bufs = calloc((size_t)g->nbuffers + 1, sizeof *bufs);
@@ -120,6 +124,7 @@ void cg_desc_free(seqrt_model_desc *d) {
   for (int i = 0; i < d->nbufs; i++) free((char *)d->bufs[i].name);
   free((void *)d->bufs);
   free((void *)d->inputs);
+  free((void *)d->input_static);
   for (int i = 0; i < d->noutputs; i++) free((char *)d->output_names[i]);
   free((void *)d->output_names);
   free((void *)d->outputs);

@@ -127,10 +127,23 @@ static void build_entry(cg_ctx *c, const char *name, bool prepare) {
     LLVMSetAlignment(c->session_val[k], 8);
   }
   bool committing = false;
+  cg_if first_run; /* open while emitting nodes marked once */
+  bool in_once = false;
   for (int i = 0; i < g->nnodes && !c->failed; i++) {
     const ir_node *n = &g->nodes[i];
     if (n->dead || n->at_prepare != prepare || ir_node_is_view(g, n)) continue;
+    if (in_once && !n->once) {
+      cg_if_end(c, &first_run);
+      in_once = false;
+    }
     if (n->sched.barrier) cg_barrier(c);
+    /* nodes of static inputs only: in the first run after a reset (SPEC 9) */
+    if (n->once && !in_once) {
+      LLVMValueRef fresh =
+          LLVMBuildICmp(c->b, LLVMIntEQ, cg_session(c, SEQRT_SYM_RUNS), cg_i64(c, 0), "fresh");
+      cg_if_begin(c, &first_run, fresh);
+      in_once = true;
+    }
     /* the state writes, the last nodes: none when the run failed (after the
      * schedule's barrier every thread sees every failure) */
     if ((ir_ops[n->op].traits & IR_T_EFFECT) && !committing) {
@@ -145,6 +158,7 @@ static void build_entry(cg_ctx *c, const char *name, bool prepare) {
       emit_top_kernel(c, n);
     }
   }
+  if (in_once) cg_if_end(c, &first_run);
   LLVMBuildRetVoid(c->b);
 }
 

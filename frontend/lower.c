@@ -189,10 +189,11 @@ static bool lower_input(fe_ctx *L, fe_def *in) {
   }
   bool ok = true;
   for (int i = 0; i < m->nitems; i++)
-    if (strcmp(m->keys[i]->text, "dtype") && strcmp(m->keys[i]->text, "shape")) {
+    if (strcmp(m->keys[i]->text, "dtype") && strcmp(m->keys[i]->text, "shape") &&
+        strcmp(m->keys[i]->text, "static")) {
       fe_suggest s;
       fe_suggest_init(&s, m->keys[i]->text);
-      fe_suggest_words(&s, "dtype shape");
+      fe_suggest_words(&s, "dtype shape static");
       ir_error(L->d, m->keys[i]->loc, "unknown key '%s' in input '%s'%s", m->keys[i]->text,
                in->name, fe_suggest_hint(&s));
       ok = false;
@@ -215,8 +216,16 @@ static bool lower_input(fe_ctx *L, fe_def *in) {
     ir_error(L->d, in->key->loc, "input '%s' needs a 'shape'", in->name);
     return false;
   }
+  /* static: true (SPEC 9): given by the first run after a reset, kept */
+  const fe_ast *st = fe_map_get(m, "static");
+  bool is_static = false;
+  if (st && !fe_is_null(st) && !fe_parse_bool(st, &is_static)) {
+    ir_error(L->d, st->loc, "'static' of input '%s' must be true or false", in->name);
+    ok = false;
+  }
   if (!input_shape(L, in, shape, &t) || !ok) return false;
   in->value = ir_add_input(L->g, in->name, t, in->key->loc);
+  L->g->values[in->value].is_static = is_static;
   return true;
 }
 

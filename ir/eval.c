@@ -22,7 +22,11 @@ struct ir_session {
   const ir_graph *g;     /* the model */
   int64_t position;      /* p: positions of the position dim consumed by a streaming model */
   int64_t runs;          /* successful runs since the start or the last reset */
-  seqrt_tensor *state;   /* by value id: the kept tensor of each STATE value (data malloc'd) */
+  seqrt_tensor *state;   /* by value id: the kept tensor of each STATE value, and the results
+                            of the nodes of static inputs (data malloc'd) */
+  bool *once;            /* by node: depends on static inputs only (ir_once_nodes) */
+  bool *static_only;     /* by symbol: a dim of static inputs only, kept from the first run */
+  int64_t kept_syms[IR_MAX_SYMS]; /* the first run's symbols since the reset */
 };
 
 /* what every level of the walk shares */
@@ -87,6 +91,18 @@ static bool run_graph(const ir_graph *g, const run *r, const seqrt_tensor *input
 /* bytes of one element of t */
 static size_t esize(const seqrt_tensor *t) { return seqrt_dtype_size(t->dtype); }
 
+/* a copy of t as what the session keeps for value v */
+static bool keep_result(ir_session *ss, const seqrt_tensor *t, int v, seqrt_error *err) {
+  seqrt_tensor *kept = &ss->state[v];
+  size_t bytes = (size_t)seqrt_tensor_numel(t) * esize(t);
+  void *p = realloc(kept->data, bytes ? bytes : 1);
+  if (!p) return ir_eval_fail(err, "out of memory");
+  *kept = *t;
+  kept->data = p;
+  memcpy(p, t->data, bytes);
+  return true;
+}
+
 /* the kept tensor of STATE value v, zeros of its type's shape when nothing is
  * kept yet (the session's start or reset) */
 static bool kept_state(const ir_graph *g, int v, const run *r, seqrt_tensor **out) {
@@ -105,6 +121,8 @@ static bool bind_leaves(const ir_graph *g, const run *r, const seqrt_tensor *inp
                         const int *uses, slot *s) {
   for (int i = 0; i < g->ninputs; i++) {
     int v = g->inputs[i];
+    /* a static input is read by the first run after a reset only */
+    if (g->values[v].is_static && r->session->runs > 0 && r->session->g == g) continue;
     seqrt_tensor want;
     shape_of(&g->values[v].type, r->syms, &want);
     if (!check_given("input", g->values[v].name, &want, &inputs[i], r->err)) return false;
@@ -318,10 +336,17 @@ static bool run_graph(const ir_graph *g, const run *r, const seqrt_tensor *input
     return ir_eval_fail(r->err, "out of memory");
   }
   bool ok = bind_leaves(g, r, inputs, uses, s);
+  ir_session *ss = r->session->g == g ? r->session : NULL; /* the top graph's session */
   for (int i = 0; i < g->nnodes && ok; i++) {
     const ir_node *n = &g->nodes[i];
     if (n->dead) continue;
-    ok = run_node(g, n, r, s);
+    if (ss && ss->once[i] && ss->runs > 0) { /* what the first run left */
+      for (int k = 0; k < n->noutputs; k++) s[n->outputs[k]].t = ss->state[n->outputs[k]];
+    } else {
+      ok = run_node(g, n, r, s);
+      for (int k = 0; ok && ss && ss->once[i] && k < n->noutputs; k++)
+        ok = keep_result(ss, &s[n->outputs[k]].t, n->outputs[k], r->err);
+    }
     for (int k = 0; k < n->ninputs; k++)
       if (--uses[n->inputs[k]] == 0) release(&s[n->inputs[k]]);
     for (int k = 0; k < n->noutputs; k++)
@@ -346,10 +371,23 @@ ir_session *ir_session_new(const ir_graph *g) {
   if (!s) return NULL;
   s->g = g;
   s->state = calloc((size_t)g->nvalues + 1, sizeof *s->state);
-  if (!s->state) {
-    free(s);
+  s->static_only = calloc(IR_MAX_SYMS, sizeof *s->static_only);
+  bool *dynamic = calloc(IR_MAX_SYMS, sizeof *dynamic);
+  if (!s->state || !s->static_only || !dynamic) {
+    free(dynamic);
+    ir_session_free(s);
     return NULL;
   }
+  s->once = ir_once_nodes(g);
+  for (int i = 0; i < g->ninputs; i++) {
+    const ir_value *in = &g->values[g->inputs[i]];
+    for (int k = 0; k < in->type.rank; k++)
+      for (int j = 0; j < IR_DIM_SYMS; j++)
+        if (in->type.dims[k].sym[j] >= 0)
+          (in->is_static ? s->static_only : dynamic)[in->type.dims[k].sym[j]] = true;
+  }
+  for (int i = 0; i < IR_MAX_SYMS; i++) s->static_only[i] = s->static_only[i] && !dynamic[i];
+  free(dynamic);
   return s;
 }
 
@@ -364,8 +402,10 @@ void ir_session_reset(ir_session *s) {
 
 void ir_session_free(ir_session *s) {
   if (!s) return;
-  ir_session_reset(s);
+  if (s->state) ir_session_reset(s);
   free(s->state);
+  free(s->once);
+  free(s->static_only);
   free(s);
 }
 
@@ -386,9 +426,12 @@ bool ir_eval_run(ir_session *session, const int64_t *syms, const seqrt_tensor *i
   for (int i = 0; i < g->nsyms; i++)
     if (!syms || syms[i] < 0)
       return ir_eval_fail(err, "symbol '%s' has no value", g->syms[i].name);
-  /* derived symbols from the base ones: callers may pass base values only */
+  /* derived symbols from the base ones: callers may pass base values only; the
+   * dims of static inputs only keep the first run's values */
   int64_t all[IR_MAX_SYMS] = {0};
   memcpy(all, syms ? syms : all, sizeof(int64_t) * (size_t)g->nsyms);
+  for (int i = 0; session->runs > 0 && i < g->nsyms; i++)
+    if (session->static_only[i]) all[i] = session->kept_syms[i];
   ir_syms_complete(g, all);
   for (int s = g->nsyms; s < g->nsyms + g->nderived; s++)
     if (ir_sym_too_small(g, s, all)) {
@@ -398,7 +441,7 @@ bool ir_eval_run(ir_session *session, const int64_t *syms, const seqrt_tensor *i
     }
   run r = {session, all, get_param, user, err};
   if (!run_graph(g, &r, inputs, outputs)) return false;
-  session->runs++;
+  if (session->runs++ == 0) memcpy(session->kept_syms, all, sizeof all);
   if (g->streams && g->position_sym >= 0) session->position += all[g->position_sym];
   return true;
 }

@@ -327,6 +327,7 @@ ir_graph *ir_graph_clone(const ir_graph *g) {
     w->def = v->def;
     w->def_output = v->def_output;
     w->buffer = v->buffer;
+    w->is_static = v->is_static;
     if (v->kind == IR_VAL_CONST) {
       int64_t n = 1;
       for (int d = 0; d < v->type.rank; d++) n *= v->type.dims[d].coef;
@@ -388,6 +389,34 @@ bool ir_node_is_view(const ir_graph *g, const ir_node *n) {
   return b < 0 || g->buffers[b].role == SEQRT_ROLE_ALIAS;
 }
 
+bool *ir_once_nodes(const ir_graph *g) {
+  /* per value: 0 varies by run, 1 params and constants only, 2 static (with a static input) */
+  unsigned char *kind = calloc((size_t)g->nvalues + 1, 1);
+  bool *once = calloc((size_t)g->nnodes + 1, sizeof *once);
+  IR_ASSERT(kind && once);
+  for (int v = 0; v < g->nvalues; v++) {
+    const ir_value *val = &g->values[v];
+    kind[v] = val->kind == IR_VAL_PARAM || val->kind == IR_VAL_CONST ? 1
+              : val->kind == IR_VAL_INPUT && val->is_static         ? 2
+                                                                     : 0;
+  }
+  for (int i = 0; i < g->nnodes; i++) {
+    const ir_node *n = &g->nodes[i];
+    if (n->dead || n->ninputs == 0 || n->op == IR_OP_STATE_READ ||
+        (ir_ops[n->op].traits & IR_T_EFFECT))
+      continue;
+    unsigned char k = 1;
+    for (int j = 0; j < n->ninputs && k; j++) {
+      unsigned char in = kind[n->inputs[j]];
+      k = in == 0 ? 0 : in > k ? in : k;
+    }
+    for (int j = 0; j < n->noutputs; j++) kind[n->outputs[j]] = k;
+    once[i] = k == 2;
+  }
+  free(kind);
+  return once;
+}
+
 bool ir_at_position(const ir_graph *g, const ir_type *t) {
   /* a scan body's values are steps, not the session's positions */
   return !g->parent && g->position_sym >= 0 && t->rank >= 2 &&
@@ -400,7 +429,8 @@ const ir_node *ir_paired_scan(const ir_graph *g, int i) {
   if (!p || !p->i) return NULL;
   int j = i + 1;
   while (j < g->nnodes && g->nodes[j].dead) j++;
-  if (j >= g->nnodes || g->nodes[j].op != IR_OP_SCAN || g->nodes[j].at_prepare != n->at_prepare)
+  if (j >= g->nnodes || g->nodes[j].op != IR_OP_SCAN || g->nodes[j].at_prepare != n->at_prepare ||
+      g->nodes[j].once != n->once)
     return NULL; /* the verifier vouches for the rest */
   return &g->nodes[j];
 }

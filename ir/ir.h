@@ -193,6 +193,8 @@ typedef struct ir_value {
   void *data;         /* IR_VAL_CONST: elements, row-major */
   ir_loc loc;         /* YAML position */
   int buffer;         /* plan_memory: index into graph->buffers, -1 = none */
+  bool is_static;     /* IR_VAL_INPUT: `static: true` (SPEC 9): given by the first run
+                         after a reset; what depends only on it and params is kept */
 } ir_value;
 
 /* A piece of run-time memory, planned by plan_memory; codegen turns each into
@@ -251,6 +253,8 @@ typedef struct ir_node {
   ir_graph *body;     /* FUSED and SCAN: the subgraph, owned */
   bool dead;          /* removed by a pass; skipped by everyone, dropped by compact */
   bool at_prepare;    /* depends on params only: runs once at session start */
+  bool once;          /* depends on static inputs (and params) only: runs in the first run
+                         after a reset, its results kept (plan_memory, ir_once_nodes) */
   ir_loc loc;         /* YAML position */
   ir_sched sched;     /* threads and barriers (schedule pass) */
 } ir_node;
@@ -403,6 +407,11 @@ int ir_buffer_root(const ir_graph *g, int b);
 /* true when axis 1 of type t (of a value of g) is the position dim of the
  * model (position_dim:): positions along it start at the session position p */
 bool ir_at_position(const ir_graph *g, const ir_type *t);
+/* which nodes of g depend only on static inputs, params and constants, and on
+ * at least one static input (SPEC 9): they run in the first run after a
+ * reset, and later runs use what they left. A malloc'd array of nnodes
+ * flags; state reads and writes are never such nodes. */
+bool *ir_once_nodes(const ir_graph *g);
 /* a planned node whose result views its input (a RESHAPE aliasing it): nothing runs */
 bool ir_node_is_view(const ir_graph *g, const ir_node *n);
 /* the scan that runs in one loop with scan node i of g (pair=1, set by

@@ -231,6 +231,7 @@ static void print_node(const ir_graph *g, int i, FILE *out, int indent) {
   pad_to(&l, COMMENT_COL + (size_t)indent - 2);
   put(&l, "; %s @%d:%d", n->name ? n->name : "?", n->loc.line, n->loc.col);
   if (n->at_prepare) put(&l, "  [prepare]");
+  if (n->once) put(&l, "  [once]");
   put_sched(&l, n);
   for (int j = 0; j < n->noutputs; j++) put_buffer(&l, g, n->outputs[j], n->noutputs > 1);
   emit(&l, out);

@@ -4,6 +4,10 @@
  * - Nodes that read only params, consts and other such nodes are marked
  *   at_prepare: they run once at session start (the transposed weights of a
  *   GEMM), and their results become PREPARED buffers.
+ * - Nodes that read only static inputs (SPEC 9) and such values are marked
+ *   once (ir_once_nodes): they run in the first run after a reset (an
+ *   encoder of a fixed source), and their results that later nodes read are
+ *   STATE buffers, which the session keeps.
  * - Every graph output gets a buffer of its own, written in the run stage: an
  *   output that is an input, a param, a prepared value, a view, or a value
  *   already given to another output name gets a COPY node at the end.
@@ -36,13 +40,20 @@ static void mark_prepare(ir_graph *g) {
   }
 }
 
+/* marks the nodes that run in the first run after a reset only */
+static void mark_once(ir_graph *g) {
+  bool *once = ir_once_nodes(g);
+  for (int i = 0; i < g->nnodes; i++) g->nodes[i].once = once[i] && !g->nodes[i].at_prepare;
+  free(once);
+}
+
 /* true when output value v can be written straight into its own buffer */
 static bool output_is_own(const ir_graph *g, int out_index) {
   int v = g->outputs[out_index].value;
   const ir_value *val = &g->values[v];
   if (val->kind != IR_VAL_NODE) return false;
   const ir_node *n = &g->nodes[val->def];
-  if (n->at_prepare || (ir_ops[n->op].traits & IR_T_VIEW)) return false;
+  if (n->at_prepare || n->once || (ir_ops[n->op].traits & IR_T_VIEW)) return false;
   for (int i = 0; i < out_index; i++)
     if (g->outputs[i].value == v) return false;
   return true;
@@ -64,6 +75,19 @@ static void copy_outputs(ir_graph *g) {
     g->values[dst].type = g->values[src].type;
     g->outputs[i].value = dst;
   }
+}
+
+/* whether a node that is not `once` reads value v (or an output is v),
+ * directly or through a view of it */
+static bool read_later(const ir_graph *g, int v) {
+  for (int i = 0, k = -1; ir_next_use(g, v, &i, &k);) {
+    const ir_node *n = &g->nodes[i];
+    if (!n->once || ((ir_ops[n->op].traits & IR_T_VIEW) && read_later(g, n->outputs[0])))
+      return true;
+  }
+  for (int i = 0; i < g->noutputs; i++)
+    if (g->outputs[i].value == v) return true;
+  return false;
 }
 
 /* the buffer of value v, made on first request */
@@ -161,6 +185,7 @@ static int *node_steps(const ir_graph *g) {
 bool pass_plan_memory(ir_graph *g, pass_ctx *ctx) {
   (void)ctx;
   mark_prepare(g);
+  mark_once(g);
   copy_outputs(g);
   ir_graph_reindex(g);
 
@@ -202,6 +227,8 @@ bool pass_plan_memory(ir_graph *g, pass_ctx *ctx) {
         b->alias = g->values[src].buffer;
       } else if (n->at_prepare) {
         b->role = SEQRT_ROLE_PREPARED;
+      } else if (n->once && read_later(g, i)) {
+        b->role = SEQRT_ROLE_STATE; /* made by the first run, read by every run */
       } else {
         b->role = SEQRT_ROLE_TEMP;
       }

@@ -259,6 +259,7 @@ static void schedule_entry(const sched_ctx *s, ir_graph *g, bool prepare) {
                         malloc(sizeof(sched_access) * (size_t)most)};
   IR_ASSERT(a[0] && a[1]);
   int writes = 0;
+  bool last_once = false;
   for (int i = 0; i < g->nnodes; i++) {
     ir_node *n = &g->nodes[i];
     if (n->dead || n->at_prepare != prepare || ir_node_is_view(g, n)) continue;
@@ -268,7 +269,11 @@ static void schedule_entry(const sched_ctx *s, ir_graph *g, bool prepare) {
     /* the state writes start once every thread is done (codegen checks
      * there that the run has not failed) */
     bool commit = (ir_ops[n->op].traits & IR_T_EFFECT) && !writes++;
-    bool barrier = commit || sched_track_needs(&t, a[0], na, i) ||
+    /* the nodes that run in the first run only start and end with a barrier:
+     * a run that skips them must not rely on the barriers among them */
+    bool edge = n->once != last_once;
+    last_once = n->once;
+    bool barrier = commit || edge || sched_track_needs(&t, a[0], na, i) ||
                    (partner && sched_track_needs(&t, a[1], nb, i));
     if (barrier) sched_track_clear(&t);
     n->sched.barrier = barrier;

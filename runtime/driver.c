@@ -76,8 +76,8 @@ seqrt_session *seqrt_driver_session(const seqrt_driver *d, const seqrt_model_des
 }
 
 seqrt_st_file *seqrt_driver_read_inputs(const seqrt_driver *d, const char *path,
-                                        const char *const *names, int n, seqrt_tensor *inputs,
-                                        bool *given) {
+                                        const char *const *names, int n, const bool *kept,
+                                        seqrt_tensor *inputs, bool *given) {
   seqrt_error err;
   seqrt_st_file *f = seqrt_st_open(path, &err);
   if (!f) {
@@ -85,7 +85,7 @@ seqrt_st_file *seqrt_driver_read_inputs(const seqrt_driver *d, const char *path,
     return NULL;
   }
   warn_ctx w = {d->tool, path};
-  if (seqrt_read_inputs(f, names, n, d->strict, warn_file, &w, inputs, given, &err)) {
+  if (seqrt_read_inputs(f, names, n, d->strict, warn_file, &w, kept, inputs, given, &err)) {
     seqrt_report(d->tool, "error", path, "%s", err.msg);
     seqrt_st_close(f);
     return NULL;
@@ -147,10 +147,16 @@ static int read_run(const seqrt_driver *d, const seqrt_driver_run *r, int index,
     return SEQRT_EXIT_ERROR;
   }
   for (int s = 0; s < nsyms; s++) rs->syms[s] = d->dims ? d->dims[s] : -1;
-  if (r->input) {
-    rs->file = seqrt_driver_read_inputs(d, r->input, names, nin, rs->inputs, rs->given);
-    if (!rs->file) return SEQRT_EXIT_ERROR;
-  } else if (!d->random_inputs) {
+  /* a later run of the session leaves the static inputs out (SPEC 9) */
+  bool *kept = index > 0 ? calloc((size_t)nin + 1, sizeof *kept) : NULL;
+  for (int i = 0; kept && i < nin; i++)
+    kept[i] = d->desc ? d->desc->input_static && d->desc->input_static[i]
+                      : d->input_static && d->input_static[i];
+  if (r->input)
+    rs->file = seqrt_driver_read_inputs(d, r->input, names, nin, kept, rs->inputs, rs->given);
+  free(kept);
+  if (r->input && !rs->file) return SEQRT_EXIT_ERROR;
+  if (!r->input && !d->random_inputs) {
     seqrt_report(d->tool, "error", NULL, "run %d has no input file", index + 1);
     return SEQRT_EXIT_ERROR;
   }

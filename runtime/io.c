@@ -9,11 +9,23 @@
 #include "rt.h"
 
 int seqrt_read_inputs(seqrt_st_file *f, const char *const *names, int n, bool strict,
-                      seqrt_warn_fn warn, void *user, seqrt_tensor *t, bool *given,
-                      seqrt_error *err) {
+                      seqrt_warn_fn warn, void *user, const bool *kept, seqrt_tensor *t,
+                      bool *given, seqrt_error *err) {
   for (int i = 0; i < n; i++) {
     given[i] = false;
     int k = seqrt_st_find(f, names[i]);
+    if (kept && kept[i]) { /* the session keeps what the first run made of it */
+      memset(&t[i], 0, sizeof t[i]);
+      if (k >= 0 && warn) {
+        char msg[512];
+        snprintf(msg, sizeof msg,
+                 "input '%s' is static: the session keeps what its first run made of it, and "
+                 "ignores this one",
+                 names[i]);
+        warn(user, msg);
+      }
+      continue;
+    }
     if (k < 0) {
       rt_errorf(err, "input '%s' is missing", names[i]);
       return 1;

@@ -106,6 +106,10 @@ struct seqrt_session {
   int64_t position;             /* p (SPEC 9): positions consumed by a streaming model since
                                    the start or the last reset; 0 in other models */
   int64_t runs;                 /* runs made since the start or the last reset */
+  bool *static_only;            /* base symbol i is a dim of static inputs only (SPEC 9): it
+                                   keeps the first run's value until a reset */
+  int64_t *kept_syms;           /* the first run's symbols since the reset (static_only ones
+                                   matter) */
   int nthreads;                 /* threads per region */
   seqrt_team *team;             /* barrier and failure state of the regions */
 };

@@ -114,6 +114,8 @@ typedef struct seqrt_model_desc {
                                      the nsyms base symbols only) */
   int32_t position_sym;           /* the base symbol a session counts positions of, -1 none */
   int32_t streaming;              /* 1: each run continues the last (SPEC 9), p advances */
+  const int32_t *input_static;    /* per input, 1: `static: true` (SPEC 9): needed by the first
+                                     run after a reset only; NULL: none is */
 } seqrt_model_desc;
 
 /*
@@ -244,10 +246,13 @@ int64_t seqrt_session_position(const seqrt_session *s);
  * Reads n inputs from f by name (names[i] into t[i], a view into f's
  * mapping); given[i] marks those found. A missing input is an error naming
  * it; a tensor of f that is no input goes to warn, or is an error if strict.
+ * With kept (NULL: none), input i with kept[i] set is a static input of a
+ * session's later run (SPEC 9): it may be left out, and if it is there it is
+ * not read, with a warning (t[i] stays empty, given[i] false).
  */
 int seqrt_read_inputs(seqrt_st_file *f, const char *const *names, int n, bool strict,
-                      seqrt_warn_fn warn, void *user, seqrt_tensor *t, bool *given,
-                      seqrt_error *err);
+                      seqrt_warn_fn warn, void *user, const bool *kept, seqrt_tensor *t,
+                      bool *given, seqrt_error *err);
 /* name of model input i (the name its tensor has in an input file) */
 const char *seqrt_input_name(const seqrt_model_desc *d, int i);
 /*
@@ -316,6 +321,7 @@ typedef struct seqrt_driver {
   int nsyms;                      /* the model's dim symbols */
   int ninputs;                    /* its inputs */
   const char *const *input_names; /* their names in an input file */
+  const bool *input_static;       /* per input: static (SPEC 9), or NULL: none is */
   /* fills syms[0..nsyms) for a run from its inputs (NULL for random ones;
    * given[i]: input i was read) after reporting any problem; returns a status */
   int (*bind)(void *user, const seqrt_tensor *inputs, const bool *given, int64_t *syms);
@@ -342,11 +348,11 @@ int seqrt_drive(const seqrt_driver *d, const seqrt_driver_run *runs, int nruns);
  * own way (`seqc bench` times the runs; `seqc run --interpret` runs no
  * session). Each reports its problems itself. */
 
-/* opens IN and reads n inputs by name (as seqrt_read_inputs); the file, which
- * holds the tensors' memory, or NULL */
+/* opens IN and reads n inputs by name (as seqrt_read_inputs, kept as there);
+ * the file, which holds the tensors' memory, or NULL */
 seqrt_st_file *seqrt_driver_read_inputs(const seqrt_driver *d, const char *path,
-                                        const char *const *names, int n, seqrt_tensor *inputs,
-                                        bool *given);
+                                        const char *const *names, int n, const bool *kept,
+                                        seqrt_tensor *inputs, bool *given);
 /* a session of desc for syms with its parameters bound (weights file, seed or
  * embedded); *weights_file must be closed after the session is freed. NULL on error */
 seqrt_session *seqrt_driver_session(const seqrt_driver *d, const seqrt_model_desc *desc,

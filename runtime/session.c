@@ -286,11 +286,27 @@ static void mark_dim(seqrt_dim x, bool *mark) {
     if (x.sym[j] >= 0) mark[x.sym[j]] = true;
 }
 
-/* which symbols a run may change (fixed) and which the prepared buffers
- * depend on (prepare_uses); the first run's dims are the plan's */
-static void plan_runs(seqrt_session *s) {
+/* an input given by the first run after a reset only (SPEC 9) */
+static bool is_static(const seqrt_model_desc *d, int i) {
+  return d->input_static && d->input_static[i];
+}
+
+/* which symbols a run may change (fixed), which the prepared buffers depend
+ * on (prepare_uses), which only static inputs have (static_only); the first
+ * run's dims are the plan's */
+static bool plan_runs(seqrt_session *s, seqrt_error *err) {
   const seqrt_model_desc *d = s->desc;
   int nall = d->nsyms + d->nderived;
+  bool *dynamic = calloc((size_t)nall + 1, sizeof *dynamic); /* a dim of a non-static input */
+  if (!dynamic) {
+    rt_errorf(err, "out of memory");
+    return false;
+  }
+  for (int i = 0; i < d->ninputs; i++)
+    for (int k = 0; k < d->bufs[d->inputs[i]].rank; k++)
+      mark_dim(d->bufs[d->inputs[i]].shape[k], is_static(d, i) ? s->static_only : dynamic);
+  for (int i = 0; i < nall; i++) s->static_only[i] = i < d->nsyms && s->static_only[i] && !dynamic[i];
+  free(dynamic);
   /* a parameter is bound at its planned shape: the dims of its shape stay as planned */
   for (int b = 0; b < d->nbufs; b++)
     for (int k = 0; k < d->bufs[b].rank; k++) {
@@ -306,6 +322,7 @@ static void plan_runs(seqrt_session *s) {
     if (d->sym_bound && d->sym_bound[i] >= 0) s->fixed[i] = true;
   memcpy(s->run_syms, s->syms, sizeof *s->syms * (size_t)nall);
   memcpy(s->run_shapes, s->shapes, sizeof *s->shapes * ((size_t)d->nbufs + 1) * SEQRT_MAX_RANK);
+  return true;
 }
 
 seqrt_session *seqrt_session_new(const seqrt_model_desc *desc, const int64_t *syms, int nthreads,
@@ -332,6 +349,8 @@ seqrt_session *seqrt_session_new(const seqrt_model_desc *desc, const int64_t *sy
   s->prepare_uses = calloc(nall, sizeof *s->prepare_uses);
   s->fixed = calloc(nall, sizeof *s->fixed);
   s->bound_by = calloc(nall, sizeof *s->bound_by);
+  s->static_only = calloc(nall, sizeof *s->static_only);
+  s->kept_syms = calloc(nall, sizeof *s->kept_syms);
   s->shapes = calloc(nb * SEQRT_MAX_RANK, sizeof *s->shapes);
   s->run_shapes = calloc(nb * SEQRT_MAX_RANK, sizeof *s->run_shapes);
   s->state_shapes = calloc(nb * SEQRT_MAX_RANK, sizeof *s->state_shapes);
@@ -341,14 +360,15 @@ seqrt_session *seqrt_session_new(const seqrt_model_desc *desc, const int64_t *sy
   s->params = calloc(nb, sizeof *s->params);
   s->team = rt_team_new(s->nthreads);
   if (!s->syms || !s->run_syms || !s->next_syms || !s->prepare_syms || !s->prepare_uses ||
-      !s->fixed || !s->bound_by || !s->shapes || !s->run_shapes || !s->state_shapes ||
+      !s->fixed || !s->bound_by || !s->static_only || !s->kept_syms || !s->shapes ||
+      !s->run_shapes || !s->state_shapes ||
       !s->bytes || !s->root ||
       !s->bufs || !s->params || !s->team) {
     rt_errorf(err, "out of memory");
     goto fail;
   }
   if (!bind_syms(s, syms, err) || !size_buffers(s, err) || !place_buffers(s, err)) goto fail;
-  plan_runs(s);
+  if (!plan_runs(s, err)) goto fail;
   if (desc->nembedded && rt_bind_embedded(s, err)) goto fail;
   return s;
 fail:
@@ -365,6 +385,8 @@ void seqrt_session_free(seqrt_session *s) {
   free(s->prepare_uses);
   free(s->fixed);
   free(s->bound_by);
+  free(s->static_only);
+  free(s->kept_syms);
   free(s->shapes);
   free(s->run_shapes);
   free(s->state_shapes);
@@ -449,6 +471,7 @@ static bool bind_run(seqrt_session *s, const seqrt_tensor *in, seqrt_error *err)
   for (int i = 0; i < d->ninputs; i++) {
     const seqrt_buffer_desc *bd = &d->bufs[d->inputs[i]];
     const seqrt_tensor *t = &in[i];
+    if (s->runs > 0 && is_static(d, i)) continue; /* kept from the first run */
     if (t->rank != bd->rank) continue; /* the shape check below reports it */
     for (int k = 0; k < t->rank; k++) {
       seqrt_dim x = bd->shape[k];
@@ -460,8 +483,8 @@ static bool bind_run(seqrt_session *s, const seqrt_tensor *in, seqrt_error *err)
     }
   }
   for (int i = 0; i < d->nsyms; i++) {
-    if (syms[i] < 0) {
-      syms[i] = s->syms[i];
+    if (syms[i] < 0) { /* a static input's dim keeps the first run's value */
+      syms[i] = s->runs > 0 && s->static_only[i] ? s->kept_syms[i] : s->syms[i];
     } else if (syms[i] > s->syms[i]) {
       rt_errorf(err, "input '%s': %s = %lld is more than the %lld this session was planned for",
                 buf_name(d, d->inputs[s->bound_by[i]]), d->sym_names[i] ? d->sym_names[i] : "?",
@@ -474,6 +497,11 @@ static bool bind_run(seqrt_session *s, const seqrt_tensor *in, seqrt_error *err)
     int b = d->inputs[i];
     const seqrt_buffer_desc *bd = &d->bufs[b];
     const seqrt_tensor *t = &in[i];
+    if (is_static(d, i) && (s->runs > 0 || (!t->data && t->rank == 0))) {
+      if (s->runs > 0) continue; /* not read: what it made is kept */
+      rt_errorf(err, "input '%s' is static: the first run after a reset must give it", bd->name);
+      return false;
+    }
     int64_t shape[SEQRT_MAX_RANK];
     size_t bytes;
     bool same = buffer_shape(bd, syms, shape, &bytes) && t->dtype == (seqrt_dtype)bd->dtype &&
@@ -642,8 +670,10 @@ int seqrt_session_run(seqrt_session *s, const seqrt_tensor *inputs, seqrt_tensor
   }
   if (!run_entry(s, d->run, err)) return 1;
   /* the run is made: the state it wrote is the session's, p moves on */
-  if (s->runs++ == 0)
+  if (s->runs++ == 0) {
     memcpy(s->state_shapes, s->run_shapes, sizeof *s->run_shapes * (size_t)d->nbufs * SEQRT_MAX_RANK);
+    memcpy(s->kept_syms, s->run_syms, sizeof *s->run_syms * (size_t)d->nsyms);
+  }
   if (d->streaming && d->position_sym >= 0) s->position += s->run_syms[d->position_sym];
   for (int i = 0; i < d->noutputs; i++) {
     int b = d->outputs[i];

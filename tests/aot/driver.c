@@ -124,7 +124,7 @@ static int run(const seqrt_model_desc *d, opts *o) {
   seqrt_session *s = NULL;
   for (int i = 0; i < n; i++) names[i] = seqrt_input_name(d, i);
   if (!(fi = seqrt_st_open(o->input, &err)) ||
-      seqrt_read_inputs(fi, names, n, false, NULL, NULL, in, given, &err) ||
+      seqrt_read_inputs(fi, names, n, false, NULL, NULL, NULL, in, given, &err) ||
       seqrt_bind_dims(d, in, given, o->syms, &err) ||
       !(s = seqrt_session_new(d, o->syms, o->threads, &err))) {
     die("run", err.msg);

@@ -6,7 +6,8 @@
  * different lengths), at 1 and 2 threads, and in the interpreter's session.
  * Outputs along T are the pieces' outputs put end to end; the others (final
  * states) are the last piece's. Inputs along T are cut into the pieces, the
- * others (a seq2seq model's source) given whole to every piece. Models:
+ * others (a seq2seq model's source) given whole to every piece, or to the
+ * first only when static. Models:
  * carried recurrences, key/value caches (stacks with learned or sinusoidal
  * positions, a window whose ring is shorter than some pieces, nn.Transformer's
  * decoder). Also: the position advances by each piece, a reset starts over,
@@ -171,7 +172,11 @@ static void check_pieces(const char *yaml, int64_t T, int64_t imax, const int64_
   int64_t at[MAX_PIECES + 1] = {0};
   for (int k = 0; k < npieces; k++) {
     at[k + 1] = at[k] + lengths[k];
-    for (int i = 0; i < nin; i++) pieces[k][i] = along[i] ? piece_of(&x[i], at[k], at[k + 1]) : x[i];
+    for (int i = 0; i < nin; i++) {
+      pieces[k][i] = along[i] ? piece_of(&x[i], at[k], at[k + 1]) : x[i];
+      if (k > 0 && ref->values[ref->inputs[i]].is_static) /* left out after the first */
+        memset(&pieces[k][i], 0, sizeof pieces[k][i]);
+    }
   }
   assert_int_equal(at[npieces], T);
 
@@ -336,6 +341,53 @@ static void seq2seq_pieces(void **state) {
                "  tr: {op: transformer, src: src, tgt: tgt, nhead: 2, num_encoder_layers: 1,"
                " num_decoder_layers: 2, dim_feedforward: 32, causal: true, cache: C}\n",
                12, 10, uneven, 5);
+}
+
+/* the same with a static source: the first piece gives it, the encoder runs
+ * then only, and the later pieces leave it out; an output of the encoder
+ * alone comes with every run */
+static void static_source_pieces(void **state) {
+  (void)state;
+  check_pieces("seqc: 1\nname: m\ndims: {B: 2, T: 12, S: 5, C: 12}\n"
+               "inputs:\n  src: {dtype: f32, shape: [B, S, 16], static: true}\n"
+               "  tgt: {dtype: f32, shape: [B, T, 16]}\n"
+               "outputs: [tr, mem]\nnodes:\n"
+               "  tr: {op: transformer, src: src, tgt: tgt, nhead: 2, num_encoder_layers: 1,"
+               " num_decoder_layers: 2, dim_feedforward: 32, causal: true, cache: C}\n"
+               "  mem: {op: relu, input: src}\n",
+               12, 10, uneven, 5);
+}
+
+/* a static input: the first run after a reset must give it */
+static void static_needed_first(void **state) {
+  (void)state;
+  streamer m;
+  open_streamer(&m,
+                "seqc: 1\nname: m\ndims: {B: 2, T: 4, S: 3}\n"
+                "inputs:\n  src: {dtype: f32, shape: [B, S, 8], static: true}\n"
+                "  x: {dtype: f32, shape: [B, T, 8]}\n"
+                "outputs: [a]\nnodes:\n"
+                "  g: {op: gru, input: x, hidden_size: 8, carry: true}\n"
+                "  a: {op: multihead_attention, input: g, key: src, num_heads: 2}\n",
+                4, 10);
+  uint64_t rng = 2;
+  int64_t syms[IR_MAX_SYMS] = {B, 4, 3};
+  seqrt_tensor in[2] = {cgt_random(&m.ref->values[m.ref->inputs[0]].type, syms, &rng, 10),
+                        cgt_random(&m.ref->values[m.ref->inputs[1]].type, syms, &rng, 10)};
+  seqrt_tensor none[2] = {{0}, in[1]}, o[1];
+  seqrt_error err = {{0}};
+  seqrt_session *s = open_session(&m, 4, 1);
+  assert_int_not_equal(seqrt_session_run(s, none, o, &err), 0);
+  cgt_same_message("no source", err.msg,
+                   "input 'src' is static: the first run after a reset must give it");
+  assert_int_equal(seqrt_session_run(s, in, o, &err), 0);
+  assert_int_equal(seqrt_session_run(s, none, o, &err), 0); /* later runs leave it out */
+  seqrt_session_reset(s);
+  assert_int_not_equal(seqrt_session_run(s, none, o, &err), 0);
+  seqrt_session_free(s);
+  free(in[0].data);
+  free(in[1].data);
+  close_streamer(&m);
 }
 
 /* a run past a cache without a window: refused with the cache's name and S,
@@ -507,6 +559,8 @@ int main(void) {
       cmocka_unit_test(cached_stack_pieces),
       cmocka_unit_test(windowed_ring_pieces),
       cmocka_unit_test(seq2seq_pieces),
+      cmocka_unit_test(static_source_pieces),
+      cmocka_unit_test(static_needed_first),
       cmocka_unit_test(cache_overflow),
       cmocka_unit_test(failed_run_keeps_state),
       cmocka_unit_test(other_batch_needs_reset),

@@ -142,6 +142,9 @@ static void cache(void **state) {
                     " causal: true, cache: 4}\n",
                "t.yaml:10:85: error: 'a' cannot keep a cache: only self-attention (no key or "
                "value) keeps its keys");
+  expect_error("seqc: 1\nname: m\ndims: {B: 2}\ninputs: {x: {shape: [B], static: maybe}}\n"
+               "outputs: [x]\n",
+               "t.yaml:4:34: error: 'static' of input 'x' must be true or false");
   ir_graph *g = lower_ok(HEAD "outputs: [d, tok]\nnodes:\n"
                               "  d: {op: transformer_encoder, input: x, num_layers: 2, nhead: 2,"
                               " causal: true, cache: 16}\n");
