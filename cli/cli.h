@@ -94,11 +94,72 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format
 /* parses a non-negative integer; false if not one */
 bool cli_parse_int(const char *s, int64_t *out);
 
+/* ---- token choice for `seqc generate` (sample.c; the generator is documented there) ---- */
+
+/* splitmix64's state, seeded with --seed as is */
+typedef struct cli_rng {
+  uint64_t state; /* advanced by a constant at each draw */
+} cli_rng;
+void cli_rng_seed(cli_rng *r, uint64_t seed);
+uint64_t cli_rng_next(cli_rng *r);
+/* the next draw's top 53 bits as a double in [0, 1) */
+double cli_rng_uniform(cli_rng *r);
+
+/* how a token is chosen from a row of logits */
+typedef struct cli_sampler {
+  double temperature; /* 0: greedy (argmax); > 0: sample from softmax(logits / temperature) */
+  int64_t top_k;      /* keep the top_k most likely (0: all) */
+  double top_p;       /* then the fewest most likely with probability >= top_p, in (0, 1] */
+} cli_sampler;
+
+/* one token and its probability, the sampler's scratch (V entries) */
+typedef struct cli_choice {
+  int64_t id;  /* token id */
+  double prob; /* its probability (renormalized over the kept tokens) */
+} cli_choice;
+
+/* index of the largest of logits[0..V), the lowest on ties (NaN never wins) */
+int64_t cli_argmax(const float *logits, int64_t V);
+/* the distribution s samples from (temperature > 0): work[0..n) holds the n
+ * kept tokens, most likely first, probabilities summing to 1; returns n */
+int64_t cli_sample_dist(const float *logits, int64_t V, const cli_sampler *s, cli_choice *work);
+/* the token a uniform draw u in [0, 1) picks from dist[0..n) (by running sum) */
+int64_t cli_sample_pick(const cli_choice *dist, int64_t n, double u);
+/* the token s chooses: argmax without temperature, else the pick of u;
+ * work has room for V entries */
+int64_t cli_choose(const float *logits, int64_t V, const cli_sampler *s, double u,
+                   cli_choice *work);
+
+/* ---- token texts for `seqc generate --vocab` (vocab.c) ---- */
+
+/* a vocabulary file: line k (from 0) is token k's text, `\n` and `\\` escaped */
+typedef struct cli_vocab {
+  int64_t n;     /* number of tokens */
+  char **text;   /* text of token k (unescaped, NUL-terminated) */
+  size_t *len;   /* its length in bytes */
+  char *mem;     /* the unescaped texts, one block */
+} cli_vocab;
+
+/* parses the text of a vocabulary file (len bytes); false with msg (room for
+ * size bytes) on a bad escape, naming its line */
+bool cli_vocab_parse(cli_vocab *v, const char *text, size_t len, char *msg, size_t size);
+/* reads and parses path; false with msg (starting with the path) */
+bool cli_vocab_load(cli_vocab *v, const char *path, char *msg, size_t size);
+void cli_vocab_free(cli_vocab *v);
+/*
+ * Splits text from the left, each time by the longest token it starts with
+ * (the lowest id among equal ones); ids has room for strlen(text) entries.
+ * Returns the number of ids, or -1 with *bad the byte offset of a character
+ * that no token starts with.
+ */
+int64_t cli_vocab_encode(const cli_vocab *v, const char *text, int64_t *ids, size_t *bad);
+
 int cmd_check(int argc, char **argv);
 int cmd_ir(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_compile(int argc, char **argv);
 int cmd_ops(int argc, char **argv);
+int cmd_generate(int argc, char **argv);
 
 #endif
