@@ -13,6 +13,7 @@ static const char usage[] =
     "  run     compile and run a model on weights and inputs from safetensors files\n"
     "  bench   compile once, run repeatedly on random data, report timings\n"
     "  compile compile ahead of time to an object, shared library, asm or LLVM IR\n"
+    "  generate continue a prompt token by token with a language model\n"
     "  ops     list the ops a model file may use, with their keys\n"
     "  help    `seqc help COMMAND` describes a command's options\n"
     "\n"
@@ -27,6 +28,7 @@ static const struct {
 } commands[] = {
     {"check", cmd_check}, {"ir", cmd_ir},           {"run", cmd_run},
     {"bench", cmd_bench}, {"compile", cmd_compile}, {"ops", cmd_ops},
+    {"generate", cmd_generate},
 };
 enum { NCOMMANDS = sizeof commands / sizeof commands[0] };
 

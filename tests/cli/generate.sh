@@ -1,0 +1,165 @@
+#!/usr/bin/env bash
+# `seqc generate` (SPEC 9): greedy tokens and logits equal PyTorch's on the
+# cases of tests/golden/generate/ (a decoder-only Transformer, an LSTM
+# language model and a seq2seq Transformer with its source as a second input,
+# made by tests/golden/gen_generate.py), at 1 and 2 threads; the prompt by
+# --prompt (B = 1) gives row 0 of the batch; the stop rule of --eos; tokens
+# printed as they come; sampling reproducible by --seed, --top-k 1 greedy;
+# --vocab text in and out; and each bad input a clear error with status 1
+# (2 for usage). The sampler's statistics and the vocabulary's details have
+# their unit tests (test_sample.c, test_vocab.c).
+# Needs $SEQC, $SRC and $TOOLS (stcompare, stdump).
+. "$(dirname "${BASH_SOURCE[0]}")/../tools/check.sh"
+cases=$SRC/tests/golden/generate
+gen=("$SEQC" generate)
+
+# values FILE NAME: every value of tensor NAME of FILE, space-separated
+values() { "$TOOLS/stdump" "$1" -n 0 | sed -n "s/^$2: [a-z0-9]* \[[0-9, ]*\] = //p"; }
+
+# ---- the goldens: tokens exact, logits within SPEC 8 ----
+for c in gpt gpt_eos lstm seq2seq; do
+  d=$cases/$c
+  read -r -a args <"$d/args"
+  for th in 1 2; do
+    [ "$th" = 2 ] && [ "$c" != gpt ] && continue # a JIT compile costs seconds: one at 2
+    succeeds "${gen[@]}" "$d/model.yaml" --weights "$d/weights.safetensors" \
+      --input "$d/input.safetensors" "${args[@]}" --output "$tmp/$c.$th.st" --threads "$th" --strict
+    out=$OUT err=$ERR
+    expect_tensors "$tmp/$c.$th.st" "$d/expected.safetensors"
+  done
+  # the model re-runs from position 0, and says so; then the timing line
+  expect_that "$c: no warning that the whole sequence runs again: '$err'" \
+    grep -q "no node has carry or cache, so every new token runs the whole sequence again" <<<"$err"
+  expect_that "$c: no timing line: '$err'" grep -Eq \
+    "^seqc: prefill [0-9.]+ ms \(2 x [0-9]+ tokens\), [0-9.]+ ms per new token, [0-9.]+ tokens/s$" <<<"$err"
+  # B = 2: one line per row at the end, the row's new tokens (up to its eos)
+  read -r -a all <<<"$(values "$d/expected.safetensors" tokens)"
+  tok=tokens
+  [ "$c" = seq2seq ] && tok=tgt
+  read -r -a prompt <<<"$(values "$d/input.safetensors" $tok)"
+  P=$((${#prompt[@]} / 2)) L=$((${#all[@]} / 2))
+  row0=${all[*]:$P:$((L - P))} row1=${all[*]:$((L + P)):$((L - P))}
+  if [ "$c" = gpt_eos ]; then
+    eos=${args[3]}
+    row0=${row0%%" $eos "*}" $eos" # up to its first eos
+  fi
+  expect_that "$c: stdout is not the two rows '$row0' / '$row1': '$out'" \
+    [ "$out" = "$row0"$'\n'"$row1" ]
+  [ "$c" = lstm ] && lstm_row0=$row0 lstm_prompt0=${prompt[*]:0:$P} lstm_n=$((L - P))
+  [ "$c" = gpt_eos ] && eos_prompt0=${prompt[*]:0:$P} eos_row0=$row0
+done
+
+# ---- --prompt: B = 1, the tokens printed as they come ----
+# (the small LSTM from here on: each run JIT-compiles its model)
+lm=("${gen[@]}" "$cases/lstm/model.yaml" --weights "$cases/lstm/weights.safetensors" --threads 1)
+succeeds "${lm[@]}" --prompt "$lstm_prompt0" --max-new-tokens "$lstm_n" --output "$tmp/p.st"
+expect_that "--prompt '$lstm_prompt0' printed '$OUT', want '$lstm_row0' (row 0 of the batch)" \
+  [ "$OUT" = "$lstm_row0" ]
+expect_err_re "^seqc: prefill [0-9.]+ ms \(1 x [0-9]+ tokens\)"
+expect_that "--output tokens: $(values "$tmp/p.st" tokens)" \
+  [ "$(values "$tmp/p.st" tokens)" = "$lstm_prompt0 $lstm_row0" ]
+# the stop rule: B = 1 stops at the eos (printed), and writes the steps made
+gpt=("${gen[@]}" "$cases/gpt_eos/model.yaml" --weights "$cases/gpt_eos/weights.safetensors" --threads 1)
+eos=${eos_row0##* }
+succeeds "${gpt[@]}" --prompt "$eos_prompt0" --max-new-tokens 20 --eos "$eos" --output "$tmp/e.st"
+expect_that "--eos $eos: printed '$OUT', want '$eos_row0'" [ "$OUT" = "$eos_row0" ]
+n=$(wc -w <<<"$eos_row0")
+expect_that "--eos: not the logits of $n steps: $("$TOOLS/stdump" "$tmp/e.st")" \
+  [ "$("$TOOLS/stdump" "$tmp/e.st" | grep -c "logits: f32 \[1, $n, 50\]")" = 1 ]
+# an eos in the prompt does not count
+first=${lstm_prompt0%% *}
+succeeds "${lm[@]}" --prompt "$lstm_prompt0" --max-new-tokens 4 --eos "$first"
+expect_that "--eos $first, which is in the prompt '$lstm_prompt0': '$OUT', want the first 4 of \
+'$lstm_row0'" [ "$OUT" = "$(cut -d' ' -f1-4 <<<"$lstm_row0")" ]
+
+# ---- sampling ----
+samp=("${lm[@]}" --prompt "$lstm_prompt0" --max-new-tokens 12)
+succeeds "${samp[@]}" --temperature 1 --seed 5 --output "$tmp/s5a.st"
+succeeds "${samp[@]}" --temperature 1 --seed 5 --output "$tmp/s5b.st"
+expect_tensors "$tmp/s5a.st" "$tmp/s5b.st" --atol 0 --rtol 0
+# a nearly flat distribution: another seed draws other tokens
+succeeds "${samp[@]}" --temperature 1000 --seed 1 --output "$tmp/f1.st"
+succeeds "${samp[@]}" --temperature 1000 --seed 2 --output "$tmp/f2.st"
+expect_that "seeds 1 and 2 drew the same tokens: $(values "$tmp/f1.st" tokens)" \
+  [ "$(values "$tmp/f1.st" tokens)" != "$(values "$tmp/f2.st" tokens)" ]
+# --top-k 1, or a tiny --top-p, with a temperature: greedy
+succeeds "${samp[@]}" --output "$tmp/greedy.st"
+succeeds "${samp[@]}" --temperature 0.8 --top-k 1 --seed 9 --output "$tmp/k1.st"
+expect_tensors "$tmp/k1.st" "$tmp/greedy.st" --atol 0 --rtol 0
+succeeds "${samp[@]}" --temperature 2 --top-p 1e-6 --seed 9 --output "$tmp/p0.st"
+expect_tensors "$tmp/p0.st" "$tmp/greedy.st" --atol 0 --rtol 0
+expect_that "sampling at temperature 1 gave greedy's tokens" \
+  [ "$(values "$tmp/s5a.st" tokens)" != "$(values "$tmp/greedy.st" tokens)" ]
+
+# ---- --vocab: text in, text out ----
+# ids 0..47 of the LSTM: "a" "b" "ab" newline backslash "w1" "é" "w7".."w47"
+{
+  printf 'a\nb\nab\n\\n\n\\\\\nw1\n\xc3\xa9\n'
+  for k in $(seq 7 47); do echo "w$k"; done
+} >"$tmp/vocab.txt"
+texts=(a b ab $'\n' '\' w1 $'\xc3\xa9')
+for k in $(seq 7 47); do texts+=("w$k"); done
+text=$'abab\n\\w17w1\xc3\xa9a' # ab ab newline backslash w17 w1 é a
+succeeds "${lm[@]}" --prompt "2 2 3 4 17 5 6 0" --max-new-tokens 5 --output "$tmp/ids.st"
+ids=$OUT
+succeeds "${lm[@]}" --vocab "$tmp/vocab.txt" --prompt "$text" --max-new-tokens 5 --output "$tmp/txt.st"
+out=$OUT
+expect_tensors "$tmp/txt.st" "$tmp/ids.st" --atol 0 --rtol 0
+want=
+for id in $ids; do want+=${texts[$id]}; done
+want=$(printf '%s' "$want") # as $OUT: without trailing newlines
+expect_that "--vocab printed '$out', want '$want' (the texts of $ids)" [ "$out" = "$want" ]
+fails 1 "${lm[@]}" --vocab "$tmp/vocab.txt" --prompt $'w1\xc3\xa9w7 a'
+expect_err "--prompt: no token of $tmp/vocab.txt starts with ' ' (character 6 of the prompt)"
+head -n 30 "$tmp/vocab.txt" >"$tmp/short.txt"
+fails 1 "${lm[@]}" --vocab "$tmp/short.txt" --prompt "a"
+expect_err "short.txt: 30 tokens, but the model's logits have V = 48"
+printf 'a\nb\\tc\n' >"$tmp/bad.txt"
+fails 1 "${lm[@]}" --vocab "$tmp/bad.txt" --prompt "a"
+expect_err "bad.txt: line 2: '\\t' is no escape"
+
+# ---- bad input ----
+fails 1 "${gen[@]}" "$SRC/models/lstm.yaml" --random-weights 1 --prompt "1 2"
+expect_err "the model has no token input: generate needs an integer input [B, T]"
+cat >"$tmp/pooled.yaml" <<'EOF'
+seqc: 1
+name: pooled
+dims: {B: 1, T: 4}
+inputs:
+  tokens: {dtype: i32, shape: [B, T]}
+outputs: [avg]
+nodes:
+  embed: {op: embedding, input: tokens, num_embeddings: 10, embedding_dim: 8}
+  avg:   {op: mean, input: embed, dim: 1}
+EOF
+fails 1 "${gen[@]}" "$tmp/pooled.yaml" --random-weights 1 --prompt "1 2"
+expect_err "the first output 'avg' is f32 [B, 8]: generate needs logits f32 [B, T, V]"
+s2s=("${gen[@]}" "$cases/seq2seq/model.yaml" --weights "$cases/seq2seq/weights.safetensors")
+fails 1 "${s2s[@]}" --prompt "1 2"
+expect_err "input 'src' is not given"
+fails 1 "${s2s[@]}" --input "$cases/gpt/input.safetensors"
+expect_err "input 'src' is missing"
+fails 1 "${gpt[@]}" --prompt "1 2" --eos 50
+expect_err "--eos 50 is no token id: the logits have V = 50 ids"
+fails 1 "${gpt[@]}" --prompt "1 2" --dim T=5 --max-new-tokens 5
+expect_err "--dim T=5: the prompt (2) and the new tokens need runs of T = 6"
+for bad in "--top-p 0" "--top-p 1.5" "--temperature -1" "--top-p x" "--max-new-tokens 0"; do
+  read -r -a b <<<"$bad"
+  fails 2 "${gpt[@]}" --prompt "1 2" "${b[@]}"
+  expect_err "${b[0]} wants"
+done
+fails 2 "${gpt[@]}" --prompt "1 x 2"
+expect_err "--prompt wants token ids separated by spaces"
+fails 2 "${gpt[@]}" --prompt "1" --input "$cases/gpt/input.safetensors"
+expect_err "give exactly one of --prompt and --input"
+fails 2 "${gen[@]}" "$cases/gpt/model.yaml" --prompt "1"
+expect_err "give exactly one of --weights and --random-weights"
+
+# ---- help ----
+succeeds "$SEQC" generate --help
+expect_out_re "^usage: seqc generate MODEL.yaml"
+help=$OUT
+succeeds "$SEQC" help generate
+expect_that "seqc help generate differs from seqc generate --help" [ "$OUT" = "$help" ]
+
+finish 120
