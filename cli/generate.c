@@ -186,6 +186,17 @@ static int find_lm_shape(const ir_graph *g, const char *path, lm_shape *lm) {
         "%s: the model has no token input: generate needs an integer input "
         "[B, %s] (%s the position dim)",
         path, tn, tn);
+  /* the steps extend the tokens along T; another input cannot grow with them */
+  for (int i = 0; i < g->ninputs; i++) {
+    const ir_value *v = &g->values[g->inputs[i]];
+    for (int k = 0; k < v->type.rank && i != lm->tokens; k++)
+      for (int q = 0; q < IR_DIM_SYMS; q++)
+        if (v->type.dims[k].sym[q] == t)
+          return cli_error(
+              "%s: input '%s' has the position dim %s too: generate feeds tokens "
+              "along %s, and nothing else",
+              path, v->name, tn, tn);
+  }
   lm->value = g->inputs[lm->tokens];
   const ir_type *tok = &g->values[lm->value].type;
   lm->dtype = tok->dtype;

@@ -134,6 +134,10 @@ nodes:
 EOF
 fails 1 "${gen[@]}" "$tmp/pooled.yaml" --random-weights 1 --prompt "1 2"
 expect_err "the first output 'avg' is f32 [B, 8]: generate needs logits f32 [B, T, V]"
+sed -e 's/^outputs: \[avg\]/outputs: [embed]/' -e 's/^inputs:/inputs:\n  extra: {dtype: f32, shape: [B, T, 8]}/' \
+  "$tmp/pooled.yaml" >"$tmp/extra.yaml"
+fails 1 "${gen[@]}" "$tmp/extra.yaml" --random-weights 1 --prompt "1 2"
+expect_err "input 'extra' has the position dim T too: generate feeds tokens along T"
 s2s=("${gen[@]}" "$cases/seq2seq/model.yaml" --weights "$cases/seq2seq/weights.safetensors")
 fails 1 "${s2s[@]}" --prompt "1 2"
 expect_err "input 'src' is not given"
@@ -162,4 +166,4 @@ help=$OUT
 succeeds "$SEQC" help generate
 expect_that "seqc help generate differs from seqc generate --help" [ "$OUT" = "$help" ]
 
-finish 120
+finish 123
