@@ -113,6 +113,9 @@ def decode(model, token_input, inputs, n_new, eos, seed):
     """Greedy decoding, the whole sequence again at each step; returns
     (tokens i64 [B, P+n], logits [B, n, V], state_dict, smallest margin)."""
     g = torch.Generator().manual_seed(seed)
+    # the reference re-initializes linear, norm and embedding weights from g,
+    # but nn.LSTM keeps PyTorch's own init, drawn from the global generator
+    torch.manual_seed(seed)
     ref = gen_recurrent.Reference(model, g)
     tokens = inputs[token_input].to(torch.int64)
     B = tokens.shape[0]
