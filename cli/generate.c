@@ -132,22 +132,6 @@ static int parse(int argc, char **argv, gen_args *a) {
   return CLI_OK;
 }
 
-/*
- * Whether g streams (SPEC 9): some node carries its state or caches keys
- * and values between the runs of a session. Then each run continues where
- * the last stopped, and a step feeds one position.
- */
-static bool streams(const ir_graph *g) {
-  for (int i = 0; i < g->nnodes; i++) {
-    const ir_node *n = &g->nodes[i];
-    if (n->dead) continue;
-    const ir_attr *carry = ir_get_attr(n, "carry");
-    if ((carry && carry->kind == IR_ATTR_INT && carry->i != 0) || ir_get_attr(n, "cache"))
-      return true;
-  }
-  return false;
-}
-
 /* d is the dim of symbol s alone */
 static bool is_sym(ir_dim d, int s) {
   return s >= 0 && d.coef == 1 && d.sym[0] == s && d.sym[1] < 0;
@@ -316,7 +300,7 @@ static int read_prompt(gen_state *st, const gen_args *a, const lm_shape *lm, int
       return cli_error("%s", err.msg);
     }
     int status = seqrt_read_inputs(st->in_file, names, nin, a->o.strict, warn_input,
-                                   (void *)a->input, st->inputs, st->given, &err);
+                                   (void *)a->input, NULL, st->inputs, st->given, &err);
     free(names);
     if (status) return cli_error("%s: %s", a->input, err.msg);
     tok = st->inputs[lm->tokens];
@@ -458,9 +442,10 @@ static int generate(gen_state *st, const gen_args *a, const lm_shape *lm, bool s
       return cli_error("step %lld: %s", (long long)n + 1, err.msg);
     const seqrt_tensor *out = &st->outputs[0];
     IR_ASSERT(out->rank == 3 && out->shape[0] == B && out->shape[1] == L && out->shape[2] == V);
-    if (streaming && n == 0) /* later runs: only the tokens (static inputs are kept) */
+    if (streaming && n == 0) /* later runs leave the static inputs out: the session keeps them */
       for (int i = 0; i < desc->ninputs; i++)
-        if (i != lm->tokens) st->inputs[i] = (seqrt_tensor){0};
+        if (i != lm->tokens && desc->input_static && desc->input_static[i])
+          st->inputs[i] = (seqrt_tensor){0};
     all_done = a->eos >= 0;
     for (int64_t b = 0; b < B; b++) {
       const float *row = (const float *)out->data + (b * L + L - 1) * V;
@@ -506,7 +491,9 @@ int cmd_generate(int argc, char **argv) {
   }
   ir_graph *g = st.m.graph;
   lm_shape lm = {0};
-  bool streaming = streams(g);
+  /* a streaming model (SPEC 9: carry or cache) continues its session: the
+   * prompt once, then one position a step */
+  bool streaming = g->streams;
   int64_t B = 0, P = 0;
   st.inputs = calloc((size_t)g->ninputs + 1, sizeof *st.inputs);
   st.given = calloc((size_t)g->ninputs + 1, sizeof *st.given);

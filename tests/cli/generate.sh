@@ -49,6 +49,25 @@ for c in gpt gpt_eos lstm seq2seq; do
   [ "$c" = gpt_eos ] && eos_prompt0=${prompt[*]:0:$P} eos_row0=$row0
 done
 
+# ---- the same models streaming (SPEC 9): caches, carry, a static source ----
+# the prompt runs once, then one position a step: the same tokens and logits
+for c in gpt gpt_eos lstm seq2seq; do
+  d=$cases/$c
+  read -r -a args <"$d/args"
+  sed -e 's/causal: true, norm: true}/causal: true, norm: true, cache: 16}/' \
+    -e 's/num_layers: 2}/num_layers: 2, carry: true}/' \
+    -e 's/shape: \[B, S\]}/shape: [B, S], static: true}/' \
+    -e 's/dim_feedforward: 64, causal: true}/dim_feedforward: 64, causal: true, cache: 16}/' \
+    "$d/model.yaml" >"$tmp/$c.stream.yaml"
+  expect_that "$c: the streaming model is the same model" \
+    [ "$(cat "$d/model.yaml")" != "$(cat "$tmp/$c.stream.yaml")" ]
+  succeeds "${gen[@]}" "$tmp/$c.stream.yaml" --weights "$d/weights.safetensors" \
+    --input "$d/input.safetensors" "${args[@]}" --output "$tmp/$c.stream.st" --threads 2 --strict
+  expect_tensors "$tmp/$c.stream.st" "$d/expected.safetensors"
+  expect_that "$c streaming: a warning that the whole sequence runs again: '$ERR'" \
+    [ "${ERR/runs the whole sequence/}" = "$ERR" ]
+done
+
 # ---- --prompt: B = 1, the tokens printed as they come ----
 # (the small LSTM from here on: each run JIT-compiles its model)
 lm=("${gen[@]}" "$cases/lstm/model.yaml" --weights "$cases/lstm/weights.safetensors" --threads 1)
@@ -165,4 +184,4 @@ help=$OUT
 succeeds "$SEQC" help generate
 expect_that "seqc help generate differs from seqc generate --help" [ "$OUT" = "$help" ]
 
-finish 121
+finish 145
