@@ -37,5 +37,14 @@ for name in prompt greedy; do
   if [ "$checks_failed" -eq "$before" ]; then echo "ok    $name"; else echo "FAIL  $name"; fi
 done
 
-# 2 file checks; 2 cases of 3 runs of 3 checks and 3 comparisons of 3
-finish $((2 + 2 * 18))
+# seqc generate with the vocab, from "The ": PyTorch's greedy text, one run a
+# character (the LSTM carries its state), and its tokens and logits
+run "$SEQC" generate "$model" --weights "$weights" --vocab "$vocab" --prompt "The " \
+  --max-new-tokens 200 --output "$tmp/gen.safetensors" --strict
+expect_status 0
+expect_that "generated '$OUT', want the text in $dir/expected_greedy.txt" \
+  [ "$OUT" = "$(cat "$dir/expected_greedy.txt")" ]
+expect_tensors "$tmp/gen.safetensors" "$dir/expected_greedy.safetensors"
+
+# 2 file checks; 2 cases of 3 runs of 3 checks and 3 comparisons of 3; generate's 5
+finish $((2 + 2 * 18 + 5))
