@@ -121,6 +121,10 @@ static void build_entry(cg_ctx *c, const char *name, bool prepare) {
     }
   }
   for (int k = 0; k < SEQRT_SESSION_SYMS; k++) { /* after the symbols (seqrt.h) */
+    if (k == SEQRT_SYM_POSITION && !g->streams) { /* p stays 0 in a model that does not stream */
+      c->session_val[k] = cg_i64(c, 0);
+      continue;
+    }
     LLVMValueRef at = cg_i64(c, g->nsyms + g->nderived + k);
     c->session_val[k] = LLVMBuildLoad2(c->b, c->i64, cg_gep(c, c->i64, c->syms, at),
                                        k == SEQRT_SYM_POSITION ? "position" : "runs");

@@ -502,7 +502,7 @@ static bool verify_graph(checker *c, const ir_graph *g) {
   for (int i = 0; i < g->nnodes; i++) {
     const ir_node *n = &g->nodes[i];
     if (n->dead) continue;
-    bool effect = ir_ops[n->op].traits & IR_T_EFFECT;
+    bool effect = n->op < IR_OP_COUNT && (ir_ops[n->op].traits & IR_T_EFFECT); /* else below */
     if (writes && !effect)
       fail(c, g, i, "comes after a state write (state writes must be the last nodes)");
     writes |= effect;
