@@ -90,16 +90,20 @@ wait_quiet() {
 # JSON line, tagged with WHO, the KEY=VALUEs and the load average, goes to
 # $out; when it printed none, a row with the error (CMD's last stderr line)
 grow() {
-  local who=$1 extra="" line errf err
+  local who=$1 extra="" line errf outf err rc load
   shift
   while [ "$1" != -- ]; do extra="$extra\"${1%%=*}\": ${1#*=}, "; shift; done
   shift
   errf=$(mktemp)
+  outf=$(mktemp)
   wait_quiet
-  line=$("$@" 2>"$errf" | grep '^{' | tail -n 1)
-  local load
+  "$@" >"$outf" 2>"$errf"
+  rc=$?
+  line=$(grep '^{' "$outf" | tail -n 1)
   load=$(cut -d' ' -f1 /proc/loadavg)
+  rm -f "$outf"
   if [ -z "$line" ]; then
+    [ $rc = 124 ] && echo "timed out after $ROW_TIMEOUT_S s (ROW_TIMEOUT_S)" >>"$errf"
     err=$(grep -v '^\s*$' "$errf" | tail -n 1 | head -c 300 | "$PY" -c 'import json,sys; print(json.dumps(sys.stdin.read().strip() or "no output"))')
     log "$who ($extra) failed: $err"
     printf '{"who": "%s", %s"load": %s, "error": %s}\n' "$who" "$extra" "$load" "$err" >>"$out"
@@ -112,12 +116,14 @@ grow() {
 # seqc_gen B P N TOKENS_JSON: `seqc generate` on the prompt file of B x P,
 # N new tokens; prints its timing line as JSON and writes the new tokens
 seqc_gen() {
-  local b=$1 p=$2 n=$3 tokf=$4 err
+  local b=$1 p=$2 n=$3 tokf=$4 err rc
   err=$(mktemp)
   timeout "$ROW_TIMEOUT_S" "$SEQC" generate "$model" --weights "$work/weights.safetensors" \
     --input "$work/prompt-$b-$p.safetensors" --max-new-tokens "$n" \
     --threads "$THREADS" --dim T=$((p + n)) --output "$work/seqc-out.safetensors" \
-    >/dev/null 2>"$err" || { cat "$err" >&2; rm -f "$err"; return 1; }
+    >/dev/null 2>"$err"
+  rc=$?
+  if [ $rc != 0 ]; then cat "$err" >&2; rm -f "$err"; return $rc; fi
   "$PY" "$TG" tokens "$work/seqc-out.safetensors" "$tokf" --prompt "$p" || return 1
   # seqc: prefill 12.3 ms (1 x 5 tokens), 1.234 ms per new token, 810.4 tokens/s
   sed -n 's/^seqc: prefill \([0-9.]*\) ms .*, \([0-9.]*\) ms per new token, \([0-9.]*\) tokens\/s.*/{"prefill_ms": \1, "ms_per_token": \2, "tokens_per_s": \3, "threads": '"$THREADS"'}/p' "$err"
@@ -164,15 +170,17 @@ else
   log "cannot compile bench/bandwidth.c"
 fi
 
-# run_all KIND B P N: every side once at batch B, prompt P, N new tokens
+# run_all PASS KIND B P N: every side once at batch B, prompt P, N new tokens;
+# each run's tokens in a file of its own (PASS in its name), which the row names
 run_all() {
-  local kind=$1 b=$2 p=$3 n=$4 tag
+  local r=$1 kind=$2 b=$3 p=$4 n=$5 tag
   tag=(kind="\"$kind\"" batch="$b" prompt="$p" new="$n")
+  rm -f "$work"/*-"$kind-$b-$p-$r.json"
   if [ -x "$SEQC" ]; then
-    grow seqc "${tag[@]}" tokens_file="\"seqc-$kind-$b-$p.json\"" -- seqc_gen "$b" "$p" "$n" "$work/seqc-$kind-$b-$p.json"
+    grow seqc "${tag[@]}" tokens_file="\"seqc-$kind-$b-$p-$r.json\"" -- seqc_gen "$b" "$p" "$n" "$work/seqc-$kind-$b-$p-$r.json"
   fi
   for peer in $PEERS; do
-    local tokf=$work/$peer-$kind-$b-$p.json
+    local tokf=$work/$peer-$kind-$b-$p-$r.json
     case $peer in
       torch_eager_cat | torch_eager_static)
         grow "$peer" "${tag[@]}" tokens_file="\"${tokf##*/}\"" -- tpy bench "$work/weights.safetensors" \
@@ -193,11 +201,11 @@ run_all() {
 for r in $(seq "$REPEATS"); do
   for b in $BATCHES; do
     log "pass $r: decode, batch $b, prompt $PROMPT, $NEW new tokens"
-    run_all decode "$b" "$PROMPT" "$NEW"
+    run_all "$r" decode "$b" "$PROMPT" "$NEW"
   done
   for p in $POSITIONS; do
     log "pass $r: position $p, batch 1, $POS_NEW new tokens"
-    run_all position 1 "$p" "$POS_NEW"
+    run_all "$r" position 1 "$p" "$POS_NEW"
   done
 done
 
@@ -224,7 +232,9 @@ for r in rows:
         best[k] = r
 # the tokens of seqc's best run, to check the others' against
 def match(r, mine):
-    a, b = tokens(r), tokens(mine) if mine else None
+    if not mine or mine.get("ms_per_token") is None:
+        return "?"
+    a, b = tokens(r), tokens(mine)
     if a is None or b is None:
         return "?"
     if a == b:
