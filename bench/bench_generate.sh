@@ -108,7 +108,12 @@ grow() {
     log "$who ($extra) failed: $err"
     printf '{"who": "%s", %s"load": %s, "error": %s}\n' "$who" "$extra" "$load" "$err" >>"$out"
   else
-    printf '{"who": "%s", %s"load": %s, %s\n' "$who" "$extra" "$load" "${line#\{}" >>"$out"
+    # the tags first; the command's own keys after them, less those the tags gave
+    printf '%s\n' "$line" | "$PY" -c 'import json, sys
+row = {"who": sys.argv[1], **json.loads("{" + sys.argv[2] + "\"load\": " + sys.argv[3] + "}")}
+for k, v in json.loads(sys.stdin.read()).items():
+    row.setdefault(k, v)
+print(json.dumps(row))' "$who" "$extra" "$load" >>"$out"
   fi
   rm -f "$errf"
 }
