@@ -231,11 +231,13 @@ int64_t seqrt_session_run_sym(const seqrt_session *s, int i);
 
 /*
  * Sessions that continue (SPEC 9). The position p is the number of positions
- * of the model's position dim that a streaming model (one with `carry` or
- * `cache`) has consumed since the session began or was reset. seqc has no
- * streaming op yet: every run is independent and p stays 0.
- * seqrt_session_reset starts the session over (p = 0, and the state of
- * streaming ops cleared); its plan and parameters stay.
+ * of the model's position dim that a streaming model (desc->streaming: one
+ * with `carry` or `cache`) has consumed since the session began or was reset;
+ * each successful run adds its length, and starts from the state (carried
+ * states, key/value caches, what static inputs made) that the last
+ * successful run left. In other models p stays 0. seqrt_session_reset starts
+ * the session over (p = 0, the state zeroed, static inputs needed again); its
+ * plan and parameters stay.
  */
 void seqrt_session_reset(seqrt_session *s);
 int64_t seqrt_session_position(const seqrt_session *s);
