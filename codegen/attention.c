@@ -171,6 +171,8 @@ typedef struct qtile {
   LLVMValueRef Q, qbase; /* the queries: Q + qbase, dh floats a row */
   LLVMValueRef rows;     /* i64 rows in the tile */
   LLVMValueRef qpos;     /* i64 position of its first row */
+  LLVMValueRef klo, khi; /* i64 key positions [klo, khi) this work item visits (its
+                            part of a split decode step), NULL: all it may see */
 } qtile;
 
 /*
@@ -193,6 +195,10 @@ static void visit_keys(cg_ctx *c, attn *a, const qtile *q, LLVMValueRef K, LLVMV
                  jhi);
   }
   if (causal) jhi = cg_min(c, jhi, LLVMBuildSub(b, LLVMBuildAdd(b, qlast, one, ""), pos0, ""));
+  if (q->klo) {
+    jlo = cg_max(c, jlo, LLVMBuildSub(b, q->klo, pos0, ""));
+    jhi = cg_min(c, jhi, LLVMBuildSub(b, q->khi, pos0, ""));
+  }
 
   cg_loop kt_loop;
   cg_loop_begin(c, &kt_loop, jlo, jhi, TK);
@@ -286,6 +292,168 @@ static void check_cache(cg_ctx *c, const ir_node *n, LLVMValueRef Tk) {
   cg_if_end(c, &over);
 }
 
+/*
+ * Split-K. A decode step (Tq = 1) has B * H work items; when they are fewer
+ * than the threads and the row sees many keys, each item's visible keys
+ * [lo, lo + n) are cut into parts, one work item each. A part leaves its
+ * running max m, sum l and unnormalized row acc in the partials [BH, splits,
+ * dh + 2] (m, l, acc); after the team's barrier each batch-head's parts are
+ * combined as the online softmax would have: with M the largest m,
+ * out = sum_k e^(m_k - M) acc_k / sum_k e^(m_k - M) l_k. The number of parts
+ * depends only on values every thread has, so all threads take the same
+ * branch to the barrier.
+ */
+#define SPLIT_KEYS 256 /* keys a part has at least: below, the wait costs more than it saves */
+
+typedef struct split {
+  LLVMValueRef parts; /* i64 parts per work item (1: no split) */
+  LLVMValueRef lo, n; /* i64 the query row's first visible key position, and their count */
+  LLVMValueRef P;     /* the partials */
+  int64_t max;        /* splits: the partials' parts per batch-head */
+  int64_t stride;     /* floats of one part: dh + 2 */
+} split;
+
+static split plan_split(cg_ctx *c, const ir_node *n, LLVMValueRef Tq, LLVMValueRef Tk,
+                        LLVMValueRef items, bool causal, int64_t window) {
+  LLVMBuilderRef b = c->b;
+  const ir_type *pt = &c->g->values[n->outputs[1]].type;
+  split s = {
+      .max = pt->dims[2].coef, .stride = pt->dims[3].coef, .P = cg_value_ptr(c, n->outputs[1])};
+  LLVMValueRef zero = cg_i64(c, 0), one = cg_i64(c, 1);
+  bool cached = n->ninputs == 5;
+  LLVMValueRef p = cached ? cg_session(c, SEQRT_SYM_POSITION) : zero; /* the row's position */
+  LLVMValueRef lo = zero, hi = LLVMBuildAdd(b, p, Tk, "");
+  if (cached) {
+    LLVMValueRef S = cg_dim(c, c->g->values[n->inputs[3]].type.dims[2]);
+    lo = cg_max(c, LLVMBuildSub(b, p, S, ""), zero);
+  }
+  if (causal) hi = cg_min(c, hi, LLVMBuildAdd(b, p, one, ""));
+  if (window >= 0) {
+    lo = cg_max(c, lo, LLVMBuildSub(b, p, cg_i64(c, window), ""));
+    hi = cg_min(c, hi, LLVMBuildAdd(b, p, cg_i64(c, window + 1), ""));
+  }
+  s.lo = lo;
+  s.n = cg_max(c, LLVMBuildSub(b, hi, lo, ""), zero);
+  LLVMValueRef nth = LLVMBuildSExt(b, c->nth, c->i64, "");
+  LLVMValueRef k = cg_min(c, cg_i64(c, s.max), LLVMBuildSDiv(b, nth, cg_max(c, items, one), ""));
+  k = cg_max(c, cg_min(c, k, LLVMBuildSDiv(b, s.n, cg_i64(c, SPLIT_KEYS), "")), one);
+  s.parts = LLVMBuildSelect(b, LLVMBuildICmp(b, LLVMIntEQ, Tq, one, ""), k, one, "split.parts");
+  return s;
+}
+
+/* the part'th of the visible keys, or all of them when the item is whole */
+static void part_range(cg_ctx *c, const split *s, LLVMValueRef part, qtile *q) {
+  LLVMBuilderRef b = c->b;
+  LLVMValueRef one = cg_i64(c, 1);
+  LLVMValueRef many = LLVMBuildICmp(b, LLVMIntSGT, s->parts, one, "");
+  LLVMValueRef from = LLVMBuildUDiv(b, LLVMBuildMul(b, s->n, part, ""), s->parts, "");
+  LLVMValueRef to =
+      LLVMBuildUDiv(b, LLVMBuildMul(b, s->n, LLVMBuildAdd(b, part, one, ""), ""), s->parts, "");
+  q->klo = LLVMBuildSelect(b, many, LLVMBuildAdd(b, s->lo, from, ""), cg_i64(c, INT64_MIN / 4), "");
+  q->khi = LLVMBuildSelect(b, many, LLVMBuildAdd(b, s->lo, to, ""), cg_i64(c, INT64_MAX / 4), "");
+}
+
+/* what the combine pass reads and writes */
+typedef struct combine {
+  attn *a;           /* alpha: each part's weight e^(m_k - M) */
+  const split *s;    /* the partials */
+  LLVMValueRef base; /* i64 the batch-head's first part in the partials */
+  LLVMValueRef out;  /* i64 its output row in O */
+  LLVMValueRef O;    /* the output */
+  LLVMValueRef inv;  /* <vw x float> 1 / sum_k weight_k l_k */
+  LLVMValueRef sum;  /* alloca <vw x float> */
+} combine;
+
+static void keep_pass(cg_ctx *c, void *user, LLVMValueRef j, LLVMValueRef mask) {
+  combine *k = user;
+  LLVMValueRef v = cg_load_vec(c, c->vf32, k->a->acc, j, mask);
+  cg_store_vec(c, v, k->s->P, LLVMBuildAdd(c->b, k->base, j, ""), mask);
+}
+
+static void combine_pass(cg_ctx *c, void *user, LLVMValueRef j, LLVMValueRef mask) {
+  combine *k = user;
+  LLVMBuilderRef b = c->b;
+  LLVMBuildStore(b, LLVMConstNull(c->vf32), k->sum);
+  cg_loop part;
+  cg_loop_begin(c, &part, cg_i64(c, 0), k->s->parts, cg_i64(c, 1));
+  LLVMValueRef at =
+      LLVMBuildAdd(b, k->base, LLVMBuildMul(b, part.i, cg_i64(c, k->s->stride), ""), "");
+  LLVMValueRef acc = cg_load_vec(
+      c, c->vf32, k->s->P, LLVMBuildAdd(b, at, LLVMBuildAdd(b, j, cg_i64(c, 2), ""), ""), mask);
+  LLVMValueRef w = cg_splat(c, load_f(c, k->a->alpha, part.i));
+  LLVMValueRef sum = LLVMBuildLoad2(b, c->vf32, k->sum, "");
+  LLVMBuildStore(b, LLVMBuildFAdd(b, sum, LLVMBuildFMul(b, acc, w, ""), ""), k->sum);
+  cg_loop_end(c, &part);
+  LLVMValueRef r = LLVMBuildFMul(b, LLVMBuildLoad2(b, c->vf32, k->sum, ""), k->inv, "");
+  cg_store_vec(c, r, k->O, LLVMBuildAdd(b, k->out, j, ""), mask);
+}
+
+/* a part's m, l and unnormalized row (the tile's one row) into the partials */
+static void keep_partial(cg_ctx *c, attn *a, const split *s, LLVMValueRef bh, LLVMValueRef part) {
+  LLVMBuilderRef b = c->b;
+  LLVMValueRef at =
+      LLVMBuildMul(b, LLVMBuildAdd(b, LLVMBuildMul(b, bh, cg_i64(c, s->max), ""), part, ""),
+                   cg_i64(c, s->stride), "");
+  store_f(c, load_f(c, a->m, cg_i64(c, 0)), s->P, at);
+  store_f(c, load_f(c, a->l, cg_i64(c, 0)), s->P, LLVMBuildAdd(b, at, cg_i64(c, 1), ""));
+  combine k = {.a = a, .s = s, .base = LLVMBuildAdd(b, at, cg_i64(c, 2), "")};
+  cg_vec_loop(c, cg_i64(c, 0), a->dh, keep_pass, &k);
+}
+
+/* after the barrier: each batch-head's parts into its output row (Tq = 1) */
+static void combine_parts(cg_ctx *c, attn *a, const split *s, LLVMValueRef BH, LLVMValueRef O) {
+  LLVMBuilderRef b = c->b;
+  LLVMValueRef zero = cg_i64(c, 0), one = cg_i64(c, 1), ninf = cg_f32(c, -INFINITY);
+  LLVMValueRef M = a->m, L = a->l; /* the scratch's first floats hold the running M and L */
+  cg_loop it;
+  cg_loop_begin(c, &it, LLVMBuildSExt(b, c->ith, c->i64, ""), BH,
+                LLVMBuildSExt(b, c->nth, c->i64, ""));
+  LLVMValueRef base = LLVMBuildMul(b, it.i, cg_i64(c, s->max * s->stride), "");
+  store_f(c, ninf, M, zero);
+  cg_loop k1;
+  cg_loop_begin(c, &k1, zero, s->parts, one);
+  LLVMValueRef mk =
+      load_f(c, s->P, LLVMBuildAdd(b, base, LLVMBuildMul(b, k1.i, cg_i64(c, s->stride), ""), ""));
+  store_f(c, cg_fmax(c, load_f(c, M, zero), mk), M, zero);
+  cg_loop_end(c, &k1);
+  LLVMValueRef m_all = load_f(c, M, zero);
+  LLVMValueRef m_use =
+      LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealOEQ, m_all, ninf, ""), cg_f32(c, 0), m_all, "");
+  store_f(c, cg_f32(c, 0), L, zero);
+  cg_loop k2;
+  cg_loop_begin(c, &k2, zero, s->parts, one);
+  LLVMValueRef at = LLVMBuildAdd(b, base, LLVMBuildMul(b, k2.i, cg_i64(c, s->stride), ""), "");
+  LLVMValueRef m = load_f(c, s->P, at), l = load_f(c, s->P, LLVMBuildAdd(b, at, one, ""));
+  LLVMValueRef w = cg_math_exp(c->mod, b, LLVMBuildFSub(b, m, m_use, ""));
+  w = LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealOEQ, m, ninf, ""), cg_f32(c, 0), w, "");
+  store_f(c, w, a->alpha, k2.i);
+  store_f(c, LLVMBuildFAdd(b, load_f(c, L, zero), LLVMBuildFMul(b, w, l, ""), ""), L, zero);
+  cg_loop_end(c, &k2);
+  /* a row that saw no key is 0/0 = NaN, as unsplit */
+  combine k = {.a = a,
+               .s = s,
+               .base = base,
+               .out = LLVMBuildMul(b, it.i, a->dh, ""),
+               .O = O,
+               .sum = a->mx_acc};
+  k.inv = cg_splat(c, LLVMBuildFDiv(b, cg_f32(c, 1), load_f(c, L, zero), ""));
+  cg_vec_loop(c, zero, a->dh, combine_pass, &k);
+  cg_loop_end(c, &it);
+}
+
+/* out = acc / l for the tile's rows; a row that saw no key is 0/0 = NaN, as PyTorch gives */
+static void finish_rows(cg_ctx *c, attn *a, LLVMValueRef rows, LLVMValueRef qbase, LLVMValueRef O) {
+  LLVMBuilderRef b = c->b;
+  cg_loop f;
+  cg_loop_begin(c, &f, cg_i64(c, 0), rows, cg_i64(c, 1));
+  a->inv = cg_splat(c, LLVMBuildFDiv(b, cg_f32(c, 1), load_f(c, a->l, f.i), ""));
+  a->acc_row = LLVMBuildMul(b, f.i, a->dh, "");
+  a->out_row = LLVMBuildAdd(b, qbase, a->acc_row, "");
+  a->out = O;
+  cg_vec_loop(c, cg_i64(c, 0), a->dh, finish_pass, a);
+  cg_loop_end(c, &f);
+}
+
 void cg_emit_attention(cg_ctx *c, const ir_node *n) {
   const ir_graph *g = c->g;
   LLVMBuilderRef b = c->b;
@@ -325,10 +493,28 @@ void cg_emit_attention(cg_ctx *c, const ir_node *n) {
   LLVMValueRef ith = LLVMBuildSExt(b, c->ith, c->i64, ""),
                nth = LLVMBuildSExt(b, c->nth, c->i64, "");
   if (cached && window < 0) check_cache(c, n, Tk);
+  /* a node with partials may split a decode step's keys (split-K above) */
+  bool can_split = n->noutputs == 2;
+  split sp = {0};
+  LLVMValueRef units = items;
+  if (can_split) {
+    sp = plan_split(c, n, Tq, Tk, items, causal, window);
+    if (sp.max > up16(tq) || sp.stride != dh + 2) { /* alpha holds a weight per part */
+      cg_fail(c, "codegen: attention '%s': partials of %lld parts of %lld floats", n->name,
+              (long long)sp.max, (long long)sp.stride);
+      return;
+    }
+    units = LLVMBuildMul(b, items, sp.parts, "");
+  }
 
   cg_loop it;
-  cg_loop_begin(c, &it, ith, items, nth);
-  LLVMValueRef bh = LLVMBuildUDiv(b, it.i, nqt, ""), qi = LLVMBuildURem(b, it.i, nqt, "");
+  cg_loop_begin(c, &it, ith, units, nth);
+  LLVMValueRef item = it.i, part = zero;
+  if (can_split) {
+    item = LLVMBuildUDiv(b, it.i, sp.parts, "");
+    part = LLVMBuildURem(b, it.i, sp.parts, "");
+  }
+  LLVMValueRef bh = LLVMBuildUDiv(b, item, nqt, ""), qi = LLVMBuildURem(b, item, nqt, "");
   LLVMValueRef i0 = LLVMBuildMul(b, qi, TQ, "");
   LLVMValueRef i1 = cg_min(c, LLVMBuildAdd(b, i0, TQ, ""), Tq);
   LLVMValueRef rows = LLVMBuildSub(b, i1, i0, "");
@@ -345,6 +531,7 @@ void cg_emit_attention(cg_ctx *c, const ir_node *n) {
   cg_vec_loop(c, zero, cg_i64(c, tq * dh), zero_pass, &a);
 
   qtile q = {.Q = Q, .qbase = qbase, .rows = rows, .qpos = i0};
+  if (can_split) part_range(c, &sp, part, &q);
   if (cached) { /* the kept positions, then this run's from p */
     q.qpos = LLVMBuildAdd(b, i0, cg_session(c, SEQRT_SYM_POSITION), "");
     visit_kept(c, &a, &q, n, bh, tk, window);
@@ -352,15 +539,23 @@ void cg_emit_attention(cg_ctx *c, const ir_node *n) {
   visit_keys(c, &a, &q, K, V, kbase, cached ? cg_session(c, SEQRT_SYM_POSITION) : zero, Tk, tk,
              causal, window);
 
-  /* out = acc / l; a row that saw no key is 0/0 = NaN, as PyTorch gives */
-  cg_loop f;
-  cg_loop_begin(c, &f, zero, rows, one);
-  a.inv = cg_splat(c, LLVMBuildFDiv(b, cg_f32(c, 1), load_f(c, a.l, f.i), ""));
-  a.acc_row = LLVMBuildMul(b, f.i, a.dh, "");
-  a.out_row = LLVMBuildAdd(b, qbase, a.acc_row, "");
-  a.out = O;
-  cg_vec_loop(c, zero, a.dh, finish_pass, &a);
-  cg_loop_end(c, &f);
-
+  if (!can_split) {
+    finish_rows(c, &a, rows, qbase, O);
+  } else {
+    cg_if whole;
+    cg_if_begin(c, &whole, LLVMBuildICmp(b, LLVMIntEQ, sp.parts, one, ""));
+    finish_rows(c, &a, rows, qbase, O);
+    cg_if_else(c, &whole);
+    keep_partial(c, &a, &sp, bh, part);
+    cg_if_end(c, &whole);
+  }
   cg_loop_end(c, &it);
+
+  if (can_split) { /* every part kept: combine them (the same branch in every thread) */
+    cg_if parts;
+    cg_if_begin(c, &parts, LLVMBuildICmp(b, LLVMIntSGT, sp.parts, one, ""));
+    cg_barrier(c);
+    combine_parts(c, &a, &sp, BH, O);
+    cg_if_end(c, &parts);
+  }
 }

@@ -56,7 +56,8 @@ static bool alloc_data(seqrt_tensor *t, seqrt_error *err) {
   int64_t n = seqrt_tensor_numel(t);
   if (n < 0) return ir_eval_fail(err, "internal error: negative size");
   size_t bytes = (size_t)n * seqrt_dtype_size(t->dtype);
-  t->data = malloc(bytes ? bytes : 1);
+  t->data = calloc(1, bytes ? bytes : 1); /* zeroed: a result no kernel here writes (attention's
+                                             partials, codegen's scratch) reads as 0 */
   if (!t->data) return ir_eval_fail(err, "out of memory (%zu bytes)", bytes);
   return true;
 }

@@ -168,6 +168,18 @@ int ir_add_node(ir_graph *g, ir_op op, const char *name, const int *inputs, int 
   return ir_insert_node(g, g->nnodes, op, name, inputs, ninputs, loc);
 }
 
+int ir_add_result(ir_graph *g, int node, const char *name) {
+  IR_ASSERT(node >= 0 && node < g->nnodes && ir_ops[g->nodes[node].op].outputs < 0);
+  int v = add_value(g, IR_VAL_NODE, name, g->nodes[node].loc);
+  ir_node *n = &g->nodes[node];
+  int *outs = ir_alloc(g, sizeof(int) * (size_t)(n->noutputs + 1));
+  memcpy(outs, n->outputs, sizeof(int) * (size_t)n->noutputs);
+  outs[n->noutputs++] = v;
+  n->outputs = outs;
+  ir_graph_reindex(g);
+  return v;
+}
+
 void ir_add_output(ir_graph *g, const char *name, int value) {
   reserve((void **)&g->outputs, &g->cap_outputs, g->noutputs, sizeof(ir_output));
   g->outputs[g->noutputs++] = (ir_output){ir_strdup(g, name), value};

@@ -446,7 +446,7 @@ bool ir_infer_node(ir_graph *g, int n, ir_diags *d) {
   if (ir_is_tf_layer(node->op)) return ir_infer_tf_layer(g, n, d); /* infer_attention.c */
   if (node->op == IR_OP_STATE_WRITE) return state_write(&s);
   if (node->op == IR_OP_CACHE_WRITE) return cache_write(&s);
-  IR_ASSERT(node->noutputs == 1);
+  IR_ASSERT(node->noutputs == 1 || node->op == IR_OP_ATTENTION); /* + its partials */
   ir_type out = {.dtype = IR_F32, .rank = -1};
   bool ok = false;
   switch (node->op) {
@@ -504,6 +504,14 @@ bool ir_infer_node(ir_graph *g, int n, ir_diags *d) {
       break;
     case IR_OP_ATTENTION:
       ok = attention(&s, &out);
+      if (ok && node->noutputs == 2) { /* the partials: [B, H, splits, dh + 2] */
+        ir_type pt = out;
+        pt.dims[2] = ir_dim_const(ir_attr_int(node, "splits"));
+        ok = ir_dim_is_const(out.dims[3]);
+        pt.dims[3] = ir_dim_const(out.dims[3].coef + 2);
+        if (ok) g->values[node->outputs[1]].type = pt;
+        else fail(&s, "attention '%s': split needs a constant head dim", node->name);
+      }
       break;
     case IR_OP_CONV1D:
       ok = conv1d(&s, &out);

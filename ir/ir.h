@@ -371,6 +371,9 @@ int ir_insert_node(ir_graph *g, int pos, ir_op op, const char *name, const int *
 /* Same for ops whose result count is per node (ops.def outputs -1, e.g. SCAN). */
 int ir_insert_node_n(ir_graph *g, int pos, ir_op op, const char *name, const int *inputs,
                      int ninputs, int noutputs, ir_loc loc);
+/* Appends a fresh result value (type unset) named NAME to node `node`, whose
+ * op has a per-node result count; returns its id. */
+int ir_add_result(ir_graph *g, int node, const char *name);
 void ir_add_output(ir_graph *g, const char *name, int value);
 
 void ir_set_attr_int(ir_graph *g, int node, const char *key, int64_t v);

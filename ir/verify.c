@@ -163,6 +163,18 @@ static bool check_op_attrs(checker *c, const ir_graph *g, int node) {
     }
     break;
   }
+  case IR_OP_ATTENTION: {
+    /* the partials of a split decode step come with `splits`, in the top graph
+     * only (the kernel waits for the whole team between its two halves) */
+    const ir_attr *s = ir_get_attr(n, "splits");
+    int want = s ? 2 : 1;
+    if (n->noutputs != want || (s && (s->i < 2 || g->parent))) {
+      fail(c, g, node, "%d results with splits %lld%s, expected %d", n->noutputs,
+           s ? (long long)s->i : 0LL, g->parent ? " in a body" : "", want);
+      return false;
+    }
+    break;
+  }
   case IR_OP_STATE_READ:
   case IR_OP_STATE_WRITE:
   case IR_OP_CACHE_WRITE: {
@@ -187,7 +199,6 @@ static bool check_op_attrs(checker *c, const ir_graph *g, int node) {
   case IR_OP_EMBEDDING:
   case IR_OP_POSITIONAL_ENCODING:
   case IR_OP_POSITIONS:
-  case IR_OP_ATTENTION:
   case IR_OP_CONV1D:
   case IR_OP_FILL:
   case IR_OP_SCAN:

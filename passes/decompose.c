@@ -163,9 +163,13 @@ static bool decompose(ir_graph *g, ir_diags *d) {
 }
 
 int pass_put(pass_expansion *e, ir_op op, const char *suffix, const int *in, int n) {
+  return pass_put_n(e, op, suffix, in, n, ir_ops[op].outputs);
+}
+
+int pass_put_n(pass_expansion *e, ir_op op, const char *suffix, const int *in, int n, int nout) {
   char name[512];
   snprintf(name, sizeof name, "%s.%s", e->name, suffix);
-  return ir_insert_node(e->g, e->pos++, op, name, in, n, e->loc);
+  return ir_insert_node_n(e->g, e->pos++, op, name, in, n, nout, e->loc);
 }
 
 bool pass_decompose(ir_graph *g, pass_ctx *ctx) {

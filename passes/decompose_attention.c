@@ -175,7 +175,7 @@ static int expand_mha(ir_graph *g, int i, ir_diags *d) {
     ins[3] = n->inputs[r.cache];
     ins[4] = n->inputs[r.cache + 1];
   }
-  int an = pass_put(&o, IR_OP_ATTENTION, "attention", ins, r.cache >= 0 ? 5 : 3);
+  int an = pass_put_n(&o, IR_OP_ATTENTION, "attention", ins, r.cache >= 0 ? 5 : 3, 1);
   ir_set_attr_float(g, an, "scale", 1.0 / sqrt((double)(E / c.H)));
   ir_set_attr_int(g, an, "causal", c.causal);
   ir_set_attr_int(g, an, "window", c.window);

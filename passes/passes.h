@@ -58,6 +58,8 @@ typedef struct pass_expansion {
 /* inserts node NAME.suffix of op at e->pos (attributes are set by the caller
  * before it is typed); its index */
 int pass_put(pass_expansion *e, ir_op op, const char *suffix, const int *in, int n);
+/* the same for an op whose result count is per node (ops.def outputs -1): nout results */
+int pass_put_n(pass_expansion *e, ir_op op, const char *suffix, const int *in, int n, int nout);
 /* decompose_rnn.c, called by decompose: expands the RNN, LSTM or GRU at node i
  * into SCANs; returns the index of the node after the expansion */
 int pass_expand_recurrent(ir_graph *g, int i, ir_diags *d);

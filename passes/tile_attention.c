@@ -21,12 +21,19 @@
  * 256, which the kernel needs; shorter when Tk, a cache's S or the window is
  * short).
  * Attributes already set (tests set them) are kept.
+ *
+ * A node whose query may be one row (a decode step) also gets `splits` and
+ * the partials result, the scratch of codegen's split-K (add_partials).
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "passes.h"
+
+/* parts a split decode step cuts its keys into at most (the partials hold
+ * this many; a run uses fewer when the team or the keys are fewer) */
+#define ATTENTION_SPLITS 8
 
 static ir_node *def_of(ir_graph *g, int v) {
   int d = g->values[v].def;
@@ -156,7 +163,7 @@ static bool match(ir_graph *g, int i, const int *uses, ir_diags *d) {
   snprintf(nm, sizeof nm, "%s.v4", name);
   in[2] = as4(g, &pos, v, nm, loc, d);
   bool rank3 = out_t.rank == 3;
-  int a = ir_insert_node(g, pos++, IR_OP_ATTENTION, rank3 ? "attention" : name, in, 3, loc);
+  int a = ir_insert_node_n(g, pos++, IR_OP_ATTENTION, rank3 ? "attention" : name, in, 3, 1, loc);
   if (rank3) {
     snprintf(nm, sizeof nm, "%s.attention", name);
     g->nodes[a].name = ir_strdup(g, nm);
@@ -205,6 +212,30 @@ static void choose_tiles(ir_graph *g, ir_node *n, const int64_t *syms, int64_t t
   }
 }
 
+/*
+ * A decode step (one query row a batch and head) has too few work items for
+ * the team when B * H is small, and a long cache makes each one long: such a
+ * node may cut its keys into parts run by different threads (split-K), whose
+ * partial softmax states it then combines, so it gets the partials result as
+ * its scratch. That is a node of the top graph (the kernel waits for the
+ * whole team between its halves) whose query rows are not known to be more
+ * than one, with a constant head dim. Attributes already set are kept.
+ */
+static bool add_partials(ir_graph *g, int idx, ir_diags *d) {
+  ir_node *n = &g->nodes[idx];
+  const ir_type *q = &g->values[n->inputs[0]].type;
+  bool rows_one = !ir_dim_is_const(q->dims[2]) || q->dims[2].coef == 1;
+  if (g->parent || n->noutputs != 1 || ir_get_attr(n, "splits") || !rows_one ||
+      !ir_dim_is_const(q->dims[3]))
+    return false;
+  ir_set_attr_int(g, idx, "splits", ATTENTION_SPLITS);
+  char name[256];
+  snprintf(name, sizeof name, "%s.partials", n->name);
+  ir_add_result(g, idx, name);
+  ir_infer_node(g, idx, d);
+  return true;
+}
+
 bool pass_tile_attention(ir_graph *g, pass_ctx *ctx) {
   ir_diags local;
   ir_diags *d = pass_diags(ctx, &local);
@@ -235,6 +266,7 @@ bool pass_tile_attention(ir_graph *g, pass_ctx *ctx) {
     if (!ir_get_attr(n, "tile_q") || !ir_get_attr(n, "tile_k")) changed = true;
     bool masked = ir_attr_int(n, "causal") != 0 || ir_attr_int(n, "window") >= 0;
     choose_tiles(g, n, ctx->syms, masked ? 32 : 64, 128);
+    if (add_partials(g, i, d)) changed = true;
   }
   return changed;
 }

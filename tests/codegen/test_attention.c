@@ -26,7 +26,7 @@ static ir_type qkv_type(int h, int t_sym, int64_t dh) {
 static void attention(ir_graph *g, const char *name, int q, int k, int v, bool causal,
                       int64_t window, int64_t tq, int64_t tk, double scale) {
   int in[3] = {q, k, v};
-  int n = ir_add_node(g, IR_OP_ATTENTION, name, in, 3, L0);
+  int n = ir_insert_node_n(g, g->nnodes, IR_OP_ATTENTION, name, in, 3, 1, L0);
   ir_set_attr_float(g, n, "scale", scale);
   ir_set_attr_int(g, n, "causal", causal);
   ir_set_attr_int(g, n, "window", window);
@@ -89,11 +89,41 @@ static void long_windowed(void **state) {
   check(257, 64, 3, 8, 0, 0, 5, CGT_SYMBOLIC);
 }
 
+/*
+ * Decode steps: one query row of one batch and head against many keys, so
+ * that at 2 threads the kernel splits the keys (split-K) and combines the
+ * parts; a head dim that fills vectors and one that does not, key counts
+ * that cut into equal and unequal parts (3 threads: 3 parts), and a row
+ * that sees a window only.
+ */
+static void decode_steps(void **state) {
+  (void)state;
+  static const int64_t dhs[] = {64, 37};
+  static const int64_t Ss[] = {1000, 777, 4096};
+  for (int i = 0; i < 3; i++) {
+    ir_graph *g = ir_graph_new("decode");
+    ir_graph_add_sym(g, "B", 1, L0);
+    ir_graph_add_sym(g, "T", 1, L0);
+    ir_graph_add_sym(g, "S", Ss[i], L0);
+    int64_t dh = dhs[i % 2];
+    int q = ir_add_input(g, "q", qkv_type(1, 1, dh), L0);
+    int mk = ir_add_input(g, "mk", qkv_type(1, 2, dh), L0);
+    int mv = ir_add_input(g, "mv", qkv_type(1, 2, dh), L0);
+    attention(g, "cross", q, mk, mv, false, -1, 0, 0, 1 / sqrt((double)dh));
+    attention(g, "tiles", q, mk, mv, false, -1, 1, 16, 0.3);
+    attention(g, "window", q, mk, mv, false, 600, 0, 0, 0.5);
+    cgt_check_graph(g, &(cgt_opts){.variants = i == 0 ? CGT_SYMBOLIC : CGT_FUSED,
+                                   .seed = (uint64_t)(Ss[i] + dh),
+                                   .threads = i == 2 ? 3 : 2});
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(short_sequences),
       cmocka_unit_test(wide_heads),
       cmocka_unit_test(long_windowed),
+      cmocka_unit_test(decode_steps),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

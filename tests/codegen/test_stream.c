@@ -331,6 +331,29 @@ static void windowed_ring_pieces(void **state) {
                12, 10, uneven, 5);
 }
 
+/* decode steps of one batch row and one head past 512 kept positions: at 2
+ * threads the kernel splits the keys of each step of 1 (split-K), through a
+ * cache that has not wrapped and through a windowed ring that has */
+static const int64_t long_pieces[] = {600, 1, 1, 300, 1, 197};
+
+static void split_decode_pieces(void **state) {
+  (void)state;
+  check_pieces("seqc: 1\nname: m\ndims: {B: 2, T: 1100}\n"
+               "inputs:\n  x: {dtype: f32, shape: [1, T, 16]}\n"
+               "outputs: [a]\nnodes:\n"
+               "  pe: {op: positional_encoding, input: x}\n"
+               "  a:  {op: multihead_attention, input: pe, num_heads: 1, causal: true,"
+               " cache: 1100}\n",
+               1100, 10, long_pieces, 6);
+  check_pieces("seqc: 1\nname: m\ndims: {B: 2, T: 1100}\n"
+               "inputs:\n  x: {dtype: f32, shape: [1, T, 16]}\n"
+               "outputs: [a]\nnodes:\n"
+               "  pe: {op: positional_encoding, input: x}\n"
+               "  a:  {op: multihead_attention, input: pe, num_heads: 1, causal: true,"
+               " window: 700, cache: 800}\n",
+               1100, 10, long_pieces, 6);
+}
+
 /* nn.Transformer: the source whole in every piece, the decoder's self-attention cached */
 static void seq2seq_pieces(void **state) {
   (void)state;
@@ -558,6 +581,7 @@ int main(void) {
       cmocka_unit_test(positions_pieces),
       cmocka_unit_test(cached_stack_pieces),
       cmocka_unit_test(windowed_ring_pieces),
+      cmocka_unit_test(split_decode_pieces),
       cmocka_unit_test(seq2seq_pieces),
       cmocka_unit_test(static_source_pieces),
       cmocka_unit_test(static_needed_first),

@@ -26,7 +26,7 @@ static int input(ir_graph *g, ir_type t) { return ir_add_input(g, "x", t, L); }
 
 /* node op on inputs ins with result type t; returns the node */
 static int node(ir_graph *g, ir_op op, const int *ins, int n, ir_type t) {
-  int k = ir_add_node(g, op, "n", ins, n, L);
+  int k = ir_insert_node_n(g, g->nnodes, op, "n", ins, n, 1, L);
   g->values[g->nodes[k].outputs[0]].type = t;
   return k;
 }

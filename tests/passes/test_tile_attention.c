@@ -37,7 +37,41 @@ static void chain_rank4_fused(void **state) {
   assert_int_equal(ir_attr_int(a, "tile_q"), 64);    /* no mask: the big tile */
   assert_int_equal(ir_attr_int(a, "tile_k"), 128);   /* T symbolic, no binding */
   assert_int_equal(count_op(g, IR_OP_TRANSPOSE), 0); /* k^T died with the chain */
+  /* T symbolic: a run may be a decode step, so the split-K partials come along */
+  assert_int_equal(a->noutputs, 2);
+  assert_int_equal(ir_attr_int(a, "splits"), 8);
+  const ir_type *pt = &g->values[a->outputs[1]].type;
+  assert_int_equal(pt->rank, 4);
+  assert_true(ir_dim_is_const(pt->dims[2]) && pt->dims[2].coef == 8);
+  assert_true(ir_dim_is_const(pt->dims[3]) && pt->dims[3].coef == 8 + 2);
   ir_graph_free(g);
+}
+
+/* the partials of a split decode step: with one query row, not with several */
+static void partials_for_one_row(void **state) {
+  (void)state;
+  for (int rows = 1; rows <= 5; rows += 4) {
+    char yaml[1024];
+    snprintf(yaml, sizeof yaml,
+             "seqc: 1\nname: m\ndims: {B: 2, T: 13}\n"
+             "inputs:\n  q: {dtype: f32, shape: [B, 3, %d, 8]}\n"
+             "  k: {dtype: f32, shape: [B, 3, T, 8]}\n"
+             "  v: {dtype: f32, shape: [B, 3, T, 8]}\noutputs: [o]\nnodes:\n"
+             "  kt: {op: transpose, input: k, dims: [0, 1, 3, 2]}\n"
+             "  s: {op: matmul, inputs: [q, kt]}\n"
+             "  p: {op: softmax, input: s}\n"
+             "  o: {op: matmul, inputs: [p, v]}\n",
+             rows);
+    ir_graph *g = load_yaml(yaml);
+    run_pass(g, pass_decompose, "decompose");
+    run_pass(g, pass_infer_shapes, "infer_shapes");
+    assert_true(check_pass_numbers(g, pass_tile_attention, "tile_attention", SYMS, 1));
+    const ir_node *a = output_node(g, "o");
+    assert_int_equal(a->op, IR_OP_ATTENTION);
+    assert_int_equal(a->noutputs, rows == 1 ? 2 : 1);
+    assert_int_equal(ir_get_attr(a, "splits") != NULL, rows == 1);
+    ir_graph_free(g);
+  }
 }
 
 /* rank 3, scale by division, unfused: viewed as one head */
@@ -133,6 +167,7 @@ static void tiles(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(chain_rank4_fused),
+      cmocka_unit_test(partials_for_one_row),
       cmocka_unit_test(chain_rank3_div),
       cmocka_unit_test(chains_that_stay),
       cmocka_unit_test(tiles),
