@@ -107,6 +107,8 @@ void cg_build_loop_end(LLVMBuilderRef b, struct cg_loop *l, LLVMValueRef step,
 
 /* Everything a kernel emitter needs: the LLVM handles, the graph, and the
  * parameters of the entry function being built. */
+typedef struct cg_kernels cg_kernels;
+
 typedef struct cg_ctx {
   LLVMContextRef llvm;      /* context owning types and constants */
   LLVMModuleRef mod;        /* module being built */
@@ -142,7 +144,29 @@ typedef struct cg_ctx {
    * thread's own units of the state (its matmul's A, which it wrote
    * itself), then cg_wait, then the rest of k */
   bool step_wait;
+  /* kernel functions (kernel_fn.c) */
+  cg_kernels *kernels; /* the distinct ones so far */
+  LLVMValueRef ids;    /* in a kernel function: its table of buffer ids, else NULL */
+  int *slot_of;        /* per buffer id: its slot in the kernel's table, -1 */
+  int *slot_buf;       /* per slot: the buffer id */
+  int nslots;          /* slots the kernel being built has asked for */
 } cg_ctx;
+
+/* kernel_fn.c: each kernel a function, identical ones shared */
+cg_kernels *cg_kernels_new(void);
+void cg_kernels_free(cg_kernels *k);
+int cg_kernels_distinct(const cg_kernels *k);
+/* builds kernel n (and partner, a paired scan, or NULL) with emit into a
+ * function of its own, or finds an identical one, and calls it here */
+void cg_kernel_call(cg_ctx *c, const ir_node *n, const ir_node *partner,
+                    void (*emit)(cg_ctx *c, const ir_node *n, const ir_node *partner));
+/* the pointer of buffer `buffer` (in a kernel function through its id table) */
+LLVMValueRef cg_value_buffer(cg_ctx *c, int buffer);
+/* i64 id of buffer `buffer` (-1: none), for messages: in a kernel function
+ * from its id table, so that layers' kernels stay the same code */
+LLVMValueRef cg_buffer_id(cg_ctx *c, int buffer);
+/* module.c: the symbols and the session's numbers at the current function's entry */
+void cg_load_syms(cg_ctx *c);
 
 /* reports an unsupported construct (first message wins) and marks c failed */
 void cg_fail(cg_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -88,12 +88,7 @@ static LLVMValueRef const_global(cg_ctx *c, int value) {
 LLVMValueRef cg_value_ptr(cg_ctx *c, int value) {
   const ir_value *v = &c->g->values[value];
   if (v->kind == IR_VAL_CONST) return const_global(c, value);
-  if (v->buffer >= 0) {
-    LLVMValueRef slot = cg_gep(c, c->ptr, c->bufs, cg_i64(c, v->buffer));
-    LLVMValueRef p = LLVMBuildLoad2(c->b, c->ptr, slot, v->name ? v->name : "");
-    LLVMSetAlignment(p, 8);
-    return p;
-  }
+  if (v->buffer >= 0) return cg_value_buffer(c, v->buffer);
   /* a view with no buffer of its own (reshape of a constant) */
   if (v->kind == IR_VAL_NODE && v->def >= 0) {
     const ir_node *d = &c->g->nodes[v->def];
@@ -183,11 +178,11 @@ static void call_fail(cg_ctx *c, int code, LLVMValueRef a, LLVMValueRef b, LLVMV
 
 void cg_fail_index(cg_ctx *c, int buffer, LLVMValueRef pos, LLVMValueRef index,
                    LLVMValueRef limit) {
-  call_fail(c, SEQRT_FAIL_INDEX, cg_i64(c, buffer), pos, index, limit);
+  call_fail(c, SEQRT_FAIL_INDEX, cg_buffer_id(c, buffer), pos, index, limit);
 }
 
 void cg_fail_cache(cg_ctx *c, int buffer, LLVMValueRef S, LLVMValueRef p, LLVMValueRef T) {
-  call_fail(c, SEQRT_FAIL_CACHE, cg_i64(c, buffer), S, p, T);
+  call_fail(c, SEQRT_FAIL_CACHE, cg_buffer_id(c, buffer), S, p, T);
 }
 
 void cg_check_chunk(cg_ctx *c, int buffer, ir_dim length, int64_t chunk) {

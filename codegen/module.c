@@ -81,12 +81,41 @@ void cg_emit_kernel(cg_ctx *c, const ir_node *n) {
   }
 }
 
-/* kernel n of the top graph; one that feeds scans takes their unit split */
-static void emit_top_kernel(cg_ctx *c, const ir_node *n) {
+/* kernel n of the top graph (with partner: a pair of scans in one loop);
+ * one that feeds scans takes their unit split */
+static void emit_top_kernel(cg_ctx *c, const ir_node *n, const ir_node *partner) {
+  if (partner) {
+    cg_emit_scan_pair(c, n, partner);
+    return;
+  }
   c->unit_len = n->op == IR_OP_SCAN ? 0 : n->sched.unit;
   if (c->unit_len > 0) cg_split(c, cg_i64(c, c->unit_len), c->vw, &c->unit_lo, &c->unit_hi);
   cg_emit_kernel(c, n);
   c->unit_len = 0;
+}
+
+void cg_load_syms(cg_ctx *c) {
+  const ir_graph *g = c->g;
+  for (int s = 0; s < g->nsyms + g->nderived; s++) { /* derived ones follow the base */
+    if (c->bind_syms && c->bind_syms[s] >= 0) { /* -1: left symbolic (AOT) */
+      c->sym_val[s] = cg_i64(c, c->bind_syms[s]);
+    } else {
+      LLVMValueRef v =
+          LLVMBuildLoad2(c->b, c->i64, cg_gep(c, c->i64, c->syms, cg_i64(c, s)), g->syms[s].name);
+      LLVMSetAlignment(v, 8);
+      c->sym_val[s] = v;
+    }
+  }
+  for (int k = 0; k < SEQRT_SESSION_SYMS; k++) { /* after the symbols (seqrt.h) */
+    if (k == SEQRT_SYM_POSITION && !g->streams) { /* p stays 0 in a model that does not stream */
+      c->session_val[k] = cg_i64(c, 0);
+      continue;
+    }
+    LLVMValueRef at = cg_i64(c, g->nsyms + g->nderived + k);
+    c->session_val[k] = LLVMBuildLoad2(c->b, c->i64, cg_gep(c, c->i64, c->syms, at),
+                                       k == SEQRT_SYM_POSITION ? "position" : "runs");
+    LLVMSetAlignment(c->session_val[k], 8);
+  }
 }
 
 /* adds function `name` running the nodes whose at_prepare equals prepare */
@@ -110,26 +139,7 @@ static void build_entry(cg_ctx *c, const char *name, bool prepare) {
   LLVMSetValueName2(c->nth, "nth", 3);
   c->entry = LLVMAppendBasicBlockInContext(c->llvm, c->fn, "entry");
   LLVMPositionBuilderAtEnd(c->b, c->entry);
-  for (int s = 0; s < g->nsyms + g->nderived; s++) { /* derived ones follow the base */
-    if (c->bind_syms && c->bind_syms[s] >= 0) { /* -1: left symbolic (AOT) */
-      c->sym_val[s] = cg_i64(c, c->bind_syms[s]);
-    } else {
-      LLVMValueRef v =
-          LLVMBuildLoad2(c->b, c->i64, cg_gep(c, c->i64, c->syms, cg_i64(c, s)), g->syms[s].name);
-      LLVMSetAlignment(v, 8);
-      c->sym_val[s] = v;
-    }
-  }
-  for (int k = 0; k < SEQRT_SESSION_SYMS; k++) { /* after the symbols (seqrt.h) */
-    if (k == SEQRT_SYM_POSITION && !g->streams) { /* p stays 0 in a model that does not stream */
-      c->session_val[k] = cg_i64(c, 0);
-      continue;
-    }
-    LLVMValueRef at = cg_i64(c, g->nsyms + g->nderived + k);
-    c->session_val[k] = LLVMBuildLoad2(c->b, c->i64, cg_gep(c, c->i64, c->syms, at),
-                                       k == SEQRT_SYM_POSITION ? "position" : "runs");
-    LLVMSetAlignment(c->session_val[k], 8);
-  }
+  cg_load_syms(c);
   bool committing = false;
   cg_if first_run; /* open while emitting nodes marked once */
   bool in_once = false;
@@ -155,12 +165,8 @@ static void build_entry(cg_ctx *c, const char *name, bool prepare) {
       cg_return_if_failed(c);
     }
     const ir_node *partner = ir_paired_scan(g, i);
-    if (partner) {
-      cg_emit_scan_pair(c, n, partner);
-      i = (int)(partner - g->nodes);
-    } else {
-      emit_top_kernel(c, n);
-    }
+    cg_kernel_call(c, n, partner, emit_top_kernel);
+    if (partner) i = (int)(partner - g->nodes);
   }
   if (in_once) cg_if_end(c, &first_run);
   LLVMBuildRetVoid(c->b);
@@ -204,7 +210,11 @@ LLVMModuleRef cg_module_build(const ir_graph *g, const cg_options *opt, int vec_
   c.vi1 = LLVMVectorType(c.i1, (unsigned)vec_width);
   c.vi32 = LLVMVectorType(c.i32, (unsigned)vec_width);
   c.const_global = calloc((size_t)g->nvalues + 1, sizeof *c.const_global);
-  IR_ASSERT(c.const_global);
+  c.kernels = cg_kernels_new();
+  c.slot_of = malloc(sizeof *c.slot_of * (size_t)(g->nbuffers + 1));
+  c.slot_buf = malloc(sizeof *c.slot_buf * (size_t)(g->nbuffers + 1));
+  IR_ASSERT(c.const_global && c.slot_of && c.slot_buf);
+  for (int i = 0; i < g->nbuffers; i++) c.slot_of[i] = -1;
 
   bool any_prepare = false;
   for (int i = 0; i < g->nnodes; i++)
@@ -214,6 +224,9 @@ LLVMModuleRef cg_module_build(const ir_graph *g, const cg_options *opt, int vec_
   if (!c.failed) build_entry(&c, "run", false);
 
   free(c.const_global);
+  free(c.slot_of);
+  free(c.slot_buf);
+  cg_kernels_free(c.kernels);
   LLVMDisposeBuilder(c.b);
   if (c.failed) {
     LLVMDisposeModule(mod);
