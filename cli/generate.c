@@ -17,7 +17,8 @@ static const char help[] =
     "usage: seqc generate MODEL.yaml (--weights W.safetensors | --random-weights SEED)\n"
     "                     (--prompt \"ID ID ...\" | --input IN.safetensors)\n"
     "                     [--max-new-tokens N] [--eos ID] [--temperature X] [--top-k K]\n"
-    "                     [--top-p P] [--seed S] [--vocab FILE] [--output OUT.safetensors]\n"
+    "                     [--top-p P] [--seed S] [--beams N] [--vocab FILE]\n"
+    "                     [--output OUT.safetensors]\n"
     "                     [--dim N=V]... [--threads N] [--unroll N] [--strict]\n"
     "\n"
     "Generates tokens with a language model: an integer input [B, T] of tokens (T the\n"
@@ -38,16 +39,23 @@ static const char help[] =
     "  --top-p P            then among the fewest most likely whose probabilities\n"
     "                       (renormalized) sum to at least P, in (0, 1] (default 1)\n"
     "  --seed S             the sampler's seed (default 0): the same seed, the same tokens\n"
+    "  --beams N            beam search with N beams a row (default 1: none), as HF's\n"
+    "                       generate(num_beams=N, length_penalty=1.0,\n"
+    "                       early_stopping=False): a finished hypothesis scores its\n"
+    "                       log-probability over its new tokens (eos included); the\n"
+    "                       best is printed at the end; not with --temperature\n"
     "  --vocab FILE         token texts, line k for id k (\\n and \\\\ escaped): the\n"
     "                       prompt is text and the new tokens print as text\n"
     "  --output OUT         write `tokens` (i64 [B, P+N], the prompt included) and\n"
-    "                       `logits` (f32 [B, N, V], the raw logits of each step)\n"
+    "                       `logits` (f32 [B, N, V], the raw logits of each step;\n"
+    "                       with --beams, the best hypothesis's, 0 after its eos)\n"
     "  --dim N=V            bind dim N; for the position dim, the longest run planned for\n"
     "  --threads N          threads (default 0: all cores)\n"
     "  --unroll N           scan steps per loop iteration (default: chosen per scan)\n"
     "  --strict             warnings (unused parameters or inputs) are errors\n"
-    "B = 1 prints the new tokens as they come; B > 1, one line per row at the end (up\n"
-    "to its --eos). Then one line on stderr: prefill ms, ms per new token, tokens/s.\n";
+    "B = 1 prints the new tokens as they come; B > 1 (or --beams), one line per row\n"
+    "at the end (up to its --eos). Then one line on stderr: prefill ms, ms per new\n"
+    "token, tokens/s.\n";
 
 /* a finite double, false if s is none */
 static bool parse_double(const char *s, double *out) {
