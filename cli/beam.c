@@ -46,8 +46,8 @@ bool cli_beams_init(cli_beams *bs, int64_t B, int64_t N, int64_t V, int64_t max_
   bs->hyps = calloc(rows, sizeof *bs->hyps);
   bs->nhyps = calloc((size_t)B, sizeof *bs->nhyps);
   bs->done = calloc((size_t)B, sizeof *bs->done);
-  return bs->score && bs->next_score && bs->from && bs->tok && bs->cand && bs->hyps &&
-         bs->nhyps && bs->done;
+  return bs->score && bs->next_score && bs->from && bs->tok && bs->cand && bs->hyps && bs->nhyps &&
+         bs->done;
 }
 
 void cli_beams_free(cli_beams *bs) {
@@ -152,8 +152,11 @@ bool cli_beams_step(cli_beams *bs, const float *logits, int64_t row_stride) {
       if (c->token == bs->eos) {
         if (r < N)
           cli_beams_add_hyp(bs, b,
-                            (cli_beam_hyp){.sum = c->score, .step = k, .parent = base + c->beam,
-                                           .token = c->token, .len = k + 1});
+                            (cli_beam_hyp){.sum = c->score,
+                                           .step = k,
+                                           .parent = base + c->beam,
+                                           .token = c->token,
+                                           .len = k + 1});
         continue;
       }
       from[base + kept] = base + c->beam;
@@ -183,9 +186,10 @@ void cli_beams_finish(cli_beams *bs) {
     if (bs->done[b]) continue;
     for (int64_t i = b * N; i < b * N + N; i++)
       if (isfinite(bs->score[i]))
-        cli_beams_add_hyp(bs, b,
-                          (cli_beam_hyp){.sum = bs->score[i], .step = n - 1, .parent = from[i],
-                                         .token = tok[i], .len = n});
+        cli_beams_add_hyp(
+            bs, b,
+            (cli_beam_hyp){
+                .sum = bs->score[i], .step = n - 1, .parent = from[i], .token = tok[i], .len = n});
   }
 }
 

@@ -152,18 +152,18 @@ typedef struct cli_beam_hyp {
 
 /* the search over B prompt rows of N beams each (session rows b*N + i) */
 typedef struct cli_beams {
-  int64_t B, N, V;       /* prompt rows, beams per row, token ids */
-  int64_t max_new;       /* most steps */
-  int64_t eos;           /* --eos, -1 none */
-  int64_t steps;         /* steps made */
-  double *score;         /* [B*N] each live beam's sum of log-probabilities */
-  double *next_score;    /* [B*N] scratch of a step */
-  int64_t *from;         /* [max_new][B*N] after step k, the row new row i continues */
-  int64_t *tok;          /* [max_new][B*N] after step k, the token new row i appends */
-  cli_beam_cand *cand;   /* a row's best 2N candidates, scratch */
-  cli_beam_hyp *hyps;    /* [B][N] each row's best finished hypotheses, in order of adding */
-  int64_t *nhyps;        /* [B] how many */
-  bool *done;            /* [B] the row cannot do better: its beams idle */
+  int64_t B, N, V;     /* prompt rows, beams per row, token ids */
+  int64_t max_new;     /* most steps */
+  int64_t eos;         /* --eos, -1 none */
+  int64_t steps;       /* steps made */
+  double *score;       /* [B*N] each live beam's sum of log-probabilities */
+  double *next_score;  /* [B*N] scratch of a step */
+  int64_t *from;       /* [max_new][B*N] after step k, the row new row i continues */
+  int64_t *tok;        /* [max_new][B*N] after step k, the token new row i appends */
+  cli_beam_cand *cand; /* a row's best 2N candidates, scratch */
+  cli_beam_hyp *hyps;  /* [B][N] each row's best finished hypotheses, in order of adding */
+  int64_t *nhyps;      /* [B] how many */
+  bool *done;          /* [B] the row cannot do better: its beams idle */
 } cli_beams;
 
 /* allocates for B rows of N beams; false when out of memory (free anyway) */
@@ -273,8 +273,8 @@ void cli_gen_feed(cli_gen *st, const cli_lm_shape *lm, int64_t B, int64_t stride
                   int64_t L);
 /* --output: tokens [B, P+n] and logits [B, n, V] of the n steps made, from
  * arrays laid out for N steps (compacted in place) */
-int cli_gen_write(const char *path, int64_t *tokens, float *logits, int64_t B, int64_t P,
-                  int64_t N, int64_t n, int64_t V);
+int cli_gen_write(const char *path, int64_t *tokens, float *logits, int64_t B, int64_t P, int64_t N,
+                  int64_t n, int64_t V);
 /* prints a token as it comes: its text, or its id after a space */
 void cli_print_token(const cli_vocab *v, int64_t id, bool first);
 /* each row's new tokens on a line, up to its first eos */

@@ -181,8 +181,8 @@ void cli_gen_feed(cli_gen *st, const cli_lm_shape *lm, int64_t B, int64_t stride
   st->inputs[lm->tokens].shape[1] = L;
 }
 
-int cli_gen_write(const char *path, int64_t *tokens, float *logits, int64_t B, int64_t P,
-                  int64_t N, int64_t n, int64_t V) {
+int cli_gen_write(const char *path, int64_t *tokens, float *logits, int64_t B, int64_t P, int64_t N,
+                  int64_t n, int64_t V) {
   /* rows were laid out for N new tokens: close the gaps of a stop at n < N */
   for (int64_t b = 0; b < B; b++) {
     memmove(&tokens[b * (P + n)], &tokens[b * (P + N)], sizeof *tokens * (size_t)(P + n));
@@ -226,8 +226,8 @@ void cli_gen_report(double start, double prefilled, double end, int64_t B, int64
  * sequence [B, P+k+1] from position 0 (planned for P+N-1 at most). The
  * tokens of the last step are not fed.
  */
-static int generate(cli_gen *st, const cli_gen_args *a, const cli_lm_shape *lm, bool streaming, int64_t B,
-                    int64_t P, int64_t V) {
+static int generate(cli_gen *st, const cli_gen_args *a, const cli_lm_shape *lm, bool streaming,
+                    int64_t B, int64_t P, int64_t V) {
   const seqrt_model_desc *desc = cg_jit_desc(st->jit);
   int64_t N = a->max_new, stride = P + N;
   const cli_vocab *vocab = st->vocab.text ? &st->vocab : NULL;
@@ -336,9 +336,10 @@ int cmd_generate(int argc, char **argv) {
     goto done;
   }
   if (a.beams > 1 && V < 2 * a.beams) {
-    status = cli_error("--beams %lld: beam search keeps the best 2N = %lld continuations, but "
-                       "the logits have V = %lld ids",
-                       (long long)a.beams, (long long)(2 * a.beams), (long long)V);
+    status = cli_error(
+        "--beams %lld: beam search keeps the best 2N = %lld continuations, but "
+        "the logits have V = %lld ids",
+        (long long)a.beams, (long long)(2 * a.beams), (long long)V);
     goto done;
   }
   if (st.vocab.text && st.vocab.n < V) {

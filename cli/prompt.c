@@ -102,7 +102,7 @@ static void warn_input(void *user, const char *msg) {
 
 /* the prompt: tokens [B, P] into st->tokens (row stride P+N) and the other inputs */
 int cli_gen_read_prompt(cli_gen *st, const cli_gen_args *a, const cli_lm_shape *lm, int64_t *B,
-                       int64_t *P) {
+                        int64_t *P) {
   const ir_graph *g = st->m.graph;
   int nin = g->ninputs;
   int64_t *ids = NULL;
@@ -193,7 +193,8 @@ static void *repeat_rows(const seqrt_tensor *t, int64_t n) {
   IR_ASSERT(out);
   for (int64_t b = 0; b < t->shape[0]; b++)
     for (int64_t i = 0; i < n; i++)
-      memcpy(out + (size_t)(b * n + i) * row, (const unsigned char *)t->data + (size_t)b * row, row);
+      memcpy(out + (size_t)(b * n + i) * row, (const unsigned char *)t->data + (size_t)b * row,
+             row);
   return out;
 }
 

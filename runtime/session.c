@@ -349,8 +349,8 @@ static bool plan_select(seqrt_session *s, seqrt_error *err) {
   for (int b = 0; b < d->nbufs; b++)
     if (d->bufs[b].role == SEQRT_ROLE_STATE && s->bytes[b] > largest) largest = s->bytes[b];
   if (largest == 0) return true;
-  s->select_scratch = rt_alloc64(largest);
-  if (!s->select_scratch) {
+  s->select_copy = rt_alloc64(largest);
+  if (!s->select_copy) {
     rt_errorf(err, "cannot allocate %zu bytes for the session's state", largest);
     return false;
   }
@@ -429,7 +429,7 @@ void seqrt_session_free(seqrt_session *s) {
   free(s->arena);
   free(s->prepared);
   free(s->state);
-  free(s->select_scratch);
+  free(s->select_copy);
   free(s->random);
   rt_team_free(s->team);
   free(s);
@@ -467,8 +467,10 @@ int seqrt_session_select_rows(seqrt_session *s, const int64_t *rows, int64_t n, 
   if (s->batch_sym < 0) {
     for (int b = 0; b < d->nbufs; b++)
       if (d->bufs[b].role == SEQRT_ROLE_STATE) {
-        rt_errorf(err, "model '%s' has no batch dim (dim 0 of an input along its position dim): "
-                  "its state has no rows to select", d->name ? d->name : "?");
+        rt_errorf(err,
+                  "model '%s' has no batch dim (dim 0 of an input along its position dim): "
+                  "its state has no rows to select",
+                  d->name ? d->name : "?");
         return 1;
       }
     return 0; /* nothing kept, nothing to select */
@@ -477,8 +479,8 @@ int seqrt_session_select_rows(seqrt_session *s, const int64_t *rows, int64_t n, 
   int64_t have = s->runs > 0 ? s->kept_syms[s->batch_sym] : s->syms[s->batch_sym];
   const char *bname = d->sym_names[s->batch_sym] ? d->sym_names[s->batch_sym] : "?";
   if (n != have || (n > 0 && !rows)) {
-    rt_errorf(err, "select_rows: %lld rows given, the session's state has %s = %lld",
-              (long long)n, bname, (long long)have);
+    rt_errorf(err, "select_rows: %lld rows given, the session's state has %s = %lld", (long long)n,
+              bname, (long long)have);
     return 1;
   }
   for (int64_t i = 0; i < n; i++)
@@ -505,12 +507,12 @@ int seqrt_session_select_rows(seqrt_session *s, const int64_t *rows, int64_t n, 
     for (int k = axis + 1; k < d->bufs[b].rank; k++) row *= (size_t)shape[k];
     size_t block = row * (size_t)n; /* the rows of one outer index */
     unsigned char *x = s->bufs[b];
-    memcpy(s->select_scratch, x, outer * block);
+    memcpy(s->select_copy, x, outer * block);
     for (size_t o = 0; o < outer; o++)
       for (int64_t i = 0; i < n; i++)
         if (rows[i] != i)
           memcpy(x + o * block + (size_t)i * row,
-                 s->select_scratch + o * block + (size_t)rows[i] * row, row);
+                 s->select_copy + o * block + (size_t)rows[i] * row, row);
   }
   return 0;
 }

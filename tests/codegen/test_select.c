@@ -23,10 +23,10 @@ static const int64_t pick[B] = {1, 0, 1};
 
 /* a model compiled with B = 3 and T left to run time, with random parameters */
 typedef struct model {
-  ir_graph *ref;     /* lowered */
-  ir_graph *g;       /* through the pipeline */
-  cg_jit *jit;       /* compiled */
-  cgt_store params;  /* random parameters */
+  ir_graph *ref;             /* lowered */
+  ir_graph *g;               /* through the pipeline */
+  cg_jit *jit;               /* compiled */
+  cgt_store params;          /* random parameters */
   int64_t syms[IR_MAX_SYMS]; /* planned dims: B, T = T1, then the defaults */
 } model;
 
@@ -151,7 +151,8 @@ static void check_select(const char *yaml) {
     assert_int_equal(seqrt_session_select_rows(s, pick, B, &err), 0);
     assert_int_equal(seqrt_session_position(s), p);
     assert_int_equal(seqrt_session_run(s, x2s, o, &err), 0);
-    for (int i = 0; i < nout; i++) cgt_compare(m.ref->outputs[i].name, &o[i], &want[i], 1e-5, "select", nth);
+    for (int i = 0; i < nout; i++)
+      cgt_compare(m.ref->outputs[i].name, &o[i], &want[i], 1e-5, "select", nth);
 
     /* without the select the second piece differs: the test can tell */
     seqrt_session_reset(s);
@@ -185,38 +186,41 @@ static void check_select(const char *yaml) {
 
 static void carried_lstm(void **state) {
   (void)state;
-  check_select("seqc: 1\nname: m\ndims: {B: 3, T: 4}\n"
-               "inputs:\n  tokens: {dtype: i32, shape: [B, T]}\n"
-               "outputs: [head, rnn.h_n, rnn.c_n]\nnodes:\n"
-               "  embed: {op: embedding, input: tokens, num_embeddings: 10, embedding_dim: 8}\n"
-               "  rnn:   {op: lstm, input: embed, hidden_size: 16, num_layers: 2, carry: true}\n"
-               "  head:  {op: linear, input: rnn, out_features: 10}\n");
+  check_select(
+      "seqc: 1\nname: m\ndims: {B: 3, T: 4}\n"
+      "inputs:\n  tokens: {dtype: i32, shape: [B, T]}\n"
+      "outputs: [head, rnn.h_n, rnn.c_n]\nnodes:\n"
+      "  embed: {op: embedding, input: tokens, num_embeddings: 10, embedding_dim: 8}\n"
+      "  rnn:   {op: lstm, input: embed, hidden_size: 16, num_layers: 2, carry: true}\n"
+      "  head:  {op: linear, input: rnn, out_features: 10}\n");
 }
 
 static void cached_gpt(void **state) {
   (void)state;
-  check_select("seqc: 1\nname: m\ndims: {B: 3, T: 4}\n"
-               "inputs:\n  tokens: {dtype: i32, shape: [B, T]}\n"
-               "outputs: [head]\nnodes:\n"
-               "  embed:  {op: embedding, input: tokens, num_embeddings: 10, embedding_dim: 16}\n"
-               "  pos:    {op: positional_encoding, input: embed, kind: sinusoidal}\n"
-               "  blocks: {op: transformer_encoder, input: pos, num_layers: 2, nhead: 2,"
-               " dim_feedforward: 32, norm_first: true, causal: true, norm: true, cache: 8}\n"
-               "  head:   {op: linear, input: blocks, out_features: 10}\n");
+  check_select(
+      "seqc: 1\nname: m\ndims: {B: 3, T: 4}\n"
+      "inputs:\n  tokens: {dtype: i32, shape: [B, T]}\n"
+      "outputs: [head]\nnodes:\n"
+      "  embed:  {op: embedding, input: tokens, num_embeddings: 10, embedding_dim: 16}\n"
+      "  pos:    {op: positional_encoding, input: embed, kind: sinusoidal}\n"
+      "  blocks: {op: transformer_encoder, input: pos, num_layers: 2, nhead: 2,"
+      " dim_feedforward: 32, norm_first: true, causal: true, norm: true, cache: 8}\n"
+      "  head:   {op: linear, input: blocks, out_features: 10}\n");
 }
 
 /* the encoder's output and cross-attention's keys and values are state too */
 static void static_source(void **state) {
   (void)state;
-  check_select("seqc: 1\nname: m\ndims: {B: 3, T: 4, S: 5}\n"
-               "inputs:\n  src: {dtype: i32, shape: [B, S], static: true}\n"
-               "  tgt: {dtype: i32, shape: [B, T]}\n"
-               "outputs: [gen]\nnodes:\n"
-               "  se: {op: embedding, input: src, num_embeddings: 10, embedding_dim: 16}\n"
-               "  te: {op: embedding, input: tgt, num_embeddings: 10, embedding_dim: 16}\n"
-               "  tr: {op: transformer, src: se, tgt: te, nhead: 2, num_encoder_layers: 1,"
-               " num_decoder_layers: 1, dim_feedforward: 32, causal: true, cache: 8}\n"
-               "  gen: {op: linear, input: tr, out_features: 10}\n");
+  check_select(
+      "seqc: 1\nname: m\ndims: {B: 3, T: 4, S: 5}\n"
+      "inputs:\n  src: {dtype: i32, shape: [B, S], static: true}\n"
+      "  tgt: {dtype: i32, shape: [B, T]}\n"
+      "outputs: [gen]\nnodes:\n"
+      "  se: {op: embedding, input: src, num_embeddings: 10, embedding_dim: 16}\n"
+      "  te: {op: embedding, input: tgt, num_embeddings: 10, embedding_dim: 16}\n"
+      "  tr: {op: transformer, src: se, tgt: te, nhead: 2, num_encoder_layers: 1,"
+      " num_decoder_layers: 1, dim_feedforward: 32, causal: true, cache: 8}\n"
+      "  gen: {op: linear, input: tr, out_features: 10}\n");
 }
 
 int main(void) {
