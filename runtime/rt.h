@@ -113,8 +113,8 @@ struct seqrt_session {
   int32_t batch_sym;            /* the base symbol of the rows (dim 0 of the non-static input
                                    that has the position dim), -1 none: what
                                    seqrt_session_select_rows gathers along */
-  unsigned char *select_copy;   /* a copy of one STATE buffer while its rows are gathered,
-                                   room for the largest (NULL if the model keeps none) */
+  unsigned char *select_copy;   /* the rows of a STATE buffer that change, while they are
+                                   gathered: room for the largest buffer (NULL if none) */
   int nthreads;                 /* threads per region */
   seqrt_team *team;             /* barrier and failure state of the regions */
 };

@@ -507,12 +507,22 @@ int seqrt_session_select_rows(seqrt_session *s, const int64_t *rows, int64_t n, 
     for (int k = axis + 1; k < d->bufs[b].rank; k++) row *= (size_t)shape[k];
     size_t block = row * (size_t)n; /* the rows of one outer index */
     unsigned char *x = s->bufs[b];
-    memcpy(s->select_copy, x, outer * block);
-    for (size_t o = 0; o < outer; o++)
+    /* per outer index: the rows that change read their sources into the
+     * copy first (a source may itself change), then take them */
+    for (size_t o = 0; o < outer; o++) {
+      unsigned char *at = x + o * block, *copy = s->select_copy;
       for (int64_t i = 0; i < n; i++)
-        if (rows[i] != i)
-          memcpy(x + o * block + (size_t)i * row,
-                 s->select_copy + o * block + (size_t)rows[i] * row, row);
+        if (rows[i] != i) {
+          memcpy(copy, at + (size_t)rows[i] * row, row);
+          copy += row;
+        }
+      copy = s->select_copy;
+      for (int64_t i = 0; i < n; i++)
+        if (rows[i] != i) {
+          memcpy(at + (size_t)i * row, copy, row);
+          copy += row;
+        }
+    }
   }
   return 0;
 }
