@@ -95,6 +95,7 @@ static int64_t prompt_text(const cli_vocab *v, const char *vocab_path, const cha
             (int)len, s + bad, chars + 1);
   return -1;
 }
+
 /* warnings of the input file's loader go through the CLI's one format */
 static void warn_input(void *user, const char *msg) {
   cli_warning("%s: %s", (const char *)user, msg);
