@@ -130,6 +130,66 @@ int64_t cli_sample_pick(const cli_choice *dist, int64_t n, double u);
 int64_t cli_choose(const float *logits, int64_t V, const cli_sampler *s, double u,
                    cli_choice *work);
 
+/* ---- beam search for `seqc generate --beams N` (beam.c; the rules are documented there) ---- */
+
+/* a continuation of a beam: its cumulative log-probability with the token */
+typedef struct cli_beam_cand {
+  double score;  /* the beam's sum of log-probabilities plus the token's */
+  int64_t beam;  /* the beam it continues, within its prompt row (0 .. N-1) */
+  int64_t token; /* the token */
+} cli_beam_cand;
+
+/* a finished hypothesis (or, at the end, a live beam): session row `parent`
+ * as step `step` saw it, plus `token` */
+typedef struct cli_beam_hyp {
+  double sum;     /* sum of the log-probabilities of its new tokens */
+  double score;   /* sum / len: what hypotheses are ranked by */
+  int64_t step;   /* the step that chose its last token */
+  int64_t parent; /* the session row whose logits at that step chose it */
+  int64_t token;  /* its last token (eos, unless it is a live beam at the end) */
+  int64_t len;    /* its new tokens, the last included: step + 1 */
+} cli_beam_hyp;
+
+/* the search over B prompt rows of N beams each (session rows b*N + i) */
+typedef struct cli_beams {
+  int64_t B, N, V;     /* prompt rows, beams per row, token ids */
+  int64_t max_new;     /* most steps */
+  int64_t eos;         /* --eos, -1 none */
+  int64_t steps;       /* steps made */
+  double *score;       /* [B*N] each live beam's sum of log-probabilities */
+  double *next_score;  /* [B*N] scratch of a step */
+  int64_t *from;       /* [max_new][B*N] after step k, the row new row i continues */
+  int64_t *tok;        /* [max_new][B*N] after step k, the token new row i appends */
+  cli_beam_cand *cand; /* a row's best 2N candidates, scratch */
+  cli_beam_hyp *hyps;  /* [B][N] each row's best finished hypotheses, in order of adding */
+  int64_t *nhyps;      /* [B] how many */
+  bool *done;          /* [B] the row cannot do better: its beams idle */
+} cli_beams;
+
+/* allocates for B rows of N beams; false when out of memory (free anyway) */
+bool cli_beams_init(cli_beams *bs, int64_t B, int64_t N, int64_t V, int64_t max_new, int64_t eos);
+void cli_beams_free(cli_beams *bs);
+/*
+ * The best k continuations (at most) of beams 0..live-1, beam j's logits at
+ * logits + j * row_stride, its sum score[j]: rank order into best (room for
+ * k); returns how many (a NaN logit is no candidate).
+ */
+int64_t cli_beams_top(const float *logits, int64_t row_stride, int64_t live, int64_t V,
+                      const double *score, int64_t k, cli_beam_cand *best);
+/* adds h (its sum, step, parent, token and len set) to row b's hypotheses if it is
+ * among the N best */
+void cli_beams_add_hyp(cli_beams *bs, int64_t b, cli_beam_hyp h);
+/* one step: session row r's logits at logits + r * row_stride; fills the
+ * step's from and tok; true once every row is done */
+bool cli_beams_step(cli_beams *bs, const float *logits, int64_t row_stride);
+/* after the last step: the live beams of the rows not done become hypotheses */
+void cli_beams_finish(cli_beams *bs);
+/* row b's best hypothesis (the first of the highest score), NULL if none */
+const cli_beam_hyp *cli_beams_best(const cli_beams *bs, int64_t b);
+/* h's new tokens into tokens[0..h->len) and, with rows, the session row whose
+ * logits chose each of them */
+void cli_beams_trace(const cli_beams *bs, const cli_beam_hyp *h, int64_t *tokens, int64_t *rows);
+
 /* ---- token texts for `seqc generate --vocab` (vocab.c) ---- */
 
 /* a vocabulary file: line k (from 0) is token k's text, `\n` and `\\` escaped */
@@ -153,6 +213,81 @@ void cli_vocab_free(cli_vocab *v);
  * that no token starts with.
  */
 int64_t cli_vocab_encode(const cli_vocab *v, const char *text, int64_t *ids, size_t *bad);
+
+/* ---- `seqc generate`'s pieces (generate.c, prompt.c, beam_generate.c) ---- */
+
+/* the options of `seqc generate` */
+typedef struct cli_gen_args {
+  cli_opts o;           /* shared options */
+  const char *weights;  /* --weights, or NULL */
+  int64_t weights_seed; /* --random-weights, -1 unset */
+  const char *prompt;   /* --prompt, or NULL */
+  const char *input;    /* --input, or NULL */
+  int64_t max_new;      /* --max-new-tokens */
+  int64_t eos;          /* --eos, -1 none */
+  cli_sampler sampler;  /* --temperature, --top-k, --top-p */
+  int64_t seed;         /* --seed */
+  int64_t beams;        /* --beams: 1 chooses one token per row, N > 1 searches N beams */
+  const char *vocab;    /* --vocab, or NULL */
+  const char *output;   /* --output, or NULL */
+} cli_gen_args;
+
+/* the model as generate sees it, found before the passes change the graph */
+typedef struct cli_lm_shape {
+  int tokens;      /* index of the token input among the model's inputs */
+  int value;       /* its value id */
+  ir_dtype dtype;  /* its dtype, i32 or i64 */
+  ir_dim logits_v; /* V, the last dim of the first output */
+} cli_lm_shape;
+
+/* everything a generation holds, freed in one place */
+typedef struct cli_gen {
+  cli_model m;            /* the model */
+  cli_vocab vocab;        /* --vocab, n = 0 without */
+  seqrt_st_file *in_file; /* --input (holds the inputs' memory) */
+  seqrt_st_file *w_file;  /* --weights */
+  seqrt_tensor *inputs;   /* the model's inputs */
+  bool *given;            /* inputs read from in_file */
+  void **repeated;        /* per input: its rows repeated per beam (owned), or NULL */
+  cg_jit *jit;            /* the compiled model */
+  seqrt_session *session; /* its session */
+  seqrt_tensor *outputs;  /* a run's outputs (views into the session) */
+  int64_t *tokens;        /* i64 [B, P+N]: prompt and new tokens, row stride P+N */
+  void *feed;             /* a run's tokens [B, L] in the model's dtype */
+  float *logits;          /* f32 [B, N, V] for --output, or NULL */
+  bool *finished;         /* rows that produced --eos */
+  cli_choice *work;       /* the sampler's scratch, V entries */
+} cli_gen;
+
+/* the token input and the logits, or an error saying why the model cannot generate */
+int cli_lm_find(const ir_graph *g, const char *path, cli_lm_shape *lm);
+/* the prompt: tokens [B, P] into st->tokens (row stride P+N) and the other inputs */
+int cli_gen_read_prompt(cli_gen *st, const cli_gen_args *a, const cli_lm_shape *lm, int64_t *B,
+                        int64_t *P);
+/* --beams N: every prompt row (and every row of the other inputs with the
+ * batch dim first) repeated N times, row b*N+i a copy of row b; *B becomes B*N */
+int cli_gen_repeat_rows(cli_gen *st, const cli_gen_args *a, const cli_lm_shape *lm, int64_t *B,
+                        int64_t P);
+/* the run's tokens: positions [from, from + L) of each row into the feed, [B, L] */
+void cli_gen_feed(cli_gen *st, const cli_lm_shape *lm, int64_t B, int64_t stride, int64_t from,
+                  int64_t L);
+/* --output: tokens [B, P+n] and logits [B, n, V] of the n steps made, from
+ * arrays laid out for N steps (compacted in place) */
+int cli_gen_write(const char *path, int64_t *tokens, float *logits, int64_t B, int64_t P, int64_t N,
+                  int64_t n, int64_t V);
+/* prints a token as it comes: its text, or its id after a space */
+void cli_print_token(const cli_vocab *v, int64_t id, bool first);
+/* each row's new tokens on a line, up to its first eos */
+void cli_gen_print_rows(const int64_t *tokens, const cli_vocab *v, int64_t B, int64_t stride,
+                        int64_t P, int64_t n, int64_t eos);
+/* the timing line on stderr: prefill ms, ms per new token, tokens/s */
+void cli_gen_report(double start, double prefilled, double end, int64_t B, int64_t P, int64_t n,
+                    int64_t beams);
+double cli_now_ms(void);
+/* the generation loop of --beams N (beam_generate.c): st holds B*N session
+ * rows (cli_gen_repeat_rows); B is the prompt rows */
+int cli_generate_beams(cli_gen *st, const cli_gen_args *a, const cli_lm_shape *lm, bool streaming,
+                       int64_t B, int64_t P, int64_t V);
 
 int cmd_check(int argc, char **argv);
 int cmd_ir(int argc, char **argv);

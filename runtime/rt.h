@@ -110,6 +110,11 @@ struct seqrt_session {
                                    keeps the first run's value until a reset */
   int64_t *kept_syms;           /* the first run's symbols since the reset (static_only ones
                                    matter) */
+  int32_t batch_sym;            /* the base symbol of the rows (dim 0 of the non-static input
+                                   that has the position dim), -1 none: what
+                                   seqrt_session_select_rows gathers along */
+  unsigned char *select_copy;   /* the rows of a STATE buffer that change, while they are
+                                   gathered: room for the largest buffer (NULL if none) */
   int nthreads;                 /* threads per region */
   seqrt_team *team;             /* barrier and failure state of the regions */
 };

@@ -241,6 +241,23 @@ int64_t seqrt_session_run_sym(const seqrt_session *s, int i);
  */
 void seqrt_session_reset(seqrt_session *s);
 int64_t seqrt_session_position(const seqrt_session *s);
+/*
+ * Reorders the rows of the kept state, as a beam search needs when its beams
+ * change parents: afterwards row i of every STATE buffer (carried states,
+ * key/value caches, what static inputs made) is what row rows[i] held
+ * before, for i in [0, n); n must be the session's batch size (the rows the
+ * state has since the first run after a reset, else the planned one) and
+ * every rows[i] in [0, n) (repeats are fine: two beams of one parent). The
+ * rows are the model's batch dim: dim 0 of its non-static input that has the
+ * position dim (the tokens [B, T] of a language model); in each STATE buffer
+ * the axis whose dim is that symbol (lstm.h_n [1, B, H]: axis 1; a key cache
+ * [B, heads, S, dh]: axis 0); a STATE buffer without one is shared by the
+ * rows and stays. p and the runs made stay. The gather goes through a copy
+ * made once by seqrt_session_new (room for the largest STATE buffer): no
+ * allocation. Errors: a wrong n or row, or a state whose batch dim is part of
+ * a larger dim.
+ */
+int seqrt_session_select_rows(seqrt_session *s, const int64_t *rows, int64_t n, seqrt_error *err);
 
 /* ---- model files (io.c): what `seqc run` and `seqrt-run` share ---- */
 

@@ -325,6 +325,38 @@ static bool plan_runs(seqrt_session *s, seqrt_error *err) {
   return true;
 }
 
+/* d is exactly base symbol sym */
+static bool dim_is(seqrt_dim x, int32_t sym) {
+  return sym >= 0 && x.coef == 1 && x.sym[0] == sym && x.sym[1] < 0;
+}
+
+/* the rows' symbol (batch_sym) and room to gather the largest STATE buffer's
+ * rows (seqrt_session_select_rows): the batch is dim 0 of the non-static
+ * input that runs along the position dim, as a language model's tokens [B, T] */
+static bool plan_select(seqrt_session *s, seqrt_error *err) {
+  const seqrt_model_desc *d = s->desc;
+  s->batch_sym = -1;
+  for (int i = 0; i < d->ninputs && s->batch_sym < 0 && d->position_sym >= 0; i++) {
+    const seqrt_buffer_desc *b = &d->bufs[d->inputs[i]];
+    if (is_static(d, i) || b->rank < 2) continue;
+    bool along = false;
+    for (int k = 1; k < b->rank; k++) along |= dim_is(b->shape[k], d->position_sym);
+    if (along && b->shape[0].coef == 1 && b->shape[0].sym[0] >= 0 && b->shape[0].sym[1] < 0 &&
+        b->shape[0].sym[0] < d->nsyms && b->shape[0].sym[0] != d->position_sym)
+      s->batch_sym = b->shape[0].sym[0];
+  }
+  size_t largest = 0;
+  for (int b = 0; b < d->nbufs; b++)
+    if (d->bufs[b].role == SEQRT_ROLE_STATE && s->bytes[b] > largest) largest = s->bytes[b];
+  if (largest == 0) return true;
+  s->select_copy = rt_alloc64(largest);
+  if (!s->select_copy) {
+    rt_errorf(err, "cannot allocate %zu bytes for the session's state", largest);
+    return false;
+  }
+  return true;
+}
+
 seqrt_session *seqrt_session_new(const seqrt_model_desc *desc, const int64_t *syms, int nthreads,
                                  seqrt_error *err) {
   if (!check_desc(desc, err)) return NULL;
@@ -368,7 +400,7 @@ seqrt_session *seqrt_session_new(const seqrt_model_desc *desc, const int64_t *sy
     goto fail;
   }
   if (!bind_syms(s, syms, err) || !size_buffers(s, err) || !place_buffers(s, err)) goto fail;
-  if (!plan_runs(s, err)) goto fail;
+  if (!plan_runs(s, err) || !plan_select(s, err)) goto fail;
   if (desc->nembedded && rt_bind_embedded(s, err)) goto fail;
   return s;
 fail:
@@ -397,6 +429,7 @@ void seqrt_session_free(seqrt_session *s) {
   free(s->arena);
   free(s->prepared);
   free(s->state);
+  free(s->select_copy);
   free(s->random);
   rt_team_free(s->team);
   free(s);
@@ -417,6 +450,82 @@ void seqrt_session_reset(seqrt_session *s) {
 }
 
 int64_t seqrt_session_position(const seqrt_session *s) { return s->position; }
+
+/* the axis of STATE buffer b that is the rows' symbol, -1 none; -2 when the
+ * symbol is inside a larger dim (B*4), where rows are not contiguous blocks */
+static int batch_axis(const seqrt_session *s, int b) {
+  const seqrt_buffer_desc *bd = &s->desc->bufs[b];
+  for (int k = 0; k < bd->rank; k++) {
+    if (dim_is(bd->shape[k], s->batch_sym)) return k;
+    if (bd->shape[k].sym[0] == s->batch_sym || bd->shape[k].sym[1] == s->batch_sym) return -2;
+  }
+  return -1;
+}
+
+int seqrt_session_select_rows(seqrt_session *s, const int64_t *rows, int64_t n, seqrt_error *err) {
+  const seqrt_model_desc *d = s->desc;
+  if (s->batch_sym < 0) {
+    for (int b = 0; b < d->nbufs; b++)
+      if (d->bufs[b].role == SEQRT_ROLE_STATE) {
+        rt_errorf(err,
+                  "model '%s' has no batch dim (dim 0 of an input along its position dim): "
+                  "its state has no rows to select",
+                  d->name ? d->name : "?");
+        return 1;
+      }
+    return 0; /* nothing kept, nothing to select */
+  }
+  /* the kept state has the first run's rows; before a run it is all zero */
+  int64_t have = s->runs > 0 ? s->kept_syms[s->batch_sym] : s->syms[s->batch_sym];
+  const char *bname = d->sym_names[s->batch_sym] ? d->sym_names[s->batch_sym] : "?";
+  if (n != have || (n > 0 && !rows)) {
+    rt_errorf(err, "select_rows: %lld rows given, the session's state has %s = %lld", (long long)n,
+              bname, (long long)have);
+    return 1;
+  }
+  for (int64_t i = 0; i < n; i++)
+    if (rows[i] < 0 || rows[i] >= have) {
+      rt_errorf(err, "select_rows: row %lld of entry %lld is not in [0, %lld)", (long long)rows[i],
+                (long long)i, (long long)have);
+      return 1;
+    }
+  for (int b = 0; b < d->nbufs; b++)
+    if (d->bufs[b].role == SEQRT_ROLE_STATE && batch_axis(s, b) == -2) {
+      rt_errorf(err, "state '%s' has %s inside a dim: its rows cannot be selected", buf_name(d, b),
+                bname);
+      return 1;
+    }
+  bool same = true;
+  for (int64_t i = 0; i < n; i++) same &= rows[i] == i;
+  if (same || s->runs == 0) return 0;
+  for (int b = 0; b < d->nbufs; b++) {
+    int axis = d->bufs[b].role == SEQRT_ROLE_STATE ? batch_axis(s, b) : -1;
+    if (axis < 0) continue; /* shared by the rows (or none): stays */
+    const int64_t *shape = &s->state_shapes[(size_t)b * SEQRT_MAX_RANK];
+    size_t outer = 1, row = seqrt_dtype_size((seqrt_dtype)d->bufs[b].dtype);
+    for (int k = 0; k < axis; k++) outer *= (size_t)shape[k];
+    for (int k = axis + 1; k < d->bufs[b].rank; k++) row *= (size_t)shape[k];
+    size_t block = row * (size_t)n; /* the rows of one outer index */
+    unsigned char *x = s->bufs[b];
+    /* per outer index: the rows that change read their sources into the
+     * copy first (a source may itself change), then take them */
+    for (size_t o = 0; o < outer; o++) {
+      unsigned char *at = x + o * block, *copy = s->select_copy;
+      for (int64_t i = 0; i < n; i++)
+        if (rows[i] != i) {
+          memcpy(copy, at + (size_t)rows[i] * row, row);
+          copy += row;
+        }
+      copy = s->select_copy;
+      for (int64_t i = 0; i < n; i++)
+        if (rows[i] != i) {
+          memcpy(at + (size_t)i * row, copy, row);
+          copy += row;
+        }
+    }
+  }
+  return 0;
+}
 
 int64_t seqrt_session_run_sym(const seqrt_session *s, int i) {
   return i >= 0 && i < s->desc->nsyms + s->desc->nderived ? s->run_syms[i] : -1;

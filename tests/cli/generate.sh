@@ -5,9 +5,10 @@
 # made by tests/golden/gen_generate.py), at 1 and 2 threads; the prompt by
 # --prompt (B = 1) gives row 0 of the batch; the stop rule of --eos; tokens
 # printed as they come; sampling reproducible by --seed, --top-k 1 greedy;
-# --vocab text in and out; and each bad input a clear error with status 1
+# --vocab text in and out; --beams N against PyTorch's beam search (HF's
+# num_beams), streaming or not; and each bad input a clear error with status 1
 # (2 for usage). The sampler's statistics and the vocabulary's details have
-# their unit tests (test_sample.c, test_vocab.c).
+# their unit tests (test_sample.c, test_vocab.c), the beams' books test_beam.c.
 # Needs $SEQC, $SRC and $TOOLS (stcompare, stdump).
 . "$(dirname "${BASH_SOURCE[0]}")/../tools/check.sh"
 cases=$SRC/tests/golden/generate
@@ -67,6 +68,64 @@ for c in gpt gpt_eos lstm seq2seq; do
   expect_that "$c streaming: a warning that the whole sequence runs again: '$ERR'" \
     [ "${ERR/runs the whole sequence/}" = "$ERR" ]
 done
+
+# ---- --beams N: beam search (HF's num_beams) equals PyTorch's ----
+# the best hypothesis of each row, its tokens exact and the logits of its
+# path within SPEC 8: rerun from position 0 (1 thread), and streaming (its
+# caches, carried states and encoded source reordered by the beams' parents)
+for c in gpt_beams gpt_beams_eos lstm_beams seq2seq_beams; do
+  d=$cases/$c
+  read -r -a args <"$d/args"
+  succeeds "${gen[@]}" "$d/model.yaml" --weights "$d/weights.safetensors" \
+    --input "$d/input.safetensors" "${args[@]}" --output "$tmp/$c.st" --threads 1 --strict
+  out=$OUT err=$ERR
+  expect_tensors "$tmp/$c.st" "$d/expected.safetensors"
+  expect_that "$c: no timing line with the beams: '$err'" grep -Eq \
+    "^seqc: prefill [0-9.]+ ms \(2 x [0-9]+ tokens, 3 beams each\), [0-9.]+ ms per new token" <<<"$err"
+  # one line per row at the end: the best hypothesis's new tokens, up to its eos
+  read -r -a all <<<"$(values "$d/expected.safetensors" tokens)"
+  tok=tokens
+  [ "$c" = seq2seq_beams ] && tok=tgt
+  read -r -a prompt <<<"$(values "$d/input.safetensors" $tok)"
+  P=$((${#prompt[@]} / 2)) L=$((${#all[@]} / 2))
+  row0=${all[*]:$P:$((L - P))} row1=${all[*]:$((L + P)):$((L - P))}
+  if [ "$c" = gpt_beams_eos ]; then
+    eos=${args[5]}
+    row0=${row0%%" $eos "*}" $eos" row1=${row1%%" $eos "*}" $eos"
+    beam_eos=$eos beam_prompt0=${prompt[*]:0:$P} beam_row0=$row0
+  fi
+  expect_that "$c: stdout is not the two rows '$row0' / '$row1': '$out'" \
+    [ "$out" = "$row0"$'\n'"$row1" ]
+  sed -e 's/causal: true, norm: true}/causal: true, norm: true, cache: 16}/' \
+    -e 's/num_layers: 2}/num_layers: 2, carry: true}/' \
+    -e 's/shape: \[B, S\]}/shape: [B, S], static: true}/' \
+    -e 's/dim_feedforward: 64, causal: true}/dim_feedforward: 64, causal: true, cache: 16}/' \
+    "$d/model.yaml" >"$tmp/$c.stream.yaml"
+  succeeds "${gen[@]}" "$tmp/$c.stream.yaml" --weights "$d/weights.safetensors" \
+    --input "$d/input.safetensors" "${args[@]}" --output "$tmp/$c.stream.st" --threads 2 --strict
+  expect_tensors "$tmp/$c.stream.st" "$d/expected.safetensors"
+  expect_that "$c streaming: a warning that the whole sequence runs again: '$ERR'" \
+    [ "${ERR/runs the whole sequence/}" = "$ERR" ]
+done
+# the beams found what greedy did not (else the goldens would not tell them apart)
+succeeds "${gen[@]}" "$cases/gpt_beams/model.yaml" --weights "$cases/gpt_beams/weights.safetensors" \
+  --input "$cases/gpt_beams/input.safetensors" --max-new-tokens 6 --output "$tmp/greedy.st"
+expect_that "gpt_beams: greedy gives the beams' tokens $(values "$tmp/greedy.st" tokens)" \
+  [ "$(values "$tmp/greedy.st" tokens)" != "$(values "$cases/gpt_beams/expected.safetensors" tokens)" ]
+# --beams 1 is greedy: the greedy golden, bit for bit
+d=$cases/gpt
+succeeds "${gen[@]}" "$d/model.yaml" --weights "$d/weights.safetensors" \
+  --input "$d/input.safetensors" --max-new-tokens 6 --beams 1 --output "$tmp/b1.st" --threads 1
+expect_tensors "$tmp/b1.st" "$tmp/gpt.1.st" --atol 0 --rtol 0
+# --prompt (B = 1): row 0 of the batch, printed at the end, stopped at its eos
+d=$cases/gpt_beams_eos
+succeeds "${gen[@]}" "$d/model.yaml" --weights "$d/weights.safetensors" --threads 1 \
+  --prompt "$beam_prompt0" --max-new-tokens 7 --beams 3 --eos "$beam_eos" --output "$tmp/bp.st"
+expect_that "--beams 3 --prompt '$beam_prompt0' printed '$OUT', want '$beam_row0'" \
+  [ "$OUT" = "$beam_row0" ]
+expect_that "--beams --output tokens: $(values "$tmp/bp.st" tokens)" \
+  [ "$(values "$tmp/bp.st" tokens | cut -d' ' -f1-$(wc -w <<<"$beam_prompt0 $beam_row0"))" = \
+    "$beam_prompt0 $beam_row0" ]
 
 # ---- --prompt: B = 1, the tokens printed as they come ----
 # (the small LSTM from here on: each run JIT-compiles its model)
@@ -170,6 +229,15 @@ for bad in "--top-p 0" "--top-p 1.5" "--temperature -1" "--top-p x" "--max-new-t
   fails 2 "${gpt[@]}" --prompt "1 2" "${b[@]}"
   expect_err "${b[0]} wants"
 done
+for bad in "--beams 0" "--beams x" "--beams -2"; do
+  read -r -a b <<<"$bad"
+  fails 2 "${gpt[@]}" --prompt "1 2" "${b[@]}"
+  expect_err "--beams wants"
+done
+fails 2 "${gpt[@]}" --prompt "1 2" --beams 2 --temperature 0.5
+expect_err "--beams 2 with --temperature 0.5: beam sampling is not supported"
+fails 1 "${gpt[@]}" --prompt "1 2" --beams 26
+expect_err "--beams 26: beam search keeps the best 2N = 52 continuations, but the logits have V = 50 ids"
 fails 2 "${gpt[@]}" --prompt "1 x 2"
 expect_err "--prompt wants token ids separated by spaces"
 fails 2 "${gpt[@]}" --prompt "1" --input "$cases/gpt/input.safetensors"
@@ -184,4 +252,4 @@ help=$OUT
 succeeds "$SEQC" help generate
 expect_that "seqc help generate differs from seqc generate --help" [ "$OUT" = "$help" ]
 
-finish 145
+finish 213
