@@ -8,9 +8,9 @@
  *   gen WEIGHTS.safetensors N ID...   prints the N new token ids
  *   gen --rss WEIGHTS.safetensors ID...
  *       generates 10 tokens, then after a reset 1000: the peak resident size
- *       of the process must be where 10 steps left it (a run allocates
- *       nothing; the caches were placed when the session began); prints
- *       both in KiB
+ *       of the process must be where 10 steps left it, within 256 KiB (a
+ *       run allocates nothing; the caches were placed when the session
+ *       began); prints both in KiB
  *
  * The model's first input is the tokens i32 or i64 [1, T], its first output
  * the logits [1, T, V]; built with -DSEQC_MODEL=seqc_model_NAME (tests/aot/
@@ -109,7 +109,10 @@ int main(int argc, char **argv) {
     printf("%ld %ld\n", after10, after1000);
     seqrt_st_close(w);
     seqrt_session_free(s);
-    return after1000 > after10 ? die("rss", "1000 steps grew the peak resident size") : 0;
+    /* a slack of 256 KiB: the process's own pages (thread stacks, stdio) may
+     * move by a few under load; what a run would allocate per token (a row of
+     * the caches, 2 KiB a layer) grows it by megabytes in 990 steps */
+    return after1000 > after10 + 256 ? die("rss", "1000 steps grew the peak resident size") : 0;
   }
   rc = generate(s, prompt, P, n, a, &err);
   if (!rc) { /* start over: the same tokens */

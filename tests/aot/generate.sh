@@ -32,7 +32,10 @@ sed 's/causal: true, norm: true}/causal: true, norm: true, cache: 64}/' "$g/mode
 gen_round gpt "$tmp/gpt.yaml" "$g/weights.safetensors" 40 3 14 15 9 2
 
 # no allocation per token: 1000 decode steps leave the peak resident size
-# where 10 left it (a cache of 1100 positions, placed when the session began)
+# where 10 left it (a cache of 1100 positions, placed when the session began),
+# within 256 KiB: the process's own pages (thread stacks, stdio) moved by 128
+# KiB once on a loaded machine; a run allocating a cache row per token would
+# grow it by megabytes
 sed 's/causal: true, norm: true}/causal: true, norm: true, cache: 1100}/' "$g/model.yaml" \
   >"$tmp/gpt1100.yaml"
 d=$tmp/gpt1100
@@ -43,7 +46,7 @@ if succeeds "$SEQC" compile "$tmp/gpt1100.yaml" -o "$d/m.o" --header "$d/m.h" &&
   succeeds "$d/gen" --rss "$g/weights.safetensors" 3 14 15 9 2
   read -r after10 after1000 <<<"$OUT"
   expect_that "peak RSS ${after10:-?} KiB after 10 steps, ${after1000:-?} after 1000" \
-    [ -n "$after10" ] && [ "$after1000" = "$after10" ]
+    [ -n "$after10" ] && [ "$after1000" -le "$((after10 + 256))" ]
 fi
 
 finish 16
