@@ -165,6 +165,12 @@ LLVMValueRef cg_value_buffer(cg_ctx *c, int buffer);
 /* i64 id of buffer `buffer` (-1: none), for messages: in a kernel function
  * from its id table, so that layers' kernels stay the same code */
 LLVMValueRef cg_buffer_id(cg_ctx *c, int buffer);
+/* where buffer `buffer` sits in a table of buffer pointers: its slot in a
+ * kernel function (made on first use), else its id */
+int cg_buffer_slot(cg_ctx *c, int buffer);
+/* in a kernel function: table[k] = bufs[ids[k]] for each of its slots (a
+ * scan's per-thread table, indexed by cg_buffer_slot) */
+void cg_fill_table(cg_ctx *c, LLVMValueRef table);
 /* module.c: the symbols and the session's numbers at the current function's entry */
 void cg_load_syms(cg_ctx *c);
 

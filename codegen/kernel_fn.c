@@ -6,10 +6,11 @@
  * small functions, each distinct one once, instead of one huge `run`.
  *
  * A kernel function takes the entry's arguments plus a table of buffer ids:
- *   void kernel.N(ptr bufs, ptr ids, ptr syms, ptr team, i32 ith, i32 nth)
- * and finds buffer k of its own (in the order its code first asked for
- * them) at bufs[ids[k]], so the code of two layers' kernels differs only in
- * their call sites' id tables. Symbols and the session's numbers are loaded
+ *   void kernel.N(ptr bufs, ptr ids, i64 nids, ptr syms, ptr team, i32 ith, i32 nth)
+ * and finds buffer k of its own (its slot k, in the order its code first
+ * asked for them) at bufs[ids[k]], so the code of two layers' kernels
+ * differs only in their call sites' id tables. A scan's per-thread table of
+ * buffer pointers holds the kernel's nids slots the same way (local[k]). Symbols and the session's numbers are loaded
  * (or folded in) at the function's entry as the entry points do. Two
  * kernels are the same function when their printed IR, with value names
  * dropped, is the same text. The functions are internal and noinline: they
@@ -115,21 +116,42 @@ static void restore(cg_ctx *c, const saved *s) {
 /* true when buffers are the kernel function's own (not a scan step's table of them) */
 static bool in_kernel(const cg_ctx *c) { return c->ids && c->bufs == LLVMGetParam(c->fn, 0); }
 
-LLVMValueRef cg_buffer_id(cg_ctx *c, int buffer) {
-  if (buffer < 0 || !in_kernel(c)) return cg_i64(c, buffer);
+int cg_buffer_slot(cg_ctx *c, int buffer) {
+  if (!c->ids) return buffer;
   int slot = c->slot_of[buffer];
   if (slot < 0) {
     slot = c->slot_of[buffer] = c->nslots;
     c->slot_buf[c->nslots++] = buffer;
   }
-  LLVMValueRef id = LLVMBuildLoad2(c->b, c->i32, cg_gep(c, c->i32, c->ids, cg_i64(c, slot)), "");
+  return slot;
+}
+
+/* i64 id of the buffer at slot k of the kernel's table */
+static LLVMValueRef slot_id(cg_ctx *c, LLVMValueRef k) {
+  LLVMValueRef id = LLVMBuildLoad2(c->b, c->i32, cg_gep(c, c->i32, c->ids, k), "");
   LLVMSetAlignment(id, 4);
   return LLVMBuildSExt(c->b, id, c->i64, "");
 }
 
+LLVMValueRef cg_buffer_id(cg_ctx *c, int buffer) {
+  if (buffer < 0 || !c->ids) return cg_i64(c, buffer);
+  return slot_id(c, cg_i64(c, cg_buffer_slot(c, buffer)));
+}
+
+void cg_fill_table(cg_ctx *c, LLVMValueRef table) {
+  LLVMValueRef bufs = LLVMGetParam(c->fn, 0);
+  cg_loop k;
+  cg_loop_begin(c, &k, cg_i64(c, 0), LLVMGetParam(c->fn, 2), cg_i64(c, 1));
+  LLVMValueRef p = LLVMBuildLoad2(c->b, c->ptr, cg_gep(c, c->ptr, bufs, slot_id(c, k.i)), "");
+  LLVMSetAlignment(p, 8);
+  LLVMSetAlignment(LLVMBuildStore(c->b, p, cg_gep(c, c->ptr, table, k.i)), 8);
+  cg_loop_end(c, &k);
+}
+
 LLVMValueRef cg_value_buffer(cg_ctx *c, int buffer) {
-  if (!in_kernel(c)) {
-    LLVMValueRef p = LLVMBuildLoad2(c->b, c->ptr, cg_gep(c, c->ptr, c->bufs, cg_i64(c, buffer)), "");
+  if (!in_kernel(c)) { /* an entry's bufs, or a scan's table (by slot in a kernel function) */
+    LLVMValueRef at = cg_gep(c, c->ptr, c->bufs, cg_i64(c, cg_buffer_slot(c, buffer)));
+    LLVMValueRef p = LLVMBuildLoad2(c->b, c->ptr, at, "");
     LLVMSetAlignment(p, 8);
     return p;
   }
@@ -143,8 +165,8 @@ void cg_kernel_call(cg_ctx *c, const ir_node *n, const ir_node *partner,
                     void (*emit)(cg_ctx *c, const ir_node *n, const ir_node *partner)) {
   saved s;
   save(c, &s);
-  LLVMTypeRef params[] = {c->ptr, c->ptr, c->ptr, c->ptr, c->i32, c->i32};
-  LLVMTypeRef fty = LLVMFunctionType(c->void_t, params, 6, 0);
+  LLVMTypeRef params[] = {c->ptr, c->ptr, c->i64, c->ptr, c->ptr, c->i32, c->i32};
+  LLVMTypeRef fty = LLVMFunctionType(c->void_t, params, 7, 0);
   LLVMValueRef fn = LLVMAddFunction(c->mod, "kernel.new", fty);
   LLVMSetLinkage(fn, LLVMInternalLinkage);
   static const char *const attrs[] = {"nounwind", "noinline"};
@@ -156,10 +178,10 @@ void cg_kernel_call(cg_ctx *c, const ir_node *n, const ir_node *partner,
   c->fn = fn;
   c->bufs = LLVMGetParam(fn, 0);
   c->ids = LLVMGetParam(fn, 1);
-  c->syms = LLVMGetParam(fn, 2);
-  c->team = LLVMGetParam(fn, 3);
-  c->ith = LLVMGetParam(fn, 4);
-  c->nth = LLVMGetParam(fn, 5);
+  c->syms = LLVMGetParam(fn, 3);
+  c->team = LLVMGetParam(fn, 4);
+  c->ith = LLVMGetParam(fn, 5);
+  c->nth = LLVMGetParam(fn, 6);
   c->entry = LLVMAppendBasicBlockInContext(c->llvm, fn, "entry");
   LLVMPositionBuilderAtEnd(c->b, c->entry);
   cg_load_syms(c);
@@ -182,7 +204,7 @@ void cg_kernel_call(cg_ctx *c, const ir_node *n, const ir_node *partner,
   LLVMSetGlobalConstant(table, 1);
   LLVMSetLinkage(table, LLVMPrivateLinkage);
   LLVMSetUnnamedAddress(table, LLVMGlobalUnnamedAddr);
-  LLVMValueRef args[] = {c->bufs, table, c->syms, c->team, c->ith, c->nth};
-  LLVMBuildCall2(c->b, fty, fn, args, 6, "");
+  LLVMValueRef args[] = {c->bufs, table, cg_i64(c, c->nslots), c->syms, c->team, c->ith, c->nth};
+  LLVMBuildCall2(c->b, fty, fn, args, 7, "");
   c->kernels->calls++;
 }

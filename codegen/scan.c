@@ -26,7 +26,7 @@ static LLVMValueRef offset(cg_ctx *c, LLVMValueRef p, LLVMValueRef elems, size_t
 
 /* slot of buffer b in the local table */
 static LLVMValueRef slot(cg_ctx *c, LLVMValueRef table, int b) {
-  return cg_gep(c, c->ptr, table, cg_i64(c, b));
+  return cg_gep(c, c->ptr, table, cg_i64(c, cg_buffer_slot(c, b)));
 }
 static LLVMValueRef load_slot(cg_ctx *c, LLVMValueRef table, int b) {
   LLVMValueRef p = LLVMBuildLoad2(c->b, c->ptr, slot(c, table, b), "");
@@ -308,10 +308,14 @@ static bool scan_open(cg_ctx *c, const ir_node *n, ir_graph *view, scan *out_sca
   LLVMValueRef T = cg_dim(c, lt->dims[1]);
   S->steps = LLVMBuildSDiv(b, T, cg_i64(c, chunk), "steps");
 
-  /* the per-thread table of buffer pointers, a copy of bufs */
+  /* the per-thread table of buffer pointers, a copy of bufs (of the kernel
+   * function's slots: what the scan uses) */
   LLVMTypeRef tab_ty = LLVMArrayType(c->ptr, (unsigned)(g->nbuffers > 0 ? g->nbuffers : 1));
   LLVMValueRef local = S->local = cg_alloca(c, tab_ty, "scan_bufs");
-  LLVMBuildMemCpy(b, local, 8, c->bufs, 8, cg_i64(c, (int64_t)g->nbuffers * 8));
+  if (c->ids)
+    cg_fill_table(c, local);
+  else
+    LLVMBuildMemCpy(b, local, 8, c->bufs, 8, cg_i64(c, (int64_t)g->nbuffers * 8));
 
   port *in = S->in = calloc((size_t)n->ninputs + 1, sizeof *in);
   port *out = S->out = calloc((size_t)n->noutputs + 1, sizeof *out);
