@@ -1,4 +1,4 @@
-# build_id.cmake: writes OUT, a header defining CG_BUILD_ID, a SHA-256 of the
+# build_id.cmake: writes OUT, a C file defining cg_build_id, a SHA-256 of the
 # compiler's sources (every file under ir/ frontend/ passes/ codegen/
 # runtime/ of ROOT, by path and content). The compile cache puts it in every
 # key, so an entry made by other sources of seqc is never found. Run by
@@ -16,7 +16,7 @@ foreach(f ${files})
   string(APPEND all "${f} ${h}\n")
 endforeach()
 string(SHA256 id "${all}")
-set(text "/* written by cmake/build_id.cmake: a hash of the compiler's sources */\n#define CG_BUILD_ID \"${id}\"\n")
+set(text "/* written by cmake/build_id.cmake: a hash of the compiler's sources (cg_internal.h) */\nconst char cg_build_id[] = \"${id}\";\n")
 # rewritten only when it changes, so that an unchanged id rebuilds nothing
 if(EXISTS ${OUT})
   file(READ ${OUT} old)

@@ -4,7 +4,7 @@
  * length and SHA-256) and then the payload, an object file's bytes. The key
  * is a SHA-256 of everything the object depends on (cg_cache_key): the
  * unoptimized module's bitcode, the target, the optimization level, the LLVM
- * version and a hash of seqc's own compiler sources (CG_BUILD_ID, written by
+ * version and a hash of seqc's own compiler sources (cg_build_id, written by
  * the build), so an edit to codegen never meets a stale entry.
  *
  * An entry is never trusted: one whose header or payload does not check out
@@ -32,7 +32,6 @@
 #include <llvm-c/BitWriter.h>
 #include <llvm/Config/llvm-config.h>
 
-#include "cg_build_id.h"
 #include "cg_internal.h"
 
 /* ---- SHA-256 (FIPS 180-4) ---- */
@@ -161,7 +160,7 @@ void cg_cache_key(LLVMModuleRef mod, LLVMTargetMachineRef tm, int level, const c
   sha_init(&s);
   key_str(&s, "seqc compile cache key 1");
   key_str(&s, kind);
-  key_str(&s, CG_BUILD_ID);
+  key_str(&s, cg_build_id);
   key_str(&s, LLVM_VERSION_STRING);
   char *triple = LLVMGetTargetMachineTriple(tm);
   char *cpu = LLVMGetTargetMachineCPU(tm);

@@ -348,10 +348,13 @@ bool cg_module_optimize(LLVMModuleRef mod, LLVMTargetMachineRef tm, int level, s
  * The key of the object that tm makes of mod at level: a SHA-256 of mod's
  * bitcode (unoptimized: every codegen decision is in it), tm's triple, CPU
  * and features, the level, kind (what the object is for: "jit", "obj"; a
- * kernel's entry would say so here), the LLVM version and seqc's build id.
+ * kernel's entry would say so here), the LLVM version and cg_build_id.
  */
 void cg_cache_key(LLVMModuleRef mod, LLVMTargetMachineRef tm, int level, const char *kind,
                   uint8_t key[CG_HASH_BYTES]);
+/* SHA-256 (hex) of the compiler's sources, in cg_build_id.c, which
+ * cmake/build_id.cmake writes into the build tree whenever one changes */
+extern const char cg_build_id[];
 /* a monotonic clock, for cg_stats */
 double cg_now_ms(void);
 
