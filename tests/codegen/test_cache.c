@@ -272,10 +272,10 @@ static void test_foreign_entry(void **state) {
   remove_tmp(dir);
 }
 
-static void set_mtime(const char *dir, const uint8_t *key, time_t t) {
+static void set_mtime(const char *dir, const uint8_t *key, time_t t, long ns) {
   char path[512];
   cg_cache_entry_path(dir, key, path, sizeof path);
-  struct timespec ts[2] = {{t, 0}, {t, 0}};
+  struct timespec ts[2] = {{t, ns}, {t, ns}};
   assert_int_equal(utimensat(AT_FDCWD, path, ts, 0), 0);
 }
 
@@ -296,7 +296,7 @@ static void test_size_bound(void **state) {
   char note[128] = "";
   for (int i = 0; i < 3; i++) {
     assert_true(cg_cache_store(dir, bound, k[i], payload, sizeof payload, note, sizeof note));
-    set_mtime(dir, k[i], 1000000 + i); /* k0 oldest */
+    set_mtime(dir, k[i], 1000000, 1000 * i); /* k0 oldest, by nanoseconds */
   }
   void *p;
   size_t n;
@@ -310,9 +310,9 @@ static void test_size_bound(void **state) {
   assert_int_equal(count_files(dir, NULL), 3);
   /* a bound of one entry keeps only the newest (the others made old: file
    * times can be as coarse as a clock tick) */
-  set_mtime(dir, k[0], 1000000);
-  set_mtime(dir, k[2], 1000000);
-  set_mtime(dir, k[3], 1000000);
+  set_mtime(dir, k[0], 1000000, 0);
+  set_mtime(dir, k[2], 1000000, 0);
+  set_mtime(dir, k[3], 1000000, 0);
   assert_true(cg_cache_store(dir, HEADER + 1000, k[1], payload, sizeof payload, note,
                              sizeof note));
   assert_int_equal(count_files(dir, NULL), 1);
