@@ -5,9 +5,9 @@
  * verified, optimized with the new pass manager at the requested level and
  * compiled to an object in memory, which an ORC LLJIT (whose target machine
  * is the same one) links. With a cache directory the object may come from
- * the cache instead (cache.c): then optimization and machine code are skipped. The runtime's
- * team functions (seqrt_barrier, seqrt_arrive, seqrt_wait) and seqrt_fail
- * are defined in the JIT as absolute symbols
+ * the cache instead (cache.c): then optimization and machine code are
+ * skipped. The runtime's team functions (seqrt_barrier, seqrt_arrive,
+ * seqrt_wait) and seqrt_fail are defined in the JIT as absolute symbols
  * (they live in a static library, so dlsym would not find them); libm (sin,
  * cos, pow) comes from a process symbol generator. Every LLVM error becomes
  * a seqrt_error message: nothing here aborts on bad input. The target machine
