@@ -3,12 +3,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <time.h>
 
 #include "cli.h"
 
 static const char help[] =
     "usage: seqc bench MODEL.yaml [--dim N=V]... [--threads N] [--unroll N] [--iters N] [--json]\n"
+    "                  [--no-cache]\n"
     "\n"
     "Compiles the model once for the bound dims (YAML defaults unless --dim), then\n"
     "runs it on random weights and inputs: warm-up, then --iters runs (default: at\n"
@@ -16,14 +16,20 @@ static const char help[] =
     "percentile run time, the planned arena, peak RSS and GFLOP/s (FLOPs as the peer\n"
     "kit counts them: matmuls, attention, conv1d, recurrent weights; over the\n"
     "median). --json prints one JSON object with the keys compile_ms, median_ms,\n"
-    "p10_ms, p90_ms, peak_rss_mb, gflops (and more).\n"
+    "p10_ms, p90_ms, peak_rss_mb, gflops (and more: cache_hit, kernels, the compile\n"
+    "stages in stages_ms).\n"
     "  --threads N   threads (default 0: all cores)\n"
-    "  --unroll N    scan steps per loop iteration (default: chosen per scan)\n";
+    "  --unroll N    scan steps per loop iteration (default: chosen per scan)\n"
+    "  --no-cache    compile without the compile cache (neither read nor written)\n";
 
-static double now_ms(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
+static double now_ms(void) { return cli_now_ms(); }
+
+/* the kernels of the module: the planned graph's live nodes (every one is a
+ * kernel of its own until identical kernels are shared) */
+static int count_kernels(const ir_graph *g) {
+  int n = 0;
+  for (int i = 0; i < g->nnodes; i++) n += !g->nodes[i].dead;
+  return n;
 }
 
 static int cmp_double(const void *a, const void *b) {
@@ -71,6 +77,7 @@ int cmd_bench(int argc, char **argv) {
     cli_model_free(&m);
     return CLI_ERROR;
   }
+  cli_times times_ms;
   ir_graph *g = m.graph;
   int64_t syms[IR_MAX_SYMS];
   int status = cli_bind_dims(g, &o, NULL, NULL, syms);
@@ -79,8 +86,10 @@ int cmd_bench(int argc, char **argv) {
     return status;
   }
   double flops = cli_count_flops(g, syms);
-  cg_jit *jit = cli_compile_unroll(g, syms, &m.diags, o.unroll);
+  double t_front = now_ms() - t0;
+  cg_jit *jit = cli_compile_timed(g, syms, &m.diags, o.unroll, &times_ms);
   double compile_ms = now_ms() - t0;
+  times_ms.frontend_ms = t_front;
   /* after the clock: drawing T-long inputs is not compiling */
   int nin = g->ninputs;
   seqrt_tensor *inputs = calloc((size_t)nin + 1, sizeof *inputs);
@@ -100,14 +109,20 @@ int cmd_bench(int argc, char **argv) {
   outputs = calloc((size_t)desc->noutputs + 1, sizeof *outputs);
 
   /* warm-up: at least 3 runs and 0.1 s */
+  /* a streaming model's runs continue one another: each timed run starts the
+   * session over (untimed), or the runs would fill its key/value caches */
+  bool restart = desc->streaming;
   double start = now_ms();
-  for (int k = 0; k < 3 || now_ms() - start < 100; k++)
+  for (int k = 0; k < 3 || now_ms() - start < 100; k++) {
+    if (restart) seqrt_session_reset(session);
     if (seqrt_session_run(session, inputs, outputs, &err)) goto fail;
+  }
   int cap = iters ? (int)iters : 1000;
   times = malloc(sizeof(double) * (size_t)cap);
   int n = 0;
   start = now_ms();
   while (n < cap && (iters ? n < iters : (n < 10 || now_ms() - start < 500))) {
+    if (restart) seqrt_session_reset(session);
     double t = now_ms();
     if (seqrt_session_run(session, inputs, outputs, &err)) goto fail;
     times[n++] = now_ms() - t;
@@ -127,13 +142,20 @@ int cmd_bench(int argc, char **argv) {
       printf("%s\"%s\": %lld", s ? ", " : "", g->syms[s].name, (long long)syms[s]);
     printf("}, \"threads\": %d, \"iters\": %d, \"compile_ms\": %.3f, \"median_ms\": %.4f, "
            "\"p10_ms\": %.4f, \"p90_ms\": %.4f, \"peak_rss_mb\": %.1f, \"arena_mb\": %.3f, "
-           "\"flops\": %.0f, \"gflops\": %.2f}\n",
-           threads, n, compile_ms, median, p10, p90, rss_mb, arena_mb, flops, gflops);
+           "\"flops\": %.0f, \"gflops\": %.2f, \"cache_hit\": %s, \"kernels\": %d, ",
+           threads, n, compile_ms, median, p10, p90, rss_mb, arena_mb, flops, gflops,
+           times_ms.cg.cache_hit ? "true" : "false", count_kernels(g));
+    const cg_stats *c = &times_ms.cg;
+    printf("\"stages_ms\": {\"frontend\": %.3f, \"passes\": %.3f, \"llvm_ir\": %.3f, "
+           "\"llvm_opt\": %.3f, \"machine_code\": %.3f, \"cache\": %.3f, \"link\": %.3f}}\n",
+           times_ms.frontend_ms, times_ms.passes_ms, c->ir_ms, c->optimize_ms, c->machine_ms,
+           c->cache_ms, c->link_ms);
   } else {
     printf("model %s:", g->name ? g->name : "");
     for (int s = 0; s < g->nsyms; s++)
       printf(" %s=%lld", g->syms[s].name, (long long)syms[s]);
-    printf("\ncompile:  %.1f ms\n", compile_ms);
+    printf("\ncompile:  %.1f ms%s\n", compile_ms,
+           !times_ms.cg.cache_used ? "" : times_ms.cg.cache_hit ? " (cache hit)" : " (cache miss)");
     char th[32];
     snprintf(th, sizeof th, "%d", threads);
     printf("run:      median %.4f ms  (p10 %.4f, p90 %.4f) over %d runs, threads %s\n", median,

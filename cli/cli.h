@@ -54,10 +54,33 @@ int cli_bind_dims(const ir_graph *g, const cli_opts *o, const seqrt_tensor *inpu
                   const bool *given, int64_t *syms);
 
 /* runs the pass pipeline with dims bound to syms (-1: left symbolic, read at
- * run time) and JIT-compiles; NULL on error */
+ * run time) and JIT-compiles, with the compile cache (cli_cache_dir); NULL on
+ * error */
 cg_jit *cli_compile(ir_graph *g, const int64_t *syms, ir_diags *d);
 /* the same with the scan unroll factor (0 = chosen by the unroll pass) */
 cg_jit *cli_compile_unroll(ir_graph *g, const int64_t *syms, ir_diags *d, int unroll);
+
+/* how long a compile took, by stage (milliseconds) */
+typedef struct cli_times {
+  double frontend_ms; /* loading and lowering the YAML (the caller measures it) */
+  double passes_ms;   /* the pass pipeline */
+  cg_stats cg;        /* codegen's stages and the cache (cg.h) */
+} cli_times;
+/* cli_compile_unroll, also filling t->passes_ms and t->cg */
+cg_jit *cli_compile_timed(ir_graph *g, const int64_t *syms, ir_diags *d, int unroll, cli_times *t);
+/* the times on stderr, one line: "seqc: compile: frontend 1.2 ms, ..." */
+void cli_print_times(const cli_times *t);
+/* a monotonic clock in milliseconds */
+double cli_now_ms(void);
+
+/*
+ * The compile cache's directory: $SEQC_CACHE_DIR, else $XDG_CACHE_HOME/seqc,
+ * else $HOME/.cache/seqc, written to buf; NULL (no cache) after --no-cache
+ * or with SEQC_NO_CACHE set (not "" or "0"), or with no HOME.
+ */
+const char *cli_cache_dir(char *buf, size_t size);
+/* the cache's bound: $SEQC_CACHE_MAX_MB megabytes, 0 (the default) if unset */
+int64_t cli_cache_max_bytes(void);
 
 /*
  * Random inputs of the bound shapes: f32 uniform in [-1, 1]; integer inputs
@@ -77,8 +100,10 @@ typedef enum {
   CLI_ARG_BAD,   /* a usage error, printed; stop, status CLI_USAGE */
 } cli_arg;
 
-/* The options every subcommand takes (--dim, --threads, --unroll, --strict)
- * and --help, which prints HELP on stdout. */
+/* The options every subcommand takes (--dim, --threads, --unroll, --strict,
+ * --no-cache) and --help, which prints HELP on stdout. --no-cache sets
+ * SEQC_NO_CACHE=1 in the environment, which cli_cache_dir reads: so every
+ * subcommand that compiles through cli_compile honors it. */
 cli_arg cli_parse_common(int argc, char **argv, int *i, cli_opts *o, const char *help);
 /*
  * The CLI's messages, in the runtime driver's one format (seqrt_report):

@@ -2,6 +2,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli.h"
 
@@ -77,6 +78,11 @@ cli_arg cli_parse_common(int argc, char **argv, int *i, cli_opts *o, const char 
   }
   if (!strcmp(a, "--strict")) {
     o->strict = true;
+    return CLI_ARG_TAKEN;
+  }
+  if (!strcmp(a, "--no-cache")) {
+    /* through the environment: the compile happens far from argv (generate) */
+    setenv("SEQC_NO_CACHE", "1", 1);
     return CLI_ARG_TAKEN;
   }
   return CLI_ARG_OTHER;
@@ -163,11 +169,54 @@ cg_jit *cli_compile(ir_graph *g, const int64_t *syms, ir_diags *d) {
 }
 
 cg_jit *cli_compile_unroll(ir_graph *g, const int64_t *syms, ir_diags *d, int unroll) {
+  cli_times t;
+  return cli_compile_timed(g, syms, d, unroll, &t);
+}
+
+double cli_now_ms(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
+}
+
+const char *cli_cache_dir(char *buf, size_t size) {
+  const char *off = getenv("SEQC_NO_CACHE");
+  if (off && *off && strcmp(off, "0")) return NULL;
+  const char *dir = getenv("SEQC_CACHE_DIR"), *xdg = getenv("XDG_CACHE_HOME"),
+             *home = getenv("HOME");
+  int n;
+  if (dir && *dir)
+    n = snprintf(buf, size, "%s", dir);
+  else if (xdg && *xdg)
+    n = snprintf(buf, size, "%s/seqc", xdg);
+  else if (home && *home)
+    n = snprintf(buf, size, "%s/.cache/seqc", home);
+  else
+    return NULL;
+  return n > 0 && (size_t)n < size ? buf : NULL;
+}
+
+int64_t cli_cache_max_bytes(void) {
+  const char *s = getenv("SEQC_CACHE_MAX_MB");
+  int64_t mb;
+  if (!s || !*s) return 0;
+  if (!cli_parse_int(s, &mb) || mb < 1 || mb > ((int64_t)1 << 40)) {
+    cli_warning("SEQC_CACHE_MAX_MB wants a positive number of megabytes, got '%s': using 512", s);
+    return 0;
+  }
+  return mb << 20;
+}
+
+cg_jit *cli_compile_timed(ir_graph *g, const int64_t *syms, ir_diags *d, int unroll, cli_times *t) {
   /* a dim at -1 is left symbolic: the code reads it from the session at run
    * time (runs of other lengths in one session); the others fold in */
   bool all_bound = true;
   for (int s = 0; s < g->nsyms; s++) all_bound &= syms[s] >= 0;
-  cg_options opt = {.bind_syms = syms, .opt_level = 3};
+  char dir[4096];
+  cg_options opt = {.bind_syms = syms,
+                    .opt_level = 3,
+                    .cache_dir = cli_cache_dir(dir, sizeof dir),
+                    .cache_max_bytes = cli_cache_max_bytes()};
   ir_target target;
   cg_target(&opt, &target);
   pass_ctx ctx = {.diags = d,
@@ -175,11 +224,32 @@ cg_jit *cli_compile_unroll(ir_graph *g, const int64_t *syms, ir_diags *d, int un
                   .unroll = unroll,
                   .target = &target,
                   .bind_syms = syms};
+  memset(t, 0, sizeof *t);
+  double t0 = cli_now_ms();
   if (!pass_run_pipeline(g, &ctx)) return NULL;
+  t->passes_ms = cli_now_ms() - t0;
   seqrt_error err;
   cg_jit *j = cg_jit_compile(g, &opt, &err);
-  if (!j) cli_error("internal: code generation failed: %s", err.msg);
+  if (!j) {
+    cli_error("internal: code generation failed: %s", err.msg);
+    return NULL;
+  }
+  t->cg = *cg_jit_stats(j);
+  /* one compile a process: this is the "at most once" of the warning */
+  if (t->cg.cache_note[0])
+    cli_warning("compile cache: %s (compiled without it)", t->cg.cache_note);
   return j;
+}
+
+void cli_print_times(const cli_times *t) {
+  const cg_stats *c = &t->cg;
+  double total = t->frontend_ms + t->passes_ms + c->ir_ms + c->optimize_ms + c->machine_ms +
+                 c->cache_ms + c->link_ms;
+  fprintf(stderr,
+          "seqc: compile: frontend %.1f ms, passes %.1f ms, LLVM IR %.1f ms, LLVM optimization "
+          "%.1f ms, machine code %.1f ms, cache %.1f ms (%s), link/load %.1f ms; total %.1f ms\n",
+          t->frontend_ms, t->passes_ms, c->ir_ms, c->optimize_ms, c->machine_ms, c->cache_ms,
+          !c->cache_used ? "not used" : c->cache_hit ? "hit" : "miss", c->link_ms, total);
 }
 
 /* splitmix64: small, reproducible */

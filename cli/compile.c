@@ -15,7 +15,7 @@ extern char **environ;
 static const char help[] =
     "usage: seqc compile MODEL.yaml -o OUT [--header MODEL.h] [--emit obj|shared|asm|llvm]\n"
     "                    [--target-cpu CPU] [--dim N=V]... [--embed-weights W.safetensors]\n"
-    "                    [--unroll N] [--strict]\n"
+    "                    [--unroll N] [--strict] [--no-cache] [--verbose]\n"
     "\n"
     "Compiles MODEL.yaml ahead of time. The output holds the model's code and its\n"
     "descriptor `const seqrt_model_desc seqc_model_NAME` (NAME from `name:`), which a\n"
@@ -30,7 +30,11 @@ static const char help[] =
     "  --embed-weights W  carry the parameters of W inside the output, so the program\n"
     "                     needs no weights file\n"
     "  --unroll N         scan steps per loop iteration (default: chosen per scan)\n"
-    "  --strict           parameters in W that the model does not use are errors\n";
+    "  --strict           parameters in W that the model does not use are errors\n"
+    "  --no-cache         compile without the compile cache (neither read nor written;\n"
+    "                     objects with --embed-weights are never cached)\n"
+    "  --verbose          print the time of each compile stage, and whether the\n"
+    "                     cache hit, on stderr\n";
 
 typedef struct compile_args {
   cli_opts o;          /* shared options (--dim, --strict) */
@@ -41,6 +45,7 @@ typedef struct compile_args {
   const char *emit;    /* --emit, as given */
   cg_emit_kind kind;   /* what cg_object_write writes */
   bool shared;         /* --emit shared: link the object into a .so */
+  bool verbose;        /* --verbose: stage times on stderr */
 } compile_args;
 
 static int parse(int argc, char **argv, compile_args *a) {
@@ -52,6 +57,10 @@ static int parse(int argc, char **argv, compile_args *a) {
     if (c == CLI_ARG_HELP) return -1;
     if (c == CLI_ARG_TAKEN) continue;
     const char *s = argv[i];
+    if (!strcmp(s, "--verbose") || !strcmp(s, "-v")) {
+      a->verbose = true;
+      continue;
+    }
     const char **str = !strcmp(s, "-o") || !strcmp(s, "--output") ? &a->out
                        : !strcmp(s, "--header")                   ? &a->header
                        : !strcmp(s, "--emit")                     ? &a->emit
@@ -290,6 +299,8 @@ int cmd_compile(int argc, char **argv) {
   int status = parse(argc, argv, &a);
   if (status) return status < 0 ? CLI_OK : status;
 
+  cli_times times = {0};
+  double since = cli_now_ms();
   cli_model m;
   if (!cli_model_load(&m, a.o.model, a.o.strict)) {
     cli_model_free(&m);
@@ -297,6 +308,7 @@ int cmd_compile(int argc, char **argv) {
   }
   ir_graph *g = m.graph;
   fe_warn_pieces(g, &m.diags);
+  times.frontend_ms = cli_now_ms() - since;
   if (m.diags.nerrors) { /* --strict */
     cli_model_free(&m);
     return CLI_ERROR;
@@ -309,7 +321,12 @@ int cmd_compile(int argc, char **argv) {
   if (status) goto done;
   bool all_bound = true;
   for (int s = 0; s < g->nsyms; s++) all_bound &= syms[s] >= 0;
-  cg_options opt = {.bind_syms = syms, .cpu = a.cpu, .opt_level = 3};
+  char cache[4096];
+  cg_options opt = {.bind_syms = syms,
+                    .cpu = a.cpu,
+                    .opt_level = 3,
+                    .cache_dir = cli_cache_dir(cache, sizeof cache),
+                    .cache_max_bytes = cli_cache_max_bytes()};
   ir_target target;
   cg_target(&opt, &target);
   pass_ctx ctx = {.diags = &m.diags,
@@ -317,10 +334,12 @@ int cmd_compile(int argc, char **argv) {
                   .unroll = a.o.unroll,
                   .target = &target,
                   .bind_syms = syms};
+  since = cli_now_ms();
   if (!pass_run_pipeline(g, &ctx)) {
     status = CLI_ERROR;
     goto done;
   }
+  times.passes_ms = cli_now_ms() - since;
   if (a.weights && (status = load_embedded(g, syms, &a, &emb))) goto done;
 
   snprintf(symbol, sizeof symbol, "seqc_model_%s", g->name ? g->name : "model");
@@ -328,7 +347,8 @@ int cmd_compile(int argc, char **argv) {
                           .symbol = symbol,
                           .alias = a.shared ? SEQRT_SHARED_SYMBOL : NULL,
                           .params = emb.params,
-                          .nparams = emb.n};
+                          .nparams = emb.n,
+                          .stats = &times.cg};
   const char *path = a.out;
   if (a.shared) {
     int fd = mkstemps(tmp, 2);
@@ -345,7 +365,12 @@ int cmd_compile(int argc, char **argv) {
     status = cli_error("%s", err.msg);
     goto done;
   }
+  if (times.cg.cache_note[0])
+    cli_warning("compile cache: %s (compiled without it)", times.cg.cache_note);
+  since = cli_now_ms();
   if (a.shared && (status = link_shared(tmp, a.out))) goto done;
+  times.cg.link_ms = cli_now_ms() - since;
+  if (a.verbose) cli_print_times(&times);
   if (a.header) {
     seqrt_model_desc *d = cg_desc_new(g, syms);
     status = write_header(a.header, &a, d, symbol, emb.n);

@@ -9,7 +9,7 @@ static const char help[] =
     "usage: seqc run MODEL.yaml (--weights W.safetensors | --random-weights SEED)\n"
     "                (--input IN.safetensors | --random-input SEED) [--output OUT.safetensors]\n"
     "                [--input IN2 --output OUT2]... [--dim N=V]... [--threads N] [--unroll N]\n"
-    "                [--strict]\n"
+    "                [--strict] [--no-cache] [--verbose]\n"
     "\n"
     "Compiles MODEL.yaml for the bound dims and runs it once, or once per --input.\n"
     "  --weights W        parameters by name (NODE.PARAM), as a PyTorch state_dict\n"
@@ -28,6 +28,9 @@ static const char help[] =
     "  --threads N        threads (default 0: all cores)\n"
     "  --unroll N         scan steps per loop iteration (default: chosen per scan)\n"
     "  --strict           warnings (unused parameters or inputs) are errors\n"
+    "  --no-cache         compile without the compile cache (neither read nor written)\n"
+    "  --verbose          print the time of each compile stage, and whether the\n"
+    "                     cache hit, on stderr\n"
     "  --interpret        run the reference interpreter instead of compiled code\n"
     "                     (slow; for checking seqc itself; parameters only from\n"
     "                     --weights)\n";
@@ -42,6 +45,7 @@ typedef struct run_args {
   int64_t weights_seed;   /* --random-weights, -1 unset */
   int64_t input_seed;     /* --random-input, -1 unset */
   bool interpret;         /* --interpret: ir_eval instead of the JIT */
+  bool verbose;           /* --verbose: compile stage times on stderr */
 } run_args;
 
 static int parse(int argc, char **argv, run_args *a) {
@@ -57,6 +61,10 @@ static int parse(int argc, char **argv, run_args *a) {
     const char *s = argv[i];
     if (!strcmp(s, "--interpret")) {
       a->interpret = true;
+      continue;
+    }
+    if (!strcmp(s, "--verbose") || !strcmp(s, "-v")) {
+      a->verbose = true;
       continue;
     }
     bool out = !strcmp(s, "--output") || !strcmp(s, "-o");
@@ -140,6 +148,7 @@ typedef struct jit_model {
   const run_args *a; /* the options */
   ir_diags *diags;   /* the model's diagnostics */
   cg_jit *jit;       /* compiled once the runs' dims are known */
+  double load_ms;    /* loading the YAML (for --verbose) */
 } jit_model;
 
 /* syms holds the base dims only (the driver's array); cli_bind_dims also
@@ -163,7 +172,10 @@ static void random_inputs_hook(void *user, const int64_t *syms, uint64_t seed,
  * read it at run time, the others are folded in */
 static const seqrt_model_desc *compile_hook(void *user, const int64_t *syms) {
   jit_model *m = user;
-  m->jit = cli_compile_unroll(m->g, syms, m->diags, m->a->o.unroll);
+  cli_times t;
+  m->jit = cli_compile_timed(m->g, syms, m->diags, m->a->o.unroll, &t);
+  t.frontend_ms = m->load_ms;
+  if (m->jit && m->a->verbose) cli_print_times(&t);
   return m->jit ? cg_jit_desc(m->jit) : NULL;
 }
 
@@ -243,6 +255,7 @@ int cmd_run(int argc, char **argv) {
     return status < 0 ? CLI_OK : status;
   }
 
+  double since = cli_now_ms();
   cli_model m;
   if (!cli_model_load(&m, a.o.model, a.o.strict)) {
     cli_model_free(&m);
@@ -250,6 +263,7 @@ int cmd_run(int argc, char **argv) {
     return CLI_ERROR;
   }
   ir_graph *g = m.graph;
+  double load_ms = cli_now_ms() - since;
   const char **names = calloc((size_t)g->ninputs + 1, sizeof *names);
   IR_ASSERT(names);
   bool *statics = calloc((size_t)g->ninputs + 1, sizeof *statics);
@@ -258,7 +272,7 @@ int cmd_run(int argc, char **argv) {
     names[i] = g->values[g->inputs[i]].name;
     statics[i] = g->values[g->inputs[i]].is_static;
   }
-  jit_model jm = {g, &a, &m.diags, NULL};
+  jit_model jm = {g, &a, &m.diags, NULL, load_ms};
   seqrt_driver drv = {.tool = "seqc",
                       .weights = a.weights,
                       .weights_seed = a.weights_seed,

@@ -19,7 +19,21 @@ typedef struct cg_options {
   const char *cpu;          /* target CPU, NULL = host */
   const char *features;     /* target features, NULL = host's (or CPU default) */
   int opt_level;            /* 0..3, default 3 */
+  const char *cache_dir;    /* compile cache directory (cache.c), NULL = no cache */
+  int64_t cache_max_bytes;  /* bound of the cache directory, 0 = 512 MB */
 } cg_options;
+
+/* What a compile did and how long each stage took (milliseconds). */
+typedef struct cg_stats {
+  double ir_ms;        /* building the LLVM module from the graph */
+  double optimize_ms;  /* LLVM's optimization pipeline (0 on a cache hit) */
+  double machine_ms;   /* machine code: instruction selection, registers, the object */
+  double cache_ms;     /* the cache: hashing the module, reading or writing the entry */
+  double link_ms;      /* JIT: loading the object and resolving the entry points */
+  bool cache_used;     /* the compile looked in a cache directory */
+  bool cache_hit;      /* the object came from the cache: no optimization, no machine code */
+  char cache_note[256]; /* why the cache was not written ("" when it was fine): for a warning */
+} cg_stats;
 
 /* target.c: what the schedule pass needs of the target opt names (its vector width,
  * the GEMM's rule): give it to the pipeline (pass_ctx.target) of a graph
@@ -35,6 +49,8 @@ typedef struct cg_jit cg_jit;
  */
 cg_jit *cg_jit_compile(const ir_graph *g, const cg_options *opt, seqrt_error *err);
 const seqrt_model_desc *cg_jit_desc(const cg_jit *j);
+/* what cg_jit_compile did (stage times, cache hit) */
+const cg_stats *cg_jit_stats(const cg_jit *j);
 void cg_jit_free(cg_jit *j);
 
 /* ---- ahead of time (object.c) ---- */
@@ -51,6 +67,8 @@ typedef struct cg_object_options {
   const char *alias;                   /* second name for it (SEQRT_SHARED_SYMBOL), or NULL */
   const seqrt_embedded_param *params;  /* parameters to carry in the object, or NULL */
   int nparams;                         /* number of params */
+  cg_stats *stats;                     /* filled when not NULL; the cache is used only for
+                                          CG_EMIT_OBJ without params */
 } cg_object_options;
 
 /*
@@ -63,6 +81,29 @@ int cg_object_write(const ir_graph *g, const cg_options *opt, const cg_object_op
                     const char *path, seqrt_error *err);
 /* true if LLVM knows cpu for this target ("x86-64-v3", "znver4", ...) */
 bool cg_cpu_known(const char *cpu);
+
+/*
+ * ---- the compile cache (cache.c) ----
+ * A directory of entries KEY.entry (a header, then an object's bytes),
+ * checked on every read: a bad entry is a miss, never trusted. The keys are
+ * cg_cache_key's (cg_internal.h); the functions here never fail loudly.
+ */
+#define CG_HASH_BYTES 32
+
+/* SHA-256 of data */
+void cg_sha256(const void *data, size_t len, uint8_t out[CG_HASH_BYTES]);
+/* where the entry of key lives: DIR/HEX.entry */
+void cg_cache_entry_path(const char *dir, const uint8_t key[CG_HASH_BYTES], char *path,
+                         size_t size);
+/* true with the payload (malloc'd, for the caller to free) if dir holds a
+ * sound entry for key, which it marks as just used; false if none or a bad one */
+bool cg_cache_load(const char *dir, const uint8_t key[CG_HASH_BYTES], void **payload,
+                   size_t *len);
+/* writes the entry of key (creating dir), atomically, then evicts the oldest
+ * entries until the directory holds at most max_bytes (0 = 512 MB); false
+ * with a message in msg (size bytes) if it could not write */
+bool cg_cache_store(const char *dir, int64_t max_bytes, const uint8_t key[CG_HASH_BYTES],
+                    const void *payload, size_t len, char *msg, size_t size);
 
 /* ---- descriptor (desc.c) ---- */
 

@@ -372,4 +372,20 @@ LLVMTargetMachineRef cg_target_machine(const cg_options *opt, int level, bool pi
 /* sets mod's triple and layout from tm, verifies it and optimizes at level */
 bool cg_module_optimize(LLVMModuleRef mod, LLVMTargetMachineRef tm, int level, seqrt_error *err);
 
+/* ---- compile cache (cache.c; the entries' functions are in cg.h) ---- */
+
+/*
+ * The key of the object that tm makes of mod at level: a SHA-256 of mod's
+ * bitcode (unoptimized: every codegen decision is in it), tm's triple, CPU
+ * and features, the level, kind (what the object is for: "jit", "obj"; a
+ * kernel's entry would say so here), the LLVM version and cg_build_id.
+ */
+void cg_cache_key(LLVMModuleRef mod, LLVMTargetMachineRef tm, int level, const char *kind,
+                  uint8_t key[CG_HASH_BYTES]);
+/* SHA-256 (hex) of the compiler's sources, in cg_build_id.c, which
+ * cmake/build_id.cmake writes into the build tree whenever one changes */
+extern const char cg_build_id[];
+/* a monotonic clock, for cg_stats */
+double cg_now_ms(void);
+
 #endif

@@ -2,10 +2,12 @@
  * jit.c: compiles a planned graph to native code in this process.
  *
  * The module is built for the host CPU (or the one cg_options names),
- * verified, optimized with the new pass manager at the requested level, and
- * handed to an ORC LLJIT whose target machine is the same one. The runtime's
- * team functions (seqrt_barrier, seqrt_arrive, seqrt_wait) and seqrt_fail
- * are defined in the JIT as absolute symbols
+ * verified, optimized with the new pass manager at the requested level and
+ * compiled to an object in memory, which an ORC LLJIT (whose target machine
+ * is the same one) links. With a cache directory the object may come from
+ * the cache instead (cache.c): then optimization and machine code are
+ * skipped. The runtime's team functions (seqrt_barrier, seqrt_arrive,
+ * seqrt_wait) and seqrt_fail are defined in the JIT as absolute symbols
  * (they live in a static library, so dlsym would not find them); libm (sin,
  * cos, pow) comes from a process symbol generator. Every LLVM error becomes
  * a seqrt_error message: nothing here aborts on bad input. The target machine
@@ -28,6 +30,7 @@
 struct cg_jit {
   LLVMOrcLLJITRef jit;    /* owns the compiled code */
   seqrt_model_desc *desc; /* buffers, symbols and entry points (malloc'd) */
+  cg_stats stats;         /* stage times, cache hit */
 };
 
 /* copies an LLVM error into err (consuming it); true if there was one */
@@ -70,6 +73,48 @@ static LLVMErrorRef define_runtime(LLVMOrcLLJITRef jit) {
   return NULL;
 }
 
+/* the object of mod, from the cache when opt names one and holds it, else
+ * optimized and compiled by tm (and then stored); NULL with err set */
+static LLVMMemoryBufferRef module_object(LLVMModuleRef mod, LLVMTargetMachineRef tm, int level,
+                                         const cg_options *opt, cg_stats *st, seqrt_error *err) {
+  const char *dir = opt ? opt->cache_dir : NULL;
+  uint8_t key[CG_HASH_BYTES];
+  double t = cg_now_ms();
+  if (dir) {
+    st->cache_used = true;
+    cg_cache_key(mod, tm, level, "jit", key);
+    void *bytes;
+    size_t len;
+    st->cache_hit = cg_cache_load(dir, key, &bytes, &len);
+    if (st->cache_hit) {
+      LLVMMemoryBufferRef obj = LLVMCreateMemoryBufferWithMemoryRangeCopy(bytes, len, "seqc");
+      free(bytes);
+      st->cache_ms = cg_now_ms() - t;
+      return obj;
+    }
+    st->cache_ms = cg_now_ms() - t;
+  }
+  t = cg_now_ms();
+  if (!cg_module_optimize(mod, tm, level, err)) return NULL;
+  st->optimize_ms = cg_now_ms() - t;
+  t = cg_now_ms();
+  char *msg = NULL;
+  LLVMMemoryBufferRef obj = NULL;
+  if (LLVMTargetMachineEmitToMemoryBuffer(tm, mod, LLVMObjectFile, &msg, &obj)) {
+    snprintf(err->msg, sizeof err->msg, "codegen: machine code: %s", msg ? msg : "?");
+    LLVMDisposeMessage(msg);
+    return NULL;
+  }
+  st->machine_ms = cg_now_ms() - t;
+  if (dir) {
+    t = cg_now_ms();
+    cg_cache_store(dir, opt->cache_max_bytes, key, LLVMGetBufferStart(obj), LLVMGetBufferSize(obj),
+                   st->cache_note, sizeof st->cache_note);
+    st->cache_ms += cg_now_ms() - t;
+  }
+  return obj;
+}
+
 cg_jit *cg_jit_compile(const ir_graph *g, const cg_options *opt, seqrt_error *err) {
   seqrt_error scratch;
   if (!err) err = &scratch;
@@ -80,37 +125,45 @@ cg_jit *cg_jit_compile(const ir_graph *g, const cg_options *opt, seqrt_error *er
   int vw = 4;
   LLVMTargetMachineRef tm = cg_target_machine(opt, level, false, &vw, err);
   if (!tm) return NULL;
+  cg_stats st = {0};
 
-  LLVMOrcThreadSafeContextRef tsctx = LLVMOrcCreateNewThreadSafeContext();
-  LLVMContextRef llvm = LLVMOrcThreadSafeContextGetContext(tsctx);
+  /* the module becomes an object here, in memory (or comes from the cache);
+   * the JIT only links it */
+  double t = cg_now_ms();
+  LLVMContextRef llvm = LLVMContextCreate();
   LLVMModuleRef mod = cg_module_build(g, opt, vw, llvm, err);
-  if (!mod) goto fail_tm;
-  if (!cg_module_optimize(mod, tm, level, err)) goto fail_mod;
+  st.ir_ms = cg_now_ms() - t;
+  LLVMMemoryBufferRef obj = NULL;
+  bool has_prepare = mod && LLVMGetNamedFunction(mod, "prepare") != NULL;
+  if (mod) obj = module_object(mod, tm, level, opt, &st, err);
+  if (mod) LLVMDisposeModule(mod);
+  LLVMContextDispose(llvm);
+  if (!obj) {
+    LLVMDisposeTargetMachine(tm);
+    return NULL;
+  }
 
+  t = cg_now_ms();
   /* the JIT's machine is a copy of tm (which the builder disposes) */
   LLVMOrcJITTargetMachineBuilderRef jtmb =
       LLVMOrcJITTargetMachineBuilderCreateFromTargetMachine(tm);
-  tm = NULL;
   LLVMOrcLLJITBuilderRef builder = LLVMOrcCreateLLJITBuilder();
   LLVMOrcLLJITBuilderSetJITTargetMachineBuilder(builder, jtmb);
   cg_jit *j = calloc(1, sizeof *j);
   IR_ASSERT(j);
   if (take_error(LLVMOrcCreateLLJIT(&j->jit, builder), err, "creating the JIT")) {
+    LLVMDisposeMemoryBuffer(obj);
     free(j);
-    goto fail_mod;
+    return NULL;
   }
-  if (take_error(define_runtime(j->jit), err, "runtime symbols")) goto fail_jit;
-  bool has_prepare = LLVMGetNamedFunction(mod, "prepare") != NULL;
-  LLVMOrcThreadSafeModuleRef tsm = LLVMOrcCreateNewThreadSafeModule(mod, tsctx);
-  mod = NULL;
-  LLVMErrorRef e = LLVMOrcLLJITAddLLVMIRModule(j->jit, LLVMOrcLLJITGetMainJITDylib(j->jit), tsm);
-  if (e) {
-    LLVMOrcDisposeThreadSafeModule(tsm);
-    take_error(e, err, "adding the module");
+  if (take_error(define_runtime(j->jit), err, "runtime symbols")) {
+    LLVMDisposeMemoryBuffer(obj);
     goto fail_jit;
   }
-  LLVMOrcDisposeThreadSafeContext(tsctx);
-  tsctx = NULL;
+  /* the JIT owns obj from here, whatever the outcome */
+  if (take_error(LLVMOrcLLJITAddObjectFile(j->jit, LLVMOrcLLJITGetMainJITDylib(j->jit), obj), err,
+                 "adding the object"))
+    goto fail_jit;
 
   j->desc = cg_desc_new(g, opt ? opt->bind_syms : NULL);
   LLVMOrcExecutorAddress addr = 0;
@@ -121,19 +174,18 @@ cg_jit *cg_jit_compile(const ir_graph *g, const cg_options *opt, seqrt_error *er
       goto fail_jit;
     j->desc->prepare = (seqrt_entry_fn)(uintptr_t)addr;
   }
+  st.link_ms = cg_now_ms() - t;
+  j->stats = st;
   return j;
 
 fail_jit:
   cg_jit_free(j);
-fail_mod:
-  if (mod) LLVMDisposeModule(mod);
-fail_tm:
-  if (tm) LLVMDisposeTargetMachine(tm);
-  if (tsctx) LLVMOrcDisposeThreadSafeContext(tsctx);
   return NULL;
 }
 
 const seqrt_model_desc *cg_jit_desc(const cg_jit *j) { return j->desc; }
+
+const cg_stats *cg_jit_stats(const cg_jit *j) { return &j->stats; }
 
 void cg_jit_free(cg_jit *j) {
   if (!j) return;

@@ -4,7 +4,10 @@
  * constant LLVM globals under one exported symbol, so that linking several
  * models into one program cannot clash. With embedded parameters the
  * descriptor also points at their bytes (64-byte aligned, read-only).
+ * With a cache directory an object (without embedded parameters) comes from
+ * the compile cache when it holds the module's key (cache.c).
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -213,15 +216,68 @@ static LLVMValueRef hide_entry(LLVMModuleRef mod, const char *symbol, const char
   return fn;
 }
 
+/* writes len bytes to path; false with err set */
+static bool write_file(const char *path, const void *data, size_t len, seqrt_error *err) {
+  FILE *f = fopen(path, "wb");
+  bool ok = f && fwrite(data, 1, len, f) == len;
+  if (f && fclose(f)) ok = false;
+  if (!ok) snprintf(err->msg, sizeof err->msg, "cannot write %s: %s", path, strerror(errno));
+  return ok;
+}
+
+/* an object through the cache: the entry's bytes when it holds mod's key,
+ * else mod optimized and compiled, written to path and stored */
+static bool cached_object(LLVMModuleRef mod, LLVMTargetMachineRef tm, int level,
+                          const cg_options *opt, const char *path, cg_stats *st,
+                          seqrt_error *err) {
+  uint8_t key[CG_HASH_BYTES];
+  double t = cg_now_ms();
+  st->cache_used = true;
+  cg_cache_key(mod, tm, level, "obj", key);
+  void *bytes;
+  size_t len;
+  st->cache_hit = cg_cache_load(opt->cache_dir, key, &bytes, &len);
+  st->cache_ms = cg_now_ms() - t;
+  if (st->cache_hit) {
+    bool ok = write_file(path, bytes, len, err);
+    free(bytes);
+    return ok;
+  }
+  t = cg_now_ms();
+  if (!cg_module_optimize(mod, tm, level, err)) return false;
+  st->optimize_ms = cg_now_ms() - t;
+  t = cg_now_ms();
+  char *msg = NULL;
+  LLVMMemoryBufferRef obj = NULL;
+  if (LLVMTargetMachineEmitToMemoryBuffer(tm, mod, LLVMObjectFile, &msg, &obj)) {
+    snprintf(err->msg, sizeof err->msg, "codegen: machine code: %s", msg ? msg : "?");
+    LLVMDisposeMessage(msg);
+    return false;
+  }
+  st->machine_ms = cg_now_ms() - t;
+  bool ok = write_file(path, LLVMGetBufferStart(obj), LLVMGetBufferSize(obj), err);
+  if (ok) {
+    t = cg_now_ms();
+    cg_cache_store(opt->cache_dir, opt->cache_max_bytes, key, LLVMGetBufferStart(obj),
+                   LLVMGetBufferSize(obj), st->cache_note, sizeof st->cache_note);
+    st->cache_ms += cg_now_ms() - t;
+  }
+  LLVMDisposeMemoryBuffer(obj);
+  return ok;
+}
+
 int cg_object_write(const ir_graph *g, const cg_options *opt, const cg_object_options *oo,
                     const char *path, seqrt_error *err) {
   err->msg[0] = 0;
+  cg_stats scratch, *st = oo->stats ? oo->stats : &scratch;
+  memset(st, 0, sizeof *st);
   int level = opt ? opt->opt_level : 3;
   if (level < 0) level = 0;
   if (level > 3) level = 3;
   int vw = 4;
   LLVMTargetMachineRef tm = cg_target_machine(opt, level, true, &vw, err);
   if (!tm) return 1;
+  double since = cg_now_ms();
   LLVMContextRef llvm = LLVMContextCreate();
   int status = 1;
   LLVMModuleRef mod = cg_module_build(g, opt, vw, llvm, err);
@@ -234,7 +290,16 @@ int cg_object_write(const ir_graph *g, const cg_options *opt, const cg_object_op
   init_types(&t, llvm, mod, oo->symbol);
   add_descriptor(&t, d, run, prepare, oo);
   cg_desc_free(d);
+  st->ir_ms = cg_now_ms() - since;
+  /* embedded parameters would make entries as large as the weights: not cached */
+  if (oo->kind == CG_EMIT_OBJ && opt && opt->cache_dir && oo->nparams == 0) {
+    status = cached_object(mod, tm, level, opt, path, st, err) ? 0 : 1;
+    goto done;
+  }
+  since = cg_now_ms();
   if (!cg_module_optimize(mod, tm, level, err)) goto done;
+  st->optimize_ms = cg_now_ms() - since;
+  since = cg_now_ms();
   char *msg = NULL;
   bool failed;
   if (oo->kind == CG_EMIT_LLVM)
@@ -242,6 +307,7 @@ int cg_object_write(const ir_graph *g, const cg_options *opt, const cg_object_op
   else
     failed = LLVMTargetMachineEmitToFile(
         tm, mod, path, oo->kind == CG_EMIT_ASM ? LLVMAssemblyFile : LLVMObjectFile, &msg);
+  st->machine_ms = cg_now_ms() - since;
   if (failed) {
     snprintf(err->msg, sizeof err->msg, "cannot write %s: %s", path, msg ? msg : "?");
   } else {
