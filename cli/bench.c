@@ -22,15 +22,6 @@ static const char help[] =
     "  --unroll N    scan steps per loop iteration (default: chosen per scan)\n"
     "  --no-cache    compile without the compile cache (neither read nor written)\n";
 
-static double now_ms(void) { return cli_now_ms(); }
-
-/* the kernels of the module: the planned graph's live nodes (every one is a
- * kernel of its own until identical kernels are shared) */
-static int count_kernels(const ir_graph *g) {
-  int n = 0;
-  for (int i = 0; i < g->nnodes; i++) n += !g->nodes[i].dead;
-  return n;
-}
 
 static int cmp_double(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;
@@ -71,7 +62,7 @@ int cmd_bench(int argc, char **argv) {
   }
   if (!o.model) return cli_usage_error("bench", "no model file given");
 
-  double t0 = now_ms();
+  double t0 = cli_now_ms();
   cli_model m;
   if (!cli_model_load(&m, o.model, o.strict)) {
     cli_model_free(&m);
@@ -86,9 +77,9 @@ int cmd_bench(int argc, char **argv) {
     return status;
   }
   double flops = cli_count_flops(g, syms);
-  double t_front = now_ms() - t0;
-  cg_jit *jit = cli_compile_timed(g, syms, &m.diags, o.unroll, &times_ms);
-  double compile_ms = now_ms() - t0;
+  double t_front = cli_now_ms() - t0;
+  cg_jit *jit = cli_compile_timed(g, syms, &m.diags, &o, &times_ms);
+  double compile_ms = cli_now_ms() - t0;
   times_ms.frontend_ms = t_front;
   /* after the clock: drawing T-long inputs is not compiling */
   int nin = g->ninputs;
@@ -112,20 +103,20 @@ int cmd_bench(int argc, char **argv) {
   /* a streaming model's runs continue one another: each timed run starts the
    * session over (untimed), or the runs would fill its key/value caches */
   bool restart = desc->streaming;
-  double start = now_ms();
-  for (int k = 0; k < 3 || now_ms() - start < 100; k++) {
+  double start = cli_now_ms();
+  for (int k = 0; k < 3 || cli_now_ms() - start < 100; k++) {
     if (restart) seqrt_session_reset(session);
     if (seqrt_session_run(session, inputs, outputs, &err)) goto fail;
   }
   int cap = iters ? (int)iters : 1000;
   times = malloc(sizeof(double) * (size_t)cap);
   int n = 0;
-  start = now_ms();
-  while (n < cap && (iters ? n < iters : (n < 10 || now_ms() - start < 500))) {
+  start = cli_now_ms();
+  while (n < cap && (iters ? n < iters : (n < 10 || cli_now_ms() - start < 500))) {
     if (restart) seqrt_session_reset(session);
-    double t = now_ms();
+    double t = cli_now_ms();
     if (seqrt_session_run(session, inputs, outputs, &err)) goto fail;
-    times[n++] = now_ms() - t;
+    times[n++] = cli_now_ms() - t;
   }
   qsort(times, (size_t)n, sizeof(double), cmp_double);
   double median = quantile(times, n, 0.5), p10 = quantile(times, n, 0.1),
@@ -144,7 +135,7 @@ int cmd_bench(int argc, char **argv) {
            "\"p10_ms\": %.4f, \"p90_ms\": %.4f, \"peak_rss_mb\": %.1f, \"arena_mb\": %.3f, "
            "\"flops\": %.0f, \"gflops\": %.2f, \"cache_hit\": %s, \"kernels\": %d, ",
            threads, n, compile_ms, median, p10, p90, rss_mb, arena_mb, flops, gflops,
-           times_ms.cg.cache_hit ? "true" : "false", count_kernels(g));
+           times_ms.cg.cache_hit ? "true" : "false", times_ms.cg.kernels);
     const cg_stats *c = &times_ms.cg;
     printf("\"stages_ms\": {\"frontend\": %.3f, \"passes\": %.3f, \"llvm_ir\": %.3f, "
            "\"llvm_opt\": %.3f, \"machine_code\": %.3f, \"cache\": %.3f, \"link\": %.3f}}\n",

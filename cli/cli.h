@@ -28,6 +28,7 @@ typedef struct cli_opts {
   int threads;                 /* --threads, 0 = all cores */
   bool strict;                 /* --strict */
   int unroll;                  /* --unroll N: scan steps per loop iteration, 0 = chosen */
+  bool no_cache;               /* --no-cache: neither read nor write the compile cache */
 } cli_opts;
 
 /* a model loaded and checked: source text, diagnostics, graph */
@@ -57,8 +58,8 @@ int cli_bind_dims(const ir_graph *g, const cli_opts *o, const seqrt_tensor *inpu
  * run time) and JIT-compiles, with the compile cache (cli_cache_dir); NULL on
  * error */
 cg_jit *cli_compile(ir_graph *g, const int64_t *syms, ir_diags *d);
-/* the same with the scan unroll factor (0 = chosen by the unroll pass) */
-cg_jit *cli_compile_unroll(ir_graph *g, const int64_t *syms, ir_diags *d, int unroll);
+/* the same with o's --unroll and --no-cache (o NULL: the defaults) */
+cg_jit *cli_compile_opts(ir_graph *g, const int64_t *syms, ir_diags *d, const cli_opts *o);
 
 /* how long a compile took, by stage (milliseconds) */
 typedef struct cli_times {
@@ -66,8 +67,9 @@ typedef struct cli_times {
   double passes_ms;   /* the pass pipeline */
   cg_stats cg;        /* codegen's stages and the cache (cg.h) */
 } cli_times;
-/* cli_compile_unroll, also filling t->passes_ms and t->cg */
-cg_jit *cli_compile_timed(ir_graph *g, const int64_t *syms, ir_diags *d, int unroll, cli_times *t);
+/* cli_compile_opts, also filling t->passes_ms and t->cg */
+cg_jit *cli_compile_timed(ir_graph *g, const int64_t *syms, ir_diags *d, const cli_opts *o,
+                          cli_times *t);
 /* the times on stderr, one line: "seqc: compile: frontend 1.2 ms, ..." */
 void cli_print_times(const cli_times *t);
 /* a monotonic clock in milliseconds */
@@ -75,10 +77,10 @@ double cli_now_ms(void);
 
 /*
  * The compile cache's directory: $SEQC_CACHE_DIR, else $XDG_CACHE_HOME/seqc,
- * else $HOME/.cache/seqc, written to buf; NULL (no cache) after --no-cache
- * or with SEQC_NO_CACHE set (not "" or "0"), or with no HOME.
+ * else $HOME/.cache/seqc, written to buf; NULL (no cache) with o's
+ * --no-cache or SEQC_NO_CACHE set (not "" or "0"), or with no HOME.
  */
-const char *cli_cache_dir(char *buf, size_t size);
+const char *cli_cache_dir(const cli_opts *o, char *buf, size_t size);
 /* the cache's bound: $SEQC_CACHE_MAX_MB megabytes, 0 (the default) if unset */
 int64_t cli_cache_max_bytes(void);
 
@@ -101,9 +103,7 @@ typedef enum {
 } cli_arg;
 
 /* The options every subcommand takes (--dim, --threads, --unroll, --strict,
- * --no-cache) and --help, which prints HELP on stdout. --no-cache sets
- * SEQC_NO_CACHE=1 in the environment, which cli_cache_dir reads: so every
- * subcommand that compiles through cli_compile honors it. */
+ * --no-cache) and --help, which prints HELP on stdout. */
 cli_arg cli_parse_common(int argc, char **argv, int *i, cli_opts *o, const char *help);
 /*
  * The CLI's messages, in the runtime driver's one format (seqrt_report):
@@ -308,7 +308,6 @@ void cli_gen_print_rows(const int64_t *tokens, const cli_vocab *v, int64_t B, in
 /* the timing line on stderr: prefill ms, ms per new token, tokens/s */
 void cli_gen_report(double start, double prefilled, double end, int64_t B, int64_t P, int64_t n,
                     int64_t beams);
-double cli_now_ms(void);
 /* the generation loop of --beams N (beam_generate.c): st holds B*N session
  * rows (cli_gen_repeat_rows); B is the prompt rows */
 int cli_generate_beams(cli_gen *st, const cli_gen_args *a, const cli_lm_shape *lm, bool streaming,

@@ -81,8 +81,7 @@ cli_arg cli_parse_common(int argc, char **argv, int *i, cli_opts *o, const char 
     return CLI_ARG_TAKEN;
   }
   if (!strcmp(a, "--no-cache")) {
-    /* through the environment: the compile happens far from argv (generate) */
-    setenv("SEQC_NO_CACHE", "1", 1);
+    o->no_cache = true;
     return CLI_ARG_TAKEN;
   }
   return CLI_ARG_OTHER;
@@ -165,12 +164,12 @@ int cli_bind_dims(const ir_graph *g, const cli_opts *o, const seqrt_tensor *inpu
 }
 
 cg_jit *cli_compile(ir_graph *g, const int64_t *syms, ir_diags *d) {
-  return cli_compile_unroll(g, syms, d, 0);
+  return cli_compile_opts(g, syms, d, NULL);
 }
 
-cg_jit *cli_compile_unroll(ir_graph *g, const int64_t *syms, ir_diags *d, int unroll) {
+cg_jit *cli_compile_opts(ir_graph *g, const int64_t *syms, ir_diags *d, const cli_opts *o) {
   cli_times t;
-  return cli_compile_timed(g, syms, d, unroll, &t);
+  return cli_compile_timed(g, syms, d, o, &t);
 }
 
 double cli_now_ms(void) {
@@ -179,9 +178,9 @@ double cli_now_ms(void) {
   return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
 }
 
-const char *cli_cache_dir(char *buf, size_t size) {
+const char *cli_cache_dir(const cli_opts *o, char *buf, size_t size) {
   const char *off = getenv("SEQC_NO_CACHE");
-  if (off && *off && strcmp(off, "0")) return NULL;
+  if ((o && o->no_cache) || (off && *off && strcmp(off, "0"))) return NULL;
   const char *dir = getenv("SEQC_CACHE_DIR"), *xdg = getenv("XDG_CACHE_HOME"),
              *home = getenv("HOME");
   int n;
@@ -207,7 +206,8 @@ int64_t cli_cache_max_bytes(void) {
   return mb << 20;
 }
 
-cg_jit *cli_compile_timed(ir_graph *g, const int64_t *syms, ir_diags *d, int unroll, cli_times *t) {
+cg_jit *cli_compile_timed(ir_graph *g, const int64_t *syms, ir_diags *d, const cli_opts *o,
+                          cli_times *t) {
   /* a dim at -1 is left symbolic: the code reads it from the session at run
    * time (runs of other lengths in one session); the others fold in */
   bool all_bound = true;
@@ -215,13 +215,13 @@ cg_jit *cli_compile_timed(ir_graph *g, const int64_t *syms, ir_diags *d, int unr
   char dir[4096];
   cg_options opt = {.bind_syms = syms,
                     .opt_level = 3,
-                    .cache_dir = cli_cache_dir(dir, sizeof dir),
+                    .cache_dir = cli_cache_dir(o, dir, sizeof dir),
                     .cache_max_bytes = cli_cache_max_bytes()};
   ir_target target;
   cg_target(&opt, &target);
   pass_ctx ctx = {.diags = d,
                   .syms = all_bound ? syms : NULL,
-                  .unroll = unroll,
+                  .unroll = o ? o->unroll : 0,
                   .target = &target,
                   .bind_syms = syms};
   memset(t, 0, sizeof *t);

@@ -325,7 +325,7 @@ int cmd_compile(int argc, char **argv) {
   cg_options opt = {.bind_syms = syms,
                     .cpu = a.cpu,
                     .opt_level = 3,
-                    .cache_dir = cli_cache_dir(cache, sizeof cache),
+                    .cache_dir = cli_cache_dir(&a.o, cache, sizeof cache),
                     .cache_max_bytes = cli_cache_max_bytes()};
   ir_target target;
   cg_target(&opt, &target);

@@ -134,12 +134,6 @@ static int parse(int argc, char **argv, cli_gen_args *a) {
   return CLI_OK;
 }
 
-double cli_now_ms(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
-}
-
 /* prints a token: its text, or its id after a space */
 void cli_print_token(const cli_vocab *v, int64_t id, bool first) {
   if (v && id < v->n)
@@ -360,7 +354,7 @@ int cmd_generate(int argc, char **argv) {
   for (int s = g->nsyms; s < ir_syms_count(g); s++) bound[s] = -1;
   ir_syms_complete(g, bound);
   syms[t] = planned;
-  st.jit = cli_compile_unroll(g, bound, &st.m.diags, a.o.unroll);
+  st.jit = cli_compile_opts(g, bound, &st.m.diags, &a.o);
   if (!st.jit) {
     status = CLI_ERROR;
     goto done;

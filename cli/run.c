@@ -173,7 +173,7 @@ static void random_inputs_hook(void *user, const int64_t *syms, uint64_t seed,
 static const seqrt_model_desc *compile_hook(void *user, const int64_t *syms) {
   jit_model *m = user;
   cli_times t;
-  m->jit = cli_compile_timed(m->g, syms, m->diags, m->a->o.unroll, &t);
+  m->jit = cli_compile_timed(m->g, syms, m->diags, &m->a->o, &t);
   t.frontend_ms = m->load_ms;
   if (m->jit && m->a->verbose) cli_print_times(&t);
   return m->jit ? cg_jit_desc(m->jit) : NULL;

@@ -32,6 +32,7 @@ typedef struct cg_stats {
   double link_ms;      /* JIT: loading the object and resolving the entry points */
   bool cache_used;     /* the compile looked in a cache directory */
   bool cache_hit;      /* the object came from the cache: no optimization, no machine code */
+  int kernels;         /* distinct kernel functions in the module (kernel_fn.c) */
   char cache_note[256]; /* why the cache was not written ("" when it was fine): for a warning */
 } cg_stats;
 

@@ -107,8 +107,6 @@ void cg_build_loop_end(LLVMBuilderRef b, struct cg_loop *l, LLVMValueRef step,
 
 /* Everything a kernel emitter needs: the LLVM handles, the graph, and the
  * parameters of the entry function being built. */
-typedef struct cg_kernels cg_kernels;
-
 typedef struct cg_ctx {
   LLVMContextRef llvm;      /* context owning types and constants */
   LLVMModuleRef mod;        /* module being built */
@@ -145,7 +143,7 @@ typedef struct cg_ctx {
    * itself), then cg_wait, then the rest of k */
   bool step_wait;
   /* kernel functions (kernel_fn.c) */
-  cg_kernels *kernels; /* the distinct ones so far */
+  int nkernels;        /* kernel functions made so far (their names: kernel.N) */
   LLVMValueRef ids;    /* in a kernel function: its table of buffer ids, else NULL */
   int *slot_of;        /* per buffer id: its slot in the kernel's table, -1 */
   int *slot_buf;       /* per slot: the buffer id */
@@ -153,9 +151,11 @@ typedef struct cg_ctx {
 } cg_ctx;
 
 /* kernel_fn.c: each kernel a function, identical ones shared */
-cg_kernels *cg_kernels_new(void);
-void cg_kernels_free(cg_kernels *k);
-int cg_kernels_distinct(const cg_kernels *k);
+/* the kernel functions a built module defines */
+int cg_module_kernels(LLVMModuleRef mod);
+/* identical kernel functions become one (LLVM's mergefunc, which compares
+ * them op by op): before the cache key and the optimization */
+bool cg_merge_kernels(LLVMModuleRef mod, seqrt_error *err);
 /* builds kernel n (and partner, a paired scan, or NULL) with emit into a
  * function of its own, or finds an identical one, and calls it here */
 void cg_kernel_call(cg_ctx *c, const ir_node *n, const ir_node *partner,

@@ -133,6 +133,7 @@ cg_jit *cg_jit_compile(const ir_graph *g, const cg_options *opt, seqrt_error *er
   LLVMContextRef llvm = LLVMContextCreate();
   LLVMModuleRef mod = cg_module_build(g, opt, vw, llvm, err);
   st.ir_ms = cg_now_ms() - t;
+  st.kernels = mod ? cg_module_kernels(mod) : 0;
   LLVMMemoryBufferRef obj = NULL;
   bool has_prepare = mod && LLVMGetNamedFunction(mod, "prepare") != NULL;
   if (mod) obj = module_object(mod, tm, level, opt, &st, err);

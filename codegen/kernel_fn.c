@@ -10,84 +10,41 @@
  * and finds buffer k of its own (its slot k, in the order its code first
  * asked for them) at bufs[ids[k]], so the code of two layers' kernels
  * differs only in their call sites' id tables. A scan's per-thread table of
- * buffer pointers holds the kernel's nids slots the same way (local[k]). Symbols and the session's numbers are loaded
- * (or folded in) at the function's entry as the entry points do. Two
- * kernels are the same function when their printed IR, with value names
- * dropped, is the same text. The functions are internal and noinline: they
- * stay small for the optimizer, and a call costs nothing beside a kernel.
+ * buffer pointers holds the kernel's nids slots the same way (local[k]).
+ * Symbols and the session's numbers are loaded (or folded in) at the
+ * function's entry as the entry points do. When the module is built,
+ * LLVM's mergefunc pass makes identical kernel functions one (it compares
+ * them instruction by instruction, names aside, and points every call at
+ * the one kept). The functions are internal and noinline: they stay small
+ * for the optimizer, and a call costs nothing beside a kernel.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <llvm-c/Transforms/PassBuilder.h>
+
 #include "cg_internal.h"
 
-/* one distinct kernel function */
-typedef struct kernel_fn {
-  uint64_t hash;   /* FNV-1a of text */
-  char *text;      /* its printed IR, names dropped (malloc'd) */
-  LLVMValueRef fn; /* the function */
-} kernel_fn;
-
-struct cg_kernels {
-  kernel_fn *fns; /* the distinct kernels so far */
-  int n, cap;     /* their number, room */
-  int calls;      /* kernel calls emitted */
-};
-
-cg_kernels *cg_kernels_new(void) {
-  cg_kernels *k = calloc(1, sizeof *k);
-  IR_ASSERT(k);
-  return k;
-}
-
-void cg_kernels_free(cg_kernels *k) {
-  if (!k) return;
-  for (int i = 0; i < k->n; i++) free(k->fns[i].text);
-  free(k->fns);
-  free(k);
-}
-
-int cg_kernels_distinct(const cg_kernels *k) { return k ? k->n : 0; }
-
-static uint64_t fnv1a(const char *s) {
-  uint64_t h = 1469598103934665603ull;
-  for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
-  return h;
-}
-
-/* the kernel's IR as text without the names that tell layers apart */
-static char *print_anonymous(LLVMValueRef fn) {
-  for (LLVMBasicBlockRef bb = LLVMGetFirstBasicBlock(fn); bb; bb = LLVMGetNextBasicBlock(bb))
-    for (LLVMValueRef i = LLVMGetFirstInstruction(bb); i; i = LLVMGetNextInstruction(i))
-      if (LLVMGetTypeKind(LLVMTypeOf(i)) != LLVMVoidTypeKind) LLVMSetValueName2(i, "", 0);
-  LLVMSetValueName2(fn, "kernel", 6);
-  char *s = LLVMPrintValueToString(fn);
-  char *copy = strdup(s);
-  LLVMDisposeMessage(s);
-  IR_ASSERT(copy);
-  return copy;
-}
-
-/* an earlier kernel with this code, else fn itself, recorded */
-static LLVMValueRef share(cg_kernels *k, LLVMValueRef fn) {
-  char *text = print_anonymous(fn);
-  uint64_t h = fnv1a(text);
-  for (int i = 0; i < k->n; i++)
-    if (k->fns[i].hash == h && strcmp(k->fns[i].text, text) == 0) {
-      free(text);
-      LLVMDeleteFunction(fn);
-      return k->fns[i].fn;
-    }
-  if (k->n == k->cap) {
-    k->cap = k->cap ? 2 * k->cap : 64;
-    k->fns = realloc(k->fns, sizeof *k->fns * (size_t)k->cap);
-    IR_ASSERT(k->fns);
+int cg_module_kernels(LLVMModuleRef mod) {
+  int n = 0;
+  for (LLVMValueRef f = LLVMGetFirstFunction(mod); f; f = LLVMGetNextFunction(f)) {
+    size_t len;
+    const char *name = LLVMGetValueName2(f, &len);
+    n += len > 7 && !strncmp(name, "kernel.", 7) && !LLVMIsDeclaration(f);
   }
-  char name[32];
-  snprintf(name, sizeof name, "kernel.%d", k->n);
-  LLVMSetValueName2(fn, name, strlen(name));
-  k->fns[k->n++] = (kernel_fn){.hash = h, .text = text, .fn = fn};
-  return fn;
+  return n;
+}
+
+bool cg_merge_kernels(LLVMModuleRef mod, seqrt_error *err) {
+  LLVMPassBuilderOptionsRef pbo = LLVMCreatePassBuilderOptions();
+  LLVMErrorRef e = LLVMRunPasses(mod, "mergefunc", NULL, pbo);
+  LLVMDisposePassBuilderOptions(pbo);
+  if (!e) return true;
+  char *m = LLVMGetErrorMessage(e);
+  if (err) snprintf(err->msg, sizeof err->msg, "codegen: merging kernels: %s", m);
+  LLVMDisposeErrorMessage(m);
+  return false;
 }
 
 /* the caller's per-function state, while a kernel function is built */
@@ -167,7 +124,7 @@ void cg_kernel_call(cg_ctx *c, const ir_node *n, const ir_node *partner,
   save(c, &s);
   LLVMTypeRef params[] = {c->ptr, c->ptr, c->i64, c->ptr, c->ptr, c->i32, c->i32};
   LLVMTypeRef fty = LLVMFunctionType(c->void_t, params, 7, 0);
-  LLVMValueRef fn = LLVMAddFunction(c->mod, "kernel.new", fty);
+  LLVMValueRef fn = LLVMAddFunction(c->mod, "kernel", fty);
   LLVMSetLinkage(fn, LLVMInternalLinkage);
   static const char *const attrs[] = {"nounwind", "noinline"};
   for (int a = 0; a < 2; a++) {
@@ -192,7 +149,9 @@ void cg_kernel_call(cg_ctx *c, const ir_node *n, const ir_node *partner,
   restore(c, &s);
   if (c->failed) return;
 
-  fn = share(c->kernels, fn);
+  char name[32];
+  snprintf(name, sizeof name, "kernel.%d", c->nkernels++);
+  LLVMSetValueName2(fn, name, strlen(name));
   /* the call site's table of buffer ids */
   LLVMValueRef *ids = malloc(sizeof *ids * (size_t)(c->nslots + 1));
   IR_ASSERT(ids);
@@ -206,5 +165,4 @@ void cg_kernel_call(cg_ctx *c, const ir_node *n, const ir_node *partner,
   LLVMSetUnnamedAddress(table, LLVMGlobalUnnamedAddr);
   LLVMValueRef args[] = {c->bufs, table, cg_i64(c, c->nslots), c->syms, c->team, c->ith, c->nth};
   LLVMBuildCall2(c->b, fty, fn, args, 7, "");
-  c->kernels->calls++;
 }

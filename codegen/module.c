@@ -210,7 +210,6 @@ LLVMModuleRef cg_module_build(const ir_graph *g, const cg_options *opt, int vec_
   c.vi1 = LLVMVectorType(c.i1, (unsigned)vec_width);
   c.vi32 = LLVMVectorType(c.i32, (unsigned)vec_width);
   c.const_global = calloc((size_t)g->nvalues + 1, sizeof *c.const_global);
-  c.kernels = cg_kernels_new();
   c.slot_of = malloc(sizeof *c.slot_of * (size_t)(g->nbuffers + 1));
   c.slot_buf = malloc(sizeof *c.slot_buf * (size_t)(g->nbuffers + 1));
   IR_ASSERT(c.const_global && c.slot_of && c.slot_buf);
@@ -226,9 +225,8 @@ LLVMModuleRef cg_module_build(const ir_graph *g, const cg_options *opt, int vec_
   free(c.const_global);
   free(c.slot_of);
   free(c.slot_buf);
-  cg_kernels_free(c.kernels);
   LLVMDisposeBuilder(c.b);
-  if (c.failed) {
+  if (c.failed || !cg_merge_kernels(mod, err)) {
     LLVMDisposeModule(mod);
     return NULL;
   }

@@ -291,6 +291,7 @@ int cg_object_write(const ir_graph *g, const cg_options *opt, const cg_object_op
   add_descriptor(&t, d, run, prepare, oo);
   cg_desc_free(d);
   st->ir_ms = cg_now_ms() - since;
+  st->kernels = cg_module_kernels(mod);
   /* embedded parameters would make entries as large as the weights: not cached */
   if (oo->kind == CG_EMIT_OBJ && opt && opt->cache_dir && oo->nparams == 0) {
     status = cached_object(mod, tm, level, opt, path, st, err) ? 0 : 1;
