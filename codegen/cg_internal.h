@@ -371,6 +371,10 @@ LLVMTargetMachineRef cg_target_machine(const cg_options *opt, int level, bool pi
                                        seqrt_error *err);
 /* sets mod's triple and layout from tm, verifies it and optimizes at level */
 bool cg_module_optimize(LLVMModuleRef mod, LLVMTargetMachineRef tm, int level, seqrt_error *err);
+/* mod optimized at level and compiled by tm to an object in memory, the two
+ * stages timed into st (optimize_ms, machine_ms); NULL with err set */
+LLVMMemoryBufferRef cg_module_emit(LLVMModuleRef mod, LLVMTargetMachineRef tm, int level,
+                                   cg_stats *st, seqrt_error *err);
 
 /* ---- compile cache (cache.c; the entries' functions are in cg.h) ---- */
 

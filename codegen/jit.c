@@ -94,18 +94,8 @@ static LLVMMemoryBufferRef module_object(LLVMModuleRef mod, LLVMTargetMachineRef
     }
     st->cache_ms = cg_now_ms() - t;
   }
-  t = cg_now_ms();
-  if (!cg_module_optimize(mod, tm, level, err)) return NULL;
-  st->optimize_ms = cg_now_ms() - t;
-  t = cg_now_ms();
-  char *msg = NULL;
-  LLVMMemoryBufferRef obj = NULL;
-  if (LLVMTargetMachineEmitToMemoryBuffer(tm, mod, LLVMObjectFile, &msg, &obj)) {
-    snprintf(err->msg, sizeof err->msg, "codegen: machine code: %s", msg ? msg : "?");
-    LLVMDisposeMessage(msg);
-    return NULL;
-  }
-  st->machine_ms = cg_now_ms() - t;
+  LLVMMemoryBufferRef obj = cg_module_emit(mod, tm, level, st, err);
+  if (!obj) return NULL;
   if (dir) {
     t = cg_now_ms();
     cg_cache_store(dir, opt->cache_max_bytes, key, LLVMGetBufferStart(obj), LLVMGetBufferSize(obj),

@@ -243,18 +243,8 @@ static bool cached_object(LLVMModuleRef mod, LLVMTargetMachineRef tm, int level,
     free(bytes);
     return ok;
   }
-  t = cg_now_ms();
-  if (!cg_module_optimize(mod, tm, level, err)) return false;
-  st->optimize_ms = cg_now_ms() - t;
-  t = cg_now_ms();
-  char *msg = NULL;
-  LLVMMemoryBufferRef obj = NULL;
-  if (LLVMTargetMachineEmitToMemoryBuffer(tm, mod, LLVMObjectFile, &msg, &obj)) {
-    snprintf(err->msg, sizeof err->msg, "codegen: machine code: %s", msg ? msg : "?");
-    LLVMDisposeMessage(msg);
-    return false;
-  }
-  st->machine_ms = cg_now_ms() - t;
+  LLVMMemoryBufferRef obj = cg_module_emit(mod, tm, level, st, err);
+  if (!obj) return false;
   bool ok = write_file(path, LLVMGetBufferStart(obj), LLVMGetBufferSize(obj), err);
   if (ok) {
     t = cg_now_ms();

@@ -255,6 +255,23 @@ LLVMTargetMachineRef cg_target_machine(const cg_options *opt, int level, bool pi
   return tm;
 }
 
+LLVMMemoryBufferRef cg_module_emit(LLVMModuleRef mod, LLVMTargetMachineRef tm, int level,
+                                   cg_stats *st, seqrt_error *err) {
+  double t = cg_now_ms();
+  if (!cg_module_optimize(mod, tm, level, err)) return NULL;
+  st->optimize_ms = cg_now_ms() - t;
+  t = cg_now_ms();
+  char *msg = NULL;
+  LLVMMemoryBufferRef obj = NULL;
+  if (LLVMTargetMachineEmitToMemoryBuffer(tm, mod, LLVMObjectFile, &msg, &obj)) {
+    snprintf(err->msg, sizeof err->msg, "codegen: machine code: %s", msg ? msg : "?");
+    LLVMDisposeMessage(msg);
+    return NULL;
+  }
+  st->machine_ms = cg_now_ms() - t;
+  return obj;
+}
+
 bool cg_module_optimize(LLVMModuleRef mod, LLVMTargetMachineRef tm, int level, seqrt_error *err) {
   char *triple = LLVMGetTargetMachineTriple(tm);
   LLVMSetTarget(mod, triple);
