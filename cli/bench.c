@@ -133,9 +133,14 @@ int cmd_bench(int argc, char **argv) {
       printf("%s\"%s\": %lld", s ? ", " : "", g->syms[s].name, (long long)syms[s]);
     printf("}, \"threads\": %d, \"iters\": %d, \"compile_ms\": %.3f, \"median_ms\": %.4f, "
            "\"p10_ms\": %.4f, \"p90_ms\": %.4f, \"peak_rss_mb\": %.1f, \"arena_mb\": %.3f, "
-           "\"flops\": %.0f, \"gflops\": %.2f, \"cache_hit\": %s, \"kernels\": %d, ",
+           "\"flops\": %.0f, \"gflops\": %.2f, \"cache_hit\": %s, \"model_hit\": %s, ",
            threads, n, compile_ms, median, p10, p90, rss_mb, arena_mb, flops, gflops,
-           times_ms.cg.cache_hit ? "true" : "false", times_ms.cg.kernels);
+           times_ms.cg.cache_hit ? "true" : "false", times_ms.cg.model_hit ? "true" : "false");
+    /* a whole-model hit built no module: its kernels are not counted */
+    if (times_ms.cg.kernels >= 0)
+      printf("\"kernels\": %d, ", times_ms.cg.kernels);
+    else
+      printf("\"kernels\": null, ");
     const cg_stats *c = &times_ms.cg;
     printf("\"stages_ms\": {\"frontend\": %.3f, \"passes\": %.3f, \"llvm_ir\": %.3f, "
            "\"llvm_opt\": %.3f, \"machine_code\": %.3f, \"cache\": %.3f, \"link\": %.3f}}\n",

@@ -206,6 +206,29 @@ int64_t cli_cache_max_bytes(void) {
   return mb << 20;
 }
 
+/*
+ * The source key of a whole-model cache entry (cg_options.source_key): a
+ * hash of what the graph and its passes are made from here: the model's
+ * text (the graph g was lowered from it and nothing else), every bound or
+ * symbolic dim and the unroll factor. The target, the versions and the
+ * compiler's build id go into the entry's key in codegen.
+ */
+static void source_key(const ir_graph *g, const int64_t *syms, const ir_diags *d, int unroll,
+                       uint8_t key[CG_HASH_BYTES]) {
+  static const char tag[] = "seqc source key 1";
+  int nsyms = ir_syms_count(g);
+  size_t n = sizeof tag + d->src_len + sizeof(int64_t) * (size_t)(nsyms + 2);
+  unsigned char *buf = malloc(n), *p = buf;
+  IR_ASSERT(buf);
+  memcpy(p, tag, sizeof tag), p += sizeof tag;
+  int64_t head[2] = {nsyms, unroll};
+  memcpy(p, head, sizeof head), p += sizeof head;
+  memcpy(p, syms, sizeof(int64_t) * (size_t)nsyms), p += sizeof(int64_t) * (size_t)nsyms;
+  memcpy(p, d->src, d->src_len);
+  cg_sha256(buf, n, key);
+  free(buf);
+}
+
 cg_jit *cli_compile_timed(ir_graph *g, const int64_t *syms, ir_diags *d, const cli_opts *o,
                           cli_times *t) {
   /* a dim at -1 is left symbolic: the code reads it from the session at run
@@ -217,6 +240,11 @@ cg_jit *cli_compile_timed(ir_graph *g, const int64_t *syms, ir_diags *d, const c
                     .opt_level = 3,
                     .cache_dir = cli_cache_dir(o, dir, sizeof dir),
                     .cache_max_bytes = cli_cache_max_bytes()};
+  uint8_t from[CG_HASH_BYTES];
+  if (opt.cache_dir && d && d->src) {
+    source_key(g, syms, d, o ? o->unroll : 0, from);
+    opt.source_key = from;
+  }
   ir_target target;
   cg_target(&opt, &target);
   pass_ctx ctx = {.diags = d,
@@ -249,7 +277,11 @@ void cli_print_times(const cli_times *t) {
           "seqc: compile: frontend %.1f ms, passes %.1f ms, LLVM IR %.1f ms, LLVM optimization "
           "%.1f ms, machine code %.1f ms, cache %.1f ms (%s), link/load %.1f ms; total %.1f ms\n",
           t->frontend_ms, t->passes_ms, c->ir_ms, c->optimize_ms, c->machine_ms, c->cache_ms,
-          !c->cache_used ? "not used" : c->cache_hit ? "hit" : "miss", c->link_ms, total);
+          !c->cache_used ? "not used"
+          : c->model_hit ? "hit, whole model"
+          : c->cache_hit ? "hit"
+                         : "miss",
+          c->link_ms, total);
 }
 
 /* splitmix64: small, reproducible */

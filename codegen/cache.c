@@ -154,29 +154,43 @@ static void key_field(sha256 *s, const void *data, size_t len) {
 
 static void key_str(sha256 *s, const char *str) { key_field(s, str ? str : "", str ? strlen(str) : 0); }
 
-void cg_cache_key(LLVMModuleRef mod, LLVMTargetMachineRef tm, int level, const char *kind,
-                  uint8_t key[CG_HASH_BYTES]) {
-  sha256 s;
-  sha_init(&s);
-  key_str(&s, "seqc compile cache key 1");
-  key_str(&s, kind);
-  key_str(&s, cg_build_id);
-  key_str(&s, LLVM_VERSION_STRING);
+/* what every key starts with: the kind, seqc's and LLVM's versions, the target */
+static void key_start(sha256 *s, LLVMTargetMachineRef tm, int level, const char *kind) {
+  sha_init(s);
+  key_str(s, "seqc compile cache key 1");
+  key_str(s, kind);
+  key_str(s, cg_build_id);
+  key_str(s, LLVM_VERSION_STRING);
   char *triple = LLVMGetTargetMachineTriple(tm);
   char *cpu = LLVMGetTargetMachineCPU(tm);
   char *features = LLVMGetTargetMachineFeatureString(tm);
-  key_str(&s, triple);
-  key_str(&s, cpu);
-  key_str(&s, features);
+  key_str(s, triple);
+  key_str(s, cpu);
+  key_str(s, features);
   LLVMDisposeMessage(triple);
   LLVMDisposeMessage(cpu);
   LLVMDisposeMessage(features);
   char lv[16];
   snprintf(lv, sizeof lv, "O%d", level);
-  key_str(&s, lv);
+  key_str(s, lv);
+}
+
+void cg_cache_key(LLVMModuleRef mod, LLVMTargetMachineRef tm, int level, const char *kind,
+                  uint8_t key[CG_HASH_BYTES]) {
+  sha256 s;
+  key_start(&s, tm, level, kind);
   LLVMMemoryBufferRef bc = LLVMWriteBitcodeToMemoryBuffer(mod);
   key_field(&s, LLVMGetBufferStart(bc), LLVMGetBufferSize(bc));
   LLVMDisposeMemoryBuffer(bc);
+  sha_final(&s, key);
+}
+
+void cg_cache_source_key(const uint8_t source[CG_HASH_BYTES], LLVMTargetMachineRef tm, int level,
+                         const char *kind, uint8_t key[CG_HASH_BYTES]) {
+  sha256 s;
+  key_start(&s, tm, level, kind);
+  key_str(&s, "whole model, by its source");
+  key_field(&s, source, CG_HASH_BYTES);
   sha_final(&s, key);
 }
 

@@ -21,6 +21,12 @@ typedef struct cg_options {
   int opt_level;            /* 0..3, default 3 */
   const char *cache_dir;    /* compile cache directory (cache.c), NULL = no cache */
   int64_t cache_max_bytes;  /* bound of the cache directory, 0 = 512 MB */
+  /* a hash (CG_HASH_BYTES) of everything the graph came from: the model's
+   * text and the options of the frontend and the passes (the caller's
+   * promise: the same source gives the same graph); NULL = none. With it,
+   * the JIT also keeps a whole-model entry under it, and a compile that
+   * finds one loads it without building the LLVM module at all */
+  const uint8_t *source_key;
 } cg_options;
 
 /* What a compile did and how long each stage took (milliseconds). */
@@ -32,7 +38,9 @@ typedef struct cg_stats {
   double link_ms;      /* JIT: loading the object and resolving the entry points */
   bool cache_used;     /* the compile looked in a cache directory */
   bool cache_hit;      /* the object came from the cache: no optimization, no machine code */
-  int kernels;         /* distinct kernel functions in the module (kernel_fn.c) */
+  bool model_hit;      /* ... by the whole-model entry (source_key): no LLVM module either */
+  int kernels;         /* distinct kernel functions in the module (kernel_fn.c), -1 when
+                          a whole-model hit built no module */
   char cache_note[256]; /* why the cache was not written ("" when it was fine): for a warning */
 } cg_stats;
 

@@ -386,6 +386,12 @@ LLVMMemoryBufferRef cg_module_emit(LLVMModuleRef mod, LLVMTargetMachineRef tm, i
  */
 void cg_cache_key(LLVMModuleRef mod, LLVMTargetMachineRef tm, int level, const char *kind,
                   uint8_t key[CG_HASH_BYTES]);
+/* the key of a whole-model entry: the same start, then cg_options.source_key
+ * in place of the module (which need not be built to find it) */
+void cg_cache_source_key(const uint8_t source[CG_HASH_BYTES], LLVMTargetMachineRef tm, int level,
+                         const char *kind, uint8_t key[CG_HASH_BYTES]);
+/* module.c: true if g has nodes for the `prepare` entry */
+bool cg_has_prepare(const ir_graph *g);
 /* SHA-256 (hex) of the compiler's sources, in cg_build_id.c, which
  * cmake/build_id.cmake writes into the build tree whenever one changes */
 extern const char cg_build_id[];

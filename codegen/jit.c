@@ -89,10 +89,10 @@ static LLVMMemoryBufferRef module_object(LLVMModuleRef mod, LLVMTargetMachineRef
     if (st->cache_hit) {
       LLVMMemoryBufferRef obj = LLVMCreateMemoryBufferWithMemoryRangeCopy(bytes, len, "seqc");
       free(bytes);
-      st->cache_ms = cg_now_ms() - t;
+      st->cache_ms += cg_now_ms() - t;
       return obj;
     }
-    st->cache_ms = cg_now_ms() - t;
+    st->cache_ms += cg_now_ms() - t;
   }
   LLVMMemoryBufferRef obj = cg_module_emit(mod, tm, level, st, err);
   if (!obj) return NULL;
@@ -102,6 +102,29 @@ static LLVMMemoryBufferRef module_object(LLVMModuleRef mod, LLVMTargetMachineRef
                    st->cache_note, sizeof st->cache_note);
     st->cache_ms += cg_now_ms() - t;
   }
+  return obj;
+}
+
+/* the whole-model entry of opt->source_key, if the cache holds it: no module
+ * to build (NULL otherwise) */
+static LLVMMemoryBufferRef model_object(LLVMTargetMachineRef tm, int level, const cg_options *opt,
+                                        cg_stats *st) {
+  if (!opt || !opt->cache_dir || !opt->source_key) return NULL;
+  double t = cg_now_ms();
+  uint8_t key[CG_HASH_BYTES];
+  cg_cache_source_key(opt->source_key, tm, level, "jit", key);
+  void *bytes;
+  size_t len;
+  st->cache_used = true;
+  if (!cg_cache_load(opt->cache_dir, key, &bytes, &len)) {
+    st->cache_ms = cg_now_ms() - t;
+    return NULL;
+  }
+  LLVMMemoryBufferRef obj = LLVMCreateMemoryBufferWithMemoryRangeCopy(bytes, len, "seqc");
+  free(bytes);
+  st->cache_hit = st->model_hit = true;
+  st->kernels = -1;
+  st->cache_ms = cg_now_ms() - t;
   return obj;
 }
 
@@ -119,22 +142,31 @@ cg_jit *cg_jit_compile(const ir_graph *g, const cg_options *opt, seqrt_error *er
 
   /* the module becomes an object here, in memory (or comes from the cache);
    * the JIT only links it */
-  double t = cg_now_ms();
-  LLVMContextRef llvm = LLVMContextCreate();
-  LLVMModuleRef mod = cg_module_build(g, opt, vw, llvm, err);
-  st.ir_ms = cg_now_ms() - t;
-  st.kernels = mod ? cg_module_kernels(mod) : 0;
-  LLVMMemoryBufferRef obj = NULL;
-  bool has_prepare = mod && LLVMGetNamedFunction(mod, "prepare") != NULL;
-  if (mod) obj = module_object(mod, tm, level, opt, &st, err);
-  if (mod) LLVMDisposeModule(mod);
-  LLVMContextDispose(llvm);
+  LLVMMemoryBufferRef obj = model_object(tm, level, opt, &st);
   if (!obj) {
-    LLVMDisposeTargetMachine(tm);
-    return NULL;
+    double t = cg_now_ms();
+    LLVMContextRef llvm = LLVMContextCreate();
+    LLVMModuleRef mod = cg_module_build(g, opt, vw, llvm, err);
+    st.ir_ms = cg_now_ms() - t;
+    st.kernels = mod ? cg_module_kernels(mod) : 0;
+    if (mod) obj = module_object(mod, tm, level, opt, &st, err);
+    if (mod) LLVMDisposeModule(mod);
+    LLVMContextDispose(llvm);
+    if (!obj) {
+      LLVMDisposeTargetMachine(tm);
+      return NULL;
+    }
+    if (st.cache_used && opt->source_key) { /* the whole-model entry, for next time */
+      t = cg_now_ms();
+      uint8_t key[CG_HASH_BYTES];
+      cg_cache_source_key(opt->source_key, tm, level, "jit", key);
+      cg_cache_store(opt->cache_dir, opt->cache_max_bytes, key, LLVMGetBufferStart(obj),
+                     LLVMGetBufferSize(obj), st.cache_note, sizeof st.cache_note);
+      st.cache_ms += cg_now_ms() - t;
+    }
   }
-
-  t = cg_now_ms();
+  bool has_prepare = cg_has_prepare(g);
+  double t = cg_now_ms();
   /* the JIT's machine is a copy of tm (which the builder disposes) */
   LLVMOrcJITTargetMachineBuilderRef jtmb =
       LLVMOrcJITTargetMachineBuilderCreateFromTargetMachine(tm);

@@ -172,6 +172,13 @@ static void build_entry(cg_ctx *c, const char *name, bool prepare) {
   LLVMBuildRetVoid(c->b);
 }
 
+bool cg_has_prepare(const ir_graph *g) {
+  for (int i = 0; i < g->nnodes; i++)
+    if (!g->nodes[i].dead && g->nodes[i].at_prepare && !ir_node_is_view(g, &g->nodes[i]))
+      return true;
+  return false;
+}
+
 LLVMModuleRef cg_module_build(const ir_graph *g, const cg_options *opt, int vec_width,
                               LLVMContextRef llvm, seqrt_error *err) {
   if (!g->buffers && g->nnodes > 0) {
@@ -215,11 +222,7 @@ LLVMModuleRef cg_module_build(const ir_graph *g, const cg_options *opt, int vec_
   IR_ASSERT(c.const_global && c.slot_of && c.slot_buf);
   for (int i = 0; i < g->nbuffers; i++) c.slot_of[i] = -1;
 
-  bool any_prepare = false;
-  for (int i = 0; i < g->nnodes; i++)
-    if (!g->nodes[i].dead && g->nodes[i].at_prepare && !ir_node_is_view(g, &g->nodes[i]))
-      any_prepare = true;
-  if (any_prepare) build_entry(&c, "prepare", true);
+  if (cg_has_prepare(g)) build_entry(&c, "prepare", true);
   if (!c.failed) build_entry(&c, "run", false);
 
   free(c.const_global);
