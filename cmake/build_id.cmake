@@ -1,11 +1,12 @@
 # build_id.cmake: writes OUT, a C file defining cg_build_id, a SHA-256 of the
 # compiler's sources (every file under ir/ frontend/ passes/ codegen/
-# runtime/ of ROOT, by path and content). The compile cache puts it in every
+# runtime/ cli/ of ROOT, by path and content; cli/ makes the whole-model
+# key of the cache from the YAML text). The compile cache puts it in every
 # key, so an entry made by other sources of seqc is never found. Run by
 # codegen/CMakeLists.txt whenever one of those files changes:
 #   cmake -DROOT=SRC -DOUT=FILE -P build_id.cmake
 set(globs)
-foreach(dir ir frontend passes codegen runtime)
+foreach(dir ir frontend passes codegen runtime cli)
   list(APPEND globs ${ROOT}/${dir}/*)
 endforeach()
 file(GLOB_RECURSE files LIST_DIRECTORIES false RELATIVE ${ROOT} ${globs})
