@@ -209,14 +209,14 @@ int64_t cli_cache_max_bytes(void) {
 /*
  * The source key of a whole-model cache entry (cg_options.source_key): a
  * hash of what the graph and its passes are made from here: the model's
- * text (the graph g was lowered from it and nothing else), every bound or
- * symbolic dim and the unroll factor. The target, the versions and the
+ * text (the graph g was lowered from it and nothing else), every base dim,
+ * bound or symbolic (-1), and the unroll factor. The target, the versions and the
  * compiler's build id go into the entry's key in codegen.
  */
 static void source_key(const ir_graph *g, const int64_t *syms, const ir_diags *d, int unroll,
                        uint8_t key[CG_HASH_BYTES]) {
   static const char tag[] = "seqc source key 1";
-  int nsyms = ir_syms_count(g);
+  int nsyms = g->nsyms; /* the base dims: codegen completes the derived ones from them */
   size_t n = sizeof tag + d->src_len + sizeof(int64_t) * (size_t)(nsyms + 2);
   unsigned char *buf = malloc(n), *p = buf;
   IR_ASSERT(buf);
