@@ -21,6 +21,7 @@ typedef struct cg_options {
   int opt_level;            /* 0..3, default 3 */
   const char *cache_dir;    /* compile cache directory (cache.c), NULL = no cache */
   int64_t cache_max_bytes;  /* bound of the cache directory, 0 = 512 MB */
+  int compile_threads;      /* JIT: threads LLVM compiles on (parallel.c), 0 = the cores */
   /* a hash (CG_HASH_BYTES) of everything the graph came from: the model's
    * text and the options of the frontend and the passes (the caller's
    * promise: the same source gives the same graph); NULL = none. With it,
@@ -39,6 +40,7 @@ typedef struct cg_stats {
   bool cache_used;     /* the compile looked in a cache directory */
   bool cache_hit;      /* the object came from the cache: no optimization, no machine code */
   bool model_hit;      /* ... by the whole-model entry (source_key): no LLVM module either */
+  int parts;           /* JIT: objects the code came in (parts compiled in parallel) */
   int kernels;         /* distinct kernel functions in the module (kernel_fn.c), -1 when
                           a whole-model hit built no module */
   char cache_note[256]; /* why the cache was not written ("" when it was fine): for a warning */

@@ -371,6 +371,13 @@ LLVMTargetMachineRef cg_target_machine(const cg_options *opt, int level, bool pi
                                        seqrt_error *err);
 /* sets mod's triple and layout from tm, verifies it and optimizes at level */
 bool cg_module_optimize(LLVMModuleRef mod, LLVMTargetMachineRef tm, int level, seqrt_error *err);
+/* parallel.c: mod cut into up to nparts modules by its kernel functions,
+ * each optimized and compiled on a thread of its own, into objs (room for
+ * CG_MAX_PARTS); returns their number (1 when there is nothing to cut), 0
+ * with err set on failure. The stages' times are the slowest part's. */
+#define CG_MAX_PARTS 8
+int cg_emit_parts(LLVMModuleRef mod, const cg_options *opt, LLVMTargetMachineRef tm, int level,
+                  int nparts, LLVMMemoryBufferRef *objs, cg_stats *st, seqrt_error *err);
 /* mod optimized at level and compiled by tm to an object in memory, the two
  * stages timed into st (optimize_ms, machine_ms); NULL with err set */
 LLVMMemoryBufferRef cg_module_emit(LLVMModuleRef mod, LLVMTargetMachineRef tm, int level,

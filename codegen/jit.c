@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <llvm-c/Analysis.h>
 #include <llvm-c/Error.h>
@@ -73,59 +74,116 @@ static LLVMErrorRef define_runtime(LLVMOrcLLJITRef jit) {
   return NULL;
 }
 
-/* the object of mod, from the cache when opt names one and holds it, else
- * optimized and compiled by tm (and then stored); NULL with err set */
-static LLVMMemoryBufferRef module_object(LLVMModuleRef mod, LLVMTargetMachineRef tm, int level,
-                                         const cg_options *opt, cg_stats *st, seqrt_error *err) {
+/*
+ * The JIT's code is one object per part of the module (parallel.c); a cache
+ * entry holds them all: "SEQCOBJS", their count (u32), each one's length
+ * (u64), then their bytes.
+ */
+typedef struct objects {
+  LLVMMemoryBufferRef obj[CG_MAX_PARTS]; /* the parts' objects */
+  int n;                                 /* their number, 0: none */
+} objects;
+
+static void put_le(uint8_t *p, uint64_t v, int bytes) {
+  for (int i = 0; i < bytes; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+static uint64_t get_le(const uint8_t *p, int bytes) {
+  uint64_t v = 0;
+  for (int i = 0; i < bytes; i++) v |= (uint64_t)p[i] << (8 * i);
+  return v;
+}
+
+static void store_objects(const cg_options *opt, const uint8_t key[CG_HASH_BYTES],
+                          const objects *o, cg_stats *st) {
+  size_t len = 12 + 8 * (size_t)o->n;
+  for (int i = 0; i < o->n; i++) len += LLVMGetBufferSize(o->obj[i]);
+  uint8_t *buf = malloc(len), *p = buf + 12 + 8 * (size_t)o->n;
+  IR_ASSERT(buf);
+  memcpy(buf, "SEQCOBJS", 8);
+  put_le(buf + 8, (uint64_t)o->n, 4);
+  for (int i = 0; i < o->n; i++) {
+    size_t n = LLVMGetBufferSize(o->obj[i]);
+    put_le(buf + 12 + 8 * i, n, 8);
+    memcpy(p, LLVMGetBufferStart(o->obj[i]), n);
+    p += n;
+  }
+  cg_cache_store(opt->cache_dir, opt->cache_max_bytes, key, buf, len, st->cache_note,
+                 sizeof st->cache_note);
+  free(buf);
+}
+
+/* the entry of key as objects; false when absent or not of this form (a
+ * checked entry of another kind under this key cannot happen, but is a miss) */
+static bool load_objects(const cg_options *opt, const uint8_t key[CG_HASH_BYTES], objects *o) {
+  void *bytes;
+  size_t len;
+  if (!cg_cache_load(opt->cache_dir, key, &bytes, &len)) return false;
+  const uint8_t *b = bytes;
+  uint64_t n = len >= 12 && !memcmp(b, "SEQCOBJS", 8) ? get_le(b + 8, 4) : 0;
+  bool ok = n >= 1 && n <= CG_MAX_PARTS && len >= 12 + 8 * n;
+  size_t at = 12 + 8 * (size_t)n;
+  for (uint64_t i = 0; ok && i < n; i++) {
+    uint64_t m = get_le(b + 12 + 8 * i, 8);
+    ok = m <= len - at;
+    if (ok) o->obj[o->n++] = LLVMCreateMemoryBufferWithMemoryRangeCopy((const char *)b + at, m,
+                                                                      "seqc");
+    at += m;
+  }
+  free(bytes);
+  if (!ok || at != len) {
+    for (int i = 0; i < o->n; i++) LLVMDisposeMemoryBuffer(o->obj[i]);
+    o->n = 0;
+    return false;
+  }
+  return true;
+}
+
+/* threads to compile on: opt's, else the machine's cores (at most CG_MAX_PARTS) */
+static int compile_threads(const cg_options *opt) {
+  long n = opt && opt->compile_threads > 0 ? opt->compile_threads : sysconf(_SC_NPROCESSORS_ONLN);
+  return n < 1 ? 1 : n > CG_MAX_PARTS ? CG_MAX_PARTS : (int)n;
+}
+
+/* the objects of mod, from the cache when opt names one and holds them,
+ * else optimized and compiled in parts (and then stored); false with err set */
+static bool module_objects(LLVMModuleRef mod, LLVMTargetMachineRef tm, int level,
+                           const cg_options *opt, cg_stats *st, objects *o, seqrt_error *err) {
   const char *dir = opt ? opt->cache_dir : NULL;
   uint8_t key[CG_HASH_BYTES];
   double t = cg_now_ms();
   if (dir) {
     st->cache_used = true;
     cg_cache_key(mod, tm, level, "jit", key);
-    void *bytes;
-    size_t len;
-    st->cache_hit = cg_cache_load(dir, key, &bytes, &len);
-    if (st->cache_hit) {
-      LLVMMemoryBufferRef obj = LLVMCreateMemoryBufferWithMemoryRangeCopy(bytes, len, "seqc");
-      free(bytes);
-      st->cache_ms += cg_now_ms() - t;
-      return obj;
-    }
+    st->cache_hit = load_objects(opt, key, o);
     st->cache_ms += cg_now_ms() - t;
+    if (st->cache_hit) return true;
   }
-  LLVMMemoryBufferRef obj = cg_module_emit(mod, tm, level, st, err);
-  if (!obj) return NULL;
+  o->n = cg_emit_parts(mod, opt, tm, level, compile_threads(opt), o->obj, st, err);
+  if (!o->n) return false;
   if (dir) {
     t = cg_now_ms();
-    cg_cache_store(dir, opt->cache_max_bytes, key, LLVMGetBufferStart(obj), LLVMGetBufferSize(obj),
-                   st->cache_note, sizeof st->cache_note);
+    store_objects(opt, key, o, st);
     st->cache_ms += cg_now_ms() - t;
   }
-  return obj;
+  return true;
 }
 
 /* the whole-model entry of opt->source_key, if the cache holds it: no module
- * to build (NULL otherwise) */
-static LLVMMemoryBufferRef model_object(LLVMTargetMachineRef tm, int level, const cg_options *opt,
-                                        cg_stats *st) {
-  if (!opt || !opt->cache_dir || !opt->source_key) return NULL;
+ * to build (false otherwise) */
+static bool model_objects(LLVMTargetMachineRef tm, int level, const cg_options *opt, cg_stats *st,
+                          objects *o) {
+  if (!opt || !opt->cache_dir || !opt->source_key) return false;
   double t = cg_now_ms();
   uint8_t key[CG_HASH_BYTES];
   cg_cache_source_key(opt->source_key, tm, level, "jit", key);
-  void *bytes;
-  size_t len;
   st->cache_used = true;
-  if (!cg_cache_load(opt->cache_dir, key, &bytes, &len)) {
-    st->cache_ms = cg_now_ms() - t;
-    return NULL;
+  bool hit = load_objects(opt, key, o);
+  if (hit) {
+    st->cache_hit = st->model_hit = true;
+    st->kernels = -1;
   }
-  LLVMMemoryBufferRef obj = LLVMCreateMemoryBufferWithMemoryRangeCopy(bytes, len, "seqc");
-  free(bytes);
-  st->cache_hit = st->model_hit = true;
-  st->kernels = -1;
   st->cache_ms = cg_now_ms() - t;
-  return obj;
+  return hit;
 }
 
 cg_jit *cg_jit_compile(const ir_graph *g, const cg_options *opt, seqrt_error *err) {
@@ -140,19 +198,19 @@ cg_jit *cg_jit_compile(const ir_graph *g, const cg_options *opt, seqrt_error *er
   if (!tm) return NULL;
   cg_stats st = {0};
 
-  /* the module becomes an object here, in memory (or comes from the cache);
-   * the JIT only links it */
-  LLVMMemoryBufferRef obj = model_object(tm, level, opt, &st);
-  if (!obj) {
+  /* the module becomes objects here, in memory (or comes from the cache);
+   * the JIT only links them */
+  objects o = {.n = 0};
+  if (!model_objects(tm, level, opt, &st, &o)) {
     double t = cg_now_ms();
     LLVMContextRef llvm = LLVMContextCreate();
     LLVMModuleRef mod = cg_module_build(g, opt, vw, llvm, err);
     st.ir_ms = cg_now_ms() - t;
     st.kernels = mod ? cg_module_kernels(mod) : 0;
-    if (mod) obj = module_object(mod, tm, level, opt, &st, err);
+    bool ok = mod && module_objects(mod, tm, level, opt, &st, &o, err);
     if (mod) LLVMDisposeModule(mod);
     LLVMContextDispose(llvm);
-    if (!obj) {
+    if (!ok) {
       LLVMDisposeTargetMachine(tm);
       return NULL;
     }
@@ -160,11 +218,11 @@ cg_jit *cg_jit_compile(const ir_graph *g, const cg_options *opt, seqrt_error *er
       t = cg_now_ms();
       uint8_t key[CG_HASH_BYTES];
       cg_cache_source_key(opt->source_key, tm, level, "jit", key);
-      cg_cache_store(opt->cache_dir, opt->cache_max_bytes, key, LLVMGetBufferStart(obj),
-                     LLVMGetBufferSize(obj), st.cache_note, sizeof st.cache_note);
+      store_objects(opt, key, &o, &st);
       st.cache_ms += cg_now_ms() - t;
     }
   }
+  st.parts = o.n;
   bool has_prepare = cg_has_prepare(g);
   double t = cg_now_ms();
   /* the JIT's machine is a copy of tm (which the builder disposes) */
@@ -175,18 +233,26 @@ cg_jit *cg_jit_compile(const ir_graph *g, const cg_options *opt, seqrt_error *er
   cg_jit *j = calloc(1, sizeof *j);
   IR_ASSERT(j);
   if (take_error(LLVMOrcCreateLLJIT(&j->jit, builder), err, "creating the JIT")) {
-    LLVMDisposeMemoryBuffer(obj);
+    for (int i = 0; i < o.n; i++) LLVMDisposeMemoryBuffer(o.obj[i]);
     free(j);
     return NULL;
   }
   if (take_error(define_runtime(j->jit), err, "runtime symbols")) {
-    LLVMDisposeMemoryBuffer(obj);
+    for (int i = 0; i < o.n; i++) LLVMDisposeMemoryBuffer(o.obj[i]);
     goto fail_jit;
   }
-  /* the JIT owns obj from here, whatever the outcome */
-  if (take_error(LLVMOrcLLJITAddObjectFile(j->jit, LLVMOrcLLJITGetMainJITDylib(j->jit), obj), err,
-                 "adding the object"))
-    goto fail_jit;
+  /* the JIT owns each object from here, whatever the outcome */
+  bool added = true;
+  for (int i = 0; i < o.n; i++) {
+    if (!added) {
+      LLVMDisposeMemoryBuffer(o.obj[i]);
+      continue;
+    }
+    added = !take_error(
+        LLVMOrcLLJITAddObjectFile(j->jit, LLVMOrcLLJITGetMainJITDylib(j->jit), o.obj[i]), err,
+        "adding an object");
+  }
+  if (!added) goto fail_jit;
 
   j->desc = cg_desc_new(g, opt ? opt->bind_syms : NULL);
   LLVMOrcExecutorAddress addr = 0;

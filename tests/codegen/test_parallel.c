@@ -1,0 +1,90 @@
+/*
+ * test_parallel.c: the JIT's module compiled in parts on several threads
+ * (codegen/parallel.c). A two-layer encoder (a dozen distinct kernel
+ * functions) compiled on 1, 2 and 3 threads comes in 1, 2 and 3 objects,
+ * and every way computes the very same bits; a model of one kernel stays
+ * one object whatever the threads.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "cg_test.h"
+
+static const char *const ENCODER =
+    "seqc: 1\nname: enc\ndims: {B: 2, T: 9}\n"
+    "inputs:\n  x: {dtype: f32, shape: [B, T, 32]}\n"
+    "outputs: [y]\nnodes:\n"
+    "  y: {op: transformer_encoder, input: x, num_layers: 2, nhead: 4, dim_feedforward: 64}\n";
+
+static const char *const ONE_KERNEL =
+    "seqc: 1\nname: one\ndims: {B: 2, T: 9}\n"
+    "inputs:\n  x: {dtype: f32, shape: [B, T, 32]}\n"
+    "outputs: [y]\nnodes:\n"
+    "  y: {op: tanh, input: x}\n";
+
+#define N (2 * 9 * 32)
+
+/* compiles yaml on `threads` threads and runs it on fixed data into out;
+ * returns the number of objects its code came in */
+static int compile_and_run(const char *yaml, int threads, float *out) {
+  ir_graph *g = cgt_load(yaml);
+  ir_diags d;
+  ir_diags_init(&d, "test.yaml", NULL, 0, stderr);
+  int64_t syms[2] = {2, 9};
+  cg_options opt = {.bind_syms = syms, .opt_level = 2, .compile_threads = threads};
+  ir_target target;
+  cg_target(&opt, &target);
+  pass_ctx ctx = {.diags = &d, .syms = syms, .target = &target, .bind_syms = syms};
+  assert_true(pass_run_pipeline(g, &ctx));
+  seqrt_error err = {{0}};
+  cg_jit *j = cg_jit_compile(g, &opt, &err);
+  if (!j) fprintf(stderr, "cg_jit_compile: %s\n", err.msg);
+  assert_non_null(j);
+  int parts = cg_jit_stats(j)->parts;
+  seqrt_session *s = seqrt_session_new(cg_jit_desc(j), syms, 2, &err);
+  assert_non_null(s);
+  assert_int_equal(seqrt_session_random_params(s, 3, &err), 0);
+  float x[N];
+  for (int i = 0; i < N; i++) x[i] = (float)((i * 37) % 29) / 14.0f - 1.0f;
+  seqrt_tensor in = {.dtype = SEQRT_F32, .rank = 3, .shape = {2, 9, 32}, .data = x};
+  seqrt_tensor y;
+  assert_int_equal(seqrt_session_run(s, &in, &y, &err), 0);
+  assert_int_equal(seqrt_tensor_numel(&y), N);
+  memcpy(out, y.data, sizeof(float) * N);
+  seqrt_session_free(s);
+  cg_jit_free(j);
+  ir_graph_free(g);
+  return parts;
+}
+
+static void parts_compute_the_same(void **state) {
+  (void)state;
+  float one[N], more[N];
+  assert_int_equal(compile_and_run(ENCODER, 1, one), 1);
+  for (int threads = 2; threads <= 3; threads++) {
+    assert_int_equal(compile_and_run(ENCODER, threads, more), threads);
+    assert_memory_equal(one, more, sizeof one);
+  }
+}
+
+static void one_kernel_one_part(void **state) {
+  (void)state;
+  float out[N];
+  assert_int_equal(compile_and_run(ONE_KERNEL, 4, out), 1);
+  for (int i = 0; i < N; i++) {
+    float x = (float)((i * 37) % 29) / 14.0f - 1.0f;
+    assert_true(out[i] > tanhf(x) - 1e-6f && out[i] < tanhf(x) + 1e-6f);
+  }
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(parts_compute_the_same),
+      cmocka_unit_test(one_kernel_one_part),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
