@@ -20,6 +20,7 @@ static const char help[] =
     "                     [--top-p P] [--seed S] [--beams N] [--vocab FILE]\n"
     "                     [--output OUT.safetensors]\n"
     "                     [--dim N=V]... [--threads N] [--unroll N] [--strict]\n"
+    "                     [--no-cache]\n"
     "\n"
     "Generates tokens with a language model: an integer input [B, T] of tokens (T the\n"
     "position dim) and a first output [B, T, V] of logits. The prompt is fed, then at\n"
@@ -53,6 +54,7 @@ static const char help[] =
     "  --threads N          threads (default 0: all cores)\n"
     "  --unroll N           scan steps per loop iteration (default: chosen per scan)\n"
     "  --strict             warnings (unused parameters or inputs) are errors\n"
+    "  --no-cache           compile without the compile cache (neither read nor written)\n"
     "B = 1 prints the new tokens as they come; B > 1 (or --beams), one line per row\n"
     "at the end (up to its --eos). Then one line on stderr: prefill ms, ms per new\n"
     "token, tokens/s.\n";
