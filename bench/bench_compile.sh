@@ -45,31 +45,26 @@ if lines and '"kind"' not in lines[-1]:
 PY
 }
 
-for yaml in "$root"/models/*.yaml "$root"/bench/*.yaml; do
-  name=$(basename "$yaml" .yaml)
-  log "$name"
-  cache=$work/cache-$name
-  mkdir -p "$cache"
+# cold_warm YAML: this seqc cold then warm on a fresh cache, and OLD_SEQC cold
+cold_warm() {
+  local yaml=$1 cache
+  cache=$work/cache-$(basename "$yaml" .yaml)
+  mkdir -p "$cache" "$cache-old"
   measure seqc "$SEQC" "$yaml" "$cache" cold
   measure seqc "$SEQC" "$yaml" "$cache" warm
-  if [ -n "$OLD_SEQC" ]; then
-    mkdir -p "$cache-old"
-    measure old "$OLD_SEQC" "$yaml" "$cache-old" cold
-  fi
+  [ -z "$OLD_SEQC" ] || measure old "$OLD_SEQC" "$yaml" "$cache-old" cold
+}
+
+for yaml in "$root"/models/*.yaml "$root"/bench/*.yaml; do
+  log "$(basename "$yaml" .yaml)"
+  cold_warm "$yaml"
 done
 
 for n in $LAYERS; do
   yaml=$work/encoder_$n.yaml
   sed "s/num_layers: [0-9]*/num_layers: $n/" "$root/models/bert_encoder.yaml" >"$yaml"
   log "encoder, $n layers"
-  cache=$work/cache-encoder-$n
-  mkdir -p "$cache"
-  measure seqc "$SEQC" "$yaml" "$cache" cold
-  measure seqc "$SEQC" "$yaml" "$cache" warm
-  if [ -n "$OLD_SEQC" ]; then
-    mkdir -p "$cache-old"
-    measure old "$OLD_SEQC" "$yaml" "$cache-old" cold
-  fi
+  cold_warm "$yaml"
 done
 
 report "$out" "${out%.jsonl}.svg" <<'PY'

@@ -159,6 +159,30 @@ static inline void cgt_same_message(const char *who, const char *got, const char
 }
 
 /*
+ * g through the pass pipeline for opt's target and dims (folded into the
+ * passes when every base dim is bound, as the CLI does; -1 stays symbolic)
+ * and JIT-compiled with opt; LLVM's message on stderr if that fails.
+ */
+static inline cg_jit *cgt_compile(ir_graph *g, const cg_options *opt) {
+  ir_diags d;
+  ir_diags_init(&d, "test.yaml", NULL, 0, stderr);
+  bool all_bound = opt->bind_syms != NULL;
+  for (int s = 0; all_bound && s < g->nsyms; s++) all_bound = opt->bind_syms[s] >= 0;
+  ir_target target;
+  cg_target(opt, &target);
+  pass_ctx ctx = {.diags = &d,
+                  .syms = all_bound ? opt->bind_syms : NULL,
+                  .target = &target,
+                  .bind_syms = opt->bind_syms};
+  assert_true(pass_run_pipeline(g, &ctx));
+  seqrt_error err = {{0}};
+  cg_jit *j = cg_jit_compile(g, opt, &err);
+  if (!j) fprintf(stderr, "cg_jit_compile: %s\n", err.msg);
+  assert_non_null(j);
+  return j;
+}
+
+/*
  * Runs the model ref (a lowered graph, freed here) every way o asks for and
  * compares with the interpreter. With a bad index, both the interpreter and every compiled run
  * must fail instead, with exactly the message o->error (o->eval_error for the interpreter, if

@@ -73,18 +73,10 @@ static int count_files(const char *dir, char *entry) {
  * output's bits in out, what the compile did in st */
 static void compile_and_run(const char *dir, const char *cpu, cg_stats *st, float *out) {
   ir_graph *g = cgt_load(MODEL);
-  ir_diags d;
-  ir_diags_init(&d, "test.yaml", NULL, 0, stderr);
   int64_t syms[2] = {2, 7};
-  cg_options opt = {.bind_syms = syms, .cpu = cpu, .opt_level = 1, .cache_dir = dir};
-  ir_target target;
-  cg_target(&opt, &target);
-  pass_ctx ctx = {.diags = &d, .syms = syms, .target = &target, .bind_syms = syms};
-  assert_true(pass_run_pipeline(g, &ctx));
+  cg_jit *j = cgt_compile(
+      g, &(cg_options){.bind_syms = syms, .cpu = cpu, .opt_level = 1, .cache_dir = dir});
   seqrt_error err = {{0}};
-  cg_jit *j = cg_jit_compile(g, &opt, &err);
-  if (!j) fprintf(stderr, "cg_jit_compile: %s\n", err.msg);
-  assert_non_null(j);
   *st = *cg_jit_stats(j);
   seqrt_session *s = seqrt_session_new(cg_jit_desc(j), syms, 1, &err);
   assert_non_null(s);

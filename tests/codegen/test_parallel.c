@@ -32,18 +32,10 @@ static const char *const ONE_KERNEL =
  * returns the number of objects its code came in */
 static int compile_and_run(const char *yaml, int threads, float *out) {
   ir_graph *g = cgt_load(yaml);
-  ir_diags d;
-  ir_diags_init(&d, "test.yaml", NULL, 0, stderr);
   int64_t syms[2] = {2, 9};
-  cg_options opt = {.bind_syms = syms, .opt_level = 2, .compile_threads = threads};
-  ir_target target;
-  cg_target(&opt, &target);
-  pass_ctx ctx = {.diags = &d, .syms = syms, .target = &target, .bind_syms = syms};
-  assert_true(pass_run_pipeline(g, &ctx));
+  cg_jit *j = cgt_compile(
+      g, &(cg_options){.bind_syms = syms, .opt_level = 2, .compile_threads = threads});
   seqrt_error err = {{0}};
-  cg_jit *j = cg_jit_compile(g, &opt, &err);
-  if (!j) fprintf(stderr, "cg_jit_compile: %s\n", err.msg);
-  assert_non_null(j);
   int parts = cg_jit_stats(j)->parts;
   seqrt_session *s = seqrt_session_new(cg_jit_desc(j), syms, 2, &err);
   assert_non_null(s);

@@ -51,19 +51,9 @@ static void open_streamer(streamer *m, const char *yaml, int64_t T, int64_t imax
     for (int64_t i = 0; i < seqrt_tensor_numel(&p->t); i++) ((float *)p->t.data)[i] *= 0.3f;
   }
   m->g = ir_graph_clone(m->ref);
-  ir_diags d;
-  ir_diags_init(&d, "test.yaml", NULL, 0, stderr);
   int64_t bind[IR_MAX_SYMS] = {B, -1}; /* dims after B and T: their defaults */
   for (int i = 2; i < m->ref->nsyms; i++) bind[i] = m->ref->syms[i].def_value;
-  cg_options opt = {.bind_syms = bind, .opt_level = 3};
-  ir_target target;
-  cg_target(&opt, &target);
-  pass_ctx ctx = {.diags = &d, .target = &target, .bind_syms = bind};
-  assert_true(pass_run_pipeline(m->g, &ctx));
-  seqrt_error err = {{0}};
-  m->jit = cg_jit_compile(m->g, &opt, &err);
-  if (!m->jit) fprintf(stderr, "compile: %s\n", err.msg);
-  assert_non_null(m->jit);
+  m->jit = cgt_compile(m->g, &(cg_options){.bind_syms = bind, .opt_level = 3});
   const seqrt_model_desc *desc = cg_jit_desc(m->jit);
   assert_int_equal(desc->streaming, 1);
   assert_int_equal(desc->sym_bound[1], -1);
