@@ -297,6 +297,20 @@ static int lower_mean(fe_ctx *L) {
   return n;
 }
 
+/* argmax: input (f32), dim (-1), keepdim (false); i64 indices */
+static int lower_argmax(fe_ctx *L) {
+  static const int64_t last = -1;
+  int64_t dim;
+  bool keep;
+  int x = fe_value_attr(L, "input");
+  bool ok = fe_bool(L, "keepdim", &no, &keep);
+  if (!ok || x < 0 || !fe_dim_attr(L, "dim", type_of(L, x), &last, &dim)) return -1;
+  int n = add(L, IR_OP_ARGMAX, &x, 1);
+  ir_set_attr_int(L->g, n, "dim", dim);
+  ir_set_attr_int(L->g, n, "keepdim", keep);
+  return n;
+}
+
 /* transpose: input, dims (a full permutation; negative dims count from the end) */
 static int lower_transpose(fe_ctx *L) {
   int x = fe_value_attr(L, "input");
@@ -443,6 +457,7 @@ static const fe_op ops[] = {
     {"slice", "input dim start end", lower_slice},
     {"select", "input dim index", lower_select},
     {"mean", "input dim keepdim", lower_mean},
+    {"argmax", "input dim keepdim", lower_argmax},
     {"transpose", "input dims", lower_transpose},
     {"reshape", "input shape", lower_reshape},
     {"dropout", "input p", lower_dropout},
