@@ -110,7 +110,11 @@ static int resolve_tie(fe_ctx *L, const fe_ast *ref) {
     if (!def) continue;
     int at = (int)(def - S->defs);
     if (at == S->cur) {
-      ir_error(L->d, ref->loc, "'%s' ties its weight to itself", def->name);
+      if (S == L)
+        ir_error(L->d, ref->loc, "'%s' ties its weight to itself", def->name);
+      else
+        ir_error(L->d, ref->loc, "'%s' is the scan around '%s': a node may share only "
+                 "parameters of nodes above it", def->name, fe_cur_name(L));
       return -1;
     }
     if (at > S->cur) {

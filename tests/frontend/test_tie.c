@@ -152,6 +152,16 @@ static void bad_ties(void **state) {
   expect_error(HEAD "  head: {op: linear, input: x, out_features: 10, weight: embed}\n",
                "t.yaml:10:58: error: attribute 'weight' of 'head' must name a parameter of a "
                "node above it, NODE.PARAM (e.g. embed.weight)");
+  /* in a scan body: the scan around it, a body node below */
+  expect_error(HEAD "  head: {op: scan, over: {e: embed}, emit: [a],\n"
+                    "         body: {a: {op: linear, input: e, out_features: 4, weight: head.a}}}\n",
+               "t.yaml:11:68: error: 'head' is the scan around 'a': a node may share only "
+               "parameters of nodes above it");
+  expect_error(HEAD "  head: {op: scan, over: {e: embed}, emit: [a],\n"
+                    "         body: {a: {op: linear, input: e, out_features: 4, weight: b.weight},\n"
+                    "                b: {op: linear, input: e, out_features: 4}}}\n",
+               "t.yaml:11:68: error: 'b' is defined below 'a': a node may share only "
+               "parameters of nodes above it");
   /* an op that has no `weight` */
   expect_error(HEAD "  head: {op: layer_norm, input: x, weight: embed.weight}\n",
                "t.yaml:10:36: error: unknown attribute 'weight' for op 'layer_norm'");
