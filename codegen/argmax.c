@@ -62,8 +62,8 @@ static LLVMValueRef fold(cg_ctx *c, argk *k) {
     LLVMValueRef lower = LLVMBuildICmp(b, LLVMIntSLT, j, i, "");
     /* w wins: it is a NaN and v is not or comes later; or neither is and w is
      * larger, or equal and earlier */
-    LLVMValueRef nan_wins = LLVMBuildAnd(
-        b, w_nan, LLVMBuildOr(b, LLVMBuildNot(b, v_nan, ""), lower, ""), "");
+    LLVMValueRef nan_wins =
+        LLVMBuildAnd(b, w_nan, LLVMBuildOr(b, LLVMBuildNot(b, v_nan, ""), lower, ""), "");
     LLVMValueRef num_wins = LLVMBuildAnd(
         b, LLVMBuildNot(b, v_nan, ""),
         LLVMBuildOr(b, LLVMBuildFCmp(b, LLVMRealOGT, w, v, ""),

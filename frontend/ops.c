@@ -114,8 +114,7 @@ static int lower_embedding(fe_ctx *L) {
   }
   if (!ok || x < 0) return -1;
   /* padding_idx only changes training (its row gets no gradient): nothing to lower */
-  int inputs[2] = {fe_weight(L, f32(2, (int64_t[]){num, dim}), "num_embeddings, embedding_dim"),
-                    x};
+  int inputs[2] = {fe_weight(L, f32(2, (int64_t[]){num, dim}), "num_embeddings, embedding_dim"), x};
   if (inputs[0] < 0) return -1;
   return add(L, IR_OP_EMBEDDING, inputs, 2);
 }

@@ -184,7 +184,7 @@ static const char *whole_axis(const ir_graph *g, const ir_node *n) {
     return along && ir_attr_int(n, "dim") == 1 ? "it averages over the position dim" : NULL;
   case IR_OP_ARGMAX:
     return along && ir_attr_int(n, "dim") == 1 ? "it looks for the largest along the position dim"
-                                                : NULL;
+                                               : NULL;
   case IR_OP_CONV1D:
     return along ? "its kernel reads neighbouring positions" : NULL;
   default:

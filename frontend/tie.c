@@ -102,8 +102,8 @@ static int resolve_tie(fe_ctx *L, const fe_ast *ref) {
   /* the innermost scope that defines NODE: the body, then the graphs around it */
   for (fe_ctx *S = L; S; S = S->outer) {
     if (find_def(S->ins, S->nins, text, len)) {
-      ir_error(L->d, ref->loc, "'%.*s' is an input: only a node has parameters to share",
-               (int)len, text);
+      ir_error(L->d, ref->loc, "'%.*s' is an input: only a node has parameters to share", (int)len,
+               text);
       return -1;
     }
     fe_def *def = find_def(S->defs, S->ndefs, text, len);
@@ -113,8 +113,10 @@ static int resolve_tie(fe_ctx *L, const fe_ast *ref) {
       if (S == L)
         ir_error(L->d, ref->loc, "'%s' ties its weight to itself", def->name);
       else
-        ir_error(L->d, ref->loc, "'%s' is the scan around '%s': a node may share only "
-                 "parameters of nodes above it", def->name, fe_cur_name(L));
+        ir_error(L->d, ref->loc,
+                 "'%s' is the scan around '%s': a node may share only "
+                 "parameters of nodes above it",
+                 def->name, fe_cur_name(L));
       return -1;
     }
     if (at > S->cur) {

@@ -384,8 +384,10 @@ static bool argmax(const ir_node *n, const seqrt_tensor *a, seqrt_tensor *out, s
   int64_t shape[SEQRT_MAX_RANK];
   int r = 0;
   for (int i = 0; i < a->rank; i++)
-    if (i != dim) shape[r++] = a->shape[i];
-    else if (keep) shape[r++] = 1;
+    if (i != dim)
+      shape[r++] = a->shape[i];
+    else if (keep)
+      shape[r++] = 1;
   if (!expect_shape(n, out, r, shape, err)) return false;
   int64_t outer, inner, len = a->shape[dim];
   split_at(a, dim, &outer, &inner);
@@ -742,7 +744,8 @@ bool ir_eval_kernel(const ir_graph *g, const ir_node *n, const seqrt_tensor *in,
   case IR_OP_LAYER_NORM:
   case IR_OP_RMS_NORM: return norm(n, in, out, err);
   case IR_OP_MEAN: return mean(n, &in[0], out, err);
-  case IR_OP_ARGMAX: return argmax(n, &in[0], out, err);
+  case IR_OP_ARGMAX:
+    return argmax(n, &in[0], out, err);
   case IR_OP_CONCAT: return concat(n, in, out, err);
   case IR_OP_SLICE: return slice(n, &in[0], out, err);
   case IR_OP_SELECT: return select_(n, &in[0], out, err);

@@ -55,8 +55,8 @@ int seqrt_read_inputs(seqrt_st_file *f, const char *const *names, int n, bool st
 
 int seqrt_convert_integers(const char *name, const seqrt_tensor *t, seqrt_dtype want, void *dst,
                            seqrt_error *err) {
-  bool ints = (t->dtype == SEQRT_I32 || t->dtype == SEQRT_I64) &&
-              (want == SEQRT_I32 || want == SEQRT_I64);
+  bool ints =
+      (t->dtype == SEQRT_I32 || t->dtype == SEQRT_I64) && (want == SEQRT_I32 || want == SEQRT_I64);
   if (!ints) {
     rt_errorf(err, "input '%s': cannot convert %s to %s", name, seqrt_dtype_name(t->dtype),
               seqrt_dtype_name(want));

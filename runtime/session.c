@@ -639,7 +639,8 @@ static bool bind_run(seqrt_session *s, const seqrt_tensor *in, seqrt_error *err)
     int64_t shape[SEQRT_MAX_RANK];
     size_t bytes;
     /* an integer input takes either width (SPEC 11): point_buffers converts */
-    bool dtype_ok = t->dtype == (seqrt_dtype)bd->dtype || (is_integer(t->dtype) && is_integer(bd->dtype));
+    bool dtype_ok =
+        t->dtype == (seqrt_dtype)bd->dtype || (is_integer(t->dtype) && is_integer(bd->dtype));
     bool same = buffer_shape(bd, syms, shape, &bytes) && dtype_ok && t->rank == bd->rank;
     for (int k = 0; same && k < t->rank; k++) same = t->shape[k] == shape[k];
     if (!same) {
@@ -687,8 +688,8 @@ static bool point_buffers(seqrt_session *s, const seqrt_tensor *in, seqrt_error 
     int b = d->inputs[i];
     s->bufs[b] = in[i].data;
     if (!in[i].data || in[i].dtype == (seqrt_dtype)d->bufs[b].dtype) continue;
-    if (seqrt_convert_integers(buf_name(d, b), &in[i], (seqrt_dtype)d->bufs[b].dtype,
-                               s->widths[i], err))
+    if (seqrt_convert_integers(buf_name(d, b), &in[i], (seqrt_dtype)d->bufs[b].dtype, s->widths[i],
+                               err))
       return false;
     s->bufs[b] = s->widths[i];
   }

@@ -19,10 +19,13 @@ static const int sizes[] = {1, 3, 7, 16, 17, 31, 33, 100};
 #define NSIZES (int)(sizeof sizes / sizeof sizes[0])
 
 /* argmax of v along the last, middle and first dim, and keepdim, as outputs a, m, f, k */
-#define ARGMAXES(v)                                     \
-  "  a: {op: argmax, input: " v "}\n"                   \
-  "  m: {op: argmax, input: " v ", dim: 1}\n"           \
-  "  f: {op: argmax, input: " v ", dim: 0}\n"           \
+#define ARGMAXES(v)             \
+  "  a: {op: argmax, input: " v \
+  "}\n"                         \
+  "  m: {op: argmax, input: " v \
+  ", dim: 1}\n"                 \
+  "  f: {op: argmax, input: " v \
+  ", dim: 0}\n"                 \
   "  k: {op: argmax, input: " v ", dim: -2, keepdim: true}\n"
 
 /* inputs x [B, T, d] uniform in [-2, 2) */
@@ -47,9 +50,10 @@ static void distinct_values(void **state) {
  * eight), so most rows hold it several times */
 static void ties(void **state) {
   (void)state;
-  const char *tie = "  c: {op: sub, inputs: [1.5, x]}\n"
-                    "  r: {op: relu, input: c}\n"
-                    "  t: {op: sub, inputs: [0, r]}\n" ARGMAXES("t");
+  const char *tie =
+      "  c: {op: sub, inputs: [1.5, x]}\n"
+      "  r: {op: relu, input: c}\n"
+      "  t: {op: sub, inputs: [0, r]}\n" ARGMAXES("t");
   for (int i = 0; i < NSIZES; i++)
     cgt_check(model(2, sizes[(i + 5) % NSIZES], sizes[i], tie),
               &(cgt_opts){.seed = (uint64_t)sizes[i] + 11});
@@ -58,10 +62,11 @@ static void ties(void **state) {
 /* v = x * (relu(1.8 - x) / relu(1.8 - x)): x, but NaN (0/0) wherever x >= 1.8 */
 static void nans(void **state) {
   (void)state;
-  const char *nan = "  c: {op: sub, inputs: [1.8, x]}\n"
-                    "  r: {op: relu, input: c}\n"
-                    "  q: {op: div, inputs: [r, r]}\n"
-                    "  v: {op: mul, inputs: [x, q]}\n" ARGMAXES("v");
+  const char *nan =
+      "  c: {op: sub, inputs: [1.8, x]}\n"
+      "  r: {op: relu, input: c}\n"
+      "  q: {op: div, inputs: [r, r]}\n"
+      "  v: {op: mul, inputs: [x, q]}\n" ARGMAXES("v");
   for (int i = 0; i < NSIZES; i++)
     cgt_check(model(2, sizes[(i + 2) % NSIZES], sizes[i], nan),
               &(cgt_opts){.seed = (uint64_t)sizes[i] + 23});
@@ -70,15 +75,16 @@ static void nans(void **state) {
 /* 8 and 4 floats a vector: the fold over fewer lanes */
 static void narrow_targets(void **state) {
   (void)state;
-  const char *both = "  c: {op: sub, inputs: [1.8, x]}\n"
-                     "  r: {op: relu, input: c}\n"
-                     "  q: {op: div, inputs: [r, r]}\n"
-                     "  v: {op: mul, inputs: [x, q]}\n"
-                     "  a: {op: argmax, input: v}\n"
-                     "  m: {op: argmax, input: x, dim: 1}\n"
-                     "  s: {op: sub, inputs: [0, r]}\n"
-                     "  f: {op: argmax, input: s, dim: 0}\n"
-                     "  k: {op: argmax, input: s, keepdim: true}\n";
+  const char *both =
+      "  c: {op: sub, inputs: [1.8, x]}\n"
+      "  r: {op: relu, input: c}\n"
+      "  q: {op: div, inputs: [r, r]}\n"
+      "  v: {op: mul, inputs: [x, q]}\n"
+      "  a: {op: argmax, input: v}\n"
+      "  m: {op: argmax, input: x, dim: 1}\n"
+      "  s: {op: sub, inputs: [0, r]}\n"
+      "  f: {op: argmax, input: s, dim: 0}\n"
+      "  k: {op: argmax, input: s, keepdim: true}\n";
   for (int i = 0; i < NSIZES; i++)
     cgt_check(model(2, 9, sizes[i], both),
               &(cgt_opts){.variants = CGT_AVX2 | CGT_SSE, .seed = (uint64_t)sizes[i] + 5});

@@ -15,24 +15,25 @@
 
 #include "fe_test.h"
 
-#define HEAD                                   \
-  "seqc: 1\n"                                  \
-  "name: m\n"                                  \
-  "dims: {B: 2, T: 5}\n"                       \
-  "inputs:\n"                                  \
-  "  x: {dtype: f32, shape: [B, T, 4]}\n"      \
-  "  tok: {dtype: i32, shape: [B, T]}\n"       \
-  "outputs: [a, tok]\n"                        \
+#define HEAD                              \
+  "seqc: 1\n"                             \
+  "name: m\n"                             \
+  "dims: {B: 2, T: 5}\n"                  \
+  "inputs:\n"                             \
+  "  x: {dtype: f32, shape: [B, T, 4]}\n" \
+  "  tok: {dtype: i32, shape: [B, T]}\n"  \
+  "outputs: [a, tok]\n"                   \
   "nodes:\n"
 
 static void types(void **state) {
   (void)state;
-  ir_graph *g = lower_ok(HEAD "  a: {op: argmax, input: x}\n"
-                              "  b: {op: argmax, input: x, dim: 1}\n"
-                              "  c: {op: argmax, input: x, dim: 0, keepdim: true}\n"
-                              "  d: {op: argmax, input: x, dim: -2, keepdim: false}\n"
-                              "  e: {op: add, inputs: [x, 1]}\n"
-                              "  f: {op: concat, inputs: [b, d], dim: 1}\n");
+  ir_graph *g = lower_ok(HEAD
+                         "  a: {op: argmax, input: x}\n"
+                         "  b: {op: argmax, input: x, dim: 1}\n"
+                         "  c: {op: argmax, input: x, dim: 0, keepdim: true}\n"
+                         "  d: {op: argmax, input: x, dim: -2, keepdim: false}\n"
+                         "  e: {op: add, inputs: [x, 1]}\n"
+                         "  f: {op: concat, inputs: [b, d], dim: 1}\n");
   assert_string_equal(type_of(g, "a"), "i64 [B, T]");
   assert_string_equal(type_of(g, "b"), "i64 [B, 4]");
   assert_string_equal(type_of(g, "c"), "i64 [1, T, 4]");
@@ -57,13 +58,14 @@ static void errors(void **state) {
 /* the interpreter on x [3, 6] of hand-picked rows, along dim 1, and along dim 0 */
 static void answers(void **state) {
   (void)state;
-  ir_graph *g = lower_ok("seqc: 1\nname: m\ninputs: {x: {dtype: f32, shape: [3, 6]}}\n"
-                         "outputs: [r, c]\nnodes:\n"
-                         "  r: {op: argmax, input: x}\n"
-                         "  c: {op: argmax, input: x, dim: 0, keepdim: true}\n");
+  ir_graph *g = lower_ok(
+      "seqc: 1\nname: m\ninputs: {x: {dtype: f32, shape: [3, 6]}}\n"
+      "outputs: [r, c]\nnodes:\n"
+      "  r: {op: argmax, input: x}\n"
+      "  c: {op: argmax, input: x, dim: 0, keepdim: true}\n");
   const float inf = INFINITY, nan = NAN;
   float x[3][6] = {
-      {1, 5, 2, 5, -inf, 5},       /* equal largest at 1, 3, 5: 1 */
+      {1, 5, 2, 5, -inf, 5},        /* equal largest at 1, 3, 5: 1 */
       {-inf, -inf, nan, 9, nan, 0}, /* the first NaN: 2 */
       {-0.0f, 0, -inf, 9, -1, 0},   /* 9 at 3 */
   };

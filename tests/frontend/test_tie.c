@@ -14,15 +14,15 @@
 #include "fe_test.h"
 
 /* lines 1-8; nodes from line 9 */
-#define HEAD                                 \
-  "seqc: 1\n"                                \
-  "name: m\n"                                \
-  "dims: {B: 2, T: 5}\n"                     \
-  "inputs:\n"                                \
-  "  tok: {dtype: i64, shape: [B, T]}\n"     \
-  "  x: {dtype: f32, shape: [B, T, 4]}\n"    \
-  "outputs: [head, x]\n"                     \
-  "nodes:\n"                                 \
+#define HEAD                              \
+  "seqc: 1\n"                             \
+  "name: m\n"                             \
+  "dims: {B: 2, T: 5}\n"                  \
+  "inputs:\n"                             \
+  "  tok: {dtype: i64, shape: [B, T]}\n"  \
+  "  x: {dtype: f32, shape: [B, T, 4]}\n" \
+  "outputs: [head, x]\n"                  \
+  "nodes:\n"                              \
   "  embed: {op: embedding, input: tok, num_embeddings: 10, embedding_dim: 4}\n" /* 9 */
 
 /* the parameter values of g called name */
@@ -42,8 +42,9 @@ static int count_params(const ir_graph *g) {
 /* a GPT's head tied to its embedding reads the embedding's weight value */
 static void head_reads_the_embedding(void **state) {
   (void)state;
-  ir_graph *g = lower_ok(HEAD "  head: {op: linear, input: embed, out_features: 10, bias: false,\n"
-                              "         weight: embed.weight}\n");
+  ir_graph *g = lower_ok(HEAD
+                         "  head: {op: linear, input: embed, out_features: 10, bias: false,\n"
+                         "         weight: embed.weight}\n");
   const ir_node *embed = node_named(g, "embed"), *head = node_named(g, "head");
   assert_int_equal(head->inputs[1], embed->inputs[0]);
   assert_int_equal(params_named(g, "embed.weight"), 1);
@@ -83,9 +84,10 @@ static void tie_to_a_tie(void **state) {
 static void dotted_names(void **state) {
   (void)state;
   ir_graph *g = lower_ok(
-      HEAD "  enc: {op: transformer_encoder_layer, input: embed, nhead: 2, dim_feedforward: 4}\n"
-           "  head: {op: linear, input: enc, out_features: 4, bias: false,\n"
-           "         weight: enc.self_attn.out_proj.weight}\n");
+      HEAD
+      "  enc: {op: transformer_encoder_layer, input: embed, nhead: 2, dim_feedforward: 4}\n"
+      "  head: {op: linear, input: enc, out_features: 4, bias: false,\n"
+      "         weight: enc.self_attn.out_proj.weight}\n");
   const ir_value *w = &g->values[node_named(g, "head")->inputs[1]];
   assert_string_equal(w->name, "enc.self_attn.out_proj.weight");
   assert_int_equal(params_named(g, "enc.self_attn.out_proj.weight"), 1);
@@ -97,17 +99,18 @@ static void dotted_names(void **state) {
 static void in_a_scan_body(void **state) {
   (void)state;
   ir_graph *g = lower_ok(
-      HEAD "  head:\n"                                           /* 10 */
-           "    op: scan\n"
-           "    over: {e: embed}\n"
-           "    state: {h: {zeros: [B, 4]}}\n"
-           "    body:\n"
-           "      a: {op: linear, input: e, out_features: 4, bias: false}\n"
-           "      b: {op: linear, input: h, out_features: 4, bias: false, weight: a.weight}\n"
-           "      c: {op: linear, input: b, out_features: 10, bias: false, weight: embed.weight}\n"
-           "      d: {op: add, inputs: [a, b]}\n"
-           "    emit: [c]\n"
-           "    next: {h: d}\n");
+      HEAD
+      "  head:\n" /* 10 */
+      "    op: scan\n"
+      "    over: {e: embed}\n"
+      "    state: {h: {zeros: [B, 4]}}\n"
+      "    body:\n"
+      "      a: {op: linear, input: e, out_features: 4, bias: false}\n"
+      "      b: {op: linear, input: h, out_features: 4, bias: false, weight: a.weight}\n"
+      "      c: {op: linear, input: b, out_features: 10, bias: false, weight: embed.weight}\n"
+      "      d: {op: add, inputs: [a, b]}\n"
+      "    emit: [c]\n"
+      "    next: {h: d}\n");
   assert_int_equal(params_named(g, "head.a.weight"), 1);
   assert_int_equal(params_named(g, "head.b.weight"), 0);
   assert_int_equal(params_named(g, "head.c.weight"), 0);
@@ -129,8 +132,9 @@ static void bad_ties(void **state) {
   expect_error(HEAD "  head: {op: linear, input: x, out_features: 4, weight: embed.weight}\n",
                "t.yaml:10:57: error: 'head' shares 'embed.weight', which is f32 [10, 4], but it "
                "needs f32 [4, 4] (out_features, in_features)");
-  expect_error(HEAD "  head: {op: embedding, input: tok, num_embeddings: 10, embedding_dim: 5,\n"
-                    "         weight: embed.weight}\n",
+  expect_error(HEAD
+               "  head: {op: embedding, input: tok, num_embeddings: 10, embedding_dim: 5,\n"
+               "         weight: embed.weight}\n",
                "t.yaml:11:18: error: 'head' shares 'embed.weight', which is f32 [10, 4], but it "
                "needs f32 [10, 5] (num_embeddings, embedding_dim)");
   /* a parameter that does not exist, with the closest the node has */
@@ -141,8 +145,9 @@ static void bad_ties(void **state) {
   expect_error(HEAD "  head: {op: linear, input: x, out_features: 10, weight: embd.weight}\n",
                "t.yaml:10:58: error: undefined node 'embd'; did you mean 'embed'?");
   /* a node below, itself, an input, not NODE.PARAM */
-  expect_error(HEAD "  head: {op: linear, input: x, out_features: 10, weight: late.weight}\n"
-                    "  late: {op: linear, input: x, out_features: 10}\n",
+  expect_error(HEAD
+               "  head: {op: linear, input: x, out_features: 10, weight: late.weight}\n"
+               "  late: {op: linear, input: x, out_features: 10}\n",
                "t.yaml:10:58: error: 'late' is defined below 'head': a node may share only "
                "parameters of nodes above it");
   expect_error(HEAD "  head: {op: linear, input: x, out_features: 10, weight: head.weight}\n",
@@ -153,13 +158,15 @@ static void bad_ties(void **state) {
                "t.yaml:10:58: error: attribute 'weight' of 'head' must name a parameter of a "
                "node above it, NODE.PARAM (e.g. embed.weight)");
   /* in a scan body: the scan around it, a body node below */
-  expect_error(HEAD "  head: {op: scan, over: {e: embed}, emit: [a],\n"
-                    "         body: {a: {op: linear, input: e, out_features: 4, weight: head.a}}}\n",
+  expect_error(HEAD
+               "  head: {op: scan, over: {e: embed}, emit: [a],\n"
+               "         body: {a: {op: linear, input: e, out_features: 4, weight: head.a}}}\n",
                "t.yaml:11:68: error: 'head' is the scan around 'a': a node may share only "
                "parameters of nodes above it");
-  expect_error(HEAD "  head: {op: scan, over: {e: embed}, emit: [a],\n"
-                    "         body: {a: {op: linear, input: e, out_features: 4, weight: b.weight},\n"
-                    "                b: {op: linear, input: e, out_features: 4}}}\n",
+  expect_error(HEAD
+               "  head: {op: scan, over: {e: embed}, emit: [a],\n"
+               "         body: {a: {op: linear, input: e, out_features: 4, weight: b.weight},\n"
+               "                b: {op: linear, input: e, out_features: 4}}}\n",
                "t.yaml:11:68: error: 'b' is defined below 'a': a node may share only "
                "parameters of nodes above it");
   /* an op that has no `weight` */
