@@ -90,12 +90,24 @@ static void narrow_targets(void **state) {
               &(cgt_opts){.variants = CGT_AVX2 | CGT_SSE, .seed = (uint64_t)sizes[i] + 5});
 }
 
+/* the i64 indices feed an embedding (greedy decoding's next input) and are an output too */
+static void feeds_embedding(void **state) {
+  (void)state;
+  const char *y = "seqc: 1\nname: m\ndims: {B: 3, T: 7}\n"
+                  "inputs:\n  x: {dtype: f32, shape: [B, T, 21]}\n"
+                  "outputs: [e, a]\nnodes:\n"
+                  "  a: {op: argmax, input: x}\n"
+                  "  e: {op: embedding, input: a, num_embeddings: 21, embedding_dim: 5}\n";
+  cgt_check(y, &(cgt_opts){.seed = 9});
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(distinct_values),
       cmocka_unit_test(ties),
       cmocka_unit_test(nans),
       cmocka_unit_test(narrow_targets),
+      cmocka_unit_test(feeds_embedding),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
