@@ -93,11 +93,12 @@ static void narrow_targets(void **state) {
 /* the i64 indices feed an embedding (greedy decoding's next input) and are an output too */
 static void feeds_embedding(void **state) {
   (void)state;
-  const char *y = "seqc: 1\nname: m\ndims: {B: 3, T: 7}\n"
-                  "inputs:\n  x: {dtype: f32, shape: [B, T, 21]}\n"
-                  "outputs: [e, a]\nnodes:\n"
-                  "  a: {op: argmax, input: x}\n"
-                  "  e: {op: embedding, input: a, num_embeddings: 21, embedding_dim: 5}\n";
+  const char *y =
+      "seqc: 1\nname: m\ndims: {B: 3, T: 7}\n"
+      "inputs:\n  x: {dtype: f32, shape: [B, T, 21]}\n"
+      "outputs: [e, a]\nnodes:\n"
+      "  a: {op: argmax, input: x}\n"
+      "  e: {op: embedding, input: a, num_embeddings: 21, embedding_dim: 5}\n";
   cgt_check(y, &(cgt_opts){.seed = 9});
 }
 
