@@ -195,6 +195,29 @@ static int check_unused_params(const ir_graph *g, seqrt_st_file *w, const run_ar
   return CLI_OK;
 }
 
+/* integer inputs of file given in the other width (SPEC 11) converted as a
+ * session does, into converted[i] (malloc'd); false after reporting an error */
+static bool widen_inputs(const ir_graph *g, const char *file, seqrt_tensor *inputs,
+                         void **converted) {
+  for (int i = 0; i < g->ninputs; i++) {
+    const ir_value *v = &g->values[g->inputs[i]];
+    seqrt_tensor *t = &inputs[i];
+    if (!t->data || t->dtype == (seqrt_dtype)v->type.dtype || v->type.dtype == IR_F32 ||
+        t->dtype == SEQRT_F32)
+      continue; /* the interpreter reports a wrong dtype */
+    seqrt_error err;
+    converted[i] = malloc((size_t)seqrt_tensor_numel(t) * 8 + 1);
+    IR_ASSERT(converted[i]);
+    if (seqrt_convert_integers(v->name, t, (seqrt_dtype)v->type.dtype, converted[i], &err)) {
+      cli_error("%s: %s", file, err.msg);
+      return false;
+    }
+    t->dtype = (seqrt_dtype)v->type.dtype;
+    t->data = converted[i];
+  }
+  return true;
+}
+
 /* --interpret: the reference interpreter on the graph as lowered; the driver's
  * steps around it, a run of the interpreter's session where the session would run */
 static int interpret(const ir_graph *g, ir_session *session, const seqrt_driver *drv,
@@ -204,7 +227,8 @@ static int interpret(const ir_graph *g, ir_session *session, const seqrt_driver 
   bool *given = calloc((size_t)nin + 1, sizeof *given);
   seqrt_tensor *out = calloc((size_t)n + 1, sizeof *out);
   const char **names = calloc((size_t)n + 1, sizeof *names);
-  IR_ASSERT(inputs && given && out && names);
+  void **converted = calloc((size_t)nin + 1, sizeof *converted);
+  IR_ASSERT(inputs && given && out && names && converted);
   for (int i = 0; i < n; i++) names[i] = g->outputs[i].name;
   seqrt_st_file *in_file = NULL, *w = NULL;
   random_params r = {g, NULL, (uint64_t)a->weights_seed,
@@ -225,6 +249,7 @@ static int interpret(const ir_graph *g, ir_session *session, const seqrt_driver 
     goto done;
   }
   if (w && check_unused_params(g, w, a)) goto done;
+  if (run->input && !widen_inputs(g, run->input, inputs, converted)) goto done;
   r.syms = syms;
   bool ok = w ? ir_eval_run(session, syms, inputs, file_param, w, out, &err)
               : ir_eval_run(session, syms, inputs, random_param, &r, out, &err);
@@ -236,6 +261,8 @@ static int interpret(const ir_graph *g, ir_session *session, const seqrt_driver 
 done:
   if (!run->input)
     for (int i = 0; i < nin; i++) free(inputs[i].data);
+  for (int i = 0; i < nin; i++) free(converted[i]);
+  free(converted);
   for (int i = 0; i < r.nmem; i++) free(r.mem[i]);
   free(r.mem);
   free(inputs);

@@ -300,6 +300,8 @@ LLVMValueRef cg_eval_body(cg_ctx *c, const ir_graph *body, LLVMValueRef *vals);
 void cg_emit_matmul(cg_ctx *c, const ir_node *n);
 /* rows.c: softmax, layer_norm, rms_norm, mean, along any dim */
 void cg_emit_rows(cg_ctx *c, const ir_node *n);
+/* argmax.c: i64 indices of the largest value along a dim */
+void cg_emit_argmax(cg_ctx *c, const ir_node *n);
 /* movement.c: concat, slice, select, transpose (and reshape when it copies) */
 void cg_emit_movement(cg_ctx *c, const ir_node *n);
 /* dst[r * ds + i] = src[r * ss + i] for r < rows, i < len (elements of es

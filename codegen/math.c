@@ -330,6 +330,7 @@ LLVMValueRef cg_math_op(LLVMModuleRef m, LLVMBuilderRef b, const ir_node *n, LLV
     case IR_OP_LAYER_NORM:
     case IR_OP_RMS_NORM:
     case IR_OP_MEAN:
+    case IR_OP_ARGMAX:
     case IR_OP_CONCAT:
     case IR_OP_SLICE:
     case IR_OP_SELECT:

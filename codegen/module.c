@@ -41,6 +41,9 @@ void cg_emit_kernel(cg_ctx *c, const ir_node *n) {
     case IR_OP_MEAN:
       cg_emit_rows(c, n);
       return;
+    case IR_OP_ARGMAX:
+      cg_emit_argmax(c, n);
+      return;
     case IR_OP_TRANSPOSE: {
       int ob = c->g->values[n->outputs[0]].buffer;
       if (ob >= 0 && c->g->buffers[ob].panel > 0) {

@@ -349,6 +349,7 @@ void cg_emit_movement(cg_ctx *c, const ir_node *n) {
     case IR_OP_LAYER_NORM:
     case IR_OP_RMS_NORM:
     case IR_OP_MEAN:
+    case IR_OP_ARGMAX:
     case IR_OP_EMBEDDING:
     case IR_OP_POSITIONAL_ENCODING:
     case IR_OP_POSITIONS:

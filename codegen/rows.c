@@ -129,6 +129,7 @@ static void contiguous(cg_ctx *c, rowk *k, LLVMValueRef rows) {
 #define ELEM(id, formula) case IR_OP_##id:
 #include "ops.def"
     case IR_OP_MATMUL:
+    case IR_OP_ARGMAX: /* argmax.c */
     case IR_OP_CONCAT:
     case IR_OP_SLICE:
     case IR_OP_SELECT:

@@ -85,7 +85,17 @@ typedef struct fe_ctx {
   struct fe_write *writes; /* the state writes that come after every other node */
   int nwrites;          /* entries of writes */
   int cap_writes;       /* room in writes */
+  struct fe_tie *ties;  /* top level: the weights tied so far (tie.c), so a tie to a tie
+                           finds the first owner */
+  int nties;            /* entries of ties */
+  int cap_ties;         /* room in ties */
 } fe_ctx;
+
+/* a node's weight that is another node's parameter (SPEC 11, `weight: NODE.PARAM`) */
+typedef struct fe_tie {
+  const char *name; /* the tied node's own name for it, NODE.weight (full, as a parameter's) */
+  int value;        /* the parameter it is, a value of the top-level graph */
+} fe_tie;
 
 /* a state write lowering appends last (state.c) */
 typedef struct fe_write {
@@ -186,6 +196,15 @@ const fe_op *fe_find_op(const char *name);
 bool fe_op_unsupported(const char *name);
 /* a parameter NODE.NAME of the current node */
 int fe_param(fe_ctx *L, const char *name, ir_type t);
+/*
+ * The current node's weight of type t (tie.c): its own parameter NODE.weight,
+ * or, when the node has `weight: OTHER.PARAM`, that parameter of a node
+ * defined above, read where it is (one buffer, two readers). -1 after an
+ * error (a name that is not a parameter, another shape) reported at the
+ * attribute; `dims` says what sizes t, for the shape error. Frees nothing:
+ * fe_lower frees the ties it recorded.
+ */
+int fe_weight(fe_ctx *L, ir_type t, const char *dims);
 
 /* the i-th op of the language (its table, then the elementwise ops of ops.def
  * a model may write), NULL past the last (ops.c) */

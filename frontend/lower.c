@@ -389,6 +389,7 @@ ir_graph *fe_lower(const fe_ast *model, ir_diags *d) {
     lower_outputs(&L, outputs);
   if (d->nerrors == errors) fe_finish_state(&L);
   free(L.writes);
+  free(L.ties);
 
   if (d->nerrors == errors)
     for (int i = 0; i < L.nins; i++)

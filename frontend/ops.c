@@ -72,7 +72,8 @@ static bool feature_dim(fe_ctx *L, int x, const char *what, int64_t *out) {
   return true;
 }
 
-/* linear: input, out_features, in_features (checked), bias (true) */
+/* linear: input, out_features, in_features (checked), bias (true), weight (its own, or
+ * NODE.PARAM of a node above: fe_weight) */
 static int lower_linear(fe_ctx *L) {
   int64_t out, in = 0, zero = 0;
   bool bias;
@@ -90,12 +91,15 @@ static int lower_linear(fe_ctx *L) {
              (long long)feat);
     return -1;
   }
-  int inputs[3] = {x, fe_param(L, "weight", f32(2, (int64_t[]){out, feat})), -1};
+  int w = fe_weight(L, f32(2, (int64_t[]){out, feat}), "out_features, in_features");
+  if (w < 0) return -1;
+  int inputs[3] = {x, w, -1};
   if (bias) inputs[2] = fe_param(L, "bias", f32(1, &out));
   return add(L, IR_OP_LINEAR, inputs, bias ? 3 : 2);
 }
 
-/* embedding: input (i32/i64 indices), num_embeddings, embedding_dim, padding_idx */
+/* embedding: input (i32/i64 indices), num_embeddings, embedding_dim, padding_idx, weight
+ * (its own, or NODE.PARAM of a node above: fe_weight) */
 static int lower_embedding(fe_ctx *L) {
   int64_t num, dim, pad, none = INT64_MIN;
   int x = fe_value_attr(L, "input");
@@ -110,7 +114,8 @@ static int lower_embedding(fe_ctx *L) {
   }
   if (!ok || x < 0) return -1;
   /* padding_idx only changes training (its row gets no gradient): nothing to lower */
-  int inputs[2] = {fe_param(L, "weight", f32(2, (int64_t[]){num, dim})), x};
+  int inputs[2] = {fe_weight(L, f32(2, (int64_t[]){num, dim}), "num_embeddings, embedding_dim"), x};
+  if (inputs[0] < 0) return -1;
   return add(L, IR_OP_EMBEDDING, inputs, 2);
 }
 
@@ -291,6 +296,20 @@ static int lower_mean(fe_ctx *L) {
   return n;
 }
 
+/* argmax: input (f32), dim (-1), keepdim (false); i64 indices */
+static int lower_argmax(fe_ctx *L) {
+  static const int64_t last = -1;
+  int64_t dim;
+  bool keep;
+  int x = fe_value_attr(L, "input");
+  bool ok = fe_bool(L, "keepdim", &no, &keep);
+  if (!ok || x < 0 || !fe_dim_attr(L, "dim", type_of(L, x), &last, &dim)) return -1;
+  int n = add(L, IR_OP_ARGMAX, &x, 1);
+  ir_set_attr_int(L->g, n, "dim", dim);
+  ir_set_attr_int(L->g, n, "keepdim", keep);
+  return n;
+}
+
 /* transpose: input, dims (a full permutation; negative dims count from the end) */
 static int lower_transpose(fe_ctx *L) {
   int x = fe_value_attr(L, "input");
@@ -426,8 +445,8 @@ static int lower_positional_encoding(fe_ctx *L) {
   "causal window cache"
 
 static const fe_op ops[] = {
-    {"linear", "input out_features in_features bias", lower_linear},
-    {"embedding", "input num_embeddings embedding_dim padding_idx", lower_embedding},
+    {"linear", "input out_features in_features bias weight", lower_linear},
+    {"embedding", "input num_embeddings embedding_dim padding_idx weight", lower_embedding},
     {"layer_norm", "input eps normalized_shape elementwise_affine", lower_layer_norm},
     {"rms_norm", "input eps normalized_shape elementwise_affine", lower_rms_norm},
     {"matmul", "inputs", lower_matmul},
@@ -437,6 +456,7 @@ static const fe_op ops[] = {
     {"slice", "input dim start end", lower_slice},
     {"select", "input dim index", lower_select},
     {"mean", "input dim keepdim", lower_mean},
+    {"argmax", "input dim keepdim", lower_argmax},
     {"transpose", "input dims", lower_transpose},
     {"reshape", "input shape", lower_reshape},
     {"dropout", "input p", lower_dropout},

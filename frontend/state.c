@@ -182,6 +182,9 @@ static const char *whole_axis(const ir_graph *g, const ir_node *n) {
     return along && ir_tf_layout_of(n).cache < 0 ? "its self-attention keeps no cache" : NULL;
   case IR_OP_MEAN:
     return along && ir_attr_int(n, "dim") == 1 ? "it averages over the position dim" : NULL;
+  case IR_OP_ARGMAX:
+    return along && ir_attr_int(n, "dim") == 1 ? "it looks for the largest along the position dim"
+                                               : NULL;
   case IR_OP_CONV1D:
     return along ? "its kernel reads neighbouring positions" : NULL;
   default:

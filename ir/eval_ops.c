@@ -374,6 +374,37 @@ static bool mean(const ir_node *n, const seqrt_tensor *a, seqrt_tensor *out, seq
   return true;
 }
 
+/* i64 index of the largest along dim, as torch.argmax: the lowest index on
+ * ties, NaN larger than any number (so the first NaN wins) */
+static bool argmax(const ir_node *n, const seqrt_tensor *a, seqrt_tensor *out, seqrt_error *err) {
+  int dim;
+  if (!expect_dtype(n, a, SEQRT_F32, "input", err) || !dim_attr(n, a, &dim, err)) return false;
+  if (!expect_dtype(n, out, SEQRT_I64, "result", err)) return false;
+  bool keep = ir_attr_int(n, "keepdim") != 0;
+  int64_t shape[SEQRT_MAX_RANK];
+  int r = 0;
+  for (int i = 0; i < a->rank; i++)
+    if (i != dim)
+      shape[r++] = a->shape[i];
+    else if (keep)
+      shape[r++] = 1;
+  if (!expect_shape(n, out, r, shape, err)) return false;
+  int64_t outer, inner, len = a->shape[dim];
+  split_at(a, dim, &outer, &inner);
+  const float *x = a->data;
+  int64_t *o = out->data;
+  for (int64_t p = 0; p < outer; p++)
+    for (int64_t q = 0; q < inner; q++) {
+      int64_t best = 0;
+      for (int64_t k = 1; k < len; k++) {
+        float v = x[p * len * inner + k * inner + q], b = x[p * len * inner + best * inner + q];
+        if (!isnan(b) && (isnan(v) || v > b)) best = k;
+      }
+      o[p * inner + q] = best;
+    }
+  return true;
+}
+
 /* ---- data movement (any dtype) ---- */
 
 static bool concat(const ir_node *n, const seqrt_tensor *in, seqrt_tensor *out, seqrt_error *err) {
@@ -713,6 +744,8 @@ bool ir_eval_kernel(const ir_graph *g, const ir_node *n, const seqrt_tensor *in,
   case IR_OP_LAYER_NORM:
   case IR_OP_RMS_NORM: return norm(n, in, out, err);
   case IR_OP_MEAN: return mean(n, &in[0], out, err);
+  case IR_OP_ARGMAX:
+    return argmax(n, &in[0], out, err);
   case IR_OP_CONCAT: return concat(n, in, out, err);
   case IR_OP_SLICE: return slice(n, &in[0], out, err);
   case IR_OP_SELECT: return select_(n, &in[0], out, err);

@@ -472,6 +472,10 @@ bool ir_infer_node(ir_graph *g, int n, ir_diags *d) {
     case IR_OP_MEAN:
       ok = mean(&s, &out);
       break;
+    case IR_OP_ARGMAX: /* mean's shape, of indices */
+      ok = mean(&s, &out);
+      out.dtype = IR_I64;
+      break;
     case IR_OP_CONCAT:
       ok = concat(&s, &out);
       break;

@@ -119,6 +119,7 @@ static bool check_op_attrs(checker *c, const ir_graph *g, int node) {
   switch (n->op) {
   case IR_OP_SOFTMAX:
   case IR_OP_MEAN:
+  case IR_OP_ARGMAX:
   case IR_OP_SLICE:
   case IR_OP_SELECT:
   case IR_OP_CONCAT:

@@ -137,6 +137,7 @@ static bool decompose(ir_graph *g, ir_diags *d) {
       case IR_OP_LAYER_NORM:
       case IR_OP_RMS_NORM:
       case IR_OP_MEAN:
+      case IR_OP_ARGMAX:
       case IR_OP_CONCAT:
       case IR_OP_SLICE:
       case IR_OP_SELECT:

@@ -75,6 +75,7 @@ bool sched_unit_kernel(const sched_ctx *s, const ir_graph *g, const ir_node *n, 
     case IR_OP_LAYER_NORM:
     case IR_OP_RMS_NORM:
     case IR_OP_MEAN:
+    case IR_OP_ARGMAX:
     case IR_OP_CONCAT:
     case IR_OP_SELECT:
     case IR_OP_TRANSPOSE:

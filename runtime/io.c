@@ -1,8 +1,10 @@
 /*
  * io.c: a model's inputs from a safetensors file and its dims from their
  * shapes: the file handling that `seqc run` (JIT) and `seqrt-run` (a shared
- * library made by `seqc compile`) share, so both report the same errors.
+ * library made by `seqc compile`) share, so both report the same errors; and
+ * integer inputs in either width (SPEC 11).
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -47,6 +49,45 @@ int seqrt_read_inputs(seqrt_st_file *f, const char *const *names, int n, bool st
       snprintf(msg, sizeof msg, "tensor '%s' is not an input of the model", name);
       warn(user, msg);
     }
+  }
+  return 0;
+}
+
+int seqrt_convert_integers(const char *name, const seqrt_tensor *t, seqrt_dtype want, void *dst,
+                           seqrt_error *err) {
+  bool ints =
+      (t->dtype == SEQRT_I32 || t->dtype == SEQRT_I64) && (want == SEQRT_I32 || want == SEQRT_I64);
+  if (!ints) {
+    rt_errorf(err, "input '%s': cannot convert %s to %s", name, seqrt_dtype_name(t->dtype),
+              seqrt_dtype_name(want));
+    return 1;
+  }
+  int64_t n = seqrt_tensor_numel(t);
+  if (t->dtype == want) {
+    memcpy(dst, t->data, (size_t)n * seqrt_dtype_size(want));
+    return 0;
+  }
+  if (want == SEQRT_I64) {
+    const int32_t *x = t->data;
+    int64_t *y = dst;
+    for (int64_t i = 0; i < n; i++) y[i] = x[i];
+    return 0;
+  }
+  const int64_t *x = t->data;
+  int32_t *y = dst;
+  for (int64_t i = 0; i < n; i++) {
+    if (x[i] < INT32_MIN || x[i] > INT32_MAX) {
+      int64_t idx[SEQRT_MAX_RANK], flat = i;
+      for (int k = t->rank - 1; k >= 0; k--) {
+        idx[k] = t->shape[k] > 0 ? flat % t->shape[k] : 0;
+        flat = t->shape[k] > 0 ? flat / t->shape[k] : 0;
+      }
+      char at[256];
+      rt_errorf(err, "input '%s': value %lld at %s is outside the range of its dtype i32", name,
+                (long long)x[i], seqrt_shape_str(idx, t->rank, at, sizeof at));
+      return 1;
+    }
+    y[i] = (int32_t)x[i];
   }
   return 0;
 }

@@ -115,6 +115,9 @@ struct seqrt_session {
                                    seqrt_session_select_rows gathers along */
   unsigned char *select_copy;   /* the rows of a STATE buffer that change, while they are
                                    gathered: room for the largest buffer (NULL if none) */
+  void **widths;                /* per model input of an integer dtype: room for it at its
+                                   planned size, where a run given the other width (i32 for
+                                   i64 or back, SPEC 11) converts it; NULL for f32 inputs */
   int nthreads;                 /* threads per region */
   seqrt_team *team;             /* barrier and failure state of the regions */
 };

@@ -272,6 +272,16 @@ int seqrt_session_select_rows(seqrt_session *s, const int64_t *rows, int64_t n, 
 int seqrt_read_inputs(seqrt_st_file *f, const char *const *names, int n, bool strict,
                       seqrt_warn_fn warn, void *user, const bool *kept, seqrt_tensor *t,
                       bool *given, seqrt_error *err);
+/*
+ * Integer inputs take i32 or i64 data whatever the model says (SPEC 11, as
+ * nn.Embedding does): the elements of t, an i32 or i64 tensor, as dtype want
+ * (i32 or i64) into dst, room for numel(t) elements of want. An i64 value
+ * outside the i32 range for an i32 input is an error naming the input, the
+ * value and its position. seqrt_session_run calls it for each integer input
+ * given in the other width (into memory the session keeps for that).
+ */
+int seqrt_convert_integers(const char *name, const seqrt_tensor *t, seqrt_dtype want, void *dst,
+                           seqrt_error *err);
 /* name of model input i (the name its tensor has in an input file) */
 const char *seqrt_input_name(const seqrt_model_desc *d, int i);
 /*

@@ -357,6 +357,28 @@ static bool plan_select(seqrt_session *s, seqrt_error *err) {
   return true;
 }
 
+static bool is_integer(int32_t dtype) { return dtype == SEQRT_I32 || dtype == SEQRT_I64; }
+
+/* room to convert each integer input given in the other width (SPEC 11), made
+ * here so that a run allocates nothing */
+static bool plan_widths(seqrt_session *s, seqrt_error *err) {
+  const seqrt_model_desc *d = s->desc;
+  s->widths = calloc((size_t)d->ninputs + 1, sizeof *s->widths);
+  if (!s->widths) {
+    rt_errorf(err, "out of memory");
+    return false;
+  }
+  for (int i = 0; i < d->ninputs; i++) {
+    int b = d->inputs[i];
+    if (!is_integer(d->bufs[b].dtype)) continue;
+    if (!(s->widths[i] = rt_alloc64(s->bytes[b]))) {
+      rt_errorf(err, "cannot allocate %zu bytes for input '%s'", s->bytes[b], buf_name(d, b));
+      return false;
+    }
+  }
+  return true;
+}
+
 seqrt_session *seqrt_session_new(const seqrt_model_desc *desc, const int64_t *syms, int nthreads,
                                  seqrt_error *err) {
   if (!check_desc(desc, err)) return NULL;
@@ -401,6 +423,7 @@ seqrt_session *seqrt_session_new(const seqrt_model_desc *desc, const int64_t *sy
   }
   if (!bind_syms(s, syms, err) || !size_buffers(s, err) || !place_buffers(s, err)) goto fail;
   if (!plan_runs(s, err) || !plan_select(s, err)) goto fail;
+  if (!plan_widths(s, err)) goto fail;
   if (desc->nembedded && rt_bind_embedded(s, err)) goto fail;
   return s;
 fail:
@@ -430,6 +453,8 @@ void seqrt_session_free(seqrt_session *s) {
   free(s->prepared);
   free(s->state);
   free(s->select_copy);
+  for (int i = 0; s->widths && i < s->desc->ninputs; i++) free(s->widths[i]);
+  free(s->widths);
   free(s->random);
   rt_team_free(s->team);
   free(s);
@@ -613,8 +638,10 @@ static bool bind_run(seqrt_session *s, const seqrt_tensor *in, seqrt_error *err)
     }
     int64_t shape[SEQRT_MAX_RANK];
     size_t bytes;
-    bool same = buffer_shape(bd, syms, shape, &bytes) && t->dtype == (seqrt_dtype)bd->dtype &&
-                t->rank == bd->rank;
+    /* an integer input takes either width (SPEC 11): point_buffers converts */
+    bool dtype_ok =
+        t->dtype == (seqrt_dtype)bd->dtype || (is_integer(t->dtype) && is_integer(bd->dtype));
+    bool same = buffer_shape(bd, syms, shape, &bytes) && dtype_ok && t->rank == bd->rank;
     for (int k = 0; same && k < t->rank; k++) same = t->shape[k] == shape[k];
     if (!same) {
       char want[300], got[300];
@@ -653,10 +680,19 @@ static bool bind_run(seqrt_session *s, const seqrt_tensor *in, seqrt_error *err)
   return true;
 }
 
-/* points the buffer table at the run's inputs and the bound parameters */
+/* points the buffer table at the run's inputs (an integer one given in the
+ * other width at its conversion) and the bound parameters */
 static bool point_buffers(seqrt_session *s, const seqrt_tensor *in, seqrt_error *err) {
   const seqrt_model_desc *d = s->desc;
-  for (int i = 0; i < d->ninputs; i++) s->bufs[d->inputs[i]] = in[i].data;
+  for (int i = 0; i < d->ninputs; i++) {
+    int b = d->inputs[i];
+    s->bufs[b] = in[i].data;
+    if (!in[i].data || in[i].dtype == (seqrt_dtype)d->bufs[b].dtype) continue;
+    if (seqrt_convert_integers(buf_name(d, b), &in[i], (seqrt_dtype)d->bufs[b].dtype, s->widths[i],
+                               err))
+      return false;
+    s->bufs[b] = s->widths[i];
+  }
   for (int b = 0; b < d->nbufs; b++) {
     if (d->bufs[b].role != SEQRT_ROLE_PARAM) continue;
     if (!s->params[b]) {

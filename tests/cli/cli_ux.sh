@@ -9,7 +9,7 @@
 succeeds "$SEQC" ops
 expect_no_err
 expect_out_re "^  linear +nn.Linear"
-expect_out_re "^ +keys: input out_features in_features bias$"
+expect_out_re "^ +keys: input out_features in_features bias weight$"
 expect_out_re "^  lstm +nn.LSTM"
 expect_out_re "keys: input hidden_size num_layers bias batch_first dropout bidirectional proj_size input_size peephole h0 c0 carry$"
 expect_out_re "^  scan +"
