@@ -485,6 +485,10 @@ static const fe_op ops[] = {
      fe_lower_transformer_decoder},
     {"transformer", "src tgt num_encoder_layers num_decoder_layers " LAYER_KEYS,
      fe_lower_transformer},
+    {"memformer_encoder",
+     "input num_layers nhead dim_feedforward num_slots segment write_temperature activation "
+     "layer_norm_eps d_model carry",
+     fe_lower_memformer_encoder},
     {"conv1d",
      "input out_channels kernel_size stride padding dilation groups bias in_channels padding_mode",
      fe_lower_conv1d},

@@ -37,6 +37,11 @@ static double mha_flops(double B, double tq, double tk, double E, bool causal, i
 static double layer_flops(const ir_graph *g, const ir_node *n, const int64_t *syms) {
   double B = dim_of(g, n->inputs[0], 0, syms), T = dim_of(g, n->inputs[0], 1, syms);
   double E = dim_of(g, n->inputs[0], 2, syms);
+  if (n->op == IR_OP_MEMORY_WRITE) { /* T = k slots; the projections of M and of the C rows,
+                                      * scores and weighted sums on 1 + C keys, out_proj */
+    double C = dim_of(g, n->inputs[1], 1, syms);
+    return 2.0 * E * B * E * (T + 2.0 * T + 2.0 * C + T) + 4.0 * E * B * T * (1.0 + C);
+  }
   bool causal = ir_attr_int(n, "causal") != 0;
   int64_t window = ir_attr_int(n, "window");
   if (n->op == IR_OP_MULTIHEAD_ATTENTION)

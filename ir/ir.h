@@ -586,6 +586,12 @@ bool ir_infer_tf_layer(ir_graph *g, int n, ir_diags *d);
  * ir_eval_kernel's; position: the session position (a cached self-attention) */
 bool ir_eval_tf_layer(const ir_graph *g, const ir_node *n, const seqrt_tensor *in,
                       int64_t position, seqrt_tensor *out, seqrt_error *err);
+/* internal to ir/ (memory_write.c): Memformer's memory write, its type
+ * (called by ir_infer_node) and computed directly from SPEC's text (by
+ * ir_eval_kernel), independent of its decomposition */
+bool ir_infer_memory_write(ir_graph *g, int n, ir_diags *d);
+bool ir_eval_memory_write(const ir_node *n, const seqrt_tensor *in, seqrt_tensor *out,
+                          seqrt_error *err);
 /* sets err->msg (if err) and returns false */
 bool ir_eval_fail(seqrt_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

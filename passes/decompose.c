@@ -10,6 +10,8 @@
  *   MULTIHEAD_ATTENTION, TRANSFORMER_ENCODER_LAYER, TRANSFORMER_DECODER_LAYER
  *                     ->  LINEARs, RESHAPE, TRANSPOSE, SELECT, ATTENTION, LAYER_NORM,
  *                         ADD, RELU or GELU (decompose_attention.c)
+ *   MEMORY_WRITE      ->  LINEARs, RESHAPE, TRANSPOSE, SELECT, SLICE, MATMUL, CONCAT,
+ *                         SOFTMAX, ADD, MUL, RMS_NORM (decompose_memory.c)
  *
  * This is the one place where layers become primitives: the frontend emits
  * every layer op as one node.
@@ -122,6 +124,10 @@ static bool decompose(ir_graph *g, ir_diags *d) {
       case IR_OP_TRANSFORMER_ENCODER_LAYER: /* the first new node, so the layers it */
       case IR_OP_TRANSFORMER_DECODER_LAYER: /* makes are expanded in turn */
         i = pass_expand_attention(g, i, d);
+        changed = true;
+        break;
+      case IR_OP_MEMORY_WRITE: /* decompose_memory.c; its linears are expanded in turn */
+        i = pass_expand_memory_write(g, i, d);
         changed = true;
         break;
       case IR_OP_DROPOUT:

@@ -68,14 +68,16 @@ static int top_value(ir_graph *g, const ir_node *s, const ir_graph *b, int v, in
   (void)s;
 }
 
-/* copies the attributes of body node m to top node t (a slice's dim moves out by one) */
-static void copy_attrs(ir_graph *g, int t, const ir_node *m) {
+/* copies the attributes of body node m to top node t; a slice of step values
+ * (step: it runs on the sequence now) moves its dim out by one, a slice of
+ * invariants (a weight's rows) keeps it */
+static void copy_attrs(ir_graph *g, int t, const ir_node *m, bool step) {
   for (int a = 0; a < m->nattrs; a++) {
     const ir_attr *at = &m->attrs[a];
     switch (at->kind) {
       case IR_ATTR_INT: {
         int64_t v = at->i;
-        if (m->op == IR_OP_SLICE && strcmp(at->key, "dim") == 0) v = (v < 0 ? v : v + 1);
+        if (step && m->op == IR_OP_SLICE && strcmp(at->key, "dim") == 0) v = (v < 0 ? v : v + 1);
         ir_set_attr_int(g, t, at->key, v);
         break;
       }
@@ -180,7 +182,7 @@ static bool hoist_scan(ir_graph *g, int si, ir_diags *d) {
     IR_ASSERT(m->ninputs <= 8);
     for (int j = 0; j < m->ninputs; j++) ins[j] = top_value(g, s, b, m->inputs[j], map);
     int t = ir_insert_node(g, pos++, m->op, m->name, ins, m->ninputs, m->loc);
-    copy_attrs(g, t, m);
+    copy_attrs(g, t, m, kind[m->outputs[0]] == STEP);
     bool ok = ir_infer_node(g, t, d);
     IR_ASSERT(ok); /* the body's types were consistent */
     map[m->outputs[0]] = g->nodes[t].outputs[0];

@@ -276,6 +276,20 @@ static void scan_pieces(void **state) {
                12, 10, even, 3);
 }
 
+/* Memformer's memory carries across runs: pieces of whole segments (3) give
+ * the whole run's output and final memory */
+static void memformer_pieces(void **state) {
+  (void)state;
+  static const int64_t segments[] = {6, 3, 3};
+  check_pieces("seqc: 1\nname: m\ndims: {B: 2, T: 12}\n"
+               "inputs:\n  x: {dtype: f32, shape: [B, T, 8]}\n"
+               "outputs: [mf, mf.memory]\nnodes:\n"
+               "  mf: {op: memformer_encoder, input: x, num_layers: 2, nhead: 2,"
+               " dim_feedforward: 16, num_slots: 4, segment: 3, write_temperature: 0.7,"
+               " carry: true}\n",
+               12, 10, segments, 3);
+}
+
 /* positions and positional encoding count from the session position */
 static void positions_pieces(void **state) {
   (void)state;
@@ -568,6 +582,7 @@ int main(void) {
       cmocka_unit_test(lstm_pieces),
       cmocka_unit_test(gru_and_rnn_pieces),
       cmocka_unit_test(scan_pieces),
+      cmocka_unit_test(memformer_pieces),
       cmocka_unit_test(positions_pieces),
       cmocka_unit_test(cached_stack_pieces),
       cmocka_unit_test(windowed_ring_pieces),

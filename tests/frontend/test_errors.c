@@ -286,6 +286,37 @@ static void did_you_mean(void **state) {
 }
 
 /* a `next:` value of another shape than its state is reported at the entry */
+/* memformer_encoder: the segment must divide a known T; heads divide d_model;
+ * a positive write temperature; carry only at the top */
+static void memformer(void **state) {
+  (void)state;
+  const char *mf = "  mf: {op: memformer_encoder, input: x, num_layers: 1, nhead: 2, "
+                   "dim_feedforward: 8, num_slots: 2, ";
+  char yaml[1024];
+  snprintf(yaml, sizeof yaml,
+           "seqc: 1\nname: m\ninputs:\n  x: {dtype: f32, shape: [2, 5, 8]}\n"
+           "outputs: [mf]\nnodes:\n%ssegment: 2}\n", mf);
+  expect_error(yaml, "t.yaml:7:109: error: memformer_encoder 'mf': segment 2 does not divide "
+                     "the sequence length 5");
+  snprintf(yaml, sizeof yaml, HEAD "outputs: [mf, tok]\nnodes:\n%ssegment: 5, nhead: 3}\n",
+           "  mf: {op: memformer_encoder, input: x, num_layers: 1, dim_feedforward: 8, "
+           "num_slots: 2, ");
+  expect_error(yaml, "t.yaml:9:109: error: memformer_encoder 'mf': d_model 8 is not divisible "
+                     "by nhead 3");
+  snprintf(yaml, sizeof yaml, HEAD "outputs: [mf, tok]\nnodes:\n%ssegment: 5, write_temperature: 0}\n",
+           mf);
+  expect_error(yaml, "t.yaml:9:131: error: attribute 'write_temperature' of 'mf' must be "
+                     "positive, got 0");
+  snprintf(yaml, sizeof yaml, HEAD "outputs: [mf, tok]\nnodes:\n%ssegment: 5, memory: 3}\n", mf);
+  expect_error(yaml, "t.yaml:9:112: error: unknown attribute 'memory' for op 'memformer_encoder'");
+  snprintf(yaml, sizeof yaml,
+           HEAD "outputs: [mf, tok]\nnodes:\n"
+                "  mf: {op: memformer_encoder, input: tok, num_layers: 1, nhead: 2, "
+                "dim_feedforward: 8, num_slots: 2, segment: 5}\n");
+  expect_error(yaml, "t.yaml:9:3: error: memformer_encoder 'mf': expected input of f32 "
+                     "[B, T, d_model] with a constant d_model, got i32 [B, T]");
+}
+
 static void scan_next_position(void **state) {
   (void)state;
   expect_error(HEAD
@@ -489,6 +520,7 @@ int main(void) {
       cmocka_unit_test(references),
       cmocka_unit_test(shapes),
       cmocka_unit_test(dtypes),
+      cmocka_unit_test(memformer),
       cmocka_unit_test(keeps_going),
       cmocka_unit_test(unused_input_is_a_warning),
       cmocka_unit_test(cannot_read),

@@ -120,6 +120,33 @@ static void lstm_input_gemm(void **state) {
  * (views of the step's row, not copies of the whole sequence) and the body
  * reads the projection whole; a slice under a hoisted relu leaves with it.
  */
+/* a slice of a captured weight (the query rows of a cross-attention's
+ * in_proj) leaves the loop as it is: only slices of step values gain the
+ * sequence dim (it used to move to dim 1, slicing the weight's columns) */
+static void weight_slices_keep_their_dim(void **state) {
+  (void)state;
+  ir_graph *g = prepared(
+      "seqc: 1\nname: m\ndims: {B: 2, T: 4}\n"
+      "inputs:\n  x: {dtype: f32, shape: [B, T, 8]}\n"
+      "outputs: [cell, cell.m]\nnodes:\n"
+      "  cell:\n    op: scan\n    over: {x: x}\n"
+      "    state: {m: {zeros: [B, 3, 8]}}\n    body:\n"
+      "      xs: {op: reshape, input: x, shape: [B, 1, 8]}\n"
+      "      a:  {op: multihead_attention, input: m, key: xs, num_heads: 2}\n"
+      "      mn: {op: add, inputs: [a, m]}\n"
+      "    next: {m: mn}\n    emit: [mn]\n");
+  int slices = count_op(the_scan(g)->body, IR_OP_SLICE);
+  assert_true(slices >= 2);
+  int64_t syms[] = {2, 4};
+  assert_true(check_pass_numbers(g, pass_hoist, "hoist", syms, 1));
+  /* the weight slices left the loop with their dim 0 */
+  for (int i = 0; i < g->nnodes; i++)
+    if (!g->nodes[i].dead && g->nodes[i].op == IR_OP_SLICE)
+      assert_int_equal(ir_attr_int(&g->nodes[i], "dim"), 0);
+  assert_true(count_op(g, IR_OP_SLICE) > 0);
+  ir_graph_free(g);
+}
+
 static void slices_stay_with_readers(void **state) {
   (void)state;
   ir_graph *g = prepared(
@@ -166,6 +193,7 @@ int main(void) {
       cmocka_unit_test(state_work_stays),
       cmocka_unit_test(lstm_input_gemm),
       cmocka_unit_test(slices_stay_with_readers),
+      cmocka_unit_test(weight_slices_keep_their_dim),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Long context (SPEC 10): bench/memformer.yaml (2 layers, d_model 256, 4 heads,
+# ff 1024, 16 slots, segments of 128, B 2) at L = 1024, 4096 and 16384, seqc
+# beside PyTorch eager running the same model as an nn.Module
+# (bench/torch_longctx.py, checked against the goldens' reference first).
+#
+#   bash bench/bench_longctx.sh
+#
+# Prints per L: seqc's median and arena (the memory a run plans beyond its
+# parameters), torch's median, and torch/seqc (> 1: seqc is faster); then the
+# growth exponent of each one's time over L (1: linear). The session's arena
+# holds the outputs ([B, L, 256] and the memory [B, 16, 256]) beside what the
+# encoder itself needs; that part, the arena beyond the outputs, must not grow
+# with L.
+# Knobs: SEQC, THREADS (2), REPEATS (2), LENGTHS ("1024 4096 16384").
+set -uo pipefail
+BENCH=longctx
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+LENGTHS=${LENGTHS:-"1024 4096 16384"}
+MODEL=$root/bench/memformer.yaml
+
+# torch with OpenBLAS and tcmalloc, as shared/peers runs it
+libdir=/usr/lib/x86_64-linux-gnu
+torch_env=(env)
+[ -f "$libdir/openblas-openmp/libblas.so.3" ] &&
+  torch_env+=(LD_LIBRARY_PATH="$libdir/openblas-openmp${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}")
+[ -f "$libdir/libtcmalloc_minimal.so.4" ] &&
+  torch_env+=(LD_PRELOAD="$libdir/libtcmalloc_minimal.so.4")
+
+"${torch_env[@]}" "$PY" "$root/bench/torch_longctx.py" --check --dim L=128 --min-iters 1 \
+  --budget 0 >/dev/null || { log "the torch module does not match the reference"; exit 1; }
+for L in $LENGTHS; do
+  for _ in $(seq "$REPEATS"); do
+    row "seqc_$L" "$SEQC" bench "$MODEL" --dim "L=$L" --threads "$THREADS" --json
+    row "torch_$L" "${torch_env[@]}" "$PY" "$root/bench/torch_longctx.py" --dim "L=$L" \
+      --threads "$THREADS"
+  done
+done
+
+report "$out" "$LENGTHS" <<'PY'
+import json, math, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+lengths = [int(x) for x in sys.argv[2].split()]
+best = {}
+for r in rows:
+    k = r["who"]
+    if k not in best or r["median_ms"] < best[k]["median_ms"]:
+        best[k] = r
+print("%6s %12s %12s %12s %10s %14s" % ("L", "seqc ms", "torch ms", "torch/seqc", "arena MB",
+                                         "beyond outputs"))
+B, D, K = 2, 256, 16
+for L in lengths:
+    s, t = best.get("seqc_%d" % L), best.get("torch_%d" % L)
+    outs = (B * L * D + B * K * D) * 4 / 2**20
+    print("%6d %12.2f %12.2f %12.2f %10.2f %14.2f" % (
+        L, s["median_ms"] if s else float("nan"), t["median_ms"] if t else float("nan"),
+        t["median_ms"] / s["median_ms"] if s and t else float("nan"),
+        s["arena_mb"] if s else float("nan"), s["arena_mb"] - outs if s else float("nan")))
+def slope(who):
+    pts = [(math.log(L), math.log(best["%s_%d" % (who, L)]["median_ms"]))
+           for L in lengths if "%s_%d" % (who, L) in best]
+    if len(pts) < 2: return float("nan")
+    return (pts[-1][1] - pts[0][1]) / (pts[-1][0] - pts[0][0])
+print("time ~ L^%.2f (seqc), L^%.2f (torch)" % (slope("seqc"), slope("torch")))
+PY
