@@ -329,8 +329,10 @@ static void random_padding(seqrt_tensor *t, uint64_t *state) {
   for (int64_t b = 0; b < B; b++) {
     int64_t len = S > 0 ? 1 + (int64_t)(next_random(state) % (uint64_t)S) : 0;
     for (int64_t j = 0; j < S; j++) {
-      if (t->dtype == SEQRT_I32) ((int32_t *)t->data)[b * S + j] = j >= len;
-      else ((int64_t *)t->data)[b * S + j] = j >= len;
+      if (t->dtype == SEQRT_I32)
+        ((int32_t *)t->data)[b * S + j] = j >= len;
+      else
+        ((int64_t *)t->data)[b * S + j] = j >= len;
     }
   }
 }

@@ -335,8 +335,8 @@ static void check_cache(cg_ctx *c, const ir_node *n, LLVMValueRef Tk) {
 static LLVMValueRef inverse(cg_ctx *c, LLVMValueRef l) {
   LLVMBuilderRef b = c->b;
   LLVMValueRef inv = LLVMBuildFDiv(b, cg_f32(c, 1), l, "");
-  return LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealOGT, l, cg_f32(c, 0), ""), inv,
-                         cg_f32(c, 0), "");
+  return LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealOGT, l, cg_f32(c, 0), ""), inv, cg_f32(c, 0),
+                         "");
 }
 
 /*
@@ -578,8 +578,8 @@ void cg_emit_attention(cg_ctx *c, const ir_node *n) {
     ir_dtype mt = g->values[n->inputs[3]].type.dtype;
     LLVMValueRef row = LLVMBuildUDiv(b, bh, cg_dim(c, qt->dims[1]), "");
     a.pad_vt = cg_vec_type(c, mt);
-    a.pad = cg_gep(c, cg_elem_type(c, mt), cg_value_ptr(c, n->inputs[3]),
-                   LLVMBuildMul(b, row, Tk, ""));
+    a.pad =
+        cg_gep(c, cg_elem_type(c, mt), cg_value_ptr(c, n->inputs[3]), LLVMBuildMul(b, row, Tk, ""));
   }
 
   /* fresh state for the query tile */

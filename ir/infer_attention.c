@@ -65,8 +65,8 @@ static bool mask(check *c, int i, const char *what, ir_dim Tk) {
       ir_dim_eq(t->dims[0], x->dims[0]) && ir_dim_eq(t->dims[1], Tk))
     return true;
   char bd[64], td[64];
-  return fail(c, "'%s': %s: expected an integer (i32 or i64) [%s, %s], got %s %s", c->n->name,
-              what, ir_dim_str(c->g, x->dims[0], bd, sizeof bd), ir_dim_str(c->g, Tk, td, sizeof td),
+  return fail(c, "'%s': %s: expected an integer (i32 or i64) [%s, %s], got %s %s", c->n->name, what,
+              ir_dim_str(c->g, x->dims[0], bd, sizeof bd), ir_dim_str(c->g, Tk, td, sizeof td),
               ir_dtype_name(t->dtype), ir_type_str(c->g, t, c->a, sizeof c->a));
 }
 
@@ -101,8 +101,11 @@ bool ir_infer_tf_layer(ir_graph *g, int n, ir_diags *d) {
   }
   if (r.mask >= 0 && r.cache >= 0)
     return fail(&c, "'%s': a key padding mask and a cache cannot go together", node->name);
-  if (r.mask >= 0 && !mask(&c, r.mask, mha ? "key_padding_mask" : node->op == IR_OP_TRANSFORMER_ENCODER_LAYER ? "src_key_padding_mask" : "tgt_key_padding_mask", in(&c, mha ? 1 : 0)->dims[1]))
-    return false;
+  /* the frontend's attribute names: PyTorch's */
+  const char *self_mask = mha                                           ? "key_padding_mask"
+                          : node->op == IR_OP_TRANSFORMER_ENCODER_LAYER ? "src_key_padding_mask"
+                                                                        : "tgt_key_padding_mask";
+  if (r.mask >= 0 && !mask(&c, r.mask, self_mask, in(&c, mha ? 1 : 0)->dims[1])) return false;
   if (r.memory_mask >= 0 && !mask(&c, r.memory_mask, "memory_key_padding_mask", in(&c, 1)->dims[1]))
     return false;
   int want = r.cache >= 0 ? 3 : 1;

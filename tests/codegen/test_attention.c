@@ -138,17 +138,16 @@ static void fill_padding(const char *name, seqrt_tensor *t, int run) {
   int64_t B = t->shape[0], Tk = t->shape[1];
   for (int64_t b = 0; b < B; b++)
     for (int64_t j = 0; j < Tk; j++) {
-      int64_t len = 1 + (b * 7919 + run * 31) % Tk, pad = 0;
-      switch ((b + run) % 5) {
-      case 0: pad = j >= len; break;
-      case 1: pad = (j / 3 + b) % 4 == 1 || (j >= Tk / 4 && j < Tk / 2); break;
-      case 2: pad = j < Tk / 3; break;
-      case 3: pad = 1; break;
-      default: break;
-      }
+      int64_t len = 1 + (b * 7919 + run * 31) % Tk, kind = (b + run) % 5;
+      bool pad = kind == 0   ? j >= len
+                 : kind == 1 ? (j / 3 + b) % 4 == 1 || (j >= Tk / 4 && j < Tk / 2)
+                 : kind == 2 ? j < Tk / 3
+                             : kind == 3;
       int64_t v = pad ? 1 + (j % 3) * 6 : 0; /* 1, 7, 13: non-zero is padding */
-      if (t->dtype == SEQRT_I32) ((int32_t *)t->data)[b * Tk + j] = (int32_t)v;
-      else ((int64_t *)t->data)[b * Tk + j] = v;
+      if (t->dtype == SEQRT_I32)
+        ((int32_t *)t->data)[b * Tk + j] = (int32_t)v;
+      else
+        ((int64_t *)t->data)[b * Tk + j] = v;
     }
 }
 
@@ -175,10 +174,10 @@ static void check_padded(int64_t T, int64_t S, int h, int64_t dh, int64_t tq, in
   attention_pad(g, "causal", q, k, v, pad, true, -1, tq, tk, scale);
   attention_pad(g, "window_causal", q, k, v, pad, true, window, tq, tk, 0.7);
   attention_pad(g, "cross", q, mk, mv, padm, false, -1, tq, tk, scale);
-  cgt_check_graph(g, &(cgt_opts){.variants = variants,
-                                 .seed = (uint64_t)(T * 17 + S),
-                                 .runs = 2,
-                                 .fill = fill_padding});
+  cgt_check_graph(
+      g,
+      &(cgt_opts){
+          .variants = variants, .seed = (uint64_t)(T * 17 + S), .runs = 2, .fill = fill_padding});
 }
 
 /* short rows with odd tiles; long keys, where whole key tiles are padding */
