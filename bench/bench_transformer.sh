@@ -6,6 +6,8 @@
 #                  [T/4, T]); its peer is PyTorch eager run here on the same lengths
 #   gpt            bench/transformer_gpt.yaml       (4 causal layers, d 256, B 1, T 512)
 #   longattn_N     bench/longattn.yaml --dim T=N    (self-attention d 256, 4 heads, B 1)
+#   longattn_padded_N  bench/longattn_padded.yaml --dim T=N: the same with a key
+#                  padding mask (a valid length uniform in [T/4, T]; seqc only)
 #
 #   bash bench/bench_transformer.sh                  # peers from their newest results file
 #   RUN_PEERS=1 bash bench/bench_transformer.sh      # rerun the peers too (a few minutes)
@@ -20,11 +22,11 @@
 #
 # Knobs: SEQC (default build/cli/seqc), THREADS (2), REPEATS (2), WORKLOADS
 # (default: encoder encoder_padded gpt longattn_1024 longattn_4096
-# longattn_8192), PEERS_DIR.
+# longattn_padded_4096 longattn_8192), PEERS_DIR.
 set -uo pipefail
 BENCH=transformer
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
-WORKLOADS=${WORKLOADS:-"encoder encoder_padded gpt longattn_1024 longattn_4096 longattn_8192"}
+WORKLOADS=${WORKLOADS:-"encoder encoder_padded gpt longattn_1024 longattn_4096 longattn_padded_4096 longattn_8192"}
 PEERS_DIR=${PEERS_DIR:-$root/../shared/peers}
 [ -d "$PEERS_DIR" ] || PEERS_DIR=/work/shared/peers
 
@@ -33,6 +35,7 @@ model_of() {
     encoder) echo "$root/bench/transformer_encoder.yaml" ;;
     encoder_padded) echo "$root/bench/transformer_encoder_padded.yaml" ;;
     gpt) echo "$root/bench/transformer_gpt.yaml" ;;
+    longattn_padded_*) echo "$root/bench/longattn_padded.yaml --dim T=${1#longattn_padded_}" ;;
     longattn_*) echo "$root/bench/longattn.yaml --dim T=${1#longattn_}" ;;
     *) return 1 ;;
   esac
@@ -125,7 +128,7 @@ want = os.environ["WORKLOADS"].split()
 # the peer kit's FLOP count of a workload (2 x MACs of every product, attention's included)
 peer_flops = {r["workload"]: r["flops"] for r in rows
               if r.get("peer") != "seqc" and r.get("flops")}
-print(f"{'workload':15} {'peer':18} {'median ms':>10} {'peak MB':>8} {'GFLOP/s':>8} {'peer/seqc':>9}")
+print(f"{'workload':20} {'peer':18} {'median ms':>10} {'peak MB':>8} {'GFLOP/s':>8} {'peer/seqc':>9}")
 for w in want:
     mine = next((r for r in rows if r.get("workload") == w and r.get("peer") == "seqc"), None)
     for r in [mine] + [r for r in rows if r.get("workload") == w and r.get("peer") != "seqc"]:
@@ -137,13 +140,15 @@ for w in want:
         gf = r.get("gflops")
         if r is mine and peer_flops.get(w):  # seqc counts matmul FLOPs only, not attention's
             gf = peer_flops[w] / (r["median_ms"] * 1e6)
-        print(f"{w:15} {r['peer']:18} {r['median_ms']:10.2f} {r.get('peak_rss_mb') or 0:8.1f} "
+        print(f"{w:20} {r['peer']:18} {r['median_ms']:10.2f} {r.get('peak_rss_mb') or 0:8.1f} "
               f"{gf if gf is not None else float('nan'):8.1f} {ratio:>9}")
 # what padding saves: each runner's padded time over its unpadded one
 for peer in ("seqc", "torch_eager_here"):
     t = {r["workload"]: r["median_ms"] for r in rows
          if r.get("peer") == peer and r.get("median_ms") is not None}
-    if "encoder" in t and "encoder_padded" in t:
-        print(f"{peer}: encoder_padded / encoder = {t['encoder_padded'] / t['encoder']:.2f}")
+    for w in want:
+        base = w.replace("_padded", "")
+        if "_padded" in w and w in t and base in t:
+            print(f"{peer}: {w} / {base} = {t[w] / t[base]:.2f}")
 print(f"(rows in {sys.argv[1]})")
 PY
