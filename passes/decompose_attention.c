@@ -175,7 +175,7 @@ static int expand_mha(ir_graph *g, int i, ir_diags *d) {
       split_heads(&o, "v_", vp, 1, &c, &qkv[2]);
     }
   }
-  int ins[5] = {qkv[0], qkv[1], qkv[2]}, nins = 3;
+  int ins[6] = {qkv[0], qkv[1], qkv[2]}, nins = 3;
   if (r.cache >= 0) {
     ins[nins++] = n->inputs[r.cache];
     ins[nins++] = n->inputs[r.cache + 1];
