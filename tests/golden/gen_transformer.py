@@ -104,13 +104,15 @@ def mask(tq, tk, causal, window):
 
 
 class Reference(BaseReference):
+    padded = False  # the node being run has a key padding mask
+
     def module(self, name, make):
         if name not in self.mods:
             m = make()
             init_all(m, self.gen)
-            m.eval()
             self.mods[name] = m
-        return self.mods[name]
+        # with a mask, the reference path (training mode, dropout 0), not the fast path
+        return self.mods[name].train(self.padded)
 
     def node(self, name, a, env, dims):
         op = a.get("op")
@@ -133,15 +135,8 @@ class Reference(BaseReference):
         def pad(key):
             return env[a[key]].bool() if key in a else None
 
-        padded = any(k.endswith("key_padding_mask") for k in a)
-        if padded:  # the reference path (training mode, dropout 0), not the fast path
-            base_module = self.module
-            self.module = lambda n, make: base_module(n, make).train()
-        try:
-            return self.layer(op, name, a, env, causal, window, pad)
-        finally:
-            if padded:
-                self.module = base_module
+        self.padded = any(k.endswith("key_padding_mask") for k in a)
+        return self.layer(op, name, a, env, causal, window, pad)
 
     def layer(self, op, name, a, env, causal, window, pad):
         if op == "multihead_attention":
