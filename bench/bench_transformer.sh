@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
 # seqc beside the peer kit (shared/peers) on its Transformer workloads:
 #   encoder        bench/transformer_encoder.yaml   (B 8, T 128, d 512, 8 heads, ff 2048)
+#   encoder_padded bench/transformer_encoder_padded.yaml: the same on a padded batch
+#                  (src_key_padding_mask, each row valid for a length uniform in
+#                  [T/4, T]); its peer is PyTorch eager run here on the same lengths
 #   gpt            bench/transformer_gpt.yaml       (4 causal layers, d 256, B 1, T 512)
 #   longattn_N     bench/longattn.yaml --dim T=N    (self-attention d 256, 4 heads, B 1)
+#   longattn_padded_N  bench/longattn_padded.yaml --dim T=N: the same with a key
+#                  padding mask (a valid length uniform in [T/4, T]; seqc only)
 #
 #   bash bench/bench_transformer.sh                  # peers from their newest results file
 #   RUN_PEERS=1 bash bench/bench_transformer.sh      # rerun the peers too (a few minutes)
@@ -16,18 +21,21 @@
 # Rows go to bench/out/transformer-STAMP.jsonl.
 #
 # Knobs: SEQC (default build/cli/seqc), THREADS (2), REPEATS (2), WORKLOADS
-# (default: encoder gpt longattn_1024 longattn_4096 longattn_8192), PEERS_DIR.
+# (default: encoder encoder_padded gpt longattn_1024 longattn_4096
+# longattn_padded_4096 longattn_8192), PEERS_DIR.
 set -uo pipefail
 BENCH=transformer
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
-WORKLOADS=${WORKLOADS:-"encoder gpt longattn_1024 longattn_4096 longattn_8192"}
+WORKLOADS=${WORKLOADS:-"encoder encoder_padded gpt longattn_1024 longattn_4096 longattn_padded_4096 longattn_8192"}
 PEERS_DIR=${PEERS_DIR:-$root/../shared/peers}
 [ -d "$PEERS_DIR" ] || PEERS_DIR=/work/shared/peers
 
 model_of() {
   case $1 in
     encoder) echo "$root/bench/transformer_encoder.yaml" ;;
+    encoder_padded) echo "$root/bench/transformer_encoder_padded.yaml" ;;
     gpt) echo "$root/bench/transformer_gpt.yaml" ;;
+    longattn_padded_*) echo "$root/bench/longattn_padded.yaml --dim T=${1#longattn_padded_}" ;;
     longattn_*) echo "$root/bench/longattn.yaml --dim T=${1#longattn_}" ;;
     *) return 1 ;;
   esac
@@ -67,6 +75,52 @@ else
   fi
 fi
 
+# encoder_padded's peer (the peer kit has no padded workload): PyTorch eager as the
+# kit runs it, nn.TransformerEncoderLayer in eval mode under inference_mode (what a user runs;
+# PyTorch may take its fast path), with src_key_padding_mask of the lengths seqc
+# bench drew (seed 1: the mask, the first input, takes the first B draws of
+# splitmix64, length = ceil(T/4) + draw mod (T - ceil(T/4) + 1)), and unpadded
+if [[ " $WORKLOADS " == *" encoder_padded "* ]]; then
+  # the peer kit's torch_eager setting: OpenBLAS (OpenMP) and tcmalloc
+  libs=/usr/lib/x86_64-linux-gnu
+  preload=$libs/libtcmalloc_minimal.so.4
+  [ -f "$preload" ] || preload=
+  env THREADS="$THREADS" LD_LIBRARY_PATH="$libs/openblas-openmp" ${preload:+LD_PRELOAD=$preload} \
+    /usr/bin/python3 - >>"$out" <<'PY' || log "PyTorch run failed"
+import json, os, time
+import torch
+import torch.nn as nn
+torch.set_num_threads(int(os.environ["THREADS"]))
+B, T, D = 8, 128, 512
+M = (1 << 64) - 1
+state, lengths, short = 1, [], (T + 3) // 4
+for _ in range(B):
+    state = (state + 0x9e3779b97f4a7c15) & M
+    z = state
+    z = ((z ^ (z >> 30)) * 0xbf58476d1ce4e5b9) & M
+    z = ((z ^ (z >> 27)) * 0x94d049bb133111eb) & M
+    lengths.append(short + (z ^ (z >> 31)) % (T - short + 1))
+pad = torch.arange(T)[None, :] >= torch.tensor(lengths)[:, None]
+torch.manual_seed(1)
+m = nn.TransformerEncoderLayer(D, 8, 2048, dropout=0.0, batch_first=True).eval()
+x = torch.randn(B, T, D)
+def median_ms(fn):
+    for _ in range(3):
+        fn()
+    ts, start = [], time.perf_counter()
+    while len(ts) < 10 or time.perf_counter() - start < 1.0:
+        a = time.perf_counter()
+        fn()
+        ts.append((time.perf_counter() - a) * 1e3)
+    return sorted(ts)[len(ts) // 2]
+with torch.inference_mode():
+    for w, mask in (("encoder_padded", pad), ("encoder", None)):
+        ms = median_ms(lambda: m(x, src_key_padding_mask=mask))
+        print(json.dumps({"workload": w, "peer": "torch_eager_here", "median_ms": round(ms, 4),
+                          "lengths": lengths if mask is not None else None}))
+PY
+fi
+
 WORKLOADS="$WORKLOADS" /usr/bin/python3 - "$out" <<'PY'
 import json, os, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
@@ -74,7 +128,7 @@ want = os.environ["WORKLOADS"].split()
 # the peer kit's FLOP count of a workload (2 x MACs of every product, attention's included)
 peer_flops = {r["workload"]: r["flops"] for r in rows
               if r.get("peer") != "seqc" and r.get("flops")}
-print(f"{'workload':15} {'peer':18} {'median ms':>10} {'peak MB':>8} {'GFLOP/s':>8} {'peer/seqc':>9}")
+print(f"{'workload':20} {'peer':18} {'median ms':>10} {'peak MB':>8} {'GFLOP/s':>8} {'peer/seqc':>9}")
 for w in want:
     mine = next((r for r in rows if r.get("workload") == w and r.get("peer") == "seqc"), None)
     for r in [mine] + [r for r in rows if r.get("workload") == w and r.get("peer") != "seqc"]:
@@ -86,7 +140,15 @@ for w in want:
         gf = r.get("gflops")
         if r is mine and peer_flops.get(w):  # seqc counts matmul FLOPs only, not attention's
             gf = peer_flops[w] / (r["median_ms"] * 1e6)
-        print(f"{w:15} {r['peer']:18} {r['median_ms']:10.2f} {r.get('peak_rss_mb') or 0:8.1f} "
+        print(f"{w:20} {r['peer']:18} {r['median_ms']:10.2f} {r.get('peak_rss_mb') or 0:8.1f} "
               f"{gf if gf is not None else float('nan'):8.1f} {ratio:>9}")
+# what padding saves: each runner's padded time over its unpadded one
+for peer in ("seqc", "torch_eager_here"):
+    t = {r["workload"]: r["median_ms"] for r in rows
+         if r.get("peer") == peer and r.get("median_ms") is not None}
+    for w in want:
+        base = w.replace("_padded", "")
+        if "_padded" in w and w in t and base in t:
+            print(f"{peer}: {w} / {base} = {t[w] / t[base]:.2f}")
 print(f"(rows in {sys.argv[1]})")
 PY

@@ -86,8 +86,9 @@ int64_t cli_cache_max_bytes(void);
 
 /*
  * Random inputs of the bound shapes: f32 uniform in [-1, 1]; integer inputs
- * in [0, N) where N is the smallest embedding table they index (else [0, 10)).
- * Returns malloc'd data in t[i].data.
+ * in [0, N) where N is the smallest embedding table they index (else [0, 10));
+ * a key padding mask [B, S] a padded batch: each row valid for a length
+ * uniform in [ceil(S/4), S], then 1s. Returns malloc'd data in t[i].data.
  */
 void cli_random_inputs(const ir_graph *g, const int64_t *syms, uint64_t seed, seqrt_tensor *t);
 

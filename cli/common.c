@@ -304,6 +304,41 @@ static int64_t index_limit(const ir_graph *g, int v, const int64_t *syms) {
   return limit > 0 ? limit : 10;
 }
 
+/* whether input value v is read as a key padding mask (SPEC 11): by a layer
+ * node before decompose, or by an attention node after it */
+static bool is_padding_mask(const ir_graph *g, int v) {
+  for (int i = 0; i < g->nnodes; i++) {
+    const ir_node *n = &g->nodes[i];
+    if (n->dead) continue;
+    if (ir_is_tf_layer(n->op)) {
+      ir_tf_layout r = ir_tf_layout_of(n);
+      if ((r.mask >= 0 && n->inputs[r.mask] == v) ||
+          (r.memory_mask >= 0 && n->inputs[r.memory_mask] == v))
+        return true;
+    }
+    const ir_attr *kp = ir_get_attr(n, "key_padding");
+    if (n->op == IR_OP_ATTENTION && kp && kp->i && n->inputs[3] == v) return true;
+  }
+  return false;
+}
+
+/* a padded batch as a user has one: row b valid for a length drawn uniformly
+ * from [ceil(S/4), S] (one draw a row), padding (1) after it, so position 0
+ * (BERT's [CLS]) never is; bench/bench_transformer.sh's padded workload */
+static void random_padding(seqrt_tensor *t, uint64_t *state) {
+  int64_t B = t->shape[0], S = t->shape[1], shortest = (S + 3) / 4;
+  for (int64_t b = 0; b < B; b++) {
+    uint64_t r = next_random(state);
+    int64_t len = S > 0 ? shortest + (int64_t)(r % (uint64_t)(S - shortest + 1)) : 0;
+    for (int64_t j = 0; j < S; j++) {
+      if (t->dtype == SEQRT_I32)
+        ((int32_t *)t->data)[b * S + j] = j >= len;
+      else
+        ((int64_t *)t->data)[b * S + j] = j >= len;
+    }
+  }
+}
+
 void cli_random_inputs(const ir_graph *g, const int64_t *syms, uint64_t seed, seqrt_tensor *t) {
   uint64_t state = seed;
   for (int i = 0; i < g->ninputs; i++) {
@@ -313,6 +348,10 @@ void cli_random_inputs(const ir_graph *g, const int64_t *syms, uint64_t seed, se
     for (int k = 0; k < v->type.rank; k++) t[i].shape[k] = ir_dim_eval(v->type.dims[k], syms);
     int64_t n = seqrt_tensor_numel(&t[i]);
     t[i].data = malloc((size_t)(n > 0 ? n : 1) * seqrt_dtype_size(t[i].dtype));
+    if (t[i].rank == 2 && v->type.dtype != IR_F32 && is_padding_mask(g, g->inputs[i])) {
+      random_padding(&t[i], &state);
+      continue;
+    }
     int64_t limit = v->type.dtype == IR_F32 ? 0 : index_limit(g, g->inputs[i], syms);
     for (int64_t k = 0; k < n; k++) {
       uint64_t r = next_random(&state);

@@ -23,6 +23,15 @@
  * contiguous rows: the kept positions max(0, p-S) .. p-1 of the ring (rows
  * j mod S, so at most two runs), then k's, positions p .. p+T-1. Each run
  * goes through the same tile loop (visit_keys) into one online softmax.
+ *
+ * A key padding mask (SPEC 11; key_padding 1: input 3, i32/i64 [B, Tk],
+ * non-zero = padding; never with a cache) hides a key from every query of
+ * its batch row: before a key tile is computed the kernel counts its valid
+ * keys in the row's mask (tk integer loads, against the tile's tq x tk x dh
+ * products) and skips the tile when there are none, so a padded suffix costs
+ * one such count per tile; inside a computed tile the padded keys' scores
+ * are -inf. A query that sees no key at all keeps l = 0, and its output is 0
+ * (attention weights 0, as SPEC 11 says; PyTorch gives NaN).
  */
 #include <math.h>
 #include <string.h>
@@ -52,6 +61,9 @@ typedef struct attn {
   LLVMValueRef acc_row; /* i64 offset of the row in acc (finish pass) */
   LLVMValueRef out_row; /* i64 offset of the row in out (finish pass) */
   bool masked;          /* causal or window: per-element masks needed */
+  LLVMValueRef pad;     /* the key padding mask's row of the batch (Tk i32 or i64), NULL: none */
+  LLVMTypeRef pad_vt;   /* <vw x i32|i64>: the mask's vector type */
+  LLVMValueRef pad_k0;  /* i64: the key tile's first key, its column in the mask row */
 } attn;
 
 static LLVMValueRef iota(cg_ctx *c) {
@@ -76,6 +88,24 @@ static void store_f(cg_ctx *c, LLVMValueRef v, LLVMValueRef arr, LLVMValueRef i)
   LLVMBuildStore(c->b, v, cg_gep(c, c->f32, arr, i));
 }
 
+/* <vw x i1>: the keys k0 + j.. that the padding mask lets through (masked-off lanes: false) */
+static LLVMValueRef unpadded(cg_ctx *c, const attn *a, LLVMValueRef j, LLVMValueRef mask) {
+  LLVMBuilderRef b = c->b;
+  LLVMValueRef m = cg_load_vec(c, a->pad_vt, a->pad, LLVMBuildAdd(b, a->pad_k0, j, ""), mask);
+  LLVMValueRef keep = LLVMBuildICmp(b, LLVMIntEQ, m, LLVMConstNull(a->pad_vt), "");
+  return mask ? LLVMBuildAnd(b, keep, mask, "") : keep;
+}
+
+/* counts the tile's unpadded keys into sum_acc (one lane each) */
+static void count_pass(cg_ctx *c, void *user, LLVMValueRef j, LLVMValueRef mask) {
+  attn *a = user;
+  LLVMBuilderRef b = c->b;
+  LLVMValueRef one = LLVMBuildSelect(b, unpadded(c, a, j, mask), cg_splat(c, cg_f32(c, 1)),
+                                     LLVMConstNull(c->vf32), "");
+  LLVMValueRef s = LLVMBuildLoad2(b, c->vf32, a->sum_acc, "");
+  LLVMBuildStore(b, LLVMBuildFAdd(b, s, one, ""), a->sum_acc);
+}
+
 /* pass 1 over a score row: scale, mask to -inf, running max */
 static void score_pass(cg_ctx *c, void *user, LLVMValueRef j, LLVMValueRef mask) {
   attn *a = user;
@@ -83,7 +113,7 @@ static void score_pass(cg_ctx *c, void *user, LLVMValueRef j, LLVMValueRef mask)
   LLVMValueRef at = LLVMBuildAdd(b, a->row_off, j, "");
   LLVMValueRef x = LLVMBuildFMul(b, cg_load_vec(c, c->vf32, a->S, at, mask), a->scale, "");
   LLVMValueRef ninf = cg_splat(c, cg_f32(c, -INFINITY));
-  LLVMValueRef valid = mask;
+  LLVMValueRef valid = a->pad ? unpadded(c, a, j, mask) : mask; /* both include the tail's */
   if (a->masked) {
     LLVMValueRef jj = LLVMBuildAdd(b, splat64(c, j), iota(c), "");
     LLVMValueRef in = LLVMBuildAnd(b, LLVMBuildICmp(b, LLVMIntSGE, jj, splat64(c, a->lo), ""),
@@ -206,6 +236,14 @@ static void visit_keys(cg_ctx *c, attn *a, const qtile *q, LLVMValueRef K, LLVMV
   LLVMValueRef j1 = cg_min(c, LLVMBuildAdd(b, j0, TK, ""), jhi);
   LLVMValueRef cols = LLVMBuildSub(b, j1, j0, "");
   LLVMValueRef kofs = LLVMBuildAdd(b, kbase, LLVMBuildMul(b, j0, a->dh, ""), "");
+  cg_if live; /* with a padding mask: the tile only when some key is not padding */
+  if (a->pad) {
+    a->pad_k0 = j0; /* no cache with a mask: key j is mask column j (pos0 is 0) */
+    LLVMBuildStore(b, LLVMConstNull(c->vf32), a->sum_acc);
+    cg_vec_loop(c, zero, cols, count_pass, a);
+    LLVMValueRef valid = cg_hsum(c, LLVMBuildLoad2(b, c->vf32, a->sum_acc, ""));
+    cg_if_begin(c, &live, LLVMBuildFCmp(b, LLVMRealOGT, valid, cg_f32(c, 0), ""));
+  }
 
   cg_gemm s = {.vec_width = c->vw, .trans_b = true, .ith = cg_i32(c, 0), .nth = cg_i32(c, 1)};
   s.a = cg_gep(c, c->f32, q->Q, q->qbase);
@@ -258,6 +296,7 @@ static void visit_keys(cg_ctx *c, attn *a, const qtile *q, LLVMValueRef K, LLVMV
   pv.epilogue = rescale;
   pv.user = ud;
   cg_emit_gemm(c->mod, b, &pv);
+  if (a->pad) cg_if_end(c, &live);
   cg_loop_end(c, &kt_loop);
 }
 
@@ -290,6 +329,14 @@ static void check_cache(cg_ctx *c, const ir_node *n, LLVMValueRef Tk) {
   cg_if_begin(c, &over, LLVMBuildICmp(b, LLVMIntSGT, LLVMBuildAdd(b, p, Tk, ""), S, ""));
   cg_fail_cache(c, kc->buffer, S, p, Tk);
   cg_if_end(c, &over);
+}
+
+/* 1 / l, or 0 for l = 0: a row that saw no key has weights 0 (SPEC 11) */
+static LLVMValueRef inverse(cg_ctx *c, LLVMValueRef l) {
+  LLVMBuilderRef b = c->b;
+  LLVMValueRef inv = LLVMBuildFDiv(b, cg_f32(c, 1), l, "");
+  return LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealOGT, l, cg_f32(c, 0), ""), inv, cg_f32(c, 0),
+                         "");
 }
 
 /*
@@ -429,24 +476,24 @@ static void combine_parts(cg_ctx *c, attn *a, const split *s, LLVMValueRef BH, L
   store_f(c, w, a->alpha, k2.i);
   store_f(c, LLVMBuildFAdd(b, load_f(c, L, zero), LLVMBuildFMul(b, w, l, ""), ""), L, zero);
   cg_loop_end(c, &k2);
-  /* a row that saw no key is 0/0 = NaN, as unsplit */
+  /* a row that saw no key is 0, as unsplit */
   combine k = {.a = a,
                .s = s,
                .base = base,
                .out = LLVMBuildMul(b, it.i, a->dh, ""),
                .O = O,
                .sum = a->mx_acc};
-  k.inv = cg_splat(c, LLVMBuildFDiv(b, cg_f32(c, 1), load_f(c, L, zero), ""));
+  k.inv = cg_splat(c, inverse(c, load_f(c, L, zero)));
   cg_vec_loop(c, zero, a->dh, combine_pass, &k);
   cg_loop_end(c, &it);
 }
 
-/* out = acc / l for the tile's rows; a row that saw no key is 0/0 = NaN, as PyTorch gives */
+/* out = acc / l for the tile's rows (0 where no key was seen) */
 static void finish_rows(cg_ctx *c, attn *a, LLVMValueRef rows, LLVMValueRef qbase, LLVMValueRef O) {
   LLVMBuilderRef b = c->b;
   cg_loop f;
   cg_loop_begin(c, &f, cg_i64(c, 0), rows, cg_i64(c, 1));
-  a->inv = cg_splat(c, LLVMBuildFDiv(b, cg_f32(c, 1), load_f(c, a->l, f.i), ""));
+  a->inv = cg_splat(c, inverse(c, load_f(c, a->l, f.i)));
   a->acc_row = LLVMBuildMul(b, f.i, a->dh, "");
   a->out_row = LLVMBuildAdd(b, qbase, a->acc_row, "");
   a->out = O;
@@ -469,6 +516,12 @@ void cg_emit_attention(cg_ctx *c, const ir_node *n) {
   bool causal = ir_attr_int(n, "causal") != 0;
   int64_t window = ir_attr_int(n, "window");
   bool cached = n->ninputs == 5;
+  const ir_attr *kp = ir_get_attr(n, "key_padding");
+  bool padded = kp && kp->i;
+  if (padded && cached) {
+    cg_fail(c, "codegen: attention '%s': a key padding mask with caches", n->name);
+    return;
+  }
 
   attn a = {.masked = causal || window >= 0};
   int64_t o_acc = up16(tq * tk), o_m = o_acc + up16(tq * (dh > 0 ? dh : 1));
@@ -521,6 +574,13 @@ void cg_emit_attention(cg_ctx *c, const ir_node *n) {
   LLVMValueRef qbase =
       LLVMBuildMul(b, LLVMBuildAdd(b, LLVMBuildMul(b, bh, Tq, ""), i0, ""), a.dh, "");
   LLVMValueRef kbase = LLVMBuildMul(b, LLVMBuildMul(b, bh, Tk, ""), a.dh, "");
+  if (padded) { /* batch row bh / H's mask: Tk columns */
+    ir_dtype mt = g->values[n->inputs[3]].type.dtype;
+    LLVMValueRef row = LLVMBuildUDiv(b, bh, cg_dim(c, qt->dims[1]), "");
+    a.pad_vt = cg_vec_type(c, mt);
+    a.pad =
+        cg_gep(c, cg_elem_type(c, mt), cg_value_ptr(c, n->inputs[3]), LLVMBuildMul(b, row, Tk, ""));
+  }
 
   /* fresh state for the query tile */
   cg_loop r0;

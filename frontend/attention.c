@@ -134,6 +134,32 @@ bool fe_attn_common(fe_ctx *L, const char *heads_key, int64_t def_heads, int64_t
   return fe_cache_attr(L, causal, window, &a->cache);
 }
 
+int fe_padding_mask(fe_ctx *L, const char *key, ir_dim B, ir_dim Tk, bool cached) {
+  const fe_ast *at = fe_attr(L, key);
+  if (!at) return -1;
+  int m = fe_value_attr(L, key);
+  if (m < 0) return -2;
+  if (cached) { /* the mask would have to cover the cached positions of earlier runs */
+    ir_error(L->d, at->loc,
+             "attribute '%s' of '%s': a key padding mask cannot go with a cache (the "
+             "self-attention's keys include earlier runs' positions); drop one of them",
+             key, fe_cur_name(L));
+    return -2;
+  }
+  const ir_type *t = &L->g->values[m].type;
+  if ((t->dtype == IR_I32 || t->dtype == IR_I64) && t->rank == 2 && ir_dim_eq(t->dims[0], B) &&
+      ir_dim_eq(t->dims[1], Tk))
+    return m;
+  char b1[64], b2[64], b3[256];
+  ir_error(L->d, at->loc,
+           "attribute '%s' of '%s': expected an integer (i32 or i64) mask [%s, %s] (batch, key "
+           "length; non-zero = padding), got %s %s",
+           key, fe_cur_name(L), ir_dim_str(L->g, B, b1, sizeof b1),
+           ir_dim_str(L->g, Tk, b2, sizeof b2), ir_dtype_name(t->dtype),
+           ir_type_str(L->g, t, b3, sizeof b3));
+  return -2;
+}
+
 /* kdim / vdim as nn.MultiheadAttention: accepted only equal to embed_dim */
 static bool same_dim(fe_ctx *L, const char *key, int64_t E) {
   int64_t v, zero = 0;
@@ -149,7 +175,7 @@ static bool same_dim(fe_ctx *L, const char *key, int64_t E) {
 
 /*
  * multihead_attention: input (query), key, value, embed_dim, num_heads, bias,
- * causal, window, dropout, batch_first, kdim, vdim
+ * causal, window, dropout, batch_first, kdim, vdim, cache, key_padding_mask
  */
 int fe_lower_multihead_attention(fe_ctx *L) {
   int q = fe_value_attr(L, "input");
@@ -190,18 +216,22 @@ int fe_lower_multihead_attention(fe_ctx *L) {
              fe_cur_name(L));
     return -1;
   }
+  int mask = fe_padding_mask(L, "key_padding_mask", qt->dims[0], kt->dims[1], cached);
+  if (mask == -2) return -1;
   /* the parameters in PyTorch's order: in_proj weight and bias, then out_proj's */
-  ir_tf_layout r = ir_tf_layout_make(IR_OP_MULTIHEAD_ATTENTION, a.bias, cached);
-  int inputs[9] = {q, k, v};
+  ir_tf_layout r = ir_tf_layout_make(IR_OP_MULTIHEAD_ATTENTION, a.bias, cached, mask >= 0, false);
+  int inputs[10] = {q, k, v};
   fe_tf_params(L, "", &r, IR_TF_SA_IN, E, 0, inputs);
   fe_tf_params(L, "", &r, IR_TF_SA_OUT, E, 0, inputs);
   if (cached) fe_cache_inputs(L, fe_cur_name(L), q, a.H, E, a.cache, &inputs[r.cache]);
+  if (mask >= 0) inputs[r.mask] = mask;
   int n = ir_insert_node_n(L->g, L->g->nnodes, IR_OP_MULTIHEAD_ATTENTION, fe_cur_name(L), inputs,
                            r.ninputs, cached ? 3 : 1, fe_cur_loc(L));
   ir_set_attr_int(L->g, n, "num_heads", a.H);
   ir_set_attr_int(L->g, n, "bias", a.bias);
   ir_set_attr_int(L->g, n, "causal", a.causal);
   ir_set_attr_int(L->g, n, "window", a.window);
+  if (mask >= 0) ir_set_attr_int(L->g, n, "key_padding", 1);
   if (cached) {
     ir_set_attr_int(L->g, n, "cache", 1);
     fe_cache_results(L, &L->g->nodes[n], &inputs[r.cache]);

@@ -263,6 +263,11 @@ bool fe_model_dim(fe_ctx *L, int x, const char *what, const char *key, int64_t *
 /* heads (attribute heads_key, default def_heads if > 0), bias, causal, window, dropout,
  * batch_first */
 bool fe_attn_common(fe_ctx *L, const char *heads_key, int64_t def_heads, int64_t E, fe_attn *a);
+/* a key padding mask attribute `key` (SPEC 11) of the current node: -1 when
+ * absent, else its value, checked to be i32/i64 [B, Tk] for queries of batch B
+ * and keys of length Tk, and not to go with a cache (`cached`); -2 on error
+ * (attention.c) */
+int fe_padding_mask(fe_ctx *L, const char *key, ir_dim B, ir_dim Tk, bool cached);
 
 /* op lowerings for the table of ops.c */
 int fe_lower_multihead_attention(fe_ctx *L);

@@ -15,7 +15,10 @@
  * (with encoder.norm) and decoder.* (with decoder.norm). Dropout is the
  * identity at inference. `causal` and `window` mask self-attention only;
  * nn.Transformer applies them to the decoder's self-attention only (SPEC
- * section 7).
+ * section 7). Key padding masks (SPEC 11) go to every layer of a stack:
+ * src_key_padding_mask to an encoder's self-attention, tgt_key_padding_mask
+ * to a decoder's, memory_key_padding_mask to its cross-attention;
+ * nn.Transformer takes all three and never derives the memory's from src's.
  */
 #include <stdio.h>
 #include <string.h>
@@ -33,6 +36,8 @@ typedef struct layer_cfg {
   bool norm_first; /* pre-norm */
   bool bias;       /* linears and norms carry biases */
   double eps;      /* layer_norm_eps */
+  int mask;        /* self-attention's key padding mask value, -1 without */
+  int memory_mask; /* a decoder's cross-attention's, -1 without */
 } layer_cfg;
 
 /*
@@ -59,7 +64,7 @@ static int layer(fe_ctx *L, const char *prefix, int x, int mem, const layer_cfg 
   bool dec = mem >= 0;
   ir_op op = dec ? IR_OP_TRANSFORMER_DECODER_LAYER : IR_OP_TRANSFORMER_ENCODER_LAYER;
   bool cached = c->self.cache.coef > 0;
-  ir_tf_layout r = ir_tf_layout_make(op, c->bias, cached);
+  ir_tf_layout r = ir_tf_layout_make(op, c->bias, cached, c->mask >= 0, dec && c->memory_mask >= 0);
   int inputs[32] = {x, mem};
   IR_ASSERT(r.ninputs <= 32);
   const ir_tf_part *order =
@@ -75,6 +80,8 @@ static int layer(fe_ctx *L, const char *prefix, int x, int mem, const layer_cfg 
     snprintf(sa, sizeof sa, "%s.self_attn", name);
     fe_cache_inputs(L, sa, x, c->self.H, c->E, c->self.cache, &inputs[r.cache]);
   }
+  if (r.mask >= 0) inputs[r.mask] = c->mask;
+  if (r.memory_mask >= 0) inputs[r.memory_mask] = c->memory_mask;
   int n = ir_insert_node_n(L->g, L->g->nnodes, op, ir_strdup(L->g, name), inputs, r.ninputs,
                            cached ? 3 : 1, fe_cur_loc(L));
   ir_set_attr_int(L->g, n, "nhead", c->self.H);
@@ -85,6 +92,8 @@ static int layer(fe_ctx *L, const char *prefix, int x, int mem, const layer_cfg 
   ir_set_attr_float(L->g, n, "eps", c->eps);
   ir_set_attr_int(L->g, n, "causal", c->self.causal);
   ir_set_attr_int(L->g, n, "window", c->self.window);
+  if (r.mask >= 0) ir_set_attr_int(L->g, n, "key_padding", 1);
+  if (r.memory_mask >= 0) ir_set_attr_int(L->g, n, "memory_key_padding", 1);
   if (cached) {
     ir_set_attr_int(L->g, n, "cache", 1);
     fe_cache_results(L, &L->g->nodes[n], &inputs[r.cache]);
@@ -143,7 +152,21 @@ static bool layer_attrs(fe_ctx *L, int x, int64_t def_heads, layer_cfg *c) {
   if (!ok) return false;
   c->gelu = act == 1;
   c->bias = c->self.bias;
+  c->mask = c->memory_mask = -1;
   return true;
+}
+
+/* the key padding masks of a layer on x (and memory mem >= 0) into c:
+ * self_key for the self-attention, memory_key for the cross-attention
+ * (NULL: the op has none) */
+static bool masks(fe_ctx *L, int x, int mem, const char *self_key, const char *memory_key,
+                  layer_cfg *c) {
+  const ir_type *xt = &L->g->values[x].type;
+  c->mask = fe_padding_mask(L, self_key, xt->dims[0], xt->dims[1], c->self.cache.coef > 0);
+  if (memory_key && mem >= 0)
+    c->memory_mask =
+        fe_padding_mask(L, memory_key, xt->dims[0], L->g->values[mem].type.dims[1], false);
+  return c->mask != -2 && c->memory_mask != -2;
 }
 
 /* memory: f32 [B, S, d_model] with the batch of x */
@@ -166,6 +189,7 @@ int fe_lower_transformer_encoder_layer(fe_ctx *L) {
   int x = fe_value_attr(L, "input");
   layer_cfg c;
   if (x < 0 || !layer_attrs(L, x, 0, &c)) return -1;
+  if (!masks(L, x, -1, "src_key_padding_mask", NULL, &c)) return -1;
   return finish(L, layer(L, "", x, -1, &c));
 }
 
@@ -175,6 +199,7 @@ int fe_lower_transformer_decoder_layer(fe_ctx *L) {
   layer_cfg c;
   if (x < 0 || mem < 0 || !layer_attrs(L, x, 0, &c)) return -1;
   if (!check_memory(L, x, mem, "memory", c.E)) return -1;
+  if (!masks(L, x, mem, "tgt_key_padding_mask", "memory_key_padding_mask", &c)) return -1;
   return finish(L, layer(L, "", x, mem, &c));
 }
 
@@ -189,6 +214,9 @@ static int lower_stack(fe_ctx *L, bool decoder) {
   ok &= fe_bool(L, "norm", &no, &final_norm);
   if (!ok || x < 0 || (decoder && mem < 0) || !layer_attrs(L, x, 0, &c)) return -1;
   if (decoder && !check_memory(L, x, mem, "memory", c.E)) return -1;
+  if (!masks(L, x, mem, decoder ? "tgt_key_padding_mask" : "src_key_padding_mask",
+             decoder ? "memory_key_padding_mask" : NULL, &c))
+    return -1;
   return finish(L, stack(L, "", x, mem, layers, final_norm, &c));
 }
 
@@ -210,6 +238,11 @@ int fe_lower_transformer(fe_ctx *L) {
   enc.self.causal = false; /* nn.Transformer masks (and caches) the decoder only */
   enc.self.window = -1;
   enc.self.cache = ir_dim_const(0);
+  /* src's mask on the encoder's self-attention; tgt's and memory's (given apart, as
+   * nn.Transformer takes them) on the decoder's self- and cross-attention */
+  if (!masks(L, src, -1, "src_key_padding_mask", NULL, &enc) ||
+      !masks(L, tgt, src, "tgt_key_padding_mask", "memory_key_padding_mask", &c))
+    return -1;
   int mem = stack(L, "encoder.", src, -1, nenc, true, &enc);
   if (mem < 0) return -1;
   return finish(L, stack(L, "decoder.", tgt, mem, ndec, true, &c));

@@ -12,7 +12,9 @@
  *   mha(q, k, v) = concat_h(softmax(Q_h K_h^T / sqrt(dh) + mask) V_h) W_out^T + b_out,
  *     Q = q W_q^T + b_q, K = k W_k^T + b_k, V = v W_v^T + b_v (W_q, W_k, W_v: the
  *     row blocks of in_proj_weight), key j masked for query i unless
- *     (j <= i or not causal) and (|i - j| <= window or window < 0)
+ *     (j <= i or not causal) and (|i - j| <= window or window < 0), and
+ *     for every query when the key padding mask is non-zero at (b, j); a
+ *     query that sees no key has weights 0 (SPEC 11; PyTorch gives NaN)
  *   encoder: x = norm1(x + sa(x)); x = norm2(x + ff(x))
  *     norm_first: x = x + sa(norm1(x)); x = x + ff(norm2(x))
  *   decoder: the same with x = norm2(x + mha(x, memory)) (norm_first:
@@ -45,6 +47,9 @@ typedef struct layer {
   int64_t p;              /* the session position (with a cache) */
   int64_t S;              /* positions a cache keeps, 0 without */
   int64_t first, nkept;   /* the first kept position (max(0, p - S)), how many */
+  const seqrt_tensor *mask;     /* (self-)attention's key padding mask [B, Tk], or NULL */
+  const seqrt_tensor *mem_mask; /* cross-attention's [B, S], or NULL */
+  int64_t b;                    /* the batch row being computed */
 } layer;
 
 /* the self-attention cache of one batch row: the kept keys and values */
@@ -71,6 +76,14 @@ static void affine(const double *x, int64_t T, int64_t cols, const float *W, con
       for (int64_t k = 0; k < cols; k++) s += (double)W[(r0 + r) * cols + k] * x[t * cols + k];
       y[t * rows + r] = s;
     }
+}
+
+/* whether key j of the layer's row is padding under mask (NULL: none is) */
+static bool padding(const layer *l, const seqrt_tensor *mask, int64_t j) {
+  if (!mask) return false;
+  int64_t at = l->b * mask->shape[1] + j;
+  if (mask->dtype == SEQRT_I32) return ((const int32_t *)mask->data)[at] != 0;
+  return ((const int64_t *)mask->data)[at] != 0;
 }
 
 static bool sees(int64_t i, int64_t j, bool causal, int64_t window) {
@@ -106,7 +119,7 @@ static void keep_kv(const layer *l, kept_kv *c, const double *K, const double *V
  * the kept keys and values come first, and query i is position p+i. */
 static void mha(const layer *l, ir_tf_part in_p, ir_tf_part out_p, const double *q, int64_t Tq,
                 const double *k, const double *v, int64_t Tk, bool causal, int64_t window,
-                double *y, double *tmp, kept_kv *c) {
+                const seqrt_tensor *mask, double *y, double *tmp, kept_kv *c) {
   int64_t E = l->E, dh = E / l->H;
   double *Q = tmp, *K = Q + Tq * E, *V = K + Tk * E, *O = V + Tk * E, *p = O + Tq * E;
   affine(q, Tq, E, weight(l, in_p), bias(l, in_p), 0, E, Q);
@@ -125,7 +138,7 @@ static void mha(const layer *l, ir_tf_part in_p, ir_tf_part out_p, const double 
       double mx = -INFINITY, sum = 0;
       for (int64_t j = 0; j < Tk; j++) {
         p[j] = -INFINITY;
-        if (!sees(q0 + i, k0 + j, causal, window)) continue;
+        if (!sees(q0 + i, k0 + j, causal, window) || padding(l, mask, j)) continue;
         double s = 0;
         for (int64_t c = 0; c < dh; c++) s += Q[i * E + h * dh + c] * K[j * E + h * dh + c];
         p[j] = s * scale;
@@ -138,7 +151,7 @@ static void mha(const layer *l, ir_tf_part in_p, ir_tf_part out_p, const double 
       for (int64_t c = 0; c < dh; c++) {
         double acc = 0;
         for (int64_t j = 0; j < Tk; j++) acc += p[j] * V[j * E + h * dh + c];
-        O[i * E + h * dh + c] = sum > 0 ? acc / sum : NAN; /* no key seen: NaN, as PyTorch */
+        O[i * E + h * dh + c] = sum > 0 ? acc / sum : 0; /* no key seen: weights 0 */
       }
     }
   affine(O, Tq, E, weight(l, out_p), bias(l, out_p), 0, E, y);
@@ -191,9 +204,11 @@ static void residual(const layer *l, int which, ir_tf_part np, int64_t T, int64_
     src = s->a;
   }
   if (which == 0)
-    mha(l, IR_TF_SA_IN, IR_TF_SA_OUT, src, T, src, src, T, l->causal, l->window, s->b, s->tmp, c);
+    mha(l, IR_TF_SA_IN, IR_TF_SA_OUT, src, T, src, src, T, l->causal, l->window, l->mask, s->b,
+        s->tmp, c);
   else if (which == 1)
-    mha(l, IR_TF_CA_IN, IR_TF_CA_OUT, src, T, s->mem, s->mem, Tk, false, -1, s->b, s->tmp, NULL);
+    mha(l, IR_TF_CA_IN, IR_TF_CA_OUT, src, T, s->mem, s->mem, Tk, false, -1, l->mem_mask, s->b,
+        s->tmp, NULL);
   else
     feed_forward(l, src, T, s->b, s->tmp);
   for (int64_t i = 0; i < T * l->E; i++) s->x[i] += s->b[i];
@@ -229,6 +244,8 @@ bool ir_eval_tf_layer(const ir_graph *g, const ir_node *n, const seqrt_tensor *i
                         ir_ops[n->op].name);
   int64_t B = in[0].shape[0], T = in[0].shape[1], E = l.E;
   int64_t Tk = l.r.nacts > 1 ? in[1].shape[1] : T;
+  l.mask = l.r.mask >= 0 ? &in[l.r.mask] : NULL;
+  l.mem_mask = l.r.memory_mask >= 0 ? &in[l.r.memory_mask] : NULL;
   kept_kv cache = {0}, *c = NULL;
   if (l.r.cache >= 0) {
     l.p = position;
@@ -262,12 +279,14 @@ bool ir_eval_tf_layer(const ir_graph *g, const ir_node *n, const seqrt_tensor *i
   float *y = out[0].data;
   for (int64_t b = 0; b < B; b++) {
     cache.b = b;
+    l.b = b;
     load(&in[0], b, s.x);
     if (is_mha) { /* query, key and value as given (the same values or not) */
       double *k = s.mem, *v = s.mem + Tk * E;
       load(&in[1], b, k);
       load(&in[2], b, v);
-      mha(&l, IR_TF_SA_IN, IR_TF_SA_OUT, s.x, T, k, v, Tk, l.causal, l.window, s.b, s.tmp, c);
+      mha(&l, IR_TF_SA_IN, IR_TF_SA_OUT, s.x, T, k, v, Tk, l.causal, l.window, l.mask, s.b, s.tmp,
+          c);
       memcpy(s.x, s.b, sizeof(double) * (size_t)(T * E));
     } else {
       if (l.r.nacts > 1) load(&in[1], b, s.mem);

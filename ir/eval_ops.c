@@ -594,18 +594,28 @@ static bool attends(int64_t i, int64_t j, bool causal, int64_t window) {
   return window < 0 || (j >= i - window && j <= i + window);
 }
 
+/* whether key j of batch row b is padding in the mask [B, Tk] (i32 or i64) */
+static bool padded(const seqrt_tensor *mask, int64_t b, int64_t j) {
+  int64_t at = b * mask->shape[1] + j;
+  if (mask->dtype == SEQRT_I32) return ((const int32_t *)mask->data)[at] != 0;
+  return ((const int64_t *)mask->data)[at] != 0;
+}
+
 /*
  * q [B, H, Tq, dh], k, v [B, H, Tk, dh]: softmax(q k^T * scale + mask) v, row
  * by row in double with the whole row of scores (the plain definition,
  * memory O(keys)). With caches kc, vc [B, H, S, dh] (inputs 3 and 4) query i
  * is position p+i, and the keys are the kept positions max(0, p-S) .. p-1
  * (position j at row j mod S) and then k's, positions p .. p+Tk-1; the mask
- * compares positions.
+ * compares positions. With key_padding, input 3 [B, Tk] hides key j of
+ * row b wherever it is non-zero.
  */
 static bool attention(const ir_graph *g, const ir_node *n, const seqrt_tensor *in,
                       int64_t position, seqrt_tensor *out, seqrt_error *err) {
   const seqrt_tensor *q = &in[0], *k = &in[1], *v = &in[2];
-  for (int i = 0; i < n->ninputs; i++)
+  const ir_attr *kp = ir_get_attr(n, "key_padding");
+  const seqrt_tensor *mask = kp && kp->i ? &in[3] : NULL; /* [B, Tk], non-zero = padding */
+  for (int i = 0; i < (mask ? 3 : n->ninputs); i++)
     if (!expect_dtype(n, &in[i], SEQRT_F32, "an input", err)) return false;
   if (q->rank != 4 || k->rank != 4 || v->rank != 4)
     return BUG(err, n, "ranks %d, %d, %d, need 4", q->rank, k->rank, v->rank);
@@ -615,6 +625,9 @@ static bool attention(const ir_graph *g, const ir_node *n, const seqrt_tensor *i
   bool causal = ir_attr_int(n, "causal") != 0;
   int64_t window = ir_attr_int(n, "window");
   bool cached = n->ninputs == 5;
+  if (mask && (mask->rank != 2 || mask->shape[0] != q->shape[0] || mask->shape[1] != Tk ||
+               (mask->dtype != SEQRT_I32 && mask->dtype != SEQRT_I64)))
+    return BUG(err, n, "%s", "key padding mask not [B, Tk] i32/i64");
   int64_t S = cached ? in[3].shape[2] : 0, p0 = cached ? position : 0;
   int64_t first_kept = p0 > S ? p0 - S : 0, nkept = p0 - first_kept;
   if (cached && window < 0 && p0 + Tk > S) {
@@ -651,6 +664,7 @@ static bool attention(const ir_graph *g, const ir_node *n, const seqrt_tensor *i
       for (int64_t j = 0; j < nkeys; j++) {
         p[j] = -INFINITY;
         if (!attends(p0 + i, first_kept + j, causal, window)) continue;
+        if (mask && padded(mask, bh / q->shape[1], j)) continue; /* no caches: j is k's */
         double s = 0;
         for (int64_t c = 0; c < dh; c++) s += (double)Q[i * dh + c] * krow[j][c];
         p[j] = s * scale;
@@ -663,8 +677,8 @@ static bool attention(const ir_graph *g, const ir_node *n, const seqrt_tensor *i
         sum += e;
         for (int64_t c = 0; c < dh; c++) acc[c] += e * vrow[j][c];
       }
-      /* a row that sees no key is NaN, as PyTorch gives for a fully masked row */
-      for (int64_t c = 0; c < dh; c++) O[i * dh + c] = sum > 0 ? (float)(acc[c] / sum) : NAN;
+      /* a row that sees no key has weights 0 (SPEC 11; PyTorch gives NaN) */
+      for (int64_t c = 0; c < dh; c++) O[i * dh + c] = sum > 0 ? (float)(acc[c] / sum) : 0.0f;
     }
   }
   free(p);

@@ -363,7 +363,22 @@ static bool attention(infer *s, ir_type *out) {
   if (!ok)
     return fail(s, "attention '%s': expected q [B, H, Tq, dh] and k, v [B, H, Tk, dh], got %s, %s, %s",
                 s->n->name, ts(s, 0, q), ts(s, 1, k), ts(s, 2, v));
-  if (s->n->ninputs > 3) { /* caches: causal self-attention's, rows like k's */
+  const ir_attr *kp = ir_get_attr(s->n, "key_padding");
+  if (kp && kp->i) { /* input 3: the key padding mask, i32/i64 [B, Tk]; no caches then */
+    if (s->n->ninputs != 4)
+      return fail(s, "attention '%s': key_padding with %d inputs, expected 4 (q, k, v, mask)",
+                  s->n->name, s->n->ninputs);
+    const ir_type *m = in(s, 3);
+    if ((m->dtype != IR_I32 && m->dtype != IR_I64) || m->rank != 2 ||
+        !ir_dim_eq(m->dims[0], q->dims[0]) || !ir_dim_eq(m->dims[1], k->dims[2]))
+      return fail(s,
+                  "attention '%s': expected a key padding mask i32/i64 [B, Tk] as input 3, "
+                  "got %s %s",
+                  s->n->name, ir_dtype_name(m->dtype), ts(s, 3, m));
+  } else if (s->n->ninputs > 3) { /* caches: causal self-attention's, rows like k's */
+    if (s->n->ninputs != 5)
+      return fail(s, "attention '%s': %d inputs: without key_padding, q, k, v and two caches",
+                  s->n->name, s->n->ninputs);
     const ir_type *kc = in(s, 3), *vc = in(s, 4);
     bool self = s->n->ninputs == 5 && ir_attr_int(s->n, "causal") && ir_dim_eq(q->dims[2], k->dims[2]);
     if (!self || s->g->values[s->n->inputs[3]].kind != IR_VAL_STATE ||

@@ -58,6 +58,18 @@ static bool param(check *c, int i, const char *what, ir_type want) {
               ir_dtype_name(t->dtype), ir_type_str(c->g, t, c->b, sizeof c->b));
 }
 
+/* input i, a key padding mask `what` for keys of length Tk: i32/i64 [B, Tk] */
+static bool mask(check *c, int i, const char *what, ir_dim Tk) {
+  const ir_type *t = in(c, i), *x = in(c, 0);
+  if ((t->dtype == IR_I32 || t->dtype == IR_I64) && t->rank == 2 &&
+      ir_dim_eq(t->dims[0], x->dims[0]) && ir_dim_eq(t->dims[1], Tk))
+    return true;
+  char bd[64], td[64];
+  return fail(c, "'%s': %s: expected an integer (i32 or i64) [%s, %s], got %s %s", c->n->name, what,
+              ir_dim_str(c->g, x->dims[0], bd, sizeof bd), ir_dim_str(c->g, Tk, td, sizeof td),
+              ir_dtype_name(t->dtype), ir_type_str(c->g, t, c->a, sizeof c->a));
+}
+
 bool ir_infer_tf_layer(ir_graph *g, int n, ir_diags *d) {
   check c = {.g = g, .n = &g->nodes[n], .d = d};
   const ir_node *node = c.n;
@@ -87,6 +99,15 @@ bool ir_infer_tf_layer(ir_graph *g, int n, ir_diags *d) {
       if (at >= 0 && !param(&c, at, name, ir_tf_param_type((ir_tf_part)p, b, E, F))) return false;
     }
   }
+  if (r.mask >= 0 && r.cache >= 0)
+    return fail(&c, "'%s': a key padding mask and a cache cannot go together", node->name);
+  /* the frontend's attribute names: PyTorch's */
+  const char *self_mask = mha                                           ? "key_padding_mask"
+                          : node->op == IR_OP_TRANSFORMER_ENCODER_LAYER ? "src_key_padding_mask"
+                                                                        : "tgt_key_padding_mask";
+  if (r.mask >= 0 && !mask(&c, r.mask, self_mask, in(&c, mha ? 1 : 0)->dims[1])) return false;
+  if (r.memory_mask >= 0 && !mask(&c, r.memory_mask, "memory_key_padding_mask", in(&c, 1)->dims[1]))
+    return false;
   int want = r.cache >= 0 ? 3 : 1;
   if (node->noutputs != want)
     return fail(&c, "%s '%s': %d results, expected %d", ir_ops[node->op].name, node->name,

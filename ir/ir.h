@@ -485,7 +485,10 @@ typedef enum ir_tf_part {
 
 /* where a layer node's inputs sit: the activations (MHA query, key, value;
  * encoder x; decoder x, memory), then its parts in ir_tf_part order, then
- * the key and value caches of a cached self-attention. A cached layer has
+ * the key and value caches of a cached self-attention, then the key padding
+ * masks (SPEC 11; integer [B, Tk], non-zero = padding): the attention's
+ * (MHA) or self-attention's (attribute key_padding), then the decoder's
+ * cross-attention's (memory_key_padding). A cached layer has
  * three results: its output, and this run's keys and values [B, H, T, dh]
  * (what the graph's cache_write nodes keep) */
 typedef struct ir_tf_layout {
@@ -496,11 +499,13 @@ typedef struct ir_tf_layout {
   int nacts;                 /* activations before the parts */
   int weight[IR_TF_NPARTS];  /* input index of each part's weight, -1 if the op has none */
   int bias_at[IR_TF_NPARTS]; /* input index of its bias, -1 without */
+  int mask;                  /* input index of the (self-)attention's key padding mask, -1 */
+  int memory_mask;           /* input index of the cross-attention's key padding mask, -1 */
   int ninputs;               /* inputs of the node */
 } ir_tf_layout;
 
-ir_tf_layout ir_tf_layout_make(ir_op op, bool bias, bool cache);
-/* from node n's op and `bias` and `cache` attributes */
+ir_tf_layout ir_tf_layout_make(ir_op op, bool bias, bool cache, bool mask, bool memory_mask);
+/* from node n's op and `bias`, `cache`, `key_padding` and `memory_key_padding` attributes */
 ir_tf_layout ir_tf_layout_of(const ir_node *n);
 /* PyTorch's state_dict name of a part's weight (or bias) under the layer:
  * "self_attn.in_proj_weight", "linear1.bias"; a multihead_attention's own

@@ -24,9 +24,10 @@ static bool has_part(ir_op op, ir_tf_part p) {
   return true;
 }
 
-ir_tf_layout ir_tf_layout_make(ir_op op, bool bias, bool cache) {
+ir_tf_layout ir_tf_layout_make(ir_op op, bool bias, bool cache, bool mask, bool memory_mask) {
   IR_ASSERT(ir_is_tf_layer(op));
-  ir_tf_layout r = {.op = op, .bias = bias, .cache = -1};
+  IR_ASSERT(!memory_mask || op == IR_OP_TRANSFORMER_DECODER_LAYER);
+  ir_tf_layout r = {.op = op, .bias = bias, .cache = -1, .mask = -1, .memory_mask = -1};
   r.nacts = op == IR_OP_MULTIHEAD_ATTENTION ? 3 : op == IR_OP_TRANSFORMER_DECODER_LAYER ? 2 : 1;
   int k = r.nacts;
   for (int p = 0; p < IR_TF_NPARTS; p++) {
@@ -39,13 +40,21 @@ ir_tf_layout ir_tf_layout_make(ir_op op, bool bias, bool cache) {
     r.cache = k;
     k += 2;
   }
+  if (mask) r.mask = k++;
+  if (memory_mask) r.memory_mask = k++;
   r.ninputs = k;
   return r;
 }
 
+/* an optional 0/1 attribute, 0 when absent */
+static bool flag(const ir_node *n, const char *key) {
+  const ir_attr *a = ir_get_attr(n, key);
+  return a && a->i;
+}
+
 ir_tf_layout ir_tf_layout_of(const ir_node *n) {
-  const ir_attr *cache = ir_get_attr(n, "cache");
-  return ir_tf_layout_make(n->op, ir_attr_int(n, "bias") != 0, cache && cache->i);
+  return ir_tf_layout_make(n->op, ir_attr_int(n, "bias") != 0, flag(n, "cache"),
+                           flag(n, "key_padding"), flag(n, "memory_key_padding"));
 }
 
 const char *ir_tf_param_name(ir_op op, ir_tf_part part, bool bias, char *buf, size_t size) {

@@ -174,6 +174,15 @@ static bool check_op_attrs(checker *c, const ir_graph *g, int node) {
            s ? (long long)s->i : 0LL, g->parent ? " in a body" : "", want);
       return false;
     }
+    /* q, k, v, then either the caches kc, vc or (key_padding 1) the padding mask */
+    const ir_attr *kp = ir_get_attr(n, "key_padding");
+    bool padded = kp && kp->i;
+    bool fits = padded ? n->ninputs == 4 : n->ninputs != 4;
+    if (!int_attr_in(n, "key_padding", 2) || !fits) {
+      fail(c, g, node, "%d inputs with key_padding %d, expected %s", n->ninputs, (int)padded,
+           padded ? "4 (q, k, v, mask)" : "3 or 5 (q, k, v[, kc, vc])");
+      return false;
+    }
     break;
   }
   case IR_OP_STATE_READ:

@@ -17,6 +17,11 @@
  *   transformer_decoder_layer(x, memory): the same with a cross-attention
  *     block multihead_attn(x, memory, memory) under norm2, ff under norm3
  *
+ * A key padding mask (SPEC 11) goes to ATTENTION as its input 3 (with
+ * key_padding 1): a multihead_attention's own, a layer's to its
+ * self-attention (key_padding) and, in a decoder, the memory's to its
+ * cross-attention (memory_key_padding).
+ *
  * A cached self-attention (SPEC 9) passes its key and value caches on to
  * ATTENTION (inputs 3 and 4), and its results 1 and 2, this run's keys and
  * values, are the k and v heads: a layer's go to its self_attn's, a
@@ -170,12 +175,14 @@ static int expand_mha(ir_graph *g, int i, ir_diags *d) {
       split_heads(&o, "v_", vp, 1, &c, &qkv[2]);
     }
   }
-  int ins[5] = {qkv[0], qkv[1], qkv[2]};
+  int ins[6] = {qkv[0], qkv[1], qkv[2]}, nins = 3;
   if (r.cache >= 0) {
-    ins[3] = n->inputs[r.cache];
-    ins[4] = n->inputs[r.cache + 1];
+    ins[nins++] = n->inputs[r.cache];
+    ins[nins++] = n->inputs[r.cache + 1];
   }
-  int an = pass_put_n(&o, IR_OP_ATTENTION, "attention", ins, r.cache >= 0 ? 5 : 3, 1);
+  if (r.mask >= 0) ins[nins++] = n->inputs[r.mask]; /* infer refuses it with caches */
+  int an = pass_put_n(&o, IR_OP_ATTENTION, "attention", ins, nins, 1);
+  if (r.mask >= 0) ir_set_attr_int(g, an, "key_padding", 1);
   ir_set_attr_float(g, an, "scale", 1.0 / sqrt((double)(E / c.H)));
   ir_set_attr_int(g, an, "causal", c.causal);
   ir_set_attr_int(g, an, "window", c.window);
@@ -206,6 +213,9 @@ static int bias(const tf *t, ir_tf_part p) {
   return t->r.bias_at[p] >= 0 ? t->n->inputs[t->r.bias_at[p]] : -1;
 }
 
+/* the layer's input at index at, or -1 for at -1 */
+static int input(const tf *t, int at) { return at >= 0 ? t->n->inputs[at] : -1; }
+
 static int add(tf *t, const char *suffix, int a, int b) {
   int in[2] = {a, b};
   return typed(&t->o, pass_put(&t->o, IR_OP_ADD, suffix, in, 2));
@@ -228,10 +238,11 @@ static int norm(tf *t, const char *suffix, int x, ir_tf_part p) {
 
 /* a MULTIHEAD_ATTENTION node NAME.what on (q, kv, kv) with parts in_p, out_p,
  * its result named NAME.what.out_proj (its last node's name once expanded);
- * the self-attention (masked) of a cached layer takes its caches */
+ * the self-attention (masked) of a cached layer takes its caches; key padding
+ * mask pad, or -1 */
 static int attend(tf *t, const char *what, int q, int kv, ir_tf_part in_p, ir_tf_part out_p,
-                  bool masked) {
-  int in[9] = {q, kv, kv, weight(t, in_p)}, k = 4;
+                  bool masked, int pad) {
+  int in[10] = {q, kv, kv, weight(t, in_p)}, k = 4;
   if (t->r.bias) in[k++] = bias(t, in_p);
   in[k++] = weight(t, out_p);
   if (t->r.bias) in[k++] = bias(t, out_p);
@@ -240,6 +251,7 @@ static int attend(tf *t, const char *what, int q, int kv, ir_tf_part in_p, ir_tf
     in[k++] = t->n->inputs[t->r.cache];
     in[k++] = t->n->inputs[t->r.cache + 1];
   }
+  if (pad >= 0) in[k++] = pad;
   char full[512];
   snprintf(full, sizeof full, "%s.%s", t->o.name, what);
   int n = ir_insert_node_n(t->o.g, t->o.pos++, IR_OP_MULTIHEAD_ATTENTION, full, in, k,
@@ -254,6 +266,7 @@ static int attend(tf *t, const char *what, int q, int kv, ir_tf_part in_p, ir_tf
   ir_set_attr_int(g, n, "bias", t->r.bias);
   ir_set_attr_int(g, n, "causal", masked ? ir_attr_int(t->n, "causal") : 0);
   ir_set_attr_int(g, n, "window", masked ? ir_attr_int(t->n, "window") : -1);
+  if (pad >= 0) ir_set_attr_int(g, n, "key_padding", 1);
   char name[512];
   snprintf(name, sizeof name, "%s.%s.out_proj", t->o.name, what);
   g->values[g->nodes[n].outputs[0]].name = ir_strdup(g, name);
@@ -278,9 +291,10 @@ static int residual(tf *t, int block, int x, int mem, ir_tf_part np, const char 
   bool first = ir_attr_int(t->n, "norm_first") != 0;
   int src = first ? norm(t, norm_name, x, np) : x, y;
   if (block == 0)
-    y = attend(t, "self_attn", src, src, IR_TF_SA_IN, IR_TF_SA_OUT, true);
+    y = attend(t, "self_attn", src, src, IR_TF_SA_IN, IR_TF_SA_OUT, true, input(t, t->r.mask));
   else if (block == 1)
-    y = attend(t, "multihead_attn", src, mem, IR_TF_CA_IN, IR_TF_CA_OUT, false);
+    y = attend(t, "multihead_attn", src, mem, IR_TF_CA_IN, IR_TF_CA_OUT, false,
+               input(t, t->r.memory_mask));
   else
     y = feed_forward(t, src);
   x = add(t, adds[block], x, y);

@@ -35,6 +35,9 @@ enum {
   CGT_ALL = CGT_FUSED | CGT_UNFUSED | CGT_SYMBOLIC,
 };
 
+/* rewrites input `name` of run `run` after its random fill (a pattern a test needs) */
+typedef void (*cgt_fill)(const char *name, seqrt_tensor *t, int run);
+
 /* what a case does beyond the defaults */
 typedef struct cgt_opts {
   const int64_t *syms; /* symbol values, NULL = the YAML defaults */
@@ -50,6 +53,7 @@ typedef struct cgt_opts {
   int runs;            /* runs of each session, each on new inputs (0 = 1) */
   double threads_tol;  /* > 0: every output x1 at one thread and xn at n threads must
                           have |xn - x1| <= threads_tol * (1 + |x1|) (0: not compared) */
+  cgt_fill fill;       /* when set: called on every input after its random fill */
 } cgt_opts;
 
 /* a named tensor, owned */
@@ -226,6 +230,7 @@ static inline void cgt_check_graph(ir_graph *ref, const cgt_opts *o) {
       const ir_value *val = &ref->values[ref->inputs[i]];
       seqrt_tensor *in = &inputs[r * nin + i];
       *in = cgt_random(&val->type, syms, &rng, imax);
+      if (o->fill) o->fill(val->name, in, r);
       if (o->bad_index && !planted && val->type.dtype != IR_F32) {
         if (val->type.dtype == IR_I32)
           ((int32_t *)in->data)[o->bad_pos] = (int32_t)o->bad_index;

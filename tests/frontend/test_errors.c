@@ -505,11 +505,79 @@ static void cannot_read(void **state) {
   free(buf);
 }
 
+/* key padding masks (SPEC 11): integer [B, S] with S the key length; not with a cache;
+ * only on the ops that take one */
+#define PAD_HEAD                            \
+  "seqc: 1\n"                               \
+  "name: m\n"                               \
+  "dims: {B: 2, T: 5, S: 3}\n"              \
+  "inputs:\n"                               \
+  "  x: {dtype: f32, shape: [B, T, 8]}\n"   \
+  "  mem: {dtype: f32, shape: [B, S, 8]}\n" \
+  "  pad: {dtype: i64, shape: [B, T]}\n"    \
+  "  fpad: {dtype: f32, shape: [B, T]}\n"
+
+static void padding_masks(void **state) {
+  (void)state;
+  expect_error(PAD_HEAD
+               "outputs: [a]\nnodes:\n"
+               "  a: {op: multihead_attention, input: x, num_heads: 2,"
+               " key_padding_mask: fpad}\n",
+               "t.yaml:11:74: error: attribute 'key_padding_mask' of 'a': expected an integer (i32 "
+               "or i64) mask [B, T] (batch, key length; non-zero = padding), got f32 [B, T]");
+  expect_error(PAD_HEAD
+               "outputs: [a]\nnodes:\n"
+               "  a: {op: multihead_attention, input: x, key: mem, num_heads: 2,"
+               " key_padding_mask: pad}\n",
+               "t.yaml:11:84: error: attribute 'key_padding_mask' of 'a': expected an integer (i32 "
+               "or i64) mask [B, S] (batch, key length; non-zero = padding), got i64 [B, T]");
+  expect_error(
+      PAD_HEAD
+      "outputs: [d]\nnodes:\n"
+      "  d: {op: transformer_decoder_layer, input: x, memory: mem, nhead: 2,"
+      " memory_key_padding_mask: pad}\n",
+      "t.yaml:11:96: error: attribute 'memory_key_padding_mask' of 'd': expected an integer (i32 "
+      "or i64) mask [B, S] (batch, key length; non-zero = padding), got i64 [B, T]");
+  expect_error(
+      PAD_HEAD
+      "outputs: [e]\nnodes:\n"
+      "  e: {op: transformer_encoder, input: x, num_layers: 1, nhead: 2,"
+      " causal: true, cache: 8, src_key_padding_mask: pad}\n",
+      "t.yaml:11:113: error: attribute 'src_key_padding_mask' of 'e': a key padding mask cannot go "
+      "with a cache (the self-attention's keys include earlier runs' positions); drop one of them");
+  expect_error(PAD_HEAD
+               "outputs: [l]\nnodes:\n"
+               "  l: {op: linear, input: x, out_features: 3, key_padding_mask: pad}\n",
+               "t.yaml:11:46: error: unknown attribute 'key_padding_mask' for op 'linear'");
+  expect_error(
+      PAD_HEAD
+      "outputs: [a]\nnodes:\n"
+      "  a: {op: multihead_attention, input: x, num_heads: 2,"
+      " src_key_padding_mask: pad}\n",
+      "t.yaml:11:56: error: unknown attribute 'src_key_padding_mask' for op 'multihead_attention'");
+  expect_error(PAD_HEAD
+               "outputs: [e]\nnodes:\n"
+               "  e: {op: transformer_encoder, input: x, num_layers: 1, nhead: 2,"
+               " memory_key_padding_mask: pad}\n",
+               "t.yaml:11:67: error: unknown attribute 'memory_key_padding_mask' for op "
+               "'transformer_encoder'");
+  ir_graph *g = lower_ok(PAD_HEAD
+                         "outputs: [t, fpad, mem]\nnodes:\n"
+                         "  t: {op: transformer, src: x, tgt: x, nhead: 2,"
+                         " num_encoder_layers: 1, num_decoder_layers: 1,"
+                         " src_key_padding_mask: pad, tgt_key_padding_mask: pad,"
+                         " memory_key_padding_mask: pad}\n");
+  ir_graph_free(g);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(version),
       cmocka_unit_test(name),
-      cmocka_unit_test(position_dim), cmocka_unit_test(carry), cmocka_unit_test(cache), cmocka_unit_test(top_level_keys),
+      cmocka_unit_test(position_dim),
+      cmocka_unit_test(carry),
+      cmocka_unit_test(cache),
+      cmocka_unit_test(top_level_keys),
       cmocka_unit_test(dims_and_inputs),
       cmocka_unit_test(unknown_node_key),
       cmocka_unit_test(attribute_types),
@@ -524,6 +592,7 @@ int main(void) {
       cmocka_unit_test(keeps_going),
       cmocka_unit_test(unused_input_is_a_warning),
       cmocka_unit_test(cannot_read),
+      cmocka_unit_test(padding_masks),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -11,6 +11,16 @@ batch_first=True, dropout 0), registered under the node's name so that the
 weights file is their state_dict. `causal` and `window` become an explicit
 float mask (0 where query i sees key j, -inf elsewhere), which is how a
 PyTorch user writes them.
+
+Key padding masks (SPEC 11): an input 'i64[B,T]@9,5,h,p,0' is a mask whose
+rows are, in order, the first N keys valid and the rest padding (0: all
+padding), holes ('h'), or a padded prefix ('p'); its non-zero values (1 and
+7) are padding. PyTorch takes it as .bool(). Modules given a mask run in
+training mode (dropout is 0 everywhere), so that PyTorch takes its
+reference path, not the fast path (whose nested tensors zero the padded
+positions). A query that sees no key gets NaN from PyTorch; SPEC 11 gives
+it attention weights 0, so the reference's attention softmax maps NaN to 0
+(nan_to_num), which is exactly that.
 """
 import os
 import shutil
@@ -23,6 +33,41 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import gen  # noqa: E402
 
 BaseReference = gen.Reference
+base_make_input = gen.make_input
+
+
+def make_input(kind, shape, opts, dims, g):
+    """gen's inputs, and key padding masks for opts '@ROW,ROW,...' (see above)."""
+    if not opts.startswith("@"):
+        return base_make_input(kind, shape, opts, dims, g)
+    b, t = [dims[d] if isinstance(d, str) else d for d in shape]
+    rows = opts[1:].split(",")
+    assert len(rows) == b, f"mask {opts}: {len(rows)} rows for B = {b}"
+    m = torch.zeros(b, t, dtype=torch.int64)
+    j = torch.arange(t)
+    for r, spec in enumerate(rows):
+        if spec == "h":
+            pad = (j % 3 == 1) | ((j >= t // 4) & (j < t // 2))
+        elif spec == "p":
+            pad = j < (t + 2) // 3
+        else:
+            pad = j >= int(spec)
+        m[r] = torch.where(pad, 1 + 6 * (j % 2), 0)  # 1 and 7: any non-zero is padding
+    return m.to(torch.int32 if kind == "i32" else torch.int64)
+
+
+gen.make_input = make_input
+
+# weights 0 for a query that sees no key (SPEC 11) where PyTorch's softmax gives NaN:
+# multi_head_attention_forward calls this module's softmax
+_softmax = torch.nn.functional.softmax
+
+
+def softmax_nan0(*args, **kwargs):
+    return torch.nan_to_num(_softmax(*args, **kwargs), nan=0.0)
+
+
+torch.nn.functional.softmax = softmax_nan0
 
 
 def init_all(mod, g):
@@ -59,13 +104,15 @@ def mask(tq, tk, causal, window):
 
 
 class Reference(BaseReference):
+    padded = False  # the node being run has a key padding mask
+
     def module(self, name, make):
         if name not in self.mods:
             m = make()
             init_all(m, self.gen)
-            m.eval()
             self.mods[name] = m
-        return self.mods[name]
+        # with a mask, the reference path (training mode, dropout 0), not the fast path
+        return self.mods[name].train(self.padded)
 
     def node(self, name, a, env, dims):
         op = a.get("op")
@@ -84,6 +131,14 @@ class Reference(BaseReference):
         a = dict(a)
         a.pop("op")
         causal, window = a.get("causal", False), a.get("window")
+
+        def pad(key):
+            return env[a[key]].bool() if key in a else None
+
+        self.padded = any(k.endswith("key_padding_mask") for k in a)
+        return self.layer(op, name, a, env, causal, window, pad)
+
+    def layer(self, op, name, a, env, causal, window, pad):
         if op == "multihead_attention":
             q = env[a["input"]]
             k = env[a.get("key", a["input"])]
@@ -91,7 +146,7 @@ class Reference(BaseReference):
             m = self.module(name, lambda: nn.MultiheadAttention(
                 q.shape[-1], a["num_heads"], bias=a.get("bias", True), batch_first=True))
             return m(q, k, v, attn_mask=mask(q.shape[1], k.shape[1], causal, window),
-                     need_weights=False)[0]
+                     key_padding_mask=pad("key_padding_mask"), need_weights=False)[0]
         kw = dict(nhead=a.get("nhead", 8), dim_feedforward=a.get("dim_feedforward", 2048),
                   dropout=0.0, activation=a.get("activation", "relu"),
                   layer_norm_eps=float(a.get("layer_norm_eps", 1e-5)), batch_first=True,
@@ -102,26 +157,33 @@ class Reference(BaseReference):
                 d_model=src.shape[-1], num_encoder_layers=a.get("num_encoder_layers", 6),
                 num_decoder_layers=a.get("num_decoder_layers", 6), **kw))
             t = tgt.shape[1]
-            return m(src, tgt, tgt_mask=mask(t, t, causal, window))
+            return m(src, tgt, tgt_mask=mask(t, t, causal, window),
+                     src_key_padding_mask=pad("src_key_padding_mask"),
+                     tgt_key_padding_mask=pad("tgt_key_padding_mask"),
+                     memory_key_padding_mask=pad("memory_key_padding_mask"))
         x = env[a["input"]]
         t = x.shape[1]
         msk = mask(t, t, causal, window)
         d = x.shape[-1]
         if op == "transformer_encoder_layer":
             m = self.module(name, lambda: nn.TransformerEncoderLayer(d, **kw))
-            return m(x, src_mask=msk)
+            return m(x, src_mask=msk, src_key_padding_mask=pad("src_key_padding_mask"))
         if op == "transformer_decoder_layer":
             m = self.module(name, lambda: nn.TransformerDecoderLayer(d, **kw))
-            return m(x, env[a["memory"]], tgt_mask=msk)
+            return m(x, env[a["memory"]], tgt_mask=msk,
+                     tgt_key_padding_mask=pad("tgt_key_padding_mask"),
+                     memory_key_padding_mask=pad("memory_key_padding_mask"))
         norm = nn.LayerNorm(d, eps=kw["layer_norm_eps"]) if a.get("norm", False) else None
         if op == "transformer_encoder":
             m = self.module(name, lambda: nn.TransformerEncoder(
                 nn.TransformerEncoderLayer(d, **kw), a["num_layers"], norm=norm,
                 enable_nested_tensor=False))
-            return m(x, mask=msk)
+            return m(x, mask=msk, src_key_padding_mask=pad("src_key_padding_mask"))
         m = self.module(name, lambda: nn.TransformerDecoder(
             nn.TransformerDecoderLayer(d, **kw), a["num_layers"], norm=norm))
-        return m(x, env[a["memory"]], tgt_mask=msk)
+        return m(x, env[a["memory"]], tgt_mask=msk,
+                 tgt_key_padding_mask=pad("tgt_key_padding_mask"),
+                 memory_key_padding_mask=pad("memory_key_padding_mask"))
 
 
 gen.Reference = Reference
@@ -188,6 +250,52 @@ def define_cases():
                "norm_first": True, "activation": "gelu"})], dims={"B": 1, "T": 5, "S": 3})
 
 
+def define_padding_cases():
+    """key padding masks (SPEC 11): rows of different lengths, holes, a padded
+    prefix under causal (its first queries see no key), all padding"""
+    c = gen.case
+    mha = {"op": "multihead_attention", "input": "x"}
+    c("tf_mha_padding", {"x": "f32[B,T,12]", "pad": "i64[B,T]@9,5,h,0"},
+      [("att", dict(mha, num_heads=3, key_padding_mask="pad"))], dims={"B": 4, "T": 9},
+      comment="key_padding_mask: no padding, a suffix, holes, every key padded")
+    c("tf_mha_padding_causal", {"x": "f32[B,T,8]", "pad": "i32[B,T]@p,4,h"},
+      [("att", dict(mha, num_heads=2, causal=True, key_padding_mask="pad"))],
+      dims={"B": 3, "T": 11}, comment="padding with causal: a padded prefix's queries see no key")
+    c("tf_mha_padding_cross", {"x": "f32[B,T,12]", "mem": "f32[B,S,12]",
+                               "pad": "i64[B,S]@3,0,13"},
+      [("att", dict(mha, key="mem", num_heads=3, key_padding_mask="pad"))],
+      dims={"B": 3, "T": 6, "S": 13})
+    c("tf_mha_padding_long", {"x": "f32[B,T,16]", "pad": "i64[B,T]@37,300,h"},
+      [("att", dict(mha, num_heads=2, window=50, key_padding_mask="pad"))],
+      dims={"B": 3, "T": 300}, comment="many key tiles, most of a row's padding")
+    enc = {"op": "transformer_encoder_layer", "input": "x", "nhead": 3, "dim_feedforward": 20}
+    c("tf_enc_padding", {"x": "f32[B,T,12]", "pad": "i64[B,T]@7,3,h"},
+      [("enc", dict(enc, src_key_padding_mask="pad"))], dims={"B": 3, "T": 7})
+    c("tf_encoder_stack_padding", {"x": "f32[B,T,12]", "pad": "i32[B,T]@9,4,0"},
+      [("enc", {"op": "transformer_encoder", "input": "x", "num_layers": 2, "nhead": 3,
+                "dim_feedforward": 24, "norm": True, "norm_first": True,
+                "src_key_padding_mask": "pad"})], dims={"B": 3, "T": 9})
+    dec = {"op": "transformer_decoder_layer", "input": "x", "memory": "mem", "nhead": 2,
+           "dim_feedforward": 16}
+    c("tf_dec_padding_causal", {"x": "f32[B,T,8]", "mem": "f32[B,S,8]",
+                                "tp": "i64[B,T]@7,p", "mp": "i64[B,S]@2,h"},
+      [("dec", dict(dec, causal=True, tgt_key_padding_mask="tp",
+                    memory_key_padding_mask="mp"))], dims={"B": 2, "T": 7, "S": 5})
+    c("tf_decoder_stack_padding", {"x": "f32[B,T,8]", "mem": "f32[B,S,8]",
+                                   "mp": "i64[B,S]@6,1"},
+      [("dec", {"op": "transformer_decoder", "input": "x", "memory": "mem", "num_layers": 2,
+                "nhead": 2, "dim_feedforward": 16, "memory_key_padding_mask": "mp"})],
+      dims={"B": 2, "T": 5, "S": 6})
+    c("tf_transformer_padding", {"src": "f32[B,S,12]", "tgt": "f32[B,T,12]",
+                                 "sp": "i64[B,S]@9,4,h", "tp": "i64[B,T]@7,2,5",
+                                 "mp": "i64[B,S]@3,9,0"},
+      [("tf", {"op": "transformer", "src": "src", "tgt": "tgt", "nhead": 3,
+               "num_encoder_layers": 2, "num_decoder_layers": 2, "dim_feedforward": 16,
+               "causal": True, "src_key_padding_mask": "sp", "tgt_key_padding_mask": "tp",
+               "memory_key_padding_mask": "mp"})], dims={"B": 3, "T": 7, "S": 9},
+      comment="nn.Transformer with its three masks (memory's not derived from src's)")
+
+
 def define_conv_cases():
     c = gen.case
     conv = {"op": "conv1d", "input": "x"}
@@ -217,6 +325,7 @@ def define_conv_cases():
 def main():
     torch.set_num_threads(1)
     define_cases()
+    define_padding_cases()
     define_conv_cases()
     for name, text, specs, dims in gen.CASE_LIST:
         d = os.path.join(gen.CASES, name)

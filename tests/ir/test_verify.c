@@ -224,6 +224,36 @@ static void test_attribute_values(void **state) {
   fails_with(g, "node 3 (cat, concat): input 1 is f32 of rank 1, input 0 f32 of rank 2");
 }
 
+/* attention: q, k, v and either the caches or, with key_padding 1, the mask */
+static ir_graph *attention_graph(int nin, bool key_padding) {
+  ir_graph *g = ir_graph_new("attn");
+  ir_type m = {.dtype = IR_I64, .rank = 2, .dims = {ir_dim_const(1), ir_dim_const(2)}};
+  int q = ir_add_input(g, "q", ty(4, 1, 1, 2, 4), L), k = ir_add_input(g, "k", ty(4, 1, 1, 2, 4), L);
+  int v = ir_add_input(g, "v", ty(4, 1, 1, 2, 4), L), pad = ir_add_input(g, "pad", m, L);
+  int ins[4] = {q, k, v, pad};
+  int n = ir_insert_node_n(g, 0, IR_OP_ATTENTION, "a", ins, nin, 1, L);
+  g->values[g->nodes[n].outputs[0]].type = ty(4, 1, 1, 2, 4);
+  ir_set_attr_float(g, n, "scale", 0.5);
+  ir_set_attr_int(g, n, "causal", 0);
+  ir_set_attr_int(g, n, "window", -1);
+  if (key_padding) ir_set_attr_int(g, n, "key_padding", 1);
+  ir_add_output(g, "y", g->nodes[n].outputs[0]);
+  return g;
+}
+
+static void test_attention_inputs(void **state) {
+  (void)state;
+  ir_graph *g = attention_graph(4, true);
+  bool ok;
+  free(verify(g, &ok));
+  assert_true(ok);
+  ir_graph_free(g);
+  fails_with(attention_graph(3, true),
+             "node 0 (a, attention): 3 inputs with key_padding 1, expected 4 (q, k, v, mask)");
+  fails_with(attention_graph(4, false),
+             "node 0 (a, attention): 4 inputs with key_padding 0, expected 3 or 5 (q, k, v[, kc, vc])");
+}
+
 /* symbolic reshape: [B, T, 4] -> [B*T, 4] is fine, -> [B, 4*T] is fine, -> [T, 4] is not */
 static void test_symbolic_reshape(void **state) {
   (void)state;
@@ -395,6 +425,7 @@ int main(void) {
       cmocka_unit_test(test_wrong_attribute_kind),
       cmocka_unit_test(test_attribute_values),
       cmocka_unit_test(test_symbolic_reshape),
+      cmocka_unit_test(test_attention_inputs),
       cmocka_unit_test(test_uninferred_type),
       cmocka_unit_test(test_bad_body),
       cmocka_unit_test(test_buffers),

@@ -42,13 +42,15 @@ static const char *listing(const ir_graph *g, int what, char *buf, size_t size) 
   return buf;
 }
 
-/* |a - b| <= tol + tol * |b| on every output, for two sets of random data */
-static void same_numbers(const ir_graph *before, const ir_graph *after, double tol) {
+/* |a - b| <= tol + tol * |b| on every output, for two sets of random data
+ * (integer inputs in [0, index_limit): 0/1 masks for 2) */
+static void same_numbers(const ir_graph *before, const ir_graph *after, double tol,
+                         int64_t index_limit) {
   int n = after->noutputs;
   seqrt_tensor want[8], got[8];
   assert_true(n <= 8 && before->noutputs == n);
   for (uint64_t seed = 1; seed <= 2; seed++) {
-    rand_data r = {.syms = SYMS, .seed = seed, .index_limit = 1};
+    rand_data r = {.syms = SYMS, .seed = seed, .index_limit = index_limit};
     eval_random(before, &r, want);
     rand_data_free(&r);
     eval_random(after, &r, got);
@@ -67,16 +69,16 @@ static void same_numbers(const ir_graph *before, const ir_graph *after, double t
 }
 
 /* lowers src (one layer op per node), decomposes it, and checks that no layer
- * op is left, that the numbers agree with the direct computation and that the
- * FLOP count is the same before and after */
-static ir_graph *decomposed(const char *src) {
+ * op is left, that the numbers agree with the direct computation (integer
+ * inputs below index_limit) and that the FLOP count is the same before and after */
+static ir_graph *decomposed_with(const char *src, int64_t index_limit) {
   ir_graph *g = load_yaml(src);
   ir_graph *before = ir_graph_clone(g);
   double flops = ir_graph_flops(g, SYMS);
   assert_true(run_pass(g, pass_decompose, "decompose"));
   for (int i = 0; i < g->nnodes; i++)
     assert_false(!g->nodes[i].dead && (ir_ops[g->nodes[i].op].traits & IR_T_LAYER));
-  same_numbers(before, g, 1e-5);
+  same_numbers(before, g, 1e-5, index_limit);
   double after = ir_graph_flops(g, SYMS);
   if (fabs(after - flops) > 1e-9 * flops)
     fail_msg("flops %.17g before decompose, %.17g after", flops, after);
@@ -84,6 +86,8 @@ static ir_graph *decomposed(const char *src) {
   ir_graph_free(before);
   return g;
 }
+
+static ir_graph *decomposed(const char *src) { return decomposed_with(src, 1); }
 
 /* the ops of each expansion, LINEAR already expanded (transpose matmul [add]) */
 #define LIN "transpose matmul add"
@@ -210,6 +214,43 @@ static void decoder_layers(void **state) {
   ir_graph_free(g);
 }
 
+/* key padding masks (SPEC 11) reach the attention nodes they belong to as
+ * input 3 with key_padding 1: a decoder's tgt mask its self-attention, its
+ * memory mask its cross-attention; a stack's mask every layer. Random 0/1
+ * masks give the numbers of the direct computation. */
+#define PADS "  tp: {dtype: i64, shape: [B, T]}\n  mp: {dtype: i32, shape: [B, S]}\n"
+static void padding_masks(void **state) {
+  (void)state;
+  ir_graph *g = decomposed_with(HEAD MEM PADS
+                                "outputs: [d]\nnodes:\n"
+                                "  d: {op: transformer_decoder, input: x, memory: mem, "
+                                "num_layers: 2, nhead: 2, dim_feedforward: 8, causal: true, "
+                                "tgt_key_padding_mask: tp, memory_key_padding_mask: mp}\n",
+                                2);
+  int tp = g->inputs[2], mp = g->inputs[3], k = 0;
+  assert_string_equal(g->values[tp].name, "tp");
+  for (int i = 0; i < g->nnodes; i++) {
+    const ir_node *n = &g->nodes[i];
+    if (n->dead || n->op != IR_OP_ATTENTION) continue;
+    assert_int_equal(n->ninputs, 4);
+    assert_int_equal(ir_attr_int(n, "key_padding"), 1);
+    assert_int_equal(n->inputs[3], k % 2 == 0 ? tp : mp); /* self, then cross, per layer */
+    k++;
+  }
+  assert_int_equal(k, 4);
+  ir_graph_free(g);
+  /* multihead_attention's own, cross (keys of length S); an encoder layer's */
+  g = decomposed_with(HEAD MEM PADS
+                      "outputs: [c, e]\nnodes:\n"
+                      "  c: {op: multihead_attention, input: x, key: mem, num_heads: 4, "
+                      "key_padding_mask: mp}\n"
+                      "  e: {op: transformer_encoder_layer, input: c, nhead: 2, "
+                      "dim_feedforward: 8, window: 1, src_key_padding_mask: tp}\n",
+                      2);
+  assert_int_equal(count_op(g, IR_OP_ATTENTION), 2);
+  ir_graph_free(g);
+}
+
 /* stacks: a layer node per layer, named as the nodes always were */
 static void stacks(void **state) {
   (void)state;
@@ -282,6 +323,7 @@ int main(void) {
       cmocka_unit_test(mha_self),       cmocka_unit_test(mha_cross),
       cmocka_unit_test(encoder_layers), cmocka_unit_test(decoder_layers),
       cmocka_unit_test(stacks),         cmocka_unit_test(infer_checks_weights),
+      cmocka_unit_test(padding_masks),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
