@@ -73,7 +73,7 @@ static int add(fe_ctx *B, const char *suffix, int a, int b) {
 
 /* nn.MultiheadAttention NAME under the current prefix: query q, key = value kv */
 static int mha(fe_ctx *B, const char *name, int q, int kv, const mf_cfg *c) {
-  ir_tf_layout r = ir_tf_layout_make(IR_OP_MULTIHEAD_ATTENTION, true, false);
+  ir_tf_layout r = ir_tf_layout_make(IR_OP_MULTIHEAD_ATTENTION, true, false, false, false);
   int inputs[9] = {q, kv, kv};
   char prefix[64];
   snprintf(prefix, sizeof prefix, "%s.", name);
@@ -220,7 +220,7 @@ int fe_lower_memformer_encoder(fe_ctx *L) {
   int next = -1;
   if (y >= 0) {
     at(&B, &def, "writer");
-    ir_tf_layout r = ir_tf_layout_make(IR_OP_MULTIHEAD_ATTENTION, true, false);
+    ir_tf_layout r = ir_tf_layout_make(IR_OP_MULTIHEAD_ATTENTION, true, false, false, false);
     int in[9] = {mem, y, mem};
     fe_tf_params(&B, "", &r, IR_TF_SA_IN, c.E, 0, in);
     fe_tf_params(&B, "", &r, IR_TF_SA_OUT, c.E, 0, in);
