@@ -209,6 +209,8 @@ void cg_arrive(cg_ctx *c);
 void cg_wait(cg_ctx *c);
 /* seqrt_fail(team, SEQRT_FAIL_CACHE, buffer, S, p, T): a run past a cache (emit.c) */
 void cg_fail_cache(cg_ctx *c, int buffer, LLVMValueRef S, LLVMValueRef p, LLVMValueRef T);
+/* seqrt_fail(team, SEQRT_FAIL_LENGTH, buffer, row, length, T): a scan's length out of range */
+void cg_fail_length(cg_ctx *c, int buffer, LLVMValueRef row, LLVMValueRef len, LLVMValueRef T);
 /* seqrt_fail(team, SEQRT_FAIL_INDEX, buffer, pos, index, limit), all i64 */
 void cg_fail_index(cg_ctx *c, int buffer, LLVMValueRef pos, LLVMValueRef index, LLVMValueRef limit);
 /* reports SEQRT_FAIL_CHUNK at run time when a symbolic length is no multiple

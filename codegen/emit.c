@@ -181,6 +181,10 @@ void cg_fail_index(cg_ctx *c, int buffer, LLVMValueRef pos, LLVMValueRef index,
   call_fail(c, SEQRT_FAIL_INDEX, cg_buffer_id(c, buffer), pos, index, limit);
 }
 
+void cg_fail_length(cg_ctx *c, int buffer, LLVMValueRef row, LLVMValueRef len, LLVMValueRef T) {
+  call_fail(c, SEQRT_FAIL_LENGTH, cg_buffer_id(c, buffer), row, len, T);
+}
+
 void cg_fail_cache(cg_ctx *c, int buffer, LLVMValueRef S, LLVMValueRef p, LLVMValueRef T) {
   call_fail(c, SEQRT_FAIL_CACHE, cg_buffer_id(c, buffer), S, p, T);
 }

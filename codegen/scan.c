@@ -11,6 +11,15 @@
  * slices are pointers, where barriers go inside a step and whether the
  * step's opening barrier is split: all of it is the schedule pass's
  * (passes/schedule_scan.c, ir_sched); this file emits it.
+ *
+ * A scan with lengths (SPEC 11; ops.def: row b is active at step t iff
+ * t < lengths[b]) checks them first (a data error names the row), then at
+ * each step counts the active rows. None: the step runs no kernel and only
+ * writes its emits' zeros (the steps past the longest row, forward; before
+ * it, reverse). Some: the step runs for every row, then, after a barrier,
+ * the inactive rows are selected back (their emits 0, their state the
+ * initial one) and a forward row at its last step leaves its final state.
+ * Copies select, never blend: the kept rows are exactly what they were.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -65,7 +74,127 @@ typedef struct scan {
   LLVMValueRef *body_const; /* const globals of body values */
   LLVMValueRef *view_off;   /* by body node: element offset of a SLICE read in place, or NULL */
   int64_t unit_len;         /* the unit split's unit (cg_ctx): the first state's width, or 0 */
+  LLVMValueRef lengths;     /* the lengths [B] (lengths=1), else NULL */
+  LLVMTypeRef len_ty;       /* their element type, i32 or i64 */
+  LLVMValueRef batch;       /* B, the number of lengths */
 } scan;
+
+/* ---- lengths ---- */
+
+/* lengths[row] as i64 */
+static LLVMValueRef length_at(cg_ctx *c, const scan *S, LLVMValueRef row) {
+  LLVMValueRef v = LLVMBuildLoad2(c->b, S->len_ty, cg_gep(c, S->len_ty, S->lengths, row), "len");
+  return S->len_ty == c->i64 ? v : LLVMBuildSExt(c->b, v, c->i64, "");
+}
+
+/* the data check: every length in [1, T] (this thread's rows) */
+static void check_lengths(cg_ctx *c, const scan *S, int buffer) {
+  LLVMBuilderRef b = c->b;
+  LLVMValueRef lo, hi;
+  cg_split(c, S->batch, 1, &lo, &hi);
+  cg_loop l;
+  cg_loop_begin(c, &l, lo, hi, cg_i64(c, 1));
+  LLVMValueRef len = length_at(c, S, l.i);
+  cg_if f; /* unsigned: a length below 1 wraps above T */
+  cg_if_begin(c, &f, LLVMBuildICmp(b, LLVMIntUGE, LLVMBuildSub(b, len, cg_i64(c, 1), ""), S->steps, ""));
+  cg_fail_length(c, buffer, l.i, len, S->steps);
+  cg_if_end(c, &f);
+  cg_loop_end(c, &l);
+}
+
+/* the number of rows active at step tt, and whether a row stops being active
+ * or (forward) finishes there: then the step needs the selection */
+static void count_active(cg_ctx *c, const scan *S, LLVMValueRef tt, LLVMValueRef *active,
+                         LLVMValueRef *select) {
+  LLVMBuilderRef b = c->b;
+  LLVMValueRef na = cg_alloca(c, c->i64, "active"), fin = cg_alloca(c, c->i64, "finishing");
+  LLVMBuildStore(b, cg_i64(c, 0), na);
+  LLVMBuildStore(b, cg_i64(c, 0), fin);
+  cg_loop l;
+  cg_loop_begin(c, &l, cg_i64(c, 0), S->batch, cg_i64(c, 1));
+  LLVMValueRef len = length_at(c, S, l.i);
+  LLVMValueRef on = LLVMBuildZExt(b, LLVMBuildICmp(b, LLVMIntSLT, tt, len, ""), c->i64, "");
+  LLVMBuildStore(b, LLVMBuildAdd(b, LLVMBuildLoad2(b, c->i64, na, ""), on, ""), na);
+  if (!S->reverse) {
+    LLVMValueRef last = LLVMBuildICmp(b, LLVMIntEQ, tt, LLVMBuildSub(b, len, cg_i64(c, 1), ""), "");
+    LLVMBuildStore(b, LLVMBuildOr(b, LLVMBuildLoad2(b, c->i64, fin, ""),
+                                  LLVMBuildZExt(b, last, c->i64, ""), ""), fin);
+  }
+  cg_loop_end(c, &l);
+  *active = LLVMBuildLoad2(b, c->i64, na, "");
+  LLVMValueRef some_off = LLVMBuildICmp(b, LLVMIntSLT, *active, S->batch, "");
+  LLVMValueRef any_fin = LLVMBuildICmp(b, LLVMIntNE, LLVMBuildLoad2(b, c->i64, fin, ""),
+                                       cg_i64(c, 0), "");
+  *select = LLVMBuildOr(b, some_off, any_fin, "");
+}
+
+/* zeros in emit e's row `row` at step tt */
+static void zero_emit_row(cg_ctx *c, const scan *S, int e, LLVMValueRef row, LLVMValueRef tt) {
+  LLVMBuilderRef b = c->b;
+  const port *p = &S->out[e];
+  LLVMValueRef at = LLVMBuildAdd(b, LLVMBuildMul(b, row, p->ostride, ""),
+                                 LLVMBuildMul(b, tt, p->len, ""), "");
+  LLVMBuildMemSet(b, offset(c, p->outer, at, p->es), LLVMConstInt(c->i8, 0, 0),
+                  LLVMBuildMul(b, p->len, cg_i64(c, (int64_t)p->es), ""), 1);
+}
+
+/* row `row` of state s: its address in memory base, and its size in bytes */
+static LLVMValueRef state_row(cg_ctx *c, const scan *S, int s, LLVMValueRef base, LLVMValueRef row,
+                              LLVMValueRef *bytes) {
+  const port *q = &S->in[S->nover + s];
+  const ir_type *st = &S->body->values[q->value].type;
+  LLVMValueRef len = cg_dims(c, st, 1, st->rank);
+  *bytes = LLVMBuildMul(c->b, len, cg_i64(c, (int64_t)q->es), "");
+  return offset(c, base, LLVMBuildMul(c->b, row, len, ""), q->es);
+}
+
+/* a step with no active row: only its emits' zeros (this thread's rows) */
+static void idle_step(cg_ctx *c, const scan *S, LLVMValueRef tt) {
+  LLVMValueRef lo, hi;
+  cg_split(c, S->batch, 1, &lo, &hi);
+  cg_loop l;
+  cg_loop_begin(c, &l, lo, hi, cg_i64(c, 1));
+  for (int e = 0; e < S->nemit; e++) zero_emit_row(c, S, e, l.i, tt);
+  cg_loop_end(c, &l);
+}
+
+/* after a step that ran every row: the inactive rows selected back (emits
+ * 0, state the initial one), a forward row at its last step its final state */
+static void select_rows(cg_ctx *c, const scan *S, LLVMValueRef tt) {
+  LLVMBuilderRef b = c->b;
+  cg_barrier(c); /* the step's kernels, copies and swaps are done everywhere */
+  LLVMValueRef lo, hi;
+  cg_split(c, S->batch, 1, &lo, &hi);
+  cg_loop l;
+  cg_loop_begin(c, &l, lo, hi, cg_i64(c, 1));
+  LLVMValueRef len = length_at(c, S, l.i);
+  cg_if off;
+  cg_if_begin(c, &off, LLVMBuildICmp(b, LLVMIntSGE, tt, len, ""));
+  for (int e = 0; e < S->nemit; e++) zero_emit_row(c, S, e, l.i, tt);
+  for (int s = 0; s < S->nstate; s++) {
+    const port *q = &S->in[S->nover + s];
+    LLVMValueRef bytes;
+    LLVMValueRef dst = state_row(c, S, s, load_slot(c, S->local, q->buf), l.i, &bytes);
+    LLVMValueRef src = state_row(c, S, s, q->outer, l.i, &bytes);
+    LLVMBuildMemCpy(b, dst, 1, src, 1, bytes);
+  }
+  if (!S->reverse) {
+    cg_if_else(c, &off);
+    cg_if last;
+    cg_if_begin(c, &last,
+                LLVMBuildICmp(b, LLVMIntEQ, tt, LLVMBuildSub(b, len, cg_i64(c, 1), ""), ""));
+    for (int s = 0; s < S->nstate; s++) {
+      const port *q = &S->in[S->nover + s];
+      LLVMValueRef bytes;
+      LLVMValueRef dst = state_row(c, S, s, S->out[S->nemit + s].outer, l.i, &bytes);
+      LLVMValueRef src = state_row(c, S, s, load_slot(c, S->local, q->buf), l.i, &bytes);
+      LLVMBuildMemCpy(b, dst, 1, src, 1, bytes);
+    }
+    cg_if_end(c, &last);
+  }
+  cg_if_end(c, &off);
+  cg_loop_end(c, &l);
+}
 
 /* true when body node k is a kernel of its own: emit_step emits it */
 static bool is_kernel(const scan *S, int k) {
@@ -182,6 +311,12 @@ static void emit_step(cg_ctx *c, scan *S, LLVMValueRef i, bool open) {
     cg_arrive(c); /* this thread is done with the previous step; a kernel waits */
   else if (open)
     cg_barrier(c); /* the previous step (or the setup) is done everywhere */
+  LLVMValueRef active = NULL, select = NULL;
+  cg_if any;
+  if (S->lengths) { /* the same counts on every thread: every branch below is taken by all */
+    count_active(c, S, tt, &active, &select);
+    cg_if_begin(c, &any, LLVMBuildICmp(b, LLVMIntSGT, active, cg_i64(c, 0), ""));
+  }
 
   /* the body's kernels (and the gathers), this thread's hidden units by the unit split */
   int64_t saved_unit = c->unit_len;
@@ -232,6 +367,15 @@ static void emit_step(cg_ctx *c, scan *S, LLVMValueRef i, bool open) {
     LLVMValueRef a = load_slot(c, local, q->buf), z = load_slot(c, local, p->buf);
     store_slot(c, local, q->buf, z);
     store_slot(c, local, p->buf, a);
+  }
+  if (S->lengths) {
+    cg_if sel;
+    cg_if_begin(c, &sel, select);
+    select_rows(c, S, tt);
+    cg_if_end(c, &sel);
+    cg_if_else(c, &any);
+    idle_step(c, S, tt);
+    cg_if_end(c, &any);
   }
 }
 
@@ -373,6 +517,19 @@ static bool scan_open(cg_ctx *c, const ir_node *n, ir_graph *view, scan *out_sca
   IR_ASSERT(S->body_const && S->view_off);
   S->unit_len = n->sched.unit;
   find_slice_views(c, S);
+  const ir_attr *la = ir_get_attr(n, "lengths");
+  if (la && la->i) {
+    if (chunk != 1 || n->sched.wait || nover + nstate >= n->ninputs) {
+      cg_fail(c, "codegen: scan '%s' has lengths but chunk %lld or a split step", n->name,
+              (long long)chunk);
+      return false;
+    }
+    const ir_value *lv = &g->values[n->inputs[nover + nstate]];
+    S->lengths = in[nover + nstate].outer;
+    S->len_ty = cg_elem_type(c, lv->type.dtype);
+    S->batch = cg_dim(c, lv->type.dims[0]);
+    check_lengths(c, S, lv->buffer);
+  }
   return true;
 }
 
@@ -411,9 +568,9 @@ static void scan_close(cg_ctx *c, scan *S) {
   int nover = S->nover, nstate = S->nstate, nemit = S->nemit;
   port *in = S->in, *out = S->out;
   LLVMValueRef local = S->local;
-  /* final states */
+  /* final states (forward with lengths: taken at each row's last step) */
   cg_barrier(c);
-  for (int s = 0; s < nstate; s++) {
+  for (int s = 0; s < nstate && !(S->lengths && !S->reverse); s++) {
     port *q = &in[nover + s];
     const ir_type *st = &g->values[n->outputs[nemit + s]].type;
     LLVMValueRef total = cg_dims(c, st, 0, st->rank);
