@@ -40,6 +40,7 @@ typedef struct cgt_opts {
   const int64_t *syms; /* symbol values, NULL = the YAML defaults */
   unsigned variants;   /* CGT_* (0 = CGT_ALL) */
   int64_t index_max;   /* integer inputs are uniform in [0, index_max) (0 = 10) */
+  int64_t index_min;   /* ... plus this (lengths: 1, for [1, index_max]) */
   int64_t bad_index;   /* when non-zero: the integer input's element bad_pos holds this */
   int64_t bad_pos;     /* position of bad_index (flat) */
   const char *error;   /* the whole message every run must fail with (needs bad_index) */
@@ -226,6 +227,10 @@ static inline void cgt_check_graph(ir_graph *ref, const cgt_opts *o) {
       const ir_value *val = &ref->values[ref->inputs[i]];
       seqrt_tensor *in = &inputs[r * nin + i];
       *in = cgt_random(&val->type, syms, &rng, imax);
+      for (int64_t e = 0; o->index_min && e < seqrt_tensor_numel(in); e++) {
+        if (in->dtype == SEQRT_I32) ((int32_t *)in->data)[e] += (int32_t)o->index_min;
+        if (in->dtype == SEQRT_I64) ((int64_t *)in->data)[e] += o->index_min;
+      }
       if (o->bad_index && !planted && val->type.dtype != IR_F32) {
         if (val->type.dtype == IR_I32)
           ((int32_t *)in->data)[o->bad_pos] = (int32_t)o->bad_index;
