@@ -341,7 +341,8 @@ def define_cases():
     gen.model_case("models/lstm_peephole.yaml", {"x": "f32[B,T,32]"}, {"B": 2, "T": 9})
     gen.model_case("models/gru.yaml", {"x": "f32[B,T,32]"}, {"B": 2, "T": 9})
     gen.model_case("models/scan_cell.yaml", {"x": "f32[B,T,32]"}, {"B": 2, "T": 9})
-    gen.model_case("models/lstm_classifier.yaml", {"tokens": "i32[B,T]<1000"}, {"B": 3, "T": 11})
+    gen.model_case("models/lstm_classifier.yaml",
+                   {"tokens": "i32[B,T]<1000", "lengths": "i64[B]=11,4,7"}, {"B": 3, "T": 11})
 
 
 def ours(name):
