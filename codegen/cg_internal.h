@@ -121,6 +121,8 @@ typedef struct cg_ctx {
   /* its parameters, as seqrt_entry_fn has them */
   LLVMValueRef bufs, syms, team, ith, nth;
   LLVMValueRef sym_val[IR_MAX_SYMS]; /* i64 value of each symbol in this function */
+  int varying_sym; /* 1 + a symbol whose sym_val is not its bound value now (a scan with
+                      lengths: its batch, the step's active rows; scan.c), 0 = none */
   LLVMValueRef session_val[SEQRT_SESSION_SYMS]; /* i64 p and runs since reset (seqrt.h) */
   LLVMValueRef *const_global;        /* per value id: global holding an IR_VAL_CONST, or NULL */
   /* scalar types, then <vw x float>, <vw x i1>, <vw x i32> */

@@ -367,7 +367,8 @@ bool cg_dim_known(const cg_ctx *c, ir_dim d, int64_t *v) {
   if (ir_dim_is_const(d)) return *v = d.coef, true;
   if (!c->bind_syms) return false;
   for (int i = 0; i < IR_DIM_SYMS; i++) /* -1: left to run time (B*T of two is no 1) */
-    if (d.sym[i] >= 0 && c->bind_syms[d.sym[i]] < 0) return false;
+    if (d.sym[i] >= 0 && (c->bind_syms[d.sym[i]] < 0 || d.sym[i] == c->varying_sym - 1))
+      return false;
   *v = ir_dim_eval(d, c->bind_syms);
   return *v >= 0;
 }

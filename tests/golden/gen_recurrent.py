@@ -324,6 +324,11 @@ def define_cases():
     c("lstm_lengths_b1", {"x": "f32[B,T,4]", "n": "i64[B]=3"},
       [("l", {"op": "lstm", "input": "x", "hidden_size": 5, "bidirectional": True,
               "lengths": "n"})], outputs=["l", "l.h_n", "l.c_n"], dims={"B": 1, "T": 6})
+    # sorted, longest first (enforce_sorted=True's order): the steps run on the active rows only
+    c("gru_lengths_sorted_bidir", {"x": "f32[B,T,5]", "n": "i64[B]=9,7,4,4,1"},
+      [("g", {"op": "gru", "input": "x", "hidden_size": 6, "num_layers": 2,
+              "bidirectional": True, "lengths": "n"})], outputs=["g", "g.h_n"],
+      dims={"B": 5, "T": 9})
     for rev in (False, True):
         c("scan_lengths" + ("_reverse" if rev else ""),
           {"x": "f32[B,T,5]", "h0": "f32[B,6]", "n": "i64[B]=2,7,5"},
