@@ -24,7 +24,6 @@ static const char help[] =
     "                random ones (e.g. a batch's lengths)\n"
     "  --no-cache    compile without the compile cache (neither read nor written)\n";
 
-
 static int cmp_double(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;
   return (x > y) - (x < y);

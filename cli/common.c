@@ -331,7 +331,7 @@ void cli_random_inputs(const ir_graph *g, const int64_t *syms, uint64_t seed, se
     int64_t steps = v->type.dtype == IR_F32 ? 0 : length_limit(g, g->inputs[i], syms);
     /* lengths: uniform in [1, T]; indices: uniform in [0, the smallest table) */
     int64_t first = steps > 0 ? 1 : 0;
-    int64_t limit = steps > 0              ? steps
+    int64_t limit = steps > 0                 ? steps
                     : v->type.dtype == IR_F32 ? 0
                                               : index_limit(g, g->inputs[i], syms);
     for (int64_t k = 0; k < n; k++) {

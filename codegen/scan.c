@@ -139,7 +139,8 @@ static void check_lengths(cg_ctx *c, const scan *S, int buffer) {
   cg_loop_begin(c, &l, lo, hi, cg_i64(c, 1));
   LLVMValueRef len = length_at(c, S, l.i);
   cg_if f; /* unsigned: a length below 1 wraps above T */
-  cg_if_begin(c, &f, LLVMBuildICmp(b, LLVMIntUGE, LLVMBuildSub(b, len, cg_i64(c, 1), ""), S->steps, ""));
+  cg_if_begin(c, &f,
+              LLVMBuildICmp(b, LLVMIntUGE, LLVMBuildSub(b, len, cg_i64(c, 1), ""), S->steps, ""));
   cg_fail_length(c, buffer, l.i, len, S->steps);
   cg_if_end(c, &f);
   cg_loop_end(c, &l);
@@ -166,14 +167,16 @@ static void count_active(cg_ctx *c, const scan *S, LLVMValueRef tt, LLVMValueRef
   LLVMBuildStore(b, LLVMBuildAdd(b, ld, LLVMBuildZExt(b, more, c->i64, ""), ""), lead);
   if (!S->reverse) {
     LLVMValueRef last = LLVMBuildICmp(b, LLVMIntEQ, tt, LLVMBuildSub(b, len, cg_i64(c, 1), ""), "");
-    LLVMBuildStore(b, LLVMBuildOr(b, LLVMBuildLoad2(b, c->i64, fin, ""),
-                                  LLVMBuildZExt(b, last, c->i64, ""), ""), fin);
+    LLVMBuildStore(
+        b,
+        LLVMBuildOr(b, LLVMBuildLoad2(b, c->i64, fin, ""), LLVMBuildZExt(b, last, c->i64, ""), ""),
+        fin);
   }
   cg_loop_end(c, &l);
   *active = LLVMBuildLoad2(b, c->i64, na, "");
   LLVMValueRef some_off = LLVMBuildICmp(b, LLVMIntSLT, *active, S->batch, "");
-  LLVMValueRef any_fin = LLVMBuildICmp(b, LLVMIntNE, LLVMBuildLoad2(b, c->i64, fin, ""),
-                                       cg_i64(c, 0), "");
+  LLVMValueRef any_fin =
+      LLVMBuildICmp(b, LLVMIntNE, LLVMBuildLoad2(b, c->i64, fin, ""), cg_i64(c, 0), "");
   *select = LLVMBuildOr(b, some_off, any_fin, "");
   *prefix = LLVMBuildICmp(b, LLVMIntEQ, LLVMBuildLoad2(b, c->i64, lead, ""), *active, "");
 }
@@ -182,8 +185,8 @@ static void count_active(cg_ctx *c, const scan *S, LLVMValueRef tt, LLVMValueRef
 static void zero_emit_row(cg_ctx *c, const scan *S, int e, LLVMValueRef row, LLVMValueRef tt) {
   LLVMBuilderRef b = c->b;
   const port *p = &S->out[e];
-  LLVMValueRef at = LLVMBuildAdd(b, LLVMBuildMul(b, row, p->ostride, ""),
-                                 LLVMBuildMul(b, tt, p->len, ""), "");
+  LLVMValueRef at =
+      LLVMBuildAdd(b, LLVMBuildMul(b, row, p->ostride, ""), LLVMBuildMul(b, tt, p->len, ""), "");
   LLVMBuildMemSet(b, offset(c, p->outer, at, p->es), LLVMConstInt(c->i8, 0, 0),
                   LLVMBuildMul(b, p->len, cg_i64(c, (int64_t)p->es), ""), 1);
 }

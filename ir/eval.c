@@ -165,17 +165,6 @@ static bool bind_leaves(const ir_graph *g, const run *r, const seqrt_tensor *inp
   return true;
 }
 
-
-/*
- * SCAN: the body once per step (chunk 1) or segment, t = 0..T-1 or reversed.
- * Over inputs are copied out one step at a time, states passed on, captures
- * given whole; each emit is written at its own step's place in its result,
- * one row per step or segment ([B, H] emits) or chunk rows ([B, chunk, H]).
- * With lengths (chunk 1), after each step the rows that are not active
- * (t >= lengths[b]) get their initial state back and emit zeros, and a
- * forward row's final state is taken at its last active step.
- */
-
 /* row b of t (of rows equal parts) */
 static char *row_of(const seqrt_tensor *t, int64_t b) {
   int64_t rows = t->shape[0], row = rows ? seqrt_tensor_numel(t) / rows : 0;
@@ -195,13 +184,15 @@ bool ir_eval_check_lengths(const seqrt_tensor *lengths, const char *name, int64_
   for (int64_t b = 0; b < lengths->shape[0]; b++) {
     int64_t len = ir_eval_length(lengths, b);
     if (len < 1 || len > T)
-      return ir_eval_fail(err, "length %" PRId64 " of row %" PRId64 " in '%s' is outside [1, %" PRId64 "]",
-                          len, b, name ? name : "?", T);
+      return ir_eval_fail(
+          err, "length %" PRId64 " of row %" PRId64 " in '%s' is outside [1, %" PRId64 "]", len, b,
+          name ? name : "?", T);
   }
   return true;
 }
 
-/* the lengths rule after step t of a scan (see above); out: the scan's results */
+/* the lengths rule after step t of scan n (see run_scan): bout holds the body's results
+ * of the step, s the scan's results */
 static void apply_lengths(const ir_node *n, const seqrt_tensor *in, const seqrt_tensor *lengths,
                           int64_t t, seqrt_tensor *bout, slot *s) {
   int nover = (int)ir_attr_int(n, "nover"), nstate = (int)ir_attr_int(n, "nstate");
@@ -221,6 +212,15 @@ static void apply_lengths(const ir_node *n, const seqrt_tensor *in, const seqrt_
   }
 }
 
+/*
+ * SCAN: the body once per step (chunk 1) or segment, t = 0..T-1 or reversed.
+ * Over inputs are copied out one step at a time, states passed on, captures
+ * given whole; each emit is written at its own step's place in its result,
+ * one row per step or segment ([B, H] emits) or chunk rows ([B, chunk, H]).
+ * With lengths (chunk 1), after each step the rows that are not active
+ * (t >= lengths[b]) get their initial state back and emit zeros, and a
+ * forward row's final state is taken at its last active step.
+ */
 static bool run_scan(const ir_graph *g, const ir_node *n, const run *r, const seqrt_tensor *in,
                      slot *s) {
   const ir_graph *b = n->body;
@@ -235,8 +235,8 @@ static bool run_scan(const ir_graph *g, const ir_node *n, const run *r, const se
   int64_t steps = T / C;
   const ir_attr *la = ir_get_attr(n, "lengths");
   const seqrt_tensor *lengths = la && la->i ? &in[nover + nstate] : NULL;
-  if (lengths && !ir_eval_check_lengths(lengths, g->values[n->inputs[nover + nstate]].name, T,
-                                        r->err))
+  if (lengths &&
+      !ir_eval_check_lengths(lengths, g->values[n->inputs[nover + nstate]].name, T, r->err))
     return false;
   seqrt_tensor *bin = calloc((size_t)nin, sizeof *bin);
   seqrt_tensor *bout = calloc((size_t)nout, sizeof *bout);

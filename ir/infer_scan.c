@@ -148,7 +148,8 @@ bool ir_infer_scan(ir_graph *g, int ni, ir_diags *d) {
                     n->name, out_name(b, k), ir_dtype_name(e->dtype), tstr(g, e, x, sizeof x),
                     ir_dtype_name(r.dtype), tstr(g, &r, y, sizeof y));
     }
-    if (len && len->i && (r.rank < 1 || !ir_dim_eq(r.dims[0], g->values[n->inputs[0]].type.dims[0])))
+    if (len && len->i &&
+        (r.rank < 1 || !ir_dim_eq(r.dims[0], g->values[n->inputs[0]].type.dims[0])))
       return fail(d, n, "scan '%s': with lengths, %s '%s' must have the batch dim first, got %s",
                   n->name, k < nemit ? "emit" : "state", out_name(b, k), tstr(g, &r, x, sizeof x));
     g->values[n->outputs[k]].type = r;

@@ -323,8 +323,8 @@ static bool check_scan(checker *c, const ir_graph *g, int node) {
   if (pair && pair->i && !check_pair(c, g, node)) return false;
   const ir_attr *len = ir_get_attr(n, "lengths");
   if (len && len->i) { /* the first capture: an integer [B], the batch of over input 0 */
-    const ir_type *lt = nover + nstate < n->ninputs ? &g->values[n->inputs[nover + nstate]].type
-                                                    : NULL;
+    const ir_type *lt =
+        nover + nstate < n->ninputs ? &g->values[n->inputs[nover + nstate]].type : NULL;
     const ir_type *x = &g->values[n->inputs[0]].type;
     if (len->i != 1 || chunk != 1 || !lt || (lt->dtype != IR_I32 && lt->dtype != IR_I64) ||
         lt->rank != 1 || x->rank < 1 || !ir_dim_eq(lt->dims[0], x->dims[0]))

@@ -300,15 +300,21 @@ static void lengths_runs(void **state) {
       for (int k = 0; k < 3; k++)
         for (int sorted = 0; sorted < 2; sorted++) { /* sorted: kernels on the active rows */
           lengths_model(y, sizeof y, B, T, lt, layers[k], layer_outs[k]);
-          cgt_check(y, &(cgt_opts){.variants = CGT_FUSED | CGT_SYMBOLIC, .index_max = T,
-                                   .index_min = 1, .sorted = sorted,
-                                   .seed = (uint64_t)(3 + k + 7 * bi + 17 * dt), .tol = 1e-4});
+          cgt_check(y, &(cgt_opts){.variants = CGT_FUSED | CGT_SYMBOLIC,
+                                   .index_max = T,
+                                   .index_min = 1,
+                                   .sorted = sorted,
+                                   .seed = (uint64_t)(3 + k + 7 * bi + 17 * dt),
+                                   .tol = 1e-4});
         }
       for (int rev = 0; rev < 2; rev++) {
         snprintf(node, sizeof node, scan_cell_with_lengths, rev ? "true" : "false");
         lengths_model(y, sizeof y, B, T, lt, node, "l, l.s, l.h, l.k");
-        cgt_check(y, &(cgt_opts){.variants = CGT_FUSED | CGT_UNFUSED, .index_max = T,
-                                 .index_min = 1, .sorted = dt, .seed = (uint64_t)(11 + rev + 5 * bi),
+        cgt_check(y, &(cgt_opts){.variants = CGT_FUSED | CGT_UNFUSED,
+                                 .index_max = T,
+                                 .index_min = 1,
+                                 .sorted = dt,
+                                 .seed = (uint64_t)(11 + rev + 5 * bi),
                                  .tol = 1e-4});
       }
     }
@@ -325,8 +331,12 @@ static void lengths_out_of_range(void **state) {
     lengths_model(y, sizeof y, 3, 7, "i64",
                   "{op: lstm, input: x, hidden_size: 5, bidirectional: true, lengths: n}",
                   "l, l.h_n");
-    cgt_check(y, &(cgt_opts){.variants = CGT_FUSED, .index_max = 7, .index_min = 1,
-                             .bad_index = bad[k], .bad_pos = 2, .error = msgs[k]});
+    cgt_check(y, &(cgt_opts){.variants = CGT_FUSED,
+                             .index_max = 7,
+                             .index_min = 1,
+                             .bad_index = bad[k],
+                             .bad_pos = 2,
+                             .error = msgs[k]});
   }
 }
 
@@ -638,14 +648,22 @@ static void projection_split(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(tanh_cell),     cmocka_unit_test(lstm_cell),
-      cmocka_unit_test(gru_cell),      cmocka_unit_test(chunked),
-      cmocka_unit_test(one_step),      cmocka_unit_test(custom_cell_yaml),
-      cmocka_unit_test(unrolled),      cmocka_unit_test(code_size_independent_of_T),
-      cmocka_unit_test(unit_split),    cmocka_unit_test(unit_split_saves_barriers),
-      cmocka_unit_test(panel_weights), cmocka_unit_test(batch_step_barriers),
-      cmocka_unit_test(panel_plan),    cmocka_unit_test(split_steps),
-      cmocka_unit_test(projection_split), cmocka_unit_test(lengths_runs),
+      cmocka_unit_test(tanh_cell),
+      cmocka_unit_test(lstm_cell),
+      cmocka_unit_test(gru_cell),
+      cmocka_unit_test(chunked),
+      cmocka_unit_test(one_step),
+      cmocka_unit_test(custom_cell_yaml),
+      cmocka_unit_test(unrolled),
+      cmocka_unit_test(code_size_independent_of_T),
+      cmocka_unit_test(unit_split),
+      cmocka_unit_test(unit_split_saves_barriers),
+      cmocka_unit_test(panel_weights),
+      cmocka_unit_test(batch_step_barriers),
+      cmocka_unit_test(panel_plan),
+      cmocka_unit_test(split_steps),
+      cmocka_unit_test(projection_split),
+      cmocka_unit_test(lengths_runs),
       cmocka_unit_test(lengths_out_of_range),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -253,8 +253,8 @@ static seqrt_tensor lengths_of(int64_t a, int64_t b) {
 
 /* got's elements [from, to) of each row r (rows: dim `rows` of got, want alike)
  * within 1e-4 of want's at the same place shifted by `shift` along axis 1 */
-static void same_part(const char *what, const seqrt_tensor *got, const seqrt_tensor *want,
-                      int row, int64_t from, int64_t to, int64_t shift) {
+static void same_part(const char *what, const seqrt_tensor *got, const seqrt_tensor *want, int row,
+                      int64_t from, int64_t to, int64_t shift) {
   /* y [B, T, H]: row r, steps [from, to); h_n [1, B, H]: from = to = -1, the row's H */
   const float *g = got->data, *w = want->data;
   if (from < 0) {
@@ -272,8 +272,8 @@ static void same_part(const char *what, const seqrt_tensor *got, const seqrt_ten
     for (int64_t j = 0; j < H; j++) {
       float a = g[(row * Tg + t) * H + j], b = w[(row * Tw + t + shift) * H + j];
       if (fabs(a - b) > 1e-4 * (1 + fabs(b))) {
-        fprintf(stderr, "%s: row %d step %lld unit %lld: %g, want %g\n", what, row,
-                (long long)t, (long long)j, a, b);
+        fprintf(stderr, "%s: row %d step %lld unit %lld: %g, want %g\n", what, row, (long long)t,
+                (long long)j, a, b);
         fail();
       }
     }
@@ -314,17 +314,17 @@ static void lengths_pieces(void **state) {
       ir_session *is = nth ? NULL : ir_session_new(ref);
       seqrt_session *s = nth ? open_session(&m, 12, nth) : NULL;
       int64_t s1[IR_MAX_SYMS] = {B, 5}, s2[IR_MAX_SYMS] = {B, 7};
-#define RUN(ins, outs, sy)                                                        \
-  do {                                                                            \
-    seqrt_tensor o[3];                                                            \
-    bool ok = nth ? seqrt_session_run(s, ins, o, &err) == 0                       \
-                  : ir_eval_run(is, sy, ins, cgt_get_param, &m.params, o, &err);  \
-    if (!ok) fprintf(stderr, "lengths_pieces: %s\n", err.msg);                    \
-    assert_true(ok);                                                              \
-    if (nth) /* a session's outputs are its own until its next run */             \
-      keep(o, 3, outs);                                                           \
-    else                                                                          \
-      memcpy(outs, o, sizeof o);                                                  \
+#define RUN(ins, outs, sy)                                                       \
+  do {                                                                           \
+    seqrt_tensor o[3];                                                           \
+    bool ok = nth ? seqrt_session_run(s, ins, o, &err) == 0                      \
+                  : ir_eval_run(is, sy, ins, cgt_get_param, &m.params, o, &err); \
+    if (!ok) fprintf(stderr, "lengths_pieces: %s\n", err.msg);                   \
+    assert_true(ok);                                                             \
+    if (nth) /* a session's outputs are its own until its next run */            \
+      keep(o, 3, outs);                                                          \
+    else                                                                         \
+      memcpy(outs, o, sizeof o);                                                 \
   } while (0)
       RUN(whole_in, whole, syms);
       if (nth)
