@@ -11,6 +11,16 @@
 # (> 1: seqc is faster). Last, the compile time of bench/lstm_b1.yaml at T=10
 # and T=100000: the scan is a real loop, so the two should be about the same.
 #
+# Ragged batches (SPEC 11 lengths): lstm_b64 with lengths drawn uniformly from
+# [T/4, T] (fixed seed) and sorted longest first, as pack_padded_sequence's
+# enforce_sorted wants (bench/torch_ragged.py writes them): seqc on
+# bench/lstm_b64_ragged.yaml with those lengths against seqc on the equal-length
+# batch (the aim: time in proportion to the valid steps), and PyTorch eager on
+# the packed batch (pack + LSTM + pad) and on the equal-length one, at THREADS
+# threads. oneDNN's RNN primitive takes one sequence length for the whole batch
+# (src_layer is [T, N, C], no per-row lengths), so the peer kit cannot run the
+# ragged batch with it: its equal-length lstm_b64 is in the table above.
+#
 # Knobs: SEQC (default build/cli/seqc), THREADS (2), REPEATS (2), RUN_PEERS (0),
 #   PEERS_DIR (shared/peers), UNROLL (passed as --unroll when set).
 set -uo pipefail
@@ -36,6 +46,27 @@ for ((i = 1; i <= REPEATS; i++)); do
     log "pass $i: seqc $w"
     row "$w" "$SEQC" bench "$root/bench/$w.yaml" --threads "$THREADS" --json "${extra[@]}"
   done
+done
+# torch with OpenBLAS and tcmalloc, as shared/peers and bench_mlp.sh run it (Debian's
+# default libblas.so.3 is the netlib reference BLAS, some 50x slower)
+libdir=/usr/lib/x86_64-linux-gnu
+torch_env=(env)
+[ -f "$libdir/openblas-openmp/libblas.so.3" ] &&
+  torch_env+=(LD_LIBRARY_PATH="$libdir/openblas-openmp${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}")
+[ -f "$libdir/libtcmalloc_minimal.so.4" ] &&
+  torch_env+=(LD_PRELOAD="$libdir/libtcmalloc_minimal.so.4")
+lengths=$root/bench/out/lstm_b64_lengths.safetensors
+log "ragged lengths: $("$PY" "$root/bench/torch_ragged.py" --write-lengths "$lengths")"
+for ((i = 1; i <= REPEATS; i++)); do
+  log "pass $i: ragged lstm_b64 (seqc ragged, seqc equal, torch packed, torch equal)"
+  row ragged_seqc "$SEQC" bench "$root/bench/lstm_b64_ragged.yaml" --input "$lengths" \
+    --threads "$THREADS" --json "${extra[@]}"
+  row ragged_seqc_equal "$SEQC" bench "$root/bench/lstm_b64.yaml" --threads "$THREADS" --json \
+    "${extra[@]}"
+  row ragged_torch "${torch_env[@]}" "$PY" "$root/bench/torch_ragged.py" --mode packed --min-iters 5 \
+    --threads "$THREADS"
+  row ragged_torch_equal "${torch_env[@]}" "$PY" "$root/bench/torch_ragged.py" --mode equal --min-iters 5 \
+    --threads "$THREADS"
 done
 for t in 10 100000; do
   log "compile time: lstm_b1 at T=$t"
@@ -69,6 +100,19 @@ for w in ["lstm_b1", "lstm_b64", "gru_b1", "birnn"]:
             line += f"{p:12.3f} {p / s['median_ms']:6.2f} "
     print(line)
 print("ratio = peer median / seqc median (> 1: seqc is faster)")
+r = {k: best.get("ragged_" + k) for k in ("seqc", "seqc_equal", "torch", "torch_equal")}
+if all(r.values()):
+    frac = r["torch"]["valid_fraction"]
+    ms = {k: v["median_ms"] for k, v in r.items()}
+    print(f"lstm_b64 ragged (lengths uniform in [T/4, T], sorted; {frac:.3f} of the steps valid):")
+    print(f"  seqc ragged {ms['seqc']:.3f} ms / seqc equal {ms['seqc_equal']:.3f} ms = "
+          f"{ms['seqc'] / ms['seqc_equal']:.3f} (aim: {frac:.3f})")
+    print(f"  torch packed {ms['torch']:.3f} ms / torch equal {ms['torch_equal']:.3f} ms = "
+          f"{ms['torch'] / ms['torch_equal']:.3f}")
+    print(f"  torch packed / seqc ragged = {ms['torch'] / ms['seqc']:.2f} (> 1: seqc is faster); "
+          "oneDNN: no ragged batches (one T per batch)")
+else:
+    print("lstm_b64 ragged: n/a (a run failed)")
 for t in ("10", "100000"):
     r = best.get("compile_T" + t)
     print(f"compile lstm_b1 at T={t}: " + (f"{r['compile_ms']:.1f} ms" if r else "n/a"))

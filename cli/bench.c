@@ -8,7 +8,7 @@
 
 static const char help[] =
     "usage: seqc bench MODEL.yaml [--dim N=V]... [--threads N] [--unroll N] [--iters N] [--json]\n"
-    "                  [--no-cache]\n"
+    "                  [--input IN.safetensors] [--no-cache]\n"
     "\n"
     "Compiles the model once for the bound dims (YAML defaults unless --dim), then\n"
     "runs it on random weights and inputs: warm-up, then --iters runs (default: at\n"
@@ -20,12 +20,46 @@ static const char help[] =
     "stages in stages_ms).\n"
     "  --threads N   threads (default 0: all cores)\n"
     "  --unroll N    scan steps per loop iteration (default: chosen per scan)\n"
+    "  --input IN    the model inputs that IN holds (of the bound shapes) instead of\n"
+    "                random ones (e.g. a batch's lengths)\n"
     "  --no-cache    compile without the compile cache (neither read nor written)\n";
-
 
 static int cmp_double(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;
   return (x > y) - (x < y);
+}
+
+/* inputs[i] (drawn, of the bound shape) := the tensor of IN named as model input
+ * i, where IN has one of the same shape and dtype; false after an error */
+static bool file_inputs(const char *path, const ir_graph *g, seqrt_tensor *inputs) {
+  seqrt_error err;
+  seqrt_st_file *f = seqrt_st_open(path, &err);
+  if (!f) {
+    cli_error("%s", err.msg);
+    return false;
+  }
+  for (int i = 0; i < g->ninputs; i++) {
+    const char *name = g->values[g->inputs[i]].name;
+    int k = seqrt_st_find(f, name);
+    seqrt_tensor t;
+    if (k < 0) continue;
+    if (seqrt_st_get(f, k, &t, &err)) {
+      cli_error("%s", err.msg);
+      seqrt_st_close(f);
+      return false;
+    }
+    bool same = t.dtype == inputs[i].dtype && t.rank == inputs[i].rank;
+    for (int d = 0; same && d < t.rank; d++) same = t.shape[d] == inputs[i].shape[d];
+    if (!same) {
+      cli_error("%s: input '%s' has another dtype or shape than the bound model's (use --dim)",
+                path, name);
+      seqrt_st_close(f);
+      return false;
+    }
+    memcpy(inputs[i].data, t.data, (size_t)seqrt_tensor_numel(&t) * seqrt_dtype_size(t.dtype));
+  }
+  seqrt_st_close(f);
+  return true;
 }
 
 /* the q-quantile of sorted v[0..n) */
@@ -40,6 +74,7 @@ int cmd_bench(int argc, char **argv) {
   cli_opts o = {0};
   int64_t iters = 0;
   bool json = false;
+  const char *input = NULL;
   for (int i = 1; i < argc; i++) {
     cli_arg c = cli_parse_common(argc, argv, &i, &o, help);
     if (c == CLI_ARG_BAD) return CLI_USAGE;
@@ -52,6 +87,9 @@ int cmd_bench(int argc, char **argv) {
       if (i + 1 >= argc || !cli_parse_int(argv[i + 1], &iters) || iters < 1 || iters > 1000000)
         return cli_usage_error("bench", "--iters wants a positive number");
       i++;
+    } else if (!strcmp(s, "--input")) {
+      if (i + 1 >= argc) return cli_usage_error("bench", "--input wants a file");
+      input = argv[++i];
     } else if (s[0] == '-') {
       return cli_usage_error("bench", "unknown option '%s'", s);
     } else if (o.model) {
@@ -91,7 +129,7 @@ int cmd_bench(int argc, char **argv) {
   double *times = NULL;
   seqrt_error err;
   status = CLI_ERROR;
-  if (!jit) goto done;
+  if (!jit || (input && !file_inputs(input, g, inputs))) goto done;
   const seqrt_model_desc *desc = cg_jit_desc(jit);
   /* the driver's session, random parameters; the runs are timed here */
   seqrt_driver drv = {.tool = "seqc", .weights_seed = 1, .threads = o.threads};

@@ -339,6 +339,21 @@ static void random_padding(seqrt_tensor *t, uint64_t *state) {
   }
 }
 
+/* T of the sequence that input value v gives the lengths of (SPEC 11), 0 if none: its
+ * random values are then lengths in [1, T] */
+static int64_t length_limit(const ir_graph *g, int v, const int64_t *syms) {
+  for (int i = 0; i < g->nnodes; i++) {
+    const ir_node *n = &g->nodes[i];
+    const ir_attr *a = ir_get_attr(n, "lengths");
+    if (n->dead || !a || !a->i) continue;
+    int at = n->op == IR_OP_SCAN ? (int)(ir_attr_int(n, "nover") + ir_attr_int(n, "nstate"))
+                                 : ir_rnn_layout_of(n).lengths;
+    if (at >= 0 && at < n->ninputs && n->inputs[at] == v)
+      return ir_dim_eval(g->values[n->inputs[0]].type.dims[1], syms);
+  }
+  return 0;
+}
+
 void cli_random_inputs(const ir_graph *g, const int64_t *syms, uint64_t seed, seqrt_tensor *t) {
   uint64_t state = seed;
   for (int i = 0; i < g->ninputs; i++) {
@@ -352,15 +367,20 @@ void cli_random_inputs(const ir_graph *g, const int64_t *syms, uint64_t seed, se
       random_padding(&t[i], &state);
       continue;
     }
-    int64_t limit = v->type.dtype == IR_F32 ? 0 : index_limit(g, g->inputs[i], syms);
+    int64_t steps = v->type.dtype == IR_F32 ? 0 : length_limit(g, g->inputs[i], syms);
+    /* lengths: uniform in [1, T]; indices: uniform in [0, the smallest table) */
+    int64_t first = steps > 0 ? 1 : 0;
+    int64_t limit = steps > 0                 ? steps
+                    : v->type.dtype == IR_F32 ? 0
+                                              : index_limit(g, g->inputs[i], syms);
     for (int64_t k = 0; k < n; k++) {
       uint64_t r = next_random(&state);
       if (t[i].dtype == SEQRT_F32)
         ((float *)t[i].data)[k] = (float)((double)(r >> 11) / 9007199254740992.0 * 2.0 - 1.0);
       else if (t[i].dtype == SEQRT_I32)
-        ((int32_t *)t[i].data)[k] = (int32_t)(r % (uint64_t)limit);
+        ((int32_t *)t[i].data)[k] = (int32_t)(first + (int64_t)(r % (uint64_t)limit));
       else
-        ((int64_t *)t[i].data)[k] = (int64_t)(r % (uint64_t)limit);
+        ((int64_t *)t[i].data)[k] = first + (int64_t)(r % (uint64_t)limit);
     }
   }
 }

@@ -121,6 +121,8 @@ typedef struct cg_ctx {
   /* its parameters, as seqrt_entry_fn has them */
   LLVMValueRef bufs, syms, team, ith, nth;
   LLVMValueRef sym_val[IR_MAX_SYMS]; /* i64 value of each symbol in this function */
+  int varying_sym; /* 1 + a symbol whose sym_val is not its bound value now (a scan with
+                      lengths: its batch, the step's active rows; scan.c), 0 = none */
   LLVMValueRef session_val[SEQRT_SESSION_SYMS]; /* i64 p and runs since reset (seqrt.h) */
   LLVMValueRef *const_global;        /* per value id: global holding an IR_VAL_CONST, or NULL */
   /* scalar types, then <vw x float>, <vw x i1>, <vw x i32> */
@@ -209,6 +211,8 @@ void cg_arrive(cg_ctx *c);
 void cg_wait(cg_ctx *c);
 /* seqrt_fail(team, SEQRT_FAIL_CACHE, buffer, S, p, T): a run past a cache (emit.c) */
 void cg_fail_cache(cg_ctx *c, int buffer, LLVMValueRef S, LLVMValueRef p, LLVMValueRef T);
+/* seqrt_fail(team, SEQRT_FAIL_LENGTH, buffer, row, length, T): a scan's length out of range */
+void cg_fail_length(cg_ctx *c, int buffer, LLVMValueRef row, LLVMValueRef len, LLVMValueRef T);
 /* seqrt_fail(team, SEQRT_FAIL_INDEX, buffer, pos, index, limit), all i64 */
 void cg_fail_index(cg_ctx *c, int buffer, LLVMValueRef pos, LLVMValueRef index, LLVMValueRef limit);
 /* reports SEQRT_FAIL_CHUNK at run time when a symbolic length is no multiple

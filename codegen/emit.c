@@ -181,6 +181,10 @@ void cg_fail_index(cg_ctx *c, int buffer, LLVMValueRef pos, LLVMValueRef index,
   call_fail(c, SEQRT_FAIL_INDEX, cg_buffer_id(c, buffer), pos, index, limit);
 }
 
+void cg_fail_length(cg_ctx *c, int buffer, LLVMValueRef row, LLVMValueRef len, LLVMValueRef T) {
+  call_fail(c, SEQRT_FAIL_LENGTH, cg_buffer_id(c, buffer), row, len, T);
+}
+
 void cg_fail_cache(cg_ctx *c, int buffer, LLVMValueRef S, LLVMValueRef p, LLVMValueRef T) {
   call_fail(c, SEQRT_FAIL_CACHE, cg_buffer_id(c, buffer), S, p, T);
 }
@@ -363,7 +367,8 @@ bool cg_dim_known(const cg_ctx *c, ir_dim d, int64_t *v) {
   if (ir_dim_is_const(d)) return *v = d.coef, true;
   if (!c->bind_syms) return false;
   for (int i = 0; i < IR_DIM_SYMS; i++) /* -1: left to run time (B*T of two is no 1) */
-    if (d.sym[i] >= 0 && c->bind_syms[d.sym[i]] < 0) return false;
+    if (d.sym[i] >= 0 && (c->bind_syms[d.sym[i]] < 0 || d.sym[i] == c->varying_sym - 1))
+      return false;
   *v = ir_dim_eval(d, c->bind_syms);
   return *v >= 0;
 }

@@ -11,6 +11,20 @@
  * slices are pointers, where barriers go inside a step and whether the
  * step's opening barrier is split: all of it is the schedule pass's
  * (passes/schedule_scan.c, ir_sched); this file emits it.
+ *
+ * A scan with lengths (SPEC 11; ops.def: row b is active at step t iff
+ * t < lengths[b]) checks them first (a data error names the row), then at
+ * each step counts the active rows. None: the step runs no kernel and only
+ * writes its emits' zeros (the steps past the longest row, forward; before
+ * it, reverse). Some: the step's kernels run on the active rows when they are
+ * rows 0..n-1 (a batch sorted by length, longest first: a finished row costs
+ * nothing), else on every row; then, after a barrier, the inactive rows are
+ * selected back (their emits 0, their state the initial one) and a forward
+ * row at its last step leaves its final state. Copies select, never blend:
+ * the kept rows are exactly what they were. The kernels see the prefix as
+ * their batch: the batch symbol's value is the step's rows while they are
+ * emitted (cg_ctx.varying_sym), which needs a body whose values hold the
+ * batch dim first or not at all (prefix_rows).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -65,7 +79,175 @@ typedef struct scan {
   LLVMValueRef *body_const; /* const globals of body values */
   LLVMValueRef *view_off;   /* by body node: element offset of a SLICE read in place, or NULL */
   int64_t unit_len;         /* the unit split's unit (cg_ctx): the first state's width, or 0 */
+  LLVMValueRef lengths;     /* the lengths [B] (lengths=1), else NULL */
+  LLVMTypeRef len_ty;       /* their element type, i32 or i64 */
+  LLVMValueRef batch;       /* B, the number of lengths */
+  int batch_sym;            /* B's symbol when a step may run on a prefix of the rows, or -1 */
+  LLVMValueRef rows_now;    /* the rows this step's kernels run on (while emitted), or NULL */
 } scan;
+
+/* the rows a gather or copy of port p moves in this step */
+static LLVMValueRef rows_of(const scan *S, const port *p) {
+  return S->rows_now ? S->rows_now : p->rows;
+}
+
+/* ---- lengths ---- */
+
+/* lengths[row] as i64 */
+static LLVMValueRef length_at(cg_ctx *c, const scan *S, LLVMValueRef row) {
+  LLVMValueRef v = LLVMBuildLoad2(c->b, S->len_ty, cg_gep(c, S->len_ty, S->lengths, row), "len");
+  return S->len_ty == c->i64 ? v : LLVMBuildSExt(c->b, v, c->i64, "");
+}
+
+/* true when B (a lone symbol) is in the body's values (and its fused kernels')
+ * only as their first dim, no port moves in place (batch 1), no slice is a
+ * view and no scan is nested: then the step's first n rows are the rows
+ * 0..n-1 of every value, and the kernels may run on them alone */
+/* B is only the first dim of body's values, in fused bodies too; no views, no nested scan */
+static bool batch_first_only(const ir_graph *body, ir_dim batch) {
+  int bs = batch.sym[0];
+  for (int k = 0; k < body->nnodes; k++) {
+    const ir_node *m = &body->nodes[k];
+    if (m->dead) continue;
+    if (m->sched.view || m->op == IR_OP_SCAN) return false;
+    if (m->body && !batch_first_only(m->body, batch)) return false; /* a fused kernel's */
+  }
+  for (int v = 0; v < body->nvalues; v++) {
+    const ir_type *t = &body->values[v].type;
+    for (int d = 0; d < t->rank; d++) {
+      const ir_dim *x = &t->dims[d];
+      bool has = x->sym[0] == bs || x->sym[1] == bs;
+      if (has && (d > 0 || !ir_dim_eq(*x, batch))) return false;
+    }
+  }
+  return true;
+}
+
+static bool prefix_rows(const ir_node *n, ir_dim batch) {
+  if (batch.coef != 1 || batch.sym[0] < 0 || batch.sym[1] >= 0) return false;
+  for (int k = 0; k < n->ninputs + n->noutputs; k++)
+    if (n->sched.ports[k].move == IR_PORT_DIRECT) return false;
+  return batch_first_only(n->body, batch);
+}
+
+/* the data check: every length in [1, T] (this thread's rows) */
+static void check_lengths(cg_ctx *c, const scan *S, int buffer) {
+  LLVMBuilderRef b = c->b;
+  LLVMValueRef lo, hi;
+  cg_split(c, S->batch, 1, &lo, &hi);
+  cg_loop l;
+  cg_loop_begin(c, &l, lo, hi, cg_i64(c, 1));
+  LLVMValueRef len = length_at(c, S, l.i);
+  cg_if f; /* unsigned: a length below 1 wraps above T */
+  cg_if_begin(c, &f,
+              LLVMBuildICmp(b, LLVMIntUGE, LLVMBuildSub(b, len, cg_i64(c, 1), ""), S->steps, ""));
+  cg_fail_length(c, buffer, l.i, len, S->steps);
+  cg_if_end(c, &f);
+  cg_loop_end(c, &l);
+}
+
+/* the number of rows active at step tt, and whether a row stops being active
+ * or (forward) finishes there: then the step needs the selection */
+static void count_active(cg_ctx *c, const scan *S, LLVMValueRef tt, LLVMValueRef *active,
+                         LLVMValueRef *select, LLVMValueRef *prefix) {
+  LLVMBuilderRef b = c->b;
+  LLVMValueRef na = cg_alloca(c, c->i64, "active"), fin = cg_alloca(c, c->i64, "finishing");
+  LLVMValueRef lead = cg_alloca(c, c->i64, "leading"); /* active rows before the first not */
+  LLVMBuildStore(b, cg_i64(c, 0), na);
+  LLVMBuildStore(b, cg_i64(c, 0), fin);
+  LLVMBuildStore(b, cg_i64(c, 0), lead);
+  cg_loop l;
+  cg_loop_begin(c, &l, cg_i64(c, 0), S->batch, cg_i64(c, 1));
+  LLVMValueRef len = length_at(c, S, l.i);
+  LLVMValueRef on1 = LLVMBuildICmp(b, LLVMIntSLT, tt, len, "");
+  LLVMValueRef on = LLVMBuildZExt(b, on1, c->i64, "");
+  LLVMBuildStore(b, LLVMBuildAdd(b, LLVMBuildLoad2(b, c->i64, na, ""), on, ""), na);
+  LLVMValueRef ld = LLVMBuildLoad2(b, c->i64, lead, "");
+  LLVMValueRef more = LLVMBuildAnd(b, on1, LLVMBuildICmp(b, LLVMIntEQ, ld, l.i, ""), "");
+  LLVMBuildStore(b, LLVMBuildAdd(b, ld, LLVMBuildZExt(b, more, c->i64, ""), ""), lead);
+  if (!S->reverse) {
+    LLVMValueRef last = LLVMBuildICmp(b, LLVMIntEQ, tt, LLVMBuildSub(b, len, cg_i64(c, 1), ""), "");
+    LLVMBuildStore(
+        b,
+        LLVMBuildOr(b, LLVMBuildLoad2(b, c->i64, fin, ""), LLVMBuildZExt(b, last, c->i64, ""), ""),
+        fin);
+  }
+  cg_loop_end(c, &l);
+  *active = LLVMBuildLoad2(b, c->i64, na, "");
+  LLVMValueRef some_off = LLVMBuildICmp(b, LLVMIntSLT, *active, S->batch, "");
+  LLVMValueRef any_fin =
+      LLVMBuildICmp(b, LLVMIntNE, LLVMBuildLoad2(b, c->i64, fin, ""), cg_i64(c, 0), "");
+  *select = LLVMBuildOr(b, some_off, any_fin, "");
+  *prefix = LLVMBuildICmp(b, LLVMIntEQ, LLVMBuildLoad2(b, c->i64, lead, ""), *active, "");
+}
+
+/* zeros in emit e's row `row` at step tt */
+static void zero_emit_row(cg_ctx *c, const scan *S, int e, LLVMValueRef row, LLVMValueRef tt) {
+  LLVMBuilderRef b = c->b;
+  const port *p = &S->out[e];
+  LLVMValueRef at =
+      LLVMBuildAdd(b, LLVMBuildMul(b, row, p->ostride, ""), LLVMBuildMul(b, tt, p->len, ""), "");
+  LLVMBuildMemSet(b, offset(c, p->outer, at, p->es), LLVMConstInt(c->i8, 0, 0),
+                  LLVMBuildMul(b, p->len, cg_i64(c, (int64_t)p->es), ""), 1);
+}
+
+/* row `row` of state s: its address in memory base, and its size in bytes */
+static LLVMValueRef state_row(cg_ctx *c, const scan *S, int s, LLVMValueRef base, LLVMValueRef row,
+                              LLVMValueRef *bytes) {
+  const port *q = &S->in[S->nover + s];
+  const ir_type *st = &S->body->values[q->value].type;
+  LLVMValueRef len = cg_dims(c, st, 1, st->rank);
+  *bytes = LLVMBuildMul(c->b, len, cg_i64(c, (int64_t)q->es), "");
+  return offset(c, base, LLVMBuildMul(c->b, row, len, ""), q->es);
+}
+
+/* a step with no active row: only its emits' zeros (this thread's rows) */
+static void idle_step(cg_ctx *c, const scan *S, LLVMValueRef tt) {
+  LLVMValueRef lo, hi;
+  cg_split(c, S->batch, 1, &lo, &hi);
+  cg_loop l;
+  cg_loop_begin(c, &l, lo, hi, cg_i64(c, 1));
+  for (int e = 0; e < S->nemit; e++) zero_emit_row(c, S, e, l.i, tt);
+  cg_loop_end(c, &l);
+}
+
+/* after a step that ran every row: the inactive rows selected back (emits
+ * 0, state the initial one), a forward row at its last step its final state */
+static void select_rows(cg_ctx *c, const scan *S, LLVMValueRef tt) {
+  LLVMBuilderRef b = c->b;
+  cg_barrier(c); /* the step's kernels, copies and swaps are done everywhere */
+  LLVMValueRef lo, hi;
+  cg_split(c, S->batch, 1, &lo, &hi);
+  cg_loop l;
+  cg_loop_begin(c, &l, lo, hi, cg_i64(c, 1));
+  LLVMValueRef len = length_at(c, S, l.i);
+  cg_if off;
+  cg_if_begin(c, &off, LLVMBuildICmp(b, LLVMIntSGE, tt, len, ""));
+  for (int e = 0; e < S->nemit; e++) zero_emit_row(c, S, e, l.i, tt);
+  for (int s = 0; s < S->nstate; s++) {
+    const port *q = &S->in[S->nover + s];
+    LLVMValueRef bytes;
+    LLVMValueRef dst = state_row(c, S, s, load_slot(c, S->local, q->buf), l.i, &bytes);
+    LLVMValueRef src = state_row(c, S, s, q->outer, l.i, &bytes);
+    LLVMBuildMemCpy(b, dst, 1, src, 1, bytes);
+  }
+  if (!S->reverse) {
+    cg_if_else(c, &off);
+    cg_if last;
+    cg_if_begin(c, &last,
+                LLVMBuildICmp(b, LLVMIntEQ, tt, LLVMBuildSub(b, len, cg_i64(c, 1), ""), ""));
+    for (int s = 0; s < S->nstate; s++) {
+      const port *q = &S->in[S->nover + s];
+      LLVMValueRef bytes;
+      LLVMValueRef dst = state_row(c, S, s, S->out[S->nemit + s].outer, l.i, &bytes);
+      LLVMValueRef src = state_row(c, S, s, load_slot(c, S->local, q->buf), l.i, &bytes);
+      LLVMBuildMemCpy(b, dst, 1, src, 1, bytes);
+    }
+    cg_if_end(c, &last);
+  }
+  cg_if_end(c, &off);
+  cg_loop_end(c, &l);
+}
 
 /* true when body node k is a kernel of its own: emit_step emits it */
 static bool is_kernel(const scan *S, int k) {
@@ -92,10 +274,10 @@ static void step_gather(cg_ctx *c, scan *S, LLVMValueRef tt) {
     LLVMValueRef src = offset(c, p->outer, LLVMBuildMul(c->b, tt, p->len, ""), p->es);
     LLVMValueRef dst = load_slot(c, S->local, p->buf);
     if (p->sched->unit)
-      cg_copy_unit_rows(c, (int64_t)p->es, dst, p->len, src, p->ostride, p->rows,
+      cg_copy_unit_rows(c, (int64_t)p->es, dst, p->len, src, p->ostride, rows_of(S, p),
                         unit_row(c, S, p));
     else
-      cg_copy_rows(c, (int64_t)p->es, dst, p->len, src, p->ostride, p->rows, p->len);
+      cg_copy_rows(c, (int64_t)p->es, dst, p->len, src, p->ostride, rows_of(S, p), p->len);
   }
 }
 
@@ -110,10 +292,10 @@ static void step_copies_out(cg_ctx *c, scan *S, LLVMValueRef tt) {
       LLVMValueRef dst = offset(c, p->outer, LLVMBuildMul(c->b, tt, p->len, ""), p->es);
       LLVMValueRef src = cg_value_ptr(c, p->value);
       if (p->sched->unit)
-        cg_copy_unit_rows(c, (int64_t)p->es, dst, p->ostride, src, p->len, p->rows,
+        cg_copy_unit_rows(c, (int64_t)p->es, dst, p->ostride, src, p->len, rows_of(S, p),
                           unit_row(c, S, p));
       else
-        cg_copy_rows(c, (int64_t)p->es, dst, p->ostride, src, p->len, p->rows, p->len);
+        cg_copy_rows(c, (int64_t)p->es, dst, p->ostride, src, p->len, rows_of(S, p), p->len);
     } else {
       port *q = &S->in[S->nover + e - S->nemit];
       const ir_type *st = &S->body->values[q->value].type;
@@ -182,6 +364,20 @@ static void emit_step(cg_ctx *c, scan *S, LLVMValueRef i, bool open) {
     cg_arrive(c); /* this thread is done with the previous step; a kernel waits */
   else if (open)
     cg_barrier(c); /* the previous step (or the setup) is done everywhere */
+  LLVMValueRef active = NULL, select = NULL, prefix = NULL;
+  cg_if any;
+  LLVMValueRef saved_batch = NULL;
+  int saved_varying = c->varying_sym;
+  if (S->lengths) { /* the same counts on every thread: every branch below is taken by all */
+    count_active(c, S, tt, &active, &select, &prefix);
+    cg_if_begin(c, &any, LLVMBuildICmp(b, LLVMIntSGT, active, cg_i64(c, 0), ""));
+    if (S->batch_sym >= 0) { /* the kernels' batch: the active prefix, or every row */
+      S->rows_now = LLVMBuildSelect(b, prefix, active, S->batch, "rows");
+      saved_batch = c->sym_val[S->batch_sym];
+      c->sym_val[S->batch_sym] = S->rows_now;
+      c->varying_sym = S->batch_sym + 1;
+    }
+  }
 
   /* the body's kernels (and the gathers), this thread's hidden units by the unit split */
   int64_t saved_unit = c->unit_len;
@@ -215,6 +411,11 @@ static void emit_step(cg_ctx *c, scan *S, LLVMValueRef i, bool open) {
   }
 
   step_copies_out(c, S, tt);
+  if (saved_batch) {
+    c->sym_val[S->batch_sym] = saved_batch;
+    c->varying_sym = saved_varying;
+    S->rows_now = NULL;
+  }
   c->g = g;
   c->bufs = saved_bufs;
   c->const_global = saved_const;
@@ -232,6 +433,15 @@ static void emit_step(cg_ctx *c, scan *S, LLVMValueRef i, bool open) {
     LLVMValueRef a = load_slot(c, local, q->buf), z = load_slot(c, local, p->buf);
     store_slot(c, local, q->buf, z);
     store_slot(c, local, p->buf, a);
+  }
+  if (S->lengths) {
+    cg_if sel;
+    cg_if_begin(c, &sel, select);
+    select_rows(c, S, tt);
+    cg_if_end(c, &sel);
+    cg_if_else(c, &any);
+    idle_step(c, S, tt);
+    cg_if_end(c, &any);
   }
 }
 
@@ -297,7 +507,8 @@ static bool scan_open(cg_ctx *c, const ir_node *n, ir_graph *view, scan *out_sca
   const ir_graph *body = view;
 
   scan *S = out_scan;
-  *S = (scan){.n = n,
+  *S = (scan){.batch_sym = -1,
+              .n = n,
               .g = g,
               .body = body,
               .nover = nover,
@@ -373,6 +584,20 @@ static bool scan_open(cg_ctx *c, const ir_node *n, ir_graph *view, scan *out_sca
   IR_ASSERT(S->body_const && S->view_off);
   S->unit_len = n->sched.unit;
   find_slice_views(c, S);
+  const ir_attr *la = ir_get_attr(n, "lengths");
+  if (la && la->i) {
+    if (chunk != 1 || n->sched.wait || nover + nstate >= n->ninputs) {
+      cg_fail(c, "codegen: scan '%s' has lengths but chunk %lld or a split step", n->name,
+              (long long)chunk);
+      return false;
+    }
+    const ir_value *lv = &g->values[n->inputs[nover + nstate]];
+    S->lengths = in[nover + nstate].outer;
+    S->len_ty = cg_elem_type(c, lv->type.dtype);
+    S->batch = cg_dim(c, lv->type.dims[0]);
+    S->batch_sym = prefix_rows(n, lv->type.dims[0]) ? lv->type.dims[0].sym[0] : -1;
+    check_lengths(c, S, lv->buffer);
+  }
   return true;
 }
 
@@ -411,9 +636,9 @@ static void scan_close(cg_ctx *c, scan *S) {
   int nover = S->nover, nstate = S->nstate, nemit = S->nemit;
   port *in = S->in, *out = S->out;
   LLVMValueRef local = S->local;
-  /* final states */
+  /* final states (forward with lengths: taken at each row's last step) */
   cg_barrier(c);
-  for (int s = 0; s < nstate; s++) {
+  for (int s = 0; s < nstate && !(S->lengths && !S->reverse); s++) {
     port *q = &in[nover + s];
     const ir_type *st = &g->values[n->outputs[nemit + s]].type;
     LLVMValueRef total = cg_dims(c, st, 0, st->rank);

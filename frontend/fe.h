@@ -161,6 +161,9 @@ bool fe_lower_node(fe_ctx *L, fe_def *def);
 /* the recurrences: `scan` (scan.c), `rnn`, `lstm`, `gru` (recurrent.c) */
 int fe_lower_scan(fe_ctx *L);
 int fe_lower_recurrent(fe_ctx *L);
+/* the current node's `lengths:` (an integer [batch]): its value, -2 when absent, -1 after
+ * an error at the attribute (recurrent.c) */
+int fe_lengths_attr(fe_ctx *L, ir_dim batch);
 /* in a scan body, the body input that carries outer value v (added on first
  * use); -1 for v = -1 (scan.c) */
 int fe_capture(fe_ctx *L, int v);

@@ -263,8 +263,10 @@ static bool check_keys(fe_ctx *L, const fe_op *op) {
     fe_suggest s;
     fe_suggest_init(&s, k);
     fe_suggest_words(&s, op->keys);
-    ir_error(L->d, m->keys[i]->loc, "unknown attribute '%s' for op '%s'%s", k, op->name,
-             fe_suggest_hint(&s));
+    /* lengths (SPEC 11) belong to the recurrences: say so rather than guess a word */
+    const char *hint = !strcmp(k, "lengths") ? " (only rnn, lstm, gru and scan take 'lengths')"
+                                             : fe_suggest_hint(&s);
+    ir_error(L->d, m->keys[i]->loc, "unknown attribute '%s' for op '%s'%s", k, op->name, hint);
     ok = false;
   }
   return ok;

@@ -462,17 +462,18 @@ static const fe_op ops[] = {
     {"dropout", "input p", lower_dropout},
     {"positional_encoding", "input kind", lower_positional_encoding},
     {"positions", "input", lower_positions},
-    {"scan", "over chunk reverse state body next emit carry", fe_lower_scan},
+    {"scan", "over chunk reverse state body next emit carry lengths", fe_lower_scan},
     {"rnn",
      "input hidden_size num_layers nonlinearity bias batch_first dropout bidirectional "
-     "input_size h0 carry",
+     "input_size h0 carry lengths",
      fe_lower_recurrent},
     {"lstm",
      "input hidden_size num_layers bias batch_first dropout bidirectional proj_size "
-     "input_size peephole h0 c0 carry",
+     "input_size peephole h0 c0 carry lengths",
      fe_lower_recurrent},
     {"gru",
-     "input hidden_size num_layers bias batch_first dropout bidirectional input_size h0 carry",
+     "input hidden_size num_layers bias batch_first dropout bidirectional input_size h0 carry "
+     "lengths",
      fe_lower_recurrent},
     {"multihead_attention",
      "input key value embed_dim num_heads bias causal window dropout batch_first kdim vdim "

@@ -9,6 +9,8 @@
  * each layer and direction, forward first, in the order ops.def lists them,
  * named as PyTorch's state_dict names them. Absent h0 / c0 are zeros (FILL).
  * Results: NODE [B, T, D*P], NODE.h_n [L*D, B, P], for lstm NODE.c_n.
+ * `lengths: V` (SPEC 11, an integer [B]) is the node's last input and every
+ * scan of its expansion reads it.
  */
 #include <stdio.h>
 #include <string.h>
@@ -61,6 +63,24 @@ static int initial_state(fe_ctx *L, const char *key, ir_type want) {
   L->g->values[L->g->nodes[n].outputs[0]].type = want;
   if (!ir_infer_node(L->g, n, L->d)) return -1;
   return L->g->nodes[n].outputs[0];
+}
+
+int fe_lengths_attr(fe_ctx *L, ir_dim batch) {
+  const fe_ast *a = fe_attr(L, "lengths");
+  if (!a || fe_is_null(a)) return -2;
+  int v = fe_value_attr(L, "lengths");
+  if (v < 0) return -1;
+  const ir_type *t = &L->g->values[v].type;
+  bool integer = t->dtype == IR_I32 || t->dtype == IR_I64;
+  if (integer && t->rank == 1 && ir_dim_eq(t->dims[0], batch)) return v;
+  ir_type want = {.dtype = IR_I64, .rank = 1, .dims = {batch}};
+  char w[256], g[256];
+  ir_error(L->d, a->loc,
+           "attribute 'lengths' of '%s' must be an integer (i32 or i64) %s, one length per batch "
+           "row, got %s %s",
+           fe_cur_name(L), ir_type_str(L->g, &want, w, sizeof w), ir_dtype_name(t->dtype),
+           ir_type_str(L->g, t, g, sizeof g));
+  return -1;
 }
 
 /* an error at attribute key of the current node */
@@ -124,10 +144,14 @@ int fe_lower_recurrent(fe_ctx *L) {
     if (h0 < 0 || c0 == -1) return -1;
   }
 
+  int lengths = fe_lengths_attr(L, L->g->values[x].type.dims[0]);
+  if (lengths == -1) return -1;
+
   if (nl * D > 64)
     return bad(L, "num_layers", "is too large (at most 32 bidirectional layers)"), -1;
   ir_rnn_layout r = ir_rnn_layout_make(op, H, proj, nl, bidir, bias, peep);
-  int inputs[3 + 64 * 8];
+  if (lengths >= 0) r = ir_rnn_layout_with_lengths(r);
+  int inputs[4 + 64 * 8];
   inputs[0] = x;
   inputs[1] = h0;
   if (lstm) inputs[2] = c0;
@@ -157,11 +181,13 @@ int fe_lower_recurrent(fe_ctx *L) {
       }
 #undef PARAM
     }
+  if (lengths >= 0) inputs[r.lengths] = lengths;
   int n = ir_add_node(L->g, op, fe_cur_name(L), inputs, r.ninputs, fe_cur_loc(L));
   ir_set_attr_int(L->g, n, "hidden_size", H);
   ir_set_attr_int(L->g, n, "num_layers", nl);
   ir_set_attr_int(L->g, n, "bidirectional", bidir);
   ir_set_attr_int(L->g, n, "bias", bias);
+  if (lengths >= 0) ir_set_attr_int(L->g, n, "lengths", 1);
   if (op == IR_OP_RNN) ir_set_attr_int(L->g, n, "relu", relu);
   if (lstm) {
     ir_set_attr_int(L->g, n, "proj_size", proj);

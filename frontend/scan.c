@@ -15,6 +15,8 @@
  *
  * Results: the emits stacked along dim 1, then the final states. The scan's
  * value is its first emit; SCAN.E names each emit, SCAN.S each final state.
+ * `lengths: V` (SPEC 11, an integer [B], chunk 1 only) is the first capture,
+ * taken before the body is lowered, and the SCAN gets lengths=1 (ops.def).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -190,6 +192,7 @@ typedef struct scan {
   int nover, nstate;    /* their numbers */
   const fe_ast **emits; /* `emit:` names */
   int nemit;            /* their number */
+  int lengths;          /* the lengths value (outer graph), or < 0 when none */
   fe_ctx B;             /* the body's lowering */
   ir_graph *body;       /* the body graph (NULL once the node owns it) */
 } scan;
@@ -239,6 +242,7 @@ static bool lower_body(fe_ctx *L, scan *s, const fe_ast *body, const fe_ast *nex
     B->ins[i].used = true; /* an unread over or state is no mistake worth a warning */
   }
   if (!ok) return false;
+  if (s->lengths >= 0) fe_capture(B, s->lengths); /* the first capture (ops.def) */
   B->ndefs = body->nitems;
   B->defs = calloc((size_t)B->ndefs + 1, sizeof(fe_def));
   for (int i = 0; i < body->nitems; i++)
@@ -273,7 +277,7 @@ static bool lower_body(fe_ctx *L, scan *s, const fe_ast *body, const fe_ast *nex
 int fe_lower_scan(fe_ctx *L) {
   static const int64_t one = 1;
   static const bool no = false;
-  scan s = {0};
+  scan s = {.lengths = -2};
   int64_t chunk;
   bool reverse, carry = false, ok = true;
   const char *name = fe_cur_name(L);
@@ -331,7 +335,15 @@ int fe_lower_scan(fe_ctx *L) {
   s.state = calloc((size_t)s.nstate + 1, sizeof(slot));
   ok = read_slots(L, over, false, s.over);
   if (state) ok &= read_slots(L, state, true, s.state);
-  if (!ok || !lower_body(L, &s, body, next, chunk)) return done(&s, -1);
+  if (ok) s.lengths = fe_lengths_attr(L, L->g->values[s.over[0].outer].type.dims[0]);
+  if (ok && s.lengths >= 0 && chunk > 1) {
+    ir_error(L->d, fe_attr(L, "lengths")->loc,
+             "attribute 'lengths' of '%s': a scan with chunk %lld cannot take lengths (lengths "
+             "need chunk 1)",
+             name, (long long)chunk);
+    return done(&s, -1);
+  }
+  if (!ok || s.lengths == -1 || !lower_body(L, &s, body, next, chunk)) return done(&s, -1);
 
   /* the SCAN: over values, initial states, captures */
   int nin = s.nover + s.nstate + s.B.ncaptured, nout = s.nemit + s.nstate;
@@ -355,6 +367,7 @@ int fe_lower_scan(fe_ctx *L) {
   ir_set_attr_int(L->g, n, "nstate", s.nstate);
   ir_set_attr_int(L->g, n, "reverse", reverse);
   ir_set_attr_int(L->g, n, "chunk", chunk);
+  if (s.lengths >= 0) ir_set_attr_int(L->g, n, "lengths", 1);
 
   /* names: SCAN (first result), SCAN.E, SCAN.S */
   fe_def *def = &L->defs[L->cur];

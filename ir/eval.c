@@ -165,12 +165,61 @@ static bool bind_leaves(const ir_graph *g, const run *r, const seqrt_tensor *inp
   return true;
 }
 
+/* row b of t (of rows equal parts) */
+static char *row_of(const seqrt_tensor *t, int64_t b) {
+  int64_t rows = t->shape[0], row = rows ? seqrt_tensor_numel(t) / rows : 0;
+  return (char *)t->data + (size_t)(b * row) * esize(t);
+}
+static size_t row_bytes(const seqrt_tensor *t) {
+  return t->shape[0] ? (size_t)(seqrt_tensor_numel(t) / t->shape[0]) * esize(t) : 0;
+}
+
+int64_t ir_eval_length(const seqrt_tensor *lengths, int64_t b) {
+  return lengths->dtype == SEQRT_I32 ? ((const int32_t *)lengths->data)[b]
+                                     : ((const int64_t *)lengths->data)[b];
+}
+
+bool ir_eval_check_lengths(const seqrt_tensor *lengths, const char *name, int64_t T,
+                           seqrt_error *err) {
+  for (int64_t b = 0; b < lengths->shape[0]; b++) {
+    int64_t len = ir_eval_length(lengths, b);
+    if (len < 1 || len > T)
+      return ir_eval_fail(
+          err, "length %" PRId64 " of row %" PRId64 " in '%s' is outside [1, %" PRId64 "]", len, b,
+          name ? name : "?", T);
+  }
+  return true;
+}
+
+/* the lengths rule after step t of scan n (see run_scan): bout holds the body's results
+ * of the step, s the scan's results */
+static void apply_lengths(const ir_node *n, const seqrt_tensor *in, const seqrt_tensor *lengths,
+                          int64_t t, seqrt_tensor *bout, slot *s) {
+  int nover = (int)ir_attr_int(n, "nover"), nstate = (int)ir_attr_int(n, "nstate");
+  int nemit = n->noutputs - nstate;
+  bool reverse = ir_attr_int(n, "reverse") != 0;
+  for (int64_t b = 0; b < lengths->shape[0]; b++) {
+    int64_t len = ir_eval_length(lengths, b);
+    if (t >= len) { /* inactive: zeros out, the state stays its initial one */
+      for (int k = 0; k < nemit; k++) memset(row_of(&bout[k], b), 0, row_bytes(&bout[k]));
+      for (int k = 0; k < nstate; k++)
+        memcpy(row_of(&bout[nemit + k], b), row_of(&in[nover + k], b), row_bytes(&in[nover + k]));
+    } else if (!reverse && t == len - 1) { /* the row's last step: its final state */
+      for (int k = 0; k < nstate; k++)
+        memcpy(row_of(&s[n->outputs[nemit + k]].t, b), row_of(&bout[nemit + k], b),
+               row_bytes(&bout[nemit + k]));
+    }
+  }
+}
 
 /*
  * SCAN: the body once per step (chunk 1) or segment, t = 0..T-1 or reversed.
  * Over inputs are copied out one step at a time, states passed on, captures
  * given whole; each emit is written at its own step's place in its result,
  * one row per step or segment ([B, H] emits) or chunk rows ([B, chunk, H]).
+ * With lengths (chunk 1), after each step the rows that are not active
+ * (t >= lengths[b]) get their initial state back and emit zeros, and a
+ * forward row's final state is taken at its last active step.
  */
 static bool run_scan(const ir_graph *g, const ir_node *n, const run *r, const seqrt_tensor *in,
                      slot *s) {
@@ -184,6 +233,11 @@ static bool run_scan(const ir_graph *g, const ir_node *n, const run *r, const se
     return ir_eval_fail(r->err, "scan '%s': the sequence length %" PRId64
                         " is not a multiple of chunk %" PRId64, n->name ? n->name : "?", T, C);
   int64_t steps = T / C;
+  const ir_attr *la = ir_get_attr(n, "lengths");
+  const seqrt_tensor *lengths = la && la->i ? &in[nover + nstate] : NULL;
+  if (lengths &&
+      !ir_eval_check_lengths(lengths, g->values[n->inputs[nover + nstate]].name, T, r->err))
+    return false;
   seqrt_tensor *bin = calloc((size_t)nin, sizeof *bin);
   seqrt_tensor *bout = calloc((size_t)nout, sizeof *bout);
   bool ok = bin && bout;
@@ -209,6 +263,7 @@ static bool run_scan(const ir_graph *g, const ir_node *n, const run *r, const se
                (const char *)in[i].data + (size_t)((bb * T + seg * C) * row) * esize(&in[i]), len);
     }
     ok = run_graph(b, r, bin, bout);
+    if (ok && lengths) apply_lengths(n, in, lengths, seg, bout, s);
     for (int k = 0; ok && k < nemit; k++) {
       seqrt_tensor *e = &bout[k], *o = &s[n->outputs[k]].t;
       int64_t rows = e->rank == o->rank ? C : 1; /* [B, C, ...] emits fill C rows */
@@ -228,7 +283,7 @@ static bool run_scan(const ir_graph *g, const ir_node *n, const run *r, const se
       bout[k].data = NULL;
     }
   }
-  for (int k = 0; ok && k < nstate; k++) {
+  for (int k = 0; ok && k < nstate && !(lengths && !reverse); k++) {
     seqrt_tensor *o = &s[n->outputs[nemit + k]].t;
     memcpy(o->data, bin[nover + k].data, (size_t)seqrt_tensor_numel(o) * esize(o));
   }

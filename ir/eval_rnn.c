@@ -11,6 +11,9 @@
  * then per layer and direction w_ih [G*H, in], w_hh [G*H, P], b_ih, b_hh
  * [G*H] (with bias), LSTM w_hr [P, H] (proj_size), LSTM w_ci, w_cf, w_co [H]
  * (peephole). G is 1, 4 (i, f, g, o) or 3 (r, z, n); P is proj_size or H.
+ * With lengths (the last input), row b runs only its steps t < lengths[b]
+ * (reverse from lengths[b]-1 down to 0), as pack_padded_sequence: outputs
+ * past its end are 0 and h_n, c_n are where it finishes.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -86,7 +89,6 @@ static void step(const cell *c, const seqrt_tensor *in, const ir_rnn_params *p, 
 
 bool ir_eval_recurrent(const ir_graph *g, const ir_node *n, const seqrt_tensor *in,
                        seqrt_tensor *out, seqrt_error *err) {
-  (void)g;
   ir_rnn_layout r = ir_rnn_layout_of(n);
   cell c = {.op = n->op};
   c.B = in[0].shape[0];
@@ -115,6 +117,13 @@ bool ir_eval_recurrent(const ir_graph *g, const ir_node *n, const seqrt_tensor *
     return ir_eval_fail(err, "out of memory");
   }
   double *cs = h + c.P, *gi = cs + c.H, *gh = gi + G, *tmp = gh + G;
+  const seqrt_tensor *lengths = r.lengths >= 0 ? &in[r.lengths] : NULL;
+  if (lengths && !ir_eval_check_lengths(lengths, g->values[n->inputs[r.lengths]].name, c.T, err)) {
+    free(seq);
+    free(next);
+    free(h);
+    return false;
+  }
   const float *x = in[0].data;
   for (int64_t i = 0; i < c.B * c.T * c.F; i++) seq[i] = x[i];
   int64_t nin = c.F;
@@ -129,8 +138,11 @@ bool ir_eval_recurrent(const ir_graph *g, const ir_node *n, const seqrt_tensor *
           const float *c0 = (const float *)in[2].data + (ld * c.B + b) * c.H;
           for (int64_t j = 0; j < c.H; j++) cs[j] = c0[j];
         }
-        for (int64_t s = 0; s < c.T; s++) {
-          int64_t t = d ? c.T - 1 - s : s;
+        int64_t len = lengths ? ir_eval_length(lengths, b) : c.T;
+        for (int64_t t = len; t < c.T; t++) /* past the row's end: 0 */
+          memset(&next[(b * c.T + t) * width + d * c.P], 0, sizeof(double) * (size_t)c.P);
+        for (int64_t s = 0; s < len; s++) {
+          int64_t t = d ? len - 1 - s : s;
           step(&c, in, &p, &seq[(b * c.T + t) * nin], nin, h, cs, gi, gh, tmp);
           memcpy(&next[(b * c.T + t) * width + d * c.P], h, sizeof(double) * (size_t)c.P);
         }

@@ -12,7 +12,8 @@
  * concatenates back to [B, T, H, ...]; a rank-2 emit [B, chunk] stacks like any
  * [B, H]. So a result of the emit's rank concatenates, one of rank + 1 stacks:
  * the interpreter and codegen tell the two apart by the ranks alone. Final
- * states have their initial states' types.
+ * states have their initial states' types. A scan or layer with lengths reads
+ * an integer [B] (B: the first input's dim 0); a scan's needs chunk 1.
  */
 #include <stdarg.h>
 #include <string.h>
@@ -71,6 +72,17 @@ static bool seq_dim(ir_graph *g, const ir_node *n, int nover, int64_t chunk, ir_
   return true;
 }
 
+/* input i of n, the lengths, is an integer [B] with B the batch dim of input 0 */
+static bool lengths_type(ir_graph *g, const ir_node *n, int i, ir_diags *d) {
+  const ir_type *t = &g->values[n->inputs[i]].type, *x = &g->values[n->inputs[0]].type;
+  if ((t->dtype == IR_I32 || t->dtype == IR_I64) && t->rank == 1 && x->rank >= 1 &&
+      ir_dim_eq(t->dims[0], x->dims[0]))
+    return true;
+  char a[256];
+  return fail(d, n, "%s '%s': lengths must be an integer [B], one per batch row, got %s %s",
+              ir_ops[n->op].name, n->name, ir_dtype_name(t->dtype), tstr(g, t, a, sizeof a));
+}
+
 /* the result type of an emit of body type e */
 static bool emit_type(ir_graph *g, const ir_node *n, int k, const ir_type *e, ir_dim T,
                       int64_t chunk, ir_diags *d, ir_type *out) {
@@ -108,6 +120,13 @@ bool ir_infer_scan(ir_graph *g, int ni, ir_diags *d) {
   IR_ASSERT(n->noutputs == b->noutputs);
   ir_dim T;
   if (!seq_dim(g, n, (int)nover, chunk, d, &T)) return false;
+  const ir_attr *len = ir_get_attr(n, "lengths");
+  if (len && len->i) {
+    if (chunk > 1)
+      return fail(d, n, "scan '%s': lengths need chunk 1, not %lld", n->name, (long long)chunk);
+    IR_ASSERT(nover + nstate < n->ninputs);
+    if (!lengths_type(g, n, (int)(nover + nstate), d)) return false;
+  }
   for (int i = 0; i < b->ninputs; i++) {
     const ir_type *t = &g->values[n->inputs[i]].type;
     b->values[b->inputs[i]].type = i < nover ? step_type(t, chunk) : *t;
@@ -129,6 +148,10 @@ bool ir_infer_scan(ir_graph *g, int ni, ir_diags *d) {
                     n->name, out_name(b, k), ir_dtype_name(e->dtype), tstr(g, e, x, sizeof x),
                     ir_dtype_name(r.dtype), tstr(g, &r, y, sizeof y));
     }
+    if (len && len->i &&
+        (r.rank < 1 || !ir_dim_eq(r.dims[0], g->values[n->inputs[0]].type.dims[0])))
+      return fail(d, n, "scan '%s': with lengths, %s '%s' must have the batch dim first, got %s",
+                  n->name, k < nemit ? "emit" : "state", out_name(b, k), tstr(g, &r, x, sizeof x));
     g->values[n->outputs[k]].type = r;
   }
   return true;
@@ -164,6 +187,7 @@ bool ir_infer_recurrent(ir_graph *g, int ni, ir_diags *d) {
   cn.dims[2] = ir_dim_const(H);
   if (!need_state(g, n, 1, "h0", hn, d)) return false;
   if (nstates == 2 && !need_state(g, n, 2, "c0", cn, d)) return false;
+  if (r.lengths >= 0 && !lengths_type(g, n, r.lengths, d)) return false;
   ir_type y = {.dtype = IR_F32, .rank = 3, .dims = {x->dims[0], x->dims[1], ir_dim_const(D * P)}};
   g->values[n->outputs[0]].type = y;
   g->values[n->outputs[1]].type = hn;

@@ -448,7 +448,8 @@ typedef struct ir_rnn_layout {
   bool bias, proj, peep; /* has b_ih, b_hh; LSTM w_hr; LSTM w_ci, w_cf, w_co */
   int nstates;           /* initial states after x: 1, LSTM 2 */
   int per_dir;           /* parameters per layer and direction */
-  int ninputs;           /* inputs of the node: 1 + nstates + L * D * per_dir */
+  int ninputs;           /* inputs of the node: 1 + nstates + L * D * per_dir (+ 1, lengths) */
+  int lengths;           /* input index of the lengths [B] (the last input), -1 when none */
 } ir_rnn_layout;
 
 /* the input index of each parameter of one layer and direction; -1 when absent */
@@ -461,8 +462,10 @@ typedef struct ir_rnn_params {
 
 ir_rnn_layout ir_rnn_layout_make(ir_op op, int64_t hidden, int64_t proj_size, int64_t layers,
                                  bool bidirectional, bool bias, bool peephole);
-/* from node n's attributes */
+/* from node n's attributes (lengths=1: a lengths input after the parameters) */
 ir_rnn_layout ir_rnn_layout_of(const ir_node *n);
+/* r with a lengths input appended */
+ir_rnn_layout ir_rnn_layout_with_lengths(ir_rnn_layout r);
 ir_rnn_params ir_rnn_params_at(const ir_rnn_layout *r, int64_t layer, int dir);
 
 /* ---- attention and Transformer layers (transformer.c) ---- */
@@ -599,5 +602,10 @@ bool ir_eval_memory_write(const ir_node *n, const seqrt_tensor *in, seqrt_tensor
                           seqrt_error *err);
 /* sets err->msg (if err) and returns false */
 bool ir_eval_fail(seqrt_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* lengths (an i32 or i64 [B], eval.c): row b's value; the data check of SPEC 11
+ * (every length in [1, T], else an error naming the row, the length and name) */
+int64_t ir_eval_length(const seqrt_tensor *lengths, int64_t b);
+bool ir_eval_check_lengths(const seqrt_tensor *lengths, const char *name, int64_t T,
+                           seqrt_error *err);
 
 #endif

@@ -3,7 +3,8 @@
  * the frontend builds, shape inference checks, the interpreter and decompose
  * read and the FLOP count weighs: x, h0 (LSTM: and c0), then per layer and
  * direction, forward first, w_ih, w_hh[, b_ih, b_hh][, w_hr][, w_ci, w_cf, w_co]
- * (ops.def). Only this file knows that order.
+ * (ops.def), then, with lengths, the lengths [B]. Only this file knows that
+ * order.
  */
 #include "ir.h"
 
@@ -20,15 +21,23 @@ ir_rnn_layout ir_rnn_layout_make(ir_op op, int64_t hidden, int64_t proj_size, in
   r.nstates = lstm ? 2 : 1;
   r.per_dir = 2 + (r.bias ? 2 : 0) + (r.proj ? 1 : 0) + (r.peep ? 3 : 0);
   r.ninputs = 1 + r.nstates + (int)(r.L * r.D) * r.per_dir;
+  r.lengths = -1;
+  return r;
+}
+
+ir_rnn_layout ir_rnn_layout_with_lengths(ir_rnn_layout r) {
+  if (r.lengths < 0) r.lengths = r.ninputs++;
   return r;
 }
 
 ir_rnn_layout ir_rnn_layout_of(const ir_node *n) {
   bool lstm = n->op == IR_OP_LSTM;
-  return ir_rnn_layout_make(n->op, ir_attr_int(n, "hidden_size"),
-                            lstm ? ir_attr_int(n, "proj_size") : 0, ir_attr_int(n, "num_layers"),
-                            ir_attr_int(n, "bidirectional") != 0, ir_attr_int(n, "bias") != 0,
-                            lstm && ir_attr_int(n, "peephole") != 0);
+  ir_rnn_layout r = ir_rnn_layout_make(
+      n->op, ir_attr_int(n, "hidden_size"), lstm ? ir_attr_int(n, "proj_size") : 0,
+      ir_attr_int(n, "num_layers"), ir_attr_int(n, "bidirectional") != 0,
+      ir_attr_int(n, "bias") != 0, lstm && ir_attr_int(n, "peephole") != 0);
+  const ir_attr *len = ir_get_attr(n, "lengths");
+  return len && len->i ? ir_rnn_layout_with_lengths(r) : r;
 }
 
 ir_rnn_params ir_rnn_params_at(const ir_rnn_layout *r, int64_t layer, int dir) {

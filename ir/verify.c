@@ -331,6 +331,17 @@ static bool check_scan(checker *c, const ir_graph *g, int node) {
   }
   const ir_attr *pair = ir_get_attr(n, "pair");
   if (pair && pair->i && !check_pair(c, g, node)) return false;
+  const ir_attr *len = ir_get_attr(n, "lengths");
+  if (len && len->i) { /* the first capture: an integer [B], the batch of over input 0 */
+    const ir_type *lt =
+        nover + nstate < n->ninputs ? &g->values[n->inputs[nover + nstate]].type : NULL;
+    const ir_type *x = &g->values[n->inputs[0]].type;
+    if (len->i != 1 || chunk != 1 || !lt || (lt->dtype != IR_I32 && lt->dtype != IR_I64) ||
+        lt->rank != 1 || x->rank < 1 || !ir_dim_eq(lt->dims[0], x->dims[0]))
+      return fail(c, g, node, "lengths=%lld but input %lld is no integer [B] (or chunk > 1)",
+                  (long long)len->i, (long long)(nover + nstate)),
+             false;
+  }
   if (!b) return fail(c, g, node, "has no body"), false;
   if (b->parent != g) return fail(c, g, node, "body's parent is not this graph"), false;
   if (b->ninputs != n->ninputs || b->noutputs != n->noutputs || b->noutputs < nstate) {

@@ -21,6 +21,8 @@
  * reverse outputs on the last dim (forward first), each layer feeds the next,
  * and the final states are RESHAPEd to [1, B, P] and CONCATed on dim 0 into
  * h_n / c_n [L*D, B, P]. The layer's results keep their value names.
+ * A layer with lengths hands them to every scan (each layer and direction)
+ * as its first capture, with lengths=1: the scan does the rest (ops.def).
  */
 #include <stdio.h>
 #include <string.h>
@@ -158,7 +160,7 @@ static ir_type step_of(const ir_type *t) {
  * (ir_rnn_params_at places the parameters). Sets *y [B, T, P], *hN [B, P], *cN [B, H].
  */
 static void scan_one(out *o, const layer *ly, int64_t l, int dir, int x, int h0, int c0,
-                     const int *ins, int *y, int *hN, int *cN) {
+                     int lengths, const int *ins, int *y, int *hN, int *cN) {
   char tag[64], what[128];
   snprintf(tag, sizeof tag, "l%lld%s", (long long)l, dir ? "_reverse" : "");
   bool lstm = ly->op == IR_OP_LSTM;
@@ -197,15 +199,17 @@ static void scan_one(out *o, const layer *ly, int64_t l, int dir, int x, int h0,
   int bx = ir_add_input(s.b, "x", step_of(&g->values[x].type), o->loc);
   int bh = ir_add_input(s.b, "h", g->values[h].type, o->loc);
   int bc = lstm ? ir_add_input(s.b, "c", g->values[c].type, o->loc) : -1;
+  if (lengths >= 0) ir_add_input(s.b, "lengths", g->values[lengths].type, o->loc);
   int bcap[8];
   for (int j = 0; j < ncap; j++)
     bcap[j] = ir_add_input(s.b, g->values[cap[j]].name, g->values[cap[j]].type, o->loc);
   step_body(ly, &s, bcap, bx, bh, bc);
 
-  int in[11], nin = 0;
+  int in[12], nin = 0;
   in[nin++] = x;
   in[nin++] = h;
   if (lstm) in[nin++] = c;
+  if (lengths >= 0) in[nin++] = lengths;
   for (int j = 0; j < ncap; j++) in[nin++] = cap[j];
   char name[256];
   snprintf(name, sizeof name, "%s.%s", o->name, tag);
@@ -215,6 +219,7 @@ static void scan_one(out *o, const layer *ly, int64_t l, int dir, int x, int h0,
   ir_set_attr_int(g, n, "nstate", lstm ? 2 : 1);
   ir_set_attr_int(g, n, "reverse", dir);
   ir_set_attr_int(g, n, "chunk", 1);
+  if (lengths >= 0) ir_set_attr_int(g, n, "lengths", 1);
   IR_ASSERT(ir_infer_node(g, n, o->d));
   *y = g->nodes[n].outputs[0];
   *hN = g->nodes[n].outputs[1];
@@ -246,7 +251,7 @@ int pass_expand_recurrent(ir_graph *g, int i, ir_diags *d) {
   bool lstm = n->op == IR_OP_LSTM;
   IR_ASSERT(n->ninputs == ly.r.ninputs && ly.L * ly.D <= 64);
   /* copy what the node holds: inserting nodes moves the node array */
-  int ins[3 + 64 * 8], olds[3];
+  int ins[4 + 64 * 8], olds[3];
   memcpy(ins, n->inputs, sizeof(int) * (size_t)n->ninputs);
   for (int k = 0; k < n->noutputs; k++) olds[k] = n->outputs[k];
   int nout = n->noutputs;
@@ -257,7 +262,8 @@ int pass_expand_recurrent(ir_graph *g, int i, ir_diags *d) {
     int ys[2];
     for (int dir = 0; dir < ly.D; dir++) {
       int64_t ld = l * ly.D + dir;
-      scan_one(&o, &ly, l, dir, x, ins[1], lstm ? ins[2] : -1, ins, &ys[dir], &hs[ld], &cs[ld]);
+      scan_one(&o, &ly, l, dir, x, ins[1], lstm ? ins[2] : -1,
+               ly.r.lengths >= 0 ? ins[ly.r.lengths] : -1, ins, &ys[dir], &hs[ld], &cs[ld]);
     }
     char sfx[64];
     snprintf(sfx, sizeof sfx, "l%lld_out", (long long)l);

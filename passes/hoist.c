@@ -96,16 +96,18 @@ static void copy_attrs(ir_graph *g, int t, const ir_node *m, bool step) {
 
 /*
  * Removes over inputs and captures the body no longer reads (the sequence the
- * hoisted projection read, its weight), keeping one over input for the length.
- * Sets nover.
+ * hoisted projection read, its weight), keeping one over input for the length
+ * and the lengths (the first capture of a scan with lengths=1). Sets nover.
  */
 static void drop_unused_inputs(ir_graph *g, int si, int nover, int nstate) {
   ir_node *s = &g->nodes[si];
   ir_graph *b = s->body;
   int *uses = ir_use_counts(b);
   int k = 0, over = nover;
+  const ir_attr *len = ir_get_attr(s, "lengths");
+  int keep = len && len->i ? nover + nstate : -1;
   for (int i = 0; i < s->ninputs; i++) {
-    bool state = i >= nover && i < nover + nstate;
+    bool state = (i >= nover && i < nover + nstate) || i == keep;
     bool drop = !state && uses[b->inputs[i]] == 0 && !(i < nover && over == 1);
     if (drop) {
       if (i < nover) over--;

@@ -18,6 +18,10 @@
  *   another thread may still be touching (a unit access of memory that a
  *   unit kernel wrote is this thread's own: no barrier);
  * - the split barrier (see step_split).
+ * A scan with lengths copies its emits out (codegen zeroes the rows of the
+ * inactive ones afterwards, which an emit read in place as the next state
+ * would lose) and never splits its opening barrier (the selection after a
+ * step writes whole rows of the state).
  */
 #include <string.h>
 
@@ -31,6 +35,7 @@ typedef struct step {
   ir_node *n;               /* the SCAN */
   int nover, nstate, nemit; /* its interface */
   int64_t unit;             /* its unit split's unit, 0 = none */
+  bool lengths;             /* it has lengths (ops.def) */
   ir_port_sched *in, *out;  /* n->sched.ports: per scan input, per result */
   sched_track t;            /* what one step touched since its last barrier */
 } step;
@@ -66,7 +71,7 @@ static void plan_ports(step *S) {
     bool own = sched_is_one(S->s, g->values[n->outputs[e]].type.dims[0]) && own_result(S, v);
     /* an emit that is also one state (an RNN's h) is written in place and
      * read from there by the next step */
-    bool direct = own && out_count(body, v) == 1 + as_state && as_state <= 1;
+    bool direct = own && out_count(body, v) == 1 + as_state && as_state <= 1 && !S->lengths;
     S->out[e].move = direct ? IR_PORT_DIRECT : IR_PORT_COPY;
   }
   for (int s = 0; s < S->nstate; s++) {
@@ -248,7 +253,7 @@ static void plan_step(step *S) {
 static int step_split(const step *S) {
   const ir_graph *g = S->g, *body = &S->body;
   const sched_track *t = &S->t;
-  if (S->unit <= 0 || t->barriers > 0) return -1;
+  if (S->unit <= 0 || t->barriers > 0 || S->lengths) return -1;
   for (int k = 0; k < S->nover; k++)
     if (S->in[k].move != IR_PORT_DIRECT) return -1;
   int first = -1;
@@ -288,6 +293,8 @@ void sched_scan(const sched_ctx *s, const ir_graph *g, ir_node *n) {
   S.body.buffers = g->buffers;
   S.body.nbuffers = g->nbuffers;
   S.unit = sched_scan_unit(s, n);
+  const ir_attr *len = ir_get_attr(n, "lengths");
+  S.lengths = len && len->i;
   n->sched.ports = ir_alloc(n->body, sizeof(ir_port_sched) * (size_t)(n->ninputs + n->noutputs));
   S.in = n->sched.ports;
   S.out = n->sched.ports + n->ninputs;

@@ -155,9 +155,11 @@ void seqrt_wait(seqrt_team *team, int32_t ith);
  * SEQRT_FAIL_CACHE (a run that would go past a key/value cache without a
  * window): a = buffer id of the key cache, b = its positions S, c = the
  * session position, d = the run's positions.
+ * SEQRT_FAIL_LENGTH (a row's length outside [1, T], SPEC 11): a = buffer id of
+ * the lengths, b = the row, c = its length, d = T.
  * The first report wins; run returns it as an error.
  */
-enum { SEQRT_FAIL_INDEX = 1, SEQRT_FAIL_CHUNK = 2, SEQRT_FAIL_CACHE = 3 };
+enum { SEQRT_FAIL_INDEX = 1, SEQRT_FAIL_CHUNK = 2, SEQRT_FAIL_CACHE = 3, SEQRT_FAIL_LENGTH = 4 };
 void seqrt_fail(seqrt_team *team, int32_t code, int64_t a, int64_t b, int64_t c, int64_t d);
 /* nonzero once some thread of the region has failed: the state writes at the
  * end of a run check it after a barrier, so a failed run keeps the state */

@@ -735,6 +735,12 @@ static void failure_message(const seqrt_session *s, int32_t code, const int64_t 
               (long long)a[2]);
     return;
   }
+  if (code == SEQRT_FAIL_LENGTH) { /* as the interpreter says it (ir_eval_check_lengths) */
+    rt_errorf(err, "length %lld of row %lld in '%s' is outside [1, %lld]", (long long)a[2],
+              (long long)a[1], a[0] >= 0 && a[0] < d->nbufs ? buf_name(d, (int)a[0]) : "?",
+              (long long)a[3]);
+    return;
+  }
   if (code == SEQRT_FAIL_CACHE) {
     char msg[1024];
     rt_errorf(err, "%s",

@@ -6,7 +6,8 @@
  *   driver gen --seed S [--dim N=V]... --weights-out W --input-out IN
  *       random parameters and inputs for the model's dims, from the descriptor
  *       alone (index inputs stay below the smallest row count of a 2-D parameter,
- *       so they are in range of every embedding table)
+ *       so they are in range of every embedding table; a 1-D integer input is
+ *       a batch's lengths (SPEC 11), in [1, the shortest axis 1 of the inputs])
  *   driver run [--weights W] --input IN --output OUT [--dim N=V]... [--threads N]
  *       loads the inputs, binds the dims, runs once and writes the outputs
  */
@@ -54,7 +55,8 @@ static void shape_of(const seqrt_buffer_desc *b, const int64_t *syms, seqrt_tens
   }
 }
 
-static void fill(seqrt_tensor *t, uint64_t *state, double scale, int64_t limit) {
+/* integers in [first, first + limit) */
+static void fill(seqrt_tensor *t, uint64_t *state, double scale, int64_t limit, int64_t first) {
   int64_t n = seqrt_tensor_numel(t);
   t->data = malloc((size_t)(n > 0 ? n : 1) * seqrt_dtype_size(t->dtype));
   for (int64_t i = 0; i < n; i++) {
@@ -62,9 +64,9 @@ static void fill(seqrt_tensor *t, uint64_t *state, double scale, int64_t limit) 
     if (t->dtype == SEQRT_F32)
       ((float *)t->data)[i] = (float)(((double)(r >> 11) / 9007199254740992.0 * 2 - 1) * scale);
     else if (t->dtype == SEQRT_I32)
-      ((int32_t *)t->data)[i] = (int32_t)(r % (uint64_t)limit);
+      ((int32_t *)t->data)[i] = (int32_t)(first + (int64_t)(r % (uint64_t)limit));
     else
-      ((int64_t *)t->data)[i] = (int64_t)(r % (uint64_t)limit);
+      ((int64_t *)t->data)[i] = first + (int64_t)(r % (uint64_t)limit);
   }
 }
 
@@ -88,16 +90,21 @@ static int gen(const seqrt_model_desc *d, opts *o) {
     shape_of(&d->bufs[b], syms, &pt[np]);
     int64_t last = pt[np].rank ? pt[np].shape[pt[np].rank - 1] : 1;
     if (pt[np].rank == 2 && (limit < 0 || pt[np].shape[0] < limit)) limit = pt[np].shape[0];
-    fill(&pt[np], &state, 1.0 / sqrt((double)(last > 0 ? last : 1)), 1);
+    fill(&pt[np], &state, 1.0 / sqrt((double)(last > 0 ? last : 1)), 1, 0);
     np++;
   }
   if (limit <= 0) limit = 1;
   seqrt_tensor *it = calloc((size_t)d->ninputs + 1, sizeof *it);
   const char **in = calloc((size_t)d->ninputs + 1, sizeof *in);
+  int64_t steps = -1; /* the shortest axis 1 of the inputs: the lengths' bound */
   for (int i = 0; i < d->ninputs; i++) {
     in[i] = seqrt_input_name(d, i);
     shape_of(&d->bufs[d->inputs[i]], syms, &it[i]);
-    fill(&it[i], &state, 1.0, limit);
+    if (it[i].rank >= 2 && (steps < 0 || it[i].shape[1] < steps)) steps = it[i].shape[1];
+  }
+  for (int i = 0; i < d->ninputs; i++) {
+    bool lengths = it[i].rank == 1 && it[i].dtype != SEQRT_F32 && steps > 0;
+    fill(&it[i], &state, 1.0, lengths ? steps : limit, lengths ? 1 : 0);
   }
   int rc = 0;
   if (seqrt_st_write(o->weights_out, pn, pt, np, &err) ||

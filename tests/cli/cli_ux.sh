@@ -11,7 +11,7 @@ expect_no_err
 expect_out_re "^  linear +nn.Linear"
 expect_out_re "^ +keys: input out_features in_features bias weight$"
 expect_out_re "^  lstm +nn.LSTM"
-expect_out_re "keys: input hidden_size num_layers bias batch_first dropout bidirectional proj_size input_size peephole h0 c0 carry$"
+expect_out_re "keys: input hidden_size num_layers bias batch_first dropout bidirectional proj_size input_size peephole h0 c0 carry lengths$"
 expect_out_re "^  scan +"
 expect_out_re "^  transformer_decoder_layer +nn.TransformerDecoderLayer"
 expect_out_re "^  add +a \+ b$"

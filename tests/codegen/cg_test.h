@@ -43,6 +43,9 @@ typedef struct cgt_opts {
   const int64_t *syms; /* symbol values, NULL = the YAML defaults */
   unsigned variants;   /* CGT_* (0 = CGT_ALL) */
   int64_t index_max;   /* integer inputs are uniform in [0, index_max) (0 = 10) */
+  int64_t index_min;   /* ... plus this (lengths: 1, for [1, index_max]) */
+  bool sorted;         /* integer inputs sorted, largest first (lengths as
+                          pack_padded_sequence's enforce_sorted wants them) */
   int64_t bad_index;   /* when non-zero: the integer input's element bad_pos holds this */
   int64_t bad_pos;     /* position of bad_index (flat) */
   const char *error;   /* the whole message every run must fail with (needs bad_index) */
@@ -231,6 +234,22 @@ static inline void cgt_check_graph(ir_graph *ref, const cgt_opts *o) {
       seqrt_tensor *in = &inputs[r * nin + i];
       *in = cgt_random(&val->type, syms, &rng, imax);
       if (o->fill) o->fill(val->name, in, r);
+      for (int64_t e = 0; o->index_min && e < seqrt_tensor_numel(in); e++) {
+        if (in->dtype == SEQRT_I32) ((int32_t *)in->data)[e] += (int32_t)o->index_min;
+        if (in->dtype == SEQRT_I64) ((int64_t *)in->data)[e] += o->index_min;
+      }
+      int64_t ne = seqrt_tensor_numel(in);
+      for (int64_t e = 1; o->sorted && in->dtype != SEQRT_F32 && e < ne; e++) /* insertion */
+        for (int64_t k = e; k > 0; k--) {
+          bool i32 = in->dtype == SEQRT_I32;
+          int64_t a = i32 ? ((int32_t *)in->data)[k - 1] : ((int64_t *)in->data)[k - 1];
+          int64_t z = i32 ? ((int32_t *)in->data)[k] : ((int64_t *)in->data)[k];
+          if (a >= z) break;
+          if (i32)
+            ((int32_t *)in->data)[k - 1] = (int32_t)z, ((int32_t *)in->data)[k] = (int32_t)a;
+          else
+            ((int64_t *)in->data)[k - 1] = z, ((int64_t *)in->data)[k] = a;
+        }
       if (o->bad_index && !planted && val->type.dtype != IR_F32) {
         if (val->type.dtype == IR_I32)
           ((int32_t *)in->data)[o->bad_pos] = (int32_t)o->bad_index;

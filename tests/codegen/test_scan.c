@@ -6,6 +6,10 @@
  * Every unroll factor 1..8 runs on a T that is not a multiple of it, and T=1.
  * Last, the generated code must not grow with T: the LLVM instruction count
  * of an LSTM module at T=10 equals the count at T=100000.
+ * Lengths (SPEC 11): layers and custom scans with i32 and i64 lengths, batch 1
+ * and more, sorted (the steps' kernels run on the active rows) and not,
+ * against the interpreter; lengths 0 and T+1 fail
+ * with the same message compiled and interpreted.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -257,6 +261,82 @@ static void custom_cell_yaml(void **state) {
              "    next: {h: hn}\n    emit: [hn, e]\n",
              r ? 3 : 1, cells[r]);
     cgt_check(y, &(cgt_opts){.variants = r ? CGT_FUSED : CGT_FUSED | CGT_SYMBOLIC, .tol = 1e-4});
+  }
+}
+
+/* a model with lengths n (dtype lt) on layer `node` (a YAML flow mapping) of x [B, T, 5] */
+static void lengths_model(char *y, size_t size, int B, int T, const char *lt, const char *node,
+                          const char *outs) {
+  snprintf(y, size,
+           "seqc: 1\nname: m\ndims: {B: %d, T: %d}\n"
+           "inputs:\n  x: {dtype: f32, shape: [B, T, 5]}\n  n: {dtype: %s, shape: [B]}\n"
+           "outputs: [%s]\nnodes:\n  l: %s\n",
+           B, T, lt, outs, node);
+}
+
+static const char *const scan_cell_with_lengths =
+    "{op: scan, over: {x: x}, reverse: %s, lengths: n, "
+    "state: {h: {zeros: [B, 6]}, k: {zeros: [B, 6]}}, "
+    "body: {a: {op: linear, input: x, out_features: 6}, "
+    "b: {op: linear, input: h, out_features: 6, bias: false}, s: {op: add, inputs: [a, b]}, "
+    "hn: {op: tanh, input: s}, kn: {op: add, inputs: [k, hn]}}, "
+    "next: {h: hn, k: kn}, emit: [hn, s]}";
+
+/* layers and scans with lengths in [1, T], compiled against the interpreter */
+static void lengths_runs(void **state) {
+  (void)state;
+  static const char *const layers[] = {
+      "{op: lstm, input: x, hidden_size: 7, num_layers: 2, bidirectional: true, lengths: n}",
+      "{op: gru, input: x, hidden_size: 6, lengths: n}",
+      "{op: rnn, input: x, hidden_size: 8, nonlinearity: relu, bidirectional: true, lengths: n}",
+  };
+  static const char *const layer_outs[] = {"l, l.h_n, l.c_n", "l, l.h_n", "l, l.h_n"};
+  static const int batches[] = {1, 5};
+  char y[2048], node[1024];
+  for (int bi = 0; bi < 2; bi++)
+    for (int dt = 0; dt < 2; dt++) {
+      const char *lt = dt ? "i32" : "i64";
+      int B = batches[bi], T = 7;
+      for (int k = 0; k < 3; k++)
+        for (int sorted = 0; sorted < 2; sorted++) { /* sorted: kernels on the active rows */
+          lengths_model(y, sizeof y, B, T, lt, layers[k], layer_outs[k]);
+          cgt_check(y, &(cgt_opts){.variants = CGT_FUSED | CGT_SYMBOLIC,
+                                   .index_max = T,
+                                   .index_min = 1,
+                                   .sorted = sorted,
+                                   .seed = (uint64_t)(3 + k + 7 * bi + 17 * dt),
+                                   .tol = 1e-4});
+        }
+      for (int rev = 0; rev < 2; rev++) {
+        snprintf(node, sizeof node, scan_cell_with_lengths, rev ? "true" : "false");
+        lengths_model(y, sizeof y, B, T, lt, node, "l, l.s, l.h, l.k");
+        cgt_check(y, &(cgt_opts){.variants = CGT_FUSED | CGT_UNFUSED,
+                                 .index_max = T,
+                                 .index_min = 1,
+                                 .sorted = dt,
+                                 .seed = (uint64_t)(11 + rev + 5 * bi),
+                                 .tol = 1e-4});
+      }
+    }
+}
+
+/* a length of 0 or T+1 is a data error naming the row and the length */
+static void lengths_out_of_range(void **state) {
+  (void)state;
+  char y[2048];
+  static const int64_t bad[] = {0, 8};
+  static const char *const msgs[] = {"length 0 of row 2 in 'n' is outside [1, 7]",
+                                     "length 8 of row 2 in 'n' is outside [1, 7]"};
+  for (int k = 0; k < 2; k++) {
+    lengths_model(y, sizeof y, 3, 7, "i64",
+                  "{op: lstm, input: x, hidden_size: 5, bidirectional: true, lengths: n}",
+                  "l, l.h_n");
+    cgt_check(y, &(cgt_opts){.variants = CGT_FUSED,
+                             .index_max = 7,
+                             .index_min = 1,
+                             .bad_index = bad[k],
+                             .bad_pos = 2,
+                             .error = msgs[k]});
   }
 }
 
@@ -568,14 +648,23 @@ static void projection_split(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(tanh_cell),     cmocka_unit_test(lstm_cell),
-      cmocka_unit_test(gru_cell),      cmocka_unit_test(chunked),
-      cmocka_unit_test(one_step),      cmocka_unit_test(custom_cell_yaml),
-      cmocka_unit_test(unrolled),      cmocka_unit_test(code_size_independent_of_T),
-      cmocka_unit_test(unit_split),    cmocka_unit_test(unit_split_saves_barriers),
-      cmocka_unit_test(panel_weights), cmocka_unit_test(batch_step_barriers),
-      cmocka_unit_test(panel_plan),    cmocka_unit_test(split_steps),
+      cmocka_unit_test(tanh_cell),
+      cmocka_unit_test(lstm_cell),
+      cmocka_unit_test(gru_cell),
+      cmocka_unit_test(chunked),
+      cmocka_unit_test(one_step),
+      cmocka_unit_test(custom_cell_yaml),
+      cmocka_unit_test(unrolled),
+      cmocka_unit_test(code_size_independent_of_T),
+      cmocka_unit_test(unit_split),
+      cmocka_unit_test(unit_split_saves_barriers),
+      cmocka_unit_test(panel_weights),
+      cmocka_unit_test(batch_step_barriers),
+      cmocka_unit_test(panel_plan),
+      cmocka_unit_test(split_steps),
       cmocka_unit_test(projection_split),
+      cmocka_unit_test(lengths_runs),
+      cmocka_unit_test(lengths_out_of_range),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

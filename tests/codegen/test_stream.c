@@ -13,6 +13,11 @@
  * decoder). Also: the position advances by each piece, a reset starts over,
  * a failed run (an index out of range, a cache overflow) leaves the state as
  * it was, and a run with another batch size is refused until a reset.
+ * With lengths (SPEC 11, lengths_pieces): a row whose length ends in the
+ * second piece runs the first piece whole (length = the piece's T) and the
+ * rest in the second; a row whose length ends in the first piece has there
+ * the whole run's outputs and final state (its carried state), and a second
+ * piece would continue it (a length is at least 1, as in PyTorch).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -235,6 +240,122 @@ static void check_pieces(const char *yaml, int64_t T, int64_t imax, const int64_
 }
 
 static const int64_t uneven[] = {5, 1, 3, 1, 2};
+
+/* x [B, T, F] with lengths n (i64) as inputs, a new tensor of n */
+static seqrt_tensor lengths_of(int64_t a, int64_t b) {
+  seqrt_tensor n = {.dtype = SEQRT_I64, .rank = 1, .shape = {B}};
+  n.data = malloc(2 * sizeof(int64_t));
+  assert_non_null(n.data);
+  ((int64_t *)n.data)[0] = a;
+  ((int64_t *)n.data)[1] = b;
+  return n;
+}
+
+/* got's elements [from, to) of each row r (rows: dim `rows` of got, want alike)
+ * within 1e-4 of want's at the same place shifted by `shift` along axis 1 */
+static void same_part(const char *what, const seqrt_tensor *got, const seqrt_tensor *want, int row,
+                      int64_t from, int64_t to, int64_t shift) {
+  /* y [B, T, H]: row r, steps [from, to); h_n [1, B, H]: from = to = -1, the row's H */
+  const float *g = got->data, *w = want->data;
+  if (from < 0) {
+    int64_t H = got->shape[2];
+    for (int64_t j = 0; j < H; j++)
+      if (fabs(g[row * H + j] - w[row * H + j]) > 1e-4 * (1 + fabs(w[row * H + j]))) {
+        fprintf(stderr, "%s: row %d unit %lld: %g, want %g\n", what, row, (long long)j,
+                g[row * H + j], w[row * H + j]);
+        fail();
+      }
+    return;
+  }
+  int64_t H = got->shape[2], Tg = got->shape[1], Tw = want->shape[1];
+  for (int64_t t = from; t < to; t++)
+    for (int64_t j = 0; j < H; j++) {
+      float a = g[(row * Tg + t) * H + j], b = w[(row * Tw + t + shift) * H + j];
+      if (fabs(a - b) > 1e-4 * (1 + fabs(b))) {
+        fprintf(stderr, "%s: row %d step %lld unit %lld: %g, want %g\n", what, row, (long long)t,
+                (long long)j, a, b);
+        fail();
+      }
+    }
+}
+
+/*
+ * A carried LSTM with lengths, T = 12 in pieces of 5 and 7, compiled (1 and 2
+ * threads) and interpreted. Lengths {12, 9}: both rows end in the second
+ * piece: the pieces' lengths are {5, 5} then {7, 4}, and the outputs put end
+ * to end and the last piece's h_n, c_n are the whole run's. Lengths {12, 3}:
+ * row 1 ends in the first piece (lengths {5, 3}): its outputs there and the
+ * first piece's h_n, c_n of row 1 are the whole run's.
+ */
+static void lengths_pieces(void **state) {
+  (void)state;
+  streamer m;
+  open_streamer(&m,
+                "seqc: 1\nname: m\ndims: {B: 2, T: 12}\n"
+                "inputs:\n  x: {dtype: f32, shape: [B, T, 6]}\n  n: {dtype: i64, shape: [B]}\n"
+                "outputs: [l, l.h_n, l.c_n]\nnodes:\n"
+                "  l: {op: lstm, input: x, hidden_size: 8, carry: true, lengths: n}\n",
+                12, 10);
+  const ir_graph *ref = m.ref;
+  assert_int_equal(ref->ninputs, 2);
+  uint64_t rng = 7;
+  int64_t syms[IR_MAX_SYMS] = {B, 12};
+  seqrt_tensor x = cgt_random(&ref->values[ref->inputs[0]].type, syms, &rng, 10);
+  seqrt_tensor x1 = piece_of(&x, 0, 5), x2 = piece_of(&x, 5, 12);
+  static const int64_t cases[2][2] = {{12, 9}, {12, 3}};
+  seqrt_error err = {{0}};
+  for (int cs = 0; cs < 2; cs++) {
+    int64_t l0 = cases[cs][0], l1 = cases[cs][1];
+    seqrt_tensor n = lengths_of(l0, l1), n1 = lengths_of(5, l1 < 5 ? l1 : 5);
+    seqrt_tensor n2 = lengths_of(l0 - 5, l1 > 5 ? l1 - 5 : 1);
+    seqrt_tensor whole_in[2] = {x, n}, in1[2] = {x1, n1}, in2[2] = {x2, n2};
+    for (int nth = 0; nth <= 2; nth++) { /* 0: the interpreter */
+      seqrt_tensor whole[3], p1[3], p2[3];
+      ir_session *is = nth ? NULL : ir_session_new(ref);
+      seqrt_session *s = nth ? open_session(&m, 12, nth) : NULL;
+      int64_t s1[IR_MAX_SYMS] = {B, 5}, s2[IR_MAX_SYMS] = {B, 7};
+#define RUN(ins, outs, sy)                                                       \
+  do {                                                                           \
+    seqrt_tensor o[3];                                                           \
+    bool ok = nth ? seqrt_session_run(s, ins, o, &err) == 0                      \
+                  : ir_eval_run(is, sy, ins, cgt_get_param, &m.params, o, &err); \
+    if (!ok) fprintf(stderr, "lengths_pieces: %s\n", err.msg);                   \
+    assert_true(ok);                                                             \
+    if (nth) /* a session's outputs are its own until its next run */            \
+      keep(o, 3, outs);                                                          \
+    else                                                                         \
+      memcpy(outs, o, sizeof o);                                                 \
+  } while (0)
+      RUN(whole_in, whole, syms);
+      if (nth)
+        seqrt_session_reset(s);
+      else
+        ir_session_reset(is);
+      RUN(in1, p1, s1);
+      RUN(in2, p2, s2);
+#undef RUN
+      for (int row = 0; row < B; row++) {
+        same_part("first piece", &p1[0], &whole[0], row, 0, 5, 0);
+        if (cs == 1 && row == 1) { /* ended in the first piece */
+          same_part("h_n after the first piece", &p1[1], &whole[1], row, -1, -1, 0);
+          same_part("c_n after the first piece", &p1[2], &whole[2], row, -1, -1, 0);
+          continue;
+        }
+        same_part("second piece", &p2[0], &whole[0], row, 0, 7, 5);
+        same_part("h_n", &p2[1], &whole[1], row, -1, -1, 0);
+        same_part("c_n", &p2[2], &whole[2], row, -1, -1, 0);
+      }
+      free_all(whole, 3);
+      free_all(p1, 3);
+      free_all(p2, 3);
+      if (s) seqrt_session_free(s);
+      if (is) ir_session_free(is);
+    }
+    free(n.data), free(n1.data), free(n2.data);
+  }
+  free(x.data), free(x1.data), free(x2.data);
+  close_streamer(&m);
+}
 
 static void lstm_pieces(void **state) {
   (void)state;
@@ -580,6 +701,7 @@ static void other_batch_needs_reset(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(lstm_pieces),
+      cmocka_unit_test(lengths_pieces),
       cmocka_unit_test(gru_and_rnn_pieces),
       cmocka_unit_test(scan_pieces),
       cmocka_unit_test(memformer_pieces),

@@ -12,6 +12,13 @@ the weights file is their state_dict; the peephole LSTM (SPEC section 2) is a
 small module written here in torch ops with the same parameter names; `scan`
 runs its body once per step with the body's layers in a nested ModuleDict
 named after the scan, so their weights are SCAN.NODE.PARAM.
+
+`lengths` (SPEC 11): the layers run on pack_padded_sequence(x, lengths,
+batch_first=True, enforce_sorted=False) and pad_packed_sequence(...,
+total_length=T), PyTorch's own ragged path; a scan with lengths is written
+out by hand here: at step t row b is active iff t < lengths[b], an inactive
+row keeps its state and emits 0. An input spec 'i64[B]=5,1,7' holds exactly
+those values (lengths chosen by the case, not drawn).
 """
 import argparse
 import os
@@ -118,14 +125,21 @@ class Reference(gen.Reference):
         else:
             make = lambda: nn.LSTM(proj_size=proj, **kw)  # noqa: E731
         m = self.module(name, make)
-        B = x.shape[0]
+        B, T = x.shape[0], x.shape[1]
         h0 = env[a["h0"]] if "h0" in a else torch.zeros(L * D, B, P)
+        inp = x
+        if "lengths" in a:  # PyTorch's ragged batch: packed, run, padded back
+            inp = nn.utils.rnn.pack_padded_sequence(
+                x, env[a["lengths"]].to(torch.int64).cpu(), batch_first=True,
+                enforce_sorted=False)
         if op == "lstm":
             c0 = env[a["c0"]] if "c0" in a else torch.zeros(L * D, B, H)
-            y, (hn, cn) = m(x, (h0, c0))
+            y, (hn, cn) = m(inp, (h0, c0))
             env[name + ".c_n"] = cn
         else:
-            y, hn = m(x, h0)
+            y, hn = m(inp, h0)
+        if "lengths" in a:
+            y, _ = nn.utils.rnn.pad_packed_sequence(y, batch_first=True, total_length=T)
         env[name + ".h_n"] = hn
         return y
 
@@ -147,6 +161,7 @@ class Reference(gen.Reference):
         body = Reference({"nodes": a["body"]}, self.gen)
         body.mods = self.mods[name]
         got = {e: [None] * steps for e in emits}
+        lengths = env[a["lengths"]].to(torch.int64) if "lengths" in a else None
         for j in range(steps):
             s = steps - 1 - j if reverse else j
             benv = dict(env)
@@ -155,9 +170,18 @@ class Reference(gen.Reference):
                 benv[k] = x[:, s] if chunk == 1 else x[:, s * chunk:(s + 1) * chunk]
             for n, node in a["body"].items():
                 benv[n] = body.node(n, dict(node), benv, dims)
+            nxt = {k: benv[v] for k, v in a["next"].items()}
+            if lengths is not None:  # row b is active at step s iff s < lengths[b]
+                on = s < lengths
+                for e in emits:
+                    v = benv[e]
+                    benv[e] = torch.where(on.view(-1, *[1] * (v.dim() - 1)), v,
+                                          torch.zeros_like(v))
+                nxt = {k: torch.where(on.view(-1, *[1] * (v.dim() - 1)), v, state[k])
+                       for k, v in nxt.items()}
             for e in emits:
                 got[e][s] = benv[e]
-            state = {k: benv[v] for k, v in a["next"].items()}
+            state = nxt
         first = None
         for e in emits:
             parts = got[e]
@@ -169,14 +193,27 @@ class Reference(gen.Reference):
         return first if first is not None else next(iter(state.values()))
 
 
-# gen.py's writer, with this reference
+def make_input(kind, shape, opts, dims, g):
+    """gen.py's inputs, plus 'i64[B]=5,1,7': exactly those values"""
+    if opts.startswith("="):
+        vals = [int(v) for v in opts[1:].split(",")]
+        size = [dims[d] if isinstance(d, str) else d for d in shape]
+        assert size == [len(vals)], f"{vals} do not fill {size}"
+        return torch.tensor(vals, dtype=torch.int32 if kind == "i32" else torch.int64)
+    return GEN_MAKE_INPUT(kind, shape, opts, dims, g)
+
+
+GEN_MAKE_INPUT = gen.make_input
+
+
+# gen.py's writer, with this reference and these inputs
 def write_case(name, text, specs, dims):
-    saved = gen.Reference
-    gen.Reference = Reference
+    saved = gen.Reference, gen.make_input
+    gen.Reference, gen.make_input = Reference, make_input
     try:
         gen.write_case(name, text, specs, dims)
     finally:
-        gen.Reference = saved
+        gen.Reference, gen.make_input = saved
 
 
 def define_cases():
@@ -273,6 +310,33 @@ def define_cases():
                           "ks": {"op": "mul", "inputs": ["kn", 0.5]}},
                  "next": {"h": "hn", "k": "ks"}, "emit": ["hn"]})],
       outputs=["cell", "cell.h", "cell.k"])
+    # lengths (SPEC 11): PyTorch's packed sequences; unsorted, one row of full length
+    c("lstm_lengths_bidir_stacked", {"x": "f32[B,T,5]", "n": "i64[B]=3,7,1,5"},
+      [("l", {"op": "lstm", "input": "x", "hidden_size": 7, "num_layers": 2,
+              "bidirectional": True, "lengths": "n"})], outputs=["l", "l.h_n", "l.c_n"],
+      dims={"B": 4, "T": 7})
+    c("gru_lengths_h0", {"x": "f32[B,T,5]", "h": "f32[1,B,6]", "n": "i32[B]=2,6,4"},
+      [("g", {"op": "gru", "input": "x", "hidden_size": 6, "h0": "h", "lengths": "n"})],
+      outputs=["g", "g.h_n"], dims={"B": 3, "T": 6})
+    c("rnn_relu_lengths", {"x": "f32[B,T,5]", "n": "i64[B]=4,9,1,6,9"},
+      [("r", {"op": "rnn", "input": "x", "hidden_size": 8, "nonlinearity": "relu",
+              "lengths": "n"})], outputs=["r", "r.h_n"], dims={"B": 5, "T": 9})
+    c("lstm_lengths_b1", {"x": "f32[B,T,4]", "n": "i64[B]=3"},
+      [("l", {"op": "lstm", "input": "x", "hidden_size": 5, "bidirectional": True,
+              "lengths": "n"})], outputs=["l", "l.h_n", "l.c_n"], dims={"B": 1, "T": 6})
+    # sorted, longest first (enforce_sorted=True's order): the steps run on the active rows only
+    c("gru_lengths_sorted_bidir", {"x": "f32[B,T,5]", "n": "i64[B]=9,7,4,4,1"},
+      [("g", {"op": "gru", "input": "x", "hidden_size": 6, "num_layers": 2,
+              "bidirectional": True, "lengths": "n"})], outputs=["g", "g.h_n"],
+      dims={"B": 5, "T": 9})
+    for rev in (False, True):
+        c("scan_lengths" + ("_reverse" if rev else ""),
+          {"x": "f32[B,T,5]", "h0": "f32[B,6]", "n": "i64[B]=2,7,5"},
+          [("cell", {"op": "scan", "over": {"x": "x"}, "reverse": rev, "lengths": "n",
+                     "state": {"h": "h0", "k": {"zeros": ["B", 6]}},
+                     "body": dict(cell, kn={"op": "add", "inputs": ["k", "hn"]}),
+                     "next": {"h": "hn", "k": "kn"}, "emit": ["hn", "s"]})],
+          outputs=["cell", "cell.s", "cell.h", "cell.k"], dims={"B": 3, "T": 7})
     # the models/ files
     gen.model_case("models/rnn.yaml", {"x": "f32[B,T,32]"}, {"B": 2, "T": 9})
     gen.model_case("models/birnn_stacked.yaml", {"x": "f32[B,T,32]"}, {"B": 2, "T": 9})
@@ -282,7 +346,8 @@ def define_cases():
     gen.model_case("models/lstm_peephole.yaml", {"x": "f32[B,T,32]"}, {"B": 2, "T": 9})
     gen.model_case("models/gru.yaml", {"x": "f32[B,T,32]"}, {"B": 2, "T": 9})
     gen.model_case("models/scan_cell.yaml", {"x": "f32[B,T,32]"}, {"B": 2, "T": 9})
-    gen.model_case("models/lstm_classifier.yaml", {"tokens": "i32[B,T]<1000"}, {"B": 3, "T": 11})
+    gen.model_case("models/lstm_classifier.yaml",
+                   {"tokens": "i32[B,T]<1000", "lengths": "i64[B]=11,4,7"}, {"B": 3, "T": 11})
 
 
 def ours(name):

@@ -308,6 +308,16 @@ static void test_verifier(void **state) {
   free(out);
   g->values[res].type = T_(SB, 2);
 
+  /* lengths=1 needs an integer [B] first capture (here the f32 [2] weight) */
+  ir_set_attr_int(g, node, "lengths", 1);
+  f = open_memstream(&out, &len);
+  assert_false(ir_verify(g, "test", f));
+  fclose(f);
+  assert_non_null(strstr(out, "node 1 (cell, scan): lengths=1 but input 2 is no integer [B]"));
+  free(out);
+  ir_set_attr_int(g, node, "lengths", 0);
+  assert_true(ir_verify(g, "test", stderr));
+
   /* a broken node inside the body is reported with the scan as its place */
   ir_node *tn = &b->nodes[b->nnodes - 1];
   tn->inputs[0] = 999;
