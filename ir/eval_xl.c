@@ -133,3 +133,49 @@ bool ir_eval_xl(const ir_node *n, const seqrt_tensor *in, int64_t position, seqr
   (void)K;
   return true;
 }
+
+bool ir_eval_rel_attention(const ir_node *n, const seqrt_tensor *in, seqrt_tensor *out,
+                           seqrt_error *err) {
+  const seqrt_tensor *q = &in[0], *k = &in[1], *v = &in[2], *rk = &in[3];
+  int64_t B = q->shape[0], H = q->shape[1], C = q->shape[2], dh = q->shape[3];
+  int64_t M = ir_attr_int(n, "mem"), K = k->shape[2];
+  bool same = ir_attr_int(n, "same_length") != 0;
+  double scale = ir_attr_float(n, "scale");
+  if (K != M + C || rk->shape[1] != K)
+    return ir_eval_fail(err, "internal error: rel_attention '%s': %lld keys for M %lld, C %lld",
+                        n->name, (long long)K, (long long)M, (long long)C);
+  const float *u = in[4].data, *w = in[5].data;
+  double *p = malloc(sizeof(double) * (size_t)(K + 1));
+  if (!p) return ir_eval_fail(err, "out of memory");
+  for (int64_t b = 0; b < B; b++) {
+    int64_t pos0 = in[6].dtype == SEQRT_I32 ? ((const int32_t *)in[6].data)[b * C]
+                                             : ((const int64_t *)in[6].data)[b * C];
+    int64_t mlen = pos0 < M ? pos0 : M;
+    for (int64_t h = 0; h < H; h++)
+      for (int64_t i = 0; i < C; i++) {
+        const float *qi = (const float *)q->data + ((b * H + h) * C + i) * dh;
+        double mx = -INFINITY, sum = 0;
+        for (int64_t j = 0; j < K; j++) {
+          p[j] = -INFINITY;
+          if (j < M - mlen || j > i + M || (same && j <= i)) continue;
+          const float *kj = (const float *)k->data + ((b * H + h) * K + j) * dh;
+          const float *r = (const float *)rk->data + (h * K + (i + M - j)) * dh;
+          double s = 0;
+          for (int64_t e = 0; e < dh; e++)
+            s += ((double)qi[e] + u[h * dh + e]) * kj[e] + ((double)qi[e] + w[h * dh + e]) * r[e];
+          p[j] = s * scale;
+          if (p[j] > mx) mx = p[j];
+        }
+        for (int64_t j = 0; j < K; j++) sum += p[j] = p[j] == -INFINITY ? 0 : exp(p[j] - mx);
+        float *o = (float *)out->data + ((b * H + h) * C + i) * dh;
+        for (int64_t e = 0; e < dh; e++) {
+          double a = 0;
+          for (int64_t j = 0; j < K; j++)
+            if (p[j] != 0) a += p[j] * ((const float *)v->data)[((b * H + h) * K + j) * dh + e];
+          o[e] = (float)(sum > 0 ? a / sum : 0.0);
+        }
+      }
+  }
+  free(p);
+  return true;
+}
