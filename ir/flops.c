@@ -37,15 +37,17 @@ static double mha_flops(double B, double tq, double tk, double E, bool causal, i
 static double layer_flops(const ir_graph *g, const ir_node *n, const int64_t *syms) {
   double B = dim_of(g, n->inputs[0], 0, syms), T = dim_of(g, n->inputs[0], 1, syms);
   double E = dim_of(g, n->inputs[0], 2, syms);
-  if (n->op == IR_OP_TRANSFORMER_XL) { /* per segment and layer, keys M + C (memory full):
-                                        * qkv of the keys, r_net of their distances, the
-                                        * scores' two terms and the weighted sum, o_net, ff */
+  if (n->op == IR_OP_TRANSFORMER_XL) { /* as decompose_xl.c's expansion counts: per
+                                        * segment, row and layer, keys M + C (the memory
+                                        * full): qkv of the keys, the scores' two terms
+                                        * and the weighted sum, o_net, the feed-forward;
+                                        * and r_net of the M + C distances once a layer */
     ir_xl_cfg c = ir_xl_cfg_of(n);
     double K = (double)(c.mem_len + c.segment), Cs = (double)c.segment;
     double Eh = (double)(c.n_head * c.d_head), Fi = (double)c.d_inner;
-    double per = 2.0 * E * K * 3.0 * Eh + 2.0 * E * K * Eh + 6.0 * Eh * Cs * K +
-                 2.0 * Eh * E * Cs + 4.0 * E * Fi * Cs;
-    return B * (T / Cs) * (double)c.layers * per;
+    double per = 2.0 * E * K * 3.0 * Eh + 6.0 * Eh * Cs * K + 2.0 * Eh * E * Cs +
+                 4.0 * E * Fi * Cs;
+    return (double)c.layers * (B * (T / Cs) * per + 2.0 * E * K * Eh);
   }
   if (n->op == IR_OP_MEMORY_WRITE) { /* T = k slots; the projections of M and of the C rows,
                                       * scores and weighted sums on 1 + C keys, out_proj */

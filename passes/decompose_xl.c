@@ -17,7 +17,8 @@
  *
  * rel_attention derives the memory's valid rows from the segment's first
  * position, so the first segments (and a carried run) see only what was
- * written. WIP: mem_len 0 is not expanded yet.
+ * written. With mem_len 0 there is no memory state: keys are the segment's,
+ * and the memories' value (zero rows) is the input's.
  */
 #include <math.h>
 #include <stdio.h>
@@ -118,11 +119,6 @@ int pass_expand_xl(ir_graph *g, int i, ir_diags *d) {
   int *params = malloc(sizeof(int) * (size_t)nparams);
   IR_ASSERT(params);
   for (int k = 0; k < nparams; k++) params[k] = n->inputs[2 + k];
-  if (M == 0) {
-    ir_error(d, loc, "transformer_xl '%s': mem_len 0 is not compiled yet", name);
-    free(params);
-    return i + 1;
-  }
   out o = {.g = g, .pos = i, .name = name, .loc = loc, .d = d};
 
   /* top: positions, the distance table per layer, the memories */
@@ -141,8 +137,10 @@ int pass_expand_xl(ir_graph *g, int i, ir_diags *d) {
     static const int64_t perm[3] = {1, 0, 2};
     snprintf(s, sizeof s, "layers.%lld.rk", (long long)l);
     rk[l] = transpose(&o, s, r, 3, perm);
-    snprintf(s, sizeof s, "layers.%lld.mem", (long long)l);
-    mem[l] = select_(&o, s, mems, 0, l);
+    if (M > 0) {
+      snprintf(s, sizeof s, "layers.%lld.mem", (long long)l);
+      mem[l] = select_(&o, s, mems, 0, l);
+    }
   }
 
   /* the body */
@@ -156,8 +154,9 @@ int pass_expand_xl(ir_graph *g, int i, ir_diags *d) {
   int bx = ir_add_input(b, "x", C > 1 ? seg : step, loc);
   int bp = ir_add_input(b, "positions", C > 1 ? pseg : pstep, loc);
   int bmem[64];
+  int64_t nmem = M > 0 ? L : 0; /* the memory states */
   ir_type mt = {.dtype = IR_F32, .rank = 3, .dims = {Bd, ir_dim_const(M), ir_dim_const(D)}};
-  for (int64_t l = 0; l < L; l++) bmem[l] = body_input(b, g, mem[l], mt, loc);
+  for (int64_t l = 0; l < nmem; l++) bmem[l] = body_input(b, g, mem[l], mt, loc);
   /* captures: each layer's params but r_net, and its rk */
   int ncap = 0, cap_outer[64 * IR_XL_NPARAMS], cap_body[64 * IR_XL_NPARAMS];
   for (int64_t l = 0; l < L; l++) {
@@ -185,9 +184,12 @@ int pass_expand_xl(ir_graph *g, int i, ir_diags *d) {
     at += IR_XL_NPARAMS;
     char s[96];
 #define S(what) (snprintf(s, sizeof s, "layers.%lld.%s", (long long)l, what), s)
-    int cat = put(&bo, IR_OP_CONCAT, S("cat"), (int[]){bmem[l], h}, 2);
-    ir_set_attr_int(b, cat, "dim", 1);
-    cat = typed(&bo, cat);
+    int cat = h;
+    if (M > 0) {
+      cat = put(&bo, IR_OP_CONCAT, S("cat"), (int[]){bmem[l], h}, 2);
+      ir_set_attr_int(b, cat, "dim", 1);
+      cat = typed(&bo, cat);
+    }
     int qkv = linear(&bo, S("qkv"), cat, w[IR_XL_QKV], -1);
     ir_dim hd[5] = {Bd, ir_dim_const(K), ir_dim_const(3), ir_dim_const(H), ir_dim_const(dh)};
     int r = reshape(&bo, S("heads"), qkv, 5, hd);
@@ -213,43 +215,45 @@ int pass_expand_xl(ir_graph *g, int i, ir_diags *d) {
     f = linear(&bo, S("CoreNet.3"), typed(&bo, rl), w[IR_XL_FF3_W], w[IR_XL_FF3_B]);
     h = norm(&bo, S("pos_ff.layer_norm"), op2(&bo, IR_OP_ADD, S("ff_add"), o1, f),
              w[IR_XL_FF_NORM_W], w[IR_XL_FF_NORM_B], c.eps);
-    next[l] = slice(&bo, S("next_mem"), cat, 1, C, K);
+    if (M > 0) next[l] = slice(&bo, S("next_mem"), cat, 1, C, K);
 #undef S
   }
   ir_add_output(b, "y", C > 1 ? h : reshape(&bo, "step", h, 2, step.dims));
-  for (int64_t l = 0; l < L; l++) ir_add_output(b, "mem", next[l]);
+  for (int64_t l = 0; l < nmem; l++) ir_add_output(b, "mem", next[l]);
 
   /* the scan: over x and the positions, the memories, then the captures */
-  int nin = 2 + (int)L + ncap;
+  int nin = 2 + (int)nmem + ncap;
   int *ins = malloc(sizeof(int) * (size_t)nin);
   IR_ASSERT(ins);
   ins[0] = x, ins[1] = pos;
-  for (int64_t l = 0; l < L; l++) ins[2 + l] = mem[l];
-  for (int k = 0; k < ncap; k++) ins[2 + L + k] = cap_outer[k];
-  int sn = pass_put_n(&o, IR_OP_SCAN, "segments", ins, nin, 1 + (int)L);
+  for (int64_t l = 0; l < nmem; l++) ins[2 + l] = mem[l];
+  for (int k = 0; k < ncap; k++) ins[2 + nmem + k] = cap_outer[k];
+  int sn = pass_put_n(&o, IR_OP_SCAN, "segments", ins, nin, 1 + (int)nmem);
   free(ins);
   g->nodes[sn].body = b;
   ir_set_attr_int(g, sn, "nover", 2);
-  ir_set_attr_int(g, sn, "nstate", L);
+  ir_set_attr_int(g, sn, "nstate", nmem);
   ir_set_attr_int(g, sn, "reverse", 0);
   ir_set_attr_int(g, sn, "chunk", C);
   IR_ASSERT(ir_infer_node(g, sn, d));
   int y = g->nodes[sn].outputs[0];
 
-  /* the final memories stacked [L, B, M, D] */
-  int stack[64];
-  for (int64_t l = 0; l < L; l++) {
+  /* the final memories stacked [L, B, M, D] (no memory: the input's empty rows) */
+  int stack[64], mems_out = mems;
+  for (int64_t l = 0; l < nmem; l++) {
     ir_dim sd[4] = {ir_dim_const(1), Bd, ir_dim_const(M), ir_dim_const(D)};
     char s[64];
     snprintf(s, sizeof s, "layers.%lld.mem_out", (long long)l);
     stack[l] = reshape(&o, s, g->nodes[sn].outputs[1 + l], 4, sd);
   }
-  int mo = put(&o, IR_OP_CONCAT, "mems", stack, (int)L);
-  ir_set_attr_int(g, mo, "dim", 0);
-  int mems_out = typed(&o, mo);
+  if (nmem > 0) {
+    int mo = put(&o, IR_OP_CONCAT, "mems", stack, (int)L);
+    ir_set_attr_int(g, mo, "dim", 0);
+    mems_out = typed(&o, mo);
+    g->values[mems_out].name = g->values[m_old].name;
+  }
 
   g->values[y].name = g->values[y_old].name;
-  g->values[mems_out].name = g->values[m_old].name;
   g->nodes[o.pos].dead = true; /* the layer, moved down */
   ir_replace_uses(g, y_old, y);
   ir_replace_uses(g, m_old, mems_out);

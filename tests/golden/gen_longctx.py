@@ -102,6 +102,8 @@ XL_CASES = [
     ("xl_clamp_same_length", dict(num_layers=2, n_head=2, d_head=4, d_inner=16, mem_len=6,
                                   segment=4, clamp_len=3, same_length=True), 2, 16, 8,
      "transformer_xl: clamp_len 3 and same_length"),
+    ("xl_no_memory", dict(num_layers=1, n_head=2, d_head=3, d_inner=8, mem_len=0, segment=4),
+     2, 12, 6, "transformer_xl: mem_len 0 (each segment alone)"),
     ("xl_long", dict(num_layers=2, n_head=2, d_head=8, d_inner=32, mem_len=32, segment=25),
      1, 1000, 16, "transformer_xl: T = 1000 in 40 segments of 25, mem_len 32"),
 ]

@@ -4,7 +4,8 @@
  * layer op straight from SPEC's text (ir/eval_xl.c), and rel_attention from
  * its own definition, so the numbers before and after decompose must agree:
  * memory below and above the segment, clamp_len, same_length, a segment of
- * one row. No layer op may be left.
+ * one row, no memory. No layer op may be left, and the FLOP count must not
+ * move.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -36,8 +37,12 @@ static void check(const char *attrs) {
            "d_inner: 16, %s}\n",
            attrs);
   ir_graph *g = load_yaml(src);
+  double flops = ir_graph_flops(g, SYMS);
   check_pass_numbers(g, pass_decompose, "decompose", SYMS, 1);
   no_layers(g);
+  double after = ir_graph_flops(g, SYMS);
+  if (fabs(after - flops) > 1e-9 * flops)
+    fail_msg("flops %.17g before decompose, %.17g after", flops, after);
   ir_graph_free(g);
 }
 
@@ -47,6 +52,7 @@ static void memories(void **state) {
   check("mem_len: 8, segment: 3");
   check("mem_len: 5, segment: 4, clamp_len: 2, same_length: true");
   check("mem_len: 2, segment: 1");
+  check("mem_len: 0, segment: 6");
 }
 
 int main(void) {
