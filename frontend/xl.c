@@ -92,6 +92,8 @@ int fe_lower_transformer_xl(fe_ctx *L) {
   ir_set_attr_int(L->g, n, "same_length", c.same_length);
   ir_set_attr_float(L->g, n, "eps", c.eps);
   char full[256];
+  snprintf(full, sizeof full, "%s.pos_emb.inv_freq", fe_cur_name(L));
+  ir_add_ignored(L->g, full); /* the buffer KY and HF files hold: R is computed here */
   snprintf(full, sizeof full, "%s.mems", fe_cur_name(L));
   L->g->values[L->g->nodes[n].outputs[1]].name = ir_strdup(L->g, full);
   if (carry) fe_carry_out(L, mems, L->g->nodes[n].outputs[1]);

@@ -298,6 +298,9 @@ struct ir_graph {
                              default T; SPEC 9), -1 if the model has none */
   bool streams;           /* some node carries a state or caches keys (SPEC 9): each run
                              continues the previous one, and advances the position */
+  const char **ignored;   /* weights-file names accepted and not read (SPEC 10's
+                           * NODE.pos_emb.inv_freq), in the graph's memory */
+  int nignored;           /* length of ignored */
   ir_graph *parent;       /* enclosing graph of a body, NULL at top level */
   ir_buffer *buffers;     /* plan_memory's plan (top level only), NULL before */
   int nbuffers;
@@ -422,6 +425,8 @@ bool ir_node_is_view(const ir_graph *g, const ir_node *n);
 const ir_node *ir_paired_scan(const ir_graph *g, int i);
 /* deep copy (bodies included) */
 ir_graph *ir_graph_clone(const ir_graph *g);
+/* names a weights file may hold that no parameter reads, without a warning */
+void ir_add_ignored(ir_graph *g, const char *name);
 
 /* ---- shape inference (infer.c) ---- */
 

@@ -68,7 +68,7 @@ CASES = [
 XL_NODE = "xl"
 
 
-def xl_case(name, cfg, B, T, D, comment):
+def xl_case(name, cfg, B, T, D, comment, inv_freq=False):
     g = torch.Generator().manual_seed(gen.case_seed(name))
     w32 = {k: v.to(torch.float32) for k, v in ref.xl_weights(cfg, D, g).items()}
     x32 = torch.randn(B, T, D, generator=g, dtype=torch.float32)
@@ -84,8 +84,11 @@ def xl_case(name, cfg, B, T, D, comment):
                           [XL_NODE], [(XL_NODE, attrs)], comment)
     with open(os.path.join(d, "model.yaml"), "w") as f:
         f.write(text)
-    gen.write_safetensors(os.path.join(d, "weights.safetensors"),
-                          {XL_NODE + "." + k: v for k, v in w32.items()})
+    weights = {XL_NODE + "." + k: v for k, v in w32.items()}
+    if inv_freq:  # the buffer KY's and HF's files hold, which SPEC 10 accepts and ignores
+        weights[XL_NODE + ".pos_emb.inv_freq"] = (
+            1 / (10000 ** (torch.arange(0.0, D, 2.0) / D))).to(torch.float32)
+    gen.write_safetensors(os.path.join(d, "weights.safetensors"), weights)
     gen.write_safetensors(os.path.join(d, "input.safetensors"), {"x": x32})
     gen.write_safetensors(os.path.join(d, "expected.safetensors"), {XL_NODE: y.to(torch.float32)})
 
@@ -95,7 +98,8 @@ XL_CASES = [
      1, 6, 8, "transformer_xl: one segment (the memory never read)"),
     ("xl_mem_below_segment", dict(num_layers=2, n_head=2, d_head=4, d_inner=16, mem_len=3,
                                   segment=5), 3, 20, 8,
-     "transformer_xl: mem_len 3 below the segment 5, four segments, batch 3"),
+     "transformer_xl: mem_len 3 below the segment 5, four segments, batch 3 (the weights "
+     "file also holds pos_emb.inv_freq)"),
     ("xl_mem_above_segment", dict(num_layers=2, n_head=2, d_head=4, d_inner=16, mem_len=9,
                                   segment=4), 3, 16, 8,
      "transformer_xl: mem_len 9 above the segment 4"),
@@ -114,7 +118,7 @@ def main():
     for name, cfg, B, T, D, comment in CASES:
         memformer_case(name, cfg, B, T, D, comment)
     for name, cfg, B, T, D, comment in XL_CASES:
-        xl_case(name, cfg, B, T, D, comment)
+        xl_case(name, cfg, B, T, D, comment, inv_freq=name == "xl_mem_below_segment")
     print(f"wrote {len(CASES) + len(XL_CASES)} cases to {os.path.relpath(gen.CASES, gen.ROOT)}")
 
 
