@@ -185,6 +185,7 @@ static int check_unused_params(const ir_graph *g, seqrt_st_file *w, const run_ar
   for (int k = 0; k < seqrt_st_count(w); k++) {
     const char *name = seqrt_st_name(w, k);
     bool used = false;
+    for (int i = 0; i < g->nignored && !used; i++) used = !strcmp(g->ignored[i], name);
     for (int v = 0; v < g->nvalues && !used; v++)
       used = g->values[v].kind == IR_VAL_PARAM && g->values[v].name &&
              !strcmp(g->values[v].name, name);

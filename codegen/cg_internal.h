@@ -323,6 +323,8 @@ void cg_emit_embed(cg_ctx *c, const ir_node *n);
 void cg_emit_state(cg_ctx *c, const ir_node *n);
 /* attention.c: tiled attention with online softmax (memory linear in T) */
 void cg_emit_attention(cg_ctx *c, const ir_node *n);
+/* rel_attention.c: Transformer-XL's attention on a segment, row by row */
+void cg_emit_rel_attention(cg_ctx *c, const ir_node *n);
 /* conv1d.c: nn.Conv1d over batch-first [B, T, C] */
 void cg_emit_conv1d(cg_ctx *c, const ir_node *n);
 

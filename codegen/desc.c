@@ -67,6 +67,11 @@ seqrt_model_desc *cg_desc_new(const ir_graph *g, const int64_t *bind_syms) {
   IR_ASSERT(is_static);
   for (int i = 0; i < g->ninputs; i++) is_static[i] = g->values[g->inputs[i]].is_static;
   d->input_static = is_static;
+  d->nignored = g->nignored;
+  const char **ignored = calloc((size_t)g->nignored + 1, sizeof *ignored);
+  IR_ASSERT(ignored);
+  for (int i = 0; i < g->nignored; i++) ignored[i] = dup(g->ignored[i]);
+  d->ignored = ignored;
 
   d->nbufs = g->nbuffers;
   seqrt_buffer_desc *bufs = calloc((size_t)g->nbuffers + 1, sizeof *bufs);
@@ -125,6 +130,8 @@ void cg_desc_free(seqrt_model_desc *d) {
   free((void *)d->bufs);
   free((void *)d->inputs);
   free((void *)d->input_static);
+  for (int i = 0; i < d->nignored; i++) free((char *)d->ignored[i]);
+  free((void *)d->ignored);
   for (int i = 0; i < d->noutputs; i++) free((char *)d->output_names[i]);
   free((void *)d->output_names);
   free((void *)d->outputs);

@@ -72,6 +72,9 @@ void cg_emit_kernel(cg_ctx *c, const ir_node *n) {
     case IR_OP_ATTENTION:
       cg_emit_attention(c, n);
       return;
+    case IR_OP_REL_ATTENTION:
+      cg_emit_rel_attention(c, n);
+      return;
     case IR_OP_CONV1D:
       cg_emit_conv1d(c, n);
       return;

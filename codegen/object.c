@@ -57,8 +57,8 @@ static void init_types(desc_types *t, LLVMContextRef llvm, LLVMModuleRef mod, co
   t->symdef = LLVMStructTypeInContext(llvm, def, 6, 0);
   LLVMTypeRef d[] = {t->i32, t->ptr, t->i32, t->ptr, t->ptr, t->ptr, t->i32, t->ptr, t->i32, t->ptr,
                      t->i32, t->ptr, t->ptr, t->ptr, t->ptr, t->i32, t->ptr, t->i32, t->ptr,
-                     t->i32, t->i32, t->ptr};
-  t->desc = LLVMStructTypeInContext(llvm, d, 22, 0);
+                     t->i32, t->i32, t->ptr, t->i32, t->ptr};
+  t->desc = LLVMStructTypeInContext(llvm, d, 24, 0);
 }
 
 static LLVMValueRef i32c(desc_types *t, int64_t v) { return LLVMConstInt(t->i32, (uint64_t)v, 1); }
@@ -194,9 +194,11 @@ static void add_descriptor(desc_types *t, const seqrt_model_desc *d, LLVMValueRe
       i32c(t, d->position_sym),
       i32c(t, d->streaming),
       i32_array(t, d->input_static, d->ninputs),
+      i32c(t, d->nignored),
+      str_array(t, d->ignored, d->nignored),
   };
   LLVMValueRef gv = LLVMAddGlobal(t->mod, t->desc, oo->symbol);
-  LLVMSetInitializer(gv, LLVMConstNamedStruct(t->desc, f, 22));
+  LLVMSetInitializer(gv, LLVMConstNamedStruct(t->desc, f, 24));
   LLVMSetGlobalConstant(gv, 1);
   LLVMSetAlignment(gv, 8);
   if (oo->alias) LLVMAddAlias2(t->mod, t->desc, 0, gv, oo->alias);

@@ -493,6 +493,10 @@ static const fe_op ops[] = {
      "src tgt num_encoder_layers num_decoder_layers src_key_padding_mask tgt_key_padding_mask "
      "memory_key_padding_mask " LAYER_KEYS,
      fe_lower_transformer},
+    {"transformer_xl",
+     "input num_layers n_head d_head d_inner mem_len segment clamp_len same_length "
+     "layer_norm_eps d_model carry",
+     fe_lower_transformer_xl},
     {"memformer_encoder",
      "input num_layers nhead dim_feedforward num_slots segment write_temperature activation "
      "layer_norm_eps d_model carry",

@@ -37,6 +37,18 @@ static double mha_flops(double B, double tq, double tk, double E, bool causal, i
 static double layer_flops(const ir_graph *g, const ir_node *n, const int64_t *syms) {
   double B = dim_of(g, n->inputs[0], 0, syms), T = dim_of(g, n->inputs[0], 1, syms);
   double E = dim_of(g, n->inputs[0], 2, syms);
+  if (n->op == IR_OP_TRANSFORMER_XL) { /* as decompose_xl.c's expansion counts: per
+                                        * segment, row and layer, keys M + C (the memory
+                                        * full): qkv of the keys, the scores' two terms
+                                        * and the weighted sum, o_net, the feed-forward;
+                                        * and r_net of the M + C distances once a layer */
+    ir_xl_cfg c = ir_xl_cfg_of(n);
+    double K = (double)(c.mem_len + c.segment), Cs = (double)c.segment;
+    double Eh = (double)(c.n_head * c.d_head), Fi = (double)c.d_inner;
+    double per = 2.0 * E * K * 3.0 * Eh + 6.0 * Eh * Cs * K + 2.0 * Eh * E * Cs +
+                 4.0 * E * Fi * Cs;
+    return (double)c.layers * (B * (T / Cs) * per + 2.0 * E * K * Eh);
+  }
   if (n->op == IR_OP_MEMORY_WRITE) { /* T = k slots; the projections of M and of the C rows,
                                       * scores and weighted sums on 1 + C keys, out_proj */
     double C = dim_of(g, n->inputs[1], 1, syms);
@@ -67,6 +79,8 @@ static double node_flops(const ir_graph *g, const ir_node *n, const int64_t *sym
     }
     case IR_FLOPS_ATTENTION: { /* QK^T and PV: 4 * dh per pair, q [B, H, Tq, dh] */
       const ir_type *q = &g->values[n->inputs[0]].type;
+      if (n->op == IR_OP_REL_ATTENTION) /* every key of the full memory, and the r term */
+        return 6.0 * dim_of(g, n->inputs[1], 2, syms) * (double)ir_type_numel_eval(q, syms);
       double tq = dim_of(g, n->inputs[0], 2, syms);
       double pairs = attention_pairs(ir_attr_int(n, "causal") != 0, ir_attr_int(n, "window"),
                                      (int64_t)tq, (int64_t)dim_of(g, n->inputs[1], 2, syms));

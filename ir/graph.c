@@ -319,6 +319,13 @@ bool ir_next_use(const ir_graph *g, int v, int *node, int *slot) {
   return false;
 }
 
+void ir_add_ignored(ir_graph *g, const char *name) {
+  const char **names = ir_alloc(g, sizeof(char *) * (size_t)(g->nignored + 1));
+  for (int i = 0; i < g->nignored; i++) names[i] = g->ignored[i];
+  names[g->nignored++] = ir_strdup(g, name);
+  g->ignored = names;
+}
+
 ir_graph *ir_graph_clone(const ir_graph *g) {
   ir_graph *c = ir_graph_new(g->name);
   c->parent = g->parent;
@@ -326,6 +333,7 @@ ir_graph *ir_graph_clone(const ir_graph *g) {
   c->nderived = g->nderived;
   c->position_sym = g->position_sym;
   c->streams = g->streams;
+  for (int i = 0; i < g->nignored; i++) ir_add_ignored(c, g->ignored[i]);
   for (int i = 0; i < g->nsyms + g->nderived; i++) {
     c->syms[i] = g->syms[i];
     c->syms[i].name = ir_strdup(c, g->syms[i].name);

@@ -460,6 +460,11 @@ bool ir_infer_node(ir_graph *g, int n, ir_diags *d) {
     return ir_infer_recurrent(g, n, d);
   if (ir_is_tf_layer(node->op)) return ir_infer_tf_layer(g, n, d); /* infer_attention.c */
   if (node->op == IR_OP_MEMORY_WRITE) return ir_infer_memory_write(g, n, d);
+  if (node->op == IR_OP_TRANSFORMER_XL) return ir_infer_xl(g, n, d); /* xl.c */
+  if (node->op == IR_OP_REL_ATTENTION) { /* WIP: the result is q's type; checks next */
+    g->values[node->outputs[0]].type = g->values[node->inputs[0]].type;
+    return true;
+  }
   if (node->op == IR_OP_STATE_WRITE) return state_write(&s);
   if (node->op == IR_OP_CACHE_WRITE) return cache_write(&s);
   IR_ASSERT(node->noutputs == 1 || node->op == IR_OP_ATTENTION); /* + its partials */
@@ -557,6 +562,8 @@ bool ir_infer_node(ir_graph *g, int n, ir_diags *d) {
     case IR_OP_TRANSFORMER_ENCODER_LAYER:
     case IR_OP_TRANSFORMER_DECODER_LAYER:
     case IR_OP_MEMORY_WRITE:
+    case IR_OP_TRANSFORMER_XL:
+    case IR_OP_REL_ATTENTION:
     case IR_OP_COUNT:
       IR_ASSERT(!"not an op");
   }

@@ -298,6 +298,9 @@ struct ir_graph {
                              default T; SPEC 9), -1 if the model has none */
   bool streams;           /* some node carries a state or caches keys (SPEC 9): each run
                              continues the previous one, and advances the position */
+  const char **ignored;   /* weights-file names accepted and not read (SPEC 10's
+                           * NODE.pos_emb.inv_freq), in the graph's memory */
+  int nignored;           /* length of ignored */
   ir_graph *parent;       /* enclosing graph of a body, NULL at top level */
   ir_buffer *buffers;     /* plan_memory's plan (top level only), NULL before */
   int nbuffers;
@@ -422,6 +425,8 @@ bool ir_node_is_view(const ir_graph *g, const ir_node *n);
 const ir_node *ir_paired_scan(const ir_graph *g, int i);
 /* deep copy (bodies included) */
 ir_graph *ir_graph_clone(const ir_graph *g);
+/* names a weights file may hold that no parameter reads, without a warning */
+void ir_add_ignored(ir_graph *g, const char *name);
 
 /* ---- shape inference (infer.c) ---- */
 
@@ -467,6 +472,55 @@ ir_rnn_layout ir_rnn_layout_of(const ir_node *n);
 /* r with a lengths input appended */
 ir_rnn_layout ir_rnn_layout_with_lengths(ir_rnn_layout r);
 ir_rnn_params ir_rnn_params_at(const ir_rnn_layout *r, int64_t layer, int dir);
+
+/* ---- transformer_xl (xl.c) ---- */
+
+/* the parameters of one layer, in input order (after x and mems) */
+typedef enum ir_xl_param {
+  IR_XL_QKV,         /* dec_attn.qkv_net.weight [3 H dh, D] */
+  IR_XL_R_NET,       /* dec_attn.r_net.weight [H dh, D] */
+  IR_XL_O_NET,       /* dec_attn.o_net.weight [D, H dh] */
+  IR_XL_R_W_BIAS,    /* dec_attn.r_w_bias [H, dh] */
+  IR_XL_R_R_BIAS,    /* dec_attn.r_r_bias [H, dh] */
+  IR_XL_ATTN_NORM_W, /* dec_attn.layer_norm.weight [D] */
+  IR_XL_ATTN_NORM_B, /* dec_attn.layer_norm.bias [D] */
+  IR_XL_FF0_W,       /* pos_ff.CoreNet.0.weight [d_inner, D] */
+  IR_XL_FF0_B,       /* pos_ff.CoreNet.0.bias [d_inner] */
+  IR_XL_FF3_W,       /* pos_ff.CoreNet.3.weight [D, d_inner] */
+  IR_XL_FF3_B,       /* pos_ff.CoreNet.3.bias [D] */
+  IR_XL_FF_NORM_W,   /* pos_ff.layer_norm.weight [D] */
+  IR_XL_FF_NORM_B,   /* pos_ff.layer_norm.bias [D] */
+  IR_XL_NPARAMS
+} ir_xl_param;
+
+/* a transformer_xl node's attributes */
+typedef struct ir_xl_cfg {
+  int64_t layers, n_head, d_head, d_inner; /* num_layers and the layer sizes */
+  int64_t mem_len, segment, clamp_len;     /* M, C, clamp_len (0: none) */
+  bool same_length;                        /* every query sees mem_len keys at most */
+  double eps;                              /* layer_norm_eps */
+} ir_xl_cfg;
+
+/* one layer's parameters as data (the interpreter) */
+typedef struct ir_xl_params {
+  const float *qkv, *r_net, *o_net, *r_w_bias, *r_r_bias; /* attention */
+  const float *attn_norm_w, *attn_norm_b;                 /* dec_attn.layer_norm */
+  const float *ff0_w, *ff0_b, *ff3_w, *ff3_b;             /* pos_ff.CoreNet.0 and .3 */
+  const float *ff_norm_w, *ff_norm_b;                     /* pos_ff.layer_norm */
+} ir_xl_params;
+
+ir_xl_cfg ir_xl_cfg_of(const ir_node *n);
+/* layers.N.NAME, SPEC 10's name under the node */
+const char *ir_xl_param_name(int layer, ir_xl_param p, char *buf, size_t size);
+ir_type ir_xl_param_type(const ir_xl_cfg *c, int64_t d_model, ir_xl_param p);
+ir_xl_params ir_xl_params_at(const ir_node *n, const seqrt_tensor *in, int64_t layer);
+/* internal to ir/: its result types (called by ir_infer_node) and its direct
+ * evaluation (eval_xl.c, called by eval.c; position: the session position) */
+bool ir_infer_xl(ir_graph *g, int n, ir_diags *d);
+bool ir_eval_rel_attention(const ir_node *n, const seqrt_tensor *in, seqrt_tensor *out,
+                           seqrt_error *err);
+bool ir_eval_xl(const ir_node *n, const seqrt_tensor *in, int64_t position, seqrt_tensor *out,
+                seqrt_error *err);
 
 /* ---- attention and Transformer layers (transformer.c) ---- */
 

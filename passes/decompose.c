@@ -126,6 +126,10 @@ static bool decompose(ir_graph *g, ir_diags *d) {
         i = pass_expand_attention(g, i, d);
         changed = true;
         break;
+      case IR_OP_TRANSFORMER_XL: /* decompose_xl.c: a segment scan around rel_attention */
+        i = pass_expand_xl(g, i, d);
+        changed = true;
+        break;
       case IR_OP_MEMORY_WRITE: /* decompose_memory.c; its linears are expanded in turn */
         i = pass_expand_memory_write(g, i, d);
         changed = true;
@@ -156,6 +160,7 @@ static bool decompose(ir_graph *g, ir_diags *d) {
       case IR_OP_STATE_WRITE:
       case IR_OP_CACHE_WRITE:
       case IR_OP_ATTENTION:
+      case IR_OP_REL_ATTENTION:
       case IR_OP_CONV1D:
       case IR_OP_FILL:
       case IR_OP_SCAN:

@@ -70,6 +70,9 @@ int pass_expand_attention(ir_graph *g, int i, ir_diags *d);
 /* decompose_memory.c, called by decompose: expands Memformer's memory_write at node i
  * into primitives and linears; returns i, the first new node */
 int pass_expand_memory_write(ir_graph *g, int i, ir_diags *d);
+/* decompose_xl.c: transformer_xl at node i into a segment scan around rel_attention;
+ * returns i, the first new node */
+int pass_expand_xl(ir_graph *g, int i, ir_diags *d);
 /* (re)infers every type; mismatches are user errors at the node's YAML line */
 bool pass_infer_shapes(ir_graph *g, pass_ctx *ctx);
 /* constant folding, CSE, dead code */

@@ -72,6 +72,8 @@ int seqrt_session_load_weights(seqrt_session *s, seqrt_st_file *f, bool strict, 
     }
   }
   for (int k = 0; ok && k < nt; k++) {
+    for (int i = 0; !used[k] && i < d->nignored; i++)
+      used[k] = !strcmp(d->ignored[i], seqrt_st_name(f, k));
     if (used[k]) continue;
     char msg[sizeof err->msg];
     snprintf(msg, sizeof msg, "unused parameter '%s' in weights file", seqrt_st_name(f, k));

@@ -21,7 +21,7 @@
 extern "C" {
 #endif
 
-#define SEQRT_ABI_VERSION 4
+#define SEQRT_ABI_VERSION 5
 
 /* ---- safetensors (safetensors.c) ---- */
 
@@ -116,6 +116,8 @@ typedef struct seqrt_model_desc {
   int32_t streaming;              /* 1: each run continues the last (SPEC 9), p advances */
   const int32_t *input_static;    /* per input, 1: `static: true` (SPEC 9): needed by the first
                                      run after a reset only; NULL: none is */
+  int32_t nignored;               /* weights-file names accepted and not read */
+  const char *const *ignored;     /* (SPEC 10's NODE.pos_emb.inv_freq): no unused warning */
 } seqrt_model_desc;
 
 /*

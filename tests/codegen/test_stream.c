@@ -411,6 +411,26 @@ static void memformer_pieces(void **state) {
                12, 10, segments, 3);
 }
 
+/* Transformer-XL's memories carry across runs, and a run's first segment sees
+ * as much memory as the position says: pieces of whole segments (3) give
+ * the whole run's output; mem_len 4 and 8 (above the segment), and same_length */
+static void xl_pieces(void **state) {
+  (void)state;
+  static const int64_t segments[] = {6, 3, 3};
+  static const char *const attrs[] = {"mem_len: 4", "mem_len: 8, same_length: true, clamp_len: 5"};
+  for (int k = 0; k < 2; k++) {
+    char yaml[1024];
+    snprintf(yaml, sizeof yaml,
+             "seqc: 1\nname: m\ndims: {B: 2, T: 12}\n"
+             "inputs:\n  x: {dtype: f32, shape: [B, T, 8]}\n"
+             "outputs: [xl]\nnodes:\n"
+             "  xl: {op: transformer_xl, input: x, num_layers: 2, n_head: 2, d_head: 4,"
+             " d_inner: 16, segment: 3, %s, carry: true}\n",
+             attrs[k]);
+    check_pieces(yaml, 12, 10, segments, 3);
+  }
+}
+
 /* positions and positional encoding count from the session position */
 static void positions_pieces(void **state) {
   (void)state;
@@ -705,6 +725,7 @@ int main(void) {
       cmocka_unit_test(gru_and_rnn_pieces),
       cmocka_unit_test(scan_pieces),
       cmocka_unit_test(memformer_pieces),
+      cmocka_unit_test(xl_pieces),
       cmocka_unit_test(positions_pieces),
       cmocka_unit_test(cached_stack_pieces),
       cmocka_unit_test(windowed_ring_pieces),

@@ -317,6 +317,30 @@ static void memformer(void **state) {
                      "[B, T, d_model] with a constant d_model, got i32 [B, T]");
 }
 
+/* transformer_xl: same_length needs a memory; d_model even; the segment divides a known T */
+static void transformer_xl(void **state) {
+  (void)state;
+  const char *xl = "  xl: {op: transformer_xl, input: x, num_layers: 1, n_head: 2, d_head: 4, "
+                   "d_inner: 8, ";
+  char yaml[1024];
+  snprintf(yaml, sizeof yaml, HEAD "outputs: [xl, tok]\nnodes:\n%smem_len: 0, segment: 5, "
+           "same_length: true}\n", xl);
+  expect_error(yaml, "t.yaml:9:124: error: transformer_xl 'xl': same_length needs a memory "
+                     "(mem_len is 0)");
+  snprintf(yaml, sizeof yaml,
+           "seqc: 1\nname: m\ninputs:\n  x: {dtype: f32, shape: [2, 5, 8]}\n"
+           "outputs: [xl]\nnodes:\n%smem_len: 3, segment: 2}\n", xl);
+  expect_error(yaml, "t.yaml:7:108: error: transformer_xl 'xl': segment 2 does not divide the "
+                     "sequence length 5");
+  snprintf(yaml, sizeof yaml,
+           "seqc: 1\nname: m\ninputs:\n  x: {dtype: f32, shape: [2, 5, 7]}\n"
+           "outputs: [xl]\nnodes:\n%smem_len: 3, segment: 5}\n", xl);
+  expect_error(yaml, "t.yaml:7:3: error: transformer_xl 'xl': d_model 7 must be even (half sines, "
+                     "half cosines)");
+  snprintf(yaml, sizeof yaml, HEAD "outputs: [xl, tok]\nnodes:\n%ssegment: 5}\n", xl);
+  expect_error(yaml, "t.yaml:9:3: error: missing attribute 'mem_len' for op 'transformer_xl'");
+}
+
 static void scan_next_position(void **state) {
   (void)state;
   expect_error(HEAD
@@ -589,6 +613,7 @@ int main(void) {
       cmocka_unit_test(shapes),
       cmocka_unit_test(dtypes),
       cmocka_unit_test(memformer),
+      cmocka_unit_test(transformer_xl),
       cmocka_unit_test(keeps_going),
       cmocka_unit_test(unused_input_is_a_warning),
       cmocka_unit_test(cannot_read),
