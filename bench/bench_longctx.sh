@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Long context (SPEC 10): bench/memformer.yaml (2 layers, d_model 256, 4 heads,
-# ff 1024, 16 slots, segments of 128, B 2) at L = 1024, 4096 and 16384, seqc
-# beside PyTorch eager running the same model as an nn.Module
-# (bench/torch_longctx.py, checked against the goldens' reference first).
+# Long context (SPEC 10) at L = 1024, 4096 and 16384, B 2, seqc beside
+# PyTorch eager: bench/memformer.yaml (2 layers, d_model 256, 4 heads, ff 1024,
+# 16 slots, segments of 128) as an nn.Module (bench/torch_longctx.py, checked
+# against the goldens' reference first), and bench/xl.yaml (Transformer-XL of
+# the same size, mem_len 128) as kimiyoung/transformer-xl's own forward.
 #
 #   bash bench/bench_longctx.sh
 #
@@ -17,7 +18,7 @@ set -uo pipefail
 BENCH=longctx
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 LENGTHS=${LENGTHS:-"1024 4096 16384"}
-MODEL=$root/bench/memformer.yaml
+MODELS=${MODELS:-"memformer xl"}
 
 # torch with OpenBLAS and tcmalloc, as shared/peers runs it
 libdir=/usr/lib/x86_64-linux-gnu
@@ -29,26 +30,34 @@ torch_env=(env)
 
 "${torch_env[@]}" "$PY" "$root/bench/torch_longctx.py" --check --dim L=128 --min-iters 1 \
   --budget 0 >/dev/null || { log "the torch module does not match the reference"; exit 1; }
-for L in $LENGTHS; do
-  for _ in $(seq "$REPEATS"); do
-    row "seqc_$L" "$SEQC" bench "$MODEL" --dim "L=$L" --threads "$THREADS" --json
-    row "torch_$L" "${torch_env[@]}" "$PY" "$root/bench/torch_longctx.py" --dim "L=$L" \
-      --threads "$THREADS"
+for m in $MODELS; do
+  for L in $LENGTHS; do
+    for _ in $(seq "$REPEATS"); do
+      row "${m}_seqc_$L" "$SEQC" bench "$root/bench/$m.yaml" --dim "L=$L" --threads "$THREADS" \
+        --json
+      row "${m}_torch_$L" "${torch_env[@]}" "$PY" "$root/bench/torch_longctx.py" \
+        --model "$root/bench/$m.yaml" --dim "L=$L" --threads "$THREADS"
+    done
   done
 done
 
-report "$out" "$LENGTHS" <<'PY'
+for m in $MODELS; do
+report "$out" "$LENGTHS" "$m" <<'PY'
 import json, math, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 lengths = [int(x) for x in sys.argv[2].split()]
+model = sys.argv[3]
 best = {}
 for r in rows:
-    k = r["who"]
+    if not r["who"].startswith(model + "_"):
+        continue
+    k = r["who"][len(model) + 1:]
     if k not in best or r["median_ms"] < best[k]["median_ms"]:
         best[k] = r
+print("== %s" % model)
 print("%6s %12s %12s %12s %10s %14s" % ("L", "seqc ms", "torch ms", "torch/seqc", "arena MB",
                                          "beyond outputs"))
-B, D, K = 2, 256, 16
+B, D, K = 2, 256, (16 if model == "memformer" else 0)
 for L in lengths:
     s, t = best.get("seqc_%d" % L), best.get("torch_%d" % L)
     outs = (B * L * D + B * K * D) * 4 / 2**20
@@ -62,4 +71,21 @@ def slope(who):
     if len(pts) < 2: return float("nan")
     return (pts[-1][1] - pts[0][1]) / (pts[-1][0] - pts[0][0])
 print("time ~ L^%.2f (seqc), L^%.2f (torch)" % (slope("seqc"), slope("torch")))
+PY
+done
+
+# the seed's question: Memformer against Transformer-XL of the same size, on seqc
+report "$out" "$LENGTHS" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+best = {}
+for r in rows:
+    if r["who"] not in best or r["median_ms"] < best[r["who"]]["median_ms"]:
+        best[r["who"]] = r
+print("== memformer / xl on seqc (time, arena)")
+for L in [int(x) for x in sys.argv[2].split()]:
+    m, x = best.get("memformer_seqc_%d" % L), best.get("xl_seqc_%d" % L)
+    if m and x:
+        print("%6d  time %.2f  arena %.2f" % (L, m["median_ms"] / x["median_ms"],
+                                             m["arena_mb"] / x["arena_mb"]))
 PY

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""torch_longctx.py: bench/memformer.yaml in PyTorch eager, timed like the peer kit.
+"""torch_longctx.py: bench/memformer.yaml or bench/xl.yaml in PyTorch eager, timed like the peer kit.
 
     /usr/bin/python3 bench/torch_longctx.py [--dim B=2 --dim L=4096] [--threads 2]
                                             [--budget 1.0] [--min-iters 3] [--check]
@@ -11,6 +11,8 @@ layer, the write as nn.MultiheadAttention's packed projections with the
 slot mask and the temperature, under torch.inference_mode() with
 torch.set_num_threads(N). --check first compares it, in float64 on a small
 size, with tests/golden/ref_longctx.memformer (the goldens' reference).
+With --model bench/xl.yaml it runs Transformer-XL as kimiyoung/transformer-xl's
+own PyTorch code does (ref_longctx.xl_ky, the port the goldens come from).
 """
 import argparse
 import json
@@ -118,6 +120,25 @@ def check():
     assert diff < 1e-12, f"module and reference differ by {diff}"
 
 
+def xl_from_yaml(path):
+    with open(path) as f:
+        m = yaml.safe_load(f)
+    (node,) = [a for a in m["nodes"].values() if a.get("op") == "transformer_xl"]
+    cfg = {k: v for k, v in node.items() if k not in ("op", "input", "carry")}
+    return m, cfg, m["inputs"]["x"]["shape"][2]
+
+
+def run_xl(a, dims):
+    """Transformer-XL: kimiyoung/transformer-xl's own PyTorch forward (the port
+    in ref_longctx, which the goldens come from), float32"""
+    import ref_longctx
+    m, cfg, d = xl_from_yaml(a.model)
+    g = torch.Generator().manual_seed(1)
+    w = ref_longctx.xl_weights(cfg, d, g, dtype=torch.float32)
+    x = torch.randn(dims["B"], dims["L"], d)
+    return lambda: ref_longctx.xl_ky(w, x, cfg)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default=os.path.join(ROOT, "bench", "memformer.yaml"))
@@ -130,22 +151,29 @@ def main():
     if a.check:
         check()
     torch.set_num_threads(a.threads)
-    m, c = from_yaml(a.model)
-    dims = dict(m["dims"])
+    with open(a.model) as f:
+        dims = dict(yaml.safe_load(f)["dims"])
     for s in a.dim:
         k, v = s.split("=")
         dims[k] = int(v)
     torch.manual_seed(1)
-    mod = Memformer(c["d"], c["nhead"], c["ff"], c["layers"], c["slots"], c["segment"],
-                    c["tau"], c["gelu"], c["eps"]).eval()
-    x = torch.randn(dims["B"], dims["L"], c["d"])
+    with open(a.model) as f:
+        xl = "transformer_xl" in f.read()
+    if xl:
+        fn = run_xl(a, dims)
+    else:
+        m, c = from_yaml(a.model)
+        mod = Memformer(c["d"], c["nhead"], c["ff"], c["layers"], c["slots"], c["segment"],
+                        c["tau"], c["gelu"], c["eps"]).eval()
+        x = torch.randn(dims["B"], dims["L"], c["d"])
+        fn = lambda: mod(x)
     times = []
     with torch.inference_mode():
-        mod(x)  # warm-up
+        fn()  # warm-up
         t0 = time.perf_counter()
         while len(times) < a.min_iters or time.perf_counter() - t0 < a.budget:
             t = time.perf_counter()
-            mod(x)
+            fn()
             times.append((time.perf_counter() - t) * 1e3)
     times.sort()
     q = lambda p: times[min(len(times) - 1, int(p * len(times)))]
