@@ -174,6 +174,46 @@ static bool decompose(ir_graph *g, ir_diags *d) {
   return changed;
 }
 
+int pass_typed(pass_expansion *e, int node) {
+  IR_ASSERT(ir_infer_node(e->g, node, e->d));
+  return e->g->nodes[node].outputs[0];
+}
+
+int pass_reshape(pass_expansion *e, const char *suffix, int v, int rank, const ir_dim *dims) {
+  int n = pass_put(e, IR_OP_RESHAPE, suffix, &v, 1);
+  ir_type t = e->g->values[v].type;
+  t.rank = rank;
+  for (int i = 0; i < rank; i++) t.dims[i] = dims[i];
+  e->g->values[e->g->nodes[n].outputs[0]].type = t;
+  return pass_typed(e, n);
+}
+
+int pass_transpose(pass_expansion *e, const char *suffix, int v, int rank, const int64_t *perm) {
+  int n = pass_put(e, IR_OP_TRANSPOSE, suffix, &v, 1);
+  ir_set_attr_ints(e->g, n, "perm", perm, rank);
+  return pass_typed(e, n);
+}
+
+int pass_slice(pass_expansion *e, const char *suffix, int v, int dim, int64_t lo, int64_t hi) {
+  int n = pass_put(e, IR_OP_SLICE, suffix, &v, 1);
+  ir_set_attr_int(e->g, n, "dim", dim);
+  ir_set_attr_int(e->g, n, "start", lo);
+  ir_set_attr_int(e->g, n, "end", hi);
+  return pass_typed(e, n);
+}
+
+int pass_select(pass_expansion *e, const char *suffix, int v, int dim, int64_t index) {
+  int n = pass_put(e, IR_OP_SELECT, suffix, &v, 1);
+  ir_set_attr_int(e->g, n, "dim", dim);
+  ir_set_attr_int(e->g, n, "index", index);
+  return pass_typed(e, n);
+}
+
+int pass_linear(pass_expansion *e, const char *suffix, int x, int w, int b) {
+  int in[3] = {x, w, b};
+  return pass_typed(e, pass_put(e, IR_OP_LINEAR, suffix, in, b >= 0 ? 3 : 2));
+}
+
 int pass_put(pass_expansion *e, ir_op op, const char *suffix, const int *in, int n) {
   return pass_put_n(e, op, suffix, in, n, ir_ops[op].outputs);
 }

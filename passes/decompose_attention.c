@@ -43,12 +43,6 @@
 
 typedef pass_expansion out; /* where the expansion's nodes go (passes.h) */
 
-/* infers node n, returns its result */
-static int typed(out *o, int n) {
-  IR_ASSERT(ir_infer_node(o->g, n, o->d));
-  return o->g->nodes[n].outputs[0];
-}
-
 /* the last node made takes the layer result's name, and the layer's uses */
 static void finish(out *o, int layer_result) {
   ir_graph *g = o->g;
@@ -61,42 +55,10 @@ static void finish(out *o, int layer_result) {
 
 /* ---- multihead_attention ---- */
 
-static int reshape(out *o, const char *suffix, int v, int rank, const ir_dim *dims) {
-  int n = pass_put(o, IR_OP_RESHAPE, suffix, &v, 1);
-  ir_type t = {.dtype = IR_F32, .rank = rank};
-  for (int i = 0; i < rank; i++) t.dims[i] = dims[i];
-  o->g->values[o->g->nodes[n].outputs[0]].type = t;
-  return typed(o, n);
-}
-
-static int transpose(out *o, const char *suffix, int v, int rank, const int64_t *perm) {
-  int n = pass_put(o, IR_OP_TRANSPOSE, suffix, &v, 1);
-  ir_set_attr_ints(o->g, n, "perm", perm, rank);
-  return typed(o, n);
-}
-
-/* SELECT of index along dim 0 */
-static int select0(out *o, const char *suffix, int v, int64_t index) {
-  int n = pass_put(o, IR_OP_SELECT, suffix, &v, 1);
-  ir_set_attr_int(o->g, n, "dim", 0);
-  ir_set_attr_int(o->g, n, "index", index);
-  return typed(o, n);
-}
-
 /* rows [lo, hi) of a parameter (SLICE of dim 0); it reads params only, so it runs once at
  * session start */
 static int rows(out *o, const char *suffix, int p, int64_t lo, int64_t hi) {
-  int n = pass_put(o, IR_OP_SLICE, suffix, &p, 1);
-  ir_set_attr_int(o->g, n, "dim", 0);
-  ir_set_attr_int(o->g, n, "start", lo);
-  ir_set_attr_int(o->g, n, "end", hi);
-  return typed(o, n);
-}
-
-/* LINEAR(x, w[, b]) named NAME.suffix, left for decompose's loop */
-static int linear(out *o, const char *suffix, int x, int w, int b) {
-  int in[3] = {x, w, b};
-  return typed(o, pass_put(o, IR_OP_LINEAR, suffix, in, b >= 0 ? 3 : 2));
+  return pass_slice(o, suffix, p, 0, lo, hi);
 }
 
 /* the attention's sizes */
@@ -114,14 +76,14 @@ static void split_heads(out *o, const char *prefix, int x, int k, const mha_cfg 
   ir_dim dims[5] = {t->dims[0], t->dims[1], ir_dim_const(k), ir_dim_const(c->H),
                     ir_dim_const(c->E / c->H)};
   snprintf(s, sizeof s, "%sheads", prefix);
-  int r = reshape(o, s, x, 5, dims);
+  int r = pass_reshape(o, s, x, 5, dims);
   static const int64_t perm[5] = {2, 0, 3, 1, 4};
   snprintf(s, sizeof s, "%sheads_t", prefix);
-  r = transpose(o, s, r, 5, perm);
+  r = pass_transpose(o, s, r, 5, perm);
   static const char *const names[3] = {"q", "k", "v"};
   for (int i = 0; i < k; i++) {
     snprintf(s, sizeof s, "%s%s", prefix, names[3 - k + i]);
-    res[i] = select0(o, s, r, i);
+    res[i] = pass_select(o, s, r, 0, i);
   }
 }
 
@@ -135,7 +97,7 @@ static int project(out *o, const char *what, int x, int w, int b, int64_t lo, in
     bs = rows(o, s, b, lo, hi);
   }
   snprintf(s, sizeof s, "%s_proj", what);
-  return linear(o, s, x, ws, bs);
+  return pass_linear(o, s, x, ws, bs);
 }
 
 /* a cached layer's results 1 and 2 (this run's keys and values) become k and v */
@@ -163,7 +125,7 @@ static int expand_mha(ir_graph *g, int i, ir_diags *d) {
   int64_t E = c.E;
   int qkv[3];
   if (q == k && k == v) {
-    split_heads(&o, "", linear(&o, "qkv_proj", q, w, b), 3, &c, qkv);
+    split_heads(&o, "", pass_linear(&o, "qkv_proj", q, w, b), 3, &c, qkv);
   } else {
     split_heads(&o, "", project(&o, "q", q, w, b, 0, E), 1, &c, &qkv[0]);
     if (k == v) {
@@ -187,11 +149,11 @@ static int expand_mha(ir_graph *g, int i, ir_diags *d) {
   ir_set_attr_int(g, an, "causal", c.causal);
   ir_set_attr_int(g, an, "window", c.window);
   static const int64_t merge[4] = {0, 2, 1, 3};
-  int a = transpose(&o, "merge", typed(&o, an), 4, merge);
+  int a = pass_transpose(&o, "merge", pass_typed(&o, an), 4, merge);
   const ir_type *qt = &g->values[q].type;
   ir_dim dims[3] = {qt->dims[0], qt->dims[1], ir_dim_const(E)};
-  a = reshape(&o, "merged", a, 3, dims);
-  linear(&o, "out_proj", a, wo, bo);
+  a = pass_reshape(&o, "merged", a, 3, dims);
+  pass_linear(&o, "out_proj", a, wo, bo);
   finish(&o, result);
   pass_on_kv(g, n, qkv[1], qkv[2]);
   return i;
@@ -218,7 +180,7 @@ static int input(const tf *t, int at) { return at >= 0 ? t->n->inputs[at] : -1; 
 
 static int add(tf *t, const char *suffix, int a, int b) {
   int in[2] = {a, b};
-  return typed(&t->o, pass_put(&t->o, IR_OP_ADD, suffix, in, 2));
+  return pass_typed(&t->o, pass_put(&t->o, IR_OP_ADD, suffix, in, 2));
 }
 
 /* LAYER_NORM of x with part p; without biases a zero bias (LayerNorm(bias=False)) */
@@ -233,7 +195,7 @@ static int norm(tf *t, const char *suffix, int x, ir_tf_part p) {
   }
   int n = pass_put(&t->o, IR_OP_LAYER_NORM, suffix, in, 3);
   ir_set_attr_float(t->o.g, n, "eps", ir_attr_float(t->n, "eps"));
-  return typed(&t->o, n);
+  return pass_typed(&t->o, n);
 }
 
 /* a MULTIHEAD_ATTENTION node NAME.what on (q, kv, kv) with parts in_p, out_p,
@@ -270,18 +232,18 @@ static int attend(tf *t, const char *what, int q, int kv, ir_tf_part in_p, ir_tf
   char name[512];
   snprintf(name, sizeof name, "%s.%s.out_proj", t->o.name, what);
   g->values[g->nodes[n].outputs[0]].name = ir_strdup(g, name);
-  return typed(&t->o, n);
+  return pass_typed(&t->o, n);
 }
 
 /* linear2(activation(linear1(x))) */
 static int feed_forward(tf *t, int x) {
-  int h = linear(&t->o, "linear1", x, weight(t, IR_TF_LINEAR1), bias(t, IR_TF_LINEAR1));
+  int h = pass_linear(&t->o, "linear1", x, weight(t, IR_TF_LINEAR1), bias(t, IR_TF_LINEAR1));
   const ir_attr *act = ir_get_attr(t->n, "activation");
   bool gelu = act && act->s && !strcmp(act->s, "gelu");
   int n = pass_put(&t->o, gelu ? IR_OP_GELU : IR_OP_RELU, "activation", &h, 1);
   if (gelu) ir_set_attr_int(t->o.g, n, "tanh", 0);
-  h = typed(&t->o, n);
-  return linear(&t->o, "linear2", h, weight(t, IR_TF_LINEAR2), bias(t, IR_TF_LINEAR2));
+  h = pass_typed(&t->o, n);
+  return pass_linear(&t->o, "linear2", h, weight(t, IR_TF_LINEAR2), bias(t, IR_TF_LINEAR2));
 }
 
 /* one residual block: x + block(norm(x)) (norm_first) or norm(x + block(x));

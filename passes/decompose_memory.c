@@ -26,57 +26,16 @@
 
 typedef pass_expansion out;
 
-static int typed(out *o, int n) {
-  IR_ASSERT(ir_infer_node(o->g, n, o->d));
-  return o->g->nodes[n].outputs[0];
-}
-
 static int op2(out *o, ir_op op, const char *suffix, int a, int b) {
   int in[2] = {a, b};
-  return typed(o, pass_put(o, op, suffix, in, 2));
+  return pass_typed(o, pass_put(o, op, suffix, in, 2));
 }
 
 static int matmul(out *o, const char *suffix, int a, int b, bool trans_b) {
   int in[2] = {a, b};
   int n = pass_put(o, IR_OP_MATMUL, suffix, in, 2);
   ir_set_attr_int(o->g, n, "trans_b", trans_b);
-  return typed(o, n);
-}
-
-static int reshape(out *o, const char *suffix, int v, int rank, const ir_dim *dims) {
-  int n = pass_put(o, IR_OP_RESHAPE, suffix, &v, 1);
-  ir_type t = {.dtype = IR_F32, .rank = rank};
-  for (int i = 0; i < rank; i++) t.dims[i] = dims[i];
-  o->g->values[o->g->nodes[n].outputs[0]].type = t;
-  return typed(o, n);
-}
-
-static int transpose(out *o, const char *suffix, int v, int rank, const int64_t *perm) {
-  int n = pass_put(o, IR_OP_TRANSPOSE, suffix, &v, 1);
-  ir_set_attr_ints(o->g, n, "perm", perm, rank);
-  return typed(o, n);
-}
-
-/* x[lo:hi] along dim */
-static int slice(out *o, const char *suffix, int v, int dim, int64_t lo, int64_t hi) {
-  int n = pass_put(o, IR_OP_SLICE, suffix, &v, 1);
-  ir_set_attr_int(o->g, n, "dim", dim);
-  ir_set_attr_int(o->g, n, "start", lo);
-  ir_set_attr_int(o->g, n, "end", hi);
-  return typed(o, n);
-}
-
-static int select0(out *o, const char *suffix, int v, int64_t index) {
-  int n = pass_put(o, IR_OP_SELECT, suffix, &v, 1);
-  ir_set_attr_int(o->g, n, "dim", 0);
-  ir_set_attr_int(o->g, n, "index", index);
-  return typed(o, n);
-}
-
-/* LINEAR(x, w, b), left for decompose's loop */
-static int linear(out *o, const char *suffix, int x, int w, int b) {
-  int in[3] = {x, w, b};
-  return typed(o, pass_put(o, IR_OP_LINEAR, suffix, in, 3));
+  return pass_typed(o, n);
 }
 
 /* a constant f32 [n], every element v */
@@ -94,13 +53,13 @@ static void heads(out *o, const char *what, int x, int parts, int64_t H, int64_t
   ir_dim dims[5] = {t->dims[0], t->dims[1], ir_dim_const(parts), ir_dim_const(H),
                     ir_dim_const(dh)};
   snprintf(s, sizeof s, "%s_heads", what);
-  int r = reshape(o, s, x, 5, dims);
+  int r = pass_reshape(o, s, x, 5, dims);
   static const int64_t perm[5] = {2, 0, 3, 1, 4};
   snprintf(s, sizeof s, "%s_heads_t", what);
-  r = transpose(o, s, r, 5, perm);
+  r = pass_transpose(o, s, r, 5, perm);
   for (int i = 0; i < parts; i++) {
     snprintf(s, sizeof s, "%s%d", what, i);
-    res[i] = select0(o, s, r, i);
+    res[i] = pass_select(o, s, r, 0, i);
   }
 }
 
@@ -108,7 +67,7 @@ static void heads(out *o, const char *what, int x, int parts, int64_t H, int64_t
 static int per_slot(out *o, const char *suffix, int v) {
   const ir_type *t = &o->g->values[v].type;
   ir_dim dims[5] = {t->dims[0], t->dims[1], t->dims[2], ir_dim_const(1), t->dims[3]};
-  return reshape(o, suffix, v, 5, dims);
+  return pass_reshape(o, suffix, v, 5, dims);
 }
 
 int pass_expand_memory_write(ir_graph *g, int i, ir_diags *d) {
@@ -123,11 +82,11 @@ int pass_expand_memory_write(ir_graph *g, int i, ir_diags *d) {
   out o = {.g = g, .pos = i, .name = n->name, .loc = n->loc, .d = d};
 
   /* projections: q of the slots, k and v of the slots and of the segment's rows */
-  int wq = slice(&o, "q_weight", win, 0, 0, E), bq = slice(&o, "q_bias", bin, 0, 0, E);
-  int wkv = slice(&o, "kv_weight", win, 0, E, 3 * E), bkv = slice(&o, "kv_bias", bin, 0, E, 3 * E);
-  int q = linear(&o, "q_proj", M, wq, bq);
-  int kvm = linear(&o, "memory_kv_proj", M, wkv, bkv);
-  int kvy = linear(&o, "segment_kv_proj", Y, wkv, bkv);
+  int wq = pass_slice(&o, "q_weight", win, 0, 0, E), bq = pass_slice(&o, "q_bias", bin, 0, 0, E);
+  int wkv = pass_slice(&o, "kv_weight", win, 0, E, 3 * E), bkv = pass_slice(&o, "kv_bias", bin, 0, E, 3 * E);
+  int q = pass_linear(&o, "q_proj", M, wq, bq);
+  int kvm = pass_linear(&o, "memory_kv_proj", M, wkv, bkv);
+  int kvy = pass_linear(&o, "segment_kv_proj", Y, wkv, bkv);
   int qh[1], m[2], y[2];
   heads(&o, "q", q, 1, H, dh, qh);
   heads(&o, "memory_kv", kvm, 2, H, dh, m);
@@ -137,32 +96,32 @@ int pass_expand_memory_write(ir_graph *g, int i, ir_diags *d) {
   /* scores: each slot on its own key, every slot on the segment's rows */
   int own = matmul(&o, "own_score", per_slot(&o, "q_slot", qs), per_slot(&o, "k_slot", m[0]), true);
   ir_dim sd[4] = {B, ir_dim_const(H), ir_dim_const(k), ir_dim_const(1)};
-  own = reshape(&o, "own_scores", own, 4, sd);
+  own = pass_reshape(&o, "own_scores", own, 4, sd);
   int rows = matmul(&o, "segment_scores", qs, y[0], true);
   int cat_in[2] = {own, rows};
   int cat = pass_put(&o, IR_OP_CONCAT, "scores", cat_in, 2);
   ir_set_attr_int(g, cat, "dim", 3);
-  int p = pass_put(&o, IR_OP_SOFTMAX, "weights", (int[]){typed(&o, cat)}, 1);
+  int p = pass_put(&o, IR_OP_SOFTMAX, "weights", (int[]){pass_typed(&o, cat)}, 1);
   ir_set_attr_int(g, p, "dim", 3);
-  int pw = typed(&o, p);
+  int pw = pass_typed(&o, p);
 
   /* the weighted sums, heads merged, out_proj, bias, normalized */
-  int pown = per_slot(&o, "own_weight", slice(&o, "own_weight_col", pw, 3, 0, 1));
+  int pown = per_slot(&o, "own_weight", pass_slice(&o, "own_weight_col", pw, 3, 0, 1));
   int vown = matmul(&o, "own_value", pown, per_slot(&o, "v_slot", m[1]), false);
   ir_dim hd[4] = {B, ir_dim_const(H), ir_dim_const(k), ir_dim_const(dh)};
-  vown = reshape(&o, "own_values", vown, 4, hd);
-  int vrows = matmul(&o, "segment_values", slice(&o, "segment_weights", pw, 3, 1, 1 + C), y[1], false);
+  vown = pass_reshape(&o, "own_values", vown, 4, hd);
+  int vrows = matmul(&o, "segment_values", pass_slice(&o, "segment_weights", pw, 3, 1, 1 + C), y[1], false);
   int att = op2(&o, IR_OP_ADD, "heads", vown, vrows);
   static const int64_t back[4] = {0, 2, 1, 3};
-  att = transpose(&o, "heads_t", att, 4, back);
+  att = pass_transpose(&o, "heads_t", att, 4, back);
   ir_dim md[3] = {B, ir_dim_const(k), ir_dim_const(E)};
-  att = reshape(&o, "merged", att, 3, md);
-  int written = linear(&o, "out_proj", att, wout, bout);
+  att = pass_reshape(&o, "merged", att, 3, md);
+  int written = pass_linear(&o, "out_proj", att, wout, bout);
   int biased = op2(&o, IR_OP_ADD, "biased", written, mbias);
   int nin[2] = {biased, constant(&o, E, 1.0 / sqrt((double)E))};
   int norm = pass_put(&o, IR_OP_RMS_NORM, "normalized", nin, 2);
   ir_set_attr_float(g, norm, "eps", 1e-24 / (double)E);
-  int r = typed(&o, norm);
+  int r = pass_typed(&o, norm);
 
   /* the last node takes the layer's name and uses */
   int last = o.pos - 1;

@@ -28,60 +28,20 @@
 
 typedef pass_expansion out;
 
-static int typed(out *o, int n) {
-  IR_ASSERT(ir_infer_node(o->g, n, o->d));
-  return o->g->nodes[n].outputs[0];
-}
-
 static int put(out *o, ir_op op, const char *suffix, const int *in, int n) {
   return pass_put(o, op, suffix, in, n);
 }
 
-static int reshape(out *o, const char *suffix, int v, int rank, const ir_dim *dims) {
-  int n = put(o, IR_OP_RESHAPE, suffix, &v, 1);
-  ir_type t = o->g->values[v].type;
-  t.rank = rank;
-  for (int i = 0; i < rank; i++) t.dims[i] = dims[i];
-  o->g->values[o->g->nodes[n].outputs[0]].type = t;
-  return typed(o, n);
-}
-
-static int transpose(out *o, const char *suffix, int v, int rank, const int64_t *perm) {
-  int n = put(o, IR_OP_TRANSPOSE, suffix, &v, 1);
-  ir_set_attr_ints(o->g, n, "perm", perm, rank);
-  return typed(o, n);
-}
-
-static int slice(out *o, const char *suffix, int v, int dim, int64_t lo, int64_t hi) {
-  int n = put(o, IR_OP_SLICE, suffix, &v, 1);
-  ir_set_attr_int(o->g, n, "dim", dim);
-  ir_set_attr_int(o->g, n, "start", lo);
-  ir_set_attr_int(o->g, n, "end", hi);
-  return typed(o, n);
-}
-
-static int select_(out *o, const char *suffix, int v, int dim, int64_t index) {
-  int n = put(o, IR_OP_SELECT, suffix, &v, 1);
-  ir_set_attr_int(o->g, n, "dim", dim);
-  ir_set_attr_int(o->g, n, "index", index);
-  return typed(o, n);
-}
-
-static int linear(out *o, const char *suffix, int x, int w, int b) {
-  int in[3] = {x, w, b};
-  return typed(o, put(o, IR_OP_LINEAR, suffix, in, b >= 0 ? 3 : 2));
-}
-
 static int op2(out *o, ir_op op, const char *suffix, int a, int b) {
   int in[2] = {a, b};
-  return typed(o, put(o, op, suffix, in, 2));
+  return pass_typed(o, put(o, op, suffix, in, 2));
 }
 
 static int norm(out *o, const char *suffix, int x, int w, int b, double eps) {
   int in[3] = {x, w, b};
   int n = put(o, IR_OP_LAYER_NORM, suffix, in, 3);
   ir_set_attr_float(o->g, n, "eps", eps);
-  return typed(o, n);
+  return pass_typed(o, n);
 }
 
 /* the sinusoid rows R_d, d = 0 .. K-1 (clamped), sines then cosines: [K, D] */
@@ -123,23 +83,23 @@ int pass_expand_xl(ir_graph *g, int i, ir_diags *d) {
 
   /* top: positions, the distance table per layer, the memories */
   int pos = put(&o, IR_OP_POSITIONS, "positions", &x, 1);
-  pos = typed(&o, pos);
+  pos = pass_typed(&o, pos);
   int R = sinusoids(g, K, D, c.clamp_len, loc);
   int rk[64], mem[64];
   IR_ASSERT(L <= 64);
   for (int64_t l = 0; l < L; l++) {
     char s[64];
     snprintf(s, sizeof s, "layers.%lld.r_head_k", (long long)l);
-    int r = linear(&o, s, R, params[l * IR_XL_NPARAMS + IR_XL_R_NET], -1);
+    int r = pass_linear(&o, s, R, params[l * IR_XL_NPARAMS + IR_XL_R_NET], -1);
     ir_dim hd[3] = {ir_dim_const(K), ir_dim_const(H), ir_dim_const(dh)};
     snprintf(s, sizeof s, "layers.%lld.r_heads", (long long)l);
-    r = reshape(&o, s, r, 3, hd);
+    r = pass_reshape(&o, s, r, 3, hd);
     static const int64_t perm[3] = {1, 0, 2};
     snprintf(s, sizeof s, "layers.%lld.rk", (long long)l);
-    rk[l] = transpose(&o, s, r, 3, perm);
+    rk[l] = pass_transpose(&o, s, r, 3, perm);
     if (M > 0) {
       snprintf(s, sizeof s, "layers.%lld.mem", (long long)l);
-      mem[l] = select_(&o, s, mems, 0, l);
+      mem[l] = pass_select(&o, s, mems, 0, l);
     }
   }
 
@@ -172,8 +132,8 @@ int pass_expand_xl(ir_graph *g, int i, ir_diags *d) {
   out bo = {.g = b, .pos = 0, .name = name, .loc = loc, .d = d};
   int h = bx, ps = bp;
   if (C == 1) {
-    h = reshape(&bo, "segment", bx, 3, seg.dims);
-    ps = reshape(&bo, "segment_positions", bp, 2, pseg.dims);
+    h = pass_reshape(&bo, "segment", bx, 3, seg.dims);
+    ps = pass_reshape(&bo, "segment_positions", bp, 2, pseg.dims);
   }
   int next[64];
   for (int64_t l = 0, at = 0; l < L; l++) {
@@ -188,37 +148,37 @@ int pass_expand_xl(ir_graph *g, int i, ir_diags *d) {
     if (M > 0) {
       cat = put(&bo, IR_OP_CONCAT, S("cat"), (int[]){bmem[l], h}, 2);
       ir_set_attr_int(b, cat, "dim", 1);
-      cat = typed(&bo, cat);
+      cat = pass_typed(&bo, cat);
     }
-    int qkv = linear(&bo, S("qkv"), cat, w[IR_XL_QKV], -1);
+    int qkv = pass_linear(&bo, S("qkv"), cat, w[IR_XL_QKV], -1);
     ir_dim hd[5] = {Bd, ir_dim_const(K), ir_dim_const(3), ir_dim_const(H), ir_dim_const(dh)};
-    int r = reshape(&bo, S("heads"), qkv, 5, hd);
+    int r = pass_reshape(&bo, S("heads"), qkv, 5, hd);
     static const int64_t perm5[5] = {2, 0, 3, 1, 4};
-    r = transpose(&bo, S("heads_t"), r, 5, perm5);
-    int q = slice(&bo, S("q"), select_(&bo, S("q_all"), r, 0, 0), 2, M, K);
-    int k = select_(&bo, S("k"), r, 0, 1), v = select_(&bo, S("v"), r, 0, 2);
+    r = pass_transpose(&bo, S("heads_t"), r, 5, perm5);
+    int q = pass_slice(&bo, S("q"), pass_select(&bo, S("q_all"), r, 0, 0), 2, M, K);
+    int k = pass_select(&bo, S("k"), r, 0, 1), v = pass_select(&bo, S("v"), r, 0, 2);
     int ain[7] = {q, k, v, rkb, w[IR_XL_R_W_BIAS], w[IR_XL_R_R_BIAS], ps};
     int an = put(&bo, IR_OP_REL_ATTENTION, S("attention"), ain, 7);
     ir_set_attr_float(b, an, "scale", 1.0 / sqrt((double)dh));
     ir_set_attr_int(b, an, "mem", M);
     ir_set_attr_int(b, an, "same_length", c.same_length);
-    int a = typed(&bo, an);
+    int a = pass_typed(&bo, an);
     static const int64_t back[4] = {0, 2, 1, 3};
-    a = transpose(&bo, S("merge"), a, 4, back);
+    a = pass_transpose(&bo, S("merge"), a, 4, back);
     ir_dim md[3] = {Bd, ir_dim_const(C), ir_dim_const(E)};
-    a = reshape(&bo, S("merged"), a, 3, md);
-    a = linear(&bo, S("o_net"), a, w[IR_XL_O_NET], -1);
+    a = pass_reshape(&bo, S("merged"), a, 3, md);
+    a = pass_linear(&bo, S("o_net"), a, w[IR_XL_O_NET], -1);
     int o1 = norm(&bo, S("dec_attn.layer_norm"), op2(&bo, IR_OP_ADD, S("attn_add"), h, a),
                   w[IR_XL_ATTN_NORM_W], w[IR_XL_ATTN_NORM_B], c.eps);
-    int f = linear(&bo, S("CoreNet.0"), o1, w[IR_XL_FF0_W], w[IR_XL_FF0_B]);
+    int f = pass_linear(&bo, S("CoreNet.0"), o1, w[IR_XL_FF0_W], w[IR_XL_FF0_B]);
     int rl = put(&bo, IR_OP_RELU, S("relu"), &f, 1);
-    f = linear(&bo, S("CoreNet.3"), typed(&bo, rl), w[IR_XL_FF3_W], w[IR_XL_FF3_B]);
+    f = pass_linear(&bo, S("CoreNet.3"), pass_typed(&bo, rl), w[IR_XL_FF3_W], w[IR_XL_FF3_B]);
     h = norm(&bo, S("pos_ff.layer_norm"), op2(&bo, IR_OP_ADD, S("ff_add"), o1, f),
              w[IR_XL_FF_NORM_W], w[IR_XL_FF_NORM_B], c.eps);
-    if (M > 0) next[l] = slice(&bo, S("next_mem"), cat, 1, C, K);
+    if (M > 0) next[l] = pass_slice(&bo, S("next_mem"), cat, 1, C, K);
 #undef S
   }
-  ir_add_output(b, "y", C > 1 ? h : reshape(&bo, "step", h, 2, step.dims));
+  ir_add_output(b, "y", C > 1 ? h : pass_reshape(&bo, "step", h, 2, step.dims));
   for (int64_t l = 0; l < nmem; l++) ir_add_output(b, "mem", next[l]);
 
   /* the scan: over x and the positions, the memories, then the captures */
@@ -244,12 +204,12 @@ int pass_expand_xl(ir_graph *g, int i, ir_diags *d) {
     ir_dim sd[4] = {ir_dim_const(1), Bd, ir_dim_const(M), ir_dim_const(D)};
     char s[64];
     snprintf(s, sizeof s, "layers.%lld.mem_out", (long long)l);
-    stack[l] = reshape(&o, s, g->nodes[sn].outputs[1 + l], 4, sd);
+    stack[l] = pass_reshape(&o, s, g->nodes[sn].outputs[1 + l], 4, sd);
   }
   if (nmem > 0) {
     int mo = put(&o, IR_OP_CONCAT, "mems", stack, (int)L);
     ir_set_attr_int(g, mo, "dim", 0);
-    mems_out = typed(&o, mo);
+    mems_out = pass_typed(&o, mo);
     g->values[mems_out].name = g->values[m_old].name;
   }
 

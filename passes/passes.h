@@ -60,6 +60,17 @@ typedef struct pass_expansion {
 int pass_put(pass_expansion *e, ir_op op, const char *suffix, const int *in, int n);
 /* the same for an op whose result count is per node (ops.def outputs -1): nout results */
 int pass_put_n(pass_expansion *e, ir_op op, const char *suffix, const int *in, int n, int nout);
+/* infers node (a pass_put's, its attributes set) and returns its result */
+int pass_typed(pass_expansion *e, int node);
+/* the expansions' common nodes, named NAME.suffix and typed; each returns its result:
+ * v viewed with rank dims (its dtype), v's dims permuted, v[lo:hi] along dim,
+ * v[index] along dim (dim removed), LINEAR(x, w[, b]) (b -1: none; decompose's loop
+ * expands it when it reaches it) */
+int pass_reshape(pass_expansion *e, const char *suffix, int v, int rank, const ir_dim *dims);
+int pass_transpose(pass_expansion *e, const char *suffix, int v, int rank, const int64_t *perm);
+int pass_slice(pass_expansion *e, const char *suffix, int v, int dim, int64_t lo, int64_t hi);
+int pass_select(pass_expansion *e, const char *suffix, int v, int dim, int64_t index);
+int pass_linear(pass_expansion *e, const char *suffix, int x, int w, int b);
 /* decompose_rnn.c, called by decompose: expands the RNN, LSTM or GRU at node i
  * into SCANs; returns the index of the node after the expansion */
 int pass_expand_recurrent(ir_graph *g, int i, ir_diags *d);
