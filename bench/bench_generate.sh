@@ -57,19 +57,7 @@ work=$root/bench/out/generate-work
 mkdir -p "$work"
 TG=$root/bench/torch_generate.py
 
-# torch with OpenBLAS and tcmalloc, as shared/peers runs it
-libdir=/usr/lib/x86_64-linux-gnu
-torch_env=(env)
-if [ -f "$libdir/openblas-openmp/libblas.so.3" ]; then
-  torch_env+=(LD_LIBRARY_PATH="$libdir/openblas-openmp${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}")
-else
-  log "WARNING: OpenBLAS not installed (apt-get install libopenblas0-openmp): torch uses the default BLAS"
-fi
-if [ -f "$libdir/libtcmalloc_minimal.so.4" ]; then
-  torch_env+=(LD_PRELOAD="$libdir/libtcmalloc_minimal.so.4")
-else
-  log "WARNING: tcmalloc not installed (apt-get install libtcmalloc-minimal4): torch uses glibc malloc"
-fi
+# torch with OpenBLAS and tcmalloc: common.sh's torch_env
 tpy() { timeout "$ROW_TIMEOUT_S" "${torch_env[@]}" "$PY" "$TG" "$@"; }
 
 # wait_quiet: until no process but this one is runnable (the 4th field of

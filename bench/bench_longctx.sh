@@ -20,14 +20,6 @@ BENCH=longctx
 LENGTHS=${LENGTHS:-"1024 4096 16384"}
 MODELS=${MODELS:-"memformer xl"}
 
-# torch with OpenBLAS and tcmalloc, as shared/peers runs it
-libdir=/usr/lib/x86_64-linux-gnu
-torch_env=(env)
-[ -f "$libdir/openblas-openmp/libblas.so.3" ] &&
-  torch_env+=(LD_LIBRARY_PATH="$libdir/openblas-openmp${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}")
-[ -f "$libdir/libtcmalloc_minimal.so.4" ] &&
-  torch_env+=(LD_PRELOAD="$libdir/libtcmalloc_minimal.so.4")
-
 "${torch_env[@]}" "$PY" "$root/bench/torch_longctx.py" --check --dim L=128 --min-iters 1 \
   --budget 0 >/dev/null || { log "the torch module does not match the reference"; exit 1; }
 for m in $MODELS; do

@@ -22,31 +22,11 @@ BENCH=mlp
 model=$root/models/mlp.yaml
 DIMS=${DIMS:-"B=64 T=128"}
 BUDGET_S=${BUDGET_S:-1.0}
-TORCH_BLAS=${TORCH_BLAS:-openblas}
-TORCH_MALLOC=${TORCH_MALLOC:-tcmalloc}
-libdir=/usr/lib/x86_64-linux-gnu
 
 dim_args=()
 for d in $DIMS; do dim_args+=(--dim "$d"); done
 
-# torch's BLAS and allocator, per process; Debian's default libblas.so.3 is the
-# netlib reference BLAS, some 50x slower, which would make any ratio meaningless
-torch_env=(env)
-if [ "$TORCH_BLAS" = openblas ]; then
-  if [ -f "$libdir/openblas-openmp/libblas.so.3" ]; then
-    torch_env+=(LD_LIBRARY_PATH="$libdir/openblas-openmp${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}")
-  else
-    log "WARNING: OpenBLAS not installed (apt-get install libopenblas0-openmp, or run"
-    log "         shared/peers/setup.sh); torch falls back to the netlib reference BLAS"
-  fi
-fi
-if [ "$TORCH_MALLOC" = tcmalloc ]; then
-  if [ -f "$libdir/libtcmalloc_minimal.so.4" ]; then
-    torch_env+=(LD_PRELOAD="$libdir/libtcmalloc_minimal.so.4")
-  else
-    log "WARNING: tcmalloc not installed (apt-get install libtcmalloc-minimal4); using glibc malloc"
-  fi
-fi
+# torch's BLAS and allocator (TORCH_BLAS, TORCH_MALLOC): common.sh's torch_env
 
 have_seqc=1
 if [ ! -x "$SEQC" ]; then

@@ -47,14 +47,7 @@ for ((i = 1; i <= REPEATS; i++)); do
     row "$w" "$SEQC" bench "$root/bench/$w.yaml" --threads "$THREADS" --json "${extra[@]}"
   done
 done
-# torch with OpenBLAS and tcmalloc, as shared/peers and bench_mlp.sh run it (Debian's
-# default libblas.so.3 is the netlib reference BLAS, some 50x slower)
-libdir=/usr/lib/x86_64-linux-gnu
-torch_env=(env)
-[ -f "$libdir/openblas-openmp/libblas.so.3" ] &&
-  torch_env+=(LD_LIBRARY_PATH="$libdir/openblas-openmp${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}")
-[ -f "$libdir/libtcmalloc_minimal.so.4" ] &&
-  torch_env+=(LD_PRELOAD="$libdir/libtcmalloc_minimal.so.4")
+# torch as shared/peers runs it: common.sh's torch_env
 lengths=$root/bench/out/lstm_b64_lengths.safetensors
 log "ragged lengths: $("$PY" "$root/bench/torch_ragged.py" --write-lengths "$lengths")"
 for ((i = 1; i <= REPEATS; i++)); do

@@ -32,3 +32,28 @@ row() {
 # report ARG... <<PY: the python report on stdin, run with ARGs, bench/rows.py
 # importable (read_best: each row's best pass)
 report() { PYTHONPATH="$root/bench${PYTHONPATH:+:$PYTHONPATH}" "$PY" - "$@"; }
+
+# torch_env: `env` with torch's BLAS and allocator for a torch process, picked per
+# process as shared/peers does: OpenBLAS (TORCH_BLAS=openblas; Debian's default
+# libblas.so.3 is the netlib reference BLAS, some 50x slower, which would make
+# any ratio meaningless) and tcmalloc (TORCH_MALLOC=tcmalloc); other values keep
+# the defaults. Use: "${torch_env[@]}" "$PY" script.py ...
+TORCH_BLAS=${TORCH_BLAS:-openblas}
+TORCH_MALLOC=${TORCH_MALLOC:-tcmalloc}
+libdir=/usr/lib/x86_64-linux-gnu
+torch_env=(env)
+if [ "$TORCH_BLAS" = openblas ]; then
+  if [ -f "$libdir/openblas-openmp/libblas.so.3" ]; then
+    torch_env+=(LD_LIBRARY_PATH="$libdir/openblas-openmp${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}")
+  else
+    log "WARNING: OpenBLAS not installed (apt-get install libopenblas0-openmp, or run"
+    log "         shared/peers/setup.sh); torch falls back to the netlib reference BLAS"
+  fi
+fi
+if [ "$TORCH_MALLOC" = tcmalloc ]; then
+  if [ -f "$libdir/libtcmalloc_minimal.so.4" ]; then
+    torch_env+=(LD_PRELOAD="$libdir/libtcmalloc_minimal.so.4")
+  else
+    log "WARNING: tcmalloc not installed (apt-get install libtcmalloc-minimal4); using glibc malloc"
+  fi
+fi

@@ -33,6 +33,19 @@ def mf_yaml(name, cfg, D, T, B, comment):
                           [NODE, NODE + ".memory"], nodes, comment)
 
 
+def write_case(name, text, weights, x, expected):
+    """cases/NAME: model.yaml and the three safetensors files, replacing any old one"""
+    d = os.path.join(gen.CASES, name)
+    if os.path.isdir(d):
+        shutil.rmtree(d)
+    os.makedirs(d)
+    with open(os.path.join(d, "model.yaml"), "w") as f:
+        f.write(text)
+    gen.write_safetensors(os.path.join(d, "weights.safetensors"), weights)
+    gen.write_safetensors(os.path.join(d, "input.safetensors"), {"x": x})
+    gen.write_safetensors(os.path.join(d, "expected.safetensors"), expected)
+
+
 def memformer_case(name, cfg, B, T, D, comment):
     g = torch.Generator().manual_seed(gen.case_seed(name))
     # float32 weights and input, as the files hold them; the reference in float64
@@ -40,17 +53,9 @@ def memformer_case(name, cfg, B, T, D, comment):
     x32 = torch.randn(B, T, D, generator=g, dtype=torch.float32)
     w64 = {k: v.to(torch.float64) for k, v in w32.items()}
     y, mem = ref.memformer(w64, x32.to(torch.float64), cfg)
-    d = os.path.join(gen.CASES, name)
-    if os.path.isdir(d):
-        shutil.rmtree(d)
-    os.makedirs(d)
-    with open(os.path.join(d, "model.yaml"), "w") as f:
-        f.write(mf_yaml(name, cfg, D, T, B, comment))
-    gen.write_safetensors(os.path.join(d, "weights.safetensors"),
-                          {NODE + "." + k: v for k, v in w32.items()})
-    gen.write_safetensors(os.path.join(d, "input.safetensors"), {"x": x32})
-    gen.write_safetensors(os.path.join(d, "expected.safetensors"),
-                          {NODE: y.to(torch.float32), NODE + ".memory": mem.to(torch.float32)})
+    write_case(name, mf_yaml(name, cfg, D, T, B, comment),
+               {NODE + "." + k: v for k, v in w32.items()}, x32,
+               {NODE: y.to(torch.float32), NODE + ".memory": mem.to(torch.float32)})
 
 
 CASES = [
@@ -74,23 +79,15 @@ def xl_case(name, cfg, B, T, D, comment, inv_freq=False):
     x32 = torch.randn(B, T, D, generator=g, dtype=torch.float32)
     w64 = {k: v.to(torch.float64) for k, v in w32.items()}
     y, _ = ref.xl_ky(w64, x32.to(torch.float64), cfg)
-    d = os.path.join(gen.CASES, name)
-    if os.path.isdir(d):
-        shutil.rmtree(d)
-    os.makedirs(d)
     attrs = {"op": "transformer_xl", "input": "x"}
     attrs.update({k: v for k, v in cfg.items()})
     text = gen.model_yaml("golden_" + name, {"B": B, "T": T}, {"x": ("f32", ["B", "T", D], "")},
                           [XL_NODE], [(XL_NODE, attrs)], comment)
-    with open(os.path.join(d, "model.yaml"), "w") as f:
-        f.write(text)
     weights = {XL_NODE + "." + k: v for k, v in w32.items()}
     if inv_freq:  # the buffer KY's and HF's files hold, which SPEC 10 accepts and ignores
         weights[XL_NODE + ".pos_emb.inv_freq"] = (
             1 / (10000 ** (torch.arange(0.0, D, 2.0) / D))).to(torch.float32)
-    gen.write_safetensors(os.path.join(d, "weights.safetensors"), weights)
-    gen.write_safetensors(os.path.join(d, "input.safetensors"), {"x": x32})
-    gen.write_safetensors(os.path.join(d, "expected.safetensors"), {XL_NODE: y.to(torch.float32)})
+    write_case(name, text, weights, x32, {XL_NODE: y.to(torch.float32)})
 
 
 XL_CASES = [

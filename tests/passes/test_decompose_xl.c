@@ -19,15 +19,6 @@
 
 static const int64_t SYMS[] = {2, 12};
 
-static void no_layers(const ir_graph *g) {
-  for (int i = 0; i < g->nnodes; i++) {
-    const ir_node *n = &g->nodes[i];
-    if (n->dead) continue;
-    assert_false(ir_ops[n->op].traits & IR_T_LAYER);
-    if (n->body) no_layers(n->body);
-  }
-}
-
 static void check(const char *attrs) {
   char src[1024];
   snprintf(src, sizeof src,
@@ -39,7 +30,7 @@ static void check(const char *attrs) {
   ir_graph *g = load_yaml(src);
   double flops = ir_graph_flops(g, SYMS);
   check_pass_numbers(g, pass_decompose, "decompose", SYMS, 1);
-  no_layers(g);
+  assert_no_layers(g);
   double after = ir_graph_flops(g, SYMS);
   if (fabs(after - flops) > 1e-9 * flops)
     fail_msg("flops %.17g before decompose, %.17g after", flops, after);

@@ -107,6 +107,16 @@ static inline int count_live(const ir_graph *g) {
 }
 
 /* index of the first live node of op, -1 if none */
+/* no layer op left in g or in any body in it (decompose's promise) */
+static inline void assert_no_layers(const ir_graph *g) {
+  for (int i = 0; i < g->nnodes; i++) {
+    const ir_node *n = &g->nodes[i];
+    if (n->dead) continue;
+    assert_false(ir_ops[n->op].traits & IR_T_LAYER);
+    if (n->body) assert_no_layers(n->body);
+  }
+}
+
 static inline int find_op(const ir_graph *g, ir_op op) {
   for (int i = 0; i < g->nnodes; i++)
     if (!g->nodes[i].dead && g->nodes[i].op == op) return i;
