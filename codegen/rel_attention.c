@@ -1,8 +1,9 @@
 /*
  * rel_attention.c: Transformer-XL's attention on one segment (the
- * rel_attention op, ops.def), one query row at a time with the online
- * softmax: no score matrix is kept, only the row's running max, sum and
- * weighted sum of values. For query i of batch b and head h, with
+ * rel_attention op, ops.def), one query row at a time: its scores into a
+ * row buffer (K floats; no score matrix is kept), then exp(score - max)
+ * vw keys at a time, then the weighted sum of the values. For query i of
+ * batch b and head h, with
  * mlen = min(M, qpos[b, 0]):
  *   keys j in [M - mlen, i + M] (and j > i with same_length),
  *   s = ((q + r_w_bias) . k_j + (q + r_r_bias) . rk[i + M - j]) * scale.
@@ -18,6 +19,23 @@
 #include "cg_internal.h"
 
 enum { MAX_NV = 16 };
+
+/* pass 2 of a row: its scores become exp(score - max), summed */
+typedef struct row_exp {
+  LLVMValueRef sc;  /* the row's scores (f32 array) */
+  LLVMValueRef max; /* their max, splat */
+  LLVMValueRef sum; /* alloca <vw x float>: the running sums */
+} row_exp;
+
+static void exp_keys(cg_ctx *c, void *user, LLVMValueRef j, LLVMValueRef mask) {
+  row_exp *e = user;
+  LLVMBuilderRef b = c->b;
+  LLVMValueRef x = cg_load_vec(c, c->vf32, e->sc, j, mask);
+  LLVMValueRef p = cg_math_exp(c->mod, b, LLVMBuildFSub(b, x, e->max, ""));
+  if (mask) p = LLVMBuildSelect(b, mask, p, LLVMConstNull(c->vf32), "");
+  cg_store_vec(c, p, e->sc, j, mask);
+  LLVMBuildStore(b, LLVMBuildFAdd(b, LLVMBuildLoad2(b, c->vf32, e->sum, ""), p, ""), e->sum);
+}
 
 void cg_emit_rel_attention(cg_ctx *c, const ir_node *n) {
   LLVMBuilderRef b = c->b;
@@ -47,7 +65,9 @@ void cg_emit_rel_attention(cg_ctx *c, const ir_node *n) {
   LLVMTypeRef arr = LLVMArrayType2(c->vf32, (uint64_t)nv);
   LLVMValueRef qu = cg_alloca(c, arr, "q_w"), qw = cg_alloca(c, arr, "q_r");
   LLVMValueRef acc = cg_alloca(c, arr, "acc");
-  LLVMValueRef mx = cg_alloca(c, c->f32, "max"), sum = cg_alloca(c, c->f32, "sum");
+  LLVMValueRef mx = cg_alloca(c, c->f32, "max"), vsum = cg_alloca(c, c->vf32, "sum");
+  /* one row of scores, then of weights: K floats (the row, never the matrix) */
+  LLVMValueRef sc = cg_alloca(c, LLVMArrayType2(c->f32, (uint64_t)K), "scores");
 #define SLOT(base, v) cg_gep(c, c->vf32, base, cg_i64(c, v))
 
   LLVMValueRef rows = LLVMBuildNUWMul(b, cg_dim(c, qt->dims[0]), cg_i64(c, H * C), "");
@@ -80,8 +100,8 @@ void cg_emit_rel_attention(cg_ctx *c, const ir_node *n) {
     LLVMBuildStore(b, LLVMConstNull(c->vf32), SLOT(acc, v));
   }
   LLVMBuildStore(b, cg_f32(c, -INFINITY), mx);
-  LLVMBuildStore(b, cg_f32(c, 0.0), sum);
 
+  /* 1: the row's scores into sc[j], and their max */
   cg_loop j;
   cg_loop_begin(c, &j, jlo, jhi, cg_i64(c, 1));
   LLVMValueRef krow = LLVMBuildAdd(b, kbase, LLVMBuildNUWMul(b, j.i, cg_i64(c, dh), ""), "");
@@ -99,31 +119,30 @@ void cg_emit_rel_attention(cg_ctx *c, const ir_node *n) {
     dot = cg_intrinsic(c, "llvm.fmuladd", &c->vf32, 1, a2, 3);
   }
   LLVMValueRef s = LLVMBuildFMul(b, cg_hsum(c, dot), scale, "");
-  LLVMValueRef m0 = LLVMBuildLoad2(b, c->f32, mx, "");
-  LLVMValueRef m1 = cg_fmax(c, m0, s);
-  /* exp(m0 - m1) (the old terms' rescale; exp(-inf) = 0 at the first key) and
-   * exp(s - m1), in lanes 0 and 1 of one vector */
-  LLVMValueRef e = LLVMConstNull(c->vf32);
-  e = LLVMBuildInsertElement(b, e, LLVMBuildFSub(b, m0, m1, ""), cg_i32(c, 0), "");
-  e = LLVMBuildInsertElement(b, e, LLVMBuildFSub(b, s, m1, ""), cg_i32(c, 1), "");
-  e = cg_math_exp(c->mod, b, e);
-  LLVMValueRef corr = LLVMBuildExtractElement(b, e, cg_i32(c, 0), "");
-  LLVMValueRef p = LLVMBuildExtractElement(b, e, cg_i32(c, 1), "");
-  LLVMValueRef l0 = LLVMBuildLoad2(b, c->f32, sum, "");
-  LLVMBuildStore(b, LLVMBuildFAdd(b, LLVMBuildFMul(b, l0, corr, ""), p, ""), sum);
-  LLVMBuildStore(b, m1, mx);
-  LLVMValueRef vc = cg_splat(c, corr), vp = cg_splat(c, p);
-  for (int v = 0; v < nv; v++) {
-    LLVMValueRef off = cg_i64(c, (int64_t)v * c->vw);
-    LLVMValueRef vv = cg_load_vec(c, c->vf32, V, LLVMBuildAdd(b, krow, off, ""), mask[v]);
-    LLVMValueRef a = LLVMBuildFMul(b, LLVMBuildLoad2(b, c->vf32, SLOT(acc, v), ""), vc, "");
-    LLVMValueRef args[3] = {vp, vv, a};
-    LLVMBuildStore(b, cg_intrinsic(c, "llvm.fmuladd", &c->vf32, 1, args, 3), SLOT(acc, v));
-  }
+  LLVMBuildStore(b, s, cg_gep(c, c->f32, sc, j.i));
+  LLVMBuildStore(b, cg_fmax(c, LLVMBuildLoad2(b, c->f32, mx, ""), s), mx);
   cg_loop_end(c, &j);
 
+  /* 2: p = exp(sc - max), vw keys at a time, and their sum */
+  row_exp e = {.sc = sc, .max = cg_splat(c, LLVMBuildLoad2(b, c->f32, mx, "")), .sum = vsum};
+  LLVMBuildStore(b, LLVMConstNull(c->vf32), vsum);
+  cg_vec_loop(c, jlo, jhi, exp_keys, &e);
+  LLVMValueRef l = cg_hsum(c, LLVMBuildLoad2(b, c->vf32, vsum, ""));
+
+  /* 3: the weighted sum of the values */
+  cg_loop jv;
+  cg_loop_begin(c, &jv, jlo, jhi, cg_i64(c, 1));
+  LLVMValueRef vrow = LLVMBuildAdd(b, kbase, LLVMBuildNUWMul(b, jv.i, cg_i64(c, dh), ""), "");
+  LLVMValueRef vp = cg_splat(c, LLVMBuildLoad2(b, c->f32, cg_gep(c, c->f32, sc, jv.i), ""));
+  for (int v = 0; v < nv; v++) {
+    LLVMValueRef off = cg_i64(c, (int64_t)v * c->vw);
+    LLVMValueRef vv = cg_load_vec(c, c->vf32, V, LLVMBuildAdd(b, vrow, off, ""), mask[v]);
+    LLVMValueRef args[3] = {vp, vv, LLVMBuildLoad2(b, c->vf32, SLOT(acc, v), "")};
+    LLVMBuildStore(b, cg_intrinsic(c, "llvm.fmuladd", &c->vf32, 1, args, 3), SLOT(acc, v));
+  }
+  cg_loop_end(c, &jv);
+
   /* weights 0 when no key was seen (sum 0) */
-  LLVMValueRef l = LLVMBuildLoad2(b, c->f32, sum, "");
   LLVMValueRef seen = LLVMBuildFCmp(b, LLVMRealOGT, l, cg_f32(c, 0.0), "");
   LLVMValueRef inv = LLVMBuildSelect(b, seen, LLVMBuildFDiv(b, cg_f32(c, 1.0), l, ""),
                                      cg_f32(c, 0.0), "");
