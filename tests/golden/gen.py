@@ -48,9 +48,12 @@ ST_DTYPES = {torch.float32: "F32", torch.int32: "I32", torch.int64: "I64"}
 ST_NP = {"F32": "<f4", "I32": "<i4", "I64": "<i8"}
 
 
-def write_safetensors(path, tensors):
-    """tensors: dict name -> torch tensor (f32, i32 or i64), written in order."""
+def write_safetensors(path, tensors, metadata=None):
+    """tensors: dict name -> torch tensor (f32, i32 or i64), written in order;
+    metadata: an optional __metadata__ (str -> str), written first."""
     header, blobs, off = {}, [], 0
+    if metadata:
+        header["__metadata__"] = metadata
     for name, t in tensors.items():
         t = t.detach().contiguous()
         data = t.numpy().astype(ST_NP[ST_DTYPES[t.dtype]]).tobytes()
@@ -64,13 +67,15 @@ def write_safetensors(path, tensors):
         f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
 
 
-def read_safetensors(path):
-    """dict name -> torch tensor, in file order; checks the layout strictly."""
+def read_safetensors(path, with_metadata=False):
+    """dict name -> torch tensor, in file order; checks the layout strictly.
+    with_metadata: (tensors, the __metadata__ or None)."""
     with open(path, "rb") as f:
         raw = f.read()
     (n,) = struct.unpack("<Q", raw[:8])
     assert n % 8 == 0, f"{path}: header length {n} not a multiple of 8"
     header = json.loads(raw[8:8 + n].decode())
+    meta = header.pop("__metadata__", None)
     data = raw[8 + n:]
     out, end = {}, 0
     for name, e in header.items():
@@ -80,7 +85,7 @@ def read_safetensors(path):
         out[name] = torch.from_numpy(arr.astype(arr.dtype.newbyteorder("=")).copy())
         end = b
     assert end == len(data), f"{path}: {len(data) - end} trailing bytes"
-    return out
+    return (out, meta) if with_metadata else out
 
 
 # ---------------------------------------------------------- the reference

@@ -27,11 +27,9 @@ torch.argmax gives the expected indices; this script checks them against the
 rule SPEC 11 states (the lowest index of the largest, NaN the largest) first.
 """
 import argparse
-import json
 import math
 import os
 import shutil
-import struct
 import sys
 
 import torch
@@ -42,42 +40,6 @@ import gen  # noqa: E402
 
 
 # ---------------------------------------------------------------- files
-
-def write_st(path, tensors, metadata=None):
-    """gen.write_safetensors with an optional __metadata__ (str -> str) first."""
-    header, blobs, off = {}, [], 0
-    if metadata:
-        header["__metadata__"] = metadata
-    for name, t in tensors.items():
-        t = t.detach().contiguous()
-        data = t.numpy().astype(gen.ST_NP[gen.ST_DTYPES[t.dtype]]).tobytes()
-        header[name] = {"dtype": gen.ST_DTYPES[t.dtype], "shape": list(t.shape),
-                        "data_offsets": [off, off + len(data)]}
-        blobs.append(data)
-        off += len(data)
-    h = json.dumps(header, separators=(",", ":")).encode()
-    h += b" " * (-len(h) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
-
-
-def read_st(path):
-    """(tensors, metadata): gen.read_safetensors that also takes a __metadata__."""
-    with open(path, "rb") as f:
-        raw = f.read()
-    (n,) = struct.unpack("<Q", raw[:8])
-    header = json.loads(raw[8:8 + n].decode())
-    meta = header.pop("__metadata__", None)
-    body = json.dumps(header, separators=(",", ":")).encode()
-    body += b" " * (-len(body) % 8)
-    tmp = path + ".nometa"
-    with open(tmp, "wb") as f:
-        f.write(struct.pack("<Q", len(body)) + body + raw[8 + n:])
-    try:
-        return gen.read_safetensors(tmp), meta
-    finally:
-        os.remove(tmp)
-
 
 def save_model_like(model, path):
     """What safetensors.torch.save_model(model, path) writes: one tensor per
@@ -94,7 +56,7 @@ def save_model_like(model, path):
             if n != kept:
                 meta[n] = kept
     kept = {n: sd[n] for n in sorted(sd) if n not in meta}
-    write_st(path, kept, meta or None)
+    gen.write_safetensors(path, kept, meta or None)
     return kept, meta
 
 
@@ -176,7 +138,7 @@ def tied_gpt(d):
 
 
 def check_tied_gpt(d):
-    weights, meta = read_st(os.path.join(d, "weights.safetensors"))
+    weights, meta = gen.read_safetensors(os.path.join(d, "weights.safetensors"), with_metadata=True)
     assert meta == {"lm_head.weight": "embed.weight"}, meta
     model = TinyGPT()
     sd = dict(weights)
@@ -293,7 +255,7 @@ def self_test():
     with tempfile.TemporaryDirectory() as tmp:
         p = os.path.join(tmp, "w.safetensors")
         kept, meta = save_model_like(TinyGPT(), p)
-        back, bmeta = read_st(p)
+        back, bmeta = gen.read_safetensors(p, with_metadata=True)
         assert bmeta == meta == {"lm_head.weight": "embed.weight"}
         assert list(back) == sorted(kept)
 
