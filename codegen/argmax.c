@@ -95,18 +95,9 @@ static void contiguous(cg_ctx *c, argk *k, LLVMValueRef y, LLVMValueRef rows, LL
 static void strided(cg_ctx *c, argk *k, LLVMValueRef y, LLVMValueRef outer, LLVMValueRef len,
                     LLVMValueRef inner) {
   LLVMBuilderRef b = c->b;
-  LLVMValueRef vw = cg_i64(c, c->vw);
-  LLVMValueRef chunks = LLVMBuildUDiv(b, LLVMBuildAdd(b, inner, cg_i64(c, c->vw - 1), ""), vw, "");
-  LLVMValueRef lo, hi;
-  cg_split(c, LLVMBuildNUWMul(b, outer, chunks, ""), 1, &lo, &hi);
-  cg_loop it;
-  cg_loop_begin(c, &it, lo, hi, cg_i64(c, 1));
-  LLVMValueRef o = LLVMBuildUDiv(b, it.i, chunks, "");
-  LLVMValueRef i0 = LLVMBuildNUWMul(b, LLVMBuildURem(b, it.i, chunks, ""), vw, "");
-  LLVMValueRef mask = cg_mask_upto(c, LLVMBuildSub(b, inner, i0, ""));
-  /* element (o, l, i0 + lane) is at base + l * inner */
-  LLVMValueRef base =
-      LLVMBuildAdd(b, LLVMBuildNUWMul(b, o, LLVMBuildNUWMul(b, len, inner, ""), ""), i0, "");
+  cg_chunk ch;
+  cg_chunk_begin(c, &ch, outer, len, inner);
+  LLVMValueRef mask = ch.mask, base = ch.base;
   LLVMBuildStore(b, cg_splat(c, cg_f32(c, -INFINITY)), k->best);
   LLVMBuildStore(b, LLVMConstNull(cg_vec_type(c, IR_I64)), k->index);
   cg_loop l;
@@ -116,8 +107,8 @@ static void strided(cg_ctx *c, argk *k, LLVMValueRef y, LLVMValueRef outer, LLVM
   take_better(c, k, x, cg_build_splat(b, l.i, c->vw), mask);
   cg_loop_end(c, &l);
   LLVMValueRef index = LLVMBuildLoad2(b, cg_vec_type(c, IR_I64), k->index, "");
-  cg_store_vec(c, index, y, LLVMBuildAdd(b, LLVMBuildNUWMul(b, o, inner, ""), i0, ""), mask);
-  cg_loop_end(c, &it);
+  cg_store_vec(c, index, y, ch.out, mask);
+  cg_loop_end(c, &ch.loop);
 }
 
 void cg_emit_argmax(cg_ctx *c, const ir_node *n) {

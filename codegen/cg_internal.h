@@ -261,6 +261,22 @@ LLVMValueRef cg_fmax(cg_ctx *c, LLVMValueRef a, LLVMValueRef b); /* llvm.maxnum 
  */
 typedef void (*cg_vec_body)(cg_ctx *c, void *user, LLVMValueRef j, LLVMValueRef mask);
 void cg_vec_loop(cg_ctx *c, LLVMValueRef lo, LLVMValueRef hi, cg_vec_body body, void *user);
+/*
+ * The loop of a kernel along a dim that is not the last ([outer, len, inner],
+ * vectors across inner): this thread's share of the (outer row o, chunk of vw
+ * lanes from i0) pairs. begin opens it and fills the chunk; element (o, l,
+ * i0 + lane) is at base + l * inner, the chunk's lanes past inner are off
+ * in mask, and its result (o, i0 + lane) of [outer, inner] is at out. Close
+ * with cg_loop_end(c, &ch->loop).
+ */
+typedef struct cg_chunk {
+  struct cg_loop loop;     /* over the thread's pairs */
+  LLVMValueRef o, i0;      /* i64: the outer row, the first lane's index in inner */
+  LLVMValueRef mask;       /* <vw x i1>: lanes inside inner */
+  LLVMValueRef base, out;  /* i64: offset of element (o, 0, i0), of result (o, i0) */
+} cg_chunk;
+void cg_chunk_begin(cg_ctx *c, cg_chunk *ch, LLVMValueRef outer, LLVMValueRef len,
+                    LLVMValueRef inner);
 
 /*
  * An index space for broadcasting: the first ndims dims of an output type,

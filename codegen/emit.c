@@ -296,6 +296,22 @@ void cg_vec_loop(cg_ctx *c, LLVMValueRef lo, LLVMValueRef hi, cg_vec_body body, 
   cg_if_end(c, &f);
 }
 
+void cg_chunk_begin(cg_ctx *c, cg_chunk *ch, LLVMValueRef outer, LLVMValueRef len,
+                    LLVMValueRef inner) {
+  LLVMBuilderRef b = c->b;
+  LLVMValueRef vw = cg_i64(c, c->vw);
+  LLVMValueRef chunks = LLVMBuildUDiv(b, LLVMBuildAdd(b, inner, cg_i64(c, c->vw - 1), ""), vw, "");
+  LLVMValueRef lo, hi;
+  cg_split(c, LLVMBuildNUWMul(b, outer, chunks, ""), 1, &lo, &hi);
+  cg_loop_begin(c, &ch->loop, lo, hi, cg_i64(c, 1));
+  ch->o = LLVMBuildUDiv(b, ch->loop.i, chunks, "");
+  ch->i0 = LLVMBuildNUWMul(b, LLVMBuildURem(b, ch->loop.i, chunks, ""), vw, "");
+  ch->mask = cg_mask_upto(c, LLVMBuildSub(b, inner, ch->i0, ""));
+  ch->base = LLVMBuildAdd(b, LLVMBuildNUWMul(b, ch->o, LLVMBuildNUWMul(b, len, inner, ""), ""),
+                          ch->i0, "");
+  ch->out = LLVMBuildAdd(b, LLVMBuildNUWMul(b, ch->o, inner, ""), ch->i0, "");
+}
+
 /* ---- broadcasting index spaces ---- */
 
 void cg_space_init(cg_ctx *c, cg_space *s, const ir_type *out, int ndims, const ir_type **ops,

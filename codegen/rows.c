@@ -159,18 +159,9 @@ static void contiguous(cg_ctx *c, rowk *k, LLVMValueRef rows) {
 
 static void strided(cg_ctx *c, rowk *k, LLVMValueRef outer, LLVMValueRef inner) {
   LLVMBuilderRef b = c->b;
-  LLVMValueRef vw = cg_i64(c, c->vw);
-  LLVMValueRef chunks = LLVMBuildUDiv(b, LLVMBuildAdd(b, inner, cg_i64(c, c->vw - 1), ""), vw, "");
-  LLVMValueRef lo, hi;
-  cg_split(c, LLVMBuildNUWMul(b, outer, chunks, ""), 1, &lo, &hi);
-  cg_loop it;
-  cg_loop_begin(c, &it, lo, hi, cg_i64(c, 1));
-  LLVMValueRef o = LLVMBuildUDiv(b, it.i, chunks, "");
-  LLVMValueRef i0 = LLVMBuildNUWMul(b, LLVMBuildURem(b, it.i, chunks, ""), vw, "");
-  LLVMValueRef mask = cg_mask_upto(c, LLVMBuildSub(b, inner, i0, ""));
-  /* element (o, l, i0 + lane) is at base + l * inner */
-  LLVMValueRef base =
-      LLVMBuildAdd(b, LLVMBuildNUWMul(b, o, LLVMBuildNUWMul(b, k->len, inner, ""), ""), i0, "");
+  cg_chunk ch;
+  cg_chunk_begin(c, &ch, outer, k->len, inner);
+  LLVMValueRef mask = ch.mask, base = ch.base;
   LLVMValueRef lenf = cg_splat(c, LLVMBuildSIToFP(b, k->len, c->f32, ""));
   LLVMValueRef acc = k->acc;
   cg_loop l;
@@ -183,7 +174,7 @@ static void strided(cg_ctx *c, rowk *k, LLVMValueRef outer, LLVMValueRef inner) 
     LLVMBuildStore(b, LLVMBuildFAdd(b, LLVMBuildLoad2(b, c->vf32, acc, ""), x, ""), acc);
     cg_loop_end(c, &l);
     LLVMValueRef m = LLVMBuildFDiv(b, LLVMBuildLoad2(b, c->vf32, acc, ""), lenf, "");
-    cg_store_vec(c, m, k->y, LLVMBuildAdd(b, LLVMBuildNUWMul(b, o, inner, ""), i0, ""), mask);
+    cg_store_vec(c, m, k->y, ch.out, mask);
   } else if (k->op == IR_OP_SOFTMAX) {
     LLVMBuildStore(b, cg_splat(c, cg_f32(c, -INFINITY)), acc);
     cg_loop_begin(c, &l, cg_i64(c, 0), k->len, cg_i64(c, 1));
@@ -210,7 +201,7 @@ static void strided(cg_ctx *c, rowk *k, LLVMValueRef outer, LLVMValueRef inner) 
   } else {
     IR_ASSERT(!"strided norm");
   }
-  cg_loop_end(c, &it);
+  cg_loop_end(c, &ch.loop);
 }
 
 void cg_emit_rows(cg_ctx *c, const ir_node *n) {
