@@ -49,7 +49,8 @@ static const char help[] =
     "                       prompt is text and the new tokens print as text\n"
     "  --output OUT         write `tokens` (i64 [B, P+N], the prompt included) and\n"
     "                       `logits` (f32 [B, N, V], the raw logits of each step;\n"
-    "                       with --beams, the best hypothesis's, 0 after its eos)\n"
+    "                       with --beams, the best hypothesis's, 0 after its eos);\n"
+    "                       safetensors, or .npz or .json by OUT's extension\n"
     "  --dim N=V            bind dim N; for the position dim, the longest run planned for\n"
     "  --threads N          threads (default 0: all cores)\n"
     "  --unroll N           scan steps per loop iteration (default: chosen per scan)\n"
@@ -188,7 +189,7 @@ int cli_gen_write(const char *path, int64_t *tokens, float *logits, int64_t B, i
                        {.dtype = SEQRT_F32, .rank = 3, .shape = {B, n, V}, .data = logits}};
   const char *names[2] = {"tokens", "logits"};
   seqrt_error err;
-  if (seqrt_st_write(path, names, t, 2, &err)) return cli_error("%s", err.msg);
+  if (seqrt_tensors_write(path, names, t, 2, &err)) return cli_error("%s", err.msg);
   return CLI_OK;
 }
 

@@ -120,7 +120,7 @@ int seqrt_driver_emit(const seqrt_driver *d, const char *path, const char *const
     return SEQRT_EXIT_OK;
   }
   seqrt_error err;
-  if (seqrt_st_write(path, names, outputs, n, &err)) {
+  if (seqrt_tensors_write(path, names, outputs, n, &err)) {
     seqrt_report(d->tool, "error", NULL, "%s", err.msg); /* "OUT: cannot write: ..." */
     return SEQRT_EXIT_ERROR;
   }

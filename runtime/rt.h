@@ -20,6 +20,40 @@ bool rt_round64(size_t n, size_t *out);
 /* zero-filled memory aligned to 64 bytes, at least one byte; free with free() */
 void *rt_alloc64(size_t size);
 
+/* ---- st_write.c, tensor_formats.c: tensor files ---- */
+
+/* a growing string; failed after an allocation failure (the text is then incomplete) */
+typedef struct rt_sbuf {
+  char *p;     /* text, NUL-terminated */
+  size_t len;  /* bytes used, without the NUL */
+  size_t cap;  /* bytes allocated */
+  bool failed; /* an allocation failed */
+} rt_sbuf;
+void rt_sbuf_put(rt_sbuf *b, const char *s, size_t n);
+void rt_sbuf_puts(rt_sbuf *b, const char *s);
+/* s as a JSON string literal */
+void rt_sbuf_json_string(rt_sbuf *b, const char *s);
+/* where a tensor file's bytes go: a file descriptor, the first error kept */
+typedef struct rt_sink {
+  int fd;           /* the open file */
+  bool ok;          /* no write has failed */
+  int errnum;       /* the errno of the failed write */
+  uint64_t written; /* bytes written so far (a zip's offsets) */
+} rt_sink;
+/* appends n bytes; after a failure it does nothing */
+void rt_sink_put(rt_sink *s, const void *p, size_t n);
+/* bytes of tensor t (name, path for messages), checking dtype, rank, shape and data */
+bool rt_tensor_bytes(const char *path, const char *name, const seqrt_tensor *t, size_t *out,
+                     seqrt_error *err);
+/* a format: encodes the n checked tensors into s; false (err set) for what it cannot
+ * represent; a failed write is the sink's */
+typedef bool (*rt_writer)(rt_sink *s, const char *path, const char *const *names,
+                          const seqrt_tensor *tensors, int n, seqrt_error *err);
+bool rt_write_npz(rt_sink *s, const char *path, const char *const *names,
+                  const seqrt_tensor *tensors, int n, seqrt_error *err);
+bool rt_write_json(rt_sink *s, const char *path, const char *const *names,
+                   const seqrt_tensor *tensors, int n, seqrt_error *err);
+
 /* ---- team.c ---- */
 
 /*

@@ -45,6 +45,11 @@ int seqrt_st_get(seqrt_st_file *f, int i, seqrt_tensor *out, seqrt_error *err);
 /* writes n tensors under names (in that order) to path */
 int seqrt_st_write(const char *path, const char *const *names, const seqrt_tensor *tensors,
                    int n, seqrt_error *err);
+/* the same in the format of path's extension: .npz (numpy's savez: one NAME.npy per
+ * tensor, stored), .json ({"NAME": {"dtype", "shape", "data"}}, data flat, row-major;
+ * NaN and infinities as the strings "nan", "inf", "-inf"), else safetensors */
+int seqrt_tensors_write(const char *path, const char *const *names, const seqrt_tensor *tensors,
+                        int n, seqrt_error *err);
 
 /* ---- model descriptor: what generated code exports ---- */
 

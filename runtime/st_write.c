@@ -1,11 +1,14 @@
 /*
- * st_write.c: writing safetensors files.
+ * st_write.c: writing tensor files: the checks every format needs, the file
+ * handling they share, and the safetensors format; tensor_formats.c has
+ * .npz and .json, seqrt_tensors_write picks by the file's extension.
  *
- * Tensors go in the order given, their data back to back; the header is
- * padded with spaces to a multiple of 8 so the data section starts aligned.
- * A regular file is written beside its final name and renamed over it: the
- * file being replaced may be mapped by a reader in this very process (an
- * output written over an input), and truncating a mapped file would crash it.
+ * Safetensors: tensors go in the order given, their data back to back; the
+ * header is padded with spaces to a multiple of 8 so the data section starts
+ * aligned. A regular file is written beside its final name and renamed over
+ * it: the file being replaced may be mapped by a reader in this very process
+ * (an output written over an input), and truncating a mapped file would
+ * crash it.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -17,15 +20,7 @@
 
 #include "rt.h"
 
-/* a growing string */
-typedef struct sbuf {
-  char *p;     /* text, NUL-terminated */
-  size_t len;  /* bytes used, without the NUL */
-  size_t cap;  /* bytes allocated */
-  bool failed; /* an allocation failed: the text is incomplete */
-} sbuf;
-
-static void put(sbuf *b, const char *s, size_t n) {
+void rt_sbuf_put(rt_sbuf *b, const char *s, size_t n) {
   if (b->failed) return;
   if (b->len + n + 1 > b->cap) {
     size_t cap = b->cap ? b->cap : 256;
@@ -43,33 +38,31 @@ static void put(sbuf *b, const char *s, size_t n) {
   b->p[b->len] = 0;
 }
 
-static void puts_(sbuf *b, const char *s) { put(b, s, strlen(s)); }
+void rt_sbuf_puts(rt_sbuf *b, const char *s) { rt_sbuf_put(b, s, strlen(s)); }
 
-/* s as a JSON string literal */
-static void put_json_string(sbuf *b, const char *s) {
-  puts_(b, "\"");
+void rt_sbuf_json_string(rt_sbuf *b, const char *s) {
+  rt_sbuf_puts(b, "\"");
   for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
     char esc[8];
     if (*c == '"' || *c == '\\') {
       esc[0] = '\\';
       esc[1] = (char)*c;
-      put(b, esc, 2);
+      rt_sbuf_put(b, esc, 2);
     } else if (*c < 0x20) {
       snprintf(esc, sizeof esc, "\\u%04x", *c);
-      puts_(b, esc);
+      rt_sbuf_puts(b, esc);
     } else {
-      put(b, (const char *)c, 1);
+      rt_sbuf_put(b, (const char *)c, 1);
     }
   }
-  puts_(b, "\"");
+  rt_sbuf_puts(b, "\"");
 }
 
 static const char *st_dtype(seqrt_dtype t) {
   return t == SEQRT_F32 ? "F32" : t == SEQRT_I32 ? "I32" : "I64";
 }
 
-/* bytes of tensor t, checking what the writer relies on */
-static bool tensor_bytes(const char *path, const char *name, const seqrt_tensor *t, size_t *out,
+bool rt_tensor_bytes(const char *path, const char *name, const seqrt_tensor *t, size_t *out,
                          seqrt_error *err) {
   if (t->dtype != SEQRT_F32 && t->dtype != SEQRT_I32 && t->dtype != SEQRT_I64) {
     rt_errorf(err, "%s: cannot write: tensor '%s' has an invalid dtype (%d)", path, name,
@@ -98,14 +91,17 @@ static bool tensor_bytes(const char *path, const char *name, const seqrt_tensor 
   return true;
 }
 
-/* the header: names, dtypes, shapes and contiguous offsets, padded to 8 bytes */
-static bool make_header(sbuf *h, const char *path, const char *const *names,
-                        const seqrt_tensor *tensors, int n, seqrt_error *err) {
-  puts_(h, "{");
-  size_t off = 0;
+/* every name usable and given once, every tensor writable */
+static bool check_tensors(const char *path, const char *const *names, const seqrt_tensor *tensors,
+                          int n, seqrt_error *err) {
+  if (n < 0 || (n > 0 && (!names || !tensors))) {
+    rt_errorf(err, "%s: cannot write: no tensors given", path);
+    return false;
+  }
   for (int i = 0; i < n; i++) {
     const char *name = names[i];
-    if (!name || !strcmp(name, "__metadata__")) {
+    size_t bytes;
+    if (!name || !*name || !strcmp(name, "__metadata__")) {
       rt_errorf(err, "%s: cannot write: tensor %d has no usable name", path, i);
       return false;
     }
@@ -114,28 +110,40 @@ static bool make_header(sbuf *h, const char *path, const char *const *names,
       rt_errorf(err, "%s: cannot write: tensor name '%s' given twice", path, name);
       return false;
     }
+    if (!rt_tensor_bytes(path, name, &tensors[i], &bytes, err)) return false;
+  }
+  return true;
+}
+
+/* the header: names, dtypes, shapes and contiguous offsets, padded to 8 bytes */
+static bool make_header(rt_sbuf *h, const char *path, const char *const *names,
+                        const seqrt_tensor *tensors, int n, seqrt_error *err) {
+  rt_sbuf_puts(h, "{");
+  size_t off = 0;
+  for (int i = 0; i < n; i++) {
+    const char *name = names[i];
     size_t bytes;
-    if (!tensor_bytes(path, name, &tensors[i], &bytes, err)) return false;
+    rt_tensor_bytes(path, name, &tensors[i], &bytes, err); /* checked */
     if (off > SIZE_MAX - bytes) {
       rt_errorf(err, "%s: cannot write: tensors too large", path);
       return false;
     }
     char num[64];
-    if (i) puts_(h, ",");
-    put_json_string(h, name);
-    puts_(h, ":{\"dtype\":\"");
-    puts_(h, st_dtype(tensors[i].dtype));
-    puts_(h, "\",\"shape\":[");
+    if (i) rt_sbuf_puts(h, ",");
+    rt_sbuf_json_string(h, name);
+    rt_sbuf_puts(h, ":{\"dtype\":\"");
+    rt_sbuf_puts(h, st_dtype(tensors[i].dtype));
+    rt_sbuf_puts(h, "\",\"shape\":[");
     for (int k = 0; k < tensors[i].rank; k++) {
       snprintf(num, sizeof num, "%s%lld", k ? "," : "", (long long)tensors[i].shape[k]);
-      puts_(h, num);
+      rt_sbuf_puts(h, num);
     }
     snprintf(num, sizeof num, "],\"data_offsets\":[%zu,%zu]}", off, off + bytes);
-    puts_(h, num);
+    rt_sbuf_puts(h, num);
     off += bytes;
   }
-  puts_(h, "}");
-  while (!h->failed && h->len % 8) puts_(h, " ");
+  rt_sbuf_puts(h, "}");
+  while (!h->failed && h->len % 8) rt_sbuf_puts(h, " ");
   if (h->failed) {
     rt_errorf(err, "%s: cannot write: out of memory", path);
     return false;
@@ -143,30 +151,39 @@ static bool make_header(sbuf *h, const char *path, const char *const *names,
   return true;
 }
 
-/* writes all n bytes, retrying short writes */
-static bool write_all(int fd, const void *p, size_t n) {
+void rt_sink_put(rt_sink *s, const void *p, size_t n) {
   const char *c = p;
-  while (n > 0) {
-    ssize_t w = write(fd, c, n > (1u << 30) ? (1u << 30) : n);
+  while (s->ok && n > 0) {
+    ssize_t w = write(s->fd, c, n > (1u << 30) ? (1u << 30) : n);
     if (w < 0 && errno == EINTR) continue;
     if (w <= 0) {
-      if (w == 0) errno = EIO;
-      return false;
+      s->ok = false;
+      s->errnum = w == 0 ? EIO : errno;
+      return;
     }
     c += w;
     n -= (size_t)w;
+    s->written += (uint64_t)w;
   }
-  return true;
 }
 
-static bool write_file(int fd, const sbuf *h, const seqrt_tensor *tensors, int n) {
+/* the safetensors file */
+static bool write_st(rt_sink *s, const char *path, const char *const *names,
+                     const seqrt_tensor *tensors, int n, seqrt_error *err) {
+  rt_sbuf h = {0};
+  if (!make_header(&h, path, names, tensors, n, err)) {
+    free(h.p);
+    return false;
+  }
   unsigned char len[8];
-  for (int i = 0; i < 8; i++) len[i] = (unsigned char)((uint64_t)h->len >> (8 * i));
-  if (!write_all(fd, len, 8) || !write_all(fd, h->p, h->len)) return false;
+  for (int i = 0; i < 8; i++) len[i] = (unsigned char)((uint64_t)h.len >> (8 * i));
+  rt_sink_put(s, len, 8);
+  rt_sink_put(s, h.p, h.len);
   for (int i = 0; i < n; i++) {
     size_t bytes = (size_t)seqrt_tensor_numel(&tensors[i]) * seqrt_dtype_size(tensors[i].dtype);
-    if (bytes && !write_all(fd, tensors[i].data, bytes)) return false;
+    if (bytes) rt_sink_put(s, tensors[i].data, bytes);
   }
+  free(h.p);
   return true;
 }
 
@@ -180,45 +197,57 @@ static int open_temp(const char *path, char *tmp, size_t size) {
   return -1;
 }
 
-int seqrt_st_write(const char *path, const char *const *names, const seqrt_tensor *tensors, int n,
-                   seqrt_error *err) {
-  if (n < 0 || (n > 0 && (!names || !tensors))) {
-    rt_errorf(err, "%s: cannot write: no tensors given", path);
-    return 1;
-  }
-  sbuf h = {0};
-  if (!make_header(&h, path, names, tensors, n, err)) {
-    free(h.p);
-    return 1;
-  }
+/* the n tensors in format fmt to path, through a temporary file renamed over it */
+static int write_file(const char *path, rt_writer fmt, const char *const *names,
+                      const seqrt_tensor *tensors, int n, seqrt_error *err) {
+  if (!check_tensors(path, names, tensors, n, err)) return 1;
   /* write in place what is not a regular file (a pipe, /dev/stdout) or a link */
   struct stat st;
   bool replace = lstat(path, &st) != 0 || S_ISREG(st.st_mode);
   size_t tmp_size = strlen(path) + 64;
   char *tmp = malloc(tmp_size);
-  int fd = -1;
-  if (tmp && replace) fd = open_temp(path, tmp, tmp_size);
+  rt_sink s = {.fd = -1, .ok = true};
+  if (tmp && replace) s.fd = open_temp(path, tmp, tmp_size);
   /* a folder we may not create files in can still hold a file we may overwrite */
-  if (tmp && fd < 0) {
+  if (tmp && s.fd < 0) {
     replace = false;
-    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+    s.fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
   }
   if (!tmp) errno = ENOMEM;
-  bool ok = fd >= 0 && write_file(fd, &h, tensors, n);
-  int saved = errno;
-  if (fd >= 0 && close(fd) != 0 && ok) {
-    ok = false;
-    saved = errno;
+  s.ok = s.fd >= 0;
+  s.errnum = errno;
+  bool encoded = !s.ok || fmt(&s, path, names, tensors, n, err); /* false: err says why */
+  if (s.fd >= 0 && close(s.fd) != 0 && s.ok) {
+    s.ok = false;
+    s.errnum = errno;
   }
-  if (ok && replace && rename(tmp, path) != 0) {
-    ok = false;
-    saved = errno;
+  if (encoded && s.ok && replace && rename(tmp, path) != 0) {
+    s.ok = false;
+    s.errnum = errno;
   }
-  if (!ok) {
-    if (fd >= 0 && replace) unlink(tmp);
-    rt_errorf(err, "%s: cannot write: %s", path, strerror(saved));
+  if (!encoded || !s.ok) {
+    if (s.fd >= 0 && replace) unlink(tmp);
+    if (encoded) rt_errorf(err, "%s: cannot write: %s", path, strerror(s.errnum));
   }
   free(tmp);
-  free(h.p);
-  return ok ? 0 : 1;
+  return encoded && s.ok ? 0 : 1;
+}
+
+int seqrt_st_write(const char *path, const char *const *names, const seqrt_tensor *tensors, int n,
+                   seqrt_error *err) {
+  return write_file(path, write_st, names, tensors, n, err);
+}
+
+/* whether path ends in ext */
+static bool ends_with(const char *path, const char *ext) {
+  size_t n = strlen(path), e = strlen(ext);
+  return n > e && !strcmp(path + n - e, ext);
+}
+
+int seqrt_tensors_write(const char *path, const char *const *names, const seqrt_tensor *tensors,
+                        int n, seqrt_error *err) {
+  rt_writer fmt = ends_with(path, ".npz")    ? rt_write_npz
+                  : ends_with(path, ".json") ? rt_write_json
+                                             : write_st;
+  return write_file(path, fmt, names, tensors, n, err);
 }
