@@ -589,6 +589,8 @@ double ir_graph_flops(const ir_graph *g, const int64_t *syms);
 /* ---- printer (print.c) ---- */
 
 void ir_print(const ir_graph *g, FILE *out);
+/* the graph in Graphviz's DOT language (dot.c): a box per node, bodies as clusters */
+void ir_print_dot(const ir_graph *g, FILE *out);
 /* "[B, T, 64]" into buf */
 const char *ir_type_str(const ir_graph *g, const ir_type *t, char *buf, size_t size);
 const char *ir_dim_str(const ir_graph *g, ir_dim d, char *buf, size_t size);

@@ -21,6 +21,7 @@ typedef struct pass_ctx {
   const ir_target *target; /* what schedule plans for (cg_target); NULL: no codegen follows */
   const int64_t *bind_syms; /* the binding codegen folds in, -1 = left to run time (a
                                partial --dim); NULL = syms */
+  const char *stop_after;  /* pass name: the pipeline ends after it (seqc graph); NULL = never */
 } pass_ctx;
 
 typedef bool (*pass_fn)(ir_graph *g, pass_ctx *ctx);

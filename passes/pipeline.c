@@ -58,6 +58,7 @@ bool pass_run_pipeline(ir_graph *g, pass_ctx *ctx) {
       fprintf(out, "; after %s\n", p->name);
       ir_print(g, out);
     }
+    if (ctx->stop_after && strcmp(ctx->stop_after, p->name) == 0) break;
   }
   return true;
 }

@@ -2,7 +2,8 @@
 # Installs what seqc needs to build and test, from Debian's packages (as root).
 # Idempotent: does nothing when everything is already there.
 set -euo pipefail
-packages=(build-essential cmake pkg-config llvm-19-dev libyaml-dev libcjson-dev libcmocka-dev)
+packages=(build-essential cmake pkg-config llvm-19-dev libyaml-dev libcjson-dev libcmocka-dev
+          graphviz)   # graphviz: `seqc graph` pictures (optional for users; tested when present)
 if [ "${1:-}" = "--torch" ]; then
   packages+=(python3-torch python3-numpy)   # golden data and peer benchmarks only
 fi
