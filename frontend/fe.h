@@ -281,6 +281,9 @@ int fe_lower_transformer_decoder(fe_ctx *L);
 int fe_lower_transformer(fe_ctx *L);
 /* xl.c: transformer_xl, one layer op of the whole stack */
 int fe_lower_transformer_xl(fe_ctx *L);
+/* t5_encoder, t5_decoder (t5.c) */
+int fe_lower_t5_encoder(fe_ctx *L);
+int fe_lower_t5_decoder(fe_ctx *L);
 /* memformer.c: memformer_encoder, one segment SCAN whose state is the memory */
 int fe_lower_memformer_encoder(fe_ctx *L);
 int fe_lower_conv1d(fe_ctx *L);

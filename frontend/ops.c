@@ -501,6 +501,15 @@ static const fe_op ops[] = {
      "input num_layers nhead dim_feedforward num_slots segment write_temperature activation "
      "layer_norm_eps d_model carry",
      fe_lower_memformer_encoder},
+    {"t5_encoder",
+     "input num_layers num_heads d_kv d_ff feed_forward_proj relative_attention_num_buckets "
+     "relative_attention_max_distance layer_norm_epsilon d_model",
+     fe_lower_t5_encoder},
+    {"t5_decoder",
+     "input memory num_layers num_heads d_kv d_ff feed_forward_proj "
+     "relative_attention_num_buckets relative_attention_max_distance layer_norm_epsilon "
+     "d_model cache",
+     fe_lower_t5_decoder},
     {"conv1d",
      "input out_channels kernel_size stride padding dilation groups bias in_channels padding_mode",
      fe_lower_conv1d},

@@ -364,6 +364,11 @@ static bool run_node(const ir_graph *g, const ir_node *n, const run *r, slot *s)
   } else if (ok && n->op == IR_OP_TRANSFORMER_XL) {
     seqrt_tensor outs[2] = {s[n->outputs[0]].t, s[n->outputs[1]].t};
     ok = ir_eval_xl(n, in, r->session->position, outs, r->err);
+  } else if (ok && n->op == IR_OP_T5_ATTENTION) {
+    seqrt_tensor outs[3];
+    IR_ASSERT(n->noutputs <= 3);
+    for (int k = 0; k < n->noutputs; k++) outs[k] = s[n->outputs[k]].t;
+    ok = ir_eval_t5_attention(g, n, in, r->session->position, outs, r->err);
   } else if (ok && ir_is_tf_layer(n->op)) {
     seqrt_tensor outs[3];
     IR_ASSERT(n->noutputs <= 3);

@@ -785,6 +785,7 @@ bool ir_eval_kernel(const ir_graph *g, const ir_node *n, const seqrt_tensor *in,
   case IR_OP_TRANSFORMER_ENCODER_LAYER:
   case IR_OP_TRANSFORMER_DECODER_LAYER:
   case IR_OP_TRANSFORMER_XL:
+  case IR_OP_T5_ATTENTION:
   case IR_OP_FUSED:
   case IR_OP_COUNT: break;
   }

@@ -54,6 +54,14 @@ static double layer_flops(const ir_graph *g, const ir_node *n, const int64_t *sy
     double C = dim_of(g, n->inputs[1], 1, syms);
     return 2.0 * E * B * E * (T + 2.0 * T + 2.0 * C + T) + 4.0 * E * B * T * (1.0 + C);
   }
+  if (n->op == IR_OP_T5_ATTENTION) { /* E = D here: the projections to and from H d_kv,
+                                      * and 4 H d_kv per (query, key) pair */
+    double HK = (double)(ir_attr_int(n, "num_heads") * ir_attr_int(n, "d_kv"));
+    double Tk = dim_of(g, n->inputs[1], 1, syms);
+    bool causal = ir_attr_int(n, "causal") != 0;
+    return 2.0 * E * B * HK * (T + 2.0 * Tk + T) +
+           4.0 * HK * B * attention_pairs(causal, -1, (int64_t)T, (int64_t)Tk);
+  }
   bool causal = ir_attr_int(n, "causal") != 0;
   int64_t window = ir_attr_int(n, "window");
   if (n->op == IR_OP_MULTIHEAD_ATTENTION)

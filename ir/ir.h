@@ -522,6 +522,28 @@ bool ir_eval_rel_attention(const ir_node *n, const seqrt_tensor *in, seqrt_tenso
 bool ir_eval_xl(const ir_node *n, const seqrt_tensor *in, int64_t position, seqrt_tensor *out,
                 seqrt_error *err);
 
+/* ---- T5's attention (t5.c) ---- */
+
+/* where t5_attention's inputs sit: x, kv, then the q, k, v, o weights at
+ * these indices, then the optional ones at rel and cache (-1: absent) */
+enum { IR_T5_Q = 2, IR_T5_K, IR_T5_V, IR_T5_O };
+typedef struct ir_t5_layout {
+  int rel;     /* relative_attention_bias [N, H], or -1 */
+  int cache;   /* key cache (value cache after it), or -1 */
+  int ninputs; /* inputs in all */
+} ir_t5_layout;
+
+ir_t5_layout ir_t5_layout_make(bool relative, bool cache);
+ir_t5_layout ir_t5_layout_of(const ir_node *n);
+/* the bucket of relative position r = key position - query position (HF's
+ * _relative_position_bucket; bidirectional for the encoder) */
+int64_t ir_t5_bucket(int64_t r, bool bidirectional, int64_t num_buckets, int64_t max_distance);
+/* internal to ir/: its result types (called by ir_infer_node) and its direct
+ * evaluation (called by eval.c; position: the session position) */
+bool ir_infer_t5_attention(ir_graph *g, int n, ir_diags *d);
+bool ir_eval_t5_attention(const ir_graph *g, const ir_node *n, const seqrt_tensor *in,
+                          int64_t position, seqrt_tensor *out, seqrt_error *err);
+
 /* ---- attention and Transformer layers (transformer.c) ---- */
 
 /* the weighted parts of a multihead_attention, transformer_encoder_layer or

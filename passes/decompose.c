@@ -10,6 +10,9 @@
  *   MULTIHEAD_ATTENTION, TRANSFORMER_ENCODER_LAYER, TRANSFORMER_DECODER_LAYER
  *                     ->  LINEARs, RESHAPE, TRANSPOSE, SELECT, ATTENTION, LAYER_NORM,
  *                         ADD, RELU or GELU (decompose_attention.c)
+ *   T5_ATTENTION      ->  CONCAT (weights), LINEARs, RESHAPE, TRANSPOSE, SELECT, EMBEDDING of
+ *                         constant buckets (the position bias table), ATTENTION
+ *                         (decompose_attention.c)
  *   MEMORY_WRITE      ->  LINEARs, RESHAPE, TRANSPOSE, SELECT, SLICE, MATMUL, CONCAT,
  *                         SOFTMAX, ADD, MUL, RMS_NORM (decompose_memory.c)
  *
@@ -123,6 +126,7 @@ static bool decompose(ir_graph *g, ir_diags *d) {
       case IR_OP_MULTIHEAD_ATTENTION: /* decompose_attention.c; the loop goes on at */
       case IR_OP_TRANSFORMER_ENCODER_LAYER: /* the first new node, so the layers it */
       case IR_OP_TRANSFORMER_DECODER_LAYER: /* makes are expanded in turn */
+      case IR_OP_T5_ATTENTION:
         i = pass_expand_attention(g, i, d);
         changed = true;
         break;

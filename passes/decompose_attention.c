@@ -17,6 +17,10 @@
  *   transformer_decoder_layer(x, memory): the same with a cross-attention
  *     block multihead_attn(x, memory, memory) under norm2, ff under norm3
  *
+ *   t5_attention (ir/t5.c): the same without biases or scaling, q, k, v
+ *     from three weights (one LINEAR on their CONCAT), and ATTENTION's
+ *     position bias table from relative_attention_bias (bias_table below)
+ *
  * A key padding mask (SPEC 11) goes to ATTENTION as its input 3 (with
  * key_padding 1): a multihead_attention's own, a layer's to its
  * self-attention (key_padding) and, in a decoder, the memory's to its
@@ -282,7 +286,80 @@ static int expand_layer(ir_graph *g, int i, ir_diags *d) {
   return i;
 }
 
+/* ---- T5's attention ---- */
+
+/* CONCAT of weights w[0..n) along dim 0 (params: it runs once at session start) */
+static int stacked(out *o, const char *suffix, const int *w, int n) {
+  int c = pass_put(o, IR_OP_CONCAT, suffix, w, n);
+  ir_set_attr_int(o->g, c, "dim", 0);
+  return pass_typed(o, c);
+}
+
+/*
+ * The position bias table [H, 2R+1] of attention's pos_bias (R =
+ * max_distance): row h, column R + d is the bias of head h at distance d =
+ * key position - query position, clamped to [-R, R], which loses nothing,
+ * since the bucket is the same for every distance at or past max_distance
+ * either way. The buckets are a constant; the table is an EMBEDDING of them
+ * (params and constants only: computed once at session start).
+ */
+static int bias_table(out *o, int rel, int64_t R, bool bidirectional, int64_t N) {
+  ir_type it = {.dtype = IR_I64, .rank = 1, .dims = {ir_dim_const(2 * R + 1)}};
+  int64_t *ids = malloc(sizeof(int64_t) * (size_t)(2 * R + 1));
+  IR_ASSERT(ids);
+  for (int64_t d = -R; d <= R; d++) ids[R + d] = ir_t5_bucket(d, bidirectional, N, R);
+  int in[2] = {rel, ir_add_const(o->g, it, ids, o->loc)};
+  free(ids);
+  int by_distance = pass_typed(o, pass_put(o, IR_OP_EMBEDDING, "position_bias", in, 2));
+  static const int64_t swap[2] = {1, 0};
+  return pass_transpose(o, "position_bias_t", by_distance, 2, swap);
+}
+
+/* t5_attention (ir/t5.c): the projections of multihead_attention without
+ * biases (q, k and v in one LINEAR for self-attention, k and v in one for
+ * cross-attention), an unscaled ATTENTION with the bias table, o */
+static int expand_t5(ir_graph *g, int i, ir_diags *d) {
+  ir_node t5 = g->nodes[i]; /* a copy: insertions move g->nodes */
+  const ir_node *n = &t5;
+  ir_t5_layout r = ir_t5_layout_of(n);
+  int x = n->inputs[0], kv = n->inputs[1], result = n->outputs[0];
+  int64_t H = ir_attr_int(n, "num_heads"), R = ir_attr_int(n, "max_distance");
+  bool causal = ir_attr_int(n, "causal") != 0;
+  mha_cfg c = {.E = H * ir_attr_int(n, "d_kv"), .H = H, .causal = causal, .window = -1};
+  out o = {.g = g, .pos = i, .name = n->name, .loc = n->loc, .d = d};
+  int qkv[3], w[3] = {n->inputs[IR_T5_Q], n->inputs[IR_T5_K], n->inputs[IR_T5_V]};
+  if (x == kv) {
+    split_heads(&o, "", pass_linear(&o, "qkv", x, stacked(&o, "qkv_weight", w, 3), -1), 3, &c,
+                qkv);
+  } else {
+    split_heads(&o, "", pass_linear(&o, "q", x, w[0], -1), 1, &c, &qkv[0]);
+    split_heads(&o, "", pass_linear(&o, "kv", kv, stacked(&o, "kv_weight", w + 1, 2), -1), 2, &c,
+                &qkv[1]);
+  }
+  int ins[6] = {qkv[0], qkv[1], qkv[2]}, nins = 3;
+  if (r.cache >= 0) {
+    ins[nins++] = n->inputs[r.cache];
+    ins[nins++] = n->inputs[r.cache + 1];
+  }
+  if (r.rel >= 0)
+    ins[nins++] = bias_table(&o, n->inputs[r.rel], R, !causal, ir_attr_int(n, "num_buckets"));
+  int an = pass_put_n(&o, IR_OP_ATTENTION, "attention", ins, nins, 1);
+  ir_set_attr_float(g, an, "scale", 1.0);
+  ir_set_attr_int(g, an, "causal", causal);
+  ir_set_attr_int(g, an, "window", -1);
+  if (r.rel >= 0) ir_set_attr_int(g, an, "pos_bias", R);
+  static const int64_t merge[4] = {0, 2, 1, 3};
+  int a = pass_transpose(&o, "merge", pass_typed(&o, an), 4, merge);
+  const ir_type *xt = &g->values[x].type;
+  ir_dim dims[3] = {xt->dims[0], xt->dims[1], ir_dim_const(c.E)};
+  pass_linear(&o, "o", pass_reshape(&o, "merged", a, 3, dims), n->inputs[IR_T5_O], -1);
+  finish(&o, result);
+  pass_on_kv(g, n, qkv[1], qkv[2]);
+  return i;
+}
+
 int pass_expand_attention(ir_graph *g, int i, ir_diags *d) {
+  if (g->nodes[i].op == IR_OP_T5_ATTENTION) return expand_t5(g, i, d);
   if (g->nodes[i].op == IR_OP_MULTIHEAD_ATTENTION) return expand_mha(g, i, d);
   return expand_layer(g, i, d);
 }

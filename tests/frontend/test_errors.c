@@ -341,6 +341,40 @@ static void transformer_xl(void **state) {
   expect_error(yaml, "t.yaml:9:3: error: missing attribute 'mem_len' for op 'transformer_xl'");
 }
 
+/* t5_encoder / t5_decoder: the feed-forward kind, the bucket attributes, the memory */
+static void t5_stacks(void **state) {
+  (void)state;
+  const char *enc = "  e: {op: t5_encoder, input: x, num_layers: 1, num_heads: 2, d_kv: 3, "
+                    "d_ff: 8, ";
+  char yaml[1024];
+  snprintf(yaml, sizeof yaml, HEAD "outputs: [e, tok]\nnodes:\n%sfeed_forward_proj: gelu}\n",
+           enc);
+  expect_error(yaml, "t.yaml:9:99: error: attribute 'feed_forward_proj' of 'e' must be relu or "
+                     "gated-gelu");
+  snprintf(yaml, sizeof yaml,
+           HEAD "outputs: [e, tok]\nnodes:\n%srelative_attention_num_buckets: 3}\n", enc);
+  expect_error(yaml, "t.yaml:9:112: error: t5_encoder 'e': 3 buckets: at least 4 are needed");
+  /* N = 8: 4 buckets each way, 2 of them exact; the max distance must pass them */
+  snprintf(yaml, sizeof yaml,
+           HEAD "outputs: [e, tok]\nnodes:\n%srelative_attention_num_buckets: 8, "
+                "relative_attention_max_distance: 2}\n",
+           enc);
+  expect_error(yaml, "t.yaml:9:148: error: t5_encoder 'e': max distance 2 must exceed the 2 "
+                     "exactly bucketed distances");
+  snprintf(yaml, sizeof yaml, HEAD "outputs: [e, tok]\nnodes:\n%scache: 8}\n", enc);
+  expect_error(yaml, "t.yaml:9:80: error: unknown attribute 'cache' for op 't5_encoder'");
+  snprintf(yaml, sizeof yaml,
+           HEAD "outputs: [d, tok]\nnodes:\n"
+                "  d: {op: t5_decoder, input: x, memory: tok, num_layers: 1, num_heads: 2, "
+                "d_kv: 3, d_ff: 8}\n");
+  expect_error(yaml, "t.yaml:9:41: error: t5_decoder 'd': expected memory of f32 [B, S, 8] (the "
+                     "encoder's output), got i32 [B, T]");
+  snprintf(yaml, sizeof yaml,
+           HEAD "outputs: [d, tok]\nnodes:\n"
+                "  d: {op: t5_decoder, input: x, num_layers: 1, num_heads: 2, d_kv: 3, d_ff: 8}\n");
+  expect_error(yaml, "t.yaml:9:3: error: missing attribute 'memory' for op 't5_decoder'");
+}
+
 static void scan_next_position(void **state) {
   (void)state;
   expect_error(HEAD
@@ -614,6 +648,7 @@ int main(void) {
       cmocka_unit_test(dtypes),
       cmocka_unit_test(memformer),
       cmocka_unit_test(transformer_xl),
+      cmocka_unit_test(t5_stacks),
       cmocka_unit_test(keeps_going),
       cmocka_unit_test(unused_input_is_a_warning),
       cmocka_unit_test(cannot_read),
