@@ -317,6 +317,7 @@ int cli_generate_beams(cli_gen *st, const cli_gen_args *a, const cli_lm_shape *l
 int cmd_check(int argc, char **argv);
 int cmd_ir(int argc, char **argv);
 int cmd_graph(int argc, char **argv);
+int cmd_analyze(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_compile(int argc, char **argv);

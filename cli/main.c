@@ -11,6 +11,7 @@ static const char usage[] =
     "  check   validate a model; print its nodes, shapes, parameters, FLOPs\n"
     "  ir      print the IR as text (--print-after PASS|all)\n"
     "  graph   draw the IR as a picture (DOT, SVG or PNG with Graphviz)\n"
+    "  analyze per layer: FLOPs in n, sequential operations, longest path (--measure)\n"
     "  run     compile and run a model on weights and inputs from safetensors files\n"
     "  bench   compile once, run repeatedly on random data, report timings\n"
     "  compile compile ahead of time to an object, shared library, asm or LLVM IR\n"
@@ -29,7 +30,7 @@ static const struct {
 } commands[] = {
     {"check", cmd_check}, {"ir", cmd_ir},           {"run", cmd_run},
     {"bench", cmd_bench}, {"compile", cmd_compile}, {"ops", cmd_ops},
-    {"generate", cmd_generate}, {"graph", cmd_graph},
+    {"generate", cmd_generate}, {"graph", cmd_graph}, {"analyze", cmd_analyze},
 };
 enum { NCOMMANDS = sizeof commands / sizeof commands[0] };
 

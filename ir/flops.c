@@ -127,6 +127,10 @@ static double node_flops(const ir_graph *g, const ir_node *n, const int64_t *sym
   IR_ASSERT(!"flops rule");
 }
 
+double ir_node_flops(const ir_graph *g, int i, const int64_t *syms) {
+  return g->nodes[i].dead ? 0 : node_flops(g, &g->nodes[i], syms);
+}
+
 double ir_graph_flops(const ir_graph *g, const int64_t *syms) {
   double flops = 0;
   for (int i = 0; i < g->nnodes; i++)

@@ -607,6 +607,41 @@ bool ir_is_tf_layer(ir_op op);
  * (the flops column of ops.def): multiply-adds count twice, elementwise work
  * not at all; a scan counts its body once a step, a fused node its body once */
 double ir_graph_flops(const ir_graph *g, const int64_t *syms);
+/* the FLOPs of node i of g alone (a scan's or fused node's body included) */
+double ir_node_flops(const ir_graph *g, int i, const int64_t *syms);
+
+/* ---- how a layer orders positions (analyze.c, `seqc analyze`) ---- */
+
+typedef enum ir_seq_kind {
+  IR_SEQ_POSITIONWISE, /* each position alone: linear, norms, elementwise */
+  IR_SEQ_POOL,         /* a reduction over the positions (mean over n) */
+  IR_SEQ_ATTENTION,    /* every position sees every other (or every earlier one) */
+  IR_SEQ_WINDOW,       /* restricted attention: the positions within size */
+  IR_SEQ_CONV,         /* a convolution over size positions (kernel times dilation) */
+  IR_SEQ_XL,           /* Transformer-XL: segments of size, a memory of memory rows */
+  IR_SEQ_SEGMENTS,     /* a recurrence over segments of size positions */
+  IR_SEQ_RECURRENT,    /* a recurrence over positions, one after another */
+} ir_seq_kind;
+
+typedef struct ir_seq_class {
+  ir_seq_kind kind; /* what it is */
+  int64_t size;     /* window r, kernel span k, segment C */
+  int64_t memory;   /* XL: mem_len M */
+  int64_t layers;   /* XL: its layers L */
+} ir_seq_class;
+
+/* the columns of Vaswani et al.'s Table 1 for one class */
+typedef struct ir_seq_text {
+  char complexity[64]; /* per layer, e.g. "O(n^2 d)" */
+  char sequential[32]; /* operations one after another, e.g. "O(n)" */
+  char path[64];       /* longest path between two positions, e.g. "O(n/r)" */
+} ir_seq_text;
+
+ir_seq_class ir_seq_class_of(const ir_graph *g, const ir_node *n);
+/* larger: positions more ordered (a group of nodes takes its largest) */
+int ir_seq_rank(ir_seq_kind k);
+/* the table's texts; matmul: a positionwise class that multiplies matrices */
+void ir_seq_describe(const ir_seq_class *c, bool matmul, ir_seq_text *t);
 
 /* ---- printer (print.c) ---- */
 
