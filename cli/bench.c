@@ -141,8 +141,13 @@ int cmd_bench(int argc, char **argv) {
   /* a streaming model's runs continue one another: each timed run starts the
    * session over (untimed), or the runs would fill its key/value caches */
   bool restart = desc->streaming;
+  cli_progress bar;
+  char what[160];
+  snprintf(what, sizeof what, "bench %s", g->name ? g->name : "");
+  cli_progress_begin(&bar, what);
   double start = cli_now_ms();
   for (int k = 0; k < 3 || cli_now_ms() - start < 100; k++) {
+    cli_progress_step(&bar, "warm-up run %d", k + 1);
     if (restart) seqrt_session_reset(session);
     if (seqrt_session_run(session, inputs, outputs, &err)) goto fail;
   }
@@ -155,7 +160,9 @@ int cmd_bench(int argc, char **argv) {
     double t = cli_now_ms();
     if (seqrt_session_run(session, inputs, outputs, &err)) goto fail;
     times[n++] = cli_now_ms() - t;
+    cli_progress_step(&bar, "run %d, last %.3f ms", n, times[n - 1]);
   }
+  cli_progress_end(&bar);
   qsort(times, (size_t)n, sizeof(double), cmp_double);
   double median = quantile(times, n, 0.5), p10 = quantile(times, n, 0.1),
          p90 = quantile(times, n, 0.9);
@@ -200,6 +207,7 @@ int cmd_bench(int argc, char **argv) {
   status = CLI_OK;
   goto done;
 fail:
+  cli_progress_end(&bar);
   cli_error("%s", err.msg);
   status = CLI_ERROR;
 done:

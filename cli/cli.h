@@ -5,6 +5,7 @@
 #ifndef SEQC_CLI_H
 #define SEQC_CLI_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -74,6 +75,33 @@ cg_jit *cli_compile_timed(ir_graph *g, const int64_t *syms, ir_diags *d, const c
 void cli_print_times(const cli_times *t);
 /* a monotonic clock in milliseconds */
 double cli_now_ms(void);
+
+/* ---- progress.c: a status line on stderr, only when it is a terminal ---- */
+
+typedef struct cli_progress {
+  bool on;        /* stderr is a terminal (SEQC_PROGRESS=1 or 0 overrides) */
+  bool shown;     /* a line is on the screen */
+  double start;   /* when the work began (cli_now_ms) */
+  double last;    /* when the line was last written */
+  char what[128]; /* the line's prefix, e.g. "bench mlp" */
+} cli_progress;
+void cli_progress_begin(cli_progress *p, const char *what);
+/* "seqc: WHAT: TEXT" in place of the last line, at most ten times a second */
+void cli_progress_step(cli_progress *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* erases the line */
+void cli_progress_end(cli_progress *p);
+
+/* a compile's line: a thread that shows the elapsed time once a second has passed */
+typedef struct cli_ticker {
+  cli_progress p;       /* the line */
+  pthread_t thread;     /* the ticker */
+  pthread_mutex_t lock; /* guards done */
+  pthread_cond_t wake;  /* signalled by stop */
+  bool done;            /* stop was called */
+  bool running;         /* the thread was started */
+} cli_ticker;
+void cli_ticker_start(cli_ticker *t, const char *what);
+void cli_ticker_stop(cli_ticker *t);
 
 /*
  * The compile cache's directory: $SEQC_CACHE_DIR, else $XDG_CACHE_HOME/seqc,

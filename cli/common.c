@@ -253,11 +253,17 @@ cg_jit *cli_compile_timed(ir_graph *g, const int64_t *syms, ir_diags *d, const c
                   .target = &target,
                   .bind_syms = syms};
   memset(t, 0, sizeof *t);
+  cli_ticker ticker;
+  char what[160];
+  snprintf(what, sizeof what, "compiling %s", g->name ? g->name : "the model");
+  cli_ticker_start(&ticker, what);
   double t0 = cli_now_ms();
-  if (!pass_run_pipeline(g, &ctx)) return NULL;
+  bool passed = pass_run_pipeline(g, &ctx);
   t->passes_ms = cli_now_ms() - t0;
   seqrt_error err;
-  cg_jit *j = cg_jit_compile(g, &opt, &err);
+  cg_jit *j = passed ? cg_jit_compile(g, &opt, &err) : NULL;
+  cli_ticker_stop(&ticker);
+  if (!passed) return NULL;
   if (!j) {
     cli_error("internal: code generation failed: %s", err.msg);
     return NULL;

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli.h"
 
@@ -238,13 +239,20 @@ static int generate(cli_gen *st, const cli_gen_args *a, const cli_lm_shape *lm, 
   double start = cli_now_ms(), prefilled = start;
   int64_t n = 0; /* steps made */
   bool all_done = false;
+  /* the status line only when the tokens do not print on the same terminal */
+  cli_progress bar;
+  cli_progress_begin(&bar, "generate");
+  bar.on &= B > 1 || !isatty(STDOUT_FILENO);
   while (n < N && !all_done) {
+    cli_progress_step(&bar, "token %lld of %lld", (long long)n + 1, (long long)N);
     int64_t from = 0, L = P + n; /* the run's positions of each row */
     if (streaming && n > 0) from = P + n - 1, L = 1;
     cli_gen_feed(st, lm, B, stride, from, L);
     seqrt_error err;
-    if (seqrt_session_run(st->session, st->inputs, st->outputs, &err))
+    if (seqrt_session_run(st->session, st->inputs, st->outputs, &err)) {
+      cli_progress_end(&bar);
       return cli_error("step %lld: %s", (long long)n + 1, err.msg);
+    }
     const seqrt_tensor *out = &st->outputs[0];
     IR_ASSERT(out->rank == 3 && out->shape[0] == B && out->shape[1] == L && out->shape[2] == V);
     if (streaming && n == 0) /* later runs leave the static inputs out: the session keeps them */
@@ -267,6 +275,7 @@ static int generate(cli_gen *st, const cli_gen_args *a, const cli_lm_shape *lm, 
     }
     if (++n == 1) prefilled = cli_now_ms();
   }
+  cli_progress_end(&bar);
   double end = cli_now_ms();
   if (B == 1)
     putchar('\n');
