@@ -182,7 +182,8 @@ static bool check_op_attrs(checker *c, const ir_graph *g, int node) {
     bool fits = padded ? rest == 4 : rest == 3 || rest == 5;
     if (!int_attr_in(n, "key_padding", 2) || !fits) {
       fail(c, g, node, "%d inputs with key_padding %d%s, expected %s%s", n->ninputs, (int)padded,
-           table ? " and pos_bias" : "", padded ? "4 (q, k, v, mask)" : "3 or 5 (q, k, v[, kc, vc])",
+           table ? " and pos_bias" : "",
+           padded ? "4 (q, k, v, mask)" : "3 or 5 (q, k, v[, kc, vc])",
            table ? " and the table" : "");
       return false;
     }

@@ -339,8 +339,8 @@ static void open_cached(cached *m, int64_t B, int h, int64_t dh, int64_t S, int6
   assert_true(ir_infer_node(g, n, &d));
   ir_add_output(g, "y", g->nodes[n].outputs[0]);
   for (int c = 0; c < 2; c++) {
-    int w = ir_add_node(g, IR_OP_CACHE_WRITE, c ? "vc" : "kc", (int[]){c ? vc : kc, c ? v : k}, 2,
-                        L0);
+    int w =
+        ir_add_node(g, IR_OP_CACHE_WRITE, c ? "vc" : "kc", (int[]){c ? vc : kc, c ? v : k}, 2, L0);
     assert_true(ir_infer_node(g, w, &d));
   }
   m->g = ir_graph_clone(g);

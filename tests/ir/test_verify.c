@@ -257,7 +257,8 @@ static void test_attention_inputs(void **state) {
 /* attention with pos_bias: the table comes last, after what the other attributes ask for */
 static ir_graph *bias_graph(int nin, int64_t R) {
   ir_graph *g = ir_graph_new("attn");
-  int q = ir_add_input(g, "q", ty(4, 1, 1, 2, 4), L), k = ir_add_input(g, "k", ty(4, 1, 1, 2, 4), L);
+  int q = ir_add_input(g, "q", ty(4, 1, 1, 2, 4), L);
+  int k = ir_add_input(g, "k", ty(4, 1, 1, 2, 4), L);
   int v = ir_add_input(g, "v", ty(4, 1, 1, 2, 4), L), t = ir_add_input(g, "t", ty(2, 1, 3), L);
   int ins[4] = {q, k, v, t};
   int n = ir_insert_node_n(g, 0, IR_OP_ATTENTION, "a", ins, nin, 1, L);
