@@ -32,6 +32,13 @@
  * one such count per tile; inside a computed tile the padded keys' scores
  * are -inf. A query that sees no key at all keeps l = 0, and its output is 0
  * (attention weights 0, as SPEC 11 says; PyTorch gives NaN).
+ *
+ * A relative position bias (T5; pos_bias R, the last input a table [H, 2R+1])
+ * is added in the score pass, where the positions are known whatever the path
+ * (plain, cached runs, a split decode step's part, padded keys): the scores
+ * of query position i against keys k0 + j + lane get table[h, clamp(k0 + j +
+ * lane - i, -R, R) + R], one gather from the head's row a vector. Without the
+ * attribute the kernel is built as before.
  */
 #include <math.h>
 #include <string.h>
@@ -64,6 +71,9 @@ typedef struct attn {
   LLVMValueRef pad;     /* the key padding mask's row of the batch (Tk i32 or i64), NULL: none */
   LLVMTypeRef pad_vt;   /* <vw x i32|i64>: the mask's vector type */
   LLVMValueRef pad_k0;  /* i64: the key tile's first key, its column in the mask row */
+  LLVMValueRef bias;    /* the head's row of the position bias table (2R+1 floats), NULL: none */
+  int64_t R;            /* pos_bias: distances clamp to [-R, R] */
+  LLVMValueRef bias_d0; /* i64: key position - query position of the row's column 0 */
 } attn;
 
 static LLVMValueRef iota(cg_ctx *c) {
@@ -106,12 +116,32 @@ static void count_pass(cg_ctx *c, void *user, LLVMValueRef j, LLVMValueRef mask)
   LLVMBuildStore(b, LLVMBuildFAdd(b, s, one, ""), a->sum_acc);
 }
 
-/* pass 1 over a score row: scale, mask to -inf, running max */
+/* <vw x float>: the bias of columns j.. of the row, the table row's entries at
+ * the distances bias_d0 + j + lane clamped to [-R, R] (always inside the row,
+ * so the tail's lanes may read it too) */
+static LLVMValueRef position_bias(cg_ctx *c, const attn *a, LLVMValueRef j) {
+  LLVMBuilderRef b = c->b;
+  LLVMValueRef d = LLVMBuildAdd(b, splat64(c, LLVMBuildAdd(b, a->bias_d0, j, "")), iota(c), "");
+  LLVMValueRef hi = splat64(c, cg_i64(c, a->R)), lo = splat64(c, cg_i64(c, -a->R));
+  d = LLVMBuildSelect(b, LLVMBuildICmp(b, LLVMIntSLT, d, lo, ""), lo, d, "");
+  d = LLVMBuildSelect(b, LLVMBuildICmp(b, LLVMIntSGT, d, hi, ""), hi, d, "");
+  LLVMValueRef idx = LLVMBuildAdd(b, d, hi, "");
+  LLVMValueRef ptrs = LLVMBuildGEP2(b, c->f32, a->bias, &idx, 1, "");
+  LLVMValueRef all[64];
+  for (int i = 0; i < c->vw; i++) all[i] = LLVMConstInt(LLVMInt1TypeInContext(c->llvm), 1, 0);
+  LLVMTypeRef types[] = {c->vf32, LLVMTypeOf(ptrs)};
+  LLVMValueRef args[] = {ptrs, cg_i32(c, 4), LLVMConstVector(all, (unsigned)c->vw),
+                         LLVMGetUndef(c->vf32)};
+  return cg_intrinsic(c, "llvm.masked.gather", types, 2, args, 4);
+}
+
+/* pass 1 over a score row: scale, add the position bias, mask to -inf, running max */
 static void score_pass(cg_ctx *c, void *user, LLVMValueRef j, LLVMValueRef mask) {
   attn *a = user;
   LLVMBuilderRef b = c->b;
   LLVMValueRef at = LLVMBuildAdd(b, a->row_off, j, "");
   LLVMValueRef x = LLVMBuildFMul(b, cg_load_vec(c, c->vf32, a->S, at, mask), a->scale, "");
+  if (a->bias) x = LLVMBuildFAdd(b, x, position_bias(c, a, j), "");
   LLVMValueRef ninf = cg_splat(c, cg_f32(c, -INFINITY));
   LLVMValueRef valid = a->pad ? unpadded(c, a, j, mask) : mask; /* both include the tail's */
   if (a->masked) {
@@ -267,6 +297,7 @@ static void visit_keys(cg_ctx *c, attn *a, const qtile *q, LLVMValueRef K, LLVMV
   if (causal) hi = cg_min(c, hi, LLVMBuildAdd(b, i, one, ""));
   a->lo = LLVMBuildSub(b, lo, k0, "");
   a->hi = LLVMBuildSub(b, hi, k0, "");
+  if (a->bias) a->bias_d0 = LLVMBuildSub(b, k0, i, "");
   LLVMBuildStore(b, cg_splat(c, cg_f32(c, -INFINITY)), a->mx_acc);
   cg_vec_loop(c, zero, cols, score_pass, a);
   LLVMValueRef mx = cg_hmax(c, LLVMBuildLoad2(b, c->vf32, a->mx_acc, ""));
@@ -367,7 +398,7 @@ static split plan_split(cg_ctx *c, const ir_node *n, LLVMValueRef Tq, LLVMValueR
   split s = {
       .max = pt->dims[2].coef, .stride = pt->dims[3].coef, .P = cg_value_ptr(c, n->outputs[1])};
   LLVMValueRef zero = cg_i64(c, 0), one = cg_i64(c, 1);
-  bool cached = n->ninputs == 5;
+  bool cached = ir_attn_layout_of(n).cache >= 0;
   LLVMValueRef p = cached ? cg_session(c, SEQRT_SYM_POSITION) : zero; /* the row's position */
   LLVMValueRef lo = zero, hi = LLVMBuildAdd(b, p, Tk, "");
   if (cached) {
@@ -515,15 +546,14 @@ void cg_emit_attention(cg_ctx *c, const ir_node *n) {
   while (tq > 1 && tq * dh > MAX_ACC_FLOATS) tq /= 2;
   bool causal = ir_attr_int(n, "causal") != 0;
   int64_t window = ir_attr_int(n, "window");
-  bool cached = n->ninputs == 5;
-  const ir_attr *kp = ir_get_attr(n, "key_padding");
-  bool padded = kp && kp->i;
+  ir_attn_layout at = ir_attn_layout_of(n);
+  bool cached = at.cache >= 0, padded = at.mask >= 0;
   if (padded && cached) {
     cg_fail(c, "codegen: attention '%s': a key padding mask with caches", n->name);
     return;
   }
 
-  attn a = {.masked = causal || window >= 0};
+  attn a = {.masked = causal || window >= 0, .R = at.R};
   int64_t o_acc = up16(tq * tk), o_m = o_acc + up16(tq * (dh > 0 ? dh : 1));
   int64_t o_l = o_m + up16(tq), o_alpha = o_l + up16(tq);
   LLVMValueRef base = scratch(c, o_alpha + up16(tq));
@@ -575,11 +605,16 @@ void cg_emit_attention(cg_ctx *c, const ir_node *n) {
       LLVMBuildMul(b, LLVMBuildAdd(b, LLVMBuildMul(b, bh, Tq, ""), i0, ""), a.dh, "");
   LLVMValueRef kbase = LLVMBuildMul(b, LLVMBuildMul(b, bh, Tk, ""), a.dh, "");
   if (padded) { /* batch row bh / H's mask: Tk columns */
-    ir_dtype mt = g->values[n->inputs[3]].type.dtype;
+    ir_dtype mt = g->values[n->inputs[at.mask]].type.dtype;
     LLVMValueRef row = LLVMBuildUDiv(b, bh, cg_dim(c, qt->dims[1]), "");
     a.pad_vt = cg_vec_type(c, mt);
-    a.pad =
-        cg_gep(c, cg_elem_type(c, mt), cg_value_ptr(c, n->inputs[3]), LLVMBuildMul(b, row, Tk, ""));
+    a.pad = cg_gep(c, cg_elem_type(c, mt), cg_value_ptr(c, n->inputs[at.mask]),
+                   LLVMBuildMul(b, row, Tk, ""));
+  }
+  if (at.table >= 0) { /* head bh mod H's row of the table */
+    LLVMValueRef h = LLVMBuildURem(b, bh, cg_dim(c, qt->dims[1]), "");
+    a.bias = cg_gep(c, c->f32, cg_value_ptr(c, n->inputs[at.table]),
+                    LLVMBuildMul(b, h, cg_i64(c, 2 * at.R + 1), ""));
   }
 
   /* fresh state for the query tile */

@@ -608,15 +608,18 @@ static bool padded(const seqrt_tensor *mask, int64_t b, int64_t j) {
  * is position p+i, and the keys are the kept positions max(0, p-S) .. p-1
  * (position j at row j mod S) and then k's, positions p .. p+Tk-1; the mask
  * compares positions. With key_padding, input 3 [B, Tk] hides key j of
- * row b wherever it is non-zero.
+ * row b wherever it is non-zero. With pos_bias R, the last input, a table
+ * [H, 2R+1], adds table[h, clamp(key position - query position, -R, R) + R]
+ * to each score of head h.
  */
 static bool attention(const ir_graph *g, const ir_node *n, const seqrt_tensor *in,
                       int64_t position, seqrt_tensor *out, seqrt_error *err) {
   const seqrt_tensor *q = &in[0], *k = &in[1], *v = &in[2];
-  const ir_attr *kp = ir_get_attr(n, "key_padding");
-  const seqrt_tensor *mask = kp && kp->i ? &in[3] : NULL; /* [B, Tk], non-zero = padding */
-  for (int i = 0; i < (mask ? 3 : n->ninputs); i++)
-    if (!expect_dtype(n, &in[i], SEQRT_F32, "an input", err)) return false;
+  ir_attn_layout at = ir_attn_layout_of(n);
+  const seqrt_tensor *mask = at.mask >= 0 ? &in[at.mask] : NULL; /* [B, Tk], non-zero = padding */
+  const seqrt_tensor *table = at.table >= 0 ? &in[at.table] : NULL;
+  for (int i = 0; i < n->ninputs; i++)
+    if (i != at.mask && !expect_dtype(n, &in[i], SEQRT_F32, "an input", err)) return false;
   if (q->rank != 4 || k->rank != 4 || v->rank != 4)
     return BUG(err, n, "ranks %d, %d, %d, need 4", q->rank, k->rank, v->rank);
   int64_t BH = q->shape[0] * q->shape[1], Tq = q->shape[2], Tk = k->shape[2], dh = q->shape[3];
@@ -624,7 +627,10 @@ static bool attention(const ir_graph *g, const ir_node *n, const seqrt_tensor *i
   double scale = ir_attr_float(n, "scale");
   bool causal = ir_attr_int(n, "causal") != 0;
   int64_t window = ir_attr_int(n, "window");
-  bool cached = n->ninputs == 5;
+  bool cached = at.cache >= 0;
+  int64_t R = at.R, width = 2 * R + 1; /* the table's row: distances -R .. R */
+  if (table && (table->rank != 2 || table->shape[0] != q->shape[1] || table->shape[1] != width))
+    return BUG(err, n, "%s", "position bias table not [H, 2R+1]");
   if (mask && (mask->rank != 2 || mask->shape[0] != q->shape[0] || mask->shape[1] != Tk ||
                (mask->dtype != SEQRT_I32 && mask->dtype != SEQRT_I64)))
     return BUG(err, n, "%s", "key padding mask not [B, Tk] i32/i64");
@@ -659,6 +665,8 @@ static bool attention(const ir_graph *g, const ir_node *n, const seqrt_tensor *i
       krow[nkept + j] = (const float *)k->data + (bh * Tk + j) * dh;
       vrow[nkept + j] = (const float *)v->data + (bh * Tk + j) * dh;
     }
+    /* head h's row of the table */
+    const float *bias = table ? (const float *)table->data + bh % q->shape[1] * width : NULL;
     for (int64_t i = 0; i < Tq; i++) {
       double mx = -INFINITY, sum = 0;
       for (int64_t j = 0; j < nkeys; j++) {
@@ -668,6 +676,10 @@ static bool attention(const ir_graph *g, const ir_node *n, const seqrt_tensor *i
         double s = 0;
         for (int64_t c = 0; c < dh; c++) s += (double)Q[i * dh + c] * krow[j][c];
         p[j] = s * scale;
+        if (bias) {
+          int64_t d = first_kept + j - (p0 + i); /* key position - query position */
+          p[j] += bias[(d < -R ? -R : d > R ? R : d) + R];
+        }
         if (p[j] > mx) mx = p[j];
       }
       for (int64_t c = 0; c < dh; c++) acc[c] = 0;

@@ -353,6 +353,22 @@ static bool same_rows(infer *s, const ir_type *cache, const ir_type *rows) {
               ts(s, 0, cache), ts(s, 1, rows));
 }
 
+/* the relative position bias table of pos_bias R: f32 [H, 2R+1], H = q's heads */
+static bool bias_table(infer *s, const ir_attn_layout *at, const ir_type *q) {
+  const char *name = s->n->name;
+  if (at->R < 0 || at->R > INT32_MAX)
+    return fail(s, "attention '%s': pos_bias %lld, expected 0 .. %d", name, (long long)at->R,
+                INT32_MAX);
+  const ir_type *t = in(s, at->table);
+  ir_type want = {.dtype = IR_F32, .rank = 2, .dims = {q->dims[1], ir_dim_const(2 * at->R + 1)}};
+  if (ir_type_eq(t, &want)) return true;
+  return fail(s,
+              "attention '%s': expected the position bias table f32 %s (pos_bias %lld) as input "
+              "%d, got %s %s",
+              name, ts(s, 0, &want), (long long)at->R, at->table, ir_dtype_name(t->dtype),
+              ts(s, 1, t));
+}
+
 static bool attention(infer *s, ir_type *out) {
   for (int i = 0; i < 3; i++)
     if (!need_f32(s, i)) return false;
@@ -363,11 +379,16 @@ static bool attention(infer *s, ir_type *out) {
   if (!ok)
     return fail(s, "attention '%s': expected q [B, H, Tq, dh] and k, v [B, H, Tk, dh], got %s, %s, %s",
                 s->n->name, ts(s, 0, q), ts(s, 1, k), ts(s, 2, v));
-  const ir_attr *kp = ir_get_attr(s->n, "key_padding");
-  if (kp && kp->i) { /* input 3: the key padding mask, i32/i64 [B, Tk]; no caches then */
-    if (s->n->ninputs != 4)
-      return fail(s, "attention '%s': key_padding with %d inputs, expected 4 (q, k, v, mask)",
-                  s->n->name, s->n->ninputs);
+  ir_attn_layout at = ir_attn_layout_of(s->n);
+  int rest = at.table >= 0 ? s->n->ninputs - 1 : s->n->ninputs; /* inputs before the table */
+  const char *then = at.table >= 0 ? ", then the position bias table" : "";
+  if (rest < 3)
+    return fail(s, "attention '%s': %d inputs, expected q, k, v%s", s->n->name, s->n->ninputs,
+                then);
+  if (at.mask >= 0) { /* input 3: the key padding mask, i32/i64 [B, Tk]; no caches then */
+    if (rest != 4)
+      return fail(s, "attention '%s': key_padding with %d inputs, expected %d (q, k, v, mask%s)",
+                  s->n->name, s->n->ninputs, 4 + (at.table >= 0), then);
     const ir_type *m = in(s, 3);
     if ((m->dtype != IR_I32 && m->dtype != IR_I64) || m->rank != 2 ||
         !ir_dim_eq(m->dims[0], q->dims[0]) || !ir_dim_eq(m->dims[1], k->dims[2]))
@@ -375,18 +396,19 @@ static bool attention(infer *s, ir_type *out) {
                   "attention '%s': expected a key padding mask i32/i64 [B, Tk] as input 3, "
                   "got %s %s",
                   s->n->name, ir_dtype_name(m->dtype), ts(s, 3, m));
-  } else if (s->n->ninputs > 3) { /* caches: causal self-attention's, rows like k's */
-    if (s->n->ninputs != 5)
-      return fail(s, "attention '%s': %d inputs: without key_padding, q, k, v and two caches",
-                  s->n->name, s->n->ninputs);
+  } else if (rest > 3) { /* caches: causal self-attention's, rows like k's */
+    if (at.cache < 0)
+      return fail(s, "attention '%s': %d inputs: without key_padding, q, k, v and two caches%s",
+                  s->n->name, s->n->ninputs, then);
     const ir_type *kc = in(s, 3), *vc = in(s, 4);
-    bool self = s->n->ninputs == 5 && ir_attr_int(s->n, "causal") && ir_dim_eq(q->dims[2], k->dims[2]);
+    bool self = ir_attr_int(s->n, "causal") && ir_dim_eq(q->dims[2], k->dims[2]);
     if (!self || s->g->values[s->n->inputs[3]].kind != IR_VAL_STATE ||
         s->g->values[s->n->inputs[4]].kind != IR_VAL_STATE || !ir_type_eq(kc, vc))
       return fail(s, "attention '%s': caches need causal self-attention and two states of one type",
                   s->n->name);
     if (!same_rows(s, kc, k)) return false;
   }
+  if (at.table >= 0 && !bias_table(s, &at, q)) return false;
   *out = *q;
   return true;
 }

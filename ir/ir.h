@@ -601,6 +601,17 @@ const char *ir_tf_last_part(ir_op op, bool norm_first);
 /* true for the three ops above */
 bool ir_is_tf_layer(ir_op op);
 
+/* where an `attention` node's inputs sit: q, k, v, then either the key
+ * padding mask (key_padding 1) or the caches kc, vc (5 inputs without it),
+ * then, with pos_bias R, the relative position bias table f32 [H, 2R+1] last */
+typedef struct ir_attn_layout {
+  int mask;  /* input index of the key padding mask [B, Tk], -1 without */
+  int cache; /* input index of the key cache kc (the value cache vc is the next), -1 */
+  int table; /* input index of the position bias table, -1 without */
+  int64_t R; /* pos_bias: key - query distances clamp to [-R, R]; -1 without a table */
+} ir_attn_layout;
+ir_attn_layout ir_attn_layout_of(const ir_node *n);
+
 /* ---- FLOP count (flops.c) ---- */
 
 /* the FLOPs of one run of g with its symbols bound to syms, by each op's rule

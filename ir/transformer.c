@@ -4,7 +4,8 @@
  * which the frontend builds, shape inference checks, the interpreter and
  * decompose read and the FLOP count weighs: the activations, then each part's
  * weight and bias in ir_tf_part order. Only this file knows that order and
- * the parts' PyTorch names.
+ * the parts' PyTorch names. Also where the inputs of the `attention` op that
+ * decompose makes of them sit.
  */
 #include <stdio.h>
 
@@ -50,6 +51,22 @@ ir_tf_layout ir_tf_layout_make(ir_op op, bool bias, bool cache, bool mask, bool 
 static bool flag(const ir_node *n, const char *key) {
   const ir_attr *a = ir_get_attr(n, key);
   return a && a->i;
+}
+
+ir_attn_layout ir_attn_layout_of(const ir_node *n) {
+  IR_ASSERT(n->op == IR_OP_ATTENTION);
+  const ir_attr *pb = ir_get_attr(n, "pos_bias");
+  ir_attn_layout r = {.mask = -1, .cache = -1, .table = -1, .R = -1};
+  int rest = n->ninputs; /* inputs before the table */
+  if (pb) {
+    r.R = pb->i;
+    r.table = --rest;
+  }
+  if (flag(n, "key_padding"))
+    r.mask = 3;
+  else if (rest == 5)
+    r.cache = 3;
+  return r;
 }
 
 ir_tf_layout ir_tf_layout_of(const ir_node *n) {

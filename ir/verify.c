@@ -174,13 +174,21 @@ static bool check_op_attrs(checker *c, const ir_graph *g, int node) {
            s ? (long long)s->i : 0LL, g->parent ? " in a body" : "", want);
       return false;
     }
-    /* q, k, v, then either the caches kc, vc or (key_padding 1) the padding mask */
-    const ir_attr *kp = ir_get_attr(n, "key_padding");
+    /* q, k, v, then either the caches kc, vc or (key_padding 1) the padding mask,
+     * then (pos_bias) the position bias table */
+    const ir_attr *kp = ir_get_attr(n, "key_padding"), *pb = ir_get_attr(n, "pos_bias");
     bool padded = kp && kp->i;
-    bool fits = padded ? n->ninputs == 4 : n->ninputs != 4;
+    int table = pb != NULL, rest = n->ninputs - table;
+    bool fits = padded ? rest == 4 : rest == 3 || rest == 5;
     if (!int_attr_in(n, "key_padding", 2) || !fits) {
-      fail(c, g, node, "%d inputs with key_padding %d, expected %s", n->ninputs, (int)padded,
-           padded ? "4 (q, k, v, mask)" : "3 or 5 (q, k, v[, kc, vc])");
+      fail(c, g, node, "%d inputs with key_padding %d%s, expected %s%s", n->ninputs, (int)padded,
+           table ? " and pos_bias" : "",
+           padded ? "4 (q, k, v, mask)" : "3 or 5 (q, k, v[, kc, vc])",
+           table ? " and the table" : "");
+      return false;
+    }
+    if (pb && (pb->kind != IR_ATTR_INT || pb->i < 0)) {
+      fail(c, g, node, "pos_bias %lld, expected >= 0", (long long)pb->i);
       return false;
     }
     break;

@@ -193,7 +193,8 @@ static void choose_tiles(ir_graph *g, ir_node *n, const int64_t *syms, int64_t t
                          int64_t tile_k) {
   int idx = (int)(n - g->nodes);
   const ir_type *q = &g->values[n->inputs[0]].type, *k = &g->values[n->inputs[1]].type;
-  if (n->ninputs == 5) k = &g->values[n->inputs[3]].type; /* a cache: its S keys, at most */
+  ir_attn_layout at = ir_attn_layout_of(n);
+  if (at.cache >= 0) k = &g->values[n->inputs[at.cache]].type; /* a cache: its S keys, at most */
   int64_t dh = ir_dim_is_const(q->dims[3]) ? q->dims[3].coef : 64;
   if (!ir_get_attr(n, "tile_q")) {
     int64_t tq = tile_q;

@@ -170,6 +170,49 @@ static void embedding_checks(void **state) {
   ir_graph_free(g);
 }
 
+/* attention's position bias table (pos_bias R): f32 [H, 2R+1] after the other
+ * inputs, H being q's heads; anything else is an error naming that shape */
+static void attention_bias_table(void **state) {
+  (void)state;
+  ir_graph *g = graph();
+  int q = ir_add_input(g, "q", TY(-1, 3, -2, 8), AT), k = ir_add_input(g, "k", TY(-1, 3, 5, 8), AT);
+  int t = ir_add_input(g, "t", TY(3, 5), AT);
+  int n = ir_insert_node_n(g, g->nnodes, IR_OP_ATTENTION, "a", (int[]){q, k, k, t}, 4, 1, AT);
+  ir_set_attr_float(g, n, "scale", 1);
+  ir_set_attr_int(g, n, "causal", 0);
+  ir_set_attr_int(g, n, "window", -1);
+  ir_set_attr_int(g, n, "pos_bias", 2);
+  assert_string_equal(result(g, n), "f32 [B, 3, T, 8]");
+  static const int bad[][2] = {{3, 4}, {3, 6}, {2, 5}, {5, 3}};
+  for (int i = 0; i < 4; i++) {
+    g->values[t].type = TY(bad[i][0], bad[i][1]);
+    char want[256];
+    snprintf(want, sizeof want,
+             "t.yaml:4:3: error: attention 'a': expected the position bias table f32 [3, 5] "
+             "(pos_bias 2) as input 3, got f32 [%d, %d]\n",
+             bad[i][0], bad[i][1]);
+    expect_fail(g, n, want);
+  }
+  g->values[t].type = TY(3, 5);
+  g->values[t].type.dtype = IR_I32;
+  expect_fail(g, n,
+              "t.yaml:4:3: error: attention 'a': expected the position bias table f32 [3, 5] "
+              "(pos_bias 2) as input 3, got i32 [3, 5]\n");
+  g->values[t].type = TY(3, 1, 5);
+  expect_fail(g, n,
+              "t.yaml:4:3: error: attention 'a': expected the position bias table f32 [3, 5] "
+              "(pos_bias 2) as input 3, got f32 [3, 1, 5]\n");
+  ir_set_attr_int(g, n, "pos_bias", -1);
+  expect_fail(g, n, "t.yaml:4:3: error: attention 'a': pos_bias -1, expected 0 .. 2147483647\n");
+  /* the table missing: q, k, v only */
+  ir_set_attr_int(g, n, "pos_bias", 0);
+  g->nodes[n].ninputs = 3;
+  expect_fail(g, n,
+              "t.yaml:4:3: error: attention 'a': 3 inputs, expected q, k, v, then the position "
+              "bias table\n");
+  ir_graph_free(g);
+}
+
 /* a fused node's type is its body's output, inferred from the node's inputs */
 static void fused_body(void **state) {
   (void)state;
@@ -241,6 +284,7 @@ int main(void) {
       cmocka_unit_test(copy_keeps_any_dtype),   cmocka_unit_test(reshape_checks_count),
       cmocka_unit_test(embedding_checks),       cmocka_unit_test(fused_body),
       cmocka_unit_test(untyped_input_is_quiet), cmocka_unit_test(slices_on_symbols),
+      cmocka_unit_test(attention_bias_table),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -635,6 +635,64 @@ static void test_outputs_distinct(void **state) {
   ir_graph_free(g);
 }
 
+/*
+ * attention with a relative position bias (pos_bias R = 2, T = 5, two heads):
+ * k and v are the identity, so query i's score of key j is 0.5 q[i][j] plus
+ * the head's table entry for the distance j - i, clamped to [-2, 2], and its
+ * output row is the attention weights. The table's index of each (i, j) is
+ * written out by hand; the tables are lopsided, so a distance of the wrong
+ * sign or unclamped shows.
+ */
+static void test_attention_position_bias(void **state) {
+  (void)state;
+  enum { H = 2, T = 5 };
+  static const int idx[T][T] = {
+      {2, 3, 4, 4, 4}, {1, 2, 3, 4, 4}, {0, 1, 2, 3, 4}, {0, 0, 1, 2, 3}, {0, 0, 0, 1, 2}};
+  static const float table[H * 5] = {0.5f, -1, 2, 0.25f, 1.5f, -2, 1, 0, 3, -0.5f};
+  float q[H * T * T], eye[H * T * T] = {0};
+  for (int h = 0; h < H; h++)
+    for (int i = 0; i < T; i++)
+      for (int c = 0; c < T; c++) {
+        q[(h * T + i) * T + c] = (float)(((h * 5 + i) * 3 + c * 7) % 5 - 2);
+        eye[(h * T + i) * T + c] = i == c;
+      }
+  ir_graph *g = ir_graph_new("bias");
+  ir_type qt = ty(IR_F32, 4, 1, H, T, T);
+  int qv = ir_add_input(g, "q", qt, L), kv = ir_add_input(g, "k", qt, L);
+  int vv = ir_add_input(g, "v", qt, L), tv = ir_add_input(g, "table", ty(IR_F32, 2, H, 5), L);
+  for (int causal = 0; causal < 2; causal++) {
+    const char *name = causal ? "causal" : "plain";
+    int n = ir_insert_node_n(g, g->nnodes, IR_OP_ATTENTION, name, (int[]){qv, kv, vv, tv}, 4, 1, L);
+    g->values[g->nodes[n].outputs[0]].type = qt;
+    ir_set_attr_float(g, n, "scale", 0.5);
+    ir_set_attr_int(g, n, "causal", causal);
+    ir_set_attr_int(g, n, "window", -1);
+    ir_set_attr_int(g, n, "pos_bias", 2);
+    ir_add_output(g, name, g->nodes[n].outputs[0]);
+  }
+  seqrt_tensor in[] = {tensor(SEQRT_F32, q, 4, 1, H, T, T), tensor(SEQRT_F32, eye, 4, 1, H, T, T),
+                       tensor(SEQRT_F32, eye, 4, 1, H, T, T), tensor(SEQRT_F32, table, 2, H, 5)};
+  seqrt_tensor outs[2];
+  run_ok(g, NULL, in, NULL, outs);
+  for (int causal = 0; causal < 2; causal++) {
+    float want[H * T * T];
+    for (int h = 0; h < H; h++)
+      for (int i = 0; i < T; i++) {
+        double w[T], sum = 0;
+        for (int j = 0; j < T; j++) {
+          bool seen = !causal || j <= i;
+          w[j] = seen ? exp(0.5 * q[(h * T + i) * T + j] + table[h * 5 + idx[i][j]]) : 0;
+          sum += w[j];
+        }
+        for (int j = 0; j < T; j++) want[(h * T + i) * T + j] = (float)(w[j] / sum);
+      }
+    shape_is(&outs[causal], 4, (const int64_t[]){1, H, T, T});
+    close_enough(outs[causal].data, want, H * T * T);
+  }
+  free_outs(outs, 2);
+  ir_graph_free(g);
+}
+
 /* a result type that disagrees with the inputs is caught, not read past */
 static void test_wrong_result_type(void **state) {
   (void)state;
@@ -677,6 +735,7 @@ int main(void) {
       cmocka_unit_test(test_param_errors),
       cmocka_unit_test(test_outputs_distinct),
       cmocka_unit_test(test_wrong_result_type),
+      cmocka_unit_test(test_attention_position_bias),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

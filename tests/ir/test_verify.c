@@ -254,6 +254,35 @@ static void test_attention_inputs(void **state) {
              "node 0 (a, attention): 4 inputs with key_padding 0, expected 3 or 5 (q, k, v[, kc, vc])");
 }
 
+/* attention with pos_bias: the table comes last, after what the other attributes ask for */
+static ir_graph *bias_graph(int nin, int64_t R) {
+  ir_graph *g = ir_graph_new("attn");
+  int q = ir_add_input(g, "q", ty(4, 1, 1, 2, 4), L);
+  int k = ir_add_input(g, "k", ty(4, 1, 1, 2, 4), L);
+  int v = ir_add_input(g, "v", ty(4, 1, 1, 2, 4), L), t = ir_add_input(g, "t", ty(2, 1, 3), L);
+  int ins[4] = {q, k, v, t};
+  int n = ir_insert_node_n(g, 0, IR_OP_ATTENTION, "a", ins, nin, 1, L);
+  g->values[g->nodes[n].outputs[0]].type = ty(4, 1, 1, 2, 4);
+  ir_set_attr_float(g, n, "scale", 0.5);
+  ir_set_attr_int(g, n, "causal", 0);
+  ir_set_attr_int(g, n, "window", -1);
+  ir_set_attr_int(g, n, "pos_bias", R);
+  ir_add_output(g, "y", g->nodes[n].outputs[0]);
+  return g;
+}
+
+static void test_attention_bias_inputs(void **state) {
+  (void)state;
+  ir_graph *g = bias_graph(4, 1);
+  bool ok;
+  free(verify(g, &ok));
+  assert_true(ok);
+  ir_graph_free(g);
+  fails_with(bias_graph(3, 1), "node 0 (a, attention): 3 inputs with key_padding 0 and pos_bias, "
+                               "expected 3 or 5 (q, k, v[, kc, vc]) and the table");
+  fails_with(bias_graph(4, -1), "node 0 (a, attention): pos_bias -1, expected >= 0");
+}
+
 /* symbolic reshape: [B, T, 4] -> [B*T, 4] is fine, -> [B, 4*T] is fine, -> [T, 4] is not */
 static void test_symbolic_reshape(void **state) {
   (void)state;
@@ -426,6 +455,7 @@ int main(void) {
       cmocka_unit_test(test_attribute_values),
       cmocka_unit_test(test_symbolic_reshape),
       cmocka_unit_test(test_attention_inputs),
+      cmocka_unit_test(test_attention_bias_inputs),
       cmocka_unit_test(test_uninferred_type),
       cmocka_unit_test(test_bad_body),
       cmocka_unit_test(test_buffers),
