@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 DTYPE_NAMES = {torch.float32: "F32", torch.int32: "I32", torch.int64: "I64"}
-NUMPY_TYPES = {"F32": "<f4", "I32": "<i4", "I64": "<i8", "F64": "<f8"}
+NUMPY_TYPES = {"F32": "<f4", "I32": "<i4", "I64": "<i8", "F64": "<f8", "BOOL": "|b1"}
 
 
 def write_safetensors(path, tensors):

@@ -360,6 +360,57 @@ class ExportTest(unittest.TestCase):
         self.assertIn("fft", msg)
         self.assertIn("test_export.py:", msg)
 
+    def test_arbitrary_mask_is_refused(self):
+        class Strided(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.attn = nn.MultiheadAttention(8, 2, batch_first=True)
+
+            def forward(self, x):
+                i = torch.arange(x.size(1))
+                mask = (i[:, None] - i[None, :]) % 2 == 1  # every other key
+                return self.attn(x, x, x, attn_mask=mask)[0]
+
+        with self.assertRaises(SeqcExportError) as e:
+            self.export("strided", Strided(), (torch.randn(1, 6, 8),))
+        self.assertIn("module 'attn'", str(e.exception))
+        self.assertIn("neither a causal mask", str(e.exception))
+
+    def test_fixed_length_stays_fixed(self):
+        class Flatten(nn.Module):  # a linear layer over all of T: T cannot vary
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Linear(5 * 4, 3)
+
+            def forward(self, x):
+                return self.fc(x.reshape(x.size(0), 20))
+
+        diff, text, _ = self.export("flat", Flatten(), (torch.randn(2, 5, 4),))
+        self.assertLess(diff, 1e-5)
+        self.assertIn("shape: [B, 5, 4]", text)
+        self.assertIn("shape: [B, 20]", text)
+        self.assertIn("T is fixed", text)
+
+    def test_command_line(self):
+        import subprocess
+        from seqc_torch.__main__ import main
+        d = self.tmp.name
+        module = trained_looking(MLP(), 3)
+        torch.save(module, os.path.join(d, "mlp.pt"))
+        seqc_torch.write_safetensors(os.path.join(d, "ex.safetensors"),
+                                     {"x": torch.randn(2, 4, 16)})
+        args = ["--input", os.path.join(d, "ex.safetensors"), "-o", os.path.join(d, "cli.yaml"),
+                "-w", os.path.join(d, "cli.safetensors"), "--seqc", SEQC]
+        self.assertEqual(main(["export", os.path.join(d, "mlp.pt")] + args), 0)
+        with open(os.path.join(d, "cli.yaml")) as f:
+            self.assertIn("logits: {op: linear, input: add, out_features: 5}", f.read())
+        torch.save(module.state_dict(), os.path.join(d, "sd.pt"))
+        self.assertEqual(main(["export", os.path.join(d, "sd.pt")] + args), 1)
+        p = subprocess.run([sys.executable, "-m", "seqc_torch", "export", "--help"],
+                           capture_output=True, text=True)
+        self.assertEqual(p.returncode, 0)
+        self.assertIn("--input EXAMPLE.safetensors", p.stdout)
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
