@@ -85,7 +85,10 @@ def describe(node, gm):
         name = getattr(t, "__name__", str(t))
         if mod in ("_operator", "operator"):
             mod = "operator"
-        if mod.startswith("torch._C."):
+        sub = re.match(r"torch\._C\._(\w+)$", mod)
+        if sub and name.startswith(sub.group(1) + "_"):  # torch.fft.fft is torch._C._fft.fft_fft
+            mod, name = "torch." + sub.group(1), name[len(sub.group(1)) + 1:]
+        elif mod.startswith("torch._C"):
             mod = "torch"
         return f"function {mod + '.' if mod else ''}{name}"
     if node.op == "get_attr":
