@@ -5,9 +5,10 @@ import operator
 
 import torch
 import torch.nn.functional as F
+import torch.nn.utils.rnn as rnn_utils
 
 from .converter import Const, Value, Varying
-from .layers import Unavailable
+from .layers import Packed, Unavailable
 
 
 def arg(node, i, name, default=None):
@@ -441,6 +442,40 @@ def chunk(conv, node):
     return tuple(out)
 
 
+def pack_padded(conv, node):
+    """pack_padded_sequence(x, lengths, batch_first, enforce_sorted): the
+    padded tensor and the lengths, for the recurrent layer that reads them."""
+    src = arg(node, 0, "input")
+    x = conv.tensor(node, src)
+    lengths = conv.get(arg(node, 1, "lengths"))
+    if not isinstance(lengths, Value) or lengths.dtype == "f32" or lengths.rank != 1:
+        conv.fail(node, "its lengths must be an integer [B] model input (seqc's "
+                  "`lengths:` is a value of the model)")
+    if x.rank != 3:
+        conv.fail(node, f"needs a batched [B, T, F] input, got {x.rank}-d")
+    first = bool(conv.get(arg(node, 2, "batch_first", False)))
+    value = x if first else conv.transpose(node, x, [1, 0, 2], node.name + "_bt")
+    return Packed(value, lengths, src, 1 if first else 0)
+
+
+def pad_packed(conv, node):
+    """pad_packed_sequence(packed, batch_first, padding_value, total_length):
+    seqc's output, zeros past each row's length, padded to T."""
+    p = conv.get(arg(node, 0, "sequence"))
+    if not isinstance(p, Packed):
+        conv.fail(node, "it unpacks something other than a recurrent layer's packed output")
+    if conv.get(arg(node, 2, "padding_value", 0.0)) != 0:
+        conv.fail(node, "seqc pads with zeros only")
+    first = bool(conv.get(arg(node, 1, "batch_first", False)))
+    for _, r in conv.runs:
+        if node in r and p.source in r and \
+                r[node][0].shape[1 if first else 0] != r[p.source].shape[p.t_axis]:
+            conv.fail(node, "it pads to the longest row, seqc pads to T: pass "
+                      "total_length=x.size(1)")
+    out = p.value if first else conv.transpose(node, p.value, [1, 0, 2], node.name + "_tb")
+    return (out, p.lengths)
+
+
 def tensor_attribute(conv, node):
     if node.args[1] in ("T", "mT"):
         return transpose(conv, node)
@@ -468,6 +503,7 @@ FUNCTIONS = {
     F.silu: unary("silu"), F.softplus: unary("softplus"), torch.exp: unary("exp"),
     F.dropout: same, torch.clone: same, torch.chunk: chunk, torch.split: chunk,
     operator.getitem: getitem, getattr: tensor_attribute,
+    rnn_utils.pack_padded_sequence: pack_padded, rnn_utils.pad_packed_sequence: pad_packed,
 }
 
 METHODS = {

@@ -17,6 +17,17 @@ class Unavailable:
         self.reason = reason  # what to tell the user who reads it
 
 
+class Packed:
+    """A PackedSequence: a padded batch-first tensor and its rows' lengths,
+    which seqc's recurrent ops take as `lengths:` (SPEC 11)."""
+
+    def __init__(self, value, lengths, source, t_axis):
+        self.value = value      # the padded tensor, [B, T, F]
+        self.lengths = lengths  # the integer [B] input holding each row's length
+        self.source = source    # the fx node of the padded tensor that was packed
+        self.t_axis = t_axis    # its T axis (0 unless batch_first)
+
+
 def bound(conv, node, mod):
     """The call's arguments by forward-parameter name, defaults filled in."""
     sig = inspect.signature(mod.forward)
@@ -226,11 +237,16 @@ def recurrent(conv, node, mod):
     a = bound(conv, node, mod)
     op = {nn.RNN: "rnn", nn.LSTM: "lstm", nn.GRU: "gru"}[
         next(t for t in (nn.LSTM, nn.GRU, nn.RNN) if isinstance(mod, t))]
-    x = conv.tensor(node, a["input"])
-    if x.rank != 3:
-        conv.fail(node, f"needs a batched input, got {x.rank}-d (a PackedSequence or an "
-                  "unbatched sequence has no seqc form; see `lengths` in docs/language.md)")
-    x = batch_first(conv, node, x, mod.batch_first, node.name + "_bt")
+    packed = conv.get(a["input"])
+    if isinstance(packed, Packed):  # batch_first does not apply to a PackedSequence
+        x, first = packed.value, True
+    else:
+        packed, first = None, mod.batch_first
+        x = conv.tensor(node, a["input"])
+        if x.rank != 3:
+            conv.fail(node, f"needs a batched input, got {x.rank}-d (an unbatched "
+                      "sequence has no seqc form)")
+        x = batch_first(conv, node, x, first, node.name + "_bt")
     attrs = [("input", x), ("hidden_size", mod.hidden_size)]
     if mod.num_layers != 1:
         attrs.append(("num_layers", mod.num_layers))
@@ -251,8 +267,13 @@ def recurrent(conv, node, mod):
             if not isinstance(s, Value):
                 conv.fail(node, f"its {key} must be a tensor computed from the inputs")
             attrs.append((key, s))
+    if packed is not None:
+        attrs.append(("lengths", packed.lengths))
     out = conv.emit(node, node.name, op, attrs, 3, params=params_of(mod))
-    y = out if mod.batch_first else conv.transpose(node, out, [1, 0, 2], node.name + "_tb")
+    if packed is not None:
+        y = Packed(out, packed.lengths, packed.source, packed.t_axis)
+    else:
+        y = out if first else conv.transpose(node, out, [1, 0, 2], node.name + "_tb")
     h_n = Value(out.name + ".h_n", 3, "f32")
     if op == "lstm":
         return (y, (h_n, Value(out.name + ".c_n", 3, "f32")))

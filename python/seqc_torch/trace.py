@@ -9,6 +9,7 @@ import inspect
 import torch
 import torch.fx as fx
 import torch.nn as nn
+import torch.nn.utils.rnn as rnn_utils
 
 from .errors import SeqcExportError
 
@@ -84,6 +85,9 @@ def bind_inputs(module, example_inputs):
 # size read from x.size(1)) to them, so during tracing they record a node
 # when a size is a Proxy (a causal mask made from T, torch.arange(T)).
 FACTORIES = ["arange", "ones", "zeros", "full", "empty", "eye"]
+# Packed sequences: torch.fx cannot trace into these; kept as one node each,
+# they become the `lengths:` of the recurrent layer between them (SPEC 11).
+PACKING = ["pack_padded_sequence", "pad_packed_sequence"]
 
 
 def factory_wrapper(original):
@@ -110,15 +114,36 @@ def proxy_iter(self):
     return self.tracer.iter(self)
 
 
+def packing_patches(module):
+    """(namespace, name, original) for every way the module's code may call
+    the packing functions: torch.nn.utils.rnn.NAME, and NAME imported into
+    the globals of a forward. (fx's own autowrap_functions makes its
+    generated code call fx.wrap with a dotted name, which breaks every later
+    trace in the process on torch 1.13.)"""
+    originals = {id(getattr(rnn_utils, n)): n for n in PACKING}
+    found = [(vars(rnn_utils), n, getattr(rnn_utils, n)) for n in PACKING]
+    seen = set()
+    for m in module.modules():
+        g = getattr(type(m).forward, "__globals__", None)
+        if g is None or id(g) in seen:
+            continue
+        seen.add(id(g))
+        found += [(g, k, v) for k, v in g.items() if id(v) in originals]
+    return found
+
+
 def trace(module, concrete):
     """The module as an fx GraphModule, seqc's layers kept whole."""
     tracer = SeqcTracer()
     saved = {name: getattr(torch, name) for name in FACTORIES}
+    saved_packing = packing_patches(module)
     saved_iter = fx.Proxy.__iter__
     try:
         fx.Proxy.__iter__ = proxy_iter
         for name, f in saved.items():
             setattr(torch, name, factory_wrapper(f))
+        for namespace, name, f in saved_packing:
+            namespace[name] = factory_wrapper(f)
         graph = tracer.trace(module, concrete_args=concrete or None)
     except SeqcExportError:
         raise
@@ -128,6 +153,8 @@ def trace(module, concrete):
             "(data-dependent control flow? a TorchScript module? see docs/exporter.md)") from e
     finally:
         fx.Proxy.__iter__ = saved_iter
+        for namespace, name, f in saved_packing:
+            namespace[name] = f
         for name, f in saved.items():
             setattr(torch, name, f)
     return fx.GraphModule(tracer.root, graph, type(module).__name__)

@@ -15,6 +15,7 @@ import unittest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torch.nn.utils.rnn import pad_packed_sequence
 
 import seqc_torch
 from seqc_torch import SeqcExportError
@@ -97,16 +98,19 @@ class BiRNN(nn.Module):  # models/birnn_stacked.yaml, time-major inside
         return self.logits(out.transpose(0, 1)), h_n
 
 
-class LSTMClassifier(nn.Module):  # models/lstm_classifier.yaml (without lengths)
+class LSTMClassifier(nn.Module):  # models/lstm_classifier.yaml: rows of their own lengths
     def __init__(self):
         super().__init__()
         self.embed = nn.Embedding(50, 16)
         self.lstm = nn.LSTM(16, 24, batch_first=True)
         self.head = nn.Linear(24, 5)
 
-    def forward(self, tokens):
-        _, (h_n, _) = self.lstm(self.embed(tokens))
-        return torch.softmax(self.head(h_n[-1]), dim=-1)
+    def forward(self, tokens, lengths):
+        packed = nn.utils.rnn.pack_padded_sequence(self.embed(tokens), lengths,
+                                                   batch_first=True, enforce_sorted=False)
+        out, (h_n, _) = self.lstm(packed)
+        out, _ = pad_packed_sequence(out, batch_first=True, total_length=tokens.size(1))
+        return torch.softmax(self.head(h_n[-1]), dim=-1), out
 
 
 class TokenClassifier(nn.Module):  # models/token_classifier.yaml
@@ -250,7 +254,7 @@ def cases():
                                              torch.randn(4, 3, 12, generator=g))),
         "gru": (GRUModel(), (torch.randn(2, 9, 8, generator=g),)),
         "birnn": (BiRNN(), (torch.randn(2, 5, 8, generator=g),)),
-        "lstm_classifier": (LSTMClassifier(), (tokens(g, 3, 8, 50),)),
+        "lstm_classifier": (LSTMClassifier(), (tokens(g, 3, 8, 50), torch.tensor([8, 3, 5]))),
         "token_classifier": (TokenClassifier(), (tokens(g, 2, 11, 100),)),
         "bert_encoder": (BertEncoder(), (tokens(g, 3, 9, 100), pad)),
         "gpt_decoder": (GPTDecoder(), (tokens(g, 2, 10, 100),)),
@@ -300,6 +304,9 @@ class ExportTest(unittest.TestCase):
             self.assertIn("h0: {dtype: f32, shape: [4, B, 12]}", text)
             self.assertIn("outputs: [enc, enc.h_n, enc.c_n]", text)
             self.assertIn("enc.weight_ih_l1_reverse", weights)
+        if name == "lstm_classifier":
+            self.assertIn("lengths: lengths}", text)
+            self.assertIn("lengths: {dtype: i64, shape: [B]}", text)
         if name == "birnn":
             self.assertIn("nonlinearity: relu", text)
             self.assertNotIn("op: transpose", text)  # the user's transposes cancel ours
