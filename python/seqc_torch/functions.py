@@ -55,6 +55,27 @@ def is_positional_encoding(conv, node, c):
     return True
 
 
+def learned_positions(conv, node, x, c):
+    """The parameter whose rows 0..T-1 a constant added to x [B, T, D] is in
+    every run (pos_emb[:, :T], or nn.Embedding of torch.arange(T)), as
+    (table [N, D], the parameter's name); else None."""
+    base = c.base
+    if x.rank != 3 or base.dim() < 2 or any(s != 1 for s in base.shape[:-2]):
+        return None
+    out = conv.shapes(node)
+    if len(out) != len(c.values) or any(t.shape[-2] != s[1] for (_, s), t in zip(out, c.values)):
+        return None
+    d = base.shape[-1]
+    for name, p in conv.gm.named_parameters():
+        if p.dim() < 2 or p.shape[-1] != d or any(s != 1 for s in p.shape[:-2]):
+            continue
+        table = p if p.dim() == 2 else p.detach().reshape(-1, d)
+        if all(t.shape[-2] <= table.shape[0] and
+               torch.equal(t.reshape(-1, d), table[:t.shape[-2]].detach()) for t in c.values):
+            return table, name
+    return None
+
+
 def scalar_of(conv, node, v):
     """A number operand (Python number or one-element constant), else None."""
     if isinstance(v, bool):
@@ -78,6 +99,19 @@ def binary_of(conv, node, op, a, b):
                     scalar_of(conv, node, c) is None and is_positional_encoding(conv, node, c):
                 return conv.emit(node, node.name, "positional_encoding", [("input", x)],
                                  x.rank)
+            found = None
+            if isinstance(x, Value) and isinstance(c, Const) and scalar_of(conv, node, c) is None:
+                found = learned_positions(conv, node, x, c)
+            if found is not None:
+                table, pname = found
+                pos = conv.emit(node, node.name + "_positions", "positions", [("input", x)],
+                                2, "i64")
+                hint = pname[:-len(".weight")] if pname.endswith(".weight") else pname
+                emb = conv.emit(node, hint, "embedding",
+                                [("input", pos), ("num_embeddings", int(table.shape[0])),
+                                 ("embedding_dim", int(table.shape[1]))], 3,
+                                params=[("weight", table)])
+                return conv.emit(node, node.name, "add", [("inputs", [x, emb])], 3)
     operands, rank = [], 0
     for v in (va, vb):
         if isinstance(v, Value):

@@ -216,21 +216,22 @@ class Block(nn.Module):
 
 
 class UserLM(nn.Module):
-    """Nested submodules, a ModuleList, the head tied to the embedding, and
-    arithmetic in forward."""
+    """Nested submodules, a ModuleList, the head tied to the embedding, a
+    learned position table, and arithmetic in forward."""
 
     def __init__(self, vocab=80, d=32):
         super().__init__()
         self.d = d
         self.embed = nn.Embedding(vocab, d)
+        self.pos = nn.Parameter(0.1 * torch.randn(1, 24, d))
         self.body = nn.ModuleList([Block(d) for _ in range(2)])
         self.final = nn.Sequential(nn.LayerNorm(d), nn.Dropout(0.1))
         self.head = nn.Linear(d, vocab, bias=False)
         self.head.weight = self.embed.weight
 
     def forward(self, tokens):
-        x = self.embed(tokens) * math.sqrt(self.d)
         t = tokens.shape[1]
+        x = self.embed(tokens) * math.sqrt(self.d) + self.pos[:, :t]
         mask = torch.triu(torch.ones(t, t, dtype=torch.bool), diagonal=1)
         for block in self.body:
             x = block(x, mask)
@@ -334,6 +335,8 @@ class ExportTest(unittest.TestCase):
             self.assertIn("weight: embed.weight", text)
             self.assertNotIn("head.weight", weights)  # one copy of the tied weight
             self.assertEqual(text.count("op: multihead_attention"), 2)
+            self.assertIn("op: positions", text)
+            self.assertEqual(list(weights["pos.weight"].shape), [24, 32])
 
     def test_batchnorm_is_refused(self):
         class WithBatchNorm(nn.Module):
