@@ -67,8 +67,8 @@ def main(argv=None):
             inputs = read_safetensors(args.input)
         except (OSError, ValueError, KeyError) as e:
             raise SeqcExportError(f"{args.input}: cannot read: {e}") from e
-        diff = export(module, inputs, args.output, args.weights, seqc=args.seqc,
-                      check=not args.no_check, name=args.name)
+        export(module, inputs, args.output, args.weights, seqc=args.seqc,
+               check=not args.no_check, name=args.name)
     except SeqcExportError as e:
         print(f"seqc_torch: error: {e}", file=sys.stderr)
         return 1

@@ -124,7 +124,13 @@ class Converter:
         or a tuple/list/dict of them."""
         if isinstance(arg, fx.Node):
             if arg not in self.memo:
-                self.memo[arg] = self.convert_node(arg)
+                try:
+                    self.memo[arg] = self.convert_node(arg)
+                except (SeqcExportError, RecursionError):
+                    raise
+                except Exception as e:  # a call the mappers did not foresee
+                    self.fail(arg, f"the exporter cannot read this call "
+                              f"({type(e).__name__}: {e})")
             return self.memo[arg]
         if isinstance(arg, (tuple, list)):
             return type(arg)(self.get(a) for a in arg)
@@ -237,9 +243,6 @@ class Converter:
             self.fail(node, f"its result's shape {list(base)} has more than one axis "
                       "derived from the dims (as B*T); seqc's reshape takes one -1")
         return out
-
-    def result_rank(self, node):
-        return self.runs[0][1][node].dim()
 
     # --------------------------------------------------------- emitting
 
