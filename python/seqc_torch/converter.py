@@ -31,10 +31,8 @@ class Const:
     """A tensor that does not depend on the inputs' values: a parameter, a
     buffer, or something made from them and from the inputs' shapes."""
 
-    def __init__(self, values, param=None, transposed=False):
-        self.values = values          # the tensor in each run, the base run first
-        self.param = param            # the nn.Parameter it is, or is the transpose of
-        self.transposed = transposed  # True when it is param.t()
+    def __init__(self, values):
+        self.values = values  # the tensor in each run, the base run first
 
     @property
     def base(self):
@@ -170,8 +168,7 @@ class Converter:
         values = [r[node] for _, r in self.runs if node in r]
         base = values[0]
         if isinstance(base, torch.Tensor):
-            param = base if isinstance(base, torch.nn.Parameter) else None
-            return Const(values, param=param)
+            return Const(values)
         if all(_same(v, base) for v in values):
             return base
         return Varying(values)

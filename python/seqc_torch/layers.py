@@ -235,8 +235,7 @@ def identity(conv, node, mod):
 
 def recurrent(conv, node, mod):
     a = bound(conv, node, mod)
-    op = {nn.RNN: "rnn", nn.LSTM: "lstm", nn.GRU: "gru"}[
-        next(t for t in (nn.LSTM, nn.GRU, nn.RNN) if isinstance(mod, t))]
+    op = "lstm" if isinstance(mod, nn.LSTM) else "gru" if isinstance(mod, nn.GRU) else "rnn"
     packed = conv.get(a["input"])
     if isinstance(packed, Packed):  # batch_first does not apply to a PackedSequence
         x, first = packed.value, True
@@ -461,7 +460,7 @@ def transformer(conv, node, mod):
 
 MAPPERS = [
     (nn.Linear, linear), (nn.Embedding, embedding), (nn.LayerNorm, layer_norm),
-    (nn.Conv1d, conv1d), (nn.RNNBase, recurrent),
+    (nn.Conv1d, conv1d), (nn.RNN, recurrent), (nn.LSTM, recurrent), (nn.GRU, recurrent),
     (nn.MultiheadAttention, multihead_attention),
     (nn.TransformerEncoderLayer, encoder_layer), (nn.TransformerDecoderLayer, decoder_layer),
     (nn.TransformerEncoder, encoder_stack), (nn.TransformerDecoder, decoder_stack),
@@ -477,7 +476,6 @@ MAPPERS = [
 def mapper_for(mod):
     """The mapper of a module, or None when seqc has no op for it."""
     for cls, mapper in MAPPERS:
-        if isinstance(mod, cls) and (cls is not nn.RNNBase or
-                                     isinstance(mod, (nn.RNN, nn.LSTM, nn.GRU))):
+        if isinstance(mod, cls):
             return mapper
     return None
