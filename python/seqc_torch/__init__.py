@@ -16,7 +16,8 @@ from .check import run_check
 from .converter import Converter, Value, deep_recursion, finish
 from .errors import SeqcExportError
 from .safetensors import read_safetensors, write_safetensors
-from .trace import bind_inputs, data_dependence, grow, name_axes, run_graph, trace
+from .trace import (bind_inputs, data_dependence, grow, name_axes, output_sequence_first,
+                    run_graph, trace)
 from .yaml_writer import model_text
 
 __all__ = ["export", "SeqcExportError", "read_safetensors", "write_safetensors"]
@@ -105,6 +106,7 @@ def _export(module, example_inputs, yaml_path, weights_path, seqc, check, name, 
         except Exception:  # the module needs this size: keep it fixed
             fixed.append(d)
             del sizes[d]
+    axes, sizes, runs = output_sequence_first(gm, runs, axes, sizes)
     conv = Converter(gm, inputs, axes, sizes, runs, data_dependence(gm, inputs))
     deep_recursion()
     out_node = next(n for n in gm.graph.nodes if n.op == "output")

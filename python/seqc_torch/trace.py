@@ -252,6 +252,37 @@ def grow(inputs, axes, dim):
     return out
 
 
+def output_sequence_first(gm, runs, axes, sizes):
+    """Renames the sequence dims so that T is the one the model's first
+    output runs along (its axis 1): a seq2seq model's target, whose length
+    is also SPEC 9's position dim, rather than its source."""
+    out = next(n for n in gm.graph.nodes if n.op == "output")
+    first = out.args[0]
+    while isinstance(first, (tuple, list)) and first:
+        first = first[0]
+    grown = dict((d, r) for d, r in runs[1:])
+    value = lambda r: _first_tensor(r.get(first))
+    base = value(runs[0][1])
+    if "T" not in sizes or base is None or base.dim() < 2:
+        return axes, sizes, runs
+    follows = [d for d, r in grown.items()
+               if d != "B" and value(r) is not None and value(r).dim() >= 2
+               and value(r).shape[1] == base.shape[1] + 1 and base.shape[1] == sizes[d]]
+    if len(follows) != 1 or follows[0] == "T":
+        return axes, sizes, runs
+    swap = {"T": follows[0], follows[0]: "T"}
+    axes = {n: [swap.get(d, d) for d in names] for n, names in axes.items()}
+    sizes = {swap.get(d, d): v for d, v in sizes.items()}
+    runs = [(swap.get(d, d), r) for d, r in runs]
+    return axes, sizes, runs
+
+
+def _first_tensor(v):
+    while isinstance(v, (tuple, list)) and v:
+        v = v[0]
+    return v if isinstance(v, torch.Tensor) else None
+
+
 def data_dependence(gm, inputs):
     """fx node -> True when its value depends on an input's values (not only
     on shapes): those nodes become the model's nodes, the others constants."""

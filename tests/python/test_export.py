@@ -321,7 +321,9 @@ class ExportTest(unittest.TestCase):
             self.assertIn("src_key_padding_mask: padding_mask", text)
             self.assertIn("padding_mask: {dtype: i64, shape: [B, T]}", text)
         if name == "seq2seq":
-            self.assertIn("dims: {B: 2, T: 7, S: 5}", text)
+            # T is the target's length (the output runs along it), S the source's
+            self.assertIn("dims: {B: 2, S: 7, T: 5}", text)
+            self.assertIn("src: {dtype: i64, shape: [B, S]}", text)
             self.assertIn("op: transformer,", text)
             self.assertIn("transformer.decoder.norm.weight", weights)
         if name == "local_attention":
