@@ -40,7 +40,7 @@ def model_text(model):
     for name, dtype, shape in model["inputs"]:
         lines.append(f"  {name}: {{dtype: {dtype}, shape: {scalar(shape)}}}")
     lines.append("outputs: " + scalar(model["outputs"]))
-    lines.append("nodes:")
+    lines.append("nodes:" if model["nodes"] else "nodes: {}")
     width = max((len(n) for n, _ in model["nodes"]), default=0) + 1
     for name, attrs in model["nodes"]:
         body = ", ".join(f"{k}: {scalar(v)}" for k, v in attrs)
