@@ -76,6 +76,42 @@ def learned_positions(conv, node, x, c):
     return None
 
 
+def vector_of(c, d):
+    """A constant that broadcasts along the last axis only ([D], [1, .., D])
+    and is the same in every run, as a [D] tensor; else None."""
+    t = c.base
+    if t.dim() < 1 or t.shape[-1] != d or any(s != 1 for s in t.shape[:-1]) \
+            or not t.is_floating_point() or any(not torch.equal(x, t) for x in c.values):
+        return None
+    return t.detach().reshape(d).to(torch.float32)
+
+
+def affine_of(conv, node, op, va, vb):
+    """x * g, x + b, x - b, b - x with g, b a parameter vector over x's last
+    dim, as a linear node: weight diag(g), or +-I with bias +-b. Each output
+    is then the one product or sum PyTorch computes plus exact zeros (for
+    finite x), at the price of a D x D weight."""
+    if op not in ("add", "sub", "mul"):
+        return None
+    x, c, x_first = (va, vb, True) if isinstance(va, Value) else (vb, va, False)
+    if not (isinstance(x, Value) and isinstance(c, Const)) or x.dtype != "f32":
+        return None
+    d = conv.shapes(node)[0][1][-1] if conv.shapes(node) else None
+    out_rank = len(conv.shapes(node)[0][1]) if d is not None else None
+    if d is None or out_rank != x.rank or c.base.dim() > x.rank:
+        return None
+    g = vector_of(c, d)
+    if g is None:
+        return None
+    if op == "mul":
+        weight, bias = torch.diag(g), None
+    else:
+        sign = -1.0 if (op == "sub" and not x_first) else 1.0
+        weight = sign * torch.eye(d)
+        bias = g if (op == "add" or not x_first) else -g
+    return as_linear(conv, node, x, weight, bias, node.name)
+
+
 def scalar_of(conv, node, v):
     """A number operand (Python number or one-element constant), else None."""
     if isinstance(v, bool):
@@ -112,6 +148,10 @@ def binary_of(conv, node, op, a, b):
                                  ("embedding_dim", int(table.shape[1]))], 3,
                                 params=[("weight", table)])
                 return conv.emit(node, node.name, "add", [("inputs", [x, emb])], 3)
+    if scalar_of(conv, node, va) is None and scalar_of(conv, node, vb) is None:
+        affine = affine_of(conv, node, op, va, vb)
+        if affine is not None:
+            return affine
     operands, rank = [], 0
     for v in (va, vb):
         if isinstance(v, Value):
@@ -122,9 +162,9 @@ def binary_of(conv, node, op, a, b):
             continue
         s = scalar_of(conv, node, v)
         if s is None:
-            conv.fail(node, "an operand is a constant tensor (a parameter or buffer); seqc "
-                      "takes numbers and tensors computed from the inputs (a sinusoidal "
-                      "position table is recognized)")
+            conv.fail(node, "an operand is a constant tensor (a parameter or buffer) seqc "
+                      "cannot express; it takes numbers, tensors computed from the inputs, "
+                      "a vector over the last dim with + - *, and position tables")
         if not math.isfinite(s):
             conv.fail(node, f"the number {s} has no form in a model file")
         operands.append(s)

@@ -207,12 +207,13 @@ class Block(nn.Module):
         self.norm = nn.LayerNorm(d)
         self.attn = nn.MultiheadAttention(d, 2, batch_first=True)
         self.ff = nn.ModuleDict({"up": nn.Linear(d, 2 * d), "down": nn.Linear(d, d)})
+        self.scale = nn.Parameter(0.5 + 0.1 * torch.randn(d))  # LayerScale
 
     def forward(self, x, mask):
         h = self.norm(x)
         x = x + self.attn(h, h, h, attn_mask=mask, need_weights=False)[0]
         a, gate = self.ff["up"](x).chunk(2, dim=-1)
-        return x + 0.5 * self.ff["down"](a * torch.sigmoid(gate))
+        return x + self.scale * self.ff["down"](a * torch.sigmoid(gate)) * 0.5
 
 
 class UserLM(nn.Module):
@@ -338,6 +339,11 @@ class ExportTest(unittest.TestCase):
             self.assertNotIn("head.weight", weights)  # one copy of the tied weight
             self.assertEqual(text.count("op: multihead_attention"), 2)
             self.assertIn("op: positions", text)
+            # scale * h: a linear whose weight is diag(scale), one per block
+            diagonal = [n for n, w in weights.items() if w.dim() == 2
+                        and w.shape[0] == w.shape[1] and not torch.equal(w, torch.eye(len(w)))
+                        and torch.equal(w, torch.diag(torch.diagonal(w)))]
+            self.assertEqual(len(diagonal), 2, diagonal)
             self.assertEqual(list(weights["pos.weight"].shape), [24, 32])
 
     def test_batchnorm_is_refused(self):
