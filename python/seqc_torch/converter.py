@@ -3,7 +3,8 @@
 Nodes are converted on demand, from the module's outputs back, so that what
 seqc does not need (an attention mask built from T, the shape arithmetic of
 a view) is read from the recorded runs instead of becoming nodes. The layer
-mappers live in layers.py, the function and method mappers in functions.py."""
+mappers live in layers.py, the function and method mappers in arithmetic.py and
+shapes.py (looked up through the tables of functions.py)."""
 import re
 import sys
 
