@@ -6,7 +6,8 @@
 # own code without paying for LLVM's optimization of every model again.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
-bash "$root/scripts/setup.sh"
+# --torch: python3-torch and python3-numpy, for tests/python (the exporter)
+bash "$root/scripts/setup.sh" --torch
 bash "$root/scripts/build.sh" "$root/build"
 (cd "$root/build" && ctest --output-on-failure -j2)
 bash "$root/scripts/build.sh" "$root/build-asan" -DSEQC_SANITIZE=ON \
