@@ -59,7 +59,7 @@ def model_name(module):
 
 
 def export(module, example_inputs, yaml_path, weights_path, seqc=None, check=True,
-           name=None, dims=None, input_path=None, quiet=False):
+           name=None, dims=None, input_path=None, quiet=False, strict=False):
     """Exports `module` (an nn.Module) for the given example inputs (a
     tensor, a tuple of them in forward's order, or a dict by parameter name)
     to the model file `yaml_path` and the weights `weights_path`.
@@ -70,6 +70,7 @@ def export(module, example_inputs, yaml_path, weights_path, seqc=None, check=Tru
     dims: {input name: [dim name or None per axis]} where the guess (axis 0
         is B, axis 1 of a token tensor or a [B, T, F] tensor is T) is wrong.
     input_path: also keep the example inputs there (safetensors).
+    strict: a check outside SPEC 8's tolerance raises SeqcExportError.
     Returns the largest |seqc - PyTorch| (None without check)."""
     if not isinstance(module, torch.nn.Module):
         raise SeqcExportError(f"export takes an nn.Module, not {type(module).__name__}")
@@ -80,13 +81,13 @@ def export(module, example_inputs, yaml_path, weights_path, seqc=None, check=Tru
     module.eval()
     try:
         return _export(module, example_inputs, yaml_path, weights_path, seqc, check,
-                       name or model_name(module), dims or {}, input_path, quiet)
+                       name or model_name(module), dims or {}, input_path, quiet, strict)
     finally:
         module.train(was_training)
 
 
 def _export(module, example_inputs, yaml_path, weights_path, seqc, check, name, dims,
-            input_path, quiet):
+            input_path, quiet, strict):
     inputs, concrete = bind_inputs(module, example_inputs)
     for n, t in inputs.items():
         if t.dtype not in INPUT_DTYPES:
@@ -154,4 +155,5 @@ def _export(module, example_inputs, yaml_path, weights_path, seqc, check, name, 
     with torch.no_grad():
         expected = module(**inputs, **concrete)
     expected = [t for t in flatten(expected)]
-    return run_check(seqc, yaml_path, weights_path, inputs, names, expected, quiet=quiet)
+    return run_check(seqc, yaml_path, weights_path, inputs, names, expected, quiet=quiet,
+                     strict=strict)

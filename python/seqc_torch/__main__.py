@@ -3,7 +3,8 @@
 MODEL.pt is a whole module saved with torch.save(model) (its class must be
 importable here); EXAMPLE.safetensors holds the example inputs under the
 names of the module's forward parameters. Exit status: 0 exported (and
-checked), 1 the module or its data cannot be exported, 2 usage."""
+checked), 1 the module or its data cannot be exported or seqc's outputs are
+outside SPEC 8's tolerance of the module's, 2 usage."""
 import argparse
 import sys
 
@@ -68,7 +69,7 @@ def main(argv=None):
         except (OSError, ValueError, KeyError) as e:
             raise SeqcExportError(f"{args.input}: cannot read: {e}") from e
         export(module, inputs, args.output, args.weights, seqc=args.seqc,
-               check=not args.no_check, name=args.name)
+               check=not args.no_check, name=args.name, strict=True)
     except SeqcExportError as e:
         print(f"seqc_torch: error: {e}", file=sys.stderr)
         return 1
