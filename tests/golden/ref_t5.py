@@ -29,8 +29,11 @@ Two bucket functions, meant to agree everywhere the goldens look:
 __main__ checks that both agree with HF's for every relative position in
 -300..300 at (N, max_distance) in {(32, 128), (8, 20), (4, 6)} both ways and
 (2, 5) causal; that the bucket is constant from max_distance on (and from
--max_distance down); and that a decoder run token by token with its
-key/value cache equals the decoder run on the whole sequence.
+-max_distance down); that the state_dict's names and shapes are SPEC 10's
+list; that the modules equal t5_direct, SPEC 10's text read a second way
+(plain tensors, one query row and head at a time, spec_bucket's buckets);
+and that a decoder run token by token with its key/value cache equals the
+decoder run on the whole sequence.
 
 --scan compares over every (N, max_distance) with N < 130, max_distance <
 520 and distances up to 3000: HF's float32 buckets against the integer and
@@ -460,6 +463,77 @@ def check_decoder_cache():
     print("decoder: token by token with the cache = the whole sequence (max diff %.3g)" % worst)
 
 
+def t5_direct(w, x, c, memory=None):
+    """SPEC 10's text read a second way, without the modules: w holds the
+    stack's parameters by name, x [B, T, D]; every layer's scores get
+    bias[bucket(j - i), h] from block 0's table, the bucket from spec_bucket
+    (integers), one query row at a time; causal for a decoder, whose
+    cross-attention over memory has no bias."""
+    B, T, D = x.shape
+    H, dk, N, M = c.num_heads, c.d_kv, c.relative_attention_num_buckets, \
+        c.relative_attention_max_distance
+    table = w["block.0.layer.0.SelfAttention.relative_attention_bias.weight"]
+    bucket = [[spec_bucket(j - i, not c.is_decoder, N, M) for j in range(T)] for i in range(T)]
+
+    def rms(t, name):
+        return w[name] * t / torch.sqrt((t * t).mean(-1, keepdim=True) + c.layer_norm_epsilon)
+
+    def attend(p, q_in, kv_in, biased, causal):
+        out = torch.zeros(B, q_in.shape[1], H * dk, dtype=x.dtype)
+        q = q_in @ w[p + "q.weight"].T
+        k, v = kv_in @ w[p + "k.weight"].T, kv_in @ w[p + "v.weight"].T
+        for i in range(q_in.shape[1]):
+            seen = i + 1 if causal else kv_in.shape[1]
+            for h in range(H):
+                hs = slice(h * dk, (h + 1) * dk)
+                s = torch.einsum("bd,bjd->bj", q[:, i, hs], k[:, :seen, hs])
+                if biased:
+                    s = s + table[torch.tensor(bucket[i][:seen]), h]
+                out[:, i, hs] = torch.einsum("bj,bjd->bd", torch.softmax(s, -1), v[:, :seen, hs])
+        return out @ w[p + "o.weight"].T
+
+    for n in range(c.num_layers):
+        b = "block.%d.layer." % n
+        x = x + attend(b + "0.SelfAttention.", rms(x, b + "0.layer_norm.weight"),
+                       rms(x, b + "0.layer_norm.weight"), True, c.is_decoder)
+        if c.is_decoder:
+            x = x + attend(b + "1.EncDecAttention.", rms(x, b + "1.layer_norm.weight"), memory,
+                           False, False)
+        f = b + ("2" if c.is_decoder else "1")
+        h = rms(x, f + ".layer_norm.weight")
+        if c.feed_forward_proj == "relu":
+            h = torch.relu(h @ w[f + ".DenseReluDense.wi.weight"].T)
+        else:
+            g = h @ w[f + ".DenseReluDense.wi_0.weight"].T
+            g = 0.5 * g * (1 + torch.tanh(math.sqrt(2 / math.pi) * (g + 0.044715 * g ** 3)))
+            h = g * (h @ w[f + ".DenseReluDense.wi_1.weight"].T)
+        x = x + h @ w[f + ".DenseReluDense.wo.weight"].T
+    return rms(x, "final_layer_norm.weight")
+
+
+def check_direct():
+    """the modules against t5_direct, float64, both kinds, both stacks, with
+    lengths past max_distance"""
+    g = torch.Generator().manual_seed(10)
+    worst = 0.0
+    for is_decoder in (False, True):
+        for ffp, N, M, T in (("relu", 32, 128, 9), ("gated-gelu", 8, 6, 23)):
+            c = Config(12, 2, 3, 5, 20, feed_forward_proj=ffp, relative_attention_num_buckets=N,
+                       relative_attention_max_distance=M, layer_norm_epsilon=1e-3,
+                       is_decoder=is_decoder)
+            m = T5Stack(c).double().eval()
+            init_like_hf(m, g)
+            x = torch.randn(2, T, 12, generator=g, dtype=torch.float64)
+            memory = torch.randn(2, 7, 12, generator=g, dtype=torch.float64) if is_decoder else None
+            with torch.no_grad():
+                y, _ = m(x, memory)
+                w = {k: v.detach() for k, v in m.state_dict().items()}
+                d = (y - t5_direct(w, x, c, memory)).abs().max().item()
+            assert d < 1e-12, "the modules and SPEC's text differ by %g" % d
+            worst = max(worst, d)
+    print("stacks: the modules = SPEC 10 read directly (max diff %.3g)" % worst)
+
+
 def check_names():
     for is_decoder in (False, True):
         for ffp in ("relu", "gated-gelu"):
@@ -481,6 +555,7 @@ def scan():
     n = torch.arange(0, 3001)
     nn_ = n.numpy()
     counts = {"int": 0, "double": 0, "f32 logf": 0}
+    logs = {}
     configs = 0
     for N in range(2, 130):
         for M in range(2, 520):
@@ -507,8 +582,11 @@ def scan():
                     v = np.floor(np.log(nn_ / E) / math.log(M / E) * P)
                     dbl = np.where(nn_ < E, nn_, np.minimum(NN - 1, E + np.nan_to_num(v)))
                 # float32 in HF's order: logf(n / E), / (float) log(M / E), * (N - E)
-                x = (nn_.astype(np.float32) / np.float32(E)).astype(np.float32)
-                lx = np.array([libm.logf(float(t)) if t > 0 else 0.0 for t in x], np.float32)
+                if E not in logs:  # logf(n / E), n / E rounded to float32
+                    x = (nn_.astype(np.float32) / np.float32(E)).astype(np.float32)
+                    logs[E] = np.array([libm.logf(float(t)) if t > 0 else 0.0 for t in x],
+                                       np.float32)
+                lx = logs[E]
                 v32 = (lx / np.float32(math.log(M / E))).astype(np.float32) * np.float32(P)
                 f32 = np.where(nn_ < E, nn_, np.minimum(NN - 1, E + v32.astype(np.int64)))
                 for key, got in (("int", ints), ("double", dbl), ("f32 logf", f32)):
@@ -529,6 +607,7 @@ def main():
     torch.set_num_threads(1)
     check_buckets()
     check_names()
+    check_direct()
     check_decoder_cache()
     if a.scan:
         scan()
