@@ -26,9 +26,14 @@ rounded to float32 once. Seeded per case by the crc32 of its name, like gen.py.
                      length 40 with 8 buckets and max_distance 12 (causal:
                      the log buckets and the far one), layer_norm_epsilon 1e-3
 
---check also makes sure the far buckets matter: zeroing the bias row of the
-bucket of the largest distances must move the outputs of the long cases far
-beyond SPEC 8's tolerance.
+--check re-reads every case: the files' names, dtypes and shapes against the
+YAML and SPEC 10's parameter list, the expected outputs again from the
+files bit for bit, and the same within 1e-6 from ref_t5.t5_direct (SPEC's
+text read a second way); PyTorch's float32 eager on the port within a tenth
+of SPEC 8's tolerance (so a float32 implementation can meet it); and that the
+far buckets matter: zeroing the bias row of the bucket of the largest
+distances must move the outputs of the long cases far beyond SPEC 8's
+tolerance.
 """
 import argparse
 import os
@@ -54,10 +59,11 @@ def nodes_of(text):
     return yaml.safe_load(text)["nodes"]
 
 
-def reference(model, weights, inputs, dtype=torch.float64, rounded=True):
+def reference(model, weights, inputs, dtype=torch.float64, rounded=True, direct=False):
     """Runs a t5_* case's model (the parsed YAML) in float64 (or dtype) from
     the file's float32 weights; returns its outputs by name, rounded to
-    float32 (rounded=False: as computed). Knows
+    float32 (rounded=False: as computed). direct: the stacks by
+    ref_t5.t5_direct (SPEC's text read a second way) instead of the modules. Knows
     the node kinds these cases use: embedding (tied or not), t5_encoder,
     t5_decoder, mul by a number, linear without bias (tied or not)."""
     w64 = {k: v.to(dtype) for k, v in weights.items()}
@@ -73,8 +79,10 @@ def reference(model, weights, inputs, dtype=torch.float64, rounded=True):
             m = stack(a, x.shape[-1], op == "t5_decoder").to(dtype)
             own = {k[len(name) + 1:]: v for k, v in w64.items() if k.startswith(name + ".")}
             m.load_state_dict(own)
+            memory = env[a["memory"]] if op == "t5_decoder" else None
             with torch.no_grad():
-                env[name], _ = m(x, env[a["memory"]] if op == "t5_decoder" else None)
+                env[name] = (ref_t5.t5_direct(own, x, m.config, memory) if direct
+                             else m(x, memory)[0])
         elif op == "mul":
             x, s = a["inputs"]
             env[name] = env[x] * float(s)
@@ -265,6 +273,11 @@ def check_cases(names):
             assert torch.equal(again[o], expected[o]), f"{name}: {o} differs from the reference"
             assert torch.isfinite(expected[o]).all()
             assert expected[o].std() > 0.1, f"{name}: {o} is nearly constant"
+        # SPEC's text read directly gives the same numbers (float64)
+        direct = reference(model, weights, inputs, rounded=False, direct=True)
+        d = max(((direct[o] - expected[o]).abs() / (1e-6 + expected[o].abs())).max().item()
+                for o in expected)
+        assert d < 1e-6, f"{name}: ref_t5.t5_direct differs by {d:.3g} (relative)"
         # PyTorch's float32 eager on the same port stays well inside SPEC 8
         f32 = reference(model, weights, inputs, torch.float32)
         worst = max(((f32[o] - expected[o]).abs() / (1e-4 + 1e-4 * expected[o].abs())).max().item()
