@@ -37,7 +37,6 @@ import yaml
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import gen_generate  # noqa: E402  (write_case, MARGIN, OUT)
 import gen_t5  # noqa: E402  (make_weights, reference)
-import ref_t5  # noqa: E402
 
 NAME = "t5_small"
 NEW = 12  # new tokens: the decoder's keys reach distance 11 > max_distance 10
