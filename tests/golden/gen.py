@@ -579,7 +579,8 @@ def main():
     torch.set_num_threads(1)
     self_test()
     define_cases()
-    # cases/ is shared with gen_recurrent.py and gen_transformer.py: touch
+    # cases/ is shared with gen_recurrent.py, gen_transformer.py and the
+    # other gen_*.py (gen_longctx, gen_tied, gen_t5, ...): touch
     # only the cases this script defines
     mine = [name for name, _, _, _ in CASE_LIST]
     if not a.check:

@@ -37,7 +37,8 @@ tolerance) and tries the next seed when one does not: the goldens test seqc,
 not a coin toss between two nearly equal logits. A beam search compares
 sums of log-probabilities: every two scores it orders or compares must be
 BEAM_MARGIN apart. tests/cli/generate.sh runs
-the cases; it needs no Python.
+the cases; it needs no Python. The T5 case (generate/t5_small) is written
+by gen_generate_t5.py with this file's write_case and MARGIN.
 """
 import os
 import shutil
