@@ -37,8 +37,12 @@
  * is added in the score pass, where the positions are known whatever the path
  * (plain, cached runs, a split decode step's part, padded keys): the scores
  * of query position i against keys k0 + j + lane get table[h, clamp(k0 + j +
- * lane - i, -R, R) + R], one gather from the head's row a vector. Without the
- * attribute the kernel is built as before.
+ * lane - i, -R, R) + R]. The lanes' distances are consecutive, so each work
+ * item first copies its head's row into the scratch with vw copies of each
+ * end value on either side; a vector's bias is then one load at clamp(d,
+ * -R - vw, R) + R + vw, d = k0 + j - i. A row too long for the scratch is
+ * read with a gather a vector instead. Without the attribute the kernel is
+ * built as before.
  */
 #include <math.h>
 #include <string.h>
@@ -50,6 +54,8 @@
 #define TILE_K 128
 /* accumulator floats per thread (tq * dh) on the stack at most */
 #define MAX_ACC_FLOATS (16 * 1024)
+/* floats of a padded row of the position bias table (2R + 1 + 2 vw) on the stack at most */
+#define MAX_BIAS_FLOATS 4096
 
 typedef struct attn {
   LLVMValueRef S;       /* float[tq * tk]: scores, then probabilities */
@@ -71,7 +77,10 @@ typedef struct attn {
   LLVMValueRef pad;     /* the key padding mask's row of the batch (Tk i32 or i64), NULL: none */
   LLVMTypeRef pad_vt;   /* <vw x i32|i64>: the mask's vector type */
   LLVMValueRef pad_k0;  /* i64: the key tile's first key, its column in the mask row */
-  LLVMValueRef bias;    /* the head's row of the position bias table (2R+1 floats), NULL: none */
+  LLVMValueRef bias;    /* the head's row of the position bias table, NULL: none; padded
+                           (bias_padded): 2R+1 + 2 vw floats, row[0] and row[2R] vw
+                           times before and after it, else the table's 2R+1 */
+  bool bias_padded;     /* bias is the padded copy: loads, not gathers */
   int64_t R;            /* pos_bias: distances clamp to [-R, R] */
   LLVMValueRef bias_d0; /* i64: key position - query position of the row's column 0 */
 } attn;
@@ -121,6 +130,11 @@ static void count_pass(cg_ctx *c, void *user, LLVMValueRef j, LLVMValueRef mask)
  * so the tail's lanes may read it too) */
 static LLVMValueRef position_bias(cg_ctx *c, const attn *a, LLVMValueRef j) {
   LLVMBuilderRef b = c->b;
+  if (a->bias_padded) { /* past either end, all vw lanes read copies of the end value */
+    LLVMValueRef d = LLVMBuildAdd(b, a->bias_d0, j, "");
+    d = cg_max(c, cg_min(c, d, cg_i64(c, a->R)), cg_i64(c, -a->R - c->vw));
+    return cg_load_vec(c, c->vf32, a->bias, LLVMBuildAdd(b, d, cg_i64(c, a->R + c->vw), ""), NULL);
+  }
   LLVMValueRef d = LLVMBuildAdd(b, splat64(c, LLVMBuildAdd(b, a->bias_d0, j, "")), iota(c), "");
   LLVMValueRef hi = splat64(c, cg_i64(c, a->R)), lo = splat64(c, cg_i64(c, -a->R));
   d = LLVMBuildSelect(b, LLVMBuildICmp(b, LLVMIntSLT, d, lo, ""), lo, d, "");
@@ -216,6 +230,19 @@ static LLVMValueRef scratch(cg_ctx *c, int64_t n) {
   LLVMValueRef p = cg_alloca(c, LLVMArrayType2(c->f32, (uint64_t)n), name);
   LLVMSetAlignment(p, 64);
   return p;
+}
+
+/* the table's row `row` (2R+1 floats) into the padded copy a->bias: entry k
+ * is row[clamp(k - vw, 0, 2R)] for k in [0, 2R+1 + 2 vw) */
+static void pad_bias_row(cg_ctx *c, attn *a, LLVMValueRef row) {
+  LLVMBuilderRef b = c->b;
+  LLVMValueRef vw = cg_i64(c, c->vw);
+  cg_loop k;
+  cg_loop_begin(c, &k, cg_i64(c, 0), cg_i64(c, 2 * a->R + 1 + 2 * c->vw), cg_i64(c, 1));
+  LLVMValueRef at =
+      cg_max(c, cg_min(c, LLVMBuildSub(b, k.i, vw, ""), cg_i64(c, 2 * a->R)), cg_i64(c, 0));
+  store_f(c, load_f(c, row, at), a->bias, k.i);
+  cg_loop_end(c, &k);
 }
 
 /* floats from the start of the scratch, each part 16-float (64-byte) aligned */
@@ -555,8 +582,10 @@ void cg_emit_attention(cg_ctx *c, const ir_node *n) {
 
   attn a = {.masked = causal || window >= 0, .R = at.R};
   int64_t o_acc = up16(tq * tk), o_m = o_acc + up16(tq * (dh > 0 ? dh : 1));
-  int64_t o_l = o_m + up16(tq), o_alpha = o_l + up16(tq);
-  LLVMValueRef base = scratch(c, o_alpha + up16(tq));
+  int64_t o_l = o_m + up16(tq), o_alpha = o_l + up16(tq), o_bias = o_alpha + up16(tq);
+  int64_t bias_floats = at.table >= 0 ? 2 * at.R + 1 + 2 * c->vw : 0;
+  a.bias_padded = bias_floats > 0 && bias_floats <= MAX_BIAS_FLOATS;
+  LLVMValueRef base = scratch(c, o_bias + (a.bias_padded ? up16(bias_floats) : 0));
   a.S = cg_gep(c, c->f32, base, cg_i64(c, 0));
   a.acc = cg_gep(c, c->f32, base, cg_i64(c, o_acc));
   a.m = cg_gep(c, c->f32, base, cg_i64(c, o_m));
@@ -611,10 +640,15 @@ void cg_emit_attention(cg_ctx *c, const ir_node *n) {
     a.pad = cg_gep(c, cg_elem_type(c, mt), cg_value_ptr(c, n->inputs[at.mask]),
                    LLVMBuildMul(b, row, Tk, ""));
   }
-  if (at.table >= 0) { /* head bh mod H's row of the table */
+  if (at.table >= 0) { /* head bh mod H's row of the table, padded when it fits */
     LLVMValueRef h = LLVMBuildURem(b, bh, cg_dim(c, qt->dims[1]), "");
-    a.bias = cg_gep(c, c->f32, cg_value_ptr(c, n->inputs[at.table]),
-                    LLVMBuildMul(b, h, cg_i64(c, 2 * at.R + 1), ""));
+    LLVMValueRef row = cg_gep(c, c->f32, cg_value_ptr(c, n->inputs[at.table]),
+                              LLVMBuildMul(b, h, cg_i64(c, 2 * at.R + 1), ""));
+    a.bias = row;
+    if (a.bias_padded) {
+      a.bias = cg_gep(c, c->f32, base, cg_i64(c, o_bias));
+      pad_bias_row(c, &a, row);
+    }
   }
 
   /* fresh state for the query tile */

@@ -263,13 +263,15 @@ static void check_bias(int64_t T, int64_t S, int h, int64_t dh, int64_t tq, int6
 }
 
 /* R below T (distances clamp on both sides), R = 0 (one bias a head), R past
- * every distance; odd tiles, many tiles, the narrower targets */
+ * every distance (and past what the kernel copies to its stack); odd tiles,
+ * many tiles, the narrower targets */
 static void position_bias(void **state) {
   (void)state;
   check_bias(7, 13, 3, 5, 4, 16, 2, 2, CGT_SYMBOLIC);
   check_bias(13, 9, 1, 8, 5, 3, 3, 0, CGT_SSE);
   check_bias(13, 9, 2, 8, 0, 0, 3, 20, CGT_AVX2);
   check_bias(300, 257, 2, 16, 16, 32, 20, 50, CGT_FUSED);
+  check_bias(9, 5, 2, 8, 4, 16, 2, 2100, CGT_FUSED); /* a row too long to copy: gathers */
 }
 
 /* decode steps with a bias: a query row against many keys, distances far

@@ -1,7 +1,8 @@
 /*
  * test_tile_attention.c: softmax(q k^T * c) v chains become one `attention`
  * node with the interpreter's numbers unchanged, chains that must stay do,
- * and every attention node gets tile sizes (kept when already set).
+ * and every attention node gets tile sizes (kept when already set), also
+ * one with a position bias table among its inputs.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -164,6 +165,49 @@ static void tiles(void **state) {
   ir_graph_free(g);
 }
 
+/* an attention node of g with inputs ins (pos_bias R: the last is the table) */
+static int bias_node(ir_graph *g, const char *name, const int *ins, int nin, bool causal,
+                     bool padded, int64_t R) {
+  int n = ir_insert_node_n(g, g->nnodes, IR_OP_ATTENTION, name, ins, nin, 1, (ir_loc){1, 1});
+  ir_set_attr_float(g, n, "scale", 0.5);
+  ir_set_attr_int(g, n, "causal", causal);
+  ir_set_attr_int(g, n, "window", -1);
+  if (padded) ir_set_attr_int(g, n, "key_padding", 1);
+  ir_set_attr_int(g, n, "pos_bias", R);
+  ir_add_output(g, name, infer(g, n));
+  return n;
+}
+
+/* nodes with a position bias table: tile_k from the cache's S or from Tk, never
+ * from the mask or the table, and a decode step's partials added with the
+ * table and pos_bias kept */
+static void bias_tables(void **state) {
+  (void)state;
+  ir_graph *g = ir_graph_new("bias");
+  ir_loc at = {1, 1};
+  int q = ir_add_input(g, "q", tf32(4, 1, 2, 5, 8), at);
+  int k = ir_add_input(g, "k", tf32(4, 1, 2, 5, 8), at);
+  int mk = ir_add_input(g, "mk", tf32(4, 1, 2, 100, 8), at);
+  int q1 = ir_add_input(g, "q1", tf32(4, 1, 2, 1, 8), at);
+  ir_type mt = {.dtype = IR_I64, .rank = 2, .dims = {ir_dim_const(1), ir_dim_const(100)}};
+  int mask = ir_add_input(g, "mask", mt, at), tab = ir_add_input(g, "table", tf32(2, 2, 7), at);
+  int kc = ir_add_state(g, "kc", tf32(4, 1, 2, 40, 8), at);
+  int vc = ir_add_state(g, "vc", tf32(4, 1, 2, 40, 8), at);
+  int c = bias_node(g, "cached", (int[]){q, k, k, kc, vc, tab}, 6, true, false, 3);
+  int p = bias_node(g, "padded", (int[]){q, mk, mk, mask, tab}, 5, false, true, 3);
+  int d = bias_node(g, "decode", (int[]){q1, mk, mk, tab}, 4, false, false, 3);
+  assert_true(run_pass(g, pass_tile_attention, "tile_attention"));
+  assert_int_equal(ir_attr_int(&g->nodes[c], "tile_k"), 48);  /* S = 40 */
+  assert_int_equal(ir_attr_int(&g->nodes[p], "tile_k"), 112); /* Tk = 100 */
+  const ir_node *n = &g->nodes[d];
+  assert_int_equal(n->noutputs, 2);
+  assert_int_equal(ir_attr_int(n, "splits"), 8);
+  assert_int_equal(n->ninputs, 4);
+  assert_int_equal(n->inputs[3], tab);
+  assert_int_equal(ir_attr_int(n, "pos_bias"), 3);
+  ir_graph_free(g);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(chain_rank4_fused),
@@ -171,6 +215,7 @@ int main(void) {
       cmocka_unit_test(chain_rank3_div),
       cmocka_unit_test(chains_that_stay),
       cmocka_unit_test(tiles),
+      cmocka_unit_test(bias_tables),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
