@@ -42,8 +42,12 @@ ir_t5_layout ir_t5_layout_of(const ir_node *n) {
   return ir_t5_layout_make(ir_attr_int(n, "relative") != 0, c && c->i);
 }
 
-/* HF's _relative_position_bucket, evaluated in integers and double (SPEC 10
- * says that agrees with its float32 evaluation; tests/golden/ref_t5.py checks) */
+/* HF's _relative_position_bucket, in float32 and in its order of operations:
+ * log(n / E) in float, divided by log(max_distance / E) (a Python float, so
+ * computed in double and rounded to float), times N - E, truncated. SPEC 10
+ * says integer or double evaluation agrees; it does at T5's settings, but
+ * tests/golden/ref_t5.py --scan finds (N, max_distance) pairs where either
+ * differs from HF by one bucket, and none where this does. */
 int64_t ir_t5_bucket(int64_t r, bool bidirectional, int64_t N, int64_t max_distance) {
   int64_t base = 0, n;
   if (bidirectional) {
@@ -55,7 +59,8 @@ int64_t ir_t5_bucket(int64_t r, bool bidirectional, int64_t N, int64_t max_dista
   }
   int64_t E = N / 2;
   if (n < E) return base + n;
-  double f = log((double)n / (double)E) / log((double)max_distance / (double)E) * (double)(N - E);
+  float f = logf((float)n / (float)E) / (float)log((double)max_distance / (double)E) *
+            (float)(N - E);
   int64_t big = E + (int64_t)f; /* f >= 0: truncation is floor, as HF's .to(long) */
   return base + (big < N - 1 ? big : N - 1);
 }

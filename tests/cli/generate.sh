@@ -7,7 +7,7 @@
 # printed as they come; sampling reproducible by --seed, --top-k 1 greedy;
 # --vocab text in and out; --beams N against PyTorch's beam search (HF's
 # num_beams), streaming or not; and each bad input a clear error with status 1
-# (2 for usage). The sampler's statistics and the vocabulary's details have
+# (2 for usage); T5 (gen_generate_t5.py) from its start token. The sampler's statistics and the vocabulary's details have
 # their unit tests (test_sample.c, test_vocab.c), the beams' books test_beam.c.
 # Needs $SEQC, $SRC and $TOOLS (stcompare, stdump).
 . "$(dirname "${BASH_SOURCE[0]}")/../tools/check.sh"
@@ -66,6 +66,18 @@ for c in gpt gpt_eos lstm seq2seq; do
     --input "$d/input.safetensors" "${args[@]}" --output "$tmp/$c.stream.st" --threads 2 --strict
   expect_tensors "$tmp/$c.stream.st" "$d/expected.safetensors"
   expect_that "$c streaming: a warning that the whole sequence runs again: '$ERR'" \
+    [ "${ERR/runs the whole sequence/}" = "$ERR" ]
+done
+
+# ---- T5 (SPEC 10): an encoder on the static source, a cached decoder from start token 0 ----
+# tests/golden/gen_generate_t5.py: greedy decoding of ref_t5.py's port, at 1 and 2 threads
+d=$cases/t5_small
+read -r -a args <"$d/args"
+for th in 1 2; do
+  succeeds "${gen[@]}" "$d/model.yaml" --weights "$d/weights.safetensors" \
+    --input "$d/input.safetensors" "${args[@]}" --output "$tmp/t5.$th.st" --threads "$th" --strict
+  expect_tensors "$tmp/t5.$th.st" "$d/expected.safetensors"
+  expect_that "t5: the cached decoder runs one position a step: '$ERR'" \
     [ "${ERR/runs the whole sequence/}" = "$ERR" ]
 done
 
@@ -252,4 +264,4 @@ help=$OUT
 succeeds "$SEQC" help generate
 expect_that "seqc help generate differs from seqc generate --help" [ "$OUT" = "$help" ]
 
-finish 213
+finish 223

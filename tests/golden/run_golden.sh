@@ -21,7 +21,7 @@
 . "$(dirname "${BASH_SOURCE[0]}")/../tools/check.sh"
 : "${SEQC:?set SEQC to the seqc binary}" "${SRC:?set SRC to the source root}"
 : "${TOOLS:?set TOOLS to the folder holding stcompare}"
-GOLDEN_CASES=146
+GOLDEN_CASES=150
 cases_dir=$SRC/tests/golden/cases
 
 if [ $# -gt 0 ]; then

@@ -3,7 +3,8 @@
  * buckets are what its float32 torch code gives (transformers'
  * modeling_t5.py, run once by hand), at T5's defaults (32 buckets, max
  * distance 128) both ways, and at 8 buckets and max distance 5 over
- * -12..12, where every distance at or past 5 shares its side's last bucket.
+ * -12..12, where every distance at or past 5 shares its side's last bucket;
+ * and settings where only float32 in HF's order gives HF's bucket.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -32,6 +33,18 @@ static void small_table_saturates(void **state) {
   for (int64_t r = -12; r <= 12; r++) assert_int_equal(ir_t5_bucket(r, true, 8, 5), want[r + 12]);
 }
 
+/* settings where double evaluation gives another bucket than HF's float32 one
+ * (found by comparing the two over N < 40, max distance < 60, causal) */
+static void float32_like_hf(void **state) {
+  (void)state;
+  static const int64_t cases[][4] = {/* N, max distance, n = -r, HF's bucket */
+                                     {17, 27, 12, 10}, {17, 27, 18, 13}, {19, 16, 12, 14},
+                                     {19, 25, 15, 13}, {36, 32, 24, 27}, {36, 50, 30, 26},
+                                     {8, 25, 10, 6}};
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+    assert_int_equal(ir_t5_bucket(-cases[i][2], false, cases[i][0], cases[i][1]), cases[i][3]);
+}
+
 static void layout(void **state) {
   (void)state;
   ir_t5_layout r = ir_t5_layout_make(true, true);
@@ -48,6 +61,7 @@ static void layout(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {cmocka_unit_test(defaults),
                                      cmocka_unit_test(small_table_saturates),
+                                     cmocka_unit_test(float32_like_hf),
                                      cmocka_unit_test(layout)};
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
