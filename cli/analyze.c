@@ -232,12 +232,8 @@ int cmd_analyze(int argc, char **argv) {
     } else if (!strcmp(s, "--measure")) {
       if (i + 1 >= argc) return cli_usage_error("analyze", "--measure needs lengths N1,N2,...");
       lengths = argv[++i];
-    } else if (s[0] == '-') {
-      return cli_usage_error("analyze", "unknown option '%s'", s);
-    } else if (o.model) {
-      return cli_usage_error("analyze", "unexpected argument '%s'", s);
-    } else {
-      o.model = s;
+    } else if (cli_model_arg("analyze", &o, s) != CLI_OK) {
+      return CLI_USAGE;
     }
   }
   if (!o.model) return cli_usage_error("analyze", "no model file given");

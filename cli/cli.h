@@ -145,6 +145,14 @@ int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void cli_warning(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* usage error: "seqc: error: MSG" and a hint naming `seqc CMD --help`; returns CLI_USAGE */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* s, an argument of cmd that is no option it knows: the model file (the first such),
+ * else a usage error (an unknown option, a second file); CLI_OK or CLI_USAGE */
+int cli_model_arg(const char *cmd, cli_opts *o, const char *s);
+/* " decompose infer_shapes ..." and a newline on stdout (the end of a command's help) */
+void cli_print_passes(void);
+/* the usage error of an unknown pass name, with a did-you-mean and the list; `also`
+ * names what else the option takes ("all") */
+int cli_unknown_pass(const char *cmd, const char *name, const char *also);
 /* parses a non-negative integer; false if not one */
 bool cli_parse_int(const char *s, int64_t *out);
 

@@ -30,6 +30,31 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) {
   return CLI_USAGE;
 }
 
+int cli_model_arg(const char *cmd, cli_opts *o, const char *s) {
+  if (s[0] == '-') return cli_usage_error(cmd, "unknown option '%s'", s);
+  if (o->model) return cli_usage_error(cmd, "unexpected argument '%s'", s);
+  o->model = s;
+  return CLI_OK;
+}
+
+void cli_print_passes(void) {
+  for (const pass_info *p = pass_pipeline; p->name; p++) printf(" %s", p->name);
+  printf("\n");
+}
+
+int cli_unknown_pass(const char *cmd, const char *name, const char *also) {
+  fe_suggest sg;
+  fe_suggest_init(&sg, name);
+  char list[1024];
+  size_t k = 0;
+  for (const pass_info *p = pass_pipeline; p->name && k < sizeof list; p++) {
+    fe_suggest_words(&sg, p->name);
+    k += (size_t)snprintf(list + k, sizeof list - k, " %s", p->name);
+  }
+  return cli_usage_error(cmd, "unknown pass '%s'%s (passes:%s, or %s)", name,
+                         fe_suggest_hint(&sg), list, also);
+}
+
 bool cli_parse_int(const char *s, int64_t *out) {
   if (!s || !*s) return false;
   char *end;

@@ -99,8 +99,7 @@ int cmd_graph(int argc, char **argv) {
     cli_arg c = cli_parse_common(argc, argv, &i, &o, help);
     if (c == CLI_ARG_BAD) return CLI_USAGE;
     if (c == CLI_ARG_HELP) { /* the help ends with the list of passes */
-      for (const pass_info *p = pass_pipeline; p->name; p++) printf(" %s", p->name);
-      printf("\n");
+      cli_print_passes();
       return CLI_OK;
     }
     if (c == CLI_ARG_TAKEN) continue;
@@ -110,19 +109,12 @@ int cmd_graph(int argc, char **argv) {
       *(!strcmp(s, "--after") ? &after : &out) = argv[++i];
       continue;
     }
-    if (s[0] == '-') return cli_usage_error("graph", "unknown option '%s'", s);
-    if (o.model) return cli_usage_error("graph", "unexpected argument '%s'", s);
-    o.model = s;
+    if (cli_model_arg("graph", &o, s) != CLI_OK) return CLI_USAGE;
   }
   if (!o.model) return cli_usage_error("graph", "no model file given");
   bool lowered = after && !strcmp(after, "lowered");
-  if (after && !lowered && (!pass_name_known(after) || !strcmp(after, "all"))) {
-    fe_suggest sg;
-    fe_suggest_init(&sg, after);
-    for (const pass_info *p = pass_pipeline; p->name; p++) fe_suggest_words(&sg, p->name);
-    return cli_usage_error("graph", "unknown pass '%s'%s (see seqc graph --help)", after,
-                           fe_suggest_hint(&sg));
-  }
+  if (after && !lowered && (!pass_name_known(after) || !strcmp(after, "all")))
+    return cli_unknown_pass("graph", after, "lowered");
   if (out) {
     const char *dot = strrchr(out, '.');
     if (!dot || (strcmp(dot, ".dot") && strcmp(dot, ".svg") && strcmp(dot, ".png")))

@@ -19,8 +19,7 @@ int cmd_ir(int argc, char **argv) {
     cli_arg c = cli_parse_common(argc, argv, &i, &o, help);
     if (c == CLI_ARG_BAD) return CLI_USAGE;
     if (c == CLI_ARG_HELP) { /* the help ends with the list of passes */
-      for (const pass_info *p = pass_pipeline; p->name; p++) printf(" %s", p->name);
-      printf("\n");
+      cli_print_passes();
       return CLI_OK;
     }
     if (c == CLI_ARG_TAKEN) continue;
@@ -28,20 +27,10 @@ int cmd_ir(int argc, char **argv) {
     if (!strcmp(s, "--print-after")) {
       if (i + 1 >= argc) return cli_usage_error("ir", "--print-after needs a pass name");
       after = argv[++i];
-      if (!pass_name_known(after)) {
-        fe_suggest sg;
-        fe_suggest_init(&sg, after);
-        for (const pass_info *p = pass_pipeline; p->name; p++) fe_suggest_words(&sg, p->name);
-        fprintf(stderr, "seqc: error: unknown pass '%s'%s (passes:", after, fe_suggest_hint(&sg));
-        for (const pass_info *p = pass_pipeline; p->name; p++) fprintf(stderr, " %s", p->name);
-        fprintf(stderr, ", or all)\n");
-        return CLI_USAGE;
-      }
+      if (!pass_name_known(after)) return cli_unknown_pass("ir", after, "all");
       continue;
     }
-    if (s[0] == '-') return cli_usage_error("ir", "unknown option '%s'", s);
-    if (o.model) return cli_usage_error("ir", "unexpected argument '%s'", s);
-    o.model = s;
+    if (cli_model_arg("ir", &o, s) != CLI_OK) return CLI_USAGE;
   }
   if (!o.model) return cli_usage_error("ir", "no model file given");
 

@@ -289,6 +289,19 @@ static inline bool check_pass_numbers(ir_graph *g, pass_fn pass, const char *nam
   return changed;
 }
 
+/* decompose of a graph with layer ops: the interpreter's numbers before (the
+ * layers' own evaluation) and after (their primitives') agree, no layer op is
+ * left, and the FLOP count does not move; frees g */
+static inline void check_decompose(ir_graph *g, const int64_t *syms) {
+  double flops = ir_graph_flops(g, syms);
+  assert_true(check_pass_numbers(g, pass_decompose, "decompose", syms, 1));
+  assert_no_layers(g);
+  double after = ir_graph_flops(g, syms);
+  if (fabs(after - flops) > 1e-9 * flops)
+    fail_msg("flops %.17g before decompose, %.17g after", flops, after);
+  ir_graph_free(g);
+}
+
 /* the pipeline up to and including fuse, checking numbers after each pass */
 static inline void check_pipeline_numbers(ir_graph *g, const int64_t *syms, int64_t index_limit) {
   check_pass_numbers(g, pass_decompose, "decompose", syms, index_limit);
