@@ -5,8 +5,9 @@
 //                     [--max-iters 1000] [--warmup 3] [--opt all|extended|basic|disabled]
 //
 // Reads bench/out/peers/artifacts/WORKLOAD/{model.onnx,x.bin,y.bin,meta.json}
-// written by prepare.py (PEERS_ARTIFACTS overrides the folder, as in workloads.py).  Session: intraOpNumThreads=threads, interOpNumThreads=1,
-// sequential execution, graphOptimizationLevel=all, CPU EP, memory arena on.
+// written by prepare.py (workloads.ARTIFACTS). Session: intraOpNumThreads=threads,
+// interOpNumThreads=1, sequential execution, graphOptimizationLevel=all, CPU EP,
+// memory arena on.
 // Timed region: one `await session.run(feeds)` (includes the binding's
 // output-tensor hand-back to JS).  Prints one JSON line on stdout;
 // peak_rss_mb is process.resourceUsage().maxRSS after the timed loop and
@@ -43,9 +44,7 @@ async function main() {
     opt[k] = k === 'opt' ? argv[i + 1] : Number(argv[i + 1]);
   }
   const base = rssMb();
-  const artifacts = process.env.PEERS_ARTIFACTS ||
-    path.join(__dirname, '..', 'out', 'peers', 'artifacts');
-  const dir = path.join(artifacts, name);
+  const dir = path.join(__dirname, '..', 'out', 'peers', 'artifacts', name);
   const meta = JSON.parse(fs.readFileSync(path.join(dir, 'meta.json')));
   if (meta.onnx !== 'ok') throw new Error(`no ONNX model: ${meta.onnx}`);
   const t0 = nowMs();

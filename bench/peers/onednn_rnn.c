@@ -1,4 +1,4 @@
-/* bench/peers/onednn_rnn.c: the oneDNN (C API, 2.x) peer for the RNN workloads W1-W4.
+/* bench/peers/onednn_rnn.c: the oneDNN (C API, 2.x) peer for the RNN workloads.
  *
  * Runs PyTorch-equivalent nn.LSTM / nn.GRU / nn.RNN(tanh) inference with
  * oneDNN's own RNN primitives (dnnl_lstm_forward_desc_init,

@@ -36,8 +36,9 @@
 # SKIP_SETUP=1 (skip setup.sh), TORCH_BLAS, TORCH_MALLOC (as in common.sh).
 set -uo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-BENCH=peers
-BENCH_OUT="$(dirname "$here")/out/peers"
+BENCH=peers                            # common.sh: the log prefix and the rows' name
+BENCH_OUT="$(dirname "$here")/out/peers"  # common.sh: where the rows go
+# shellcheck source=../common.sh
 . "$here/../common.sh"
 build=$BENCH_OUT/build
 artifacts=$BENCH_OUT/artifacts
@@ -132,6 +133,7 @@ run_pass() {
 }
 
 t_start=$(date +%s)
+# shellcheck disable=SC2086  # one workload a line
 reversed=$(printf '%s\n' $WORKLOADS | tac | tr '\n' ' ')
 for ((i = 1; i <= REPEATS; i++)); do
   if ((i % 2)); then run_pass "$i" "$WORKLOADS"; else run_pass "$i" "$reversed"; fi

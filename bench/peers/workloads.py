@@ -2,14 +2,14 @@
 
 The names match the YAML files in bench/ (lstm_b1 is bench/lstm_b1.yaml, encoder
 is bench/transformer_encoder.yaml, longattn_N is bench/longattn.yaml at T=N), so
-the bench scripts can put seqc's row beside each peer's. Every model is float32, built right after torch.manual_seed(0) (weights) and
-fed inputs drawn right after torch.manual_seed(1).  Initial RNN states are
-zeros (the nn.* default).  Only /usr/bin/python3 (Debian python3-torch 1.13)
-is supported.
+the bench scripts can put seqc's row beside each peer's. Every model is
+float32, built right after torch.manual_seed(0) (weights) and fed inputs drawn
+right after torch.manual_seed(1). Initial RNN states are zeros (the nn.*
+default). Only /usr/bin/python3 (Debian python3-torch 1.13) is supported.
 
 FLOP convention (used for every peer's GFLOP/s): 2 x multiply-accumulates of
 all matrix products -- RNN gate GEMMs, Linear layers, attention QK^T and AV --
-counted in full (the causal mask of W6 is NOT discounted).  Bias adds,
+counted in full (gpt's causal mask is NOT discounted).  Bias adds,
 activations, softmax and layer norm are not counted.
 """
 import math
@@ -21,12 +21,12 @@ import torch.nn as nn
 
 # Where prepare.py writes each workload's input, reference output, ONNX model and
 # oneDNN weights (bench/out/peers/artifacts: generated, so outside the source tree).
-ARTIFACTS = os.environ.get("PEERS_ARTIFACTS") or os.path.normpath(
+ARTIFACTS = os.path.normpath(
     os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "out", "peers", "artifacts"))
 
 
 class GPT(nn.Module):
-    """W6: 4 independently initialised TransformerEncoderLayers + causal mask."""
+    """gpt: 4 independently initialised TransformerEncoderLayers + causal mask."""
 
     def __init__(self, d=256, nhead=4, ff=1024, nlayers=4, seq=512):
         super().__init__()
@@ -44,7 +44,7 @@ class GPT(nn.Module):
 
 
 class SelfMHA(nn.Module):
-    """W7: self-attention through one nn.MultiheadAttention (batch_first,
+    """longattn_N: self-attention through one nn.MultiheadAttention (batch_first,
     need_weights=False -- the inference call that also allows 1.13's fast
     path)."""
 
