@@ -59,7 +59,9 @@ def _draw_bars(ax, p, colour):
         ax.bar([x for x, y in zip(xs, ys) if y is not None], [y for y in ys if y is not None],
                width, label=r, color=colour[r])
     ax.set_xticks(range(len(p["groups"])))
-    ax.set_xticklabels([label for label, _ in p["groups"]], rotation=20, ha="right")
+    many = len(p["groups"]) > 8
+    ax.set_xticklabels([label for label, _ in p["groups"]], rotation=50 if many else 20,
+                       ha="right", fontsize=8 if many else 10)
     if _wide([v for _, vals in p["groups"] for v in vals.values()]):
         ax.set_yscale("log")
 
@@ -94,12 +96,13 @@ def save(png, title, panels):
     except ImportError:
         return "(no plot: no matplotlib; apt-get install python3-matplotlib)"
     colour = {r: COLOURS[i % len(COLOURS)] for i, r in enumerate(_runners(panels))}
-    cols = min(len(panels), 3)
-    rows = math.ceil(len(panels) / cols)
-    # a bar panel widens with its bars so that many models stay readable
+    # a bar panel widens with its bars so that many models stay readable; wide
+    # panels stack one above the other instead of side by side
     bars = max([len(p["groups"]) * len(colour) for p in panels if p["kind"] == "bars"] or [0])
-    width = max(5.5, 0.12 * bars)
-    fig, axes = plt.subplots(rows, cols, figsize=(width * cols, 4.2 * rows), squeeze=False)
+    width = max(5.5, 0.18 * bars)
+    cols = 1 if width > 8 else min(len(panels), 3)
+    rows = math.ceil(len(panels) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(width * cols, 4.8 * rows), squeeze=False)
     for ax, p in zip(axes.flat, panels):
         (_draw_bars if p["kind"] == "bars" else _draw_lines)(ax, p, colour)
         ax.set_title(p["title"], fontsize=10)
