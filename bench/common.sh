@@ -64,14 +64,21 @@ if [ "$TORCH_MALLOC" = tcmalloc ]; then
   fi
 fi
 
-# peer_results [WORKLOAD...]: the peers' rows (one JSON line per workload and
-# peer), run now by $PEERS_DIR/run_all.sh on those workloads when RUN_PEERS=1,
-# else the newest bench/out/peers/peers-*.jsonl; prints that file's path, or
-# nothing when there is none
+# peer_results WORKLOAD...: the peers' rows (one JSON line per workload and
+# peer), run now by $PEERS_DIR/run_all.sh on those workloads when RUN_PEERS=1;
+# prints the path of the newest bench/out/peers/peers-*.jsonl with a row of
+# one of them (a run on other workloads is passed over), or nothing
 peer_results() {
+  local f w
   if [ "${RUN_PEERS:-0}" = 1 ]; then
     log "running the peers on $* (a few minutes)"
-    WORKLOADS="$*" bash "$PEERS_DIR/run_all.sh" >/dev/null || log "the peers failed; their newest results file instead"
+    WORKLOADS="$*" bash "$PEERS_DIR/run_all.sh" >/dev/null ||
+      log "the peers failed; their newest results file instead"
   fi
-  ls -t "$root"/bench/out/peers/peers-*.jsonl 2>/dev/null | head -n 1
+  for f in $(ls -t "$root"/bench/out/peers/peers-*.jsonl 2>/dev/null); do
+    for w in "$@"; do
+      grep -q "\"workload\": \"$w\"" "$f" && { echo "$f"; return 0; }
+    done
+  done
+  return 0
 }
