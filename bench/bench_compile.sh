@@ -2,7 +2,7 @@
 # Compile time (issue 18): how long a user waits before a model runs.
 #
 #   bash bench/bench_compile.sh     # a few minutes; rows in bench/out/compile-STAMP.jsonl,
-#                                   # the plot in bench/out/compile-STAMP.svg
+#                                   # the plot in bench/out/compile-STAMP.png
 #
 # - models: every models/*.yaml and bench/*.yaml at its default dims: `seqc
 #   bench M --json --threads THREADS --iters ITERS` twice on one empty
@@ -11,8 +11,8 @@
 #   compile_ms beside the run's median_ms (and cache_hit, kernels when this
 #   seqc reports them).
 # - layers: models/bert_encoder.yaml with num_layers 2, 6, 12 and 24, cold
-#   and warm: compile_ms against the layer count, plotted (SVG, by
-#   bench/plot_compile.py, standard library only). With kernels shared
+#   and warm: compile_ms against the layer count, plotted (PNG, by
+#   bench/plot.py, beside the cold and warm compile of every model). With kernels shared
 #   across layers (codegen/kernel_fn.c) the line is nearly flat.
 # - OLD_SEQC (optional): another seqc binary (the build before a change)
 #   whose cold compiles are measured in the same run, beside this one's.
@@ -67,8 +67,9 @@ for n in $LAYERS; do
   cold_warm "$yaml"
 done
 
-report "$out" "${out%.jsonl}.svg" <<'PY'
+report "$out" "$png" "$THREADS" <<'PY'
 import json, sys
+import plot
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 def get(who, model, kind):
     for r in rows:
@@ -86,11 +87,21 @@ for m in models:
     hit = str(w.get("cache_hit", "-")) if w else "-"
     print(f"{m:24} {f(c, 'compile_ms'):>9} {f(w, 'compile_ms'):>9} {f(o, 'compile_ms'):>9} "
           f"{f(c, 'median_ms'):>9} {hit:>5} {str(c.get('kernels', '-')) if c else '-':>7}")
-from plot_compile import svg
-pts = [(int(m.split("_")[1]), get("seqc", m, "cold"), get("seqc", m, "warm"), get("old", m, "cold"))
-       for m in models if m and m.startswith("encoder_")]
-with open(sys.argv[2], "w") as f:
-    f.write(svg(pts))
-print(f"(plot: {sys.argv[2]})")
+# the encoder's line over its layer count, and every model's bars
+series = {}
+for who, kind, name in (("seqc", "cold", "seqc cold"), ("seqc", "warm", "seqc warm"),
+                        ("old", "cold", "old seqc cold")):
+    pts = [(int(m.split("_")[1]), get(who, m, kind)) for m in models if m and m.startswith("encoder_")]
+    series[name] = [(n, r["compile_ms"]) for n, r in pts if r and r.get("compile_ms") is not None]
+    if not series[name]:
+        del series[name]
+bars = [(m, {name: r["compile_ms"] for who, kind, name in (("seqc", "cold", "seqc cold"),
+                                                             ("seqc", "warm", "seqc warm"),
+                                                             ("old", "cold", "old seqc cold"))
+             for r in [get(who, m, kind)] if r and r.get("compile_ms") is not None})
+        for m in models if m and not m.startswith("encoder_")]
+print(plot.save(sys.argv[2], f"compile time, {sys.argv[3]} threads", [
+    plot.lines("bert_encoder: compile ms against layers", "layers", "compile ms", series),
+    plot.bars("compile ms per model", "compile ms", bars)]))
 PY
 log "rows in $out"

@@ -26,11 +26,12 @@
 #
 # Peers: torch_eager_cat (HF's DynamicCache: torch.cat per layer each step) and
 # torch_eager_static (HF's StaticCache: buffers allocated once), both with
-# OpenBLAS and tcmalloc picked per process as shared/peers does; ort_node
-# (onnxruntime-node from shared/peers/node_modules, else bench/out/ort, which
-# this script fills with `npm install --ignore-scripts` of the kit's pinned
-# version when neither is there). A peer that fails writes a row with its
-# error and the script goes on.
+# OpenBLAS and tcmalloc picked per process as bench/peers does; ort_node
+# (onnxruntime-node from bench/peers/node_modules, which this script fills by
+# `bench/peers/setup.sh npm` (npm ci of the pinned version) when it is not
+# there). A peer that fails writes a row with its error and the script goes on.
+# The plot, bench/out/generate-STAMP.png: ms per new token at each batch, and
+# against the prompt's length.
 #
 # Each run of a peer or of seqc stops after ROW_TIMEOUT_S seconds.
 # The machine is shared: before each run the script waits (QUIET_WAIT_S, 5 s
@@ -39,7 +40,7 @@
 # Knobs: SEQC (default build/cli/seqc), THREADS (2), REPEATS (3), PROMPT (128),
 # NEW (128), BATCHES ("1 8"), POSITIONS ("128 512 1024"), POS_NEW (16),
 # PEERS ("torch_eager_cat torch_eager_static ort_node"), ROW_TIMEOUT_S (600),
-# PEERS_DIR.
+# PEERS_DIR (bench/peers).
 set -uo pipefail
 BENCH=generate
 REPEATS=${REPEATS:-3}
@@ -51,8 +52,6 @@ POSITIONS=${POSITIONS:-"128 512 1024"}
 POS_NEW=${POS_NEW:-16}
 PEERS=${PEERS:-"torch_eager_cat torch_eager_static ort_node"}
 ROW_TIMEOUT_S=${ROW_TIMEOUT_S:-600}
-PEERS_DIR=${PEERS_DIR:-$root/../shared/peers}
-[ -d "$PEERS_DIR" ] || PEERS_DIR=/work/shared/peers
 work=$root/bench/out/generate-work
 mkdir -p "$work"
 TG=$root/bench/torch_generate.py
@@ -137,18 +136,10 @@ for p in $POSITIONS; do "$PY" "$TG" prompt "$work/prompt-1-$p.safetensors" --bat
 rm -f "$work/model.onnx"
 grow ort_export -- tpy export "$work/weights.safetensors" "$work/model.onnx"
 
-# onnxruntime-node: the peer kit's install, else ours under bench/out/ort
+# onnxruntime-node: the peers' install (bench/peers/node_modules)
 ortdir=$PEERS_DIR
-if [ ! -f "$ortdir/node_modules/onnxruntime-node/package.json" ]; then
-  ortdir=$root/bench/out/ort
-  if [ ! -f "$ortdir/node_modules/onnxruntime-node/package.json" ] && command -v npm >/dev/null &&
-     [ -f "$PEERS_DIR/package.json" ]; then
-    log "no onnxruntime-node in $PEERS_DIR: npm install (--ignore-scripts) into $ortdir"
-    mkdir -p "$ortdir"
-    cp "$PEERS_DIR/package.json" "$ortdir/"
-    [ -f "$PEERS_DIR/package-lock.json" ] && cp "$PEERS_DIR/package-lock.json" "$ortdir/"
-    (cd "$ortdir" && npm install --ignore-scripts --no-audit --no-fund >&2)
-  fi
+if [[ " $PEERS " == *" ort_node "* ]] && [ ! -f "$ortdir/node_modules/onnxruntime-node/package.json" ]; then
+  bash "$PEERS_DIR/setup.sh" npm || log "no onnxruntime-node in $ortdir: the ort_node rows will fail"
 fi
 ort_gen() { timeout "$ROW_TIMEOUT_S" node "$root/bench/ort_generate.js" "$work/model.onnx" --ort "$ortdir" --threads "$THREADS" "$@"; }
 
@@ -202,8 +193,9 @@ for r in $(seq "$REPEATS"); do
   done
 done
 
-THREADS=$THREADS report "$out" "$work" <<'PY'
+THREADS=$THREADS report "$out" "$work" "$png" <<'PY'
 import json, os, sys
+import plot
 out, work = sys.argv[1], sys.argv[2]
 rows = [json.loads(l) for l in open(out) if l.strip()]
 
@@ -293,5 +285,16 @@ if bw and model.get("step_bytes"):
                   f"({top:.1f} GB/s): {model['step_bytes'] / top / 1e6:.3f} ms")
     for r in mine:
         print(f"seqc decode step at batch {r['batch']}: {r['ms_per_token']:.3f} ms")
+# the plot: ms per token at each batch (decode), and against the position (position)
+ms = lambda who, kind, b, p: (best.get((who, kind, b, p)) or {}).get("ms_per_token")
+decode = sorted({(k[2], k[3]) for k in best if k[1] == "decode"})
+position = sorted({k[3] for k in best if k[1] == "position"})
+print(plot.save(sys.argv[3], f"gpt_decoder, greedy, {os.environ['THREADS']} threads", [
+    plot.bars("decode: ms per new token (lower is faster)", "ms per token",
+              [(f"B {b}, prompt {p}", {who: ms(who, "decode", b, p) for who in whos})
+               for b, p in decode]),
+    plot.lines("ms per new token against the prompt's length, B 1", "prompt tokens",
+               "ms per token", {who: [(p, ms(who, "position", 1, p)) for p in position]
+                                for who in whos}, logx=True)]))
 print(f"(rows in {out})")
 PY

@@ -12,8 +12,10 @@
 # growth exponent of each one's time over L (1: linear). The session's arena
 # holds the outputs ([B, L, 256] and the memory [B, 16, 256]) beside what the
 # encoder itself needs; that part, the arena beyond the outputs, must not grow
-# with L.
-# Knobs: SEQC, THREADS (2), REPEATS (2), LENGTHS ("1024 4096 16384").
+# with L. The plot, bench/out/longctx-STAMP.png: each model's time against L,
+# seqc beside torch, on log axes (the slope is the growth exponent).
+# Knobs: SEQC, THREADS (2), REPEATS (2), LENGTHS ("1024 4096 16384"),
+# MODELS ("memformer xl").
 set -uo pipefail
 BENCH=longctx
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -67,13 +69,20 @@ PY
 done
 
 # the seed's question: Memformer against Transformer-XL of the same size, on seqc
-report "$out" "$LENGTHS" <<'PY'
-import json, sys
-rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-best = {}
-for r in rows:
-    if r["who"] not in best or r["median_ms"] < best[r["who"]]["median_ms"]:
-        best[r["who"]] = r
+report "$out" "$LENGTHS" "$MODELS" "$png" "$THREADS" <<'PY'
+import sys
+import plot
+from rows import read_best
+rows, best = read_best(sys.argv[1])
+panels = []
+for model in sys.argv[3].split():
+    series = {}
+    for who in ("seqc", "torch"):
+        series[who] = [(L, best[k]["median_ms"]) for L in map(int, sys.argv[2].split())
+                       for k in ["%s_%s_%d" % (model, who, L)] if k in best]
+    panels.append(plot.lines(f"{model}: median ms against L (lower is faster)", "L (tokens)",
+                             "median ms", series, logx=True, logy=True))
+print(plot.save(sys.argv[4], f"long context, B 2, {sys.argv[5]} threads", panels))
 print("== memformer / xl on seqc (time, arena)")
 for L in [int(x) for x in sys.argv[2].split()]:
     m, x = best.get("memformer_seqc_%d" % L), best.get("xl_seqc_%d" % L)

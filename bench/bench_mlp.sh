@@ -7,10 +7,11 @@
 # One run: `seqc bench models/mlp.yaml --dim ... --threads N --json`, then the
 # same model in PyTorch eager (bench/torch_mlp.py: inference_mode,
 # set_num_threads(N)) with OpenBLAS and tcmalloc picked per process as
-# shared/peers does (LD_LIBRARY_PATH, LD_PRELOAD), each REPEATS times with the
+# bench/peers does (LD_LIBRARY_PATH, LD_PRELOAD), each REPEATS times with the
 # lowest median kept (the VM has bursts of outside interference). Prints a
 # table: both medians and the ratio torch/seqc (> 1: seqc is faster). The JSON
-# rows go to bench/out/mlp-STAMP.jsonl.
+# rows go to bench/out/mlp-STAMP.jsonl, the plot (both sides' p10, median and
+# p90) to bench/out/mlp-STAMP.png.
 #
 # Knobs: SEQC (default build/cli/seqc), DIMS ("B=64 T=128"), THREADS (2),
 #   REPEATS (2), ITERS (seqc --iters; default: seqc's own time budget),
@@ -49,8 +50,9 @@ for ((i = 1; i <= REPEATS; i++)); do
   fi
 done
 
-report "$out" "$DIMS" "$THREADS" <<'EOF'
+report "$out" "$DIMS" "$THREADS" "$png" <<'EOF'
 import sys
+import plot
 from rows import read_best
 rows, best = read_best(sys.argv[1])
 print(f"models/mlp.yaml  {sys.argv[2]}  threads {sys.argv[3]}  "
@@ -70,5 +72,9 @@ if "seqc" in best and "torch_eager" in best:
     print(f"ratio torch/seqc: {ratio:.2f}  (> 1: seqc is faster)")
 else:
     print("ratio torch/seqc: n/a")
+stats = [(q.replace("_ms", ""), {who: best[who][q] for who in ("seqc", "torch_eager") if who in best})
+         for q in ("p10_ms", "median_ms", "p90_ms")]
+print(plot.save(sys.argv[4], f"models/mlp.yaml, {sys.argv[2]}, {sys.argv[3]} threads",
+                [plot.bars("ms per run (lower is faster)", "ms", stats)]))
 print(f"rows: {sys.argv[1]}")
 EOF

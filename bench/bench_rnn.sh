@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
-# seqc against the peer kit (shared/peers) on the RNN workloads, side by side.
+# seqc against the peers (bench/peers) on the RNN workloads, side by side.
 #
 #   bash bench/bench_rnn.sh                # seqc now + the peers' newest results file
-#   RUN_PEERS=1 bash bench/bench_rnn.sh    # also runs the peer kit on the same workloads now
+#   RUN_PEERS=1 bash bench/bench_rnn.sh    # also runs the peers on the same workloads now
 #
 # For each of lstm_b1 lstm_b64 gru_b1 birnn: `seqc bench bench/NAME.yaml --threads 2
-# --json` (best of REPEATS), then the peers' medians from the kit's newest
-# results/run-*.jsonl (shared/peers, or its copy in /tmp/seqc-peers when the kit
-# ran from a copy). Prints seqc's median, each peer's, and the ratio peer/seqc
+# --json` (best of REPEATS), then the peers' medians (PyTorch eager, oneDNN's RNN
+# primitives, ONNX Runtime) from bench/peers/run_all.sh (RUN_PEERS=1) or the newest
+# bench/out/peers/peers-*.jsonl. Prints seqc's median, each peer's, and the ratio peer/seqc
 # (> 1: seqc is faster). Last, the compile time of bench/lstm_b1.yaml at T=10
 # and T=100000: the scan is a real loop, so the two should be about the same.
 #
@@ -18,25 +18,21 @@
 # batch (the aim: time in proportion to the valid steps), and PyTorch eager on
 # the packed batch (pack + LSTM + pad) and on the equal-length one, at THREADS
 # threads. oneDNN's RNN primitive takes one sequence length for the whole batch
-# (src_layer is [T, N, C], no per-row lengths), so the peer kit cannot run the
+# (src_layer is [T, N, C], no per-row lengths), so bench/peers cannot run the
 # ragged batch with it: its equal-length lstm_b64 is in the table above.
+# The plot, bench/out/rnn-STAMP.png: the medians per workload, and the ragged batch.
 #
 # Knobs: SEQC (default build/cli/seqc), THREADS (2), REPEATS (2), RUN_PEERS (0),
-#   PEERS_DIR (shared/peers), UNROLL (passed as --unroll when set).
+#   PEERS (run_all.sh's, default here "torch_eager onednn_c ort_node"),
+#   PEERS_DIR (bench/peers), WL (the workloads, "lstm_b1 lstm_b64 gru_b1 birnn"),
+#   UNROLL (passed as --unroll when set).
 set -uo pipefail
 BENCH=rnn
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
-PEERS_DIR=${PEERS_DIR:-$root/../shared/peers}
-WL="lstm_b1 lstm_b64 gru_b1 birnn"
-
-if [ "${RUN_PEERS:-0}" = 1 ]; then
-  log "running the peer kit on $WL (a few minutes)"
-  WORKLOADS="$WL" PEERS="${PEERS:-torch_eager onednn_c ort_node}" bash "$PEERS_DIR/run_all.sh" \
-    >"$out.peers" || log "the peer kit failed; using its newest results file"
-fi
-peers=$(ls -t "$PEERS_DIR"/results/run-*.jsonl /tmp/seqc-peers/results/run-*.jsonl 2>/dev/null |
-  grep -v passes | head -n 1)
-[ -s "$out.peers" ] && peers=$out.peers
+WL=${WL:-"lstm_b1 lstm_b64 gru_b1 birnn"}
+export PEERS=${PEERS:-"torch_eager onednn_c ort_node"}
+# shellcheck disable=SC2086
+peers=$(peer_results $WL)
 log "peer results: ${peers:-none}"
 
 extra=()
@@ -47,7 +43,7 @@ for ((i = 1; i <= REPEATS; i++)); do
     row "$w" "$SEQC" bench "$root/bench/$w.yaml" --threads "$THREADS" --json "${extra[@]}"
   done
 done
-# torch as shared/peers runs it: common.sh's torch_env
+# torch as the peers run it: common.sh's torch_env
 lengths=$root/bench/out/lstm_b64_lengths.safetensors
 log "ragged lengths: $("$PY" "$root/bench/torch_ragged.py" --write-lengths "$lengths")"
 for ((i = 1; i <= REPEATS; i++)); do
@@ -67,8 +63,9 @@ for t in 10 100000; do
     --iters 1 --json "${extra[@]}"
 done
 
-report "$out" "${peers:-}" <<'PYEOF'
-import json, sys
+report "$out" "${peers:-}" "$png" "$WL" "$THREADS" <<'PYEOF'
+import json, os, sys
+import plot
 from rows import read_best
 rows, best = read_best(sys.argv[1])
 peer = {}
@@ -82,8 +79,11 @@ if sys.argv[2]:
             peer[(r["workload"], r["peer"])] = r["median_ms"]
 names = ["torch_eager", "onednn_c", "ort_node"]
 print(f"{'workload':10} {'seqc_ms':>9} " + " ".join(f"{n:>12} {'ratio':>6}" for n in names))
-for w in ["lstm_b1", "lstm_b64", "gru_b1", "birnn"]:
+groups = []
+for w in sys.argv[4].split():
     s = best.get(w)
+    groups.append((w, {"seqc": s["median_ms"] if s else None,
+                       **{n: peer[(w, n)] for n in names if (w, n) in peer}}))
     line = f"{w:10} {s['median_ms'] if s else float('nan'):9.3f} "
     for n in names:
         p = peer.get((w, n))
@@ -109,5 +109,14 @@ else:
 for t in ("10", "100000"):
     r = best.get("compile_T" + t)
     print(f"compile lstm_b1 at T={t}: " + (f"{r['compile_ms']:.1f} ms" if r else "n/a"))
+r = {k: best.get("ragged_" + k) for k in ("seqc", "seqc_equal", "torch", "torch_equal")}
+ragged = []
+for label, mine, theirs in (("ragged", "seqc", "torch"), ("equal lengths", "seqc_equal", "torch_equal")):
+    ragged.append((label, {"seqc": r[mine] and r[mine]["median_ms"],
+                           "torch_eager": r[theirs] and r[theirs]["median_ms"]}))
+print(plot.save(sys.argv[3], f"seqc and the peers on the RNN workloads, {sys.argv[5]} threads", [
+    plot.bars("median ms per workload (lower is faster)", "ms", groups,
+              note=f"peers: {os.path.basename(sys.argv[2]) or 'none'}"),
+    plot.bars("lstm_b64, ragged batch (packed in torch)", "ms", ragged)]))
 print(f"rows: {sys.argv[1]}  peers: {sys.argv[2] or 'none'}")
 PYEOF

@@ -25,7 +25,8 @@
 # runtimes (PyTorch's, seqc's) slow down many times over when other
 # processes compete for the 2 cores: before each run the script waits
 # QUIET_WAIT_S (5) seconds at most for a quiet moment, as
-# bench_generate.sh does, and says when it measured anyway.
+# bench_generate.sh does, and says when it measured anyway. The plot,
+# bench/out/t5-STAMP.png: the table's three times, seqc beside torch.
 # Knobs: SEQC (default build/cli/seqc), THREADS (2), REPEATS (2), SRC_LEN
 # (512), NEW (64), BATCH (1), ROW_TIMEOUT_S (900), QUIET_WAIT_S (5).
 set -uo pipefail
@@ -93,8 +94,9 @@ for r in $(seq "$REPEATS"); do
     --threads "$THREADS" --tokens-out "$work/torch-$r.json"
 done
 
-report "$out" "$work" "$SRC_LEN" "$NEW" "$BATCH" "$THREADS" <<'PY'
+report "$out" "$work" "$SRC_LEN" "$NEW" "$BATCH" "$THREADS" "$png" <<'PY'
 import json, os, sys
+import plot
 out, work, src_len, new, batch, threads = sys.argv[1:7]
 rows = [json.loads(l) for l in open(out) if l.strip()]
 best = {}
@@ -142,4 +144,9 @@ print(f"new tokens, seqc against torch: {same}")
 if sg and tg:
     print("aim: 3x faster per generated token than PyTorch eager with its cache: %s"
           % ("met" if tg / sg >= 3 else "not met"))
+groups = [(f"encoder, {src_len} tokens", {"seqc": se, "torch_eager": te}),
+          ("prefill", {"seqc": sp, "torch_eager": tp}),
+          ("per new token", {"seqc": sg, "torch_eager": tg})]
+print(plot.save(sys.argv[7], f"t5_small_like, B {batch}, {threads} threads",
+                [plot.bars("ms (lower is faster)", "ms", groups)]))
 PY

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# seqc beside the peer kit (shared/peers) on its Transformer workloads:
+# seqc beside the peers (bench/peers) on their Transformer workloads:
 #   encoder        bench/transformer_encoder.yaml   (B 8, T 128, d 512, 8 heads, ff 2048)
 #   encoder_padded bench/transformer_encoder_padded.yaml: the same on a padded batch
 #                  (src_key_padding_mask, each row valid for a length uniform in
@@ -13,22 +13,23 @@
 #   RUN_PEERS=1 bash bench/bench_transformer.sh      # rerun the peers too (a few minutes)
 #
 # seqc runs `seqc bench --json --threads $THREADS` on each workload (REPEATS
-# times, lowest median kept, as the peer kit does). The peers come from
-# `WORKLOADS="..." ../shared/peers/run_all.sh` (RUN_PEERS=1) or from the newest
-# shared/peers/results/run-*.jsonl. Prints, per workload, seqc's median, peak
-# RSS and GFLOP/s (seqc's from the peer kit's FLOP count, which includes
-# attention) beside each peer's, and the ratio peer/seqc (> 1: seqc is faster).
-# Rows go to bench/out/transformer-STAMP.jsonl.
+# times, lowest median kept, as the peers do). The peers (PyTorch eager and
+# TorchScript, ONNX Runtime) come from `bench/peers/run_all.sh` on the same
+# workloads (RUN_PEERS=1) or from the newest bench/out/peers/peers-*.jsonl.
+# Prints, per workload, seqc's median, peak RSS and GFLOP/s (seqc's from the
+# peers' FLOP count, which includes attention) beside each peer's, and the
+# ratio peer/seqc (> 1: seqc is faster). Rows go to
+# bench/out/transformer-STAMP.jsonl, the plot of the medians to
+# bench/out/transformer-STAMP.png.
 #
 # Knobs: SEQC (default build/cli/seqc), THREADS (2), REPEATS (2), WORKLOADS
 # (default: encoder encoder_padded gpt longattn_1024 longattn_4096
-# longattn_padded_4096 longattn_8192), PEERS_DIR.
+# longattn_padded_4096 longattn_8192), RUN_PEERS (0), PEERS (run_all.sh's),
+# PEERS_DIR (bench/peers).
 set -uo pipefail
 BENCH=transformer
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 WORKLOADS=${WORKLOADS:-"encoder encoder_padded gpt longattn_1024 longattn_4096 longattn_padded_4096 longattn_8192"}
-PEERS_DIR=${PEERS_DIR:-$root/../shared/peers}
-[ -d "$PEERS_DIR" ] || PEERS_DIR=/work/shared/peers
 
 model_of() {
   case $1 in
@@ -61,32 +62,26 @@ else
   log "no seqc at $SEQC (build it, or set SEQC)"
 fi
 
-# peer rows
-if [ "${RUN_PEERS:-0}" = 1 ]; then
-  log "running the peer kit on: $WORKLOADS"
-  WORKLOADS="$WORKLOADS" "$PEERS_DIR/run_all.sh" 2>/dev/null | grep '^{' >>"$out"
+# peer rows: only the peers' own workloads (they have no padded ones)
+peer_wl=""
+for w in $WORKLOADS; do [[ $w == *_padded* ]] || peer_wl="$peer_wl $w"; done
+# shellcheck disable=SC2086
+newest=$(peer_results $peer_wl)
+if [ -n "$newest" ]; then
+  log "peers from $newest"
+  grep '^{' "$newest" >>"$out"
 else
-  newest=$(ls -t "$PEERS_DIR"/results/run-*.jsonl 2>/dev/null | grep -v passes | head -n 1)
-  if [ -n "$newest" ]; then
-    log "peers from $newest"
-    grep '^{' "$newest" >>"$out"
-  else
-    log "no peer results in $PEERS_DIR/results (RUN_PEERS=1 runs them)"
-  fi
+  log "no peer results in bench/out/peers (RUN_PEERS=1 runs them)"
 fi
 
-# encoder_padded's peer (the peer kit has no padded workload): PyTorch eager as the
-# kit runs it, nn.TransformerEncoderLayer in eval mode under inference_mode (what a user runs;
+# encoder_padded's peer (the peers have no padded workload): PyTorch eager as
+# bench/peers runs it, nn.TransformerEncoderLayer in eval mode under inference_mode (what a user runs;
 # PyTorch may take its fast path), with src_key_padding_mask of the lengths seqc
 # bench drew (seed 1: the mask, the first input, takes the first B draws of
 # splitmix64, length = ceil(T/4) + draw mod (T - ceil(T/4) + 1)), and unpadded
 if [[ " $WORKLOADS " == *" encoder_padded "* ]]; then
-  # the peer kit's torch_eager setting: OpenBLAS (OpenMP) and tcmalloc
-  libs=/usr/lib/x86_64-linux-gnu
-  preload=$libs/libtcmalloc_minimal.so.4
-  [ -f "$preload" ] || preload=
-  env THREADS="$THREADS" LD_LIBRARY_PATH="$libs/openblas-openmp" ${preload:+LD_PRELOAD=$preload} \
-    /usr/bin/python3 - >>"$out" <<'PY' || log "PyTorch run failed"
+  # the peers' torch_eager setting: OpenBLAS (OpenMP) and tcmalloc, common.sh's torch_env
+  "${torch_env[@]}" THREADS="$THREADS" "$PY" - >>"$out" <<'PY' || log "PyTorch run failed"
 import json, os, time
 import torch
 import torch.nn as nn
@@ -121,19 +116,23 @@ with torch.inference_mode():
 PY
 fi
 
-WORKLOADS="$WORKLOADS" /usr/bin/python3 - "$out" <<'PY'
+WORKLOADS="$WORKLOADS" report "$out" "$png" "$THREADS" <<'PY'
 import json, os, sys
+import plot
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 want = os.environ["WORKLOADS"].split()
-# the peer kit's FLOP count of a workload (2 x MACs of every product, attention's included)
+# the peers' FLOP count of a workload (2 x MACs of every product, attention's included)
 peer_flops = {r["workload"]: r["flops"] for r in rows
               if r.get("peer") != "seqc" and r.get("flops")}
 print(f"{'workload':20} {'peer':18} {'median ms':>10} {'peak MB':>8} {'GFLOP/s':>8} {'peer/seqc':>9}")
+groups = []
 for w in want:
     mine = next((r for r in rows if r.get("workload") == w and r.get("peer") == "seqc"), None)
+    groups.append((w, {}))
     for r in [mine] + [r for r in rows if r.get("workload") == w and r.get("peer") != "seqc"]:
         if not r or r.get("median_ms") is None:
             continue
+        groups[-1][1][r["peer"]] = r["median_ms"]
         ratio = ""
         if mine and r is not mine:
             ratio = f"{r['median_ms'] / mine['median_ms']:.2f}x"
@@ -150,5 +149,7 @@ for peer in ("seqc", "torch_eager_here"):
         base = w.replace("_padded", "")
         if "_padded" in w and w in t and base in t:
             print(f"{peer}: {w} / {base} = {t[w] / t[base]:.2f}")
+print(plot.save(sys.argv[2], f"seqc and the peers on the Transformer workloads, {sys.argv[3]} threads",
+                [plot.bars("median ms per workload (lower is faster)", "ms", groups)]))
 print(f"(rows in {sys.argv[1]})")
 PY

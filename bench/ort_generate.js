@@ -7,8 +7,8 @@
 // way ONNX Runtime GenAI's models are exported: inputs `tokens` i64 [B, T] and
 // past_{key,value}_L [B, H, Tp, Dh]; outputs `logits` [B, T, V] and
 // present_{key,value}_L (past and new). DIR holds node_modules/onnxruntime-node
-// (shared/peers' install, or one made by bench_generate.sh). The session is set
-// up as shared/peers/bench_ort.js does: CPU EP, intraOpNumThreads, sequential,
+// (bench/peers/node_modules, which bench/peers/setup.sh fills). The session is set
+// up as bench/peers/bench_ort.js does: CPU EP, intraOpNumThreads, sequential,
 // graphOptimizationLevel all, memory arena on.
 //
 // The decode loop, in JS: the prompt with empty pasts (Tp = 0) once, then one

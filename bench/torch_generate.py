@@ -7,7 +7,7 @@ bias-free head to 8000 logits.
 
     torch_generate.py weights OUT.safetensors [--seed 0]
         the weights, seqc's parameter names (a ModuleDict's state_dict), each
-        layer initialised on its own, as shared/peers does; prints the weight bytes
+        layer initialised on its own, as bench/peers does; prints the weight bytes
     torch_generate.py prompt OUT.safetensors --batch B --len P
         a fixed prompt: i32 tokens [B, P] under the name `tokens`
     torch_generate.py check W.safetensors
@@ -28,7 +28,7 @@ allocated once (HF's StaticCache). Timing matches `seqc generate`'s line:
 prefill is the first step (the prompt and the first choice), ms per new token
 the mean of the later steps. inference_mode, set_num_threads; the BLAS and
 the allocator come from LD_LIBRARY_PATH / LD_PRELOAD as the caller sets them
-(bench_generate.sh: OpenBLAS and tcmalloc, as shared/peers does).
+(bench_generate.sh: OpenBLAS and tcmalloc, as bench/peers does).
 """
 import argparse
 import json

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""torch_longctx.py: bench/memformer.yaml or bench/xl.yaml in PyTorch eager, timed like the peer kit.
+"""torch_longctx.py: bench/memformer.yaml or bench/xl.yaml in PyTorch eager, timed like bench/peers.
 
     /usr/bin/python3 bench/torch_longctx.py [--dim B=2 --dim L=4096] [--threads 2]
                                             [--budget 1.0] [--min-iters 3] [--check]

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""torch_mlp.py: models/mlp.yaml in PyTorch eager, timed like the peer kit.
+"""torch_mlp.py: models/mlp.yaml in PyTorch eager, timed like bench/peers.
 
     /usr/bin/python3 bench/torch_mlp.py [--model models/mlp.yaml] [--dim B=64 --dim T=128]
                                         [--threads 2] [--budget 1.0] [--min-iters 10]
@@ -10,8 +10,8 @@ hand (the way a PyTorch user would), sized from the YAML, whose node list must
 be exactly the one below. It runs under torch.inference_mode() with
 torch.set_num_threads(N). Which BLAS and allocator libtorch uses is chosen by
 the caller (bench_mlp.sh: LD_LIBRARY_PATH for OpenBLAS, LD_PRELOAD for
-tcmalloc, as shared/peers does); the JSON says what was actually loaded.
-FLOPs count matrix products only (2*M*N*K), as `seqc bench` and the peer kit do.
+tcmalloc, as bench/peers does); the JSON says what was actually loaded.
+FLOPs count matrix products only (2*M*N*K), as `seqc bench` and bench/peers do.
 """
 import argparse
 import ctypes
@@ -77,7 +77,7 @@ def build(path, dim_args):
 
 
 def percentile(sorted_vals, q):
-    """Linear interpolation (numpy's default), as the peer kit."""
+    """Linear interpolation (numpy's default), as bench/peers."""
     n = len(sorted_vals)
     if n == 1:
         return sorted_vals[0]
@@ -89,7 +89,7 @@ def percentile(sorted_vals, q):
 
 def measure(fn, budget, min_iters, warmup):
     """Warm-up of >= warmup calls and >= 0.1 s, then time calls until both
-    min_iters calls and budget seconds have passed (the peer kit's rule)."""
+    min_iters calls and budget seconds have passed (bench/peers' rule)."""
     t0 = time.perf_counter()
     i = 0
     while i < warmup or time.perf_counter() - t0 < 0.1:

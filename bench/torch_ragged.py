@@ -1,6 +1,6 @@
 #!/usr/bin/python3
-"""torch_ragged.py: the peer kit's lstm_b64 (nn.LSTM(512, 512), seq 128, batch 64)
-in PyTorch eager on a ragged batch, timed like the peer kit.
+"""torch_ragged.py: bench/peers' lstm_b64 (nn.LSTM(512, 512), seq 128, batch 64)
+in PyTorch eager on a ragged batch, timed like bench/peers.
 
     /usr/bin/python3 bench/torch_ragged.py --write-lengths OUT.safetensors
     /usr/bin/python3 bench/torch_ragged.py --mode packed|equal [--threads 2] [--budget 1.0]
@@ -13,7 +13,7 @@ pack_padded_sequence + the LSTM + pad_packed_sequence(total_length=T), what a
 user runs; --mode equal times the LSTM on the whole padded batch. Prints one
 JSON line: median_ms, p10_ms, p90_ms, iters, threads, valid_fraction, torch.
 Which BLAS libtorch loads is the caller's choice (bench_rnn.sh: OpenBLAS by
-LD_LIBRARY_PATH, as shared/peers does).
+LD_LIBRARY_PATH, as bench/peers does).
 """
 import argparse
 import json
@@ -42,7 +42,7 @@ def write_lengths(path, n):
 
 def measure(fn, budget, min_iters):
     t0 = time.perf_counter()
-    while time.perf_counter() - t0 < 0.1:  # warm-up, as the peer kit
+    while time.perf_counter() - t0 < 0.1:  # warm-up, as bench/peers
         fn()
     ts, start = [], time.perf_counter()
     while len(ts) < min_iters or time.perf_counter() - start < budget:

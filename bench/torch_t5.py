@@ -34,7 +34,7 @@ a bias-free lm_head.
 
 inference_mode, set_num_threads; the BLAS and the allocator come from
 LD_LIBRARY_PATH / LD_PRELOAD as the caller sets them (bench/common.sh's
-torch_env: OpenBLAS and tcmalloc, as shared/peers does).
+torch_env: OpenBLAS and tcmalloc, as bench/peers does).
 """
 import argparse
 import json
