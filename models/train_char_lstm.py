@@ -24,7 +24,7 @@ The verse numbers and chapter titles are dropped: one verse a line.
 
 How long: 900 steps, about 5 minutes on 2 idle cores with OpenBLAS
 (libopenblas0-openmp; the script re-runs itself with it on LD_LIBRARY_PATH, as
-the peer kit does, without touching the system's libblas alternative).
+bench/common.sh's torch_env does, without touching the system's libblas alternative).
 Debian's default netlib BLAS is about 12 times slower. On a busy machine
 `--threads 1` is faster than 2 (an OpenMP team of 2 waits on its slower
 thread); the re-run also sets OMP_WAIT_POLICY=passive, so waiting threads

@@ -27,7 +27,7 @@ fails 2 "$SEQC" ir "$tmp/mlp.yaml" --print-after nope; expect_err "unknown pass 
 # good runs
 succeeds "$SEQC" check "$tmp/mlp.yaml"; expect_out "model small_mlp: ok"; expect_no_err
 succeeds "$SEQC" check "$tmp/mlp.yaml"; expect_out "parameters: 212"; expect_no_err
-# FLOP counts as the peer kit counts them (shared/peers/RESULTS.md: GFLOP column)
+# FLOP counts as the peer runners count them (bench/peers/workloads.py)
 succeeds "$SEQC" check "$SRC/bench/lstm_b1.yaml"; expect_out "flops: 1.342e+08"; expect_no_err
 succeeds "$SEQC" check "$SRC/bench/gru_b1.yaml"; expect_out "flops: 1.007e+08"; expect_no_err
 succeeds "$SEQC" check "$SRC/bench/birnn.yaml"; expect_out "flops: 1.342e+09"; expect_no_err
