@@ -143,7 +143,8 @@ cli_arg cli_parse_common(int argc, char **argv, int *i, cli_opts *o, const char 
  */
 int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void cli_warning(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* usage error: "seqc: error: MSG" and a hint naming `seqc CMD --help`; returns CLI_USAGE */
+/* usage error: "seqc: error: MSG" and a hint naming `seqc CMD --help` (`seqc --help`
+ * for a NULL cmd); returns CLI_USAGE */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* parses a non-negative integer; false if not one */
 bool cli_parse_int(const char *s, int64_t *out);

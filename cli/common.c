@@ -25,8 +25,8 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   seqrt_vreport("seqc", "error", NULL, fmt, ap);
-  fprintf(stderr, "(see `seqc %s --help`)\n", cmd);
   va_end(ap);
+  fprintf(stderr, "(see `seqc%s%s --help`)\n", cmd ? " " : "", cmd ? cmd : "");
   return CLI_USAGE;
 }
 

@@ -32,10 +32,12 @@ int cmd_ir(int argc, char **argv) {
         fe_suggest sg;
         fe_suggest_init(&sg, after);
         for (const pass_info *p = pass_pipeline; p->name; p++) fe_suggest_words(&sg, p->name);
-        fprintf(stderr, "seqc: error: unknown pass '%s'%s (passes:", after, fe_suggest_hint(&sg));
-        for (const pass_info *p = pass_pipeline; p->name; p++) fprintf(stderr, " %s", p->name);
-        fprintf(stderr, ", or all)\n");
-        return CLI_USAGE;
+        char names[512] = "";
+        size_t n = 0;
+        for (const pass_info *p = pass_pipeline; p->name && n < sizeof names; p++)
+          n += (size_t)snprintf(names + n, sizeof names - n, " %s", p->name);
+        return cli_usage_error("ir", "unknown pass '%s'%s (passes:%s, or all)", after,
+                               fe_suggest_hint(&sg), names);
       }
       continue;
     }
