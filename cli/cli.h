@@ -15,8 +15,9 @@
 #include "passes.h"
 #include "seqrt.h"
 
-/* exit statuses (SPEC section 6) */
-enum { CLI_OK = 0, CLI_ERROR = 1, CLI_USAGE = 2 };
+/* exit statuses (SPEC section 6); CLI_INTERRUPTED, a loop stopped by Ctrl-C,
+ * is the shell's 128 + SIGINT */
+enum { CLI_OK = 0, CLI_ERROR = 1, CLI_USAGE = 2, CLI_INTERRUPTED = 130 };
 
 #define CLI_MAX_DIMS 16
 
@@ -75,6 +76,14 @@ cg_jit *cli_compile_timed(ir_graph *g, const int64_t *syms, ir_diags *d, const c
 void cli_print_times(const cli_times *t);
 /* a monotonic clock in milliseconds */
 double cli_now_ms(void);
+
+/* ---- interrupt.c: Ctrl-C stops generate's and bench's loops at the next step ---- */
+/* from now on the first SIGINT sets the flag (and the second kills) */
+void cli_interrupt_catch(void);
+/* SIGINT kills again */
+void cli_interrupt_release(void);
+/* a SIGINT came since cli_interrupt_catch */
+bool cli_interrupted(void);
 
 /* ---- progress.c: a status line on stderr, only when it is a terminal ---- */
 
@@ -335,6 +344,9 @@ void cli_print_token(const cli_vocab *v, int64_t id, bool first);
 /* each row's new tokens on a line, up to its first eos */
 void cli_gen_print_rows(const int64_t *tokens, const cli_vocab *v, int64_t B, int64_t stride,
                         int64_t P, int64_t n, int64_t eos);
+/* after a loop that made n of N steps: a Ctrl-C that stopped it short is an
+ * error line and CLI_INTERRUPTED, else CLI_OK */
+int cli_gen_interrupted(int64_t n, int64_t N);
 /* the timing line on stderr: prefill ms, ms per new token, tokens/s */
 void cli_gen_report(double start, double prefilled, double end, int64_t B, int64_t P, int64_t n,
                     int64_t beams);
