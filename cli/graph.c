@@ -119,8 +119,12 @@ int cmd_graph(int argc, char **argv) {
     fe_suggest sg;
     fe_suggest_init(&sg, after);
     for (const pass_info *p = pass_pipeline; p->name; p++) fe_suggest_words(&sg, p->name);
-    return cli_usage_error("graph", "unknown pass '%s'%s (see seqc graph --help)", after,
-                           fe_suggest_hint(&sg));
+    char names[512] = "";
+    size_t n = 0;
+    for (const pass_info *p = pass_pipeline; p->name && n < sizeof names; p++)
+      n += (size_t)snprintf(names + n, sizeof names - n, " %s", p->name);
+    return cli_usage_error("graph", "unknown pass '%s'%s (passes:%s, or lowered)", after,
+                           fe_suggest_hint(&sg), names);
   }
   if (out) {
     const char *dot = strrchr(out, '.');

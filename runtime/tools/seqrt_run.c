@@ -6,6 +6,7 @@
  * the runtime; MODEL.so's references to seqrt_* resolve against this program.
  */
 #include <dlfcn.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,8 +66,9 @@ static int usage(const char *fmt, const char *arg) {
 static long long parse_int(const char *s) {
   if (!s || !*s) return -1;
   char *end;
+  errno = 0;
   long long v = strtoll(s, &end, 10);
-  return *end || v < 0 ? -1 : v;
+  return *end || v < 0 || errno == ERANGE ? -1 : v; /* not clamped to LLONG_MAX */
 }
 
 static int parse(int argc, char **argv, args *a) {
