@@ -152,7 +152,11 @@ int main(int argc, char **argv) {
   snprintf(path, sizeof path, "%s%s", strchr(a.model, '/') ? "" : "./", a.model);
   void *lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
   if (!lib) {
-    seqrt_report(tool, "error", a.model, "cannot load: %s", dlerror());
+    /* dlerror says "PATH: WHY": the report names the file already */
+    const char *why = dlerror();
+    size_t n = strlen(path);
+    if (why && !strncmp(why, path, n) && !strncmp(why + n, ": ", 2)) why += n + 2;
+    seqrt_report(tool, "error", a.model, "cannot load: %s", why ? why : "?");
     free(a.runs);
     return ERROR;
   }

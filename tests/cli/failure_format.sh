@@ -215,13 +215,16 @@ done <<EOF
 EOF
 
 # what the hunt found beyond the format: a number past 2^63 is no number (it
-# was taken as 2^63 - 1), and graph's unknown pass gave its hint twice
+# was taken as 2^63 - 1), graph's unknown pass gave its hint twice, and
+# seqrt-run named the model twice
 fails 2 "$SEQC" check "$mlp" --dim B=99999999999999999999
 expect_first_err "seqc: error: " "--dim wants NAME=POSITIVE_INTEGER"
 fails 2 "$RT/seqrt-run" "$tmp/m.so" --random-weights 99999999999999999999 --input "$tmp/x.st"
 expect_first_err "seqrt-run: error: " "--random-weights"
 fails 2 "$SEQC" generate "$tmp/lm.yaml" --random-weights 1 --prompt "1 99999999999999999999"
 expect_first_err "seqc: error: " "--prompt wants token ids"
+fails 1 "$RT/seqrt-run" "$mlp" --random-weights 1 --input "$tmp/x.st"
+expect_first_err "seqrt-run: error: $mlp: " "cannot load: [^/]*$" # the path once
 fails 2 "$SEQC" graph "$mlp" --after frob
 expect_first_err "seqc: error: " "unknown pass 'frob' \(passes: decompose .*, or lowered\)$"
 expect_that "graph's hint is not given once: $ERR" [ "$(grep -c 'seqc graph --help' <<<"$ERR")" = 1 ]
