@@ -29,10 +29,6 @@ void cli_interrupt_catch(void) {
   sigaction(SIGINT, &sa, NULL);
 }
 
-void cli_interrupt_release(void) {
-  signal(SIGINT, SIG_DFL);
-}
+void cli_interrupt_release(void) { signal(SIGINT, SIG_DFL); }
 
-bool cli_interrupted(void) {
-  return interrupted != 0;
-}
+bool cli_interrupted(void) { return interrupted != 0; }

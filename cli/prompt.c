@@ -76,7 +76,9 @@ static int64_t prompt_ids(const char *s, int64_t *ids) {
     char *end;
     errno = 0;
     long long v = strtoll(s, &end, 10);
-    if (end == s || v < 0 || errno == ERANGE || (*end && *end != ' ' && *end != '\t' && *end != '\n')) return -1;
+    if (end == s || v < 0 || errno == ERANGE ||
+        (*end && *end != ' ' && *end != '\t' && *end != '\n'))
+      return -1;
     ids[n++] = v;
     s = end;
   }

@@ -30,8 +30,8 @@ static void fail(checker *c, const ir_graph *g, int node, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 static void fail(checker *c, const ir_graph *g, int node, const char *fmt, ...) {
   if (c->nfail++ >= MAX_REPORTS) return;
-  fprintf(c->out, "seqc: error: internal error: IR verifier after '%s': %s", c->after ? c->after : "?",
-          c->where);
+  fprintf(c->out, "seqc: error: internal error: IR verifier after '%s': %s",
+          c->after ? c->after : "?", c->where);
   if (node >= 0) {
     const ir_node *n = &g->nodes[node];
     fprintf(c->out, "node %d (%s, %s): ", node, n->name ? n->name : "?", op_name(n->op));

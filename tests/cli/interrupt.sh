@@ -29,7 +29,8 @@ catches_sigint() {
 }
 
 # interrupt_when PID COND...: once COND holds (polled up to 60 s), SIGINT to
-# PID, which must end within 30 s; then $STATUS, $OUT, $ERR as `run` leaves them (from $tmp/out, $tmp/err)
+# PID, which must end within 30 s; then $STATUS, $OUT, $ERR as `run` leaves
+# them (from $tmp/out, $tmp/err)
 interrupt_when() {
   local pid=$1 k
   shift
@@ -77,7 +78,9 @@ expect_out "logits: f32 [1, $n, 20]"
 pid=$!
 CMD="seqc bench --iters 1000000 (SIGINT 1 to 2 s into its runs)"
 started=0
-interrupt_when "$pid" eval 'catches_sigint $pid && { [ $started -gt 0 ] || started=$SECONDS; [ $((SECONDS - started)) -ge 2 ]; }'
+# started: when the handler was first seen (a whole second, so 1 to 2 s before)
+interrupt_when "$pid" eval 'catches_sigint $pid &&
+  { [ $started -gt 0 ] || started=$SECONDS; [ $((SECONDS - started)) -ge 2 ]; }'
 expect_status 130
 expect_out_re "^run: +median [0-9.]+ ms +\(p10 [0-9.]+, p90 [0-9.]+\) over [0-9]+ runs"
 runs=$(sed -n 's/.* over \([0-9]*\) runs.*/\1/p' <<<"$OUT")
