@@ -130,6 +130,7 @@ int cmd_bench(int argc, char **argv) {
   seqrt_tensor *outputs = NULL;
   double *times = NULL;
   seqrt_error err;
+  bool caught = false; /* SIGINT handled by the loops (cli_interrupt_catch) */
   status = CLI_ERROR;
   if (!jit || (input && !file_inputs(input, g, inputs))) goto done;
   const seqrt_model_desc *desc = cg_jit_desc(jit);
@@ -148,7 +149,7 @@ int cmd_bench(int argc, char **argv) {
   snprintf(what, sizeof what, "bench %s", g->name ? g->name : "");
   cli_progress_begin(&bar, what);
   /* from here a Ctrl-C stops after the run it comes in; the timings so far print */
-  cli_interrupt_catch();
+  caught = cli_interrupt_catch();
   double start = cli_now_ms();
   for (int k = 0; (k < 3 || cli_now_ms() - start < 100) && !cli_interrupted(); k++) {
     cli_progress_step(&bar, "warm-up run %d", k + 1);
@@ -226,7 +227,7 @@ fail:
   cli_error("%s", err.msg);
   status = CLI_ERROR;
 done:
-  cli_interrupt_release();
+  cli_interrupt_release(caught);
   for (int i = 0; i < nin; i++) free(inputs[i].data);
   free(inputs);
   free(outputs);

@@ -78,10 +78,11 @@ void cli_print_times(const cli_times *t);
 double cli_now_ms(void);
 
 /* ---- interrupt.c: Ctrl-C stops generate's and bench's loops at the next step ---- */
-/* from now on the first SIGINT sets the flag (and the second kills) */
-void cli_interrupt_catch(void);
-/* SIGINT kills again */
-void cli_interrupt_release(void);
+/* from now on the first SIGINT sets the flag (and the second kills); false
+ * when SIGINT is ignored (inherited so) and stays so */
+bool cli_interrupt_catch(void);
+/* SIGINT kills again, if cli_interrupt_catch caught it */
+void cli_interrupt_release(bool caught);
 /* a SIGINT came since cli_interrupt_catch */
 bool cli_interrupted(void);
 

@@ -390,10 +390,10 @@ int cmd_generate(int argc, char **argv) {
     goto done;
   }
   /* from here a Ctrl-C stops after the step it comes in */
-  cli_interrupt_catch();
+  bool caught = cli_interrupt_catch();
   status = a.beams > 1 ? cli_generate_beams(&st, &a, &lm, streaming, rows, P, V)
                        : generate(&st, &a, &lm, streaming, B, P, V);
-  cli_interrupt_release();
+  cli_interrupt_release(caught);
 done:
   gen_free(&st);
   return status;

@@ -3,7 +3,9 @@
  * handler only sets a flag; the loop checks it between steps (a token, a
  * timed run), stops, and prints what it has done. The handler removes itself
  * as it runs, so a second Ctrl-C kills the process as usual (a step that
- * hangs can still be stopped). The libraries never see a signal.
+ * hangs can still be stopped). A SIGINT that the process inherited as
+ * ignored (a background job of a script, nohup) stays ignored. The libraries
+ * never see a signal.
  */
 #include <signal.h>
 #include <string.h>
@@ -19,16 +21,19 @@ static void on_interrupt(int sig) {
   interrupted = 1;
 }
 
-void cli_interrupt_catch(void) {
+bool cli_interrupt_catch(void) {
   interrupted = 0;
-  struct sigaction sa;
+  struct sigaction sa, before;
+  if (sigaction(SIGINT, NULL, &before) == 0 && before.sa_handler == SIG_IGN) return false;
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = on_interrupt;
   sigemptyset(&sa.sa_mask);
   sa.sa_flags = SA_RESETHAND | SA_RESTART; /* once; writes to stdout carry on */
-  sigaction(SIGINT, &sa, NULL);
+  return sigaction(SIGINT, &sa, NULL) == 0;
 }
 
-void cli_interrupt_release(void) { signal(SIGINT, SIG_DFL); }
+void cli_interrupt_release(bool caught) {
+  if (caught) signal(SIGINT, SIG_DFL);
+}
 
 bool cli_interrupted(void) { return interrupted != 0; }

@@ -21,6 +21,10 @@ nodes:
   head:  {op: linear, input: embed, out_features: 20}
 EOF
 
+# job control: a background job of a script without it ignores SIGINT, and
+# seqc keeps an ignored SIGINT ignored (as nohup wants)
+set -m
+
 # catches_sigint PID: PID has a handler for SIGINT (bit 1 of SigCgt)
 catches_sigint() {
   local mask
