@@ -44,7 +44,7 @@ int cli_generate_beams(cli_gen *st, const cli_gen_args *a, const cli_lm_shape *l
   bool all_done = false;
   int status = CLI_OK;
   seqrt_error err;
-  while (n < N && !all_done) {
+  while (n < N && !all_done && !cli_interrupted()) {
     int64_t from = 0, L = P + n;
     if (streaming && n > 0) from = P + n - 1, L = 1;
     cli_gen_feed(st, lm, rows, stride, from, L);
@@ -97,6 +97,7 @@ int cli_generate_beams(cli_gen *st, const cli_gen_args *a, const cli_lm_shape *l
     fflush(stdout);
     cli_gen_report(start, prefilled, end, B, P, n, beams);
     if (a->output) status = cli_gen_write(a->output, best, logits, B, P, N, n, V);
+    if (status == CLI_OK && !all_done) status = cli_gen_interrupted(n, N);
     free(best);
     free(path);
     free(logits);

@@ -22,7 +22,9 @@ static const char help[] =
     "  --unroll N    scan steps per loop iteration (default: chosen per scan)\n"
     "  --input IN    the model inputs that IN holds (of the bound shapes) instead of\n"
     "                random ones (e.g. a batch's lengths)\n"
-    "  --no-cache    compile without the compile cache (neither read nor written)\n";
+    "  --no-cache    compile without the compile cache (neither read nor written)\n"
+    "Ctrl-C stops after the current run, prints the timings of the runs made, and\n"
+    "exits with status 130.\n";
 
 static int cmp_double(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;
@@ -128,6 +130,7 @@ int cmd_bench(int argc, char **argv) {
   seqrt_tensor *outputs = NULL;
   double *times = NULL;
   seqrt_error err;
+  bool caught = false; /* SIGINT handled by the loops (cli_interrupt_catch) */
   status = CLI_ERROR;
   if (!jit || (input && !file_inputs(input, g, inputs))) goto done;
   const seqrt_model_desc *desc = cg_jit_desc(jit);
@@ -145,8 +148,10 @@ int cmd_bench(int argc, char **argv) {
   char what[160];
   snprintf(what, sizeof what, "bench %s", g->name ? g->name : "");
   cli_progress_begin(&bar, what);
+  /* from here a Ctrl-C stops after the run it comes in; the timings so far print */
+  caught = cli_interrupt_catch();
   double start = cli_now_ms();
-  for (int k = 0; k < 3 || cli_now_ms() - start < 100; k++) {
+  for (int k = 0; (k < 3 || cli_now_ms() - start < 100) && !cli_interrupted(); k++) {
     cli_progress_step(&bar, "warm-up run %d", k + 1);
     if (restart) seqrt_session_reset(session);
     if (seqrt_session_run(session, inputs, outputs, &err)) goto fail;
@@ -155,7 +160,8 @@ int cmd_bench(int argc, char **argv) {
   times = malloc(sizeof(double) * (size_t)cap);
   int n = 0;
   start = cli_now_ms();
-  while (n < cap && (iters ? n < iters : (n < 10 || cli_now_ms() - start < 500))) {
+  while (n < cap && (iters ? n < iters : (n < 10 || cli_now_ms() - start < 500)) &&
+         !cli_interrupted()) {
     if (restart) seqrt_session_reset(session);
     double t = cli_now_ms();
     if (seqrt_session_run(session, inputs, outputs, &err)) goto fail;
@@ -163,6 +169,11 @@ int cmd_bench(int argc, char **argv) {
     cli_progress_step(&bar, "run %d, last %.3f ms", n, times[n - 1]);
   }
   cli_progress_end(&bar);
+  if (n == 0) { /* interrupted in the warm-up */
+    cli_error("interrupted (Ctrl-C) before the first timed run");
+    status = CLI_INTERRUPTED;
+    goto done;
+  }
   qsort(times, (size_t)n, sizeof(double), cmp_double);
   double median = quantile(times, n, 0.5), p10 = quantile(times, n, 0.1),
          p90 = quantile(times, n, 0.9);
@@ -205,12 +216,18 @@ int cmd_bench(int argc, char **argv) {
     printf("speed:    %.2f GFLOP/s (%.4g FLOPs a run)\n", gflops, flops);
   }
   status = CLI_OK;
+  if (cli_interrupted()) {
+    fflush(stdout); /* the timings first, then why there are only so many */
+    cli_error("interrupted (Ctrl-C) after %d timed runs", n);
+    status = CLI_INTERRUPTED;
+  }
   goto done;
 fail:
   cli_progress_end(&bar);
   cli_error("%s", err.msg);
   status = CLI_ERROR;
 done:
+  cli_interrupt_release(caught);
   for (int i = 0; i < nin; i++) free(inputs[i].data);
   free(inputs);
   free(outputs);

@@ -15,8 +15,9 @@
 #include "passes.h"
 #include "seqrt.h"
 
-/* exit statuses (SPEC section 6) */
-enum { CLI_OK = 0, CLI_ERROR = 1, CLI_USAGE = 2 };
+/* exit statuses (SPEC section 6); CLI_INTERRUPTED, a loop stopped by Ctrl-C,
+ * is the shell's 128 + SIGINT */
+enum { CLI_OK = 0, CLI_ERROR = 1, CLI_USAGE = 2, CLI_INTERRUPTED = 130 };
 
 #define CLI_MAX_DIMS 16
 
@@ -75,6 +76,15 @@ cg_jit *cli_compile_timed(ir_graph *g, const int64_t *syms, ir_diags *d, const c
 void cli_print_times(const cli_times *t);
 /* a monotonic clock in milliseconds */
 double cli_now_ms(void);
+
+/* ---- interrupt.c: Ctrl-C stops generate's and bench's loops at the next step ---- */
+/* from now on the first SIGINT sets the flag (and the second kills); false
+ * when SIGINT is ignored (inherited so) and stays so */
+bool cli_interrupt_catch(void);
+/* SIGINT kills again, if cli_interrupt_catch caught it */
+void cli_interrupt_release(bool caught);
+/* a SIGINT came since cli_interrupt_catch */
+bool cli_interrupted(void);
 
 /* ---- progress.c: a status line on stderr, only when it is a terminal ---- */
 
@@ -143,7 +153,8 @@ cli_arg cli_parse_common(int argc, char **argv, int *i, cli_opts *o, const char 
  */
 int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void cli_warning(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* usage error: "seqc: error: MSG" and a hint naming `seqc CMD --help`; returns CLI_USAGE */
+/* usage error: "seqc: error: MSG" and a hint naming `seqc CMD --help` (`seqc --help`
+ * for a NULL cmd); returns CLI_USAGE */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* s, an argument of cmd that is no option it knows: the model file (the first such),
  * else a usage error (an unknown option, a second file); CLI_OK or CLI_USAGE */
@@ -342,6 +353,9 @@ void cli_print_token(const cli_vocab *v, int64_t id, bool first);
 /* each row's new tokens on a line, up to its first eos */
 void cli_gen_print_rows(const int64_t *tokens, const cli_vocab *v, int64_t B, int64_t stride,
                         int64_t P, int64_t n, int64_t eos);
+/* after a loop that made n of N steps: a Ctrl-C that stopped it short is an
+ * error line and CLI_INTERRUPTED, else CLI_OK */
+int cli_gen_interrupted(int64_t n, int64_t N);
 /* the timing line on stderr: prefill ms, ms per new token, tokens/s */
 void cli_gen_report(double start, double prefilled, double end, int64_t B, int64_t P, int64_t n,
                     int64_t beams);

@@ -1,4 +1,5 @@
 /* common.c: what several subcommands share: options, loading, dims, compiling. */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,8 +26,8 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   seqrt_vreport("seqc", "error", NULL, fmt, ap);
-  fprintf(stderr, "(see `seqc %s --help`)\n", cmd);
   va_end(ap);
+  fprintf(stderr, "(see `seqc%s%s --help`)\n", cmd ? " " : "", cmd ? cmd : "");
   return CLI_USAGE;
 }
 
@@ -58,8 +59,9 @@ int cli_unknown_pass(const char *cmd, const char *name, const char *also) {
 bool cli_parse_int(const char *s, int64_t *out) {
   if (!s || !*s) return false;
   char *end;
+  errno = 0;
   long long v = strtoll(s, &end, 10);
-  if (*end || v < 0) return false;
+  if (*end || v < 0 || errno == ERANGE) return false; /* not clamped to LLONG_MAX */
   *out = v;
   return true;
 }

@@ -59,7 +59,8 @@ static const char help[] =
     "  --no-cache           compile without the compile cache (neither read nor written)\n"
     "B = 1 prints the new tokens as they come; B > 1 (or --beams), one line per row\n"
     "at the end (up to its --eos). Then one line on stderr: prefill ms, ms per new\n"
-    "token, tokens/s.\n";
+    "token, tokens/s. Ctrl-C stops after the current token, prints (and writes) the\n"
+    "tokens so far, and exits with status 130.\n";
 
 /* a finite double, false if s is none */
 static bool parse_double(const char *s, double *out) {
@@ -206,6 +207,12 @@ void cli_gen_print_rows(const int64_t *tokens, const cli_vocab *v, int64_t B, in
   }
 }
 
+int cli_gen_interrupted(int64_t n, int64_t N) {
+  if (!cli_interrupted() || n == N) return CLI_OK;
+  cli_error("interrupted (Ctrl-C) after %lld of %lld new tokens", (long long)n, (long long)N);
+  return CLI_INTERRUPTED;
+}
+
 void cli_gen_report(double start, double prefilled, double end, int64_t B, int64_t P, int64_t n,
                     int64_t beams) {
   double per_token = n > 1 ? (end - prefilled) / (double)(n - 1) : prefilled - start;
@@ -243,7 +250,7 @@ static int generate(cli_gen *st, const cli_gen_args *a, const cli_lm_shape *lm, 
   cli_progress bar;
   cli_progress_begin(&bar, "generate");
   bar.on &= B > 1 || !isatty(STDOUT_FILENO);
-  while (n < N && !all_done) {
+  while (n < N && !all_done && !cli_interrupted()) {
     cli_progress_step(&bar, "token %lld of %lld", (long long)n + 1, (long long)N);
     int64_t from = 0, L = P + n; /* the run's positions of each row */
     if (streaming && n > 0) from = P + n - 1, L = 1;
@@ -283,7 +290,8 @@ static int generate(cli_gen *st, const cli_gen_args *a, const cli_lm_shape *lm, 
     cli_gen_print_rows(st->tokens, vocab, B, stride, P, n, a->eos);
   fflush(stdout);
   cli_gen_report(start, prefilled, end, B, P, n, 1);
-  return a->output ? cli_gen_write(a->output, st->tokens, st->logits, B, P, N, n, V) : CLI_OK;
+  int status = a->output ? cli_gen_write(a->output, st->tokens, st->logits, B, P, N, n, V) : CLI_OK;
+  return status || all_done ? status : cli_gen_interrupted(n, N);
 }
 
 int cmd_generate(int argc, char **argv) {
@@ -381,8 +389,11 @@ int cmd_generate(int argc, char **argv) {
     status = CLI_ERROR; /* reported */
     goto done;
   }
+  /* from here a Ctrl-C stops after the step it comes in */
+  bool caught = cli_interrupt_catch();
   status = a.beams > 1 ? cli_generate_beams(&st, &a, &lm, streaming, rows, P, V)
                        : generate(&st, &a, &lm, streaming, B, P, V);
+  cli_interrupt_release(caught);
 done:
   gen_free(&st);
   return status;

@@ -78,10 +78,9 @@ static int draw(const ir_graph *g, const char *out) {
   if (!have_dot()) {
     snprintf(text, sizeof text, "%.*s.dot", (int)stem, out);
     if (!write_dot(g, text)) return CLI_ERROR;
-    fprintf(stderr,
-            "seqc: warning: Graphviz's `dot` is not installed (apt-get install graphviz): "
-            "wrote the DOT text to %s instead of %s\n",
-            text, out);
+    cli_warning("Graphviz's `dot` is not installed (apt-get install graphviz): "
+                "wrote the DOT text to %s instead of %s",
+                text, out);
     return CLI_OK;
   }
   snprintf(text, sizeof text, "%s.tmp%ld.dot", out, (long)getpid());

@@ -46,8 +46,9 @@ static int unknown_command(const char *name) {
   fe_suggest_init(&s, name);
   for (int i = 0; i < NCOMMANDS; i++) fe_suggest_words(&s, commands[i].name);
   fe_suggest_try(&s, "help", 4);
-  fprintf(stderr, "seqc: error: unknown command '%s'%s\n\n%s", name, fe_suggest_hint(&s), usage);
-  return CLI_USAGE;
+  /* the formatter's line and its hint, like every usage error; the list of
+   * commands is one `seqc --help` away */
+  return cli_usage_error(NULL, "unknown command '%s'%s", name, fe_suggest_hint(&s));
 }
 
 /* `seqc help [COMMAND]`: the command's own help, as `seqc COMMAND --help` prints it */
@@ -65,10 +66,7 @@ static int help_command(int argc, char **argv) {
 }
 
 int main(int argc, char **argv) {
-  if (argc < 2) {
-    fputs(usage, stderr);
-    return CLI_USAGE;
-  }
+  if (argc < 2) return cli_usage_error(NULL, "no command given (check, run, compile, ...)");
   const char *cmd = argv[1];
   if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
     fputs(usage, stdout);

@@ -3,6 +3,7 @@
  * input and logits (the shape SPEC 9 asks for), and the prompt, by --prompt
  * (ids, or text with --vocab) or --input, repeated once per beam with --beams.
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -73,8 +74,11 @@ static int64_t prompt_ids(const char *s, int64_t *ids) {
     while (*s == ' ' || *s == '\t' || *s == '\n') s++;
     if (!*s) break;
     char *end;
+    errno = 0;
     long long v = strtoll(s, &end, 10);
-    if (end == s || v < 0 || (*end && *end != ' ' && *end != '\t' && *end != '\n')) return -1;
+    if (end == s || v < 0 || errno == ERANGE ||
+        (*end && *end != ' ' && *end != '\t' && *end != '\n'))
+      return -1;
     ids[n++] = v;
     s = end;
   }

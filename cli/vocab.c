@@ -5,6 +5,7 @@
  * another escaping is not read wrongly). A last line without a newline still
  * counts; a file ending in a newline has no empty token after it.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,7 +54,7 @@ bool cli_vocab_load(cli_vocab *v, const char *path, char *msg, size_t size) {
   memset(v, 0, sizeof *v);
   FILE *f = fopen(path, "rb");
   if (!f) {
-    snprintf(msg, size, "%s: cannot open", path);
+    snprintf(msg, size, "%s: cannot open: %s", path, strerror(errno));
     return false;
   }
   size_t cap = 4096, len = 0;
@@ -71,7 +72,7 @@ bool cli_vocab_load(cli_vocab *v, const char *path, char *msg, size_t size) {
   fclose(f);
   if (bad_read) {
     free(text);
-    snprintf(msg, size, "%s: cannot read", path);
+    snprintf(msg, size, "%s: cannot read: %s", path, strerror(errno));
     return false;
   }
   char why[256];

@@ -223,7 +223,7 @@ static bool write_file(const char *path, const void *data, size_t len, seqrt_err
   FILE *f = fopen(path, "wb");
   bool ok = f && fwrite(data, 1, len, f) == len;
   if (f && fclose(f)) ok = false;
-  if (!ok) snprintf(err->msg, sizeof err->msg, "cannot write %s: %s", path, strerror(errno));
+  if (!ok) snprintf(err->msg, sizeof err->msg, "%s: cannot write: %s", path, strerror(errno));
   return ok;
 }
 
@@ -302,7 +302,7 @@ int cg_object_write(const ir_graph *g, const cg_options *opt, const cg_object_op
         tm, mod, path, oo->kind == CG_EMIT_ASM ? LLVMAssemblyFile : LLVMObjectFile, &msg);
   st->machine_ms = cg_now_ms() - since;
   if (failed) {
-    snprintf(err->msg, sizeof err->msg, "cannot write %s: %s", path, msg ? msg : "?");
+    snprintf(err->msg, sizeof err->msg, "%s: cannot write: %s", path, msg ? msg : "?");
   } else {
     status = 0;
   }

@@ -54,6 +54,6 @@ void ir_warning(ir_diags *d, ir_loc loc, const char *fmt, ...) {
 }
 
 _Noreturn void ir_assert_fail(const char *file, int line, const char *what) {
-  fprintf(stderr, "seqc: internal error at %s:%d: assertion failed: %s\n", file, line, what);
+  fprintf(stderr, "seqc: error: internal error at %s:%d: assertion failed: %s\n", file, line, what);
   abort();
 }

@@ -3,7 +3,7 @@
  * after every pass that changed the graph (QBE's checker between passes).
  *
  * A failure is the compiler's bug, never the user's: it is printed as
- *   seqc: internal error: IR verifier after 'PASS': node N (NAME, OP): WHAT
+ *   seqc: error: internal error: IR verifier after 'PASS': node N (NAME, OP): WHAT
  * (with "node K (NAME, fused): body: " in front for a node inside a body).
  * Each broken node is reported once (its first problem), so one bad pass does
  * not bury the message under consequences.
@@ -30,8 +30,8 @@ static void fail(checker *c, const ir_graph *g, int node, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 static void fail(checker *c, const ir_graph *g, int node, const char *fmt, ...) {
   if (c->nfail++ >= MAX_REPORTS) return;
-  fprintf(c->out, "seqc: internal error: IR verifier after '%s': %s", c->after ? c->after : "?",
-          c->where);
+  fprintf(c->out, "seqc: error: internal error: IR verifier after '%s': %s",
+          c->after ? c->after : "?", c->where);
   if (node >= 0) {
     const ir_node *n = &g->nodes[node];
     fprintf(c->out, "node %d (%s, %s): ", node, n->name ? n->name : "?", op_name(n->op));
@@ -609,7 +609,7 @@ bool ir_verify(const ir_graph *g, const char *after, FILE *out) {
   verify_derived(&c, g);
   bool ok = verify_graph(&c, g) && c.nfail == 0;
   if (c.nfail > MAX_REPORTS)
-    fprintf(c.out, "seqc: internal error: IR verifier after '%s': %d more problems\n",
+    fprintf(c.out, "seqc: error: internal error: IR verifier after '%s': %d more problems\n",
             after ? after : "?", c.nfail - MAX_REPORTS);
   return ok;
 }

@@ -6,6 +6,7 @@
  * the runtime; MODEL.so's references to seqrt_* resolve against this program.
  */
 #include <dlfcn.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,8 +66,9 @@ static int usage(const char *fmt, const char *arg) {
 static long long parse_int(const char *s) {
   if (!s || !*s) return -1;
   char *end;
+  errno = 0;
   long long v = strtoll(s, &end, 10);
-  return *end || v < 0 ? -1 : v;
+  return *end || v < 0 || errno == ERANGE ? -1 : v; /* not clamped to LLONG_MAX */
 }
 
 static int parse(int argc, char **argv, args *a) {
@@ -150,7 +152,11 @@ int main(int argc, char **argv) {
   snprintf(path, sizeof path, "%s%s", strchr(a.model, '/') ? "" : "./", a.model);
   void *lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
   if (!lib) {
-    seqrt_report(tool, "error", a.model, "cannot load: %s", dlerror());
+    /* dlerror says "PATH: WHY": the report names the file already */
+    const char *why = dlerror();
+    size_t n = strlen(path);
+    if (why && !strncmp(why, path, n) && !strncmp(why + n, ": ", 2)) why += n + 2;
+    seqrt_report(tool, "error", a.model, "cannot load: %s", why ? why : "?");
     free(a.runs);
     return ERROR;
   }

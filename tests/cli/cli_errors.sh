@@ -8,9 +8,9 @@ cp "$here/small_mlp.yaml" "$tmp/mlp.yaml"
 cp "$here/make_x.yaml" "$tmp/make_x.yaml"
 
 # usage
-fails 2 "$SEQC"; expect_err "usage: seqc"
+fails 2 "$SEQC"; expect_first_err "seqc: error: " "no command given"; expect_err_re '^\(see `seqc --help`\)$'
 succeeds "$SEQC" --help; expect_out "commands:"; expect_no_err
-fails 2 "$SEQC" frobnicate; expect_err "unknown command"
+fails 2 "$SEQC" frobnicate; expect_err "unknown command"; expect_err_re '^\(see `seqc --help`\)$'
 succeeds "$SEQC" run --help; expect_out "usage: seqc run"; expect_no_err
 succeeds "$SEQC" check --help; expect_out "usage: seqc check"; expect_no_err
 succeeds "$SEQC" ir --help; expect_out "usage: seqc ir"; expect_no_err

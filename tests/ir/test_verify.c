@@ -72,7 +72,7 @@ static void fails_with(ir_graph *g, const char *want) {
   bool ok;
   char *text = verify(g, &ok);
   char line[1024];
-  snprintf(line, sizeof line, "seqc: internal error: IR verifier after 'test': %s\n", want);
+  snprintf(line, sizeof line, "seqc: error: internal error: IR verifier after 'test': %s\n", want);
   if (ok || !strstr(text, line))
     fail_msg("verifier %s, printed:\n%s\nexpected the line:\n%s", ok ? "passed" : "failed", text,
              line);
