@@ -1,4 +1,5 @@
 /* common.c: what several subcommands share: options, loading, dims, compiling. */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,8 +34,10 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) {
 bool cli_parse_int(const char *s, int64_t *out) {
   if (!s || !*s) return false;
   char *end;
+  errno = 0;
   long long v = strtoll(s, &end, 10);
-  if (*end || v < 0) return false;
+  /* out of range: strtoll's LLONG_MAX would be a number the user never gave */
+  if (*end || v < 0 || errno == ERANGE) return false;
   *out = v;
   return true;
 }
