@@ -16,7 +16,7 @@ harnesses=("$@")
 build="$root/build-fuzz"
 out="${SEQC_FUZZ_OUT:-$build/findings}"
 
-CC="${CC:-clang-19}" nice cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+CC=clang-19 nice cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DSEQC_FUZZ=ON >/dev/null
 targets=()
 for h in "${harnesses[@]}"; do targets+=("fuzz_$h"); done
