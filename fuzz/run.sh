@@ -62,11 +62,12 @@ printf '%-12s %12s %10s %10s %8s  %s\n' harness executions exec/s edges features
 for h in "${harnesses[@]}"; do
   log="$out/$h.log"
   stat() { sed -n "s/^stat::$1: *//p" "$log" | tail -1; }
-  edges="$(grep -o 'cov: [0-9]*' "$log" | tail -1 | cut -d' ' -f2)"
-  features="$(grep -o 'ft: [0-9]*' "$log" | tail -1 | cut -d' ' -f2)"
+  # (no such line when a seed of the corpus crashed at once: '?')
+  edges="$({ grep -o 'cov: [0-9]*' "$log" || true; } | tail -1 | cut -d' ' -f2)"
+  features="$({ grep -o 'ft: [0-9]*' "$log" || true; } | tail -1 | cut -d' ' -f2)"
   result=ok
   if [ "$(cat "$out/$h.status")" != 0 ]; then
-    result="FAILED: $(ls "$out/$h"/* 2>/dev/null | head -1) (log $log)"
+    result="FAILED: $({ ls "$out/$h"/* 2>/dev/null || true; } | head -1) (log $log)"
     failed=1
   fi
   printf '%-12s %12s %10s %10s %8s  %s\n' "$h" "$(stat number_of_executed_units)" \
