@@ -166,7 +166,9 @@ int cmd_check(int argc, char **argv) {
   for (int i = 0; i < g->nvalues; i++) {
     const ir_value *v = &g->values[i];
     if (v->kind != IR_VAL_PARAM) continue;
-    params += ir_type_numel_eval(&v->type, syms);
+    /* saturated: huge --dim values make huge (not wrapped) counts */
+    if (__builtin_add_overflow(params, ir_type_numel_eval(&v->type, syms), &params))
+      params = INT64_MAX;
     row *r = add_row(&t, v->name, "");
     type_text(g, &v->type, false, r->type, sizeof r->type);
   }

@@ -61,7 +61,8 @@ bool cli_parse_int(const char *s, int64_t *out) {
   char *end;
   errno = 0;
   long long v = strtoll(s, &end, 10);
-  if (*end || v < 0 || errno == ERANGE) return false; /* not clamped to LLONG_MAX */
+  /* out of range: strtoll's LLONG_MAX would be a number the user never gave */
+  if (*end || v < 0 || errno == ERANGE) return false;
   *out = v;
   return true;
 }

@@ -58,10 +58,18 @@ bool ir_dim_div(ir_dim a, ir_dim b, ir_dim *out) {
   return true;
 }
 
+/* a * b, saturated at the int64 bound of its sign: a product of huge
+ * user dims (--dim B=2^62) is huge, not undefined behavior */
+static int64_t mul_saturated(int64_t a, int64_t b) {
+  int64_t r;
+  if (!__builtin_mul_overflow(a, b, &r)) return r;
+  return (a < 0) != (b < 0) ? INT64_MIN : INT64_MAX;
+}
+
 int64_t ir_dim_eval(ir_dim d, const int64_t *syms) {
   int64_t v = d.coef;
   for (int i = 0; i < IR_DIM_SYMS; i++)
-    if (d.sym[i] >= 0) v *= syms[d.sym[i]];
+    if (d.sym[i] >= 0) v = mul_saturated(v, syms[d.sym[i]]);
   return v;
 }
 
@@ -75,7 +83,7 @@ bool ir_type_numel(const ir_type *t, ir_dim *out) {
 
 int64_t ir_type_numel_eval(const ir_type *t, const int64_t *syms) {
   int64_t n = 1;
-  for (int i = 0; i < t->rank; i++) n *= ir_dim_eval(t->dims[i], syms);
+  for (int i = 0; i < t->rank; i++) n = mul_saturated(n, ir_dim_eval(t->dims[i], syms));
   return n;
 }
 

@@ -104,10 +104,12 @@ bool ir_dim_eq(ir_dim a, ir_dim b);
 bool ir_dim_mul(ir_dim a, ir_dim b, ir_dim *out);
 /* false unless a / b is exact (b's symbols all in a, coef divides) */
 bool ir_dim_div(ir_dim a, ir_dim b, ir_dim *out);
-/* value under a binding (syms[i] = value of symbol i) */
+/* value under a binding (syms[i] = value of symbol i); saturates at INT64_MAX
+ * (INT64_MIN) instead of overflowing */
 int64_t ir_dim_eval(ir_dim d, const int64_t *syms);
 /* number of elements: product of dims; false on symbol overflow */
 bool ir_type_numel(const ir_type *t, ir_dim *out);
+/* the same under a binding, saturated as ir_dim_eval */
 int64_t ir_type_numel_eval(const ir_type *t, const int64_t *syms);
 bool ir_type_eq(const ir_type *a, const ir_type *b);
 
