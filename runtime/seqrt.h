@@ -188,8 +188,38 @@ typedef struct seqrt_session seqrt_session;
 seqrt_session *seqrt_session_new(const seqrt_model_desc *desc, const int64_t *syms,
                                  int nthreads, seqrt_error *err);
 void seqrt_session_free(seqrt_session *s);
-/* bytes of arena plus prepared buffers: known before running */
+/* bytes of arena plus prepared buffers plus state: known before running */
 size_t seqrt_session_arena_bytes(const seqrt_session *s);
+
+/*
+ * The memory a session of desc planned for syms (as seqrt_session_new takes
+ * them) would take, found by sizing and planning it without allocating any
+ * of it: what a program checks against a limit before making the session
+ * (the driver's max_memory). Non-zero with err set for dims that
+ * seqrt_session_new would refuse.
+ */
+typedef struct seqrt_memory_need {
+  size_t arena;    /* the arena: temporaries and outputs, at planned offsets */
+  size_t prepared; /* PREPARED buffers (weights laid out for the kernels) */
+  size_t state;    /* STATE buffers: carried states, key/value caches (SPEC 9) */
+  size_t scratch;  /* the session's other buffers (a beam's row copy, integer widths) */
+  size_t params;   /* every parameter at its planned shape: what random parameters take
+                      (not part of the session when the caller binds its own) */
+  size_t inputs;   /* one run's inputs at the planned dims (the caller's memory) */
+} seqrt_memory_need;
+int seqrt_session_need(const seqrt_model_desc *desc, const int64_t *syms, seqrt_memory_need *need,
+                       seqrt_error *err);
+
+/* ---- memory limits (memory.c) ---- */
+
+/* a size as `--max-memory` takes it: digits, then optionally K, M, G or T
+ * (powers of 1024, an optional B after); 0 with *out set, non-zero if not
+ * one (empty, 0, a bad unit, too large) */
+int seqrt_parse_size(const char *text, size_t *out);
+/* MemAvailable of /proc/meminfo in bytes (the default limit), 0 if unknown */
+size_t seqrt_available_memory(void);
+/* bytes in words ("1.5 GiB", "512 bytes") into buf; returns buf */
+const char *seqrt_format_size(size_t bytes, char *buf, size_t size);
 
 /*
  * Binds every PARAM buffer from the file by name, checking dtype and shape
@@ -355,6 +385,9 @@ typedef struct seqrt_driver {
   int threads;                  /* threads of the session, 0 = all cores */
   const int64_t *dims;          /* with desc: desc->nsyms values given (--dim), -1 = not
                                    given; NULL = none given */
+  size_t max_memory;            /* a run that needs more bytes (session, random parameters
+                                   and inputs) is an error before any of it is allocated;
+                                   0 = the machine's available memory (none if unknown) */
   /* without desc: */
   int nsyms;                      /* the model's dim symbols */
   int ninputs;                    /* its inputs */
