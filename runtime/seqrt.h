@@ -6,6 +6,29 @@
  * All functions report failure by returning non-zero (or NULL) and filling a
  * seqrt_error; none exits. Only the driver section at the end, made for
  * command-line programs, prints its errors instead.
+ *
+ * Threads (tests/aot/test_concurrent.c checks these, and scripts/tsan.sh
+ * under ThreadSanitizer):
+ * - A session is used by one thread at a time: calls on one session
+ *   (run, reset, select_rows, binding parameters, free) must not overlap.
+ *   A run may itself use several threads (the nthreads of seqrt_session_new).
+ * - Distinct sessions may be used at once from different threads, of one
+ *   model or of several, and give the same numbers as each run alone (bit
+ *   for bit at the same nthreads). Each session owns its arena, its state
+ *   (carried states, caches), its team and its scratch; a model descriptor
+ *   (an object's, or a JIT's until cg_jit_free) is read-only, and its
+ *   entries keep nothing outside the buffers a run gives them.
+ * - Parameters are only read: memory given to seqrt_session_set_param may
+ *   be shared by sessions on several threads, and so may one seqrt_st_file,
+ *   from which several threads may seqrt_session_load_weights at once (the
+ *   widened copies of F16/BF16 tensors are made once). Close the file after
+ *   the last session using it is freed.
+ * - Everything else here keeps no state between calls (tensor files, the
+ *   descriptor helpers, memory limits) and may be called from any thread;
+ *   distinct seqrt_st_file objects are independent.
+ * - Each thread that runs a session of nthreads > 1 gets its own OpenMP
+ *   team: sessions x nthreads threads in all. The barriers spin, then yield:
+ *   many sessions at once run best at nthreads 1.
  */
 #ifndef SEQRT_H
 #define SEQRT_H
