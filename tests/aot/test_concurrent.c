@@ -9,7 +9,9 @@
  * every RESET_EVERY runs (streaming models continue between resets); thread
  * t's inputs are its own. Every output of every run must be bit for bit what
  * the same session gives run alone (the serial pass before, same thread
- * count per session, so the same reduction order).
+ * count per session, so the same reduction order). And four threads
+ * compile one model at once (frontend, passes, JIT) into one empty compile
+ * cache, then again from it: the same numbers every time.
  *
  * SEQC_CONCURRENT_RUNS (default: 400 runs of the small models, whose runs
  * take microseconds, so that fewer would not overlap; 20 of the encoder, whose
@@ -82,25 +84,33 @@ static double now_ms(void) {
   return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
-/* the model through the frontend and the pass pipeline, dims left symbolic */
-static ir_graph *planned(const char *yaml) {
+/* the model through the frontend and the pass pipeline, dims left symbolic;
+ * NULL after printing (no assert: threads call it too) */
+static ir_graph *try_planned(const char *yaml) {
   char path[] = "/tmp/seqc-conc-XXXXXX.yaml";
   int fd = mkstemps(path, 5);
-  assert_true(fd >= 0);
-  assert_int_equal(write(fd, yaml, strlen(yaml)), (ssize_t)strlen(yaml));
+  if (fd < 0) return NULL;
+  bool written = write(fd, yaml, strlen(yaml)) == (ssize_t)strlen(yaml);
   close(fd);
   ir_diags d;
   ir_diags_init(&d, path, NULL, 0, stderr);
   char *src = NULL;
-  ir_graph *g = fe_load_model(path, &d, &src);
+  ir_graph *g = written ? fe_load_model(path, &d, &src) : NULL;
   unlink(path);
   free(src);
-  assert_non_null(g);
-  assert_int_equal(d.nerrors, 0);
   ir_target target;
   cg_target(&(cg_options){0}, &target);
   pass_ctx ctx = {.diags = &d, .target = &target};
-  assert_true(pass_run_pipeline(g, &ctx));
+  if (g && (d.nerrors || !pass_run_pipeline(g, &ctx))) {
+    ir_graph_free(g);
+    g = NULL;
+  }
+  return g;
+}
+
+static ir_graph *planned(const char *yaml) {
+  ir_graph *g = try_planned(yaml);
+  assert_non_null(g);
   return g;
 }
 
@@ -440,8 +450,104 @@ static void object_model(void **state) {
   check_concurrent(&m);
 }
 
+/* ---- compiling on several threads at once ---- */
+
+static const char *const SMALL_GPT =
+    "seqc: 1\nname: gpt_tiny\ndims: {B: 1, T: 4}\n"
+    "inputs:\n  tokens: {dtype: i32, shape: [B, T]}\n"
+    "outputs: [head]\nnodes:\n"
+    "  embed: {op: embedding, input: tokens, num_embeddings: 20, embedding_dim: 16}\n"
+    "  blocks: {op: transformer_encoder, input: embed, num_layers: 1, nhead: 2,\n"
+    "           dim_feedforward: 32, norm_first: true, causal: true, cache: 32}\n"
+    "  head: {op: linear, input: blocks, out_features: 20, bias: false}\n";
+
+/* one thread's compile: frontend, passes, JIT (into a cache shared by all),
+ * then a session of it run RUNS times; the hash of all its outputs */
+typedef struct compile_job {
+  const char *cache_dir; /* the shared compile cache */
+  uint64_t hash;         /* out: hash of every run's outputs */
+  bool hit;              /* out: the object came from the cache */
+  char error[1100];      /* out: what failed, "" none */
+} compile_job;
+
+enum { COMPILE_THREADS = 4, COMPILE_RUNS = 6 };
+
+static void *compile_main(void *arg) {
+  compile_job *j = arg;
+  seqrt_error err;
+  ir_graph *g = try_planned(SMALL_GPT);
+  if (!g) {
+    snprintf(j->error, sizeof j->error, "frontend or passes failed");
+    return NULL;
+  }
+  cg_options opt = {.opt_level = 2, .cache_dir = j->cache_dir, .compile_threads = 1};
+  cg_jit *jit = cg_jit_compile(g, &opt, &err);
+  ir_graph_free(g);
+  if (!jit) {
+    snprintf(j->error, sizeof j->error, "compile: %s", err.msg);
+    return NULL;
+  }
+  j->hit = cg_jit_stats(jit)->cache_hit;
+  model m = {.syms = {1, 4}, .vocab = 20, .desc = cg_jit_desc(jit)};
+  seqrt_session *s = seqrt_session_new(m.desc, m.syms, 1, &err);
+  if (!s || seqrt_session_random_params(s, 5, &err)) {
+    snprintf(j->error, sizeof j->error, "session: %s", err.msg);
+  } else {
+    uint64_t h = 0;
+    for (int k = 0; k < COMPILE_RUNS && !j->error[0]; k++) {
+      seqrt_tensor in[MAX_IO], out[MAX_IO];
+      make_inputs(&m, 0, k, in);
+      if (seqrt_session_run(s, in, out, &err))
+        snprintf(j->error, sizeof j->error, "run %d: %s", k, err.msg);
+      else
+        h = h * 31 + hash_outputs(out, m.desc->noutputs);
+      for (int i = 0; i < m.desc->ninputs; i++) free(in[i].data);
+    }
+    j->hash = h;
+  }
+  seqrt_session_free(s);
+  cg_jit_free(jit);
+  return NULL;
+}
+
+/* COMPILE_THREADS threads compile one model at once into an empty cache (all
+ * miss and store), then again (all hit): every compile gives the same numbers */
+static void concurrent_compiles(void **state) {
+  (void)state;
+  char dir[] = "/tmp/seqc-conc-cache-XXXXXX";
+  assert_non_null(mkdtemp(dir));
+  uint64_t first = 0;
+  for (int round = 0; round < 2; round++) {
+    compile_job jobs[COMPILE_THREADS];
+    pthread_t tid[COMPILE_THREADS];
+    double t0 = now_ms();
+    for (int t = 0; t < COMPILE_THREADS; t++) {
+      jobs[t] = (compile_job){.cache_dir = dir};
+      assert_int_equal(pthread_create(&tid[t], NULL, compile_main, &jobs[t]), 0);
+    }
+    int hits = 0;
+    for (int t = 0; t < COMPILE_THREADS; t++) {
+      assert_int_equal(pthread_join(tid[t], NULL), 0);
+      if (jobs[t].error[0]) fprintf(stderr, "compile thread %d: %s\n", t, jobs[t].error);
+      assert_string_equal(jobs[t].error, "");
+      if (round == 0 && t == 0) first = jobs[t].hash;
+      assert_true(jobs[t].hash == first);
+      hits += jobs[t].hit;
+    }
+    printf("%d compiles at once (%s cache): %.0f ms, %d cache hits, same numbers: yes\n",
+           COMPILE_THREADS, round ? "a filled" : "an empty", now_ms() - t0, hits);
+    if (round == 1) assert_int_equal(hits, COMPILE_THREADS);
+  }
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+  assert_int_equal(system(cmd), 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      /* first: its threads are the process's first compiles (LLVM's target
+       * registry is filled by whichever comes first) */
+      cmocka_unit_test(concurrent_compiles),
       cmocka_unit_test(lstm_carry),
       cmocka_unit_test(gpt_cached),
       cmocka_unit_test(encoder_two_threads),
