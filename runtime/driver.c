@@ -61,21 +61,21 @@ static bool fits_limit(const seqrt_driver *d, const seqrt_model_desc *desc, cons
   size_t params = !d->weights && d->weights_seed >= 0 ? need.params : 0;
   size_t inputs = 0;
   for (int k = 0; k < nrandom; k++) inputs = add_sat(inputs, need.inputs);
-  size_t total = add_sat(add_sat(add_sat(need.arena, need.prepared), add_sat(need.state, need.scratch)),
-                         add_sat(params, inputs));
+  size_t total =
+      add_sat(add_sat(add_sat(need.arena, need.prepared), add_sat(need.state, need.scratch)),
+              add_sat(params, inputs));
   if (total <= limit) return true;
   char t[32], a[32], pr[32], st[32], sc[32], pa[32], in[32], l[32];
-  seqrt_report(d->tool, "error", NULL,
-               "the run needs %s of memory (arena %s, prepared weights %s, state %s, "
-               "scratch %s, parameters %s, inputs %s), more than the %s %s",
-               seqrt_format_size(total, t, sizeof t), seqrt_format_size(need.arena, a, sizeof a),
-               seqrt_format_size(need.prepared, pr, sizeof pr),
-               seqrt_format_size(need.state, st, sizeof st),
-               seqrt_format_size(need.scratch, sc, sizeof sc),
-               seqrt_format_size(params, pa, sizeof pa), seqrt_format_size(inputs, in, sizeof in),
-               seqrt_format_size(limit, l, sizeof l),
-               d->max_memory ? "that --max-memory allows"
-                             : "the machine has available (--max-memory SIZE sets the limit)");
+  seqrt_report(
+      d->tool, "error", NULL,
+      "the run needs %s of memory (arena %s, prepared weights %s, state %s, "
+      "scratch %s, parameters %s, inputs %s), more than the %s %s",
+      seqrt_format_size(total, t, sizeof t), seqrt_format_size(need.arena, a, sizeof a),
+      seqrt_format_size(need.prepared, pr, sizeof pr), seqrt_format_size(need.state, st, sizeof st),
+      seqrt_format_size(need.scratch, sc, sizeof sc), seqrt_format_size(params, pa, sizeof pa),
+      seqrt_format_size(inputs, in, sizeof in), seqrt_format_size(limit, l, sizeof l),
+      d->max_memory ? "that --max-memory allows"
+                    : "the machine has available (--max-memory SIZE sets the limit)");
   return false;
 }
 

@@ -20,14 +20,11 @@ int seqrt_parse_size(const char *text, size_t *out) {
   char *end;
   unsigned long long v = strtoull(p, &end, 10);
   if (errno) return 1;
-  size_t scale = 1;
-  switch (*end) {
-  case 'K': case 'k': scale = (size_t)1 << 10; end++; break;
-  case 'M': case 'm': scale = (size_t)1 << 20; end++; break;
-  case 'G': case 'g': scale = (size_t)1 << 30; end++; break;
-  case 'T': case 't': scale = (size_t)1 << 40; end++; break;
-  default: break;
-  }
+  /* K, M, G, T: powers of 1024 */
+  static const char units[] = "KMGT";
+  const char *unit = *end ? strchr(units, toupper((unsigned char)*end)) : NULL;
+  size_t scale = unit ? (size_t)1 << (10 * (unit - units + 1)) : 1;
+  if (unit) end++;
   if (scale > 1 && (*end == 'B' || *end == 'b')) end++; /* 512MB as well as 512M */
   if (*end || v == 0 || v > SIZE_MAX) return 1;
   size_t bytes;

@@ -48,29 +48,29 @@ enum { MAX_THREADS = 64, RESET_EVERY = 4, MAX_IO = 8 };
 
 /* one model under test and how its sessions are made */
 typedef struct model {
-  const char *name;           /* for messages */
-  const char *yaml;           /* the source */
-  int64_t syms[4];            /* planned dims of every session (B, T, ...) */
-  int threads;                /* OpenMP threads per session */
-  int64_t vocab;              /* integer inputs are drawn in [0, vocab) */
-  bool object;                /* compiled by cg_object_write and dlopen'd, else JIT */
-  bool shared_weights;        /* parameters from one f16 file all sessions share */
+  const char *name;             /* for messages */
+  const char *yaml;             /* the source */
+  int64_t syms[4];              /* planned dims of every session (B, T, ...) */
+  int threads;                  /* OpenMP threads per session */
+  int64_t vocab;                /* integer inputs are drawn in [0, vocab) */
+  bool object;                  /* compiled by cg_object_write and dlopen'd, else JIT */
+  bool shared_weights;          /* parameters from one f16 file all sessions share */
   const seqrt_model_desc *desc; /* the compiled model */
-  seqrt_st_file *weights;     /* the shared file (shared_weights) */
-  int runs;                   /* runs per session: SEQC_CONCURRENT_RUNS, else default_runs */
-  int default_runs;           /* enough that the sessions' runs overlap (a tiny model's
-                                 twenty runs end within one time slice) */
-  pthread_barrier_t start;    /* the threads' sessions start running together */
-  uint64_t *want;             /* [thread * runs + k]: hash of run k's outputs, run alone */
+  seqrt_st_file *weights;       /* the shared file (shared_weights) */
+  int runs;                     /* runs per session: SEQC_CONCURRENT_RUNS, else default_runs */
+  int default_runs;             /* enough that the sessions' runs overlap (a tiny model's
+                                   twenty runs end within one time slice) */
+  pthread_barrier_t start;      /* the threads' sessions start running together */
+  uint64_t *want;               /* [thread * runs + k]: hash of run k's outputs, run alone */
 } model;
 
 /* what one thread did: its mismatches and errors (cmocka asserts only on the main thread) */
 typedef struct worker {
-  model *m;           /* the model */
-  int t;              /* thread index: its inputs */
-  int mismatches;     /* runs whose outputs differ from the serial ones */
-  int first_bad;      /* the first such run, -1 none */
-  char error[1100];   /* a session or run error, "" none */
+  model *m;         /* the model */
+  int t;            /* thread index: its inputs */
+  int mismatches;   /* runs whose outputs differ from the serial ones */
+  int first_bad;    /* the first such run, -1 none */
+  char error[1100]; /* a session or run error, "" none */
 } worker;
 
 static int env_int(const char *name, int dflt) {
@@ -116,9 +116,9 @@ static ir_graph *planned(const char *yaml) {
 
 /* compiled objects and libraries to release at the end */
 typedef struct compiled {
-  cg_jit *jit;         /* JIT models */
-  void *lib;           /* dlopen'd object models */
-  char dir[64];        /* the object's folder */
+  cg_jit *jit;  /* JIT models */
+  void *lib;    /* dlopen'd object models */
+  char dir[64]; /* the object's folder */
 } compiled;
 
 static void compile(model *m, compiled *c) {
@@ -187,14 +187,15 @@ static seqrt_st_file *f16_weights(const model *m, const char *path) {
     if (bd->role != SEQRT_ROLE_PARAM) continue;
     assert_true(np < 64);
     int64_t numel = 1;
-    hn += (size_t)snprintf(header + hn, sizeof header - hn, "%s\"%s\": {\"dtype\": \"F16\", \"shape\": [",
-                           np ? ", " : "", bd->name);
+    hn += (size_t)snprintf(header + hn, sizeof header - hn,
+                           "%s\"%s\": {\"dtype\": \"F16\", \"shape\": [", np ? ", " : "", bd->name);
     for (int k = 0; k < bd->rank; k++) {
       int64_t v = bd->shape[k].coef;
       for (int j = 0; j < 2; j++)
         if (bd->shape[k].sym[j] >= 0) v *= m->syms[bd->shape[k].sym[j]];
       numel *= v;
-      hn += (size_t)snprintf(header + hn, sizeof header - hn, "%s%lld", k ? ", " : "", (long long)v);
+      hn +=
+          (size_t)snprintf(header + hn, sizeof header - hn, "%s%lld", k ? ", " : "", (long long)v);
     }
     hn += (size_t)snprintf(header + hn, sizeof header - hn, "], \"data_offsets\": [%zu, %zu]}", off,
                            off + 2 * (size_t)numel);
@@ -276,7 +277,7 @@ static void session_runs(worker *w, bool record) {
     if (!record) pthread_barrier_wait(&m->start);
     return;
   }
-  int rc = m->shared_weights ? seqrt_session_load_weights(s, m->weights, true, NULL, NULL, &err)
+  int rc = m->shared_weights    ? seqrt_session_load_weights(s, m->weights, true, NULL, NULL, &err)
            : m->desc->nembedded ? 0
                                 : seqrt_session_random_params(s, 3, &err);
   if (rc) snprintf(w->error, sizeof w->error, "parameters: %s", err.msg);
@@ -359,7 +360,8 @@ static void check_concurrent(model *m) {
   for (int t = 0; t < threads; t++) {
     if (w[t].error[0]) fprintf(stderr, "%s, thread %d: %s\n", m->name, t, w[t].error);
     if (w[t].mismatches)
-      fprintf(stderr, "%s, thread %d: %d of %d runs differ from the session run alone (first: %d)\n",
+      fprintf(stderr,
+              "%s, thread %d: %d of %d runs differ from the session run alone (first: %d)\n",
               m->name, t, w[t].mismatches, m->runs, w[t].first_bad);
     bad += w[t].mismatches + (w[t].error[0] != 0);
   }
@@ -377,10 +379,11 @@ static void check_concurrent(model *m) {
 static void lstm_carry(void **state) {
   (void)state;
   model m = {.name = "lstm (carry, shared f16 weights)",
-             .yaml = "seqc: 1\nname: lstm_carry\ndims: {B: 2, T: 4}\n"
-                     "inputs:\n  x: {dtype: f32, shape: [B, T, 8]}\n"
-                     "outputs: [enc, enc.h_n, enc.c_n]\nnodes:\n"
-                     "  enc: {op: lstm, input: x, hidden_size: 16, carry: true}\n",
+             .yaml =
+                 "seqc: 1\nname: lstm_carry\ndims: {B: 2, T: 4}\n"
+                 "inputs:\n  x: {dtype: f32, shape: [B, T, 8]}\n"
+                 "outputs: [enc, enc.h_n, enc.c_n]\nnodes:\n"
+                 "  enc: {op: lstm, input: x, hidden_size: 16, carry: true}\n",
              .syms = {2, 4},
              .threads = 1,
              .default_runs = 400,
@@ -391,15 +394,16 @@ static void lstm_carry(void **state) {
 static void gpt_cached(void **state) {
   (void)state;
   model m = {.name = "gpt (key/value caches)",
-             .yaml = "seqc: 1\nname: gpt_small\ndims: {B: 1, T: 4}\n"
-                     "inputs:\n  tokens: {dtype: i32, shape: [B, T]}\n"
-                     "outputs: [head]\nnodes:\n"
-                     "  embed: {op: embedding, input: tokens, num_embeddings: 50, embedding_dim: 32}\n"
-                     "  pos: {op: positional_encoding, input: embed, kind: sinusoidal}\n"
-                     "  blocks: {op: transformer_encoder, input: pos, num_layers: 2, nhead: 2,\n"
-                     "           dim_feedforward: 64, activation: gelu, norm_first: true,\n"
-                     "           causal: true, norm: true, cache: 32}\n"
-                     "  head: {op: linear, input: blocks, out_features: 50, bias: false}\n",
+             .yaml =
+                 "seqc: 1\nname: gpt_small\ndims: {B: 1, T: 4}\n"
+                 "inputs:\n  tokens: {dtype: i32, shape: [B, T]}\n"
+                 "outputs: [head]\nnodes:\n"
+                 "  embed: {op: embedding, input: tokens, num_embeddings: 50, embedding_dim: 32}\n"
+                 "  pos: {op: positional_encoding, input: embed, kind: sinusoidal}\n"
+                 "  blocks: {op: transformer_encoder, input: pos, num_layers: 2, nhead: 2,\n"
+                 "           dim_feedforward: 64, activation: gelu, norm_first: true,\n"
+                 "           causal: true, norm: true, cache: 32}\n"
+                 "  head: {op: linear, input: blocks, out_features: 50, bias: false}\n",
              .syms = {1, 4},
              .threads = 1,
              .default_runs = 400,
@@ -410,15 +414,16 @@ static void gpt_cached(void **state) {
 static void encoder_two_threads(void **state) {
   (void)state;
   model m = {.name = "encoder (2 threads a session)",
-             .yaml = "seqc: 1\nname: enc_small\ndims: {B: 2, T: 6}\n"
-                     "inputs:\n  tokens: {dtype: i32, shape: [B, T]}\n"
-                     "outputs: [cls, encoder]\nnodes:\n"
-                     "  embed: {op: embedding, input: tokens, num_embeddings: 40, embedding_dim: 32}\n"
-                     "  pos: {op: positional_encoding, input: embed, kind: sinusoidal}\n"
-                     "  encoder: {op: transformer_encoder, input: pos, num_layers: 2, nhead: 4,\n"
-                     "            dim_feedforward: 64, activation: gelu, norm: true}\n"
-                     "  first: {op: select, input: encoder, dim: 1, index: 0}\n"
-                     "  cls: {op: linear, input: first, out_features: 3}\n",
+             .yaml =
+                 "seqc: 1\nname: enc_small\ndims: {B: 2, T: 6}\n"
+                 "inputs:\n  tokens: {dtype: i32, shape: [B, T]}\n"
+                 "outputs: [cls, encoder]\nnodes:\n"
+                 "  embed: {op: embedding, input: tokens, num_embeddings: 40, embedding_dim: 32}\n"
+                 "  pos: {op: positional_encoding, input: embed, kind: sinusoidal}\n"
+                 "  encoder: {op: transformer_encoder, input: pos, num_layers: 2, nhead: 4,\n"
+                 "            dim_feedforward: 64, activation: gelu, norm: true}\n"
+                 "  first: {op: select, input: encoder, dim: 1, index: 0}\n"
+                 "  cls: {op: linear, input: first, out_features: 3}\n",
              .syms = {2, 6},
              .threads = 2,
              .default_runs = 20,
@@ -430,18 +435,19 @@ static void object_model(void **state) {
   (void)state;
   model m = {
       .name = "object (carried GRU, ring cache)",
-      .yaml = "seqc: 1\nname: tiny\ndims: {B: 2, T: 5}\n"
-              "inputs:\n  tok: {dtype: i32, shape: [B, T]}\n  x: {dtype: f32, shape: [B, T, 8]}\n"
-              "outputs: [y, p]\nnodes:\n"
-              "  emb: {op: embedding, input: tok, num_embeddings: 7, embedding_dim: 8}\n"
-              "  s: {op: add, inputs: [emb, x]}\n"
-              "  pe: {op: positional_encoding, input: s}\n"
-              "  g: {op: gru, input: pe, hidden_size: 8, carry: true}\n"
-              "  a: {op: multihead_attention, input: g, num_heads: 2, causal: true, window: 6, "
-              "cache: 8}\n"
-              "  h: {op: linear, input: a, out_features: 6}\n"
-              "  p: {op: softmax, input: h}\n"
-              "  y: {op: layer_norm, input: h}\n",
+      .yaml =
+          "seqc: 1\nname: tiny\ndims: {B: 2, T: 5}\n"
+          "inputs:\n  tok: {dtype: i32, shape: [B, T]}\n  x: {dtype: f32, shape: [B, T, 8]}\n"
+          "outputs: [y, p]\nnodes:\n"
+          "  emb: {op: embedding, input: tok, num_embeddings: 7, embedding_dim: 8}\n"
+          "  s: {op: add, inputs: [emb, x]}\n"
+          "  pe: {op: positional_encoding, input: s}\n"
+          "  g: {op: gru, input: pe, hidden_size: 8, carry: true}\n"
+          "  a: {op: multihead_attention, input: g, num_heads: 2, causal: true, window: 6, "
+          "cache: 8}\n"
+          "  h: {op: linear, input: a, out_features: 6}\n"
+          "  p: {op: softmax, input: h}\n"
+          "  y: {op: layer_norm, input: h}\n",
       .syms = {2, 5},
       .threads = 1,
       .default_runs = 400,
@@ -547,10 +553,8 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       /* first: its threads are the process's first compiles (LLVM's target
        * registry is filled by whichever comes first) */
-      cmocka_unit_test(concurrent_compiles),
-      cmocka_unit_test(lstm_carry),
-      cmocka_unit_test(gpt_cached),
-      cmocka_unit_test(encoder_two_threads),
+      cmocka_unit_test(concurrent_compiles), cmocka_unit_test(lstm_carry),
+      cmocka_unit_test(gpt_cached),          cmocka_unit_test(encoder_two_threads),
       cmocka_unit_test(object_model),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -202,8 +202,8 @@ static void test_need(void **state) {
   assert_int_equal(need.arena + need.prepared + need.state, seqrt_session_arena_bytes(s));
   assert_int_equal(need.arena, 2 * 64);
   assert_int_equal(need.prepared, 64);
-  assert_int_equal(need.params, 64);     /* w [N]: 12 bytes, rounded */
-  assert_int_equal(need.inputs, 64);     /* x [B, N]: 24 bytes, rounded */
+  assert_int_equal(need.params, 64); /* w [N]: 12 bytes, rounded */
+  assert_int_equal(need.inputs, 64); /* x [B, N]: 24 bytes, rounded */
   seqrt_session_free(s);
   int64_t huge[] = {(int64_t)1 << 24, (int64_t)1 << 20}; /* y alone: 64 TiB */
   assert_int_equal(seqrt_session_need(&toy, huge, &need, &err), 0);
@@ -698,11 +698,11 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_toy_one_thread), cmocka_unit_test(test_toy_two_threads),
       cmocka_unit_test(test_toy_memory),     cmocka_unit_test(test_need),
-      cmocka_unit_test(test_planner_reuses),
-      cmocka_unit_test(test_plan_random),    cmocka_unit_test(test_param_errors),
-      cmocka_unit_test(test_input_errors),   cmocka_unit_test(test_syms),
-      cmocka_unit_test(test_prepare_again),  cmocka_unit_test(test_random_params),
-      cmocka_unit_test(test_barrier),        cmocka_unit_test(test_fail_index),
+      cmocka_unit_test(test_planner_reuses), cmocka_unit_test(test_plan_random),
+      cmocka_unit_test(test_param_errors),   cmocka_unit_test(test_input_errors),
+      cmocka_unit_test(test_syms),           cmocka_unit_test(test_prepare_again),
+      cmocka_unit_test(test_random_params),  cmocka_unit_test(test_barrier),
+      cmocka_unit_test(test_fail_index),
   };
   return cmocka_run_group_tests(tests, make_dir, remove_dir);
 }
