@@ -19,6 +19,8 @@ static const char help[] =
     "p10_ms, p90_ms, peak_rss_mb, gflops (and more: cache_hit, kernels, the compile\n"
     "stages in stages_ms).\n"
     "  --threads N   threads (default 0: all cores)\n"
+    "  --max-memory SIZE  refuse a run that needs more memory (512M, 2G; default: the\n"
+    "                machine's available memory)\n"
     "  --unroll N    scan steps per loop iteration (default: chosen per scan)\n"
     "  --input IN    the model inputs that IN holds (of the bound shapes) instead of\n"
     "                random ones (e.g. a batch's lengths)\n"
@@ -124,7 +126,6 @@ int cmd_bench(int argc, char **argv) {
   /* after the clock: drawing T-long inputs is not compiling */
   int nin = g->ninputs;
   seqrt_tensor *inputs = calloc((size_t)nin + 1, sizeof *inputs);
-  cli_random_inputs(g, syms, 1, inputs);
   seqrt_session *session = NULL;
   seqrt_st_file *no_file = NULL;
   seqrt_tensor *outputs = NULL;
@@ -132,12 +133,17 @@ int cmd_bench(int argc, char **argv) {
   seqrt_error err;
   bool caught = false; /* SIGINT handled by the loops (cli_interrupt_catch) */
   status = CLI_ERROR;
-  if (!jit || (input && !file_inputs(input, g, inputs))) goto done;
+  if (!jit) goto done;
   const seqrt_model_desc *desc = cg_jit_desc(jit);
-  /* the driver's session, random parameters; the runs are timed here */
-  seqrt_driver drv = {.tool = "seqc", .weights_seed = 1, .threads = o.threads};
+  /* the driver's session, random parameters; the runs are timed here. The
+   * session first: it refuses a run too large for --max-memory before the
+   * inputs take their share */
+  seqrt_driver drv = {
+      .tool = "seqc", .weights_seed = 1, .threads = o.threads, .max_memory = o.max_memory};
   session = seqrt_driver_session(&drv, desc, syms, &no_file);
   if (!session) goto done;
+  cli_random_inputs(g, syms, 1, inputs);
+  if (input && !file_inputs(input, g, inputs)) goto done;
   outputs = calloc((size_t)desc->noutputs + 1, sizeof *outputs);
 
   /* warm-up: at least 3 runs and 0.1 s */

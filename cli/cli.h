@@ -31,6 +31,7 @@ typedef struct cli_opts {
   bool strict;                 /* --strict */
   int unroll;                  /* --unroll N: scan steps per loop iteration, 0 = chosen */
   bool no_cache;               /* --no-cache: neither read nor write the compile cache */
+  size_t max_memory;           /* --max-memory SIZE in bytes, 0 = the available memory */
 } cli_opts;
 
 /* a model loaded and checked: source text, diagnostics, graph */
@@ -142,7 +143,7 @@ typedef enum {
 } cli_arg;
 
 /* The options every subcommand takes (--dim, --threads, --unroll, --strict,
- * --no-cache) and --help, which prints HELP on stdout. */
+ * --no-cache, --max-memory) and --help, which prints HELP on stdout. */
 cli_arg cli_parse_common(int argc, char **argv, int *i, cli_opts *o, const char *help);
 /*
  * The CLI's messages, in the runtime driver's one format (seqrt_report):

@@ -95,6 +95,16 @@ cli_arg cli_parse_common(int argc, char **argv, int *i, cli_opts *o, const char 
     o->threads = (int)v;
     return CLI_ARG_TAKEN;
   }
+  if (!strcmp(a, "--max-memory")) {
+    if (*i + 1 >= argc)
+      return cli_usage_error(cmd, "--max-memory needs a size such as 512M or 2G"), CLI_ARG_BAD;
+    if (seqrt_parse_size(argv[*i + 1], &o->max_memory))
+      return cli_usage_error(cmd, "--max-memory wants a size such as 512M or 2G, got '%s'",
+                             argv[*i + 1]),
+             CLI_ARG_BAD;
+    ++*i;
+    return CLI_ARG_TAKEN;
+  }
   if (!strcmp(a, "--unroll")) {
     int64_t v;
     if (*i + 1 >= argc || !cli_parse_int(argv[*i + 1], &v) || v > 64)

@@ -54,6 +54,8 @@ static const char help[] =
     "                       safetensors, or .npz or .json by OUT's extension\n"
     "  --dim N=V            bind dim N; for the position dim, the longest run planned for\n"
     "  --threads N          threads (default 0: all cores)\n"
+    "  --max-memory SIZE    refuse a run that needs more memory (512M, 2G; default: the\n"
+    "                       machine's available memory)\n"
     "  --unroll N           scan steps per loop iteration (default: chosen per scan)\n"
     "  --strict             warnings (unused parameters or inputs) are errors\n"
     "  --no-cache           compile without the compile cache (neither read nor written)\n"
@@ -383,7 +385,8 @@ int cmd_generate(int argc, char **argv) {
                       .weights = a.weights,
                       .weights_seed = a.weights_seed,
                       .strict = a.o.strict,
-                      .threads = a.o.threads};
+                      .threads = a.o.threads,
+                      .max_memory = a.o.max_memory};
   st.session = seqrt_driver_session(&drv, cg_jit_desc(st.jit), syms, &st.w_file);
   if (!st.session) {
     status = CLI_ERROR; /* reported */

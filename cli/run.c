@@ -27,6 +27,8 @@ static const char help[] =
     "  --dim N=V          bind dim N (else taken from the inputs' shapes, else the\n"
     "                     YAML default)\n"
     "  --threads N        threads (default 0: all cores)\n"
+    "  --max-memory SIZE  refuse a run that needs more memory (512M, 2G; default: the\n"
+    "                     machine's available memory)\n"
     "  --unroll N         scan steps per loop iteration (default: chosen per scan)\n"
     "  --strict           warnings (unused parameters or inputs) are errors\n"
     "  --no-cache         compile without the compile cache (neither read nor written)\n"
@@ -308,6 +310,7 @@ int cmd_run(int argc, char **argv) {
                       .input_seed = a.input_seed,
                       .strict = a.o.strict,
                       .threads = a.o.threads,
+                      .max_memory = a.o.max_memory,
                       .nsyms = g->nsyms,
                       .ninputs = g->ninputs,
                       .input_names = names,

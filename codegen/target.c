@@ -3,6 +3,7 @@
  * objects'), the CPU names LLVM knows, the vector width a CPU implies, what
  * the schedule pass needs of the target, and LLVM's optimization pipeline.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -224,10 +225,17 @@ void cg_target(const cg_options *opt, ir_target *t) {
   LLVMDisposeMessage(host_features);
 }
 
-LLVMTargetMachineRef cg_target_machine(const cg_options *opt, int level, bool pic, int *vw,
-                                       seqrt_error *err) {
+static void init_native_target(void) {
   LLVMInitializeNativeTarget();
   LLVMInitializeNativeAsmPrinter();
+}
+
+LLVMTargetMachineRef cg_target_machine(const cg_options *opt, int level, bool pic, int *vw,
+                                       seqrt_error *err) {
+  /* LLVM's target registry is a process-wide list that registering appends
+   * to unlocked: threads compiling at once (a server's models) register once */
+  static pthread_once_t registered = PTHREAD_ONCE_INIT;
+  pthread_once(&registered, init_native_target);
   if (opt && opt->cpu && !cg_cpu_known(opt->cpu)) {
     snprintf(err->msg, sizeof err->msg, "unknown target CPU '%s'", opt->cpu);
     return NULL;

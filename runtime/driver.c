@@ -41,10 +41,51 @@ static void warn_file(void *user, const char *msg) {
   seqrt_report(w->tool, "warning", w->file, "%s", msg);
 }
 
-seqrt_session *seqrt_driver_session(const seqrt_driver *d, const seqrt_model_desc *desc,
-                                    const int64_t *syms, seqrt_st_file **weights_file) {
+/* a + b, or SIZE_MAX when that does not fit */
+static size_t add_sat(size_t a, size_t b) { return a > SIZE_MAX - b ? SIZE_MAX : a + b; }
+
+/* true if a session of desc for syms, with random parameters when it makes
+ * them and nrandom runs' random inputs, fits d's limit; else reports the
+ * need and the limit. Nothing large is allocated here: the need comes from
+ * the plan (seqrt_session_need). */
+static bool fits_limit(const seqrt_driver *d, const seqrt_model_desc *desc, const int64_t *syms,
+                       int nrandom) {
+  seqrt_error err;
+  seqrt_memory_need need;
+  if (seqrt_session_need(desc, syms, &need, &err)) {
+    seqrt_report(d->tool, "error", NULL, "%s", err.msg); /* as seqrt_session_new says it */
+    return false;
+  }
+  size_t limit = d->max_memory ? d->max_memory : seqrt_available_memory();
+  if (!limit) return true; /* no limit given and none known */
+  size_t params = !d->weights && d->weights_seed >= 0 ? need.params : 0;
+  size_t inputs = 0;
+  for (int k = 0; k < nrandom; k++) inputs = add_sat(inputs, need.inputs);
+  size_t total =
+      add_sat(add_sat(add_sat(need.arena, need.prepared), add_sat(need.state, need.scratch)),
+              add_sat(params, inputs));
+  if (total <= limit) return true;
+  char t[32], a[32], pr[32], st[32], sc[32], pa[32], in[32], l[32];
+  seqrt_report(
+      d->tool, "error", NULL,
+      "the run needs %s of memory (arena %s, prepared weights %s, state %s, "
+      "scratch %s, parameters %s, inputs %s), more than the %s %s",
+      seqrt_format_size(total, t, sizeof t), seqrt_format_size(need.arena, a, sizeof a),
+      seqrt_format_size(need.prepared, pr, sizeof pr), seqrt_format_size(need.state, st, sizeof st),
+      seqrt_format_size(need.scratch, sc, sizeof sc), seqrt_format_size(params, pa, sizeof pa),
+      seqrt_format_size(inputs, in, sizeof in), seqrt_format_size(limit, l, sizeof l),
+      d->max_memory ? "that --max-memory allows"
+                    : "the machine has available (--max-memory SIZE sets the limit)");
+  return false;
+}
+
+/* seqrt_driver_session, counting nrandom runs' random inputs against the limit */
+static seqrt_session *driver_session(const seqrt_driver *d, const seqrt_model_desc *desc,
+                                     const int64_t *syms, int nrandom,
+                                     seqrt_st_file **weights_file) {
   seqrt_error err;
   *weights_file = NULL;
+  if (!fits_limit(d, desc, syms, nrandom)) return NULL;
   seqrt_session *s = seqrt_session_new(desc, syms, d->threads, &err);
   if (!s) {
     seqrt_report(d->tool, "error", NULL, "%s", err.msg);
@@ -73,6 +114,11 @@ seqrt_session *seqrt_driver_session(const seqrt_driver *d, const seqrt_model_des
     return NULL;
   }
   return s;
+}
+
+seqrt_session *seqrt_driver_session(const seqrt_driver *d, const seqrt_model_desc *desc,
+                                    const int64_t *syms, seqrt_st_file **weights_file) {
+  return driver_session(d, desc, syms, 0, weights_file);
 }
 
 seqrt_st_file *seqrt_driver_read_inputs(const seqrt_driver *d, const char *path,
@@ -133,6 +179,7 @@ typedef struct run_state {
   seqrt_tensor *inputs; /* the model's inputs, views into file or malloc'd (random) */
   bool *given;          /* inputs found in file */
   int64_t *syms;        /* the base dims it binds */
+  bool drawn;           /* its random inputs were made (once the session fits) */
 } run_state;
 
 /* run r's inputs (read from its file, or drawn at random) and dims; reports any problem */
@@ -149,6 +196,10 @@ static int read_run(const seqrt_driver *d, const seqrt_driver_run *r, int index,
   for (int s = 0; s < nsyms; s++) rs->syms[s] = d->dims ? d->dims[s] : -1;
   /* a later run of the session leaves the static inputs out (SPEC 9) */
   bool *kept = index > 0 ? calloc((size_t)nin + 1, sizeof *kept) : NULL;
+  if (index > 0 && !kept) { /* without it a later run would have to give its static inputs */
+    seqrt_report(d->tool, "error", NULL, "out of memory");
+    return SEQRT_EXIT_ERROR;
+  }
   for (int i = 0; kept && i < nin; i++)
     kept[i] = d->desc ? d->desc->input_static && d->desc->input_static[i]
                       : d->input_static && d->input_static[i];
@@ -169,12 +220,17 @@ static int read_run(const seqrt_driver *d, const seqrt_driver_run *r, int index,
     seqrt_report(d->tool, "error", NULL, "%s", err.msg); /* as `bind` reports it */
     return SEQRT_EXIT_ERROR;
   }
+  return SEQRT_EXIT_OK; /* random inputs are drawn once the session fits (draw_run) */
+}
+
+/* run r's random inputs (none with an input file), at its dims */
+static void draw_run(const seqrt_driver *d, const seqrt_driver_run *r, run_state *rs) {
   if (!r->input) d->random_inputs(d->user, rs->syms, (uint64_t)d->input_seed, rs->inputs);
-  return SEQRT_EXIT_OK;
+  rs->drawn = true;
 }
 
 static void free_run(const seqrt_driver *d, const seqrt_driver_run *r, int nin, run_state *rs) {
-  if (!r->input && rs->inputs && d->random_inputs)
+  if (!r->input && rs->drawn && rs->inputs && d->random_inputs)
     for (int i = 0; i < nin; i++) free(rs->inputs[i].data);
   seqrt_st_close(rs->file);
   free(rs->inputs);
@@ -247,9 +303,12 @@ int seqrt_drive(const seqrt_driver *d, const seqrt_driver_run *runs, int nruns) 
   seqrt_session *session = NULL;
   seqrt_st_file *weights = NULL;
   if (ready) {
+    int nrandom = 0;
+    for (int k = 0; k < ready; k++) nrandom += !runs[k].input;
     desc = d->desc ? d->desc : d->compile(d->user, fixed);
-    session = desc ? seqrt_driver_session(d, desc, plan, &weights) : NULL;
+    session = desc ? driver_session(d, desc, plan, nrandom, &weights) : NULL;
     if (!session) status = SEQRT_EXIT_ERROR; /* reported */
+    for (int k = 0; k < ready && session; k++) draw_run(d, &runs[k], &rs[k]);
   }
   /* a failed run stops the list: earlier outputs stay written, later runs,
    * which would continue from it, are not made */

@@ -152,6 +152,9 @@ struct seqrt_session {
   void **widths;                /* per model input of an integer dtype: room for it at its
                                    planned size, where a run given the other width (i32 for
                                    i64 or back, SPEC 11) converts it; NULL for f32 inputs */
+  size_t select_bytes;          /* size of select_copy */
+  size_t widths_bytes;          /* sum of the sizes of widths */
+  bool plan_only;               /* sized and planned only, no buffers (seqrt_session_need) */
   int nthreads;                 /* threads per region */
   seqrt_team *team;             /* barrier and failure state of the regions */
 };

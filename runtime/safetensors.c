@@ -50,7 +50,9 @@ typedef struct st_entry {
   int64_t shape[SEQRT_MAX_RANK]; /* dims */
   size_t offset;                 /* start of its data in the mapping */
   size_t bytes;                  /* length of its data */
-  void *copy;                    /* widened or aligned data owned by the file, made on first get */
+  void *_Atomic copy;            /* widened or aligned data owned by the file, made on first
+                                    get; atomic: sessions on several threads may load weights
+                                    from one file at once (seqrt.h) */
 } st_entry;
 
 struct seqrt_st_file {
@@ -368,11 +370,22 @@ int seqrt_st_get(seqrt_st_file *f, int i, seqrt_tensor *out, seqrt_error *err) {
   size_t align = seqrt_dtype_size(out->dtype);
   bool widen = e->type == ST_F16 || e->type == ST_BF16;
   if (e->bytes > 0 && (widen || (uintptr_t)data % align != 0)) {
-    if (!e->copy && !(e->copy = make_copy(f, e))) {
-      rt_errorf(err, "%s: out of memory reading tensor '%s'", f->path, e->name);
-      return 1;
+    data = atomic_load_explicit(&e->copy, memory_order_acquire);
+    if (!data) {
+      void *mine = make_copy(f, e), *none = NULL;
+      if (!mine) {
+        rt_errorf(err, "%s: out of memory reading tensor '%s'", f->path, e->name);
+        return 1;
+      }
+      /* two threads may both have made one: the first stored wins, the other is dropped */
+      if (atomic_compare_exchange_strong_explicit(&e->copy, &none, mine, memory_order_acq_rel,
+                                                  memory_order_acquire)) {
+        data = mine;
+      } else {
+        free(mine);
+        data = none;
+      }
     }
-    data = e->copy;
   }
   out->data = data;
   return 0;

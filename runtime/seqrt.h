@@ -6,6 +6,29 @@
  * All functions report failure by returning non-zero (or NULL) and filling a
  * seqrt_error; none exits. Only the driver section at the end, made for
  * command-line programs, prints its errors instead.
+ *
+ * Threads (tests/aot/test_concurrent.c checks these, and scripts/tsan.sh
+ * under ThreadSanitizer):
+ * - A session is used by one thread at a time: calls on one session
+ *   (run, reset, select_rows, binding parameters, free) must not overlap.
+ *   A run may itself use several threads (the nthreads of seqrt_session_new).
+ * - Distinct sessions may be used at once from different threads, of one
+ *   model or of several, and give the same numbers as each run alone (bit
+ *   for bit at the same nthreads). Each session owns its arena, its state
+ *   (carried states, caches), its team and its scratch; a model descriptor
+ *   (an object's, or a JIT's until cg_jit_free) is read-only, and its
+ *   entries keep nothing outside the buffers a run gives them.
+ * - Parameters are only read: memory given to seqrt_session_set_param may
+ *   be shared by sessions on several threads, and so may one seqrt_st_file,
+ *   from which several threads may seqrt_session_load_weights at once (the
+ *   widened copies of F16/BF16 tensors are made once). Close the file after
+ *   the last session using it is freed.
+ * - Everything else here keeps no state between calls (tensor files, the
+ *   descriptor helpers, memory limits) and may be called from any thread;
+ *   distinct seqrt_st_file objects are independent.
+ * - Each thread that runs a session of nthreads > 1 gets its own OpenMP
+ *   team: sessions x nthreads threads in all. The barriers spin, then yield:
+ *   many sessions at once run best at nthreads 1.
  */
 #ifndef SEQRT_H
 #define SEQRT_H
@@ -188,8 +211,38 @@ typedef struct seqrt_session seqrt_session;
 seqrt_session *seqrt_session_new(const seqrt_model_desc *desc, const int64_t *syms,
                                  int nthreads, seqrt_error *err);
 void seqrt_session_free(seqrt_session *s);
-/* bytes of arena plus prepared buffers: known before running */
+/* bytes of arena plus prepared buffers plus state: known before running */
 size_t seqrt_session_arena_bytes(const seqrt_session *s);
+
+/*
+ * The memory a session of desc planned for syms (as seqrt_session_new takes
+ * them) would take, found by sizing and planning it without allocating any
+ * of it: what a program checks against a limit before making the session
+ * (the driver's max_memory). Non-zero with err set for dims that
+ * seqrt_session_new would refuse.
+ */
+typedef struct seqrt_memory_need {
+  size_t arena;    /* the arena: temporaries and outputs, at planned offsets */
+  size_t prepared; /* PREPARED buffers (weights laid out for the kernels) */
+  size_t state;    /* STATE buffers: carried states, key/value caches (SPEC 9) */
+  size_t scratch;  /* the session's other buffers (a beam's row copy, integer widths) */
+  size_t params;   /* every parameter at its planned shape: what random parameters take
+                      (not part of the session when the caller binds its own) */
+  size_t inputs;   /* one run's inputs at the planned dims (the caller's memory) */
+} seqrt_memory_need;
+int seqrt_session_need(const seqrt_model_desc *desc, const int64_t *syms, seqrt_memory_need *need,
+                       seqrt_error *err);
+
+/* ---- memory limits (memory.c) ---- */
+
+/* a size as `--max-memory` takes it: digits, then optionally K, M, G or T
+ * (powers of 1024, an optional B after); 0 with *out set, non-zero if not
+ * one (empty, 0, a bad unit, too large) */
+int seqrt_parse_size(const char *text, size_t *out);
+/* MemAvailable of /proc/meminfo in bytes (the default limit), 0 if unknown */
+size_t seqrt_available_memory(void);
+/* bytes in words ("1.5 GiB", "512 bytes") into buf; returns buf */
+const char *seqrt_format_size(size_t bytes, char *buf, size_t size);
 
 /*
  * Binds every PARAM buffer from the file by name, checking dtype and shape
@@ -355,6 +408,9 @@ typedef struct seqrt_driver {
   int threads;                  /* threads of the session, 0 = all cores */
   const int64_t *dims;          /* with desc: desc->nsyms values given (--dim), -1 = not
                                    given; NULL = none given */
+  size_t max_memory;            /* a run that needs more bytes (session, random parameters
+                                   and inputs) is an error before any of it is allocated;
+                                   0 = the machine's available memory (none if unknown) */
   /* without desc: */
   int nsyms;                      /* the model's dim symbols */
   int ninputs;                    /* its inputs */

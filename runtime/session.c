@@ -254,6 +254,13 @@ static bool place_buffers(seqrt_session *s, seqrt_error *err) {
     s->arena_bytes = rt_plan(blocks, n);
     s->prepared_bytes = prepared;
     s->state_bytes = state;
+  }
+  if (ok && s->plan_only) { /* seqrt_session_need: sizes, no memory */
+    free(blocks);
+    free(block_of);
+    return true;
+  }
+  if (ok) {
     s->arena = rt_alloc64(s->arena_bytes);
     s->prepared = rt_alloc64(prepared);
     s->state = rt_alloc64(state); /* zeroed: the state after a reset */
@@ -348,7 +355,8 @@ static bool plan_select(seqrt_session *s, seqrt_error *err) {
   size_t largest = 0;
   for (int b = 0; b < d->nbufs; b++)
     if (d->bufs[b].role == SEQRT_ROLE_STATE && s->bytes[b] > largest) largest = s->bytes[b];
-  if (largest == 0) return true;
+  s->select_bytes = largest;
+  if (largest == 0 || s->plan_only) return true;
   s->select_copy = rt_alloc64(largest);
   if (!s->select_copy) {
     rt_errorf(err, "cannot allocate %zu bytes for the session's state", largest);
@@ -371,6 +379,8 @@ static bool plan_widths(seqrt_session *s, seqrt_error *err) {
   for (int i = 0; i < d->ninputs; i++) {
     int b = d->inputs[i];
     if (!is_integer(d->bufs[b].dtype)) continue;
+    s->widths_bytes += s->bytes[b];
+    if (s->plan_only) continue;
     if (!(s->widths[i] = rt_alloc64(s->bytes[b]))) {
       rt_errorf(err, "cannot allocate %zu bytes for input '%s'", s->bytes[b], buf_name(d, b));
       return false;
@@ -379,8 +389,10 @@ static bool plan_widths(seqrt_session *s, seqrt_error *err) {
   return true;
 }
 
-seqrt_session *seqrt_session_new(const seqrt_model_desc *desc, const int64_t *syms, int nthreads,
-                                 seqrt_error *err) {
+/* a session planned for syms; with plan_only, sized and planned but without
+ * its buffers (seqrt_session_need) */
+static seqrt_session *session_new(const seqrt_model_desc *desc, const int64_t *syms, int nthreads,
+                                  bool plan_only, seqrt_error *err) {
   if (!check_desc(desc, err)) return NULL;
   if (nthreads < 0) {
     rt_errorf(err, "thread count %d is negative", nthreads);
@@ -393,6 +405,7 @@ seqrt_session *seqrt_session_new(const seqrt_model_desc *desc, const int64_t *sy
   }
   size_t nb = (size_t)desc->nbufs + 1;
   s->desc = desc;
+  s->plan_only = plan_only;
   s->nthreads = nthreads ? nthreads : omp_get_num_procs();
   /* the entries' syms: base, derived, then the session's (SEQRT_SESSION_SYMS) */
   size_t nall = (size_t)desc->nsyms + (size_t)desc->nderived + SEQRT_SESSION_SYMS;
@@ -424,11 +437,36 @@ seqrt_session *seqrt_session_new(const seqrt_model_desc *desc, const int64_t *sy
   if (!bind_syms(s, syms, err) || !size_buffers(s, err) || !place_buffers(s, err)) goto fail;
   if (!plan_runs(s, err) || !plan_select(s, err)) goto fail;
   if (!plan_widths(s, err)) goto fail;
-  if (desc->nembedded && rt_bind_embedded(s, err)) goto fail;
+  if (!plan_only && desc->nembedded && rt_bind_embedded(s, err)) goto fail;
   return s;
 fail:
   seqrt_session_free(s);
   return NULL;
+}
+
+seqrt_session *seqrt_session_new(const seqrt_model_desc *desc, const int64_t *syms, int nthreads,
+                                 seqrt_error *err) {
+  return session_new(desc, syms, nthreads, false, err);
+}
+
+int seqrt_session_need(const seqrt_model_desc *desc, const int64_t *syms, seqrt_memory_need *need,
+                       seqrt_error *err) {
+  memset(need, 0, sizeof *need);
+  seqrt_session *s = session_new(desc, syms, 1, true, err);
+  if (!s) return 1;
+  need->arena = s->arena_bytes;
+  need->prepared = s->prepared_bytes;
+  need->state = s->state_bytes;
+  need->scratch = s->select_bytes + s->widths_bytes;
+  /* sums of planned sizes that each fit in size_t: saturate rather than wrap */
+  for (int b = 0; b < desc->nbufs; b++) {
+    size_t *sum = desc->bufs[b].role == SEQRT_ROLE_PARAM   ? &need->params
+                  : desc->bufs[b].role == SEQRT_ROLE_INPUT ? &need->inputs
+                                                           : NULL;
+    if (sum) *sum = *sum > SIZE_MAX - s->bytes[b] ? SIZE_MAX : *sum + s->bytes[b];
+  }
+  seqrt_session_free(s);
+  return 0;
 }
 
 void seqrt_session_free(seqrt_session *s) {

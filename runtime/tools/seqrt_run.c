@@ -37,6 +37,8 @@ static const char help[] =
     "  --dim N=V          bind dim N (else taken from the inputs' shapes, else the\n"
     "                     compiled value or YAML default)\n"
     "  --threads N        threads (default 0: all cores)\n"
+    "  --max-memory SIZE  refuse a run that needs more memory (512M, 2G; default: the\n"
+    "                     machine's available memory)\n"
     "  --strict           warnings (unused parameters or inputs) are errors\n";
 
 typedef struct args {
@@ -50,6 +52,7 @@ typedef struct args {
   long long dim_values[MAX_DIMS];  /* --dim N=V: values */
   int ndims;                       /* number of --dim */
   int threads;                     /* --threads */
+  size_t max_memory;               /* --max-memory, 0 = the available memory */
   int strict;                      /* --strict */
 } args;
 
@@ -91,7 +94,7 @@ static int parse(int argc, char **argv, args *a) {
     }
     bool takes = !strcmp(s, "--weights") || !strcmp(s, "--input") || !strcmp(s, "--output") ||
                  !strcmp(s, "-o") || !strcmp(s, "--random-weights") || !strcmp(s, "--dim") ||
-                 !strcmp(s, "--threads");
+                 !strcmp(s, "--threads") || !strcmp(s, "--max-memory");
     if (takes && i + 1 >= argc) return usage("%s needs a value", s);
     if (!strcmp(s, "--weights")) {
       a->weights = argv[++i];
@@ -106,6 +109,9 @@ static int parse(int argc, char **argv, args *a) {
       long long v = parse_int(argv[++i]);
       if (v < 0 || v > 1024) return usage("%s wants a number (0 = all cores)", s);
       a->threads = (int)v;
+    } else if (!strcmp(s, "--max-memory")) {
+      if (seqrt_parse_size(argv[++i], &a->max_memory))
+        return usage("--max-memory wants a size such as 512M or 2G, got '%s'", argv[i]);
     } else if (!strcmp(s, "--dim")) {
       char *spec = argv[++i];
       char *eq = strchr(spec, '=');
@@ -203,6 +209,7 @@ int main(int argc, char **argv) {
                         .input_seed = -1,
                         .strict = a.strict,
                         .threads = a.threads,
+                        .max_memory = a.max_memory,
                         .dims = dims};
     status = seqrt_drive(&drv, a.runs, a.ninputs);
   }

@@ -191,6 +191,43 @@ static void test_toy_memory(void **state) {
   seqrt_session_free(s);
 }
 
+/* the need, known without allocating, is what a session then takes; at dims
+ * too large to allocate it is still known (and nothing is allocated) */
+static void test_need(void **state) {
+  seqrt_error err;
+  seqrt_memory_need need;
+  assert_int_equal(seqrt_session_need(&toy, NULL, &need, &err), 0);
+  seqrt_session *s = seqrt_session_new(&toy, NULL, 1, &err);
+  if (!s) fail_msg("%s", err.msg);
+  assert_int_equal(need.arena + need.prepared + need.state, seqrt_session_arena_bytes(s));
+  assert_int_equal(need.arena, 2 * 64);
+  assert_int_equal(need.prepared, 64);
+  assert_int_equal(need.params, 64); /* w [N]: 12 bytes, rounded */
+  assert_int_equal(need.inputs, 64); /* x [B, N]: 24 bytes, rounded */
+  seqrt_session_free(s);
+  int64_t huge[] = {(int64_t)1 << 24, (int64_t)1 << 20}; /* y alone: 64 TiB */
+  assert_int_equal(seqrt_session_need(&toy, huge, &need, &err), 0);
+  assert_true(need.arena >= ((size_t)1 << 46));
+  assert_int_equal(need.inputs, (size_t)4 << 44);
+  int64_t too_big[] = {(int64_t)1 << 40, (int64_t)1 << 40}; /* does not fit size_t */
+  assert_int_not_equal(seqrt_session_need(&toy, too_big, &need, &err), 0);
+  assert_non_null(strstr(err.msg, "too large"));
+  /* sizes as --max-memory takes them */
+  size_t n;
+  assert_int_equal(seqrt_parse_size("512M", &n), 0);
+  assert_int_equal(n, (size_t)512 << 20);
+  assert_int_equal(seqrt_parse_size("2GB", &n), 0);
+  assert_int_equal(n, (size_t)2 << 30);
+  assert_int_equal(seqrt_parse_size("4096", &n), 0);
+  assert_int_equal(n, 4096);
+  const char *bad[] = {"", "0", "-1", "1.5G", "12Q", "G", "2 G", "99999999999T"};
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+    assert_int_not_equal(seqrt_parse_size(bad[i], &n), 0);
+  char buf[32];
+  assert_string_equal(seqrt_format_size((size_t)3 << 29, buf, sizeof buf), "1.5 GiB");
+  assert_string_equal(seqrt_format_size(100, buf, sizeof buf), "100 bytes");
+}
+
 /* ---- a chain of temps: t0 = x + 1, t_i = t_{i-1} + 1, out = t_last + 1 */
 
 enum { CHAIN_N = 1000, CHAIN_L = 12 };
@@ -660,11 +697,12 @@ static void test_fail_index(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_toy_one_thread), cmocka_unit_test(test_toy_two_threads),
-      cmocka_unit_test(test_toy_memory),     cmocka_unit_test(test_planner_reuses),
-      cmocka_unit_test(test_plan_random),    cmocka_unit_test(test_param_errors),
-      cmocka_unit_test(test_input_errors),   cmocka_unit_test(test_syms),
-      cmocka_unit_test(test_prepare_again),  cmocka_unit_test(test_random_params),
-      cmocka_unit_test(test_barrier),        cmocka_unit_test(test_fail_index),
+      cmocka_unit_test(test_toy_memory),     cmocka_unit_test(test_need),
+      cmocka_unit_test(test_planner_reuses), cmocka_unit_test(test_plan_random),
+      cmocka_unit_test(test_param_errors),   cmocka_unit_test(test_input_errors),
+      cmocka_unit_test(test_syms),           cmocka_unit_test(test_prepare_again),
+      cmocka_unit_test(test_random_params),  cmocka_unit_test(test_barrier),
+      cmocka_unit_test(test_fail_index),
   };
   return cmocka_run_group_tests(tests, make_dir, remove_dir);
 }
