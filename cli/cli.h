@@ -32,6 +32,9 @@ typedef struct cli_opts {
   int unroll;                  /* --unroll N: scan steps per loop iteration, 0 = chosen */
   bool no_cache;               /* --no-cache: neither read nor write the compile cache */
   size_t max_memory;           /* --max-memory SIZE in bytes, 0 = the available memory */
+  const int64_t *plan;         /* the dims the session will be planned for, where a compile
+                                  leaves some to run time (generate's longest run); NULL:
+                                  the compile's own (cli_compile_timed checks the memory) */
 } cli_opts;
 
 /* a model loaded and checked: source text, diagnostics, graph */

@@ -267,6 +267,41 @@ static void source_key(const ir_graph *g, const int64_t *syms, const ir_diags *d
   free(buf);
 }
 
+/*
+ * Whether the session the planned graph g needs at syms (every dim bound)
+ * (o->plan when the compile leaves dims to run time) fits the memory limit,
+ * before LLVM compiles anything: a model far too large
+ * for the machine is refused in milliseconds, not after a compile. The
+ * driver checks again with what it adds (random parameters and inputs) once
+ * the code exists. Dims left to run time (-1): nothing to check yet.
+ */
+static bool session_fits(const ir_graph *g, const int64_t *syms, const cli_opts *o) {
+  if (o && o->plan) syms = o->plan;
+  for (int s = 0; s < g->nsyms; s++)
+    if (syms[s] < 0) return true;
+  size_t limit = o && o->max_memory ? o->max_memory : seqrt_available_memory();
+  if (!limit) return true;
+  seqrt_model_desc *desc = cg_desc_new(g, syms);
+  seqrt_memory_need need;
+  seqrt_error err;
+  bool known = desc && seqrt_session_need(desc, syms, &need, &err) == 0;
+  cg_desc_free(desc);
+  if (!known) return true; /* the driver reports what is wrong with the dims */
+  size_t total = need.arena, parts[3] = {need.prepared, need.state, need.scratch};
+  for (int k = 0; k < 3; k++) total = total > SIZE_MAX - parts[k] ? SIZE_MAX : total + parts[k];
+  if (total <= limit) return true;
+  char t[32], a[32], pr[32], st[32], sc[32], l[32];
+  cli_error("the run needs at least %s of memory (arena %s, prepared weights %s, state %s, "
+            "scratch %s), more than the %s %s",
+            seqrt_format_size(total, t, sizeof t), seqrt_format_size(need.arena, a, sizeof a),
+            seqrt_format_size(need.prepared, pr, sizeof pr),
+            seqrt_format_size(need.state, st, sizeof st),
+            seqrt_format_size(need.scratch, sc, sizeof sc), seqrt_format_size(limit, l, sizeof l),
+            o && o->max_memory ? "that --max-memory allows"
+                               : "the machine has available (--max-memory SIZE sets the limit)");
+  return false;
+}
+
 cg_jit *cli_compile_timed(ir_graph *g, const int64_t *syms, ir_diags *d, const cli_opts *o,
                           cli_times *t) {
   /* a dim at -1 is left symbolic: the code reads it from the session at run
@@ -298,10 +333,11 @@ cg_jit *cli_compile_timed(ir_graph *g, const int64_t *syms, ir_diags *d, const c
   double t0 = cli_now_ms();
   bool passed = pass_run_pipeline(g, &ctx);
   t->passes_ms = cli_now_ms() - t0;
+  bool fits = passed && session_fits(g, syms, o);
   seqrt_error err;
-  cg_jit *j = passed ? cg_jit_compile(g, &opt, &err) : NULL;
+  cg_jit *j = fits ? cg_jit_compile(g, &opt, &err) : NULL;
   cli_ticker_stop(&ticker);
-  if (!passed) return NULL;
+  if (!fits) return NULL;
   if (!j) {
     cli_error("internal: code generation failed: %s", err.msg);
     return NULL;

@@ -376,6 +376,7 @@ int cmd_generate(int argc, char **argv) {
   for (int s = g->nsyms; s < ir_syms_count(g); s++) bound[s] = -1;
   ir_syms_complete(g, bound);
   syms[t] = planned;
+  a.o.plan = syms; /* the memory check before the compile */
   st.jit = cli_compile_opts(g, bound, &st.m.diags, &a.o);
   if (!st.jit) {
     status = CLI_ERROR;

@@ -219,7 +219,8 @@ size_t seqrt_session_arena_bytes(const seqrt_session *s);
  * them) would take, found by sizing and planning it without allocating any
  * of it: what a program checks against a limit before making the session
  * (the driver's max_memory). Non-zero with err set for dims that
- * seqrt_session_new would refuse.
+ * seqrt_session_new would refuse. desc need not hold code yet (its run entry
+ * may be NULL): a compiler sizes a session before it compiles.
  */
 typedef struct seqrt_memory_need {
   size_t arena;    /* the arena: temporaries and outputs, at planned offsets */

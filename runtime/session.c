@@ -24,8 +24,10 @@ static const char *buf_name(const seqrt_model_desc *d, int b) {
   return d->bufs[b].name ? d->bufs[b].name : "?";
 }
 
-/* checks what the session relies on in a descriptor (it may come from an old object file) */
-static bool check_desc(const seqrt_model_desc *d, seqrt_error *err) {
+/* checks what the session relies on in a descriptor (it may come from an old object file);
+ * with code, also its entry point (a plan needs none: a descriptor made before the code,
+ * cg_desc_new's, sizes a session too) */
+static bool check_desc(const seqrt_model_desc *d, bool code, seqrt_error *err) {
   if (!d) {
     rt_errorf(err, "no model descriptor");
     return false;
@@ -40,7 +42,7 @@ static bool check_desc(const seqrt_model_desc *d, seqrt_error *err) {
     why = "negative count";
   else if ((d->nsyms && (!d->sym_names || !d->sym_defaults)) || (d->nbufs && !d->bufs) ||
            (d->ninputs && !d->inputs) || (d->noutputs && (!d->outputs || !d->output_names)) ||
-           (d->nderived && !d->derived) || !d->run)
+           (d->nderived && !d->derived) || (code && !d->run))
     why = "missing table";
   int32_t nall = why ? 0 : d->nsyms + d->nderived;
   for (int i = 0; !why && i < d->nderived; i++) {
@@ -393,7 +395,7 @@ static bool plan_widths(seqrt_session *s, seqrt_error *err) {
  * its buffers (seqrt_session_need) */
 static seqrt_session *session_new(const seqrt_model_desc *desc, const int64_t *syms, int nthreads,
                                   bool plan_only, seqrt_error *err) {
-  if (!check_desc(desc, err)) return NULL;
+  if (!check_desc(desc, !plan_only, err)) return NULL;
   if (nthreads < 0) {
     rt_errorf(err, "thread count %d is negative", nthreads);
     return NULL;

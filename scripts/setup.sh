@@ -4,7 +4,8 @@
 set -euo pipefail
 packages=(build-essential cmake pkg-config llvm-19-dev libyaml-dev libcjson-dev libcmocka-dev
           graphviz    # graphviz: `seqc graph` pictures (optional for users; tested when present)
-          clang-19 libclang-rt-19-dev libomp-19-dev) # fuzz/run.sh: libFuzzer and its sanitizers
+          clang-19 libclang-rt-19-dev libomp-19-dev   # fuzz/run.sh: libFuzzer and its sanitizers
+          time)       # /usr/bin/time: peak RSS in tests/cli/memory_limits.sh
 if [ "${1:-}" = "--torch" ]; then
   packages+=(python3-torch python3-numpy)   # golden data and peer benchmarks only
 fi
