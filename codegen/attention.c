@@ -13,9 +13,13 @@
  * Inside a visited tile, scores outside a row's range are set to -inf.
  *
  * Both products are the register-blocked GEMM of gemm.c run by one thread:
- * S = Q_tile K_tile^T (trans_b), then acc = acc * alpha + P V_tile, the
- * rescale being the GEMM's epilogue. tile_k stays <= 256 so that GEMM's k
- * fits in one of its k blocks and the epilogue sees the old accumulator.
+ * S = Q_tile K_tile^T (trans_b), then acc = acc * alpha + P V_tile, acc's
+ * rows rescaled first and the GEMM adding to them (`accumulate`). Both are
+ * calls to the module's shared GEMM, with run-time sizes, so the code of
+ * the products exists once however many paths and attentions there are.
+ * tile_k stays <= 256 so that the GEMM's k fits in one of its k blocks: its
+ * sums start from 0 and the old accumulator is added last, as
+ * old * alpha + pv.
  *
  * Masks compare positions. Without a cache query i and key j are positions
  * i and j. With one (SPEC 9: inputs kc, vc [B, H, S, dh], causal
@@ -71,7 +75,8 @@ typedef struct attn {
   LLVMValueRef dh;      /* i64 head dim */
   LLVMValueRef out;     /* output row pointer (finish pass) */
   LLVMValueRef inv;     /* <vw x float> 1 / l (finish pass) */
-  LLVMValueRef acc_row; /* i64 offset of the row in acc (finish pass) */
+  LLVMValueRef acc_row; /* i64 offset of the row in acc (rescale and finish passes) */
+  LLVMValueRef alpha_v; /* <vw x float> splat of the row's alpha (rescale pass) */
   LLVMValueRef out_row; /* i64 offset of the row in out (finish pass) */
   bool masked;          /* causal or window: per-element masks needed */
   LLVMValueRef pad;     /* the key padding mask's row of the batch (Tk i32 or i64), NULL: none */
@@ -185,19 +190,13 @@ static void exp_pass(cg_ctx *c, void *user, LLVMValueRef j, LLVMValueRef mask) {
   LLVMBuildStore(b, LLVMBuildFAdd(b, s, p, ""), a->sum_acc);
 }
 
-/* acc = acc * alpha[row] + (P V)[row, col..]: the epilogue of the second GEMM */
-static LLVMValueRef rescale(void *user, LLVMBuilderRef bld, LLVMValueRef pv, LLVMValueRef row,
-                            LLVMValueRef col, LLVMValueRef mask) {
-  cg_ctx *c = ((void **)user)[0];
-  attn *a = ((void **)user)[1];
-  LLVMBuilderRef saved = c->b, b = bld;
-  c->b = bld;
-  LLVMValueRef at = LLVMBuildAdd(b, LLVMBuildMul(b, row, a->dh, ""), col, "");
-  LLVMValueRef old = cg_load_vec(c, c->vf32, a->acc, at, mask);
-  LLVMValueRef al = cg_splat(c, load_f(c, a->alpha, row));
-  LLVMValueRef r = LLVMBuildFAdd(b, LLVMBuildFMul(b, old, al, ""), pv, "");
-  c->b = saved;
-  return r;
+/* acc[row, j..] *= alpha[row], before the second GEMM adds P V to it */
+static void rescale_pass(cg_ctx *c, void *user, LLVMValueRef j, LLVMValueRef mask) {
+  attn *a = user;
+  LLVMBuilderRef b = c->b;
+  LLVMValueRef at = LLVMBuildAdd(b, a->acc_row, j, "");
+  LLVMValueRef v = cg_load_vec(c, c->vf32, a->acc, at, mask);
+  cg_store_vec(c, LLVMBuildFMul(b, v, a->alpha_v, ""), a->acc, at, mask);
 }
 
 static void zero_pass(cg_ctx *c, void *user, LLVMValueRef j, LLVMValueRef mask) {
@@ -302,7 +301,13 @@ static void visit_keys(cg_ctx *c, attn *a, const qtile *q, LLVMValueRef K, LLVMV
     cg_if_begin(c, &live, LLVMBuildFCmp(b, LLVMRealOGT, valid, cg_f32(c, 0), ""));
   }
 
-  cg_gemm s = {.vec_width = c->vw, .trans_b = true, .ith = cg_i32(c, 0), .nth = cg_i32(c, 1)};
+  /* both products are the module's shared GEMM (gemm.c): the same code for
+   * every path of every attention */
+  cg_gemm s = {.vec_width = c->vw,
+               .trans_b = true,
+               .ith = cg_i32(c, 0),
+               .nth = cg_i32(c, 1),
+               .shared = true};
   s.a = cg_gep(c, c->f32, q->Q, q->qbase);
   s.b = cg_gep(c, c->f32, K, kofs);
   s.c = a->S;
@@ -344,15 +349,23 @@ static void visit_keys(cg_ctx *c, attn *a, const qtile *q, LLVMValueRef K, LLVMV
   store_f(c, m_new, a->m, r.i);
   cg_loop_end(c, &r);
 
-  void *ud[2] = {c, a};
+  /* acc = acc * alpha + P V: the rows rescaled, then the GEMM adds to them
+   * (its sums start from 0 and the old value is added last, as an epilogue
+   * computing old * alpha + pv would) */
+  cg_loop rr;
+  cg_loop_begin(c, &rr, zero, q->rows, one);
+  a->acc_row = LLVMBuildMul(b, rr.i, a->dh, "");
+  a->alpha_v = cg_splat(c, load_f(c, a->alpha, rr.i));
+  cg_vec_loop(c, zero, a->dh, rescale_pass, a);
+  cg_loop_end(c, &rr);
   cg_gemm pv = {.vec_width = c->vw, .ith = cg_i32(c, 0), .nth = cg_i32(c, 1)};
   pv.a = a->S;
   pv.b = cg_gep(c, c->f32, V, kofs);
   pv.c = a->acc;
   pv.m = q->rows, pv.n = a->dh, pv.k = cols;
   pv.lda = TK, pv.ldb = a->dh, pv.ldc = a->dh;
-  pv.epilogue = rescale;
-  pv.user = ud;
+  pv.accumulate = true;
+  pv.shared = true;
   cg_emit_gemm(c->mod, b, &pv);
   if (a->pad) cg_if_end(c, &live);
   cg_loop_end(c, &kt_loop);

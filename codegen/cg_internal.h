@@ -66,7 +66,23 @@ typedef struct cg_gemm {
   LLVMValueRef (*epilogue)(void *user, LLVMBuilderRef b, LLVMValueRef acc, LLVMValueRef row,
                            LLVMValueRef col, LLVMValueRef mask);
   void *user; /* passed to epilogue */
+  /*
+   * Shared form (issue 18): when `shared`, the GEMM is a call to one
+   * function per module and variant (trans_b), sizes and strides its
+   * arguments, so that every GEMM of a model is the same code. It takes no
+   * `epilogue` callback; instead, when tile_epi is set (a ptr to a
+   * cg_gemm_epi_type function), it calls tile_epi(tile_ctx, c, ldc, r0, r1,
+   * c0, c1) after storing each finished block C[r0..r1, c0..c1). Not with a
+   * panel B or a k range; `accumulate` (C += A @ B) only without trans_b.
+   */
+  bool shared;
+  LLVMValueRef tile_epi, tile_ctx; /* ptr: the epilogue function and its context, or NULL */
 } cg_gemm;
+
+/* the type of a shared GEMM's epilogue: void (ptr ctx, ptr c, i64 ldc, i64 r0,
+ * i64 r1, i64 c0, i64 c1), applied in place to rows [r0, r1) and columns
+ * [c0, c1) of C (row stride ldc) */
+LLVMTypeRef cg_gemm_epi_type(LLVMContextRef cx);
 
 void cg_emit_gemm(LLVMModuleRef m, LLVMBuilderRef b, const cg_gemm *g);
 /* the columns of B that one tile of the single-row direct path reads: the

@@ -25,6 +25,7 @@
  * in whole tiles when there are at least two per thread, else columns in
  * whole vectors, so m = 1 still shares its n.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -151,6 +152,7 @@ typedef struct tile {
   int mr, nv;            /* shape */
   LLVMValueRef i, j;     /* i64 first row and column */
   LLVMValueRef mend;     /* i64 rows at and past mend are padding */
+  LLVMValueRef nend;     /* i64 columns at and past nend are padding */
   LLVMValueRef a0;       /* i64 column of A where this k range starts */
   LLVMValueRef kc;       /* i64 k steps */
   LLVMValueRef bp;       /* ptr to B's row of the first k step, at column j */
@@ -180,6 +182,22 @@ static void tile_step(gx *x, const tile *t, LLVMValueRef *arow, LLVMValueRef p, 
   }
 }
 
+/* a shared GEMM's epilogue on C[r0..r1, c0..c1), just stored */
+static void call_tile_epi(gx *x, LLVMValueRef r0, LLVMValueRef r1, LLVMValueRef c0,
+                          LLVMValueRef c1) {
+  const cg_gemm *g = x->g;
+  /* the shared GEMM takes a null epilogue for none: a branch per tile */
+  LLVMValueRef fn = LLVMGetBasicBlockParent(LLVMGetInsertBlock(x->b));
+  LLVMBasicBlockRef call = LLVMAppendBasicBlockInContext(x->cx, fn, "gemm.epi_call");
+  LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(x->cx, fn, "gemm.epi_done");
+  LLVMBuildCondBr(x->b, LLVMBuildIsNull(x->b, g->tile_epi, ""), done, call);
+  LLVMPositionBuilderAtEnd(x->b, call);
+  LLVMValueRef args[] = {g->tile_ctx, g->c, g->ldc, r0, r1, c0, c1};
+  LLVMBuildCall2(x->b, cg_gemm_epi_type(x->cx), g->tile_epi, args, 7, "");
+  LLVMBuildBr(x->b, done);
+  LLVMPositionBuilderAtEnd(x->b, done);
+}
+
 /* stores the finished sums, through the epilogue when `epi` */
 static void tile_store(gx *x, const tile *t, LLVMValueRef *acc, LLVMValueRef *crow,
                        LLVMValueRef *rowc, LLVMValueRef *cmask, bool epi) {
@@ -194,6 +212,9 @@ static void tile_store(gx *x, const tile *t, LLVMValueRef *acc, LLVMValueRef *cr
       }
       store_vec(x, val, gep(x, crow[r], i64c(x, (int64_t)v * x->w)), mask, 4);
     }
+  if (epi && g->tile_epi)
+    call_tile_epi(x, t->i, min_(x, add(x, t->i, i64c(x, t->mr)), t->mend), t->j,
+                  min_(x, add(x, t->j, i64c(x, (int64_t)t->nv * x->w)), t->nend));
 }
 
 static void emit_tile(gx *x, const tile *t) {
@@ -242,7 +263,7 @@ static void emit_tile(gx *x, const tile *t) {
       }
   }
 
-  if (!g->epilogue || !t->last) {
+  if (!(g->epilogue || g->tile_epi) || !t->last) {
     tile_store(x, t, acc, crow, rowc, cmask, true);
     return;
   }
@@ -310,6 +331,7 @@ static void direct_one_row(gx *x, LLVMValueRef m0, LLVMValueRef n0, LLVMValueRef
             .i = m0,
             .j = lj.i,
             .mend = add(x, m0, i64c(x, 1)),
+            .nend = end,
             .a0 = k0,
             .kc = kc,
             .bp = gep(x, b0, mul(x, k0, bstride)),
@@ -358,6 +380,7 @@ static void direct_rows(gx *x, LLVMValueRef m0, LLVMValueRef m1, LLVMValueRef n0
             .i = li.i,
             .j = lj.i,
             .mend = m1,
+            .nend = end,
             .a0 = lk.i,
             .kc = kb,
             .bp = bp,
@@ -462,6 +485,8 @@ static void emit_dot(gx *x, LLVMValueRef m0, LLVMValueRef m1, LLVMValueRef n0, L
   if (g->epilogue) sums = g->epilogue(g->user, x->b, sums, li.i, lj.i, colmask);
   store_vec(x, sums, gep(x, crow, lj.i), colmask, 4);
   loop_end(x, &lj, i64c(x, w), NULL);
+  /* a shared GEMM's epilogue once per row: a call per vector would cost more than its sums */
+  if (g->tile_epi) call_tile_epi(x, li.i, add(x, li.i, i64c(x, 1)), n0, n1);
   loop_end(x, &li, i64c(x, 1), NULL);
 }
 
@@ -561,7 +586,8 @@ static void emit_packed(gx *x, LLVMValueRef m0, LLVMValueRef m1, LLVMValueRef n0
   loop_begin(x, &lp, i64c(x, 0), max_(x, x->k, i64c(x, 1)), 0, NULL);
   LLVMValueRef pc = lp.i;
   LLVMValueRef kc = min_(x, i64c(x, KC), sub(x, x->k, pc));
-  LLVMValueRef first = LLVMBuildICmp(x->b, LLVMIntEQ, pc, i64c(x, 0), "");
+  LLVMValueRef first = x->g->accumulate ? LLVMConstInt(x->i1, 0, 0)
+                                         : LLVMBuildICmp(x->b, LLVMIntEQ, pc, i64c(x, 0), "");
   LLVMValueRef last = LLVMBuildICmp(x->b, LLVMIntSGE, add(x, pc, i64c(x, KC)), x->k, "");
   /* rows in blocks of MC, whose KC columns of A stay in L2 while the panels pass */
   int mc = mr * MC_TILES;
@@ -580,6 +606,7 @@ static void emit_packed(gx *x, LLVMValueRef m0, LLVMValueRef m1, LLVMValueRef n0
             .i = li.i,
             .j = lj.i,
             .mend = m1,
+            .nend = n1,
             .a0 = pc,
             .kc = kc,
             .bp = panel,
@@ -604,7 +631,7 @@ bool cg_gemm_reads_b_in_place(int vec_width, int64_t rows, int64_t k, int64_t co
   return rows <= shapes_for(vec_width).mr || (rows <= DIRECT_ROWS && k * cols <= DIRECT_B);
 }
 
-void cg_emit_gemm(LLVMModuleRef m, LLVMBuilderRef b, const cg_gemm *g) {
+static void emit_gemm(LLVMModuleRef m, LLVMBuilderRef b, const cg_gemm *g) {
   gx x = {0};
   x.mod = m;
   x.b = b;
@@ -686,4 +713,89 @@ void cg_emit_gemm(LLVMModuleRef m, LLVMBuilderRef b, const cg_gemm *g) {
   emit_direct(&x, m0, m1, n0, n1);
   LLVMBuildBr(b, done);
   LLVMPositionBuilderAtEnd(b, done);
+}
+
+LLVMTypeRef cg_gemm_epi_type(LLVMContextRef cx) {
+  LLVMTypeRef ptr = LLVMPointerTypeInContext(cx, 0), i64 = LLVMInt64TypeInContext(cx);
+  LLVMTypeRef params[] = {ptr, ptr, i64, i64, i64, i64, i64};
+  return LLVMFunctionType(LLVMVoidTypeInContext(cx), params, 7, 0);
+}
+
+/* the shared GEMM's arguments, in order */
+enum { SG_A, SG_B, SG_C, SG_M, SG_N, SG_K, SG_LDA, SG_LDB, SG_LDC, SG_ITH, SG_NTH, SG_EPI, SG_CTX,
+       SG_NLO, SG_NHI, SG_NARGS };
+
+static LLVMTypeRef shared_type(LLVMContextRef cx) {
+  LLVMTypeRef ptr = LLVMPointerTypeInContext(cx, 0), i64 = LLVMInt64TypeInContext(cx);
+  LLVMTypeRef i32 = LLVMInt32TypeInContext(cx);
+  LLVMTypeRef params[SG_NARGS] = {ptr, ptr, ptr, i64, i64, i64, i64, i64,
+                                  i64, i32, i32, ptr, ptr, i64, i64};
+  return LLVMFunctionType(LLVMVoidTypeInContext(cx), params, SG_NARGS, 0);
+}
+
+/*
+ * The module's shared GEMM of a variant (trans_b, accumulate, a column
+ * window or not), made on first use: the whole GEMM of emit_gemm with every
+ * size an argument, and the epilogue a call per finished tile (a null
+ * tile_epi: none). Named kernel.* so that a parallel compile deals it to one
+ * part like a kernel (which makes it external there); internal here, so
+ * that two models' objects link into one program. Without a window, n_lo
+ * and n_hi are unused.
+ */
+static LLVMValueRef shared_gemm(LLVMModuleRef m, const cg_gemm *g) {
+  char name[48];
+  bool window = g->n_lo != NULL;
+  snprintf(name, sizeof name, "kernel.gemm.t%d.a%d.n%d.w%d", g->trans_b, g->accumulate, window,
+           g->vec_width);
+  LLVMValueRef fn = LLVMGetNamedFunction(m, name);
+  if (fn) return fn;
+  LLVMContextRef cx = LLVMGetModuleContext(m);
+  fn = LLVMAddFunction(m, name, shared_type(cx));
+  LLVMSetLinkage(fn, LLVMInternalLinkage);
+  static const char *const attrs[] = {"nounwind", "noinline"};
+  for (int a = 0; a < 2; a++) {
+    unsigned kind = LLVMGetEnumAttributeKindForName(attrs[a], strlen(attrs[a]));
+    LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex, LLVMCreateEnumAttribute(cx, kind, 0));
+  }
+  LLVMBuilderRef b = LLVMCreateBuilderInContext(cx);
+  LLVMPositionBuilderAtEnd(b, LLVMAppendBasicBlockInContext(cx, fn, "entry"));
+  cg_gemm sg = {.a = LLVMGetParam(fn, SG_A),
+                .b = LLVMGetParam(fn, SG_B),
+                .c = LLVMGetParam(fn, SG_C),
+                .m = LLVMGetParam(fn, SG_M),
+                .n = LLVMGetParam(fn, SG_N),
+                .k = LLVMGetParam(fn, SG_K),
+                .lda = LLVMGetParam(fn, SG_LDA),
+                .ldb = LLVMGetParam(fn, SG_LDB),
+                .ldc = LLVMGetParam(fn, SG_LDC),
+                .trans_b = g->trans_b,
+                .accumulate = g->accumulate,
+                .ith = LLVMGetParam(fn, SG_ITH),
+                .nth = LLVMGetParam(fn, SG_NTH),
+                .vec_width = g->vec_width,
+                .tile_ctx = LLVMGetParam(fn, SG_CTX)};
+  if (window) sg.n_lo = LLVMGetParam(fn, SG_NLO), sg.n_hi = LLVMGetParam(fn, SG_NHI);
+  /* the epilogue is optional: call_tile_epi skips a null one */
+  sg.tile_epi = LLVMGetParam(fn, SG_EPI);
+  emit_gemm(m, b, &sg);
+  LLVMBuildRetVoid(b);
+  LLVMDisposeBuilder(b);
+  return fn;
+}
+
+void cg_emit_gemm(LLVMModuleRef m, LLVMBuilderRef b, const cg_gemm *g) {
+  if (!g->shared) {
+    emit_gemm(m, b, g);
+    return;
+  }
+  IR_ASSERT(!g->epilogue && g->b_panel_unit <= 0 && !g->k_hi);
+  IR_ASSERT(!(g->accumulate && g->trans_b)); /* the dot path does not accumulate */
+  LLVMContextRef cx = LLVMGetModuleContext(m);
+  LLVMValueRef null = LLVMConstPointerNull(LLVMPointerTypeInContext(cx, 0));
+  LLVMValueRef zero = LLVMConstInt(LLVMInt64TypeInContext(cx), 0, 0);
+  LLVMValueRef args[SG_NARGS] = {
+      g->a,   g->b,   g->c,   g->m,   g->n,   g->k, g->lda, g->ldb, g->ldc, g->ith, g->nth,
+      g->tile_epi ? g->tile_epi : null,       g->tile_ctx ? g->tile_ctx : null,
+      g->n_lo ? g->n_lo : zero,               g->n_hi ? g->n_hi : zero};
+  LLVMBuildCall2(b, shared_type(cx), shared_gemm(m, g), args, SG_NARGS, "");
 }

@@ -11,6 +11,7 @@
  * the GEMM's epilogue, on the accumulator vector of C[row, col..], loading
  * the other operands at that (broadcast) position.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -62,6 +63,130 @@ static LLVMValueRef apply_epilogue(void *user, LLVMBuilderRef b, LLVMValueRef ac
   free(off);
   c->b = saved;
   return r ? r : acc;
+}
+
+/*
+ * The epilogue as a function of its own, for the shared GEMM (gemm.c): it
+ * applies the body in place to a block C[r0..r1, c0..c1) that the GEMM has
+ * just stored (in L1), so one GEMM serves every fused matmul and only this
+ * small function differs between them. It reads its operands through a
+ * context that the call site fills (share_epilogue): row0, then each
+ * operand's pointer and stride per flat row. Possible when every operand's
+ * offset is linear in the flat row: the output's leading dims are one group
+ * (each operand has C's rows, or one row for all); else NULL.
+ */
+typedef struct epi_fn {
+  LLVMValueRef fn;  /* the function (cg_gemm_epi_type) */
+  LLVMValueRef ctx; /* i64 [1 + 2 * nops] in the kernel's entry block */
+} epi_fn;
+
+static bool epilogue_is_linear(const epilogue *e) { return e->rows.ngroups <= 1; }
+
+/* e's operand i's stride per flat row: 0 when no leading dim varies */
+static LLVMValueRef row_stride(cg_ctx *c, const epilogue *e, int i) {
+  return e->rows.ngroups ? e->rows.stride[i * IR_MAX_RANK] : cg_i64(c, 0);
+}
+
+static LLVMValueRef ctx_slot(cg_ctx *c, LLVMValueRef ctx, int k) {
+  return cg_gep(c, c->i64, ctx, cg_i64(c, k));
+}
+
+static epi_fn build_epilogue_fn(cg_ctx *c, epilogue *e) {
+  epi_fn f = {0};
+  LLVMBuilderRef eb = LLVMCreateBuilderInContext(c->llvm);
+  LLVMValueRef first = LLVMGetFirstInstruction(c->entry);
+  if (first)
+    LLVMPositionBuilderBefore(eb, first);
+  else
+    LLVMPositionBuilderAtEnd(eb, c->entry);
+  f.ctx = LLVMBuildArrayAlloca(eb, c->i64, cg_i64(c, 1 + 2 * e->nops), "epi.ctx");
+  LLVMSetAlignment(f.ctx, 8);
+  LLVMDisposeBuilder(eb);
+
+  /* the function, built with c pointed at it */
+  LLVMValueRef fn = LLVMAddFunction(c->mod, "kernel.epi", cg_gemm_epi_type(c->llvm));
+  LLVMSetLinkage(fn, LLVMInternalLinkage);
+  LLVMSetUnnamedAddress(fn, LLVMGlobalUnnamedAddr); /* mergefunc may fold equal ones */
+  unsigned nounwind = LLVMGetEnumAttributeKindForName("nounwind", 8);
+  LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex,
+                          LLVMCreateEnumAttribute(c->llvm, nounwind, 0));
+  LLVMBuilderRef saved_b = c->b;
+  LLVMValueRef saved_fn = c->fn;
+  LLVMBasicBlockRef saved_entry = c->entry;
+  c->b = LLVMCreateBuilderInContext(c->llvm);
+  c->fn = fn;
+  c->entry = LLVMAppendBasicBlockInContext(c->llvm, fn, "entry");
+  LLVMPositionBuilderAtEnd(c->b, c->entry);
+  LLVMBuilderRef b = c->b;
+  LLVMValueRef ctx = LLVMGetParam(fn, 0), C = LLVMGetParam(fn, 1), ldc = LLVMGetParam(fn, 2);
+  LLVMValueRef r0 = LLVMGetParam(fn, 3), r1 = LLVMGetParam(fn, 4);
+  LLVMValueRef c0 = LLVMGetParam(fn, 5), c1 = LLVMGetParam(fn, 6);
+  LLVMValueRef row0 = LLVMBuildLoad2(b, c->i64, ctx_slot(c, ctx, 0), "");
+  LLVMValueRef *ptr = calloc((size_t)e->nops + 1, sizeof *ptr);
+  LLVMValueRef *stride = calloc((size_t)e->nops + 1, sizeof *stride);
+  for (int i = 0; i < e->nops; i++) {
+    if (e->ops[i].vec) continue;
+    ptr[i] = LLVMBuildLoad2(b, c->ptr, ctx_slot(c, ctx, 1 + 2 * i), "");
+    stride[i] = LLVMBuildLoad2(b, c->i64, ctx_slot(c, ctx, 2 + 2 * i), "");
+  }
+  LLVMValueRef *vals = calloc((size_t)e->body->nvalues, sizeof *vals);
+  cg_loop r;
+  cg_loop_begin(c, &r, r0, r1, cg_i64(c, 1));
+  LLVMValueRef flat = LLVMBuildAdd(b, row0, r.i, "");
+  LLVMValueRef crow = cg_gep(c, c->f32, C, LLVMBuildMul(b, r.i, ldc, ""));
+  cg_loop col;
+  cg_loop_begin(c, &col, c0, c1, cg_i64(c, c->vw));
+  LLVMValueRef mask = cg_build_mask_below(b, LLVMBuildSub(b, c1, col.i, ""), c->vw);
+  memset(vals, 0, sizeof *vals * (size_t)e->body->nvalues);
+  vals[e->mm_value] = cg_load_vec(c, c->vf32, crow, col.i, mask);
+  for (int i = 0; i < e->nops; i++) {
+    operand *o = &e->ops[i];
+    if (o->vec) {
+      vals[o->value] = o->vec;
+      continue;
+    }
+    LLVMValueRef off = LLVMBuildMul(b, flat, stride[i], "");
+    if (o->col_bcast) {
+      LLVMValueRef x = LLVMBuildLoad2(b, c->f32, cg_gep(c, c->f32, ptr[i], off), "");
+      vals[o->value] = cg_splat(c, x);
+    } else {
+      vals[o->value] = cg_load_vec(c, c->vf32, ptr[i], LLVMBuildAdd(b, off, col.i, ""), mask);
+    }
+  }
+  LLVMValueRef out = cg_eval_body(c, e->body, vals);
+  cg_store_vec(c, out ? out : vals[e->mm_value], crow, col.i, mask);
+  cg_loop_end(c, &col);
+  cg_loop_end(c, &r);
+  LLVMBuildRetVoid(b);
+  free(vals);
+  free(ptr);
+  free(stride);
+  LLVMDisposeBuilder(c->b);
+  c->b = saved_b, c->fn = saved_fn, c->entry = saved_entry;
+  f.fn = fn;
+  return f;
+}
+
+/* the context of the epilogue's function, for a call whose row 0 is e->row0 */
+static void fill_epilogue_ctx(cg_ctx *c, const epilogue *e, const epi_fn *f) {
+  LLVMBuilderRef b = c->b;
+  LLVMBuildStore(b, e->row0, ctx_slot(c, f->ctx, 0));
+  for (int i = 0; i < e->nops; i++) {
+    if (e->ops[i].vec) continue;
+    LLVMBuildStore(b, e->ops[i].ptr, ctx_slot(c, f->ctx, 1 + 2 * i));
+    LLVMBuildStore(b, row_stride(c, e, i), ctx_slot(c, f->ctx, 2 + 2 * i));
+  }
+}
+
+/* the rows of a [..., M, K] operand known at compile time: the product of
+ * its leading dims' constant factors (a bound symbol counts with its value) */
+static int64_t known_rows(cg_ctx *c, const ir_type *t) {
+  int64_t rows = 1;
+  for (int d = 0; d < t->rank - 1; d++) {
+    LLVMValueRef v = cg_dim(c, t->dims[d]);
+    rows *= LLVMIsAConstantInt(v) ? LLVMConstIntGetSExtValue(v) : t->dims[d].coef;
+  }
+  return rows;
 }
 
 /* gm over this thread's columns of every unit (a scan step's hidden units) */
@@ -206,6 +331,25 @@ void cg_emit_matmul(cg_ctx *c, const ir_node *n) {
   if (rb == 2 && bb >= 0) gm.b_panel_unit = c->g->buffers[bb].panel;
   bool unit = rb == 2 && cg_unit_kernel(c, n);
   bool split = c->step_wait && unit && gm.b_panel_unit > 0;
+  /*
+   * The module's shared GEMM (gemm.c), but for a recurrent step's GEMM on
+   * a few rows, and with B in panels (a step's weights) or a split k: those
+   * keep their sizes as constants and the epilogue in registers, since a
+   * call and an epilogue pass per tile would cost a step a few percent. A
+   * segment scan's GEMMs (rows = batch x segment) are large enough.
+   */
+  enum { SHARED_MIN_STEP_ROWS = 16 };
+  epi_fn ef = {0};
+  bool in_step = c->bufs != LLVMGetParam(c->fn, 0); /* a scan's table of buffers */
+  bool big = !unit || !in_step || known_rows(c, at) >= SHARED_MIN_STEP_ROWS;
+  if (big && !split && gm.b_panel_unit <= 0 && (!fused || epilogue_is_linear(&e))) {
+    gm.shared = true;
+    if (fused) {
+      ef = build_epilogue_fn(c, &e);
+      gm.epilogue = NULL, gm.user = NULL;
+      gm.tile_epi = ef.fn, gm.tile_ctx = ef.ctx;
+    }
+  }
   if (c->step_wait && !split) cg_wait(c); /* no split after all: the whole barrier first */
   if (rb == 2) {
     /* b is one matrix: every row of a is a row of one big GEMM */
@@ -240,8 +384,10 @@ void cg_emit_matmul(cg_ctx *c, const ir_node *n) {
       cg_if_end(c, &some);
       cg_loop_end(c, &r);
     } else if (unit) {
+      if (ef.fn) fill_epilogue_ctx(c, &e, &ef);
       unit_columns(c, &gm);
     } else {
+      if (ef.fn) fill_epilogue_ctx(c, &e, &ef);
       cg_emit_gemm(c->mod, b, &gm);
     }
   } else {
@@ -273,6 +419,7 @@ void cg_emit_matmul(cg_ctx *c, const ir_node *n) {
     gm.b = cg_gep(c, c->f32, B, off[1]);
     gm.c = cg_gep(c, c->f32, C, LLVMBuildNUWMul(b, l.i, mn, ""));
     e.row0 = LLVMBuildNUWMul(b, l.i, gm.m, "");
+    if (ef.fn) fill_epilogue_ctx(c, &e, &ef);
     cg_emit_gemm(c->mod, b, &gm);
     cg_loop_end(c, &l);
     cg_space_free(&s);

@@ -9,6 +9,11 @@
  * the m x n matrix must stay NaN. With nth = 2 each thread alone must write a
  * part of C, the two parts disjoint and together all of it, and both threads
  * at once (pthreads) the right result.
+ *
+ * The shared form (cg_gemm.shared: one function per module and variant,
+ * called with its sizes; the epilogue a call per finished tile) runs the
+ * same cases, its epilogue the same relu written as such a function, plus
+ * `accumulate` (C += A @ B) and a column window.
  */
 #include <math.h>
 #include <pthread.h>
@@ -68,13 +73,71 @@ static LLVMValueRef bias_relu(void *user, LLVMBuilderRef b, LLVMValueRef acc, LL
   return LLVMBuildSelect(b, pos, s, LLVMConstNull(vf), "");
 }
 
+/*
+ * The shared GEMM's epilogue (cg_gemm_epi_type) doing what bias_relu does:
+ * C[r, j] = relu(C[r, j] + bias[j] + r / 1024) for r in [r0, r1), j in
+ * [c0, c1); ctx is the bias. Scalar code: it checks the block it is given.
+ */
+static LLVMValueRef build_tile_relu(jh *h) {
+  LLVMContextRef cx = h->cx;
+  LLVMTypeRef f32 = LLVMFloatTypeInContext(cx), i64 = LLVMInt64TypeInContext(cx);
+  LLVMValueRef fn = LLVMAddFunction(h->mod, "tile_relu", cg_gemm_epi_type(cx));
+  LLVMBuilderRef b = LLVMCreateBuilderInContext(cx);
+  LLVMBasicBlockRef entry = LLVMAppendBasicBlockInContext(cx, fn, "entry");
+  LLVMBasicBlockRef rows = LLVMAppendBasicBlockInContext(cx, fn, "rows");
+  LLVMBasicBlockRef cols = LLVMAppendBasicBlockInContext(cx, fn, "cols");
+  LLVMBasicBlockRef next = LLVMAppendBasicBlockInContext(cx, fn, "next_row");
+  LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(cx, fn, "done");
+  LLVMValueRef bias = LLVMGetParam(fn, 0), c = LLVMGetParam(fn, 1), ldc = LLVMGetParam(fn, 2);
+  LLVMValueRef r0 = LLVMGetParam(fn, 3), r1 = LLVMGetParam(fn, 4);
+  LLVMValueRef c0 = LLVMGetParam(fn, 5), c1 = LLVMGetParam(fn, 6);
+  LLVMPositionBuilderAtEnd(b, entry);
+  LLVMValueRef empty = LLVMBuildOr(b, LLVMBuildICmp(b, LLVMIntSGE, r0, r1, ""),
+                                   LLVMBuildICmp(b, LLVMIntSGE, c0, c1, ""), "");
+  LLVMBuildCondBr(b, empty, done, rows);
+  LLVMPositionBuilderAtEnd(b, rows);
+  LLVMValueRef r = LLVMBuildPhi(b, i64, "r");
+  LLVMBuildBr(b, cols);
+  LLVMPositionBuilderAtEnd(b, cols);
+  LLVMValueRef j = LLVMBuildPhi(b, i64, "j");
+  LLVMValueRef at = LLVMBuildAdd(b, LLVMBuildMul(b, r, ldc, ""), j, "");
+  LLVMValueRef pc = LLVMBuildGEP2(b, f32, c, &at, 1, "");
+  LLVMValueRef pb = LLVMBuildGEP2(b, f32, bias, &j, 1, "");
+  LLVMValueRef v = LLVMBuildFAdd(b, LLVMBuildLoad2(b, f32, pc, ""), LLVMBuildLoad2(b, f32, pb, ""), "");
+  v = LLVMBuildFAdd(b, v,
+                    LLVMBuildFMul(b, LLVMBuildSIToFP(b, r, f32, ""), LLVMConstReal(f32, 1.0 / 1024), ""),
+                    "");
+  LLVMValueRef pos = LLVMBuildFCmp(b, LLVMRealOGT, v, LLVMConstNull(f32), "");
+  LLVMBuildStore(b, LLVMBuildSelect(b, pos, v, LLVMConstNull(f32), ""), pc);
+  LLVMValueRef j1 = LLVMBuildAdd(b, j, LLVMConstInt(i64, 1, 0), "");
+  LLVMBuildCondBr(b, LLVMBuildICmp(b, LLVMIntSLT, j1, c1, ""), cols, next);
+  LLVMPositionBuilderAtEnd(b, next);
+  LLVMValueRef rn = LLVMBuildAdd(b, r, LLVMConstInt(i64, 1, 0), "");
+  LLVMBuildCondBr(b, LLVMBuildICmp(b, LLVMIntSLT, rn, r1, ""), rows, done);
+  LLVMPositionBuilderAtEnd(b, done);
+  LLVMBuildRetVoid(b);
+  LLVMAddIncoming(r, (LLVMValueRef[]){r0, rn}, (LLVMBasicBlockRef[]){entry, next}, 2);
+  LLVMAddIncoming(j, (LLVMValueRef[]){c0, j1}, (LLVMBasicBlockRef[]){rows, cols}, 2);
+  LLVMDisposeBuilder(b);
+  return fn;
+}
+
+/* how build_gemm calls the emitter */
+typedef enum form {
+  INLINE,     /* the GEMM's code in the function, epilogue in registers */
+  SHARED,     /* a call of the module's shared GEMM, epilogue tile_relu */
+  ACCUMULATE, /* shared, C += A @ B, no epilogue */
+  WINDOW,     /* shared, columns [ith, nth) of every row (ith, nth: the window) */
+} form;
+
 /* sizes folded into a function as constants */
 typedef struct dims {
   int64_t m, n, k, lda, ldb, ldc;
 } dims;
 
 /* defines NAME with the gemm_fn signature; sizes from d, or the arguments when d is NULL */
-static void build_gemm(jh *h, const char *name, bool trans_b, bool epi, const dims *d, int w) {
+static void build_gemm_as(jh *h, const char *name, bool trans_b, bool epi, const dims *d, int w,
+                          form how) {
   LLVMContextRef cx = h->cx;
   LLVMTypeRef ptr = LLVMPointerTypeInContext(cx, 0), i64 = LLVMInt64TypeInContext(cx);
   LLVMTypeRef i32 = LLVMInt32TypeInContext(cx);
@@ -107,13 +170,27 @@ static void build_gemm(jh *h, const char *name, bool trans_b, bool epi, const di
   g.nth = LLVMGetParam(fn, 11);
   g.trans_b = trans_b;
   g.vec_width = w;
-  if (epi) {
+  g.shared = how != INLINE;
+  g.accumulate = how == ACCUMULATE;
+  if (how == WINDOW) {
+    g.n_lo = LLVMBuildSExt(b, g.ith, i64, "");
+    g.n_hi = LLVMBuildSExt(b, g.nth, i64, "");
+  }
+  if (epi && how == INLINE) {
     g.epilogue = bias_relu;
     g.user = &eu;
+  } else if (epi) {
+    LLVMValueRef f = LLVMGetNamedFunction(h->mod, "tile_relu");
+    g.tile_epi = f ? f : build_tile_relu(h);
+    g.tile_ctx = eu.bias;
   }
   cg_emit_gemm(h->mod, b, &g);
   LLVMBuildRetVoid(b);
   LLVMDisposeBuilder(b);
+}
+
+static void build_gemm(jh *h, const char *name, bool trans_b, bool epi, const dims *d, int w) {
+  build_gemm_as(h, name, trans_b, epi, d, w, INLINE);
 }
 
 /* operands of one case, with C's surroundings */
@@ -213,6 +290,9 @@ typedef struct fixture {
   gemm_fn rt[2][2];  /* run-time sizes: [trans_b][epilogue] */
   gemm_fn ct[32];    /* constant sizes, one per entry of const_cases */
   gemm_fn narrow[4]; /* run-time sizes, epilogue: [width 8, 4] x [trans_b] */
+  gemm_fn sh[2][2];  /* the shared form: [trans_b][epilogue] */
+  gemm_fn sh_acc;    /* the shared form, accumulate */
+  gemm_fn sh_win[2]; /* the shared form, a column window: [epilogue] */
 } fixture;
 
 /* shapes compiled with constant sizes: m, n, k, trans_b, epilogue */
@@ -246,7 +326,25 @@ static int setup(void **state) {
     snprintf(name, sizeof name, "narrow_%d", i);
     build_gemm(&fx->h, name, i % 2, true, NULL, narrow_widths[i / 2]);
   }
+  for (int t = 0; t < 2; t++)
+    for (int e = 0; e < 2; e++) {
+      snprintf(name, sizeof name, "sh_%d_%d", t, e);
+      build_gemm_as(&fx->h, name, t, e, NULL, WIDTH, SHARED);
+    }
+  build_gemm_as(&fx->h, "sh_acc", false, false, NULL, WIDTH, ACCUMULATE);
+  build_gemm_as(&fx->h, "sh_win_0", false, false, NULL, WIDTH, WINDOW);
+  build_gemm_as(&fx->h, "sh_win_1", false, true, NULL, WIDTH, WINDOW);
   if (jh_compile(&fx->h, 1)) return -1;
+  for (int t = 0; t < 2; t++)
+    for (int e = 0; e < 2; e++) {
+      snprintf(name, sizeof name, "sh_%d_%d", t, e);
+      if (!(fx->sh[t][e] = (gemm_fn)jh_lookup(&fx->h, name))) return -1;
+    }
+  if (!(fx->sh_acc = (gemm_fn)jh_lookup(&fx->h, "sh_acc"))) return -1;
+  for (int e = 0; e < 2; e++) {
+    snprintf(name, sizeof name, "sh_win_%d", e);
+    if (!(fx->sh_win[e] = (gemm_fn)jh_lookup(&fx->h, name))) return -1;
+  }
   for (int t = 0; t < 2; t++)
     for (int e = 0; e < 2; e++) {
       snprintf(name, sizeof name, "rt_%d_%d", t, e);
@@ -417,11 +515,105 @@ static void test_two_threads(void **state) {
       }
 }
 
+/* the shared form, one thread: the sizes of test_runtime_sizes and test_long_k */
+static void test_shared(void **state) {
+  fixture *fx = *state;
+  static const int64_t ks[] = {1, 7, 16, 33, 257, 600};
+  for (int t = 0; t < 2; t++)
+    for (int mi = 0; mi < NSIZES; mi++)
+      for (int ni = 0; ni < NSIZES; ni += 2)
+        for (int ki = 0; ki < 6; ki++) {
+          bool epi = (mi + ni + ki) % 2 == 0;
+          problem p;
+          problem_init(&p, sizes[mi], sizes[ni], ks[ki], t, epi, (mi + ki) % 3);
+          float *c = new_c(&p);
+          run(fx->sh[t][epi], &p, c, 0, 1);
+          check_c(&p, c, "shared");
+          free(c);
+          problem_free(&p);
+        }
+}
+
+/* the shared form with nth = 2 and 3: the threads' parts together give C */
+static void test_shared_threads(void **state) {
+  fixture *fx = *state;
+  static const int64_t ms[] = {1, 3, 17, 64, 129}, ns[] = {1, 33, 129};
+  for (int t = 0; t < 2; t++)
+    for (int mi = 0; mi < 5; mi++)
+      for (int ni = 0; ni < 3; ni++)
+        for (int nth = 2; nth <= 3; nth++) {
+          bool epi = (mi + ni + nth) % 2 == 1;
+          problem p;
+          problem_init(&p, ms[mi], ns[ni], (mi + ni) % 2 ? 300 : 31, t, epi, 1);
+          float *c = new_c(&p);
+          for (int ith = 0; ith < nth; ith++) run(fx->sh[t][epi], &p, c, ith, nth);
+          check_c(&p, c, "shared threads");
+          free(c);
+          problem_free(&p);
+        }
+}
+
+/* C += A @ B: C starts at a known value inside m x n (NaN outside, untouched) */
+static void test_shared_accumulate(void **state) {
+  fixture *fx = *state;
+  /* the direct path's one-row and several-row tiles, then (more than 64 rows) the packed path */
+  static const int64_t shapes[][3] = {{1, 40, 9},     {3, 129, 64},  {17, 33, 31},
+                                      {64, 100, 300}, {129, 100, 300}, {200, 40, 600}};
+  for (int s = 0; s < 6; s++) {
+    problem p;
+    problem_init(&p, shapes[s][0], shapes[s][1], shapes[s][2], false, false, 1);
+    float *c = new_c(&p);
+    for (int64_t i = 0; i < p.m; i++)
+      for (int64_t j = 0; j < p.n; j++) {
+        float old = (float)((i * 7 + j) % 5) - 2.0f;
+        c[i * p.ldc + j] = old;
+        p.want[i * p.n + j] += old;
+        p.scale[i * p.n + j] += fabs(old);
+      }
+    run(fx->sh_acc, &p, c, 0, 1);
+    check_c(&p, c, "accumulate");
+    free(c);
+    problem_free(&p);
+  }
+}
+
+/* a column window [lo, hi) of every row: only those columns are written */
+static void test_shared_window(void **state) {
+  fixture *fx = *state;
+  static const int64_t shapes[][5] = {/* m, n, k, lo, hi */
+                                      {1, 64, 20, 16, 48},
+                                      {5, 100, 33, 32, 100},
+                                      {40, 129, 300, 0, 64},
+                                      {70, 64, 8, 48, 64}};
+  for (int s = 0; s < 4; s++)
+    for (int e = 0; e < 2; e++) {
+      const int64_t *sh = shapes[s];
+      problem p;
+      problem_init(&p, sh[0], sh[1], sh[2], false, e, 1);
+      float *c = new_c(&p);
+      run(fx->sh_win[e], &p, c, (int)sh[3], (int)sh[4]);
+      int64_t bad = 0;
+      for (int64_t i = 0; i < p.m; i++)
+        for (int64_t j = 0; j < p.n; j++) {
+          float got = c[i * p.ldc + j];
+          double want = p.want[i * p.n + j];
+          bool inside = j >= sh[3] && j < sh[4];
+          bad += inside ? !(fabs(got - want) <= 1e-5 * (1 + p.scale[i * p.n + j])) : !isnan(got);
+        }
+      if (bad) print_error("window %d epi %d: %ld wrong\n", s, e, (long)bad);
+      assert_int_equal(bad, 0);
+      free(c);
+      problem_free(&p);
+    }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_runtime_sizes), cmocka_unit_test(test_long_k),
       cmocka_unit_test(test_empty),         cmocka_unit_test(test_constant_sizes),
       cmocka_unit_test(test_narrow_widths), cmocka_unit_test(test_two_threads),
+      cmocka_unit_test(test_shared),        cmocka_unit_test(test_shared_threads),
+      cmocka_unit_test(test_shared_accumulate), cmocka_unit_test(test_shared_window),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
