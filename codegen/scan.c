@@ -603,29 +603,31 @@ static bool scan_open(cg_ctx *c, const ir_node *n, ir_graph *view, scan *out_sca
 
 /*
  * The loop: step i of every scan of S[0..ns) under one barrier, `unroll`
- * (of the first) steps per iteration, then one at a time for the rest. The
+ * (of the first) steps per iteration. The steps of an iteration past the
+ * last step are skipped by a test (every thread takes the same branch), so
+ * the body's code exists `unroll` times, not once more for a remainder
+ * loop: compile time is a scan's largest part in a recurrent model. Each
+ * step is inside the test of the one before, which its code may follow. The
  * scans run the same steps and do not read each other (pair_scans).
  */
 static void scan_loop(cg_ctx *c, scan *S, int ns) {
   LLVMBuilderRef b = c->b;
   const ir_attr *ua = ir_get_attr(S[0].n, "unroll");
   int64_t unroll = ua && ua->i > 1 ? ua->i : 1;
-  LLVMValueRef steps = S[0].steps, main_end = steps;
+  LLVMValueRef steps = S[0].steps;
   /* a split step reads its own part of the state before waiting: the
    * initial states must be in everywhere first */
   if (S[0].n->sched.wait) cg_barrier(c);
-  if (unroll > 1) {
-    main_end = LLVMBuildSub(b, steps, LLVMBuildSRem(b, steps, cg_i64(c, unroll), ""), "");
-    cg_loop l;
-    cg_loop_begin(c, &l, cg_i64(c, 0), main_end, cg_i64(c, unroll));
-    for (int64_t u = 0; u < unroll && !c->failed; u++)
-      for (int k = 0; k < ns; k++)
-        emit_step(c, &S[k], LLVMBuildAdd(b, l.i, cg_i64(c, u), ""), k == 0);
-    cg_loop_end(c, &l);
-  }
   cg_loop l;
-  cg_loop_begin(c, &l, unroll > 1 ? main_end : cg_i64(c, 0), steps, cg_i64(c, 1));
-  for (int k = 0; k < ns; k++) emit_step(c, &S[k], l.i, k == 0);
+  cg_loop_begin(c, &l, cg_i64(c, 0), steps, cg_i64(c, unroll));
+  cg_if more[64];
+  IR_ASSERT(unroll <= 64);
+  for (int64_t u = 0; u < unroll && !c->failed; u++) {
+    LLVMValueRef i = LLVMBuildAdd(b, l.i, cg_i64(c, u), "");
+    if (u > 0) cg_if_begin(c, &more[u], LLVMBuildICmp(b, LLVMIntSLT, i, steps, ""));
+    for (int k = 0; k < ns; k++) emit_step(c, &S[k], i, k == 0);
+  }
+  for (int64_t u = unroll - 1; u > 0 && !c->failed; u--) cg_if_end(c, &more[u]);
   cg_loop_end(c, &l);
 }
 

@@ -402,6 +402,24 @@ static void code_size_independent_of_T(void **state) {
   assert_int_equal(a, b);
 }
 
+/* `unroll` copies of the step and no more: the steps of an iteration past
+ * the end are skipped by a test, not run by a remainder loop of their own,
+ * so each further step adds the same code (T = 7 leaves a remainder for
+ * every factor here) */
+static long lstm_unrolled_barriers(int unroll) {
+  int64_t syms[2] = {1, 7};
+  return module_count(build(&(spec){LSTM_CELL, 1, 7, 64, 64, 0, 1}), syms, "seqrt_barrier",
+                      unroll);
+}
+
+static void unrolled_steps_without_remainder_copy(void **state) {
+  (void)state;
+  long one = lstm_unrolled_barriers(1), two = lstm_unrolled_barriers(2);
+  long three = lstm_unrolled_barriers(3);
+  assert_true(two > one);
+  assert_int_equal(three - two, two - one);
+}
+
 /* split by unit (H a multiple of the vector), the step's gate kernel reads
  * only what this thread's matmul columns wrote: fewer barriers than when
  * H = 24 rules the split out */
@@ -656,6 +674,7 @@ int main(void) {
       cmocka_unit_test(custom_cell_yaml),
       cmocka_unit_test(unrolled),
       cmocka_unit_test(code_size_independent_of_T),
+      cmocka_unit_test(unrolled_steps_without_remainder_copy),
       cmocka_unit_test(unit_split),
       cmocka_unit_test(unit_split_saves_barriers),
       cmocka_unit_test(panel_weights),
