@@ -13,13 +13,11 @@
  * Inside a visited tile, scores outside a row's range are set to -inf.
  *
  * Both products are the register-blocked GEMM of gemm.c run by one thread:
- * S = Q_tile K_tile^T (trans_b), then acc = acc * alpha + P V_tile, acc's
- * rows rescaled first and the GEMM adding to them (`accumulate`). Both are
- * calls to the module's shared GEMM, with run-time sizes, so the code of
- * the products exists once however many paths and attentions there are.
- * tile_k stays <= 256 so that the GEMM's k fits in one of its k blocks: its
- * sums start from 0 and the old accumulator is added last, as
- * old * alpha + pv.
+ * S = Q_tile K_tile^T (trans_b), then P V_tile into a scratch tile and
+ * acc = acc * alpha + that, row by row. Both products are calls to the
+ * module's shared GEMM (the plain variant, the one every linear uses), with
+ * run-time sizes, so the code of the products exists once however many
+ * paths and attentions there are.
  *
  * Masks compare positions. Without a cache query i and key j are positions
  * i and j. With one (SPEC 9: inputs kc, vc [B, H, S, dh], causal
@@ -75,8 +73,9 @@ typedef struct attn {
   LLVMValueRef dh;      /* i64 head dim */
   LLVMValueRef out;     /* output row pointer (finish pass) */
   LLVMValueRef inv;     /* <vw x float> 1 / l (finish pass) */
-  LLVMValueRef acc_row; /* i64 offset of the row in acc (rescale and finish passes) */
-  LLVMValueRef alpha_v; /* <vw x float> splat of the row's alpha (rescale pass) */
+  LLVMValueRef acc_row; /* i64 offset of the row in acc and pv (add_pv and finish passes) */
+  LLVMValueRef pv;      /* float[tq * dh]: the key tile's P V */
+  LLVMValueRef alpha_v; /* <vw x float> splat of the row's alpha (add_pv pass) */
   LLVMValueRef out_row; /* i64 offset of the row in out (finish pass) */
   bool masked;          /* causal or window: per-element masks needed */
   LLVMValueRef pad;     /* the key padding mask's row of the batch (Tk i32 or i64), NULL: none */
@@ -190,13 +189,14 @@ static void exp_pass(cg_ctx *c, void *user, LLVMValueRef j, LLVMValueRef mask) {
   LLVMBuildStore(b, LLVMBuildFAdd(b, s, p, ""), a->sum_acc);
 }
 
-/* acc[row, j..] *= alpha[row], before the second GEMM adds P V to it */
-static void rescale_pass(cg_ctx *c, void *user, LLVMValueRef j, LLVMValueRef mask) {
+/* acc[row, j..] = acc[row, j..] * alpha[row] + pv[row, j..] */
+static void add_pv_pass(cg_ctx *c, void *user, LLVMValueRef j, LLVMValueRef mask) {
   attn *a = user;
   LLVMBuilderRef b = c->b;
   LLVMValueRef at = LLVMBuildAdd(b, a->acc_row, j, "");
   LLVMValueRef v = cg_load_vec(c, c->vf32, a->acc, at, mask);
-  cg_store_vec(c, LLVMBuildFMul(b, v, a->alpha_v, ""), a->acc, at, mask);
+  LLVMValueRef pv = cg_load_vec(c, c->vf32, a->pv, at, mask);
+  cg_store_vec(c, LLVMBuildFAdd(b, LLVMBuildFMul(b, v, a->alpha_v, ""), pv, ""), a->acc, at, mask);
 }
 
 static void zero_pass(cg_ctx *c, void *user, LLVMValueRef j, LLVMValueRef mask) {
@@ -349,24 +349,20 @@ static void visit_keys(cg_ctx *c, attn *a, const qtile *q, LLVMValueRef K, LLVMV
   store_f(c, m_new, a->m, r.i);
   cg_loop_end(c, &r);
 
-  /* acc = acc * alpha + P V: the rows rescaled, then the GEMM adds to them
-   * (its sums start from 0 and the old value is added last, as an epilogue
-   * computing old * alpha + pv would) */
+  /* acc = acc * alpha + P V, row by row after the product */
+  cg_gemm pv = {.vec_width = c->vw, .ith = cg_i32(c, 0), .nth = cg_i32(c, 1), .shared = true};
+  pv.a = a->S;
+  pv.b = cg_gep(c, c->f32, V, kofs);
+  pv.c = a->pv;
+  pv.m = q->rows, pv.n = a->dh, pv.k = cols;
+  pv.lda = TK, pv.ldb = a->dh, pv.ldc = a->dh;
+  cg_emit_gemm(c->mod, b, &pv);
   cg_loop rr;
   cg_loop_begin(c, &rr, zero, q->rows, one);
   a->acc_row = LLVMBuildMul(b, rr.i, a->dh, "");
   a->alpha_v = cg_splat(c, load_f(c, a->alpha, rr.i));
-  cg_vec_loop(c, zero, a->dh, rescale_pass, a);
+  cg_vec_loop(c, zero, a->dh, add_pv_pass, a);
   cg_loop_end(c, &rr);
-  cg_gemm pv = {.vec_width = c->vw, .ith = cg_i32(c, 0), .nth = cg_i32(c, 1)};
-  pv.a = a->S;
-  pv.b = cg_gep(c, c->f32, V, kofs);
-  pv.c = a->acc;
-  pv.m = q->rows, pv.n = a->dh, pv.k = cols;
-  pv.lda = TK, pv.ldb = a->dh, pv.ldc = a->dh;
-  pv.accumulate = true;
-  pv.shared = true;
-  cg_emit_gemm(c->mod, b, &pv);
   if (a->pad) cg_if_end(c, &live);
   cg_loop_end(c, &kt_loop);
 }
@@ -595,7 +591,8 @@ void cg_emit_attention(cg_ctx *c, const ir_node *n) {
 
   attn a = {.masked = causal || window >= 0, .R = at.R};
   int64_t o_acc = up16(tq * tk), o_m = o_acc + up16(tq * (dh > 0 ? dh : 1));
-  int64_t o_l = o_m + up16(tq), o_alpha = o_l + up16(tq), o_bias = o_alpha + up16(tq);
+  int64_t o_l = o_m + up16(tq), o_alpha = o_l + up16(tq), o_pv = o_alpha + up16(tq);
+  int64_t o_bias = o_pv + up16(tq * (dh > 0 ? dh : 1));
   int64_t bias_floats = at.table >= 0 ? 2 * at.R + 1 + 2 * c->vw : 0;
   a.bias_padded = bias_floats > 0 && bias_floats <= MAX_BIAS_FLOATS;
   LLVMValueRef base = scratch(c, o_bias + (a.bias_padded ? up16(bias_floats) : 0));
@@ -604,6 +601,7 @@ void cg_emit_attention(cg_ctx *c, const ir_node *n) {
   a.m = cg_gep(c, c->f32, base, cg_i64(c, o_m));
   a.l = cg_gep(c, c->f32, base, cg_i64(c, o_l));
   a.alpha = cg_gep(c, c->f32, base, cg_i64(c, o_alpha));
+  a.pv = cg_gep(c, c->f32, base, cg_i64(c, o_pv));
   a.mx_acc = cg_alloca(c, c->vf32, "attn.mx");
   a.sum_acc = cg_alloca(c, c->vf32, "attn.sum");
   a.scale = cg_splat(c, cg_f32(c, ir_attr_float(n, "scale")));
