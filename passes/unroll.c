@@ -1,7 +1,7 @@
 /*
  * unroll.c: chooses how many steps of each SCAN one iteration of the compiled
- * loop runs (attribute `unroll`; codegen emits the body that many times and a
- * remainder loop for the steps left over, so any T works).
+ * loop runs (attribute `unroll`; codegen emits the body that many times, the
+ * steps of the last iteration past the end skipped by a test, so any T works).
  *
  * The factor is ctx->unroll (`--unroll N`) when given; otherwise a factor
  * already on the node stays, and else small bodies get 2 (the loop's own
