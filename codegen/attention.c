@@ -307,7 +307,7 @@ static void visit_keys(cg_ctx *c, attn *a, const qtile *q, LLVMValueRef K, LLVMV
                .trans_b = true,
                .ith = cg_i32(c, 0),
                .nth = cg_i32(c, 1),
-               .shared = true};
+               .shared = c->share_gemms};
   s.a = cg_gep(c, c->f32, q->Q, q->qbase);
   s.b = cg_gep(c, c->f32, K, kofs);
   s.c = a->S;
@@ -350,7 +350,8 @@ static void visit_keys(cg_ctx *c, attn *a, const qtile *q, LLVMValueRef K, LLVMV
   cg_loop_end(c, &r);
 
   /* acc = acc * alpha + P V, row by row after the product */
-  cg_gemm pv = {.vec_width = c->vw, .ith = cg_i32(c, 0), .nth = cg_i32(c, 1), .shared = true};
+  cg_gemm pv = {.vec_width = c->vw, .ith = cg_i32(c, 0), .nth = cg_i32(c, 1),
+                .shared = c->share_gemms};
   pv.a = a->S;
   pv.b = cg_gep(c, c->f32, V, kofs);
   pv.c = a->pv;

@@ -85,6 +85,12 @@ typedef struct cg_gemm {
 LLVMTypeRef cg_gemm_epi_type(LLVMContextRef cx);
 
 void cg_emit_gemm(LLVMModuleRef m, LLVMBuilderRef b, const cg_gemm *g);
+/* the GEMMs a graph's kernels emit (scan bodies included): a matmul one, an
+ * attention two. Below CG_SHARED_GEMM_SITES a model inlines them: a GEMM
+ * with constant sizes folds down to one path, cheaper to compile than a
+ * shared one with all of them */
+int cg_gemm_sites(const ir_graph *g);
+#define CG_SHARED_GEMM_SITES 3
 /* the columns of B that one tile of the single-row direct path reads: the
  * width of a column panel */
 int64_t cg_gemm_panel_cols(int vec_width);
@@ -160,6 +166,9 @@ typedef struct cg_ctx {
    * thread's own units of the state (its matmul's A, which it wrote
    * itself), then cg_wait, then the rest of k */
   bool step_wait;
+  /* the module's GEMMs call its shared GEMM functions (gemm.c): it has
+   * enough GEMMs to pay for compiling them (cg_gemm_sites) */
+  bool share_gemms;
   /* kernel functions (kernel_fn.c) */
   int nkernels;        /* kernel functions made so far (their names: kernel.N) */
   LLVMValueRef ids;    /* in a kernel function: its table of buffer ids, else NULL */

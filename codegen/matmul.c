@@ -178,6 +178,18 @@ static void fill_epilogue_ctx(cg_ctx *c, const epilogue *e, const epi_fn *f) {
   }
 }
 
+int cg_gemm_sites(const ir_graph *g) {
+  int n = 0;
+  for (int i = 0; i < g->nnodes; i++) {
+    const ir_node *k = &g->nodes[i];
+    if (k->dead) continue;
+    if (k->op == IR_OP_MATMUL) n++;
+    if (k->op == IR_OP_ATTENTION || k->op == IR_OP_REL_ATTENTION) n += 2;
+    if (k->body) n += cg_gemm_sites(k->body); /* a fused matmul, a scan's body */
+  }
+  return n;
+}
+
 /* the rows of a [..., M, K] operand known at compile time: the product of
  * its leading dims' constant factors (a bound symbol counts with its value) */
 static int64_t known_rows(cg_ctx *c, const ir_type *t) {
@@ -342,7 +354,8 @@ void cg_emit_matmul(cg_ctx *c, const ir_node *n) {
   epi_fn ef = {0};
   bool in_step = c->bufs != LLVMGetParam(c->fn, 0); /* a scan's table of buffers */
   bool big = !unit || !in_step || known_rows(c, at) >= SHARED_MIN_STEP_ROWS;
-  if (big && !split && gm.b_panel_unit <= 0 && (!fused || epilogue_is_linear(&e))) {
+  if (c->share_gemms && big && !split && gm.b_panel_unit <= 0 &&
+      (!fused || epilogue_is_linear(&e))) {
     gm.shared = true;
     if (fused) {
       ef = build_epilogue_fn(c, &e);

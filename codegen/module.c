@@ -203,6 +203,7 @@ LLVMModuleRef cg_module_build(const ir_graph *g, const cg_options *opt, int vec_
   }
   LLVMModuleRef mod = LLVMModuleCreateWithNameInContext(g->name ? g->name : "seqc", llvm);
   cg_ctx c = {.llvm = llvm, .mod = mod, .g = g, .err = err, .vw = vec_width};
+  c.share_gemms = cg_gemm_sites(g) >= CG_SHARED_GEMM_SITES;
   /* derived symbols fold in when the base ones they follow from are bound */
   int64_t bound[IR_MAX_SYMS];
   if (opt && opt->bind_syms) {

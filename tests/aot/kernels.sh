@@ -5,7 +5,8 @@
 # and models/gpt_decoder.yaml (caches, split-K attention) at several layer
 # counts, compiled to optimized LLVM IR (`seqc compile --emit llvm`): the
 # count of kernel functions defined is the same at 2, 6 and 12 layers, while
-# the calls of them grow with the layers.
+# the calls of them grow with the layers. (kernel.gemm.* and kernel.epi.*,
+# the shared GEMMs and their epilogues, are counted apart.)
 # (A compile that fails leaves the counts empty, which fails the checks.)
 # Needs $SEQC and $SRC.
 . "$(dirname "${BASH_SOURCE[0]}")/../tools/check.sh"
@@ -28,4 +29,16 @@ for m in bert_encoder gpt_decoder; do
   expect_that "$m: calls $c2 at 2 layers, $c12 at 12: not growing with the layers" \
     [ "${c12:-0}" -gt "$((${c2:-0} + 9))" ]
 done
-finish 8
+
+# The GEMMs: a Transformer calls one shared GEMM function per variant (B
+# transposed for attention's scores, or not: every linear and P V), so its
+# LLVM IR defines exactly two at any layer count; a model with one or two
+# GEMMs keeps them inline (a constant-size GEMM is cheaper to compile than a
+# shared one).
+gemm_defs() { grep -c '^define .*@kernel\.gemm\.' "$1"; }
+ll=$tmp/bert_encoder-12.ll
+expect_that "bert_encoder: $(gemm_defs "$ll") shared GEMM functions, want 2" \
+  [ "$(gemm_defs "$ll")" = 2 ]
+quiet "$SEQC" compile "$SRC/models/token_classifier.yaml" -o "$tmp/tc.ll" --emit llvm
+expect_that "token_classifier: a shared GEMM for one linear" [ "$(gemm_defs "$tmp/tc.ll")" = 0 ]
+finish 13
