@@ -355,13 +355,13 @@ void cli_print_times(const cli_times *t) {
                  c->cache_ms + c->link_ms;
   fprintf(stderr,
           "seqc: compile: frontend %.1f ms, passes %.1f ms, LLVM IR %.1f ms, LLVM optimization "
-          "%.1f ms, machine code %.1f ms, cache %.1f ms (%s), link/load %.1f ms; total %.1f ms\n",
+          "%.1f ms, machine code %.1f ms, cache %.1f ms (%s), link/load %.1f ms%s; total %.1f ms\n",
           t->frontend_ms, t->passes_ms, c->ir_ms, c->optimize_ms, c->machine_ms, c->cache_ms,
           !c->cache_used ? "not used"
           : c->model_hit ? "hit, whole model"
           : c->cache_hit ? "hit"
                          : "miss",
-          c->link_ms, total);
+          c->link_ms, c->gemm_library ? " (precompiled GEMMs)" : "", total);
 }
 
 /* splitmix64: small, reproducible */

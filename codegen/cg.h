@@ -28,6 +28,12 @@ typedef struct cg_options {
    * the JIT also keeps a whole-model entry under it, and a compile that
    * finds one loads it without building the LLVM module at all */
   const uint8_t *source_key;
+  /* JIT: compile the shared GEMMs with the model even when the ones
+   * precompiled into seqc fit the target (gemm_library.c) */
+  bool no_gemm_library;
+  /* set by cg_jit_compile, not by callers: the module only declares the
+   * shared GEMMs and the JIT links seqc's (AOT never does) */
+  bool gemm_library;
 } cg_options;
 
 /* What a compile did and how long each stage took (milliseconds). */
@@ -43,6 +49,7 @@ typedef struct cg_stats {
   int parts;           /* JIT: objects the code came in (parts compiled in parallel) */
   int kernels;         /* distinct kernel functions in the module (kernel_fn.c), -1 when
                           a whole-model hit built no module */
+  bool gemm_library;   /* JIT: linked the GEMMs precompiled into seqc (gemm_library.c) */
   char cache_note[256]; /* why the cache was not written ("" when it was fine): for a warning */
 } cg_stats;
 

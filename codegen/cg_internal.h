@@ -91,6 +91,28 @@ void cg_emit_gemm(LLVMModuleRef m, LLVMBuilderRef b, const cg_gemm *g);
  * shared one with all of them */
 int cg_gemm_sites(const ir_graph *g);
 #define CG_SHARED_GEMM_SITES 3
+
+/*
+ * gemm_library.c: every variant of the shared GEMM, compiled when seqc is
+ * built (codegen/gemmlib/gen.c) for the build machine's CPU and embedded in
+ * seqc, so that a JIT compile on that CPU links them instead of compiling
+ * them (the bulk of a Transformer's code). A module built with
+ * cg_options.gemm_library carries the flag CG_GEMM_LIBRARY_FLAG and only
+ * declares them.
+ */
+#define CG_GEMM_LIBRARY_FLAG "seqc.gemm_library"
+/* defines every variant in m, external (the generator's job) */
+void cg_gemm_library_define(LLVMModuleRef m, int vec_width);
+/* true when the library was built for tm's CPU and features, vec_width and level */
+bool cg_gemm_library_fits(LLVMTargetMachineRef tm, int vec_width, int level);
+/* a copy of the library's object, for the JIT to link */
+LLVMMemoryBufferRef cg_gemm_library_object(void);
+/* what codegen/gemmlib/gen.c embeds (the build's cg_gemm_library.c; size 0
+ * in the generator itself, which links gemmlib/none.c) */
+extern const unsigned char cg_gemm_lib_object[];
+extern const size_t cg_gemm_lib_size;
+extern const char cg_gemm_lib_cpu[], cg_gemm_lib_features[];
+extern const int cg_gemm_lib_width, cg_gemm_lib_level;
 /* the columns of B that one tile of the single-row direct path reads: the
  * width of a column panel */
 int64_t cg_gemm_panel_cols(int vec_width);

@@ -733,9 +733,16 @@ static LLVMTypeRef shared_type(LLVMContextRef cx) {
   return LLVMFunctionType(LLVMVoidTypeInContext(cx), params, SG_NARGS, 0);
 }
 
+/* the module links seqc's precompiled shared GEMMs (gemm_library.c) rather
+ * than defining them: cg_module_build marks it so for the JIT */
+static bool from_library(LLVMModuleRef m) {
+  return LLVMGetModuleFlag(m, CG_GEMM_LIBRARY_FLAG, strlen(CG_GEMM_LIBRARY_FLAG)) != NULL;
+}
+
 /*
  * The module's shared GEMM of a variant (trans_b, accumulate, a column
- * window or not), made on first use: the whole GEMM of emit_gemm with every
+ * window or not), made on first use (only declared when the module links
+ * the library's): the whole GEMM of emit_gemm with every
  * size an argument, and the epilogue a call per finished tile (a null
  * tile_epi: none). Named kernel.* so that a parallel compile deals it to one
  * part like a kernel (which makes it external there); internal here, so
@@ -751,6 +758,7 @@ static LLVMValueRef shared_gemm(LLVMModuleRef m, const cg_gemm *g) {
   if (fn) return fn;
   LLVMContextRef cx = LLVMGetModuleContext(m);
   fn = LLVMAddFunction(m, name, shared_type(cx));
+  if (from_library(m)) return fn; /* external: the library's */
   LLVMSetLinkage(fn, LLVMInternalLinkage);
   static const char *const attrs[] = {"nounwind", "noinline"};
   for (int a = 0; a < 2; a++) {
@@ -798,4 +806,15 @@ void cg_emit_gemm(LLVMModuleRef m, LLVMBuilderRef b, const cg_gemm *g) {
       g->tile_epi ? g->tile_epi : null,       g->tile_ctx ? g->tile_ctx : null,
       g->n_lo ? g->n_lo : zero,               g->n_hi ? g->n_hi : zero};
   LLVMBuildCall2(b, shared_type(cx), shared_gemm(m, g), args, SG_NARGS, "");
+}
+
+void cg_gemm_library_define(LLVMModuleRef m, int vec_width) {
+  LLVMContextRef cx = LLVMGetModuleContext(m);
+  LLVMValueRef any = LLVMConstInt(LLVMInt64TypeInContext(cx), 0, 0); /* marks a window variant */
+  for (int t = 0; t < 2; t++)
+    for (int a = 0; a < 2 - t; a++) /* accumulate only without trans_b */
+      for (int w = 0; w < 2; w++) {
+        cg_gemm g = {.trans_b = t, .accumulate = a, .vec_width = vec_width, .n_lo = w ? any : NULL};
+        LLVMSetLinkage(shared_gemm(m, &g), LLVMExternalLinkage);
+      }
 }

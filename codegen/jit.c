@@ -11,7 +11,9 @@
  * (they live in a static library, so dlsym would not find them); libm (sin,
  * cos, pow) comes from a process symbol generator. Every LLVM error becomes
  * a seqrt_error message: nothing here aborts on bad input. The target machine
- * and the optimization pipeline are object.c's, shared with AOT.
+ * and the optimization pipeline are object.c's, shared with AOT. When seqc's
+ * precompiled shared GEMMs fit the target (gemm_library.c), the module only
+ * declares them and the JIT links their object beside the module's.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -146,6 +148,11 @@ static int compile_threads(const cg_options *opt) {
 
 /* the objects of mod, from the cache when opt names one and holds them,
  * else optimized and compiled in parts (and then stored); false with err set */
+/* the cache's kind of a JIT's objects: those that need the GEMM library apart */
+static const char *jit_kind(const cg_options *opt) {
+  return opt && opt->gemm_library ? "jit+gemmlib" : "jit";
+}
+
 static bool module_objects(LLVMModuleRef mod, LLVMTargetMachineRef tm, int level,
                            const cg_options *opt, cg_stats *st, objects *o, seqrt_error *err) {
   const char *dir = opt ? opt->cache_dir : NULL;
@@ -153,7 +160,7 @@ static bool module_objects(LLVMModuleRef mod, LLVMTargetMachineRef tm, int level
   double t = cg_now_ms();
   if (dir) {
     st->cache_used = true;
-    cg_cache_key(mod, tm, level, "jit", key);
+    cg_cache_key(mod, tm, level, jit_kind(opt), key);
     st->cache_hit = load_objects(opt, key, o);
     st->cache_ms += cg_now_ms() - t;
     if (st->cache_hit) return true;
@@ -175,7 +182,7 @@ static bool model_objects(LLVMTargetMachineRef tm, int level, const cg_options *
   if (!opt || !opt->cache_dir || !opt->source_key) return false;
   double t = cg_now_ms();
   uint8_t key[CG_HASH_BYTES];
-  cg_cache_source_key(opt->source_key, tm, level, "jit", key);
+  cg_cache_source_key(opt->source_key, tm, level, jit_kind(opt), key);
   st->cache_used = true;
   bool hit = load_objects(opt, key, o);
   if (hit) {
@@ -197,6 +204,10 @@ cg_jit *cg_jit_compile(const ir_graph *g, const cg_options *opt, seqrt_error *er
   LLVMTargetMachineRef tm = cg_target_machine(opt, level, false, &vw, err);
   if (!tm) return NULL;
   cg_stats st = {0};
+  /* the precompiled GEMMs when they fit, unless the caller asked for none */
+  cg_options with = opt ? *opt : (cg_options){.opt_level = 3};
+  with.gemm_library = !with.no_gemm_library && cg_gemm_library_fits(tm, vw, level);
+  opt = &with;
 
   /* the module becomes objects here, in memory (or comes from the cache);
    * the JIT only links them */
@@ -217,12 +228,13 @@ cg_jit *cg_jit_compile(const ir_graph *g, const cg_options *opt, seqrt_error *er
     if (st.cache_used && opt->source_key) { /* the whole-model entry, for next time */
       t = cg_now_ms();
       uint8_t key[CG_HASH_BYTES];
-      cg_cache_source_key(opt->source_key, tm, level, "jit", key);
+      cg_cache_source_key(opt->source_key, tm, level, jit_kind(opt), key);
       store_objects(opt, key, &o, &st);
       st.cache_ms += cg_now_ms() - t;
     }
   }
   st.parts = o.n;
+  st.gemm_library = opt->gemm_library;
   bool has_prepare = cg_has_prepare(g);
   double t = cg_now_ms();
   /* the JIT's machine is a copy of tm (which the builder disposes) */
@@ -242,7 +254,10 @@ cg_jit *cg_jit_compile(const ir_graph *g, const cg_options *opt, seqrt_error *er
     goto fail_jit;
   }
   /* the JIT owns each object from here, whatever the outcome */
-  bool added = true;
+  bool added = !opt->gemm_library ||
+               !take_error(LLVMOrcLLJITAddObjectFile(j->jit, LLVMOrcLLJITGetMainJITDylib(j->jit),
+                                                     cg_gemm_library_object()),
+                           err, "adding the GEMM library");
   for (int i = 0; i < o.n; i++) {
     if (!added) {
       LLVMDisposeMemoryBuffer(o.obj[i]);

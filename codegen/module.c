@@ -204,6 +204,10 @@ LLVMModuleRef cg_module_build(const ir_graph *g, const cg_options *opt, int vec_
   LLVMModuleRef mod = LLVMModuleCreateWithNameInContext(g->name ? g->name : "seqc", llvm);
   cg_ctx c = {.llvm = llvm, .mod = mod, .g = g, .err = err, .vw = vec_width};
   c.share_gemms = cg_gemm_sites(g) >= CG_SHARED_GEMM_SITES;
+  if (c.share_gemms && opt && opt->gemm_library) /* the shared GEMMs are declared only */
+    LLVMAddModuleFlag(mod, LLVMModuleFlagBehaviorError, CG_GEMM_LIBRARY_FLAG,
+                      strlen(CG_GEMM_LIBRARY_FLAG),
+                      LLVMValueAsMetadata(LLVMConstInt(LLVMInt32TypeInContext(llvm), 1, 0)));
   /* derived symbols fold in when the base ones they follow from are bound */
   int64_t bound[IR_MAX_SYMS];
   if (opt && opt->bind_syms) {

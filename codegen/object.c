@@ -272,7 +272,10 @@ int cg_object_write(const ir_graph *g, const cg_options *opt, const cg_object_op
   double since = cg_now_ms();
   LLVMContextRef llvm = LLVMContextCreate();
   int status = 1;
-  LLVMModuleRef mod = cg_module_build(g, opt, vw, llvm, err);
+  /* an object defines its own GEMMs: a program links only the runtime */
+  cg_options own = opt ? *opt : (cg_options){.opt_level = 3};
+  own.gemm_library = false;
+  LLVMModuleRef mod = cg_module_build(g, &own, vw, llvm, err);
   if (!mod) goto done;
   LLVMValueRef run = hide_entry(mod, oo->symbol, "run");
   LLVMValueRef prepare = hide_entry(mod, oo->symbol, "prepare");
