@@ -4,11 +4,15 @@
  * the projections' layouts (no head transposes): the query, own key and own
  * value at row s of qkv [B, k, 3E], the segment's keys and values at the C
  * rows of kv [B, C, 2E], the result at row s of out [B, k, E], columns
- * [h dh, (h + 1) dh). Per item:
- *   1. own = q.k_own * scale; the C scores q.k_j * scale into a row buffer
- *      (C floats, never a score matrix), and their max;
- *   2. the row's exp(score - max) vw keys at a time, summed, with own's;
- *   3. acc = p_own v_own + sum_j p_j v_j; out = acc / sum.
+ * [h dh, (h + 1) dh). Per item, q scaled once, the own key opens the row
+ * (the max its score, the sum 1, acc its value), then the C keys come a
+ * tile of at most TILE at a time:
+ *   1. the tile's scores q.k_j into a row buffer (never a score matrix),
+ *      and the running max;
+ *   2. the tile's exp(score - max) vw keys at a time, summed; the sum and
+ *      acc so far rescaled by exp(old max - new max) (online softmax);
+ *   3. acc += p_j v_j;
+ * and out = acc / sum.
  * The head's vectors (dh floats) are held in nv = ceil(dh / vw) vectors, the
  * last masked. Threads split the B k H items; consecutive items write
  * consecutive columns of out.
@@ -16,8 +20,8 @@
 #include "cg_internal.h"
 
 enum {
-  MAX_NV = 16,       /* dh up to 16 vectors */
-  MAX_KEYS = 1 << 16 /* the row buffer lives on the stack: 256 KB at most */
+  MAX_NV = 64, /* dh up to 64 vectors (256 floats with SSE's 4) */
+  TILE = 512   /* keys a tile: the row buffer (on the stack) holds one tile */
 };
 
 /* pass 2 of an item: its scores become exp(score - max), summed */
@@ -81,11 +85,9 @@ void cg_emit_slot_attention(cg_ctx *c, const ir_node *n) {
   int64_t k = qt->dims[1].coef, E = qt->dims[2].coef / 3, C = kt->dims[1].coef;
   int64_t H = ir_attr_int(n, "num_heads"), dh = E / H;
   item it = {.nv = (int)((dh + c->vw - 1) / c->vw)};
-  if (it.nv > MAX_NV || C > MAX_KEYS) {
-    cg_fail(
-        c,
-        "codegen: slot_attention '%s': head size %lld or segment %lld too large (at most %d, %d)",
-        n->name, (long long)dh, (long long)C, MAX_NV * c->vw, MAX_KEYS);
+  if (it.nv > MAX_NV) {
+    cg_fail(c, "codegen: slot_attention '%s': head size %lld is too large (at most %d)", n->name,
+            (long long)dh, MAX_NV * c->vw);
     return;
   }
   LLVMValueRef QKV = cg_value_ptr(c, n->inputs[0]), KV = cg_value_ptr(c, n->inputs[1]);
@@ -95,8 +97,9 @@ void cg_emit_slot_attention(cg_ctx *c, const ir_node *n) {
   LLVMTypeRef arr = LLVMArrayType2(c->vf32, (uint64_t)it.nv);
   it.q = cg_alloca(c, arr, "q");
   LLVMValueRef acc = cg_alloca(c, arr, "acc"), mx = cg_alloca(c, c->f32, "max");
-  LLVMValueRef vsum = cg_alloca(c, c->vf32, "sum");
-  LLVMValueRef sc = cg_alloca(c, LLVMArrayType2(c->f32, (uint64_t)(C > 0 ? C : 1)), "scores");
+  LLVMValueRef vsum = cg_alloca(c, c->vf32, "tile_sum"), lsum = cg_alloca(c, c->f32, "sum");
+  int64_t tile = C < TILE ? (C > 0 ? C : 1) : TILE;
+  LLVMValueRef sc = cg_alloca(c, LLVMArrayType2(c->f32, (uint64_t)tile), "scores");
   LLVMValueRef vscale = cg_splat(c, cg_f32(c, ir_attr_float(n, "scale")));
 
   LLVMValueRef items = LLVMBuildNUWMul(b, cg_dim(c, qt->dims[0]), cg_i64(c, k * H), "");
@@ -116,36 +119,58 @@ void cg_emit_slot_attention(cg_ctx *c, const ir_node *n) {
     LLVMBuildStore(b, LLVMBuildFMul(b, q, vscale, ""), cg_gep(c, c->vf32, it.q, cg_i64(c, v)));
   }
 
-  /* 1: the slot's own score, the segment's into sc[j], their max */
+  /* the slot's own key opens the row: the max its score, the sum its
+   * exp(0) = 1, acc its value */
   LLVMValueRef own = score(c, &it, QKV, LLVMBuildAdd(b, qat, cg_i64(c, E), ""));
   LLVMBuildStore(b, own, mx);
+  LLVMBuildStore(b, cg_f32(c, 1.0), lsum);
+  weigh(c, &it, acc, cg_splat(c, cg_f32(c, 1.0)), QKV, LLVMBuildAdd(b, qat, cg_i64(c, 2 * E), ""),
+        true);
+
+  /* then the segment's keys, a tile of at most TILE at a time */
+  cg_loop t;
+  cg_loop_begin(c, &t, cg_i64(c, 0), cg_i64(c, C), cg_i64(c, TILE));
+  LLVMValueRef tn = cg_min(c, cg_i64(c, TILE), LLVMBuildSub(b, cg_i64(c, C), t.i, ""));
+  LLVMValueRef tat = LLVMBuildAdd(b, kvat, LLVMBuildNUWMul(b, t.i, cg_i64(c, 2 * E), ""), "");
+  LLVMValueRef m0 = LLVMBuildLoad2(b, c->f32, mx, "");
+
+  /* 1: the tile's scores into sc[j], the running max */
   cg_loop j;
-  cg_loop_begin(c, &j, cg_i64(c, 0), cg_i64(c, C), cg_i64(c, 1));
+  cg_loop_begin(c, &j, cg_i64(c, 0), tn, cg_i64(c, 1));
   LLVMValueRef s =
-      score(c, &it, KV, LLVMBuildAdd(b, kvat, LLVMBuildNUWMul(b, j.i, cg_i64(c, 2 * E), ""), ""));
+      score(c, &it, KV, LLVMBuildAdd(b, tat, LLVMBuildNUWMul(b, j.i, cg_i64(c, 2 * E), ""), ""));
   LLVMBuildStore(b, s, cg_gep(c, c->f32, sc, j.i));
   LLVMBuildStore(b, cg_fmax(c, LLVMBuildLoad2(b, c->f32, mx, ""), s), mx);
   cg_loop_end(c, &j);
 
-  /* 2: p = exp(score - max), vw keys at a time, and their sum */
+  /* 2: p = exp(score - max), vw keys at a time, summed; what came before
+   * rescaled from the old max to the new (by 1 when it did not move) */
   LLVMValueRef m = LLVMBuildLoad2(b, c->f32, mx, "");
-  LLVMValueRef pown = cg_math_exp(c->mod, b, LLVMBuildFSub(b, own, m, ""));
+  LLVMValueRef alpha = cg_math_exp(c->mod, b, LLVMBuildFSub(b, m0, m, ""));
   row_exp e = {.sc = sc, .max = cg_splat(c, m), .sum = vsum};
   LLVMBuildStore(b, LLVMConstNull(c->vf32), vsum);
-  cg_vec_loop(c, cg_i64(c, 0), cg_i64(c, C), exp_keys, &e);
-  LLVMValueRef l = LLVMBuildFAdd(b, cg_hsum(c, LLVMBuildLoad2(b, c->vf32, vsum, "")), pown, "");
+  cg_vec_loop(c, cg_i64(c, 0), tn, exp_keys, &e);
+  LLVMValueRef l = LLVMBuildFMul(b, LLVMBuildLoad2(b, c->f32, lsum, ""), alpha, "");
+  l = LLVMBuildFAdd(b, l, cg_hsum(c, LLVMBuildLoad2(b, c->vf32, vsum, "")), "");
+  LLVMBuildStore(b, l, lsum);
+  LLVMValueRef valpha = cg_splat(c, alpha);
+  for (int v = 0; v < it.nv; v++) {
+    LLVMValueRef slot = cg_gep(c, c->vf32, acc, cg_i64(c, v));
+    LLVMBuildStore(b, LLVMBuildFMul(b, LLVMBuildLoad2(b, c->vf32, slot, ""), valpha, ""), slot);
+  }
 
-  /* 3: the weighted sum of the values, own first */
-  weigh(c, &it, acc, cg_splat(c, pown), QKV, LLVMBuildAdd(b, qat, cg_i64(c, 2 * E), ""), true);
+  /* 3: the weighted sum of the tile's values */
   cg_loop jv;
-  cg_loop_begin(c, &jv, cg_i64(c, 0), cg_i64(c, C), cg_i64(c, 1));
-  LLVMValueRef vat = LLVMBuildAdd(b, kvat, LLVMBuildNUWMul(b, jv.i, cg_i64(c, 2 * E), ""), "");
+  cg_loop_begin(c, &jv, cg_i64(c, 0), tn, cg_i64(c, 1));
+  LLVMValueRef vat = LLVMBuildAdd(b, tat, LLVMBuildNUWMul(b, jv.i, cg_i64(c, 2 * E), ""), "");
   LLVMValueRef p = cg_splat(c, LLVMBuildLoad2(b, c->f32, cg_gep(c, c->f32, sc, jv.i), ""));
   weigh(c, &it, acc, p, KV, LLVMBuildAdd(b, vat, cg_i64(c, E), ""), false);
   cg_loop_end(c, &jv);
+  cg_loop_end(c, &t);
 
-  /* the sum is at least own's exp(0) = 1 or a larger key's: no 0 to guard */
-  LLVMValueRef inv = cg_splat(c, LLVMBuildFDiv(b, cg_f32(c, 1.0), l, ""));
+  /* the sum holds the max key's exp(0) = 1: no 0 to guard */
+  LLVMValueRef inv =
+      cg_splat(c, LLVMBuildFDiv(b, cg_f32(c, 1.0), LLVMBuildLoad2(b, c->f32, lsum, ""), ""));
   LLVMValueRef oat = LLVMBuildAdd(b, LLVMBuildNUWMul(b, row, cg_i64(c, E), ""), hcol, "");
   for (int v = 0; v < it.nv; v++) {
     LLVMValueRef a = LLVMBuildLoad2(b, c->vf32, cg_gep(c, c->vf32, acc, cg_i64(c, v)), "");

@@ -5,7 +5,8 @@
  * head dims that fill vectors and that do not (one past two vectors), 1
  * slot and several, scales of temperatures 1 and not, at 1, 2 and 3 threads
  * (items that split evenly and not), with the batch bound and symbolic, for
- * the host's vector width and for 8 and 4 floats. Then the whole write in a
+ * the host's vector width and for 8 and 4 floats; a segment of several key
+ * tiles. Then the whole write in a
  * memformer_encoder (decompose_memory.c's linears, this kernel, out_proj and
  * the norm) against the interpreter's memory_write from SPEC's text, over
  * several segments.
@@ -67,6 +68,13 @@ static void wide_heads(void **state) {
   check(3, 9, 2, 37, 0.7, CGT_FUSED | CGT_AVX2 | CGT_SSE, 3);
 }
 
+/* a segment of several key tiles (codegen's TILE is 512), the last partial:
+ * the running max moves between tiles */
+static void long_segment(void **state) {
+  (void)state;
+  check(2, 1100, 2, 6, 0.2, CGT_FUSED | CGT_SSE, 3);
+}
+
 /* the whole write inside the encoder's segment scan, several segments */
 static void encoder_write(void **state) {
   (void)state;
@@ -93,6 +101,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(segments_and_heads),
       cmocka_unit_test(wide_heads),
+      cmocka_unit_test(long_segment),
       cmocka_unit_test(encoder_write),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
