@@ -388,6 +388,8 @@ void cg_emit_state(cg_ctx *c, const ir_node *n);
 void cg_emit_attention(cg_ctx *c, const ir_node *n);
 /* rel_attention.c: Transformer-XL's attention on a segment, row by row */
 void cg_emit_rel_attention(cg_ctx *c, const ir_node *n);
+/* slot_attention.c: Memformer's write attention, one (batch, head, slot) at a time */
+void cg_emit_slot_attention(cg_ctx *c, const ir_node *n);
 /* conv1d.c: nn.Conv1d over batch-first [B, T, C] */
 void cg_emit_conv1d(cg_ctx *c, const ir_node *n);
 

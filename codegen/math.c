@@ -344,6 +344,7 @@ LLVMValueRef cg_math_op(LLVMModuleRef m, LLVMBuilderRef b, const ir_node *n, LLV
     case IR_OP_CACHE_WRITE:
     case IR_OP_ATTENTION:
     case IR_OP_REL_ATTENTION:
+    case IR_OP_SLOT_ATTENTION:
     case IR_OP_CONV1D:
     case IR_OP_FILL:
     case IR_OP_SCAN:

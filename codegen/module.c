@@ -75,6 +75,9 @@ void cg_emit_kernel(cg_ctx *c, const ir_node *n) {
     case IR_OP_REL_ATTENTION:
       cg_emit_rel_attention(c, n);
       return;
+    case IR_OP_SLOT_ATTENTION:
+      cg_emit_slot_attention(c, n);
+      return;
     case IR_OP_CONV1D:
       cg_emit_conv1d(c, n);
       return;

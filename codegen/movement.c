@@ -358,6 +358,7 @@ void cg_emit_movement(cg_ctx *c, const ir_node *n) {
     case IR_OP_CACHE_WRITE:
     case IR_OP_ATTENTION:
     case IR_OP_REL_ATTENTION:
+    case IR_OP_SLOT_ATTENTION:
     case IR_OP_CONV1D:
     case IR_OP_FILL:
     case IR_OP_SCAN:

@@ -143,6 +143,7 @@ static void contiguous(cg_ctx *c, rowk *k, LLVMValueRef rows) {
     case IR_OP_CACHE_WRITE:
     case IR_OP_ATTENTION:
     case IR_OP_REL_ATTENTION:
+    case IR_OP_SLOT_ATTENTION:
     case IR_OP_CONV1D:
     case IR_OP_FILL:
     case IR_OP_SCAN:

@@ -89,6 +89,9 @@ static double node_flops(const ir_graph *g, const ir_node *n, const int64_t *sym
       const ir_type *q = &g->values[n->inputs[0]].type;
       if (n->op == IR_OP_REL_ATTENTION) /* every key of the full memory, and the r term */
         return 6.0 * dim_of(g, n->inputs[1], 2, syms) * (double)ir_type_numel_eval(q, syms);
+      if (n->op == IR_OP_SLOT_ATTENTION) /* per slot and column: its own key and C rows' */
+        return 4.0 * (1.0 + dim_of(g, n->inputs[1], 1, syms)) *
+               (double)ir_type_numel_eval(out, syms);
       double tq = dim_of(g, n->inputs[0], 2, syms);
       double pairs = attention_pairs(ir_attr_int(n, "causal") != 0, ir_attr_int(n, "window"),
                                      (int64_t)tq, (int64_t)dim_of(g, n->inputs[1], 2, syms));

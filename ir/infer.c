@@ -482,6 +482,7 @@ bool ir_infer_node(ir_graph *g, int n, ir_diags *d) {
     return ir_infer_recurrent(g, n, d);
   if (ir_is_tf_layer(node->op)) return ir_infer_tf_layer(g, n, d); /* infer_attention.c */
   if (node->op == IR_OP_MEMORY_WRITE) return ir_infer_memory_write(g, n, d);
+  if (node->op == IR_OP_SLOT_ATTENTION) return ir_infer_slot_attention(g, n, d);
   if (node->op == IR_OP_TRANSFORMER_XL) return ir_infer_xl(g, n, d); /* xl.c */
   if (node->op == IR_OP_T5_ATTENTION) return ir_infer_t5_attention(g, n, d); /* t5.c */
   if (node->op == IR_OP_REL_ATTENTION) { /* WIP: the result is q's type; checks next */
@@ -588,6 +589,7 @@ bool ir_infer_node(ir_graph *g, int n, ir_diags *d) {
     case IR_OP_TRANSFORMER_XL:
     case IR_OP_T5_ATTENTION:
     case IR_OP_REL_ATTENTION:
+    case IR_OP_SLOT_ATTENTION:
     case IR_OP_COUNT:
       IR_ASSERT(!"not an op");
   }

@@ -726,6 +726,11 @@ bool ir_eval_tf_layer(const ir_graph *g, const ir_node *n, const seqrt_tensor *i
 bool ir_infer_memory_write(ir_graph *g, int n, ir_diags *d);
 bool ir_eval_memory_write(const ir_node *n, const seqrt_tensor *in, seqrt_tensor *out,
                           seqrt_error *err);
+/* internal to ir/ (slot_attention.c): the write's attention as decompose
+ * leaves it, its type (ir_infer_node) and evaluation (ir_eval_kernel) */
+bool ir_infer_slot_attention(ir_graph *g, int n, ir_diags *d);
+bool ir_eval_slot_attention(const ir_node *n, const seqrt_tensor *in, seqrt_tensor *out,
+                            seqrt_error *err);
 /* sets err->msg (if err) and returns false */
 bool ir_eval_fail(seqrt_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* lengths (an i32 or i64 [B], eval.c): row b's value; the data check of SPEC 11

@@ -219,6 +219,7 @@ static bool check_op_attrs(checker *c, const ir_graph *g, int node) {
   case IR_OP_POSITIONS:
   case IR_OP_CONV1D:
   case IR_OP_REL_ATTENTION:
+  case IR_OP_SLOT_ATTENTION:
   case IR_OP_FILL:
   case IR_OP_SCAN:
 #define LAYER(id) case IR_OP_##id:

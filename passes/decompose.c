@@ -165,6 +165,7 @@ static bool decompose(ir_graph *g, ir_diags *d) {
       case IR_OP_CACHE_WRITE:
       case IR_OP_ATTENTION:
       case IR_OP_REL_ATTENTION:
+    case IR_OP_SLOT_ATTENTION:
       case IR_OP_CONV1D:
       case IR_OP_FILL:
       case IR_OP_SCAN:

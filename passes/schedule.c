@@ -88,6 +88,7 @@ bool sched_unit_kernel(const sched_ctx *s, const ir_graph *g, const ir_node *n, 
     case IR_OP_CACHE_WRITE:
     case IR_OP_ATTENTION:
     case IR_OP_REL_ATTENTION:
+    case IR_OP_SLOT_ATTENTION:
     case IR_OP_CONV1D:
     case IR_OP_FILL:
     case IR_OP_SCAN:
