@@ -11,8 +11,13 @@
  * against [B, T, ...] (rank below the step value's). At top level the node
  * runs on the whole sequence: the step dim is inserted after the batch. The
  * hoisted results the remaining body still reads become over inputs, placed
- * after the existing ones. Only scans of chunk 1 are hoisted. A slice goes
- * only with a reader that goes too (alone it would copy the sequence).
+ * after the existing ones. A slice goes only with a reader that goes too
+ * (alone it would copy the sequence).
+ *
+ * A node that reads only captures and constants (a weight's transpose, its
+ * rows) leaves any scan, whatever its chunk: it becomes a capture, computed
+ * once (at prepare when it reads parameters only) rather than every step or
+ * segment. Step values move only out of scans of chunk 1.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -125,7 +130,7 @@ static void drop_unused_inputs(ir_graph *g, int si, int nover, int nstate) {
 /* hoists what it can out of the scan at node index si; true if it did */
 static bool hoist_scan(ir_graph *g, int si, ir_diags *d) {
   ir_node *s = &g->nodes[si];
-  if (ir_attr_int(s, "chunk") > 1) return false;
+  bool segments = ir_attr_int(s, "chunk") > 1; /* only invariants leave */
   ir_graph *b = s->body;
   int nover = (int)ir_attr_int(s, "nover"), nstate = (int)ir_attr_int(s, "nstate");
   char *kind = calloc((size_t)b->nvalues + 1, 1);
@@ -149,7 +154,7 @@ static bool hoist_scan(ir_graph *g, int si, ir_diags *d) {
     const ir_node *m = &b->nodes[i];
     if (invariant(m, kind)) {
       kind[m->outputs[0]] = INVARIANT;
-    } else if (hoistable(b, m, kind)) {
+    } else if (!segments && hoistable(b, m, kind)) {
       kind[m->outputs[0]] = STEP;
     } else {
       continue;

@@ -2,7 +2,8 @@
  * test_hoist.c: the hoist pass on scans. The input projection of a custom
  * cell and of an LSTM leaves the body as one matmul over [B, T, F]; the body
  * keeps only what reads the state; work on captures only (a weight's
- * transpose) leaves as a new capture; a reverse scan hoists the same way. The interpreter gives the
+ * transpose) leaves as a new capture, out of a segment scan too; a reverse
+ * scan hoists the same way. The interpreter gives the
  * same numbers before and after, and the verifier passes.
  */
 #include <setjmp.h>
@@ -90,6 +91,37 @@ static void state_work_stays(void **state) {
   assert_int_equal(count_op(body, IR_OP_MATMUL), 2);
   assert_int_equal(count_live(body), live - 2);
   assert_int_equal(count_op(g, IR_OP_TRANSPOSE), top + 2); /* at top: run at prepare */
+  assert_false(run_pass(g, pass_hoist, "hoist"));
+  ir_graph_free(g);
+}
+
+/* a segment scan (Memformer: chunk 3) keeps its step work, but its weights'
+ * transposes leave it: once per session instead of once per segment */
+static void segment_scans_lose_weight_work(void **state) {
+  (void)state;
+  ir_graph *g = prepared(
+      "seqc: 1\nname: m\ndims: {B: 2, L: 9}\n"
+      "inputs:\n  x: {dtype: f32, shape: [B, L, 8]}\n"
+      "outputs: [enc]\nnodes:\n"
+      "  enc: {op: memformer_encoder, input: x, num_layers: 1, nhead: 2, dim_feedforward: 16,\n"
+      "        num_slots: 4, segment: 3}\n");
+  const ir_node *s = the_scan(g);
+  assert_int_equal(ir_attr_int(s, "chunk"), 3);
+  int transposes = count_op(s->body, IR_OP_TRANSPOSE), matmuls = count_op(s->body, IR_OP_MATMUL);
+  int nover = (int)ir_attr_int(s, "nover");
+  assert_true(transposes >= 4);
+  int64_t syms[] = {2, 9};
+  assert_true(check_pass_numbers(g, pass_hoist, "hoist", syms, 1));
+  s = the_scan(g);
+  assert_true(count_op(s->body, IR_OP_TRANSPOSE) < transposes);
+  for (int i = 0; i < s->body->nnodes; i++) { /* none left that reads captures only */
+    const ir_node *m = &s->body->nodes[i];
+    if (m->dead || m->op != IR_OP_TRANSPOSE) continue;
+    const ir_value *in = &s->body->values[m->inputs[0]];
+    assert_int_equal(in->kind, IR_VAL_NODE);
+  }
+  assert_int_equal(count_op(s->body, IR_OP_MATMUL), matmuls); /* the segment's work stays */
+  assert_int_equal(ir_attr_int(s, "nover"), nover);
   assert_false(run_pass(g, pass_hoist, "hoist"));
   ir_graph_free(g);
 }
@@ -192,6 +224,7 @@ int main(void) {
       cmocka_unit_test(projection_leaves_the_loop),
       cmocka_unit_test(state_work_stays),
       cmocka_unit_test(lstm_input_gemm),
+      cmocka_unit_test(segment_scans_lose_weight_work),
       cmocka_unit_test(slices_stay_with_readers),
       cmocka_unit_test(weight_slices_keep_their_dim),
   };
