@@ -3,7 +3,7 @@
  * rel_attention op, ops.def) in attention.c's tiles and online softmax
  * (cg_attn): no score matrix beyond one tq x tk tile exists. For query i of
  * batch b and head h (position i + M; key j is at position j), with
- * mlen = min(M, qpos[b, 0]):
+ * mlen = min(M, rows[0] (+ the session position p with streams)):
  *   keys j in [M - mlen, i + M] (and j > i with same_length),
  *   s = ((q + r_w_bias) . k_j + (q + r_r_bias) . rk[i + M - j]) * scale.
  *
@@ -136,11 +136,19 @@ void cg_emit_rel_attention(cg_ctx *c, const ir_node *n) {
 
   LLVMValueRef Q = cg_value_ptr(c, n->inputs[0]), Kp = cg_value_ptr(c, n->inputs[1]);
   LLVMValueRef V = cg_value_ptr(c, n->inputs[2]), RK = cg_value_ptr(c, n->inputs[3]);
-  LLVMValueRef P = cg_value_ptr(c, n->inputs[6]), O = cg_value_ptr(c, n->outputs[0]);
-  bool pos32 = c->g->values[n->inputs[6]].type.dtype == IR_I32;
+  LLVMValueRef O = cg_value_ptr(c, n->outputs[0]);
   int64_t nqt = (C + tq - 1) / tq;
   LLVMValueRef items = LLVMBuildMul(b, cg_dim(c, qt->dims[0]), cg_i64(c, H * nqt), "");
   LLVMValueRef zero = cg_i64(c, 0), one = cg_i64(c, 1);
+  /* the memory rows written before this segment: keys from first = M - mlen (the
+   * count only matters up to M: capped as a float, it converts whatever it is) */
+  LLVMValueRef rows_f = LLVMBuildLoad2(b, c->f32, cg_value_ptr(c, n->inputs[6]), "");
+  LLVMValueRef fm = cg_f32(c, (float)M);
+  rows_f = LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealOLT, rows_f, fm, ""), rows_f, fm, "");
+  LLVMValueRef s0 = LLVMBuildFPToSI(b, rows_f, c->i64, "");
+  if (ir_attr_int(n, "streams")) s0 = LLVMBuildAdd(b, s0, cg_session(c, SEQRT_SYM_POSITION), "");
+  LLVMValueRef mlen = cg_max(c, zero, cg_min(c, cg_i64(c, M), s0));
+  LLVMValueRef first = LLVMBuildSub(b, cg_i64(c, M), mlen, "");
 
   cg_loop it;
   cg_loop_begin(c, &it, LLVMBuildSExt(b, c->ith, c->i64, ""), items,
@@ -150,7 +158,6 @@ void cg_emit_rel_attention(cg_ctx *c, const ir_node *n) {
   LLVMValueRef rows =
       LLVMBuildSub(b, cg_min(c, LLVMBuildAdd(b, i0, cg_i64(c, tq), ""), cg_i64(c, C)), i0, "");
   LLVMValueRef h = LLVMBuildURem(b, bh, cg_i64(c, H), "");
-  LLVMValueRef bb = LLVMBuildUDiv(b, bh, cg_i64(c, H), "");
   LLVMValueRef qbase =
       LLVMBuildMul(b, LLVMBuildAdd(b, LLVMBuildMul(b, bh, cg_i64(c, C), ""), i0, ""), a.dh, "");
   r.rk = cg_gep(c, c->f32, RK, LLVMBuildMul(b, h, cg_i64(c, K * dh), ""));
@@ -171,12 +178,6 @@ void cg_emit_rel_attention(cg_ctx *c, const ir_node *n) {
 
   cg_attn_reset(c, &a);
   if (!same || M > 0) { /* same_length without memory: no query sees a key */
-    /* the memory rows written before this segment: keys from M - mlen */
-    LLVMValueRef pat = cg_gep(c, pos32 ? c->i32 : c->i64, P, LLVMBuildMul(b, bb, cg_i64(c, C), ""));
-    LLVMValueRef pos0 = LLVMBuildLoad2(b, pos32 ? c->i32 : c->i64, pat, "");
-    if (pos32) pos0 = LLVMBuildSExt(b, pos0, c->i64, "");
-    LLVMValueRef mlen = cg_max(c, zero, cg_min(c, cg_i64(c, M), pos0));
-    LLVMValueRef first = LLVMBuildSub(b, cg_i64(c, M), mlen, "");
     LLVMValueRef kbase = LLVMBuildMul(
         b, LLVMBuildAdd(b, LLVMBuildMul(b, bh, cg_i64(c, K), ""), first, ""), a.dh, "");
     cg_attn_rows q = {

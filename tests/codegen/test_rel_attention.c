@@ -3,8 +3,8 @@
  * codegen/rel_attention.c: attention.c's tiles with the position term as a
  * band of distances per key tile) against the interpreter's
  * ir_eval_rel_attention. Segments C that the query tile divides and does not,
- * no memory (M = 0), memory rows still unwritten (mlen < M: each batch row's
- * first position is 0, 2, 5 or far past M), same_length (also with M = 0,
+ * no memory (M = 0), memory rows still unwritten (mlen < M: the session's
+ * four runs have written 0, 2, 5 and 1000 rows before the segment), same_length (also with M = 0,
  * where no query sees a key), head dims that fill vectors and do not (5, 37),
  * tiles of one row and one key, tiles larger than the keys, a key tile
  * shorter than the query tile; at 1, 2 and 3 threads, with B bound and
@@ -35,7 +35,7 @@ static ir_type f32_type(int rank, const ir_dim *dims) {
   return t;
 }
 
-/* the inputs of case k (q, k, v, rk, r_w_bias, r_r_bias, qpos) and its node, an output of g */
+/* the inputs of case k (q, k, v, rk, r_w_bias, r_r_bias, rows) and its node, an output of g */
 static void add_case(ir_graph *g, int k, const rel_case *rc) {
   ir_dim B = ir_dim_sym(0), C = ir_dim_const(rc->C), K = ir_dim_const(rc->M + rc->C);
   ir_dim H = ir_dim_const(rc->H), dh = ir_dim_const(rc->dh);
@@ -48,12 +48,12 @@ static void add_case(ir_graph *g, int k, const rel_case *rc) {
   in[3] = ir_add_input(g, NAME("rk"), f32_type(3, (ir_dim[]){H, K, dh}), L0);
   in[4] = ir_add_input(g, NAME("u"), f32_type(2, (ir_dim[]){H, dh}), L0);
   in[5] = ir_add_input(g, NAME("w"), f32_type(2, (ir_dim[]){H, dh}), L0);
-  ir_type pt = {.dtype = IR_I64, .rank = 2, .dims = {B, C}};
-  in[6] = ir_add_input(g, NAME("qpos"), pt, L0);
+  in[6] = ir_add_input(g, NAME("rows"), f32_type(1, (ir_dim[]){ir_dim_const(1)}), L0);
   int n = ir_insert_node_n(g, g->nnodes, IR_OP_REL_ATTENTION, NAME("rel"), in, 7, 1, L0);
   ir_set_attr_float(g, n, "scale", 1 / sqrt((double)rc->dh));
   ir_set_attr_int(g, n, "mem", rc->M);
   ir_set_attr_int(g, n, "same_length", rc->same);
+  ir_set_attr_int(g, n, "streams", 0);
   if (rc->tq) ir_set_attr_int(g, n, "tile_q", rc->tq);
   if (rc->tk) ir_set_attr_int(g, n, "tile_k", rc->tk);
   ir_diags d;
@@ -63,26 +63,24 @@ static void add_case(ir_graph *g, int k, const rel_case *rc) {
 #undef NAME
 }
 
-/* batch row b's positions start at 0, 2, 5 or 1000 (no memory written, some,
- * more, all of it), one a query row */
-static void fill_positions(const char *name, seqrt_tensor *t, int run) {
-  (void)run;
-  if (strncmp(name, "qpos", 4)) return;
-  static const int64_t first[] = {0, 2, 5, 1000};
-  for (int64_t b = 0; b < t->shape[0]; b++)
-    for (int64_t i = 0; i < t->shape[1]; i++)
-      ((int64_t *)t->data)[b * t->shape[1] + i] = first[b % 4] + i;
+/* run r's segment comes after 0, 2, 5 or 1000 rows (no memory written, some,
+ * more, all of it) */
+static void fill_rows(const char *name, seqrt_tensor *t, int run) {
+  if (strncmp(name, "rows", 4)) return;
+  static const float written[] = {0, 2, 5, 1000};
+  *(float *)t->data = written[run % 4];
 }
 
-/* the cases in one graph of B = 4, compiled and run as variants asks */
+/* the cases in one graph of B = 3, compiled and run (4 runs a session) as variants asks */
 static void check(const rel_case *cases, int n, unsigned variants, int threads) {
   ir_graph *g = ir_graph_new("rel");
-  ir_graph_add_sym(g, "B", 4, L0);
+  ir_graph_add_sym(g, "B", 3, L0);
   for (int k = 0; k < n; k++) add_case(g, k, &cases[k]);
   cgt_check_graph(g, &(cgt_opts){.variants = variants,
                                  .seed = (uint64_t)(cases[0].C * 31 + cases[0].M),
                                  .threads = threads,
-                                 .fill = fill_positions});
+                                 .runs = 4,
+                                 .fill = fill_rows});
 }
 
 /* segments the query tile does not divide, memory below, at and above the
