@@ -24,7 +24,7 @@
  * self-attention) query i is position p+i, and the keys come in runs of
  * contiguous rows: the kept positions max(0, p-S) .. p-1 of the ring (rows
  * j mod S, so at most two runs), then k's, positions p .. p+T-1. Each run
- * goes through the same tile loop (visit_keys) into one online softmax.
+ * goes through the same tile loop (cg_attn_keys) into one online softmax.
  *
  * A key padding mask (SPEC 11; key_padding 1: input 3, i32/i64 [B, Tk],
  * non-zero = padding; never with a cache) hides a key from every query of
@@ -45,6 +45,11 @@
  * -R - vw, R) + R + vw, d = k0 + j - i. A row too long for the scratch is
  * read with a gather a vector instead. Without the attribute the kernel is
  * built as before.
+ *
+ * The tiles and the online softmax are shared (cg_attn_*, cg_internal.h):
+ * rel_attention.c runs Transformer-XL's attention through them, adding its
+ * position term to the scores of each key tile before the scale
+ * (cg_attn_term: computed once per key tile, read per row).
  */
 #include <math.h>
 #include <string.h>
@@ -58,36 +63,6 @@
 #define MAX_ACC_FLOATS (16 * 1024)
 /* floats of a padded row of the position bias table (2R + 1 + 2 vw) on the stack at most */
 #define MAX_BIAS_FLOATS 4096
-
-typedef struct attn {
-  LLVMValueRef S;       /* float[tq * tk]: scores, then probabilities */
-  LLVMValueRef acc;     /* float[tq * dh]: unnormalized output rows */
-  LLVMValueRef m, l;    /* float[tq]: running max and sum of each row */
-  LLVMValueRef alpha;   /* float[tq]: rescale factor of each row for this key tile */
-  LLVMValueRef row_off; /* i64: row r's offset into S (r * tk) */
-  LLVMValueRef lo, hi;  /* i64: visible key columns of the row, relative to the tile */
-  LLVMValueRef scale;   /* <vw x float> splat of scale */
-  LLVMValueRef mx_acc;  /* alloca <vw x float> for the row max */
-  LLVMValueRef sum_acc; /* alloca <vw x float> for the row sum */
-  LLVMValueRef m_use;   /* <vw x float> splat: the row's max, 0 when still -inf */
-  LLVMValueRef dh;      /* i64 head dim */
-  LLVMValueRef out;     /* output row pointer (finish pass) */
-  LLVMValueRef inv;     /* <vw x float> 1 / l (finish pass) */
-  LLVMValueRef acc_row; /* i64 offset of the row in acc and pv (add_pv and finish passes) */
-  LLVMValueRef pv;      /* float[tq * dh]: the key tile's P V */
-  LLVMValueRef alpha_v; /* <vw x float> splat of the row's alpha (add_pv pass) */
-  LLVMValueRef out_row; /* i64 offset of the row in out (finish pass) */
-  bool masked;          /* causal or window: per-element masks needed */
-  LLVMValueRef pad;     /* the key padding mask's row of the batch (Tk i32 or i64), NULL: none */
-  LLVMTypeRef pad_vt;   /* <vw x i32|i64>: the mask's vector type */
-  LLVMValueRef pad_k0;  /* i64: the key tile's first key, its column in the mask row */
-  LLVMValueRef bias;    /* the head's row of the position bias table, NULL: none; padded
-                           (bias_padded): 2R+1 + 2 vw floats, row[0] and row[2R] vw
-                           times before and after it, else the table's 2R+1 */
-  bool bias_padded;     /* bias is the padded copy: loads, not gathers */
-  int64_t R;            /* pos_bias: distances clamp to [-R, R] */
-  LLVMValueRef bias_d0; /* i64: key position - query position of the row's column 0 */
-} attn;
 
 static LLVMValueRef iota(cg_ctx *c) {
   LLVMValueRef e[64];
@@ -112,7 +87,7 @@ static void store_f(cg_ctx *c, LLVMValueRef v, LLVMValueRef arr, LLVMValueRef i)
 }
 
 /* <vw x i1>: the keys k0 + j.. that the padding mask lets through (masked-off lanes: false) */
-static LLVMValueRef unpadded(cg_ctx *c, const attn *a, LLVMValueRef j, LLVMValueRef mask) {
+static LLVMValueRef unpadded(cg_ctx *c, const cg_attn *a, LLVMValueRef j, LLVMValueRef mask) {
   LLVMBuilderRef b = c->b;
   LLVMValueRef m = cg_load_vec(c, a->pad_vt, a->pad, LLVMBuildAdd(b, a->pad_k0, j, ""), mask);
   LLVMValueRef keep = LLVMBuildICmp(b, LLVMIntEQ, m, LLVMConstNull(a->pad_vt), "");
@@ -121,7 +96,7 @@ static LLVMValueRef unpadded(cg_ctx *c, const attn *a, LLVMValueRef j, LLVMValue
 
 /* counts the tile's unpadded keys into sum_acc (one lane each) */
 static void count_pass(cg_ctx *c, void *user, LLVMValueRef j, LLVMValueRef mask) {
-  attn *a = user;
+  cg_attn *a = user;
   LLVMBuilderRef b = c->b;
   LLVMValueRef one = LLVMBuildSelect(b, unpadded(c, a, j, mask), cg_splat(c, cg_f32(c, 1)),
                                      LLVMConstNull(c->vf32), "");
@@ -132,7 +107,7 @@ static void count_pass(cg_ctx *c, void *user, LLVMValueRef j, LLVMValueRef mask)
 /* <vw x float>: the bias of columns j.. of the row, the table row's entries at
  * the distances bias_d0 + j + lane clamped to [-R, R] (always inside the row,
  * so the tail's lanes may read it too) */
-static LLVMValueRef position_bias(cg_ctx *c, const attn *a, LLVMValueRef j) {
+static LLVMValueRef position_bias(cg_ctx *c, const cg_attn *a, LLVMValueRef j) {
   LLVMBuilderRef b = c->b;
   if (a->bias_padded) { /* past either end, all vw lanes read copies of the end value */
     LLVMValueRef d = LLVMBuildAdd(b, a->bias_d0, j, "");
@@ -153,12 +128,15 @@ static LLVMValueRef position_bias(cg_ctx *c, const attn *a, LLVMValueRef j) {
   return cg_intrinsic(c, "llvm.masked.gather", types, 2, args, 4);
 }
 
-/* pass 1 over a score row: scale, add the position bias, mask to -inf, running max */
+/* pass 1 over a score row: add the term, scale, add the position bias, mask to -inf,
+ * running max */
 static void score_pass(cg_ctx *c, void *user, LLVMValueRef j, LLVMValueRef mask) {
-  attn *a = user;
+  cg_attn *a = user;
   LLVMBuilderRef b = c->b;
   LLVMValueRef at = LLVMBuildAdd(b, a->row_off, j, "");
-  LLVMValueRef x = LLVMBuildFMul(b, cg_load_vec(c, c->vf32, a->S, at, mask), a->scale, "");
+  LLVMValueRef x = cg_load_vec(c, c->vf32, a->S, at, mask);
+  if (a->term) x = LLVMBuildFAdd(b, x, a->term->cols(c, a->term->user, j), "");
+  x = LLVMBuildFMul(b, x, a->scale, "");
   if (a->bias) x = LLVMBuildFAdd(b, x, position_bias(c, a, j), "");
   LLVMValueRef ninf = cg_splat(c, cg_f32(c, -INFINITY));
   LLVMValueRef valid = a->pad ? unpadded(c, a, j, mask) : mask; /* both include the tail's */
@@ -176,7 +154,7 @@ static void score_pass(cg_ctx *c, void *user, LLVMValueRef j, LLVMValueRef mask)
 
 /* pass 2: p = exp(x - m) (0 where x is -inf), row sum */
 static void exp_pass(cg_ctx *c, void *user, LLVMValueRef j, LLVMValueRef mask) {
-  attn *a = user;
+  cg_attn *a = user;
   LLVMBuilderRef b = c->b;
   LLVMValueRef at = LLVMBuildAdd(b, a->row_off, j, "");
   LLVMValueRef x = cg_load_vec(c, c->vf32, a->S, at, mask);
@@ -191,7 +169,7 @@ static void exp_pass(cg_ctx *c, void *user, LLVMValueRef j, LLVMValueRef mask) {
 
 /* acc[row, j..] = acc[row, j..] * alpha[row] + pv[row, j..] */
 static void add_pv_pass(cg_ctx *c, void *user, LLVMValueRef j, LLVMValueRef mask) {
-  attn *a = user;
+  cg_attn *a = user;
   LLVMBuilderRef b = c->b;
   LLVMValueRef at = LLVMBuildAdd(b, a->acc_row, j, "");
   LLVMValueRef v = cg_load_vec(c, c->vf32, a->acc, at, mask);
@@ -200,12 +178,12 @@ static void add_pv_pass(cg_ctx *c, void *user, LLVMValueRef j, LLVMValueRef mask
 }
 
 static void zero_pass(cg_ctx *c, void *user, LLVMValueRef j, LLVMValueRef mask) {
-  attn *a = user;
+  cg_attn *a = user;
   cg_store_vec(c, LLVMConstNull(c->vf32), a->acc, j, mask);
 }
 
 static void finish_pass(cg_ctx *c, void *user, LLVMValueRef j, LLVMValueRef mask) {
-  attn *a = user;
+  cg_attn *a = user;
   LLVMBuilderRef b = c->b;
   LLVMValueRef v = cg_load_vec(c, c->vf32, a->acc, LLVMBuildAdd(b, a->acc_row, j, ""), mask);
   cg_store_vec(c, LLVMBuildFMul(b, v, a->inv, ""), a->out, LLVMBuildAdd(b, a->out_row, j, ""),
@@ -233,7 +211,7 @@ static LLVMValueRef scratch(cg_ctx *c, int64_t n) {
 
 /* the table's row `row` (2R+1 floats) into the padded copy a->bias: entry k
  * is row[clamp(k - vw, 0, 2R)] for k in [0, 2R+1 + 2 vw) */
-static void pad_bias_row(cg_ctx *c, attn *a, LLVMValueRef row) {
+static void pad_bias_row(cg_ctx *c, cg_attn *a, LLVMValueRef row) {
   LLVMBuilderRef b = c->b;
   LLVMValueRef vw = cg_i64(c, c->vw);
   cg_loop k;
@@ -252,25 +230,47 @@ static int64_t attr_or(const ir_node *n, const char *key, int64_t def) {
   return a && a->kind == IR_ATTR_INT && a->i > 0 ? a->i : def;
 }
 
-/* one query tile's rows and where they sit */
-typedef struct qtile {
-  LLVMValueRef Q, qbase; /* the queries: Q + qbase, dh floats a row */
-  LLVMValueRef rows;     /* i64 rows in the tile */
-  LLVMValueRef qpos;     /* i64 position of its first row */
-  LLVMValueRef klo, khi; /* i64 key positions [klo, khi) this work item visits (its
-                            part of a split decode step), NULL: all it may see */
-} qtile;
+/* the scratch: S, acc, m, l, alpha, pv, then the caller's extra floats; tk stays
+ * <= 256 (the second GEMM's epilogue must see the old accumulator) and tq
+ * shrinks until the accumulator fits MAX_ACC_FLOATS */
+void cg_attn_begin(cg_ctx *c, cg_attn *a, int64_t tq, int64_t tk, int64_t dh, double scale,
+                   int64_t extra) {
+  if (tk > 256) tk = 256;
+  while (tq > 1 && tq * dh > MAX_ACC_FLOATS) tq /= 2;
+  a->tq = tq, a->tk = tk;
+  int64_t o_acc = up16(tq * tk), o_m = o_acc + up16(tq * (dh > 0 ? dh : 1));
+  int64_t o_l = o_m + up16(tq), o_alpha = o_l + up16(tq), o_pv = o_alpha + up16(tq);
+  int64_t o_extra = o_pv + up16(tq * (dh > 0 ? dh : 1));
+  LLVMValueRef base = scratch(c, o_extra + up16(extra));
+  a->S = cg_gep(c, c->f32, base, cg_i64(c, 0));
+  a->acc = cg_gep(c, c->f32, base, cg_i64(c, o_acc));
+  a->m = cg_gep(c, c->f32, base, cg_i64(c, o_m));
+  a->l = cg_gep(c, c->f32, base, cg_i64(c, o_l));
+  a->alpha = cg_gep(c, c->f32, base, cg_i64(c, o_alpha));
+  a->pv = cg_gep(c, c->f32, base, cg_i64(c, o_pv));
+  a->extra = cg_gep(c, c->f32, base, cg_i64(c, o_extra));
+  a->mx_acc = cg_alloca(c, c->vf32, "attn.mx");
+  a->sum_acc = cg_alloca(c, c->vf32, "attn.sum");
+  a->scale = cg_splat(c, cg_f32(c, scale));
+  a->dh = cg_i64(c, dh);
+}
 
-/*
- * The keys K + kbase (rows of dh floats, n of them, key j at position
- * pos0 + j; V alike) into the online softmax of query tile q: every tile of
- * tk keys some row may see, scores masked to the row's positions.
- */
-static void visit_keys(cg_ctx *c, attn *a, const qtile *q, LLVMValueRef K, LLVMValueRef V,
-                       LLVMValueRef kbase, LLVMValueRef pos0, LLVMValueRef n, int64_t tk,
-                       bool causal, int64_t window) {
+void cg_attn_reset(cg_ctx *c, cg_attn *a) {
+  LLVMValueRef zero = cg_i64(c, 0);
+  cg_loop r;
+  cg_loop_begin(c, &r, zero, cg_i64(c, a->tq), cg_i64(c, 1));
+  store_f(c, cg_f32(c, -INFINITY), a->m, r.i);
+  store_f(c, cg_f32(c, 0), a->l, r.i);
+  cg_loop_end(c, &r);
+  cg_vec_loop(c, zero, LLVMBuildMul(c->b, cg_i64(c, a->tq), a->dh, ""), zero_pass, a);
+}
+
+/* every tile of tk keys some row may see, scores masked to the row's positions */
+void cg_attn_keys(cg_ctx *c, cg_attn *a, const cg_attn_rows *q, LLVMValueRef K, LLVMValueRef V,
+                  LLVMValueRef kbase, LLVMValueRef pos0, LLVMValueRef n, bool causal,
+                  int64_t window) {
   LLVMBuilderRef b = c->b;
-  LLVMValueRef TK = cg_i64(c, tk), one = cg_i64(c, 1), zero = cg_i64(c, 0);
+  LLVMValueRef TK = cg_i64(c, a->tk), one = cg_i64(c, 1), zero = cg_i64(c, 0);
   LLVMValueRef qlast = LLVMBuildSub(b, LLVMBuildAdd(b, q->qpos, q->rows, ""), one, "");
   /* the keys some row of the tile may see, as indices into this run */
   LLVMValueRef jlo = zero, jhi = n;
@@ -314,9 +314,11 @@ static void visit_keys(cg_ctx *c, attn *a, const qtile *q, LLVMValueRef K, LLVMV
   s.m = q->rows, s.n = cols, s.k = a->dh;
   s.lda = a->dh, s.ldb = a->dh, s.ldc = TK;
   cg_emit_gemm(c->mod, b, &s);
-
-  /* online softmax, row by row; positions of the tile's keys [k0, k1) */
+  /* positions of the tile's keys [k0, k1) */
   LLVMValueRef k0 = LLVMBuildAdd(b, pos0, j0, ""), k1 = LLVMBuildAdd(b, pos0, j1, "");
+  if (a->term) a->term->tile(c, a->term->user, q->qpos, q->rows, k0, k1);
+
+  /* online softmax, row by row */
   cg_loop r;
   cg_loop_begin(c, &r, zero, q->rows, one);
   LLVMValueRef i = LLVMBuildAdd(b, q->qpos, r.i, "");
@@ -330,6 +332,7 @@ static void visit_keys(cg_ctx *c, attn *a, const qtile *q, LLVMValueRef K, LLVMV
   a->lo = LLVMBuildSub(b, lo, k0, "");
   a->hi = LLVMBuildSub(b, hi, k0, "");
   if (a->bias) a->bias_d0 = LLVMBuildSub(b, k0, i, "");
+  if (a->term) a->term->row(c, a->term->user, r.i, i);
   LLVMBuildStore(b, cg_splat(c, cg_f32(c, -INFINITY)), a->mx_acc);
   cg_vec_loop(c, zero, cols, score_pass, a);
   LLVMValueRef mx = cg_hmax(c, LLVMBuildLoad2(b, c->vf32, a->mx_acc, ""));
@@ -371,8 +374,8 @@ static void visit_keys(cg_ctx *c, attn *a, const qtile *q, LLVMValueRef K, LLVMV
 /* the kept positions a cached attention sees, from the ring kc, vc (S rows a
  * batch-head, position x at row x mod S): [max(0, p - S), p) in at most two
  * runs of contiguous rows, before and after the ring's wrap */
-static void visit_kept(cg_ctx *c, attn *a, const qtile *q, const ir_node *n, LLVMValueRef bh,
-                       int64_t tk, int64_t window) {
+static void visit_kept(cg_ctx *c, cg_attn *a, const cg_attn_rows *q, const ir_node *n,
+                       LLVMValueRef bh, int64_t window) {
   LLVMBuilderRef b = c->b;
   const ir_type *ct = &c->g->values[n->inputs[3]].type;
   LLVMValueRef KC = cg_value_ptr(c, n->inputs[3]), VC = cg_value_ptr(c, n->inputs[4]);
@@ -383,8 +386,8 @@ static void visit_kept(cg_ctx *c, attn *a, const qtile *q, const ir_node *n, LLV
   LLVMValueRef row0 = LLVMBuildURem(b, first, S, "");
   LLVMValueRef wrap = cg_min(c, LLVMBuildAdd(b, first, LLVMBuildSub(b, S, row0, ""), ""), p);
   LLVMValueRef at0 = LLVMBuildAdd(b, ring, LLVMBuildMul(b, row0, a->dh, ""), "");
-  visit_keys(c, a, q, KC, VC, at0, first, LLVMBuildSub(b, wrap, first, ""), tk, true, window);
-  visit_keys(c, a, q, KC, VC, ring, wrap, LLVMBuildSub(b, p, wrap, ""), tk, true, window);
+  cg_attn_keys(c, a, q, KC, VC, at0, first, LLVMBuildSub(b, wrap, first, ""), true, window);
+  cg_attn_keys(c, a, q, KC, VC, ring, wrap, LLVMBuildSub(b, p, wrap, ""), true, window);
 }
 
 /* a cached attention without a window whose run would go past the cache:
@@ -457,7 +460,7 @@ static split plan_split(cg_ctx *c, const ir_node *n, LLVMValueRef Tq, LLVMValueR
 }
 
 /* the part'th of the visible keys, or all of them when the item is whole */
-static void part_range(cg_ctx *c, const split *s, LLVMValueRef part, qtile *q) {
+static void part_range(cg_ctx *c, const split *s, LLVMValueRef part, cg_attn_rows *q) {
   LLVMBuilderRef b = c->b;
   LLVMValueRef one = cg_i64(c, 1);
   LLVMValueRef many = LLVMBuildICmp(b, LLVMIntSGT, s->parts, one, "");
@@ -470,7 +473,7 @@ static void part_range(cg_ctx *c, const split *s, LLVMValueRef part, qtile *q) {
 
 /* what the combine pass reads and writes */
 typedef struct combine {
-  attn *a;           /* alpha: each part's weight e^(m_k - M) */
+  cg_attn *a;        /* alpha: each part's weight e^(m_k - M) */
   const split *s;    /* the partials */
   LLVMValueRef base; /* i64 the batch-head's first part in the partials */
   LLVMValueRef out;  /* i64 its output row in O */
@@ -504,7 +507,8 @@ static void combine_pass(cg_ctx *c, void *user, LLVMValueRef j, LLVMValueRef mas
 }
 
 /* a part's m, l and unnormalized row (the tile's one row) into the partials */
-static void keep_partial(cg_ctx *c, attn *a, const split *s, LLVMValueRef bh, LLVMValueRef part) {
+static void keep_partial(cg_ctx *c, cg_attn *a, const split *s, LLVMValueRef bh,
+                         LLVMValueRef part) {
   LLVMBuilderRef b = c->b;
   LLVMValueRef at =
       LLVMBuildMul(b, LLVMBuildAdd(b, LLVMBuildMul(b, bh, cg_i64(c, s->max), ""), part, ""),
@@ -516,7 +520,7 @@ static void keep_partial(cg_ctx *c, attn *a, const split *s, LLVMValueRef bh, LL
 }
 
 /* after the barrier: each batch-head's parts into its output row (Tq = 1) */
-static void combine_parts(cg_ctx *c, attn *a, const split *s, LLVMValueRef BH, LLVMValueRef O) {
+static void combine_parts(cg_ctx *c, cg_attn *a, const split *s, LLVMValueRef BH, LLVMValueRef O) {
   LLVMBuilderRef b = c->b;
   LLVMValueRef zero = cg_i64(c, 0), one = cg_i64(c, 1), ninf = cg_f32(c, -INFINITY);
   LLVMValueRef M = a->m, L = a->l; /* the scratch's first floats hold the running M and L */
@@ -556,8 +560,7 @@ static void combine_parts(cg_ctx *c, attn *a, const split *s, LLVMValueRef BH, L
   cg_loop_end(c, &it);
 }
 
-/* out = acc / l for the tile's rows (0 where no key was seen) */
-static void finish_rows(cg_ctx *c, attn *a, LLVMValueRef rows, LLVMValueRef qbase, LLVMValueRef O) {
+void cg_attn_finish(cg_ctx *c, cg_attn *a, LLVMValueRef rows, LLVMValueRef qbase, LLVMValueRef O) {
   LLVMBuilderRef b = c->b;
   cg_loop f;
   cg_loop_begin(c, &f, cg_i64(c, 0), rows, cg_i64(c, 1));
@@ -578,9 +581,6 @@ void cg_emit_attention(cg_ctx *c, const ir_node *n) {
     return;
   }
   int64_t dh = qt->dims[3].coef;
-  int64_t tq = attr_or(n, "tile_q", TILE_Q), tk = attr_or(n, "tile_k", TILE_K);
-  if (tk > 256) tk = 256;
-  while (tq > 1 && tq * dh > MAX_ACC_FLOATS) tq /= 2;
   bool causal = ir_attr_int(n, "causal") != 0;
   int64_t window = ir_attr_int(n, "window");
   ir_attn_layout at = ir_attn_layout_of(n);
@@ -590,23 +590,12 @@ void cg_emit_attention(cg_ctx *c, const ir_node *n) {
     return;
   }
 
-  attn a = {.masked = causal || window >= 0, .R = at.R};
-  int64_t o_acc = up16(tq * tk), o_m = o_acc + up16(tq * (dh > 0 ? dh : 1));
-  int64_t o_l = o_m + up16(tq), o_alpha = o_l + up16(tq), o_pv = o_alpha + up16(tq);
-  int64_t o_bias = o_pv + up16(tq * (dh > 0 ? dh : 1));
+  cg_attn a = {.masked = causal || window >= 0, .R = at.R};
   int64_t bias_floats = at.table >= 0 ? 2 * at.R + 1 + 2 * c->vw : 0;
   a.bias_padded = bias_floats > 0 && bias_floats <= MAX_BIAS_FLOATS;
-  LLVMValueRef base = scratch(c, o_bias + (a.bias_padded ? up16(bias_floats) : 0));
-  a.S = cg_gep(c, c->f32, base, cg_i64(c, 0));
-  a.acc = cg_gep(c, c->f32, base, cg_i64(c, o_acc));
-  a.m = cg_gep(c, c->f32, base, cg_i64(c, o_m));
-  a.l = cg_gep(c, c->f32, base, cg_i64(c, o_l));
-  a.alpha = cg_gep(c, c->f32, base, cg_i64(c, o_alpha));
-  a.pv = cg_gep(c, c->f32, base, cg_i64(c, o_pv));
-  a.mx_acc = cg_alloca(c, c->vf32, "attn.mx");
-  a.sum_acc = cg_alloca(c, c->vf32, "attn.sum");
-  a.scale = cg_splat(c, cg_f32(c, ir_attr_float(n, "scale")));
-  a.dh = cg_i64(c, dh);
+  cg_attn_begin(c, &a, attr_or(n, "tile_q", TILE_Q), attr_or(n, "tile_k", TILE_K), dh,
+                ir_attr_float(n, "scale"), a.bias_padded ? bias_floats : 0);
+  int64_t tq = a.tq;
 
   LLVMValueRef Q = cg_value_ptr(c, n->inputs[0]), K = cg_value_ptr(c, n->inputs[1]);
   LLVMValueRef V = cg_value_ptr(c, n->inputs[2]), O = cg_value_ptr(c, n->outputs[0]);
@@ -658,34 +647,28 @@ void cg_emit_attention(cg_ctx *c, const ir_node *n) {
                               LLVMBuildMul(b, h, cg_i64(c, 2 * at.R + 1), ""));
     a.bias = row;
     if (a.bias_padded) {
-      a.bias = cg_gep(c, c->f32, base, cg_i64(c, o_bias));
+      a.bias = a.extra;
       pad_bias_row(c, &a, row);
     }
   }
 
-  /* fresh state for the query tile */
-  cg_loop r0;
-  cg_loop_begin(c, &r0, zero, TQ, one);
-  store_f(c, cg_f32(c, -INFINITY), a.m, r0.i);
-  store_f(c, cg_f32(c, 0), a.l, r0.i);
-  cg_loop_end(c, &r0);
-  cg_vec_loop(c, zero, cg_i64(c, tq * dh), zero_pass, &a);
+  cg_attn_reset(c, &a);
 
-  qtile q = {.Q = Q, .qbase = qbase, .rows = rows, .qpos = i0};
+  cg_attn_rows q = {.Q = Q, .qbase = qbase, .rows = rows, .qpos = i0};
   if (can_split) part_range(c, &sp, part, &q);
   if (cached) { /* the kept positions, then this run's from p */
     q.qpos = LLVMBuildAdd(b, i0, cg_session(c, SEQRT_SYM_POSITION), "");
-    visit_kept(c, &a, &q, n, bh, tk, window);
+    visit_kept(c, &a, &q, n, bh, window);
   }
-  visit_keys(c, &a, &q, K, V, kbase, cached ? cg_session(c, SEQRT_SYM_POSITION) : zero, Tk, tk,
-             causal, window);
+  cg_attn_keys(c, &a, &q, K, V, kbase, cached ? cg_session(c, SEQRT_SYM_POSITION) : zero, Tk,
+               causal, window);
 
   if (!can_split) {
-    finish_rows(c, &a, rows, qbase, O);
+    cg_attn_finish(c, &a, rows, qbase, O);
   } else {
     cg_if whole;
     cg_if_begin(c, &whole, LLVMBuildICmp(b, LLVMIntEQ, sp.parts, one, ""));
-    finish_rows(c, &a, rows, qbase, O);
+    cg_attn_finish(c, &a, rows, qbase, O);
     cg_if_else(c, &whole);
     keep_partial(c, &a, &sp, bh, part);
     cg_if_end(c, &whole);

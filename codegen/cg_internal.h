@@ -86,7 +86,7 @@ LLVMTypeRef cg_gemm_epi_type(LLVMContextRef cx);
 
 void cg_emit_gemm(LLVMModuleRef m, LLVMBuilderRef b, const cg_gemm *g);
 /* the GEMMs a graph's kernels emit (scan bodies included): a matmul one, an
- * attention two. Below CG_SHARED_GEMM_SITES a model inlines them: a GEMM
+ * attention two, a relative attention three. Below CG_SHARED_GEMM_SITES a model inlines them: a GEMM
  * with constant sizes folds down to one path, cheaper to compile than a
  * shared one with all of them */
 int cg_gemm_sites(const ir_graph *g);
@@ -386,10 +386,88 @@ void cg_emit_embed(cg_ctx *c, const ir_node *n);
 void cg_emit_state(cg_ctx *c, const ir_node *n);
 /* attention.c: tiled attention with online softmax (memory linear in T) */
 void cg_emit_attention(cg_ctx *c, const ir_node *n);
-/* rel_attention.c: Transformer-XL's attention on a segment, row by row */
+/* rel_attention.c: Transformer-XL's attention on a segment, through the tiles below */
 void cg_emit_rel_attention(cg_ctx *c, const ir_node *n);
 /* slot_attention.c: Memformer's write attention, one (batch, head, slot) at a time */
 void cg_emit_slot_attention(cg_ctx *c, const ir_node *n);
+
+/*
+ * attention.c's tiles and online softmax, which the attention kernels share
+ * (attention.c's header tells how they work). A kernel sets up a cg_attn
+ * (cg_attn_begin), and per query tile clears it (cg_attn_reset), feeds it runs
+ * of keys (cg_attn_keys) and writes the rows out (cg_attn_finish).
+ */
+
+/* a score term beyond q . k (rel_attention.c's position term), added to the
+ * scores of a key tile before they are scaled */
+typedef struct cg_attn_term {
+  /* after the key tile's q . k: query positions [qpos, qpos + rows), keys [k0, k1) */
+  void (*tile)(cg_ctx *c, void *user, LLVMValueRef qpos, LLVMValueRef rows, LLVMValueRef k0,
+               LLVMValueRef k1);
+  /* before the score pass of the tile's row r, query position i */
+  void (*row)(cg_ctx *c, void *user, LLVMValueRef r, LLVMValueRef i);
+  /* <vw x float>: the row's term at columns j .. j + vw - 1 (lanes of masked or
+   * absent keys may hold anything finite or not: they become -inf) */
+  LLVMValueRef (*cols)(cg_ctx *c, void *user, LLVMValueRef j);
+  void *user; /* the kernel's, passed to each */
+} cg_attn_term;
+
+typedef struct cg_attn {
+  int64_t tq, tk;       /* query rows and key columns of a tile */
+  LLVMValueRef S;       /* float[tq * tk]: scores, then probabilities */
+  LLVMValueRef acc;     /* float[tq * dh]: unnormalized output rows */
+  LLVMValueRef m, l;    /* float[tq]: running max and sum of each row */
+  LLVMValueRef alpha;   /* float[tq]: rescale factor of each row for this key tile */
+  LLVMValueRef extra;   /* float[]: the caller's part of the scratch (cg_attn_begin) */
+  LLVMValueRef row_off; /* i64: row r's offset into S (r * tk) */
+  LLVMValueRef lo, hi;  /* i64: visible key columns of the row, relative to the tile */
+  LLVMValueRef scale;   /* <vw x float> splat of scale */
+  LLVMValueRef mx_acc;  /* alloca <vw x float> for the row max */
+  LLVMValueRef sum_acc; /* alloca <vw x float> for the row sum */
+  LLVMValueRef m_use;   /* <vw x float> splat: the row's max, 0 when still -inf */
+  LLVMValueRef dh;      /* i64 head dim */
+  LLVMValueRef out;     /* output row pointer (finish pass) */
+  LLVMValueRef inv;     /* <vw x float> 1 / l (finish pass) */
+  LLVMValueRef acc_row; /* i64 offset of the row in acc and pv (add_pv and finish passes) */
+  LLVMValueRef pv;      /* float[tq * dh]: the key tile's P V */
+  LLVMValueRef alpha_v; /* <vw x float> splat of the row's alpha (add_pv pass) */
+  LLVMValueRef out_row; /* i64 offset of the row in out (finish pass) */
+  bool masked;          /* causal or window: per-element masks needed */
+  LLVMValueRef pad;     /* the key padding mask's row of the batch (Tk i32 or i64), NULL: none */
+  LLVMTypeRef pad_vt;   /* <vw x i32|i64>: the mask's vector type */
+  LLVMValueRef pad_k0;  /* i64: the key tile's first key, its column in the mask row */
+  LLVMValueRef bias;    /* the head's row of the position bias table, NULL: none; padded
+                           (bias_padded): 2R+1 + 2 vw floats, row[0] and row[2R] vw
+                           times before and after it, else the table's 2R+1 */
+  bool bias_padded;     /* bias is the padded copy: loads, not gathers */
+  int64_t R;            /* pos_bias: distances clamp to [-R, R] */
+  LLVMValueRef bias_d0; /* i64: key position - query position of the row's column 0 */
+  const cg_attn_term *term; /* a score term beyond q . k, NULL: none */
+} cg_attn;
+
+/* one query tile's rows and where they sit */
+typedef struct cg_attn_rows {
+  LLVMValueRef Q, qbase; /* the queries: Q + qbase, dh floats a row */
+  LLVMValueRef rows;     /* i64 rows in the tile */
+  LLVMValueRef qpos;     /* i64 position of its first row */
+  LLVMValueRef klo, khi; /* i64 key positions [klo, khi) this work item visits (its
+                            part of a split decode step), NULL: all it may see */
+} cg_attn_rows;
+
+/* a's tiles (tq x tk, head dim dh; tk <= 256) in the entry function's attention
+ * scratch, with `extra` more floats for the caller at a->extra (64-byte aligned) */
+void cg_attn_begin(cg_ctx *c, cg_attn *a, int64_t tq, int64_t tk, int64_t dh, double scale,
+                   int64_t extra);
+/* a fresh online softmax for the next query tile */
+void cg_attn_reset(cg_ctx *c, cg_attn *a);
+/* the keys K + kbase (rows of dh floats, n of them, key j at position pos0 + j;
+ * V alike) into the online softmax of query tile q: every tile of keys some row
+ * may see (causal: positions up to the row's; window >= 0: within that of it) */
+void cg_attn_keys(cg_ctx *c, cg_attn *a, const cg_attn_rows *q, LLVMValueRef K, LLVMValueRef V,
+                  LLVMValueRef kbase, LLVMValueRef pos0, LLVMValueRef n, bool causal,
+                  int64_t window);
+/* out = acc / l for the tile's rows into O + qbase (0 where no key was seen) */
+void cg_attn_finish(cg_ctx *c, cg_attn *a, LLVMValueRef rows, LLVMValueRef qbase, LLVMValueRef O);
 /* conv1d.c: nn.Conv1d over batch-first [B, T, C] */
 void cg_emit_conv1d(cg_ctx *c, const ir_node *n);
 

@@ -184,7 +184,8 @@ int cg_gemm_sites(const ir_graph *g) {
     const ir_node *k = &g->nodes[i];
     if (k->dead) continue;
     if (k->op == IR_OP_MATMUL) n++;
-    if (k->op == IR_OP_ATTENTION || k->op == IR_OP_REL_ATTENTION) n += 2;
+    if (k->op == IR_OP_ATTENTION) n += 2;
+    if (k->op == IR_OP_REL_ATTENTION) n += 3; /* and the position term's band */
     if (k->body) n += cg_gemm_sites(k->body); /* a fused matmul, a scan's body */
   }
   return n;

@@ -785,7 +785,7 @@ bool ir_eval_kernel(const ir_graph *g, const ir_node *n, const seqrt_tensor *in,
   case IR_OP_LINEAR: return linear(n, in, out, err);
   case IR_OP_FILL: return fill(n, out, err);
   case IR_OP_MEMORY_WRITE: return ir_eval_memory_write(n, in, out, err);
-  case IR_OP_REL_ATTENTION: return ir_eval_rel_attention(n, in, out, err);
+  case IR_OP_REL_ATTENTION: return ir_eval_rel_attention(n, in, position, out, err);
   case IR_OP_SLOT_ATTENTION: return ir_eval_slot_attention(n, in, out, err);
   case IR_OP_STATE_READ: /* eval.c: they need the session */
   case IR_OP_STATE_WRITE:

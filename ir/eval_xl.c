@@ -134,8 +134,8 @@ bool ir_eval_xl(const ir_node *n, const seqrt_tensor *in, int64_t position, seqr
   return true;
 }
 
-bool ir_eval_rel_attention(const ir_node *n, const seqrt_tensor *in, seqrt_tensor *out,
-                           seqrt_error *err) {
+bool ir_eval_rel_attention(const ir_node *n, const seqrt_tensor *in, int64_t position,
+                           seqrt_tensor *out, seqrt_error *err) {
   const seqrt_tensor *q = &in[0], *k = &in[1], *v = &in[2], *rk = &in[3];
   int64_t B = q->shape[0], H = q->shape[1], C = q->shape[2], dh = q->shape[3];
   int64_t M = ir_attr_int(n, "mem"), K = k->shape[2];
@@ -147,10 +147,12 @@ bool ir_eval_rel_attention(const ir_node *n, const seqrt_tensor *in, seqrt_tenso
   const float *u = in[4].data, *w = in[5].data;
   double *p = malloc(sizeof(double) * (size_t)(K + 1));
   if (!p) return ir_eval_fail(err, "out of memory");
+  /* the segment's first position: the rows written before it, from p when it streams */
+  double pos0 = (double)((const float *)in[6].data)[0];
+  if (ir_attr_int(n, "streams")) pos0 += (double)position;
+  int64_t mlen = pos0 < (double)M ? (int64_t)pos0 : M;
+  if (mlen < 0) mlen = 0;
   for (int64_t b = 0; b < B; b++) {
-    int64_t pos0 = in[6].dtype == SEQRT_I32 ? ((const int32_t *)in[6].data)[b * C]
-                                             : ((const int64_t *)in[6].data)[b * C];
-    int64_t mlen = pos0 < M ? pos0 : M;
     for (int64_t h = 0; h < H; h++)
       for (int64_t i = 0; i < C; i++) {
         const float *qi = (const float *)q->data + ((b * H + h) * C + i) * dh;

@@ -519,8 +519,8 @@ ir_xl_params ir_xl_params_at(const ir_node *n, const seqrt_tensor *in, int64_t l
 /* internal to ir/: its result types (called by ir_infer_node) and its direct
  * evaluation (eval_xl.c, called by eval.c; position: the session position) */
 bool ir_infer_xl(ir_graph *g, int n, ir_diags *d);
-bool ir_eval_rel_attention(const ir_node *n, const seqrt_tensor *in, seqrt_tensor *out,
-                           seqrt_error *err);
+bool ir_eval_rel_attention(const ir_node *n, const seqrt_tensor *in, int64_t position,
+                           seqrt_tensor *out, seqrt_error *err);
 bool ir_eval_xl(const ir_node *n, const seqrt_tensor *in, int64_t position, seqrt_tensor *out,
                 seqrt_error *err);
 

@@ -2,23 +2,29 @@
  * decompose_xl.c: transformer_xl into one segment SCAN (chunk C) whose
  * states are the layers' memories, around rel_attention:
  *
- *   top:   pos = POSITIONS(x)                          [B, T] i64 (from p when it streams)
- *          R   = the sinusoid rows of distances 0 .. M+C-1 (clamped), a constant
+ *   top:   R   = the sinusoid rows of distances 0 .. M+C-1 (clamped), a constant
  *          rk_l = heads of LINEAR(R, r_net_l)          [H, M+C, dh], params only: prepared
  *          mem_l = SELECT(mems, 0, l)                  [B, M, D]
- *   body (one segment h [B, C, D], its positions [B, C]), per layer l:
+ *   body (one segment h [B, C, D]; the state `rows` [1], s C before segment s),
+ *   per layer l:
  *          cat = CONCAT(mem_l, h)                      [B, M+C, D]
  *          q, k, v = heads of LINEAR(cat, qkv_net)     [B, H, M+C, dh]; q's last C rows
- *          a = REL_ATTENTION(q, k, v, rk_l, r_w_bias, r_r_bias, positions)
+ *          a = REL_ATTENTION(q, k, v, rk_l, r_w_bias, r_r_bias, rows)
  *          o = LAYER_NORM(h + LINEAR(merged a, o_net))
  *          h = LAYER_NORM(o + CoreNet.3(RELU(CoreNet.0(o))))
  *          next mem_l = cat's last M rows
+ *        next rows = rows + C
  *   after: y = the emitted h; mems = the final memories stacked [L, B, M, D]
  *
  * rel_attention derives the memory's valid rows from the segment's first
- * position, so the first segments (and a carried run) see only what was
- * written. With mem_len 0 there is no memory state: keys are the segment's,
- * and the memories' value (zero rows) is the input's.
+ * position, p + rows (p the session position when the node streams: its
+ * `streams`), so the first segments (and a carried run) see only what was
+ * written. Counting rows in a state, not scanning positions [B, T], keeps
+ * what the scan reads beyond x from growing with T. The count is f32: exact
+ * to 2^24 rows in a run, and past that still above any M, which is all
+ * rel_attention asks (min(M, p + rows)). With mem_len 0 there is no memory
+ * state: keys are the segment's, and the memories' value (zero rows) is the
+ * input's.
  */
 #include <math.h>
 #include <stdio.h>
@@ -81,9 +87,11 @@ int pass_expand_xl(ir_graph *g, int i, ir_diags *d) {
   for (int k = 0; k < nparams; k++) params[k] = n->inputs[2 + k];
   out o = {.g = g, .pos = i, .name = name, .loc = loc, .d = d};
 
-  /* top: positions, the distance table per layer, the memories */
-  int pos = put(&o, IR_OP_POSITIONS, "positions", &x, 1);
-  pos = pass_typed(&o, pos);
+  /* top: the distance table per layer, the memories, the row count's start and step */
+  ir_type one = {.dtype = IR_F32, .rank = 1, .dims = {ir_dim_const(1)}};
+  float zero_rows = 0, seg_rows = (float)C;
+  int rows0 = ir_add_const(g, one, &zero_rows, loc),
+      rows_step = ir_add_const(g, one, &seg_rows, loc);
   int R = sinusoids(g, K, D, c.clamp_len, loc);
   int rk[64], mem[64];
   IR_ASSERT(L <= 64);
@@ -106,19 +114,19 @@ int pass_expand_xl(ir_graph *g, int i, ir_diags *d) {
   /* the body */
   ir_graph *b = ir_graph_new(NULL);
   b->parent = g;
-  ir_type seg = xt, step = xt, pseg = g->values[pos].type, pstep = pseg;
+  ir_type seg = xt, step = xt;
   seg.dims[1] = ir_dim_const(C);
-  pseg.dims[1] = ir_dim_const(C);
   step.rank = 2, step.dims[1] = xt.dims[2];
-  pstep.rank = 1;
   int bx = ir_add_input(b, "x", C > 1 ? seg : step, loc);
-  int bp = ir_add_input(b, "positions", C > 1 ? pseg : pstep, loc);
   int bmem[64];
-  int64_t nmem = M > 0 ? L : 0; /* the memory states */
+  int64_t nmem = M > 0 ? L : 0; /* the memory states, then the row count */
   ir_type mt = {.dtype = IR_F32, .rank = 3, .dims = {Bd, ir_dim_const(M), ir_dim_const(D)}};
   for (int64_t l = 0; l < nmem; l++) bmem[l] = body_input(b, g, mem[l], mt, loc);
-  /* captures: each layer's params but r_net, and its rk */
-  int ncap = 0, cap_outer[64 * IR_XL_NPARAMS], cap_body[64 * IR_XL_NPARAMS];
+  int brows = ir_add_input(b, "rows", one, loc);
+  /* captures: the row count's step, each layer's params but r_net, and its rk */
+  int ncap = 1, cap_outer[64 * IR_XL_NPARAMS + 1], cap_body[64 * IR_XL_NPARAMS + 1];
+  cap_outer[0] = rows_step;
+  cap_body[0] = ir_add_input(b, "segment_rows", one, loc);
   for (int64_t l = 0; l < L; l++) {
     for (int k = 0; k < IR_XL_NPARAMS; k++) {
       if (k == IR_XL_R_NET) continue;
@@ -130,16 +138,14 @@ int pass_expand_xl(ir_graph *g, int i, ir_diags *d) {
     cap_body[ncap++] = body_input(b, g, rk[l], g->values[rk[l]].type, loc);
   }
   out bo = {.g = b, .pos = 0, .name = name, .loc = loc, .d = d};
-  int h = bx, ps = bp;
-  if (C == 1) {
-    h = pass_reshape(&bo, "segment", bx, 3, seg.dims);
-    ps = pass_reshape(&bo, "segment_positions", bp, 2, pseg.dims);
-  }
+  int h = bx;
+  if (C == 1) h = pass_reshape(&bo, "segment", bx, 3, seg.dims);
   int next[64];
-  for (int64_t l = 0, at = 0; l < L; l++) {
+  for (int64_t l = 0, at = 1; l < L; l++) {
     /* this layer's captures, in the order above */
     int w[IR_XL_NPARAMS + 1];
-    for (int k = 0, j = 0; k < IR_XL_NPARAMS; k++) w[k] = k == IR_XL_R_NET ? -1 : cap_body[at + j++];
+    for (int k = 0, j = 0; k < IR_XL_NPARAMS; k++)
+      w[k] = k == IR_XL_R_NET ? -1 : cap_body[at + j++];
     int rkb = cap_body[at + IR_XL_NPARAMS - 1];
     at += IR_XL_NPARAMS;
     char s[96];
@@ -157,11 +163,12 @@ int pass_expand_xl(ir_graph *g, int i, ir_diags *d) {
     r = pass_transpose(&bo, S("heads_t"), r, 5, perm5);
     int q = pass_slice(&bo, S("q"), pass_select(&bo, S("q_all"), r, 0, 0), 2, M, K);
     int k = pass_select(&bo, S("k"), r, 0, 1), v = pass_select(&bo, S("v"), r, 0, 2);
-    int ain[7] = {q, k, v, rkb, w[IR_XL_R_W_BIAS], w[IR_XL_R_R_BIAS], ps};
+    int ain[7] = {q, k, v, rkb, w[IR_XL_R_W_BIAS], w[IR_XL_R_R_BIAS], brows};
     int an = put(&bo, IR_OP_REL_ATTENTION, S("attention"), ain, 7);
     ir_set_attr_float(b, an, "scale", 1.0 / sqrt((double)dh));
     ir_set_attr_int(b, an, "mem", M);
     ir_set_attr_int(b, an, "same_length", c.same_length);
+    ir_set_attr_int(b, an, "streams", ir_at_position(g, &xt));
     int a = pass_typed(&bo, an);
     static const int64_t back[4] = {0, 2, 1, 3};
     a = pass_transpose(&bo, S("merge"), a, 4, back);
@@ -180,19 +187,21 @@ int pass_expand_xl(ir_graph *g, int i, ir_diags *d) {
   }
   ir_add_output(b, "y", C > 1 ? h : pass_reshape(&bo, "step", h, 2, step.dims));
   for (int64_t l = 0; l < nmem; l++) ir_add_output(b, "mem", next[l]);
+  ir_add_output(b, "rows", op2(&bo, IR_OP_ADD, "next_rows", brows, cap_body[0]));
 
-  /* the scan: over x and the positions, the memories, then the captures */
+  /* the scan: over x, the memories and the row count, then the captures */
   int nin = 2 + (int)nmem + ncap;
   int *ins = malloc(sizeof(int) * (size_t)nin);
   IR_ASSERT(ins);
-  ins[0] = x, ins[1] = pos;
-  for (int64_t l = 0; l < nmem; l++) ins[2 + l] = mem[l];
+  ins[0] = x;
+  for (int64_t l = 0; l < nmem; l++) ins[1 + l] = mem[l];
+  ins[1 + nmem] = rows0;
   for (int k = 0; k < ncap; k++) ins[2 + nmem + k] = cap_outer[k];
-  int sn = pass_put_n(&o, IR_OP_SCAN, "segments", ins, nin, 1 + (int)nmem);
+  int sn = pass_put_n(&o, IR_OP_SCAN, "segments", ins, nin, 2 + (int)nmem);
   free(ins);
   g->nodes[sn].body = b;
-  ir_set_attr_int(g, sn, "nover", 2);
-  ir_set_attr_int(g, sn, "nstate", nmem);
+  ir_set_attr_int(g, sn, "nover", 1);
+  ir_set_attr_int(g, sn, "nstate", nmem + 1);
   ir_set_attr_int(g, sn, "reverse", 0);
   ir_set_attr_int(g, sn, "chunk", C);
   IR_ASSERT(ir_infer_node(g, sn, d));
