@@ -44,7 +44,22 @@ static int64_t instructions(LLVMValueRef f) {
   return n;
 }
 
+/*
+ * Makes f a declaration. The C API has no Function::deleteBody, and erasing
+ * the blocks one by one frees instructions that later blocks still use
+ * (their uses then point into freed memory, which crashed once a kernel's
+ * layout changed): so first every value's uses go to poison and every
+ * branch goes, then nothing refers to anything being erased.
+ */
 static void drop_body(LLVMValueRef f) {
+  for (LLVMBasicBlockRef bb = LLVMGetFirstBasicBlock(f); bb; bb = LLVMGetNextBasicBlock(bb))
+    for (LLVMValueRef i = LLVMGetFirstInstruction(bb); i; i = LLVMGetNextInstruction(i))
+      if (LLVMGetTypeKind(LLVMTypeOf(i)) != LLVMVoidTypeKind)
+        LLVMReplaceAllUsesWith(i, LLVMGetPoison(LLVMTypeOf(i)));
+  for (LLVMBasicBlockRef bb = LLVMGetFirstBasicBlock(f); bb; bb = LLVMGetNextBasicBlock(bb)) {
+    LLVMValueRef t = LLVMGetBasicBlockTerminator(bb);
+    if (t) LLVMInstructionEraseFromParent(t);
+  }
   LLVMBasicBlockRef bb;
   while ((bb = LLVMGetFirstBasicBlock(f))) LLVMDeleteBasicBlock(bb);
   LLVMSetLinkage(f, LLVMExternalLinkage);
