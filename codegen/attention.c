@@ -13,11 +13,13 @@
  * Inside a visited tile, scores outside a row's range are set to -inf.
  *
  * Both products are the register-blocked GEMM of gemm.c run by one thread:
- * S = Q_tile K_tile^T (trans_b), then P V_tile into a scratch tile and
- * acc = acc * alpha + that, row by row. Both products are calls to the
- * module's shared GEMM (the plain variant, the one every linear uses), with
- * run-time sizes, so the code of the products exists once however many
- * paths and attentions there are.
+ * S = Q_tile K_tile^T (trans_b), then acc = acc * alpha + P V_tile, the
+ * GEMM adding its sums to the accumulator scaled by each row's alpha as it
+ * stores (row_scale). Both are calls to shared GEMM functions specialized
+ * to the tile's shape (cg_gemm.specialize), so the code of the products
+ * exists once however many paths (plain, cached runs, a split decode step)
+ * and layers there are. tile_k stays <= 256 so that the GEMM's k fits in
+ * one of its k blocks.
  *
  * Masks compare positions. Without a cache query i and key j are positions
  * i and j. With one (SPEC 9: inputs kc, vc [B, H, S, dh], causal
@@ -167,16 +169,6 @@ static void exp_pass(cg_ctx *c, void *user, LLVMValueRef j, LLVMValueRef mask) {
   LLVMBuildStore(b, LLVMBuildFAdd(b, s, p, ""), a->sum_acc);
 }
 
-/* acc[row, j..] = acc[row, j..] * alpha[row] + pv[row, j..] */
-static void add_pv_pass(cg_ctx *c, void *user, LLVMValueRef j, LLVMValueRef mask) {
-  cg_attn *a = user;
-  LLVMBuilderRef b = c->b;
-  LLVMValueRef at = LLVMBuildAdd(b, a->acc_row, j, "");
-  LLVMValueRef v = cg_load_vec(c, c->vf32, a->acc, at, mask);
-  LLVMValueRef pv = cg_load_vec(c, c->vf32, a->pv, at, mask);
-  cg_store_vec(c, LLVMBuildFAdd(b, LLVMBuildFMul(b, v, a->alpha_v, ""), pv, ""), a->acc, at, mask);
-}
-
 static void zero_pass(cg_ctx *c, void *user, LLVMValueRef j, LLVMValueRef mask) {
   cg_attn *a = user;
   cg_store_vec(c, LLVMConstNull(c->vf32), a->acc, j, mask);
@@ -230,7 +222,7 @@ static int64_t attr_or(const ir_node *n, const char *key, int64_t def) {
   return a && a->kind == IR_ATTR_INT && a->i > 0 ? a->i : def;
 }
 
-/* the scratch: S, acc, m, l, alpha, pv, then the caller's extra floats; tk stays
+/* the scratch: S, acc, m, l, alpha, then the caller's extra floats; tk stays
  * <= 256 (the second GEMM's epilogue must see the old accumulator) and tq
  * shrinks until the accumulator fits MAX_ACC_FLOATS */
 void cg_attn_begin(cg_ctx *c, cg_attn *a, int64_t tq, int64_t tk, int64_t dh, double scale,
@@ -239,15 +231,13 @@ void cg_attn_begin(cg_ctx *c, cg_attn *a, int64_t tq, int64_t tk, int64_t dh, do
   while (tq > 1 && tq * dh > MAX_ACC_FLOATS) tq /= 2;
   a->tq = tq, a->tk = tk;
   int64_t o_acc = up16(tq * tk), o_m = o_acc + up16(tq * (dh > 0 ? dh : 1));
-  int64_t o_l = o_m + up16(tq), o_alpha = o_l + up16(tq), o_pv = o_alpha + up16(tq);
-  int64_t o_extra = o_pv + up16(tq * (dh > 0 ? dh : 1));
+  int64_t o_l = o_m + up16(tq), o_alpha = o_l + up16(tq), o_extra = o_alpha + up16(tq);
   LLVMValueRef base = scratch(c, o_extra + up16(extra));
   a->S = cg_gep(c, c->f32, base, cg_i64(c, 0));
   a->acc = cg_gep(c, c->f32, base, cg_i64(c, o_acc));
   a->m = cg_gep(c, c->f32, base, cg_i64(c, o_m));
   a->l = cg_gep(c, c->f32, base, cg_i64(c, o_l));
   a->alpha = cg_gep(c, c->f32, base, cg_i64(c, o_alpha));
-  a->pv = cg_gep(c, c->f32, base, cg_i64(c, o_pv));
   a->extra = cg_gep(c, c->f32, base, cg_i64(c, o_extra));
   a->mx_acc = cg_alloca(c, c->vf32, "attn.mx");
   a->sum_acc = cg_alloca(c, c->vf32, "attn.sum");
@@ -307,7 +297,8 @@ void cg_attn_keys(cg_ctx *c, cg_attn *a, const cg_attn_rows *q, LLVMValueRef K, 
                .trans_b = true,
                .ith = cg_i32(c, 0),
                .nth = cg_i32(c, 1),
-               .shared = c->share_gemms};
+               .shared = c->share_gemms,
+               .specialize = true};
   s.a = cg_gep(c, c->f32, q->Q, q->qbase);
   s.b = cg_gep(c, c->f32, K, kofs);
   s.c = a->S;
@@ -352,21 +343,20 @@ void cg_attn_keys(cg_ctx *c, cg_attn *a, const cg_attn_rows *q, LLVMValueRef K, 
   store_f(c, m_new, a->m, r.i);
   cg_loop_end(c, &r);
 
-  /* acc = acc * alpha + P V, row by row after the product */
-  cg_gemm pv = {.vec_width = c->vw, .ith = cg_i32(c, 0), .nth = cg_i32(c, 1),
-                .shared = c->share_gemms};
+  /* acc = acc * alpha + P V: the GEMM adds its sums to acc scaled by alpha */
+  cg_gemm pv = {.vec_width = c->vw,
+                .ith = cg_i32(c, 0),
+                .nth = cg_i32(c, 1),
+                .shared = c->share_gemms,
+                .specialize = true,
+                .accumulate = true,
+                .row_scale = a->alpha};
   pv.a = a->S;
   pv.b = cg_gep(c, c->f32, V, kofs);
-  pv.c = a->pv;
+  pv.c = a->acc;
   pv.m = q->rows, pv.n = a->dh, pv.k = cols;
   pv.lda = TK, pv.ldb = a->dh, pv.ldc = a->dh;
   cg_emit_gemm(c->mod, b, &pv);
-  cg_loop rr;
-  cg_loop_begin(c, &rr, zero, q->rows, one);
-  a->acc_row = LLVMBuildMul(b, rr.i, a->dh, "");
-  a->alpha_v = cg_splat(c, load_f(c, a->alpha, rr.i));
-  cg_vec_loop(c, zero, a->dh, add_pv_pass, a);
-  cg_loop_end(c, &rr);
   if (a->pad) cg_if_end(c, &live);
   cg_loop_end(c, &kt_loop);
 }

@@ -77,6 +77,16 @@ typedef struct cg_gemm {
    */
   bool shared;
   LLVMValueRef tile_epi, tile_ctx; /* ptr: the epilogue function and its context, or NULL */
+  /* with shared: the function bakes in the sizes, strides and thread split
+   * that are constants at this call (and no epilogue if it has none), so
+   * calls that agree on them share one specialized function (attention's
+   * tiles: the same shapes on every path, too small to pay for run-time
+   * sizes); never the library's */
+  bool specialize;
+  /* ptr float[m], or NULL: C = C * row_scale[row] + A @ B (with accumulate,
+   * specialize and no tile_epi: attention's online-softmax rescale, in
+   * registers as C's old value is added) */
+  LLVMValueRef row_scale;
 } cg_gemm;
 
 /* the type of a shared GEMM's epilogue: void (ptr ctx, ptr c, i64 ldc, i64 r0,
@@ -428,9 +438,7 @@ typedef struct cg_attn {
   LLVMValueRef dh;      /* i64 head dim */
   LLVMValueRef out;     /* output row pointer (finish pass) */
   LLVMValueRef inv;     /* <vw x float> 1 / l (finish pass) */
-  LLVMValueRef acc_row; /* i64 offset of the row in acc and pv (add_pv and finish passes) */
-  LLVMValueRef pv;      /* float[tq * dh]: the key tile's P V */
-  LLVMValueRef alpha_v; /* <vw x float> splat of the row's alpha (add_pv pass) */
+  LLVMValueRef acc_row; /* i64 offset of the row in acc (finish pass) */
   LLVMValueRef out_row; /* i64 offset of the row in out (finish pass) */
   bool masked;          /* causal or window: per-element masks needed */
   LLVMValueRef pad;     /* the key padding mask's row of the batch (Tk i32 or i64), NULL: none */

@@ -160,6 +160,8 @@ typedef struct tile {
   bool packed;           /* bp is the aligned panel: plain loads; else masked loads */
   LLVMValueRef *colmask; /* [nv] lanes inside n */
   LLVMValueRef first;    /* i1: start from 0 rather than C; NULL = always */
+  LLVMValueRef scale_old; /* i1: the C added is first scaled by row_scale (the first k
+                             block of a row_scale GEMM), NULL: never */
   LLVMValueRef last;     /* i1: apply the epilogue; NULL = always */
 } tile;
 
@@ -259,6 +261,11 @@ static void emit_tile(gx *x, const tile *t) {
       for (int v = 0; v < nv; v++) {
         LLVMValueRef lm = LLVMBuildAnd(x->b, cmask[r * nv + v], splat(x, notfirst), "");
         LLVMValueRef old = load_vec(x, gep(x, crow[r], i64c(x, (int64_t)v * x->w)), lm, 4);
+        if (t->scale_old) {
+          LLVMValueRef s = LLVMBuildLoad2(x->b, x->f32, gep(x, g->row_scale, rowc[r]), "");
+          LLVMValueRef scaled = LLVMBuildFMul(x->b, old, splat(x, s), "");
+          old = LLVMBuildSelect(x->b, t->scale_old, scaled, old, "");
+        }
         acc[r * nv + v] = LLVMBuildFAdd(x->b, acc[r * nv + v], old, "");
       }
   }
@@ -338,6 +345,7 @@ static void direct_one_row(gx *x, LLVMValueRef m0, LLVMValueRef n0, LLVMValueRef
             .bstride = bstride,
             .colmask = colmask,
             .first = g->accumulate ? LLVMConstInt(x->i1, 0, 0) : NULL,
+            .scale_old = g->row_scale ? LLVMConstInt(x->i1, 1, 0) : NULL,
             .last = g->partial ? LLVMBuildNot(x->b, g->partial, "") : NULL};
   emit_tile(x, &t);
   loop_end(x, &lj, sub(x, end, lj.i), NULL);
@@ -387,6 +395,7 @@ static void direct_rows(gx *x, LLVMValueRef m0, LLVMValueRef m1, LLVMValueRef n0
             .bstride = bstride,
             .colmask = colmask,
             .first = first,
+            .scale_old = g->row_scale ? LLVMBuildICmp(x->b, LLVMIntEQ, lk.i, k0, "") : NULL,
             .last = last};
   emit_tile(x, &t);
   loop_end(x, &li, i64c(x, mr), NULL);
@@ -614,6 +623,7 @@ static void emit_packed(gx *x, LLVMValueRef m0, LLVMValueRef m1, LLVMValueRef n0
             .packed = true,
             .colmask = colmask,
             .first = first,
+            .scale_old = x->g->row_scale ? LLVMBuildICmp(x->b, LLVMIntEQ, pc, i64c(x, 0), "") : NULL,
             .last = last};
   emit_tile(x, &t);
   loop_end(x, &li, i64c(x, mr), NULL);
@@ -749,16 +759,35 @@ static bool from_library(LLVMModuleRef m) {
  * that two models' objects link into one program. Without a window, n_lo
  * and n_hi are unused.
  */
+/* a specialized shared GEMM's value of an argument: the call site's when it
+ * is a constant (baked in), else the parameter; the name records which */
+static LLVMValueRef bake(const cg_gemm *g, LLVMValueRef at_site, LLVMValueRef param) {
+  return g->specialize && LLVMIsAConstantInt(at_site) ? at_site : param;
+}
+
+static void name_baked(char *name, size_t size, const char *key, LLVMValueRef v) {
+  if (!LLVMIsAConstantInt(v)) return;
+  size_t len = strlen(name);
+  snprintf(name + len, size - len, ".%s%lld", key, LLVMConstIntGetSExtValue(v));
+}
+
 static LLVMValueRef shared_gemm(LLVMModuleRef m, const cg_gemm *g) {
-  char name[48];
+  char name[256];
   bool window = g->n_lo != NULL;
   snprintf(name, sizeof name, "kernel.gemm.t%d.a%d.n%d.w%d", g->trans_b, g->accumulate, window,
            g->vec_width);
+  if (g->specialize) {
+    const char *keys[] = {"m", "n", "k", "lda", "ldb", "ldc", "ith", "nth"};
+    LLVMValueRef vals[] = {g->m, g->n, g->k, g->lda, g->ldb, g->ldc, g->ith, g->nth};
+    for (int i = 0; i < 8; i++) name_baked(name, sizeof name, keys[i], vals[i]);
+    if (!g->tile_epi) snprintf(name + strlen(name), sizeof name - strlen(name), ".e0");
+    if (g->row_scale) snprintf(name + strlen(name), sizeof name - strlen(name), ".rs");
+  }
   LLVMValueRef fn = LLVMGetNamedFunction(m, name);
   if (fn) return fn;
   LLVMContextRef cx = LLVMGetModuleContext(m);
   fn = LLVMAddFunction(m, name, shared_type(cx));
-  if (from_library(m)) return fn; /* external: the library's */
+  if (from_library(m) && !g->specialize) return fn; /* external: the library's */
   LLVMSetLinkage(fn, LLVMInternalLinkage);
   static const char *const attrs[] = {"nounwind", "noinline"};
   for (int a = 0; a < 2; a++) {
@@ -770,21 +799,23 @@ static LLVMValueRef shared_gemm(LLVMModuleRef m, const cg_gemm *g) {
   cg_gemm sg = {.a = LLVMGetParam(fn, SG_A),
                 .b = LLVMGetParam(fn, SG_B),
                 .c = LLVMGetParam(fn, SG_C),
-                .m = LLVMGetParam(fn, SG_M),
-                .n = LLVMGetParam(fn, SG_N),
-                .k = LLVMGetParam(fn, SG_K),
-                .lda = LLVMGetParam(fn, SG_LDA),
-                .ldb = LLVMGetParam(fn, SG_LDB),
-                .ldc = LLVMGetParam(fn, SG_LDC),
+                .m = bake(g, g->m, LLVMGetParam(fn, SG_M)),
+                .n = bake(g, g->n, LLVMGetParam(fn, SG_N)),
+                .k = bake(g, g->k, LLVMGetParam(fn, SG_K)),
+                .lda = bake(g, g->lda, LLVMGetParam(fn, SG_LDA)),
+                .ldb = bake(g, g->ldb, LLVMGetParam(fn, SG_LDB)),
+                .ldc = bake(g, g->ldc, LLVMGetParam(fn, SG_LDC)),
                 .trans_b = g->trans_b,
                 .accumulate = g->accumulate,
-                .ith = LLVMGetParam(fn, SG_ITH),
-                .nth = LLVMGetParam(fn, SG_NTH),
+                .ith = bake(g, g->ith, LLVMGetParam(fn, SG_ITH)),
+                .nth = bake(g, g->nth, LLVMGetParam(fn, SG_NTH)),
                 .vec_width = g->vec_width,
                 .tile_ctx = LLVMGetParam(fn, SG_CTX)};
   if (window) sg.n_lo = LLVMGetParam(fn, SG_NLO), sg.n_hi = LLVMGetParam(fn, SG_NHI);
-  /* the epilogue is optional: call_tile_epi skips a null one */
-  sg.tile_epi = LLVMGetParam(fn, SG_EPI);
+  /* the epilogue is optional: call_tile_epi skips a null one (a specialized
+   * GEMM called without one has none) */
+  sg.tile_epi = g->specialize && !g->tile_epi ? NULL : LLVMGetParam(fn, SG_EPI);
+  if (g->row_scale) sg.row_scale = LLVMGetParam(fn, SG_CTX), sg.tile_ctx = NULL;
   emit_gemm(m, b, &sg);
   LLVMBuildRetVoid(b);
   LLVMDisposeBuilder(b);
@@ -798,12 +829,14 @@ void cg_emit_gemm(LLVMModuleRef m, LLVMBuilderRef b, const cg_gemm *g) {
   }
   IR_ASSERT(!g->epilogue && g->b_panel_unit <= 0 && !g->k_hi);
   IR_ASSERT(!(g->accumulate && g->trans_b)); /* the dot path does not accumulate */
+  IR_ASSERT(!g->row_scale || (g->specialize && g->accumulate && !g->tile_epi));
   LLVMContextRef cx = LLVMGetModuleContext(m);
   LLVMValueRef null = LLVMConstPointerNull(LLVMPointerTypeInContext(cx, 0));
   LLVMValueRef zero = LLVMConstInt(LLVMInt64TypeInContext(cx), 0, 0);
   LLVMValueRef args[SG_NARGS] = {
       g->a,   g->b,   g->c,   g->m,   g->n,   g->k, g->lda, g->ldb, g->ldc, g->ith, g->nth,
-      g->tile_epi ? g->tile_epi : null,       g->tile_ctx ? g->tile_ctx : null,
+      g->tile_epi ? g->tile_epi : null,
+      g->row_scale ? g->row_scale : g->tile_ctx ? g->tile_ctx : null,
       g->n_lo ? g->n_lo : zero,               g->n_hi ? g->n_hi : zero};
   LLVMBuildCall2(b, shared_type(cx), shared_gemm(m, g), args, SG_NARGS, "");
 }

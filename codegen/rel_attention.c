@@ -58,7 +58,8 @@ static void band_tile(cg_ctx *c, void *user, LLVMValueRef qpos, LLVMValueRef row
                .trans_b = true,
                .ith = cg_i32(c, 0),
                .nth = cg_i32(c, 1),
-               .shared = c->share_gemms};
+               .shared = c->share_gemms,
+               .specialize = true};
   g.a = r->qr;
   g.b = cg_gep(c, c->f32, r->rk, LLVMBuildMul(b, dlo, r->dh, ""));
   g.c = r->band;

@@ -128,6 +128,7 @@ typedef enum form {
   SHARED,     /* a call of the module's shared GEMM, epilogue tile_relu */
   ACCUMULATE, /* shared, C += A @ B, no epilogue */
   WINDOW,     /* shared, columns [ith, nth) of every row (ith, nth: the window) */
+  ROW_SCALE,  /* shared and specialized, C = C * bias[row] + A @ B */
 } form;
 
 /* sizes folded into a function as constants */
@@ -171,7 +172,8 @@ static void build_gemm_as(jh *h, const char *name, bool trans_b, bool epi, const
   g.trans_b = trans_b;
   g.vec_width = w;
   g.shared = how != INLINE;
-  g.accumulate = how == ACCUMULATE;
+  g.accumulate = how == ACCUMULATE || how == ROW_SCALE;
+  if (how == ROW_SCALE) g.specialize = true, g.row_scale = eu.bias;
   if (how == WINDOW) {
     g.n_lo = LLVMBuildSExt(b, g.ith, i64, "");
     g.n_hi = LLVMBuildSExt(b, g.nth, i64, "");
@@ -293,6 +295,7 @@ typedef struct fixture {
   gemm_fn sh[2][2];  /* the shared form: [trans_b][epilogue] */
   gemm_fn sh_acc;    /* the shared form, accumulate */
   gemm_fn sh_win[2]; /* the shared form, a column window: [epilogue] */
+  gemm_fn sh_scale;  /* the shared form, C = C * bias[row] + A @ B */
 } fixture;
 
 /* shapes compiled with constant sizes: m, n, k, trans_b, epilogue */
@@ -334,6 +337,7 @@ static int setup(void **state) {
   build_gemm_as(&fx->h, "sh_acc", false, false, NULL, WIDTH, ACCUMULATE);
   build_gemm_as(&fx->h, "sh_win_0", false, false, NULL, WIDTH, WINDOW);
   build_gemm_as(&fx->h, "sh_win_1", false, true, NULL, WIDTH, WINDOW);
+  build_gemm_as(&fx->h, "sh_scale", false, false, NULL, WIDTH, ROW_SCALE);
   if (jh_compile(&fx->h, 1)) return -1;
   for (int t = 0; t < 2; t++)
     for (int e = 0; e < 2; e++) {
@@ -341,6 +345,7 @@ static int setup(void **state) {
       if (!(fx->sh[t][e] = (gemm_fn)jh_lookup(&fx->h, name))) return -1;
     }
   if (!(fx->sh_acc = (gemm_fn)jh_lookup(&fx->h, "sh_acc"))) return -1;
+  if (!(fx->sh_scale = (gemm_fn)jh_lookup(&fx->h, "sh_scale"))) return -1;
   for (int e = 0; e < 2; e++) {
     snprintf(name, sizeof name, "sh_win_%d", e);
     if (!(fx->sh_win[e] = (gemm_fn)jh_lookup(&fx->h, name))) return -1;
@@ -577,6 +582,35 @@ static void test_shared_accumulate(void **state) {
   }
 }
 
+/* C = C * scale[row] + A @ B (attention's rescale): the old C scaled once,
+ * whatever the k blocks and the path; scale in the bias buffer (m floats) */
+static void test_shared_row_scale(void **state) {
+  fixture *fx = *state;
+  static const int64_t shapes[][3] = {{1, 40, 9},     {3, 129, 300},   {17, 33, 31},
+                                      {64, 100, 300}, {129, 100, 300}, {200, 40, 600}};
+  for (int s = 0; s < 6; s++) {
+    problem p;
+    problem_init(&p, shapes[s][0], shapes[s][1], shapes[s][2], false, false, 1);
+    float *scale = malloc(sizeof(float) * (size_t)(p.m + 1));
+    assert_non_null(scale);
+    float *c = new_c(&p);
+    for (int64_t i = 0; i < p.m; i++) {
+      scale[i] = 0.25f * (float)(i % 7) - 0.5f;
+      for (int64_t j = 0; j < p.n; j++) {
+        float old = (float)((i * 7 + j) % 5) - 2.0f;
+        c[i * p.ldc + j] = old;
+        p.want[i * p.n + j] += (double)old * scale[i];
+        p.scale[i * p.n + j] += fabs((double)old * scale[i]);
+      }
+    }
+    fx->sh_scale(p.a, p.b, c, scale, p.m, p.n, p.k, p.lda, p.ldb, p.ldc, 0, 1);
+    check_c(&p, c, "row scale");
+    free(c);
+    free(scale);
+    problem_free(&p);
+  }
+}
+
 /* a column window [lo, hi) of every row: only those columns are written */
 static void test_shared_window(void **state) {
   fixture *fx = *state;
@@ -614,6 +648,7 @@ int main(void) {
       cmocka_unit_test(test_narrow_widths), cmocka_unit_test(test_two_threads),
       cmocka_unit_test(test_shared),        cmocka_unit_test(test_shared_threads),
       cmocka_unit_test(test_shared_accumulate), cmocka_unit_test(test_shared_window),
+      cmocka_unit_test(test_shared_row_scale),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
