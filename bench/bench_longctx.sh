@@ -225,15 +225,22 @@ for m in models:
                 print("%6s %s: %s" % ("", side, last.get(k, {}).get("skipped", "failed (see the log)")))
     ex = lambda side, what: slope([(L, (get(m, side, L) or {}).get("median_ms") if what == "time"
                                     else mem(m, side, L, what)) for L in lengths])
-    print("growth exponents over T: time seqc %.2f, torch %.2f; peak RSS seqc %.2f, torch %.2f;"
-          % (ex("seqc", "time"), ex("torch", "time"), ex("seqc", "rss"), ex("torch", "rss")))
-    print("  beyond io seqc %.2f, torch %.2f; seqc session %.2f" % (
-        ex("seqc", "beyond"), ex("torch", "beyond"), ex("seqc", "session")))
+    e = lambda side, what: f(ex(side, what), "%.2f")
+    print("growth exponents over T: time seqc %s, torch %s; peak RSS seqc %s, torch %s;"
+          % (e("seqc", "time"), e("torch", "time"), e("seqc", "rss"), e("torch", "rss")))
+    print("  beyond io seqc %s, torch %s; seqc session %s" % (
+        e("seqc", "beyond"), e("torch", "beyond"), e("seqc", "session")))
+    ratios = [get(m, "torch", L)["median_ms"] / get(m, "seqc", L)["median_ms"] for L in lengths
+              if get(m, "seqc", L) and get(m, "torch", L)]
+    if ratios:
+        print("torch/seqc from %.2f to %.2f (the issue's aim: at least 3)" % (min(ratios),
+                                                                           max(ratios)))
 print("""
 columns: t/s = torch ms / seqc ms (> 1: seqc is faster); RSS = the process's peak
 resident MB; io = the input and outputs; -io = peak RSS beyond them; ses = seqc's
 session (arena + parameters). Exponents: log-log slope from the first T to the last
-measured (1 linear, 0 flat).""")
+measured (1 linear, 0 flat; the issue's aim for the segment models: time 1,
+memory beyond the input and outputs 0).""")
 
 # the seed's claim (Memformer's paper: 3.2x faster, 8.1x less memory than its
 # baseline), on seqc: Transformer-XL / Memformer at equal size
