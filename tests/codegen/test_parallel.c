@@ -35,19 +35,10 @@ static int compile_and_run(const char *yaml, int threads, float *out) {
   int64_t syms[2] = {2, 9};
   cg_jit *j = cgt_compile(
       g, &(cg_options){.bind_syms = syms, .opt_level = 2, .compile_threads = threads});
-  seqrt_error err = {{0}};
   int parts = cg_jit_stats(j)->parts;
-  seqrt_session *s = seqrt_session_new(cg_jit_desc(j), syms, 2, &err);
-  assert_non_null(s);
-  assert_int_equal(seqrt_session_random_params(s, 3, &err), 0);
   float x[N];
   for (int i = 0; i < N; i++) x[i] = (float)((i * 37) % 29) / 14.0f - 1.0f;
-  seqrt_tensor in = {.dtype = SEQRT_F32, .rank = 3, .shape = {2, 9, 32}, .data = x};
-  seqrt_tensor y;
-  assert_int_equal(seqrt_session_run(s, &in, &y, &err), 0);
-  assert_int_equal(seqrt_tensor_numel(&y), N);
-  memcpy(out, y.data, sizeof(float) * N);
-  seqrt_session_free(s);
+  cgt_run_once(j, 3, x, out, N);
   cg_jit_free(j);
   ir_graph_free(g);
   return parts;
