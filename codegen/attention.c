@@ -350,7 +350,9 @@ void cg_attn_keys(cg_ctx *c, cg_attn *a, const cg_attn_rows *q, LLVMValueRef K, 
                 .shared = c->share_gemms,
                 .specialize = true,
                 .accumulate = true,
-                .row_scale = a->alpha};
+                .row_scale = a->alpha,
+                .m_max = a->tq, /* a query tile's rows against a key tile: the direct path */
+                .k_max = a->tk};
   pv.a = a->S;
   pv.b = cg_gep(c, c->f32, V, kofs);
   pv.c = a->acc;

@@ -87,6 +87,9 @@ typedef struct cg_gemm {
    * specialize and no tile_epi: attention's online-softmax rescale, in
    * registers as C's old value is added) */
   LLVMValueRef row_scale;
+  /* bounds of m and k known to the caller (0: none), which may rule paths
+   * out: at most DIRECT_ROWS rows with a small B is the direct path only */
+  int64_t m_max, k_max;
 } cg_gemm;
 
 /* the type of a shared GEMM's epilogue: void (ptr ctx, ptr c, i64 ldc, i64 r0,

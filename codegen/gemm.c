@@ -699,7 +699,12 @@ static void emit_gemm(LLVMModuleRef m, LLVMBuilderRef b, const cg_gemm *g) {
     LLVMPositionBuilderAtEnd(b, done);
     return;
   }
-  if (g->b_panel_unit > 0) { /* only the direct path reads panels */
+  /* only the direct path reads panels; and it is the only one possible when
+   * the caller's bounds keep rows and B small (attention's P V) */
+  bool direct_only = g->m_max > 0 && g->m_max <= DIRECT_ROWS && g->k_max > 0 &&
+                     LLVMIsAConstantInt(x.n) &&
+                     g->k_max * LLVMConstIntGetSExtValue(x.n) <= DIRECT_B;
+  if (g->b_panel_unit > 0 || direct_only) {
     emit_direct(&x, m0, m1, n0, n1);
     return;
   }
@@ -782,6 +787,9 @@ static LLVMValueRef shared_gemm(LLVMModuleRef m, const cg_gemm *g) {
     for (int i = 0; i < 8; i++) name_baked(name, sizeof name, keys[i], vals[i]);
     if (!g->tile_epi) snprintf(name + strlen(name), sizeof name - strlen(name), ".e0");
     if (g->row_scale) snprintf(name + strlen(name), sizeof name - strlen(name), ".rs");
+    if (g->m_max > 0 || g->k_max > 0)
+      snprintf(name + strlen(name), sizeof name - strlen(name), ".mmax%lld.kmax%lld",
+               (long long)g->m_max, (long long)g->k_max);
   }
   LLVMValueRef fn = LLVMGetNamedFunction(m, name);
   if (fn) return fn;
@@ -810,6 +818,8 @@ static LLVMValueRef shared_gemm(LLVMModuleRef m, const cg_gemm *g) {
                 .ith = bake(g, g->ith, LLVMGetParam(fn, SG_ITH)),
                 .nth = bake(g, g->nth, LLVMGetParam(fn, SG_NTH)),
                 .vec_width = g->vec_width,
+                .m_max = g->specialize ? g->m_max : 0,
+                .k_max = g->specialize ? g->k_max : 0,
                 .tile_ctx = LLVMGetParam(fn, SG_CTX)};
   if (window) sg.n_lo = LLVMGetParam(fn, SG_NLO), sg.n_hi = LLVMGetParam(fn, SG_NHI);
   /* the epilogue is optional: call_tile_epi skips a null one (a specialized

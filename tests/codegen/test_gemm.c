@@ -129,6 +129,7 @@ typedef enum form {
   ACCUMULATE, /* shared, C += A @ B, no epilogue */
   WINDOW,     /* shared, columns [ith, nth) of every row (ith, nth: the window) */
   ROW_SCALE,  /* shared and specialized, C = C * bias[row] + A @ B */
+  BOUNDED,    /* shared and specialized to constant sizes, m and k bounded by them */
 } form;
 
 /* sizes folded into a function as constants */
@@ -174,6 +175,7 @@ static void build_gemm_as(jh *h, const char *name, bool trans_b, bool epi, const
   g.shared = how != INLINE;
   g.accumulate = how == ACCUMULATE || how == ROW_SCALE;
   if (how == ROW_SCALE) g.specialize = true, g.row_scale = eu.bias;
+  if (how == BOUNDED) g.specialize = true, g.m_max = d->m, g.k_max = d->k;
   if (how == WINDOW) {
     g.n_lo = LLVMBuildSExt(b, g.ith, i64, "");
     g.n_hi = LLVMBuildSExt(b, g.nth, i64, "");
@@ -296,6 +298,7 @@ typedef struct fixture {
   gemm_fn sh_acc;    /* the shared form, accumulate */
   gemm_fn sh_win[2]; /* the shared form, a column window: [epilogue] */
   gemm_fn sh_scale;  /* the shared form, C = C * bias[row] + A @ B */
+  gemm_fn bounded[3]; /* the shared form with m and k bounded: one per bounded_cases */
 } fixture;
 
 /* shapes compiled with constant sizes: m, n, k, trans_b, epilogue */
@@ -306,6 +309,9 @@ static const int64_t const_cases[][5] = {
     {2, 65, 3, 0, 1},    {8, 31, 17, 1, 0},
 };
 #define NCONST ((int)(sizeof const_cases / sizeof const_cases[0]))
+/* m, n, k of the bounded shared form (at most 64 rows, a small B: the direct
+ * path only, the packed one left out) */
+static const int64_t bounded_cases[3][3] = {{1, 40, 9}, {17, 33, 31}, {64, 100, 300}};
 static const int narrow_widths[2] = {8, 4};
 
 static int setup(void **state) {
@@ -338,6 +344,12 @@ static int setup(void **state) {
   build_gemm_as(&fx->h, "sh_win_0", false, false, NULL, WIDTH, WINDOW);
   build_gemm_as(&fx->h, "sh_win_1", false, true, NULL, WIDTH, WINDOW);
   build_gemm_as(&fx->h, "sh_scale", false, false, NULL, WIDTH, ROW_SCALE);
+  for (int i = 0; i < 3; i++) {
+    const int64_t *bc = bounded_cases[i];
+    dims d = {bc[0], bc[1], bc[2], bc[2] + 1, bc[1] + 1, bc[1] + 1};
+    snprintf(name, sizeof name, "bounded_%d", i);
+    build_gemm_as(&fx->h, name, false, false, &d, WIDTH, BOUNDED);
+  }
   if (jh_compile(&fx->h, 1)) return -1;
   for (int t = 0; t < 2; t++)
     for (int e = 0; e < 2; e++) {
@@ -346,6 +358,10 @@ static int setup(void **state) {
     }
   if (!(fx->sh_acc = (gemm_fn)jh_lookup(&fx->h, "sh_acc"))) return -1;
   if (!(fx->sh_scale = (gemm_fn)jh_lookup(&fx->h, "sh_scale"))) return -1;
+  for (int i = 0; i < 3; i++) {
+    snprintf(name, sizeof name, "bounded_%d", i);
+    if (!(fx->bounded[i] = (gemm_fn)jh_lookup(&fx->h, name))) return -1;
+  }
   for (int e = 0; e < 2; e++) {
     snprintf(name, sizeof name, "sh_win_%d", e);
     if (!(fx->sh_win[e] = (gemm_fn)jh_lookup(&fx->h, name))) return -1;
@@ -611,6 +627,21 @@ static void test_shared_row_scale(void **state) {
   }
 }
 
+/* the bounded form (attention's P V: a query tile against a key tile) */
+static void test_shared_bounded(void **state) {
+  fixture *fx = *state;
+  for (int i = 0; i < 3; i++) {
+    problem p;
+    problem_init(&p, bounded_cases[i][0], bounded_cases[i][1], bounded_cases[i][2], false,
+                 false, 1);
+    float *c = new_c(&p);
+    run(fx->bounded[i], &p, c, 0, 1);
+    check_c(&p, c, "bounded");
+    free(c);
+    problem_free(&p);
+  }
+}
+
 /* a column window [lo, hi) of every row: only those columns are written */
 static void test_shared_window(void **state) {
   fixture *fx = *state;
@@ -648,7 +679,7 @@ int main(void) {
       cmocka_unit_test(test_narrow_widths), cmocka_unit_test(test_two_threads),
       cmocka_unit_test(test_shared),        cmocka_unit_test(test_shared_threads),
       cmocka_unit_test(test_shared_accumulate), cmocka_unit_test(test_shared_window),
-      cmocka_unit_test(test_shared_row_scale),
+      cmocka_unit_test(test_shared_row_scale),  cmocka_unit_test(test_shared_bounded),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
