@@ -35,6 +35,16 @@ typedef struct epilogue {
   LLVMValueRef row0; /* flat row index of the GEMM's row 0 (batch * M) */
 } epilogue;
 
+/* operand o's vector at C[row, col..]: its constant, its row's element
+ * (col_bcast), or its elements; ptr + off is where its row starts */
+static LLVMValueRef operand_value(cg_ctx *c, const operand *o, LLVMValueRef ptr, LLVMValueRef off,
+                                  LLVMValueRef col, LLVMValueRef mask) {
+  if (o->vec) return o->vec;
+  if (o->col_bcast)
+    return cg_splat(c, LLVMBuildLoad2(c->b, c->f32, cg_gep(c, c->f32, ptr, off), ""));
+  return cg_load_vec(c, c->vf32, ptr, LLVMBuildAdd(c->b, off, col, ""), mask);
+}
+
 static LLVMValueRef apply_epilogue(void *user, LLVMBuilderRef b, LLVMValueRef acc, LLVMValueRef row,
                                    LLVMValueRef col, LLVMValueRef mask) {
   epilogue *e = user;
@@ -46,18 +56,8 @@ static LLVMValueRef apply_epilogue(void *user, LLVMBuilderRef b, LLVMValueRef ac
   vals[e->mm_value] = acc;
   LLVMValueRef flat = LLVMBuildAdd(b, e->row0, row, "");
   cg_space_offsets(c, &e->rows, e->rows.ngroups, flat, off);
-  for (int i = 0; i < e->nops; i++) {
-    operand *o = &e->ops[i];
-    if (o->vec) {
-      vals[o->value] = o->vec;
-    } else if (o->col_bcast) {
-      LLVMValueRef s = LLVMBuildLoad2(b, c->f32, cg_gep(c, c->f32, o->ptr, off[i]), "");
-      vals[o->value] = cg_splat(c, s);
-    } else {
-      LLVMValueRef at = LLVMBuildAdd(b, off[i], col, "");
-      vals[o->value] = cg_load_vec(c, c->vf32, o->ptr, at, mask);
-    }
-  }
+  for (int i = 0; i < e->nops; i++)
+    vals[e->ops[i].value] = operand_value(c, &e->ops[i], e->ops[i].ptr, off[i], col, mask);
   LLVMValueRef r = cg_eval_body(c, e->body, vals);
   free(vals);
   free(off);
@@ -140,18 +140,8 @@ static epi_fn build_epilogue_fn(cg_ctx *c, epilogue *e) {
   memset(vals, 0, sizeof *vals * (size_t)e->body->nvalues);
   vals[e->mm_value] = cg_load_vec(c, c->vf32, crow, col.i, mask);
   for (int i = 0; i < e->nops; i++) {
-    operand *o = &e->ops[i];
-    if (o->vec) {
-      vals[o->value] = o->vec;
-      continue;
-    }
-    LLVMValueRef off = LLVMBuildMul(b, flat, stride[i], "");
-    if (o->col_bcast) {
-      LLVMValueRef x = LLVMBuildLoad2(b, c->f32, cg_gep(c, c->f32, ptr[i], off), "");
-      vals[o->value] = cg_splat(c, x);
-    } else {
-      vals[o->value] = cg_load_vec(c, c->vf32, ptr[i], LLVMBuildAdd(b, off, col.i, ""), mask);
-    }
+    LLVMValueRef off = e->ops[i].vec ? NULL : LLVMBuildMul(b, flat, stride[i], "");
+    vals[e->ops[i].value] = operand_value(c, &e->ops[i], ptr[i], off, col.i, mask);
   }
   LLVMValueRef out = cg_eval_body(c, e->body, vals);
   cg_store_vec(c, out ? out : vals[e->mm_value], crow, col.i, mask);
