@@ -18,7 +18,7 @@ typedef struct cg_options {
   const int64_t *bind_syms; /* symbol values to fold in as constants, NULL = symbolic */
   const char *cpu;          /* target CPU, NULL = host */
   const char *features;     /* target features, NULL = host's (or CPU default) */
-  int opt_level;            /* 0..3, default 3 */
+  int opt_level;            /* 0: none; 1..3: kernel pipeline (target.c), codegen levels; default 3 */
   const char *cache_dir;    /* compile cache directory (cache.c), NULL = no cache */
   int64_t cache_max_bytes;  /* bound of the cache directory, 0 = 512 MB */
   int compile_threads;      /* JIT: threads LLVM compiles on (parallel.c), 0 = the cores */

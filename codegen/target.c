@@ -280,6 +280,28 @@ LLVMMemoryBufferRef cg_module_emit(LLVMModuleRef mod, LLVMTargetMachineRef tm, i
   return obj;
 }
 
+/*
+ * The optimization pipeline of every level above 0. seqc's IR is already
+ * what LLVM's loop passes would make of it: vectors of the machine's width,
+ * tiles unrolled, loops counted in steps of them. LLVM's default<O3> spent
+ * 60% of its time (and 55% of a cold compile) on loop unrolling,
+ * unswitching, vectorizers and their analyses that found nothing to do,
+ * and made no faster code (issue 18: bench/ab.sh on the 14 workloads of
+ * bench/, new/old 0.988 to 1.010; bench/gemm_bench the same GFLOP/s).
+ * What the kernels need: registers for their locals (sroa), common
+ * subexpressions and constants of the specialized sizes folded
+ * (early-cse, instcombine, gvn), loops rotated so that loads and address
+ * arithmetic leave them (licm), counted loops simplified and the ones with
+ * a few known steps unrolled (indvars, loop-unroll-full: the k loops of a
+ * specialized attention GEMM).
+ * instcombine runs as default<O3> runs it, without its fixpoint check
+ * (LLVM 19 aborts the process when one iteration did not settle).
+ */
+#define KERNEL_PIPELINE                                                                            \
+  "function(sroa,early-cse<memssa>,instcombine<no-verify-fixpoint>,simplifycfg,loop(loop-rotate)," \
+  "loop-mssa(licm),loop(indvars,loop-unroll-full),gvn,instcombine<no-verify-fixpoint>,"            \
+  "simplifycfg)"
+
 bool cg_module_optimize(LLVMModuleRef mod, LLVMTargetMachineRef tm, int level, seqrt_error *err) {
   char *triple = LLVMGetTargetMachineTriple(tm);
   LLVMSetTarget(mod, triple);
@@ -295,10 +317,8 @@ bool cg_module_optimize(LLVMModuleRef mod, LLVMTargetMachineRef tm, int level, s
     return false;
   }
   LLVMDisposeMessage(msg);
-  static const char *const pipelines[] = {"default<O0>", "default<O1>", "default<O2>",
-                                          "default<O3>"};
   LLVMPassBuilderOptionsRef pbo = LLVMCreatePassBuilderOptions();
-  LLVMErrorRef e = LLVMRunPasses(mod, pipelines[level < 0 ? 0 : level > 3 ? 3 : level], tm, pbo);
+  LLVMErrorRef e = LLVMRunPasses(mod, level <= 0 ? "default<O0>" : KERNEL_PIPELINE, tm, pbo);
   LLVMDisposePassBuilderOptions(pbo);
   if (e) {
     char *m = LLVMGetErrorMessage(e);
