@@ -6,11 +6,18 @@
  * small functions, each distinct one once, instead of one huge `run`.
  *
  * A kernel function takes the entry's arguments plus a table of buffer ids:
- *   void kernel.N(ptr bufs, ptr ids, i64 nids, ptr syms, ptr team, i32 ith, i32 nth)
+ *   void kernel.N(ptr bufs, ptr ids, i64 nids, ptr syms, ptr team, i32 ith, i32 nth, i64 rows)
  * and finds buffer k of its own (its slot k, in the order its code first
  * asked for them) at bufs[ids[k]], so the code of two layers' kernels
  * differs only in their call sites' id tables. A scan's per-thread table of
  * buffer pointers holds the kernel's nids slots the same way (local[k]).
+ * The kernels of a scan's step are kernel functions too, called from the
+ * scan's: their bufs is that table and their ids its slots, so a step's
+ * kernels are shared between the layers and directions of a stack and the
+ * unrolled copies of a step, and a long step is many small functions that
+ * the module's parts (parallel.c) compile side by side. `rows` is the
+ * step's active rows when a scan with lengths varies its batch
+ * (cg_ctx.varying_sym), else 0.
  * Symbols and the session's numbers are loaded (or folded in) at the
  * function's entry as the entry points do. When the module is built,
  * LLVM's mergefunc pass makes identical kernel functions one (it compares
@@ -38,7 +45,7 @@ int cg_module_kernels(LLVMModuleRef mod) {
 
 bool cg_merge_kernels(LLVMModuleRef mod, seqrt_error *err) {
   LLVMPassBuilderOptionsRef pbo = LLVMCreatePassBuilderOptions();
-  LLVMErrorRef e = LLVMRunPasses(mod, "mergefunc", NULL, pbo);
+  LLVMErrorRef e = LLVMRunPasses(mod, "constmerge,mergefunc", NULL, pbo);
   LLVMDisposePassBuilderOptions(pbo);
   if (!e) return true;
   char *m = LLVMGetErrorMessage(e);
@@ -49,7 +56,7 @@ bool cg_merge_kernels(LLVMModuleRef mod, seqrt_error *err) {
 
 /* the caller's per-function state, while a kernel function is built */
 typedef struct saved {
-  LLVMValueRef fn, bufs, syms, team, ith, nth, ids;
+  LLVMValueRef fn, bufs, syms, team, ith, nth, ids, unit_lo, unit_hi;
   LLVMBasicBlockRef entry, at;
   LLVMValueRef sym_val[IR_MAX_SYMS];
   LLVMValueRef session_val[SEQRT_SESSION_SYMS];
@@ -57,7 +64,8 @@ typedef struct saved {
 
 static void save(cg_ctx *c, saved *s) {
   *s = (saved){.fn = c->fn, .bufs = c->bufs, .syms = c->syms, .team = c->team, .ith = c->ith,
-               .nth = c->nth, .ids = c->ids, .entry = c->entry, .at = LLVMGetInsertBlock(c->b)};
+               .nth = c->nth, .ids = c->ids, .unit_lo = c->unit_lo, .unit_hi = c->unit_hi,
+               .entry = c->entry, .at = LLVMGetInsertBlock(c->b)};
   memcpy(s->sym_val, c->sym_val, sizeof s->sym_val);
   memcpy(s->session_val, c->session_val, sizeof s->session_val);
 }
@@ -65,6 +73,7 @@ static void save(cg_ctx *c, saved *s) {
 static void restore(cg_ctx *c, const saved *s) {
   c->fn = s->fn, c->bufs = s->bufs, c->syms = s->syms, c->team = s->team;
   c->ith = s->ith, c->nth = s->nth, c->ids = s->ids, c->entry = s->entry;
+  c->unit_lo = s->unit_lo, c->unit_hi = s->unit_hi;
   memcpy(c->sym_val, s->sym_val, sizeof s->sym_val);
   memcpy(c->session_val, s->session_val, sizeof s->session_val);
   LLVMPositionBuilderAtEnd(c->b, s->at);
@@ -118,12 +127,36 @@ LLVMValueRef cg_value_buffer(cg_ctx *c, int buffer) {
   return p;
 }
 
+/* the slots a function has asked for, set aside while another is built (a
+ * scan step's kernel inside the scan's kernel function) */
+typedef struct slots {
+  int *buf; /* per slot: the buffer id */
+  int n;    /* slots */
+} slots;
+
+static slots take_slots(cg_ctx *c) {
+  slots t = {malloc(sizeof *t.buf * (size_t)(c->nslots + 1)), c->nslots};
+  IR_ASSERT(t.buf);
+  memcpy(t.buf, c->slot_buf, sizeof *t.buf * (size_t)t.n);
+  for (int k = 0; k < t.n; k++) c->slot_of[t.buf[k]] = -1;
+  c->nslots = 0;
+  return t;
+}
+
+static void give_slots(cg_ctx *c, slots t) {
+  memcpy(c->slot_buf, t.buf, sizeof *t.buf * (size_t)t.n);
+  for (int k = 0; k < t.n; k++) c->slot_of[t.buf[k]] = k;
+  c->nslots = t.n;
+  free(t.buf);
+}
+
 void cg_kernel_call(cg_ctx *c, const ir_node *n, const ir_node *partner,
                     void (*emit)(cg_ctx *c, const ir_node *n, const ir_node *partner)) {
   saved s;
   save(c, &s);
-  LLVMTypeRef params[] = {c->ptr, c->ptr, c->i64, c->ptr, c->ptr, c->i32, c->i32};
-  LLVMTypeRef fty = LLVMFunctionType(c->void_t, params, 7, 0);
+  slots caller = take_slots(c);
+  LLVMTypeRef params[] = {c->ptr, c->ptr, c->i64, c->ptr, c->ptr, c->i32, c->i32, c->i64};
+  LLVMTypeRef fty = LLVMFunctionType(c->void_t, params, 8, 0);
   LLVMValueRef fn = LLVMAddFunction(c->mod, "kernel", fty);
   LLVMSetLinkage(fn, LLVMInternalLinkage);
   static const char *const attrs[] = {"nounwind", "noinline"};
@@ -142,27 +175,34 @@ void cg_kernel_call(cg_ctx *c, const ir_node *n, const ir_node *partner,
   c->entry = LLVMAppendBasicBlockInContext(c->llvm, fn, "entry");
   LLVMPositionBuilderAtEnd(c->b, c->entry);
   cg_load_syms(c);
-  c->nslots = 0;
+  if (c->varying_sym) c->sym_val[c->varying_sym - 1] = LLVMGetParam(fn, 7);
   emit(c, n, partner);
   LLVMBuildRetVoid(c->b);
-  for (int k = 0; k < c->nslots; k++) c->slot_of[c->slot_buf[k]] = -1;
+  slots own = take_slots(c);
+  give_slots(c, caller);
   restore(c, &s);
-  if (c->failed) return;
+  if (c->failed) {
+    free(own.buf);
+    return;
+  }
 
   char name[32];
   snprintf(name, sizeof name, "kernel.%d", c->nkernels++);
   LLVMSetValueName2(fn, name, strlen(name));
-  /* the call site's table of buffer ids */
-  LLVMValueRef *ids = malloc(sizeof *ids * (size_t)(c->nslots + 1));
+  /* the call site's table: each slot's buffer id, or in a kernel function
+   * the caller's slot of it (its bufs is then a scan's table) */
+  LLVMValueRef *ids = malloc(sizeof *ids * (size_t)(own.n + 1));
   IR_ASSERT(ids);
-  for (int k = 0; k < c->nslots; k++) ids[k] = cg_i32(c, c->slot_buf[k]);
-  LLVMValueRef init = LLVMConstArray2(c->i32, ids, (uint64_t)c->nslots);
+  for (int k = 0; k < own.n; k++) ids[k] = cg_i32(c, cg_buffer_slot(c, own.buf[k]));
+  LLVMValueRef init = LLVMConstArray2(c->i32, ids, (uint64_t)own.n);
   free(ids);
+  free(own.buf);
   LLVMValueRef table = LLVMAddGlobal(c->mod, LLVMTypeOf(init), "ids");
   LLVMSetInitializer(table, init);
   LLVMSetGlobalConstant(table, 1);
   LLVMSetLinkage(table, LLVMPrivateLinkage);
   LLVMSetUnnamedAddress(table, LLVMGlobalUnnamedAddr);
-  LLVMValueRef args[] = {c->bufs, table, cg_i64(c, c->nslots), c->syms, c->team, c->ith, c->nth};
-  LLVMBuildCall2(c->b, fty, fn, args, 7, "");
+  LLVMValueRef rows = c->varying_sym ? c->sym_val[c->varying_sym - 1] : cg_i64(c, 0);
+  LLVMValueRef args[] = {c->bufs, table, cg_i64(c, own.n), c->syms, c->team, c->ith, c->nth, rows};
+  LLVMBuildCall2(c->b, fty, fn, args, 8, "");
 }

@@ -105,6 +105,7 @@ static void emit_top_kernel(cg_ctx *c, const ir_node *n, const ir_node *partner)
 
 void cg_load_syms(cg_ctx *c) {
   const ir_graph *g = c->g;
+  while (g->parent) g = g->parent; /* a scan body's kernel: the symbols are the model's */
   for (int s = 0; s < g->nsyms + g->nderived; s++) { /* derived ones follow the base */
     if (c->bind_syms && c->bind_syms[s] >= 0) { /* -1: left symbolic (AOT) */
       c->sym_val[s] = cg_i64(c, c->bind_syms[s]);

@@ -4,7 +4,8 @@
  *
  * Body values live in buffers that plan_memory added to the top graph's
  * table (TEMP for the scan's step). The kernels of the body are the ordinary
- * kernel emitters, run with a per-thread copy of the buffer-pointer table in
+ * kernel emitters, each in a kernel function of its own (kernel_fn.c) that
+ * the step calls with a per-thread copy of the buffer-pointer table in
  * which the entries of the body are repointed every step. How each input and
  * result moves per step (read or written in place, gathered, copied out,
  * swapped), which kernels and copies run by the unit split, which body
@@ -333,6 +334,14 @@ static void prefetch_overs(cg_ctx *c, scan *S) {
   }
 }
 
+/* body kernel m in its kernel function, which finds this thread's hidden
+ * units itself (the caller's are its own values) */
+static void emit_step_kernel(cg_ctx *c, const ir_node *m, const ir_node *partner) {
+  (void)partner;
+  if (c->unit_len > 0) cg_split(c, cg_i64(c, c->unit_len), c->vw, &c->unit_lo, &c->unit_hi);
+  cg_emit_kernel(c, m);
+}
+
 /*
  * One step at loop index i (the step's own index is i, or steps-1-i
  * reversed). `open`: a barrier first, so that the previous step is done
@@ -406,7 +415,7 @@ static void emit_step(cg_ctx *c, scan *S, LLVMValueRef i, bool open) {
     if (!is_kernel(S, k)) continue;
     if (m->sched.barrier) cg_barrier(c);
     c->step_wait = split && m->sched.wait;
-    cg_emit_kernel(c, m);
+    cg_kernel_call(c, m, NULL, emit_step_kernel);
     c->step_wait = false;
   }
 

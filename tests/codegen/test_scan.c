@@ -463,9 +463,11 @@ static void panel_weights(void **state) {
   }
 }
 
-/* calls to `name` in the module of YAML y, with dims syms (NULL: symbolic) */
+/* calls to `name` in the module of YAML y, with dims syms (NULL: symbolic),
+ * one step per loop iteration: a call in a step's kernel function is
+ * counted once however many unrolled copies of the step call it */
 static long yaml_calls(const char *y, const int64_t *syms, const char *name) {
-  return module_count(cgt_load(y), syms, name, 0);
+  return module_count(cgt_load(y), syms, name, 1);
 }
 
 /* barriers in one step of YAML y's scans: a loop of 3 steps has one step
