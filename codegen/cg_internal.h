@@ -218,8 +218,19 @@ int cg_module_kernels(LLVMModuleRef mod);
 /* identical kernel functions become one (LLVM's mergefunc, which compares
  * them op by op): before the cache key and the optimization */
 bool cg_merge_kernels(LLVMModuleRef mod, seqrt_error *err);
+/* a kernel function and what its call passes */
+typedef struct cg_kernel {
+  LLVMValueRef fn;  /* the function (NULL after cg_fail) */
+  LLVMValueRef ids; /* the call site's table of buffer ids (a constant global) */
+  int nids;         /* its entries */
+} cg_kernel;
+/* void kernel(bufs, ids, nids, syms, team, ith, nth, rows) */
+LLVMTypeRef cg_kernel_type(cg_ctx *c);
 /* builds kernel n (and partner, a paired scan, or NULL) with emit into a
- * function of its own, or finds an identical one, and calls it here */
+ * function of its own (mergefunc makes identical ones one) */
+cg_kernel cg_kernel_fn(cg_ctx *c, const ir_node *n, const ir_node *partner,
+                       void (*emit)(cg_ctx *c, const ir_node *n, const ir_node *partner));
+/* cg_kernel_fn, and a call of it here */
 void cg_kernel_call(cg_ctx *c, const ir_node *n, const ir_node *partner,
                     void (*emit)(cg_ctx *c, const ir_node *n, const ir_node *partner));
 /* the pointer of buffer `buffer` (in a kernel function through its id table) */

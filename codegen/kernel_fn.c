@@ -63,9 +63,17 @@ typedef struct saved {
 } saved;
 
 static void save(cg_ctx *c, saved *s) {
-  *s = (saved){.fn = c->fn, .bufs = c->bufs, .syms = c->syms, .team = c->team, .ith = c->ith,
-               .nth = c->nth, .ids = c->ids, .unit_lo = c->unit_lo, .unit_hi = c->unit_hi,
-               .entry = c->entry, .at = LLVMGetInsertBlock(c->b)};
+  *s = (saved){.fn = c->fn,
+               .bufs = c->bufs,
+               .syms = c->syms,
+               .team = c->team,
+               .ith = c->ith,
+               .nth = c->nth,
+               .ids = c->ids,
+               .unit_lo = c->unit_lo,
+               .unit_hi = c->unit_hi,
+               .entry = c->entry,
+               .at = LLVMGetInsertBlock(c->b)};
   memcpy(s->sym_val, c->sym_val, sizeof s->sym_val);
   memcpy(s->session_val, c->session_val, sizeof s->session_val);
 }
@@ -150,15 +158,20 @@ static void give_slots(cg_ctx *c, slots t) {
   free(t.buf);
 }
 
-void cg_kernel_call(cg_ctx *c, const ir_node *n, const ir_node *partner,
-                    void (*emit)(cg_ctx *c, const ir_node *n, const ir_node *partner)) {
+LLVMTypeRef cg_kernel_type(cg_ctx *c) {
+  LLVMTypeRef params[] = {c->ptr, c->ptr, c->i64, c->ptr, c->ptr, c->i32, c->i32, c->i64};
+  return LLVMFunctionType(c->void_t, params, 8, 0);
+}
+
+cg_kernel cg_kernel_fn(cg_ctx *c, const ir_node *n, const ir_node *partner,
+                       void (*emit)(cg_ctx *c, const ir_node *n, const ir_node *partner)) {
   saved s;
   save(c, &s);
   slots caller = take_slots(c);
-  LLVMTypeRef params[] = {c->ptr, c->ptr, c->i64, c->ptr, c->ptr, c->i32, c->i32, c->i64};
-  LLVMTypeRef fty = LLVMFunctionType(c->void_t, params, 8, 0);
-  LLVMValueRef fn = LLVMAddFunction(c->mod, "kernel", fty);
+  LLVMValueRef fn = LLVMAddFunction(c->mod, "kernel", cg_kernel_type(c));
   LLVMSetLinkage(fn, LLVMInternalLinkage);
+  /* its address means nothing: mergefunc may point an entry's table at the one kept */
+  LLVMSetUnnamedAddress(fn, LLVMGlobalUnnamedAddr);
   static const char *const attrs[] = {"nounwind", "noinline"};
   for (int a = 0; a < 2; a++) {
     unsigned kind = LLVMGetEnumAttributeKindForName(attrs[a], strlen(attrs[a]));
@@ -183,7 +196,7 @@ void cg_kernel_call(cg_ctx *c, const ir_node *n, const ir_node *partner,
   restore(c, &s);
   if (c->failed) {
     free(own.buf);
-    return;
+    return (cg_kernel){0};
   }
 
   char name[32];
@@ -202,7 +215,14 @@ void cg_kernel_call(cg_ctx *c, const ir_node *n, const ir_node *partner,
   LLVMSetGlobalConstant(table, 1);
   LLVMSetLinkage(table, LLVMPrivateLinkage);
   LLVMSetUnnamedAddress(table, LLVMGlobalUnnamedAddr);
+  return (cg_kernel){.fn = fn, .ids = table, .nids = own.n};
+}
+
+void cg_kernel_call(cg_ctx *c, const ir_node *n, const ir_node *partner,
+                    void (*emit)(cg_ctx *c, const ir_node *n, const ir_node *partner)) {
+  cg_kernel k = cg_kernel_fn(c, n, partner, emit);
+  if (!k.fn) return;
   LLVMValueRef rows = c->varying_sym ? c->sym_val[c->varying_sym - 1] : cg_i64(c, 0);
-  LLVMValueRef args[] = {c->bufs, table, cg_i64(c, own.n), c->syms, c->team, c->ith, c->nth, rows};
-  LLVMBuildCall2(c->b, fty, fn, args, 8, "");
+  LLVMValueRef args[] = {c->bufs, k.ids, cg_i64(c, k.nids), c->syms, c->team, c->ith, c->nth, rows};
+  LLVMBuildCall2(c->b, cg_kernel_type(c), k.fn, args, 8, "");
 }

@@ -128,7 +128,42 @@ void cg_load_syms(cg_ctx *c) {
   }
 }
 
-/* adds function `name` running the nodes whose at_prepare equals prepare */
+/* how an entry runs a row of its table (the row's flags) */
+enum {
+  ROW_BARRIER = 1, /* a barrier first: the kernel reads what others wrote */
+  ROW_ONCE = 2,    /* only in the first run after a reset (SPEC 9): static inputs only */
+  ROW_COMMIT = 4,  /* the first state write: return instead when the run failed */
+};
+
+/* the entry's rows: { kernel, its ids, their count, flags } */
+typedef struct rows {
+  LLVMValueRef *row; /* constant structs */
+  int n, cap;        /* rows, room */
+} rows;
+
+static void add_row(cg_ctx *c, rows *r, cg_kernel k, int flags) {
+  if (r->n == r->cap) {
+    r->cap = r->cap ? 2 * r->cap : 64;
+    r->row = realloc(r->row, sizeof *r->row * (size_t)r->cap);
+    IR_ASSERT(r->row);
+  }
+  LLVMValueRef f[] = {k.fn, k.ids, cg_i64(c, k.nids), cg_i64(c, flags)};
+  r->row[r->n++] = LLVMConstStructInContext(c->llvm, f, 4, 0);
+}
+
+/* true when the i64 flags have bit `bit` */
+static LLVMValueRef has_flag(cg_ctx *c, LLVMValueRef flags, int bit) {
+  LLVMValueRef set = LLVMBuildAnd(c->b, flags, cg_i64(c, bit), "");
+  return LLVMBuildICmp(c->b, LLVMIntNE, set, cg_i64(c, 0), "");
+}
+
+/*
+ * Adds function `name` running the nodes whose at_prepare equals prepare:
+ * a loop over a constant table with a row per kernel function call (its
+ * barrier, whether it runs once, whether it commits), not a call
+ * instruction per kernel, so that the entry of a model with hundreds of
+ * kernels costs LLVM nothing to compile.
+ */
 static void build_entry(cg_ctx *c, const char *name, bool prepare) {
   const ir_graph *g = c->g;
   LLVMTypeRef params[] = {c->ptr, c->ptr, c->ptr, c->i32, c->i32};
@@ -150,36 +185,70 @@ static void build_entry(cg_ctx *c, const char *name, bool prepare) {
   c->entry = LLVMAppendBasicBlockInContext(c->llvm, c->fn, "entry");
   LLVMPositionBuilderAtEnd(c->b, c->entry);
   cg_load_syms(c);
+  rows r = {0};
   bool committing = false;
-  cg_if first_run; /* open while emitting nodes marked once */
-  bool in_once = false;
   for (int i = 0; i < g->nnodes && !c->failed; i++) {
     const ir_node *n = &g->nodes[i];
     if (n->dead || n->at_prepare != prepare || ir_node_is_view(g, n)) continue;
-    if (in_once && !n->once) {
-      cg_if_end(c, &first_run);
-      in_once = false;
-    }
-    if (n->sched.barrier) cg_barrier(c);
-    /* nodes of static inputs only: in the first run after a reset (SPEC 9) */
-    if (n->once && !in_once) {
-      LLVMValueRef fresh =
-          LLVMBuildICmp(c->b, LLVMIntEQ, cg_session(c, SEQRT_SYM_RUNS), cg_i64(c, 0), "fresh");
-      cg_if_begin(c, &first_run, fresh);
-      in_once = true;
-    }
+    int flags = n->sched.barrier ? ROW_BARRIER : 0;
+    if (n->once) flags |= ROW_ONCE;
     /* the state writes, the last nodes: none when the run failed (after the
      * schedule's barrier every thread sees every failure) */
     if ((ir_ops[n->op].traits & IR_T_EFFECT) && !committing) {
       committing = true;
-      cg_return_if_failed(c);
+      flags |= ROW_COMMIT;
     }
     const ir_node *partner = ir_paired_scan(g, i);
-    cg_kernel_call(c, n, partner, emit_top_kernel);
+    cg_kernel k = cg_kernel_fn(c, n, partner, emit_top_kernel);
+    if (k.fn) add_row(c, &r, k, flags);
     if (partner) i = (int)(partner - g->nodes);
   }
-  if (in_once) cg_if_end(c, &first_run);
-  LLVMBuildRetVoid(c->b);
+  if (c->failed) {
+    free(r.row);
+    return;
+  }
+  LLVMTypeRef fields[] = {c->ptr, c->ptr, c->i64, c->i64};
+  LLVMTypeRef row_ty = LLVMStructTypeInContext(c->llvm, fields, 4, 0);
+  LLVMValueRef init = LLVMConstArray2(row_ty, r.row, (uint64_t)r.n);
+  free(r.row);
+  LLVMValueRef table = LLVMAddGlobal(c->mod, LLVMTypeOf(init), "kernels");
+  LLVMSetInitializer(table, init);
+  LLVMSetGlobalConstant(table, 1);
+  LLVMSetLinkage(table, LLVMPrivateLinkage);
+
+  LLVMBuilderRef b = c->b;
+  cg_loop l;
+  cg_loop_begin(c, &l, cg_i64(c, 0), cg_i64(c, r.n), cg_i64(c, 1));
+  LLVMValueRef idx[2] = {cg_i64(c, 0), l.i};
+  LLVMValueRef row = LLVMBuildInBoundsGEP2(b, LLVMTypeOf(init), table, idx, 2, "row");
+  LLVMValueRef field[4];
+  for (unsigned k = 0; k < 4; k++) {
+    LLVMValueRef at = LLVMBuildStructGEP2(b, row_ty, row, k, "");
+    field[k] = LLVMBuildLoad2(b, k < 2 ? c->ptr : c->i64, at, "");
+    LLVMSetAlignment(field[k], 8);
+  }
+  LLVMValueRef flags = field[3];
+  cg_if barrier;
+  cg_if_begin(c, &barrier, has_flag(c, flags, ROW_BARRIER));
+  cg_barrier(c);
+  cg_if_end(c, &barrier);
+  /* a node marked once runs in the first run after a reset; the others
+   * (and every row after a reset) run */
+  LLVMValueRef later =
+      LLVMBuildICmp(b, LLVMIntNE, cg_session(c, SEQRT_SYM_RUNS), cg_i64(c, 0), "later");
+  cg_if run;
+  LLVMValueRef skip = LLVMBuildAnd(b, has_flag(c, flags, ROW_ONCE), later, "skip");
+  cg_if_begin(c, &run, LLVMBuildNot(b, skip, ""));
+  cg_if commit;
+  cg_if_begin(c, &commit, has_flag(c, flags, ROW_COMMIT));
+  cg_return_if_failed(c);
+  cg_if_end(c, &commit);
+  LLVMValueRef args[] = {c->bufs, field[1], field[2], c->syms,
+                         c->team, c->ith,   c->nth,   cg_i64(c, 0)};
+  LLVMBuildCall2(b, cg_kernel_type(c), field[0], args, 8, "");
+  cg_if_end(c, &run);
+  cg_loop_end(c, &l);
+  LLVMBuildRetVoid(b);
 }
 
 bool cg_has_prepare(const ir_graph *g) {

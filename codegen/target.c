@@ -288,19 +288,20 @@ LLVMMemoryBufferRef cg_module_emit(LLVMModuleRef mod, LLVMTargetMachineRef tm, i
  * unswitching, vectorizers and their analyses that found nothing to do,
  * and made no faster code (issue 18: bench/ab.sh on the 14 workloads of
  * bench/, new/old 0.988 to 1.010; bench/gemm_bench the same GFLOP/s).
- * What the kernels need: registers for their locals (sroa), common
- * subexpressions and constants of the specialized sizes folded
- * (early-cse, instcombine, gvn), loops rotated so that loads and address
- * arithmetic leave them (licm), counted loops simplified and the ones with
- * a few known steps unrolled (indvars, loop-unroll-full: the k loops of a
- * specialized attention GEMM).
+ * What the kernels need: a part's module without what only the other
+ * parts use (globaldce: parallel.c leaves their tables behind), registers
+ * for their locals (sroa), common subexpressions and constants of the
+ * specialized sizes folded (early-cse, instcombine, gvn), loops rotated so
+ * that loads and address arithmetic leave them (licm), counted loops
+ * simplified and the ones with a few known steps unrolled (indvars,
+ * loop-unroll-full: the k loops of a specialized attention GEMM).
  * instcombine runs as default<O3> runs it, without its fixpoint check
  * (LLVM 19 aborts the process when one iteration did not settle).
  */
-#define KERNEL_PIPELINE                                                                            \
-  "function(sroa,early-cse<memssa>,instcombine<no-verify-fixpoint>,simplifycfg,loop(loop-rotate)," \
-  "loop-mssa(licm),loop(indvars,loop-unroll-full),gvn,instcombine<no-verify-fixpoint>,"            \
-  "simplifycfg)"
+#define KERNEL_PIPELINE                                                                    \
+  "globaldce,function(sroa,early-cse<memssa>,instcombine<no-verify-fixpoint>,simplifycfg," \
+  "loop(loop-rotate),loop-mssa(licm),loop(indvars,loop-unroll-full),gvn,"                  \
+  "instcombine<no-verify-fixpoint>,simplifycfg)"
 
 bool cg_module_optimize(LLVMModuleRef mod, LLVMTargetMachineRef tm, int level, seqrt_error *err) {
   char *triple = LLVMGetTargetMachineTriple(tm);

@@ -5,7 +5,8 @@
 # and models/gpt_decoder.yaml (caches, split-K attention) at several layer
 # counts, compiled to optimized LLVM IR (`seqc compile --emit llvm`): the
 # count of kernel functions defined is the same at 2, 6 and 12 layers, while
-# the calls of them grow with the layers. (kernel.gemm.* and kernel.epi.*,
+# the calls of them grow with the layers (an entry's are rows of its table
+# of kernels, `{ ptr @kernel.N, ...}`; a scan's, call instructions). (kernel.gemm.* and kernel.epi.*,
 # the shared GEMMs and their epilogues, are counted apart.)
 # (A compile that fails leaves the counts empty, which fails the checks.)
 # Needs $SEQC and $SRC.
@@ -16,7 +17,8 @@ kernels() {
   local yaml=$tmp/$1-$2.yaml ll=$tmp/$1-$2.ll
   sed "s/num_layers: [0-9]*/num_layers: $2/" "$SRC/models/$1.yaml" >"$yaml"
   quiet "$SEQC" compile "$yaml" -o "$ll" --emit llvm || return
-  echo "$(grep -c '^define .*@kernel\.[0-9]*(' "$ll") $(grep -c 'call .*@kernel\.[0-9]*(' "$ll")"
+  echo "$(grep -c '^define .*@kernel\.[0-9]*(' "$ll")" \
+    "$(grep -o 'call [^@]*@kernel\.[0-9]*(\|{ ptr @kernel\.[0-9]*,' "$ll" | wc -l)"
 }
 
 for m in bert_encoder gpt_decoder; do
