@@ -255,6 +255,27 @@ void cg_attn_reset(cg_ctx *c, cg_attn *a) {
   cg_vec_loop(c, zero, LLVMBuildMul(c->b, cg_i64(c, a->tq), a->dh, ""), zero_pass, a);
 }
 
+void cg_attn_products(LLVMContextRef cx, int vw, LLVMValueRef rows, LLVMValueRef cols,
+                      LLVMValueRef dh, int64_t tq, int64_t tk, cg_gemm *s, cg_gemm *pv) {
+  LLVMTypeRef i32 = LLVMInt32TypeInContext(cx), i64 = LLVMInt64TypeInContext(cx);
+  LLVMValueRef zero = LLVMConstInt(i32, 0, 0), one = LLVMConstInt(i32, 1, 0);
+  LLVMValueRef TK = LLVMConstInt(i64, (unsigned long long)tk, 0);
+  /* S = Q K^T: rows x cols of a tk-wide tile, k the head dim */
+  *s = (cg_gemm){.vec_width = vw, .trans_b = true, .ith = zero, .nth = one, .specialize = true};
+  s->m = rows, s->n = cols, s->k = dh;
+  s->lda = dh, s->ldb = dh, s->ldc = TK;
+  /* acc = acc * alpha + P V: a query tile's rows against a key tile, the direct path */
+  *pv = (cg_gemm){.vec_width = vw,
+                  .ith = zero,
+                  .nth = one,
+                  .specialize = true,
+                  .accumulate = true,
+                  .m_max = tq,
+                  .k_max = tk};
+  pv->m = rows, pv->n = dh, pv->k = cols;
+  pv->lda = TK, pv->ldb = dh, pv->ldc = dh;
+}
+
 /* every tile of tk keys some row may see, scores masked to the row's positions */
 void cg_attn_keys(cg_ctx *c, cg_attn *a, const cg_attn_rows *q, LLVMValueRef K, LLVMValueRef V,
                   LLVMValueRef kbase, LLVMValueRef pos0, LLVMValueRef n, bool causal,
@@ -293,17 +314,12 @@ void cg_attn_keys(cg_ctx *c, cg_attn *a, const cg_attn_rows *q, LLVMValueRef K, 
 
   /* both products are the module's shared GEMM (gemm.c): the same code for
    * every path of every attention */
-  cg_gemm s = {.vec_width = c->vw,
-               .trans_b = true,
-               .ith = cg_i32(c, 0),
-               .nth = cg_i32(c, 1),
-               .shared = c->share_gemms,
-               .specialize = true};
+  cg_gemm s, pv;
+  cg_attn_products(c->llvm, c->vw, q->rows, cols, a->dh, a->tq, a->tk, &s, &pv);
+  s.shared = pv.shared = c->share_gemms;
   s.a = cg_gep(c, c->f32, q->Q, q->qbase);
   s.b = cg_gep(c, c->f32, K, kofs);
   s.c = a->S;
-  s.m = q->rows, s.n = cols, s.k = a->dh;
-  s.lda = a->dh, s.ldb = a->dh, s.ldc = TK;
   cg_emit_gemm(c->mod, b, &s);
   /* positions of the tile's keys [k0, k1) */
   LLVMValueRef k0 = LLVMBuildAdd(b, pos0, j0, ""), k1 = LLVMBuildAdd(b, pos0, j1, "");
@@ -344,20 +360,10 @@ void cg_attn_keys(cg_ctx *c, cg_attn *a, const cg_attn_rows *q, LLVMValueRef K, 
   cg_loop_end(c, &r);
 
   /* acc = acc * alpha + P V: the GEMM adds its sums to acc scaled by alpha */
-  cg_gemm pv = {.vec_width = c->vw,
-                .ith = cg_i32(c, 0),
-                .nth = cg_i32(c, 1),
-                .shared = c->share_gemms,
-                .specialize = true,
-                .accumulate = true,
-                .row_scale = a->alpha,
-                .m_max = a->tq, /* a query tile's rows against a key tile: the direct path */
-                .k_max = a->tk};
+  pv.row_scale = a->alpha;
   pv.a = a->S;
   pv.b = cg_gep(c, c->f32, V, kofs);
   pv.c = a->acc;
-  pv.m = q->rows, pv.n = a->dh, pv.k = cols;
-  pv.lda = TK, pv.ldb = a->dh, pv.ldc = a->dh;
   cg_emit_gemm(c->mod, b, &pv);
   if (a->pad) cg_if_end(c, &live);
   cg_loop_end(c, &kt_loop);

@@ -81,7 +81,7 @@ typedef struct cg_gemm {
    * that are constants at this call (and no epilogue if it has none), so
    * calls that agree on them share one specialized function (attention's
    * tiles: the same shapes on every path, too small to pay for run-time
-   * sizes); never the library's */
+   * sizes); the library holds those of common head dims */
   bool specialize;
   /* ptr float[m], or NULL: C = C * row_scale[row] + A @ B (with accumulate,
    * specialize and no tile_epi: attention's online-softmax rescale, in
@@ -120,12 +120,17 @@ void cg_gemm_library_define(LLVMModuleRef m, int vec_width);
 bool cg_gemm_library_fits(LLVMTargetMachineRef tm, int vec_width, int level);
 /* a copy of the library's object, for the JIT to link */
 LLVMMemoryBufferRef cg_gemm_library_object(void);
+/* true when the library defines the function `name` (a specialized GEMM
+ * the kernels would otherwise compile) */
+bool cg_gemm_library_has(const char *name);
 /* what codegen/gemmlib/gen.c embeds (the build's cg_gemm_library.c; size 0
  * in the generator itself, which links gemmlib/none.c) */
 extern const unsigned char cg_gemm_lib_object[];
 extern const size_t cg_gemm_lib_size;
 extern const char cg_gemm_lib_cpu[], cg_gemm_lib_features[];
 extern const int cg_gemm_lib_width, cg_gemm_lib_level;
+extern const char *const cg_gemm_lib_names[]; /* the functions it defines */
+extern const int cg_gemm_lib_count;
 /* the columns of B that one tile of the single-row direct path reads: the
  * width of a column panel */
 int64_t cg_gemm_panel_cols(int vec_width);
@@ -488,6 +493,12 @@ void cg_attn_reset(cg_ctx *c, cg_attn *a);
 void cg_attn_keys(cg_ctx *c, cg_attn *a, const cg_attn_rows *q, LLVMValueRef K, LLVMValueRef V,
                   LLVMValueRef kbase, LLVMValueRef pos0, LLVMValueRef n, bool causal,
                   int64_t window);
+/* the sizes, strides and flags of a key tile's two products, S = Q K^T
+ * (rows x cols, into a tk-wide S) and acc = acc * alpha + P V (the caller
+ * sets the pointers, row_scale and shared): in one place for the kernels
+ * and the GEMM library, which precompiles them for common head dims */
+void cg_attn_products(LLVMContextRef cx, int vw, LLVMValueRef rows, LLVMValueRef cols,
+                      LLVMValueRef dh, int64_t tq, int64_t tk, cg_gemm *s, cg_gemm *pv);
 /* out = acc / l for the tile's rows into O + qbase (0 where no key was seen) */
 void cg_attn_finish(cg_ctx *c, cg_attn *a, LLVMValueRef rows, LLVMValueRef qbase, LLVMValueRef O);
 /* conv1d.c: nn.Conv1d over batch-first [B, T, C] */

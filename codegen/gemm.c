@@ -795,7 +795,8 @@ static LLVMValueRef shared_gemm(LLVMModuleRef m, const cg_gemm *g) {
   if (fn) return fn;
   LLVMContextRef cx = LLVMGetModuleContext(m);
   fn = LLVMAddFunction(m, name, shared_type(cx));
-  if (from_library(m) && !g->specialize) return fn; /* external: the library's */
+  if (from_library(m) && (!g->specialize || cg_gemm_library_has(name)))
+    return fn; /* external: the library's */
   LLVMSetLinkage(fn, LLVMInternalLinkage);
   static const char *const attrs[] = {"nounwind", "noinline"};
   for (int a = 0; a < 2; a++) {
@@ -851,13 +852,37 @@ void cg_emit_gemm(LLVMModuleRef m, LLVMBuilderRef b, const cg_gemm *g) {
   LLVMBuildCall2(b, shared_type(cx), shared_gemm(m, g), args, SG_NARGS, "");
 }
 
+/* head dims and query tiles (tile_attention.c's choices) whose attention
+ * products the library holds, at the usual key tile */
+static const int64_t LIB_HEAD_DIMS[] = {16, 32, 64, 128};
+static const int64_t LIB_TILE_Q[] = {32, 64};
+#define LIB_TILE_K 128
+
 void cg_gemm_library_define(LLVMModuleRef m, int vec_width) {
   LLVMContextRef cx = LLVMGetModuleContext(m);
-  LLVMValueRef any = LLVMConstInt(LLVMInt64TypeInContext(cx), 0, 0); /* marks a window variant */
+  LLVMTypeRef i64 = LLVMInt64TypeInContext(cx);
+  LLVMValueRef any = LLVMConstInt(i64, 0, 0); /* marks a window variant */
   for (int t = 0; t < 2; t++)
     for (int a = 0; a < 2 - t; a++) /* accumulate only without trans_b */
       for (int w = 0; w < 2; w++) {
         cg_gemm g = {.trans_b = t, .accumulate = a, .vec_width = vec_width, .n_lo = w ? any : NULL};
         LLVMSetLinkage(shared_gemm(m, &g), LLVMExternalLinkage);
       }
+  /* attention's two products (and a relative attention's band, S-shaped
+   * with tq + tk - 1 columns), specialized as the kernels specialize them:
+   * rows and columns vary per tile (run-time), the rest is baked in */
+  LLVMValueRef varies = LLVMGetUndef(i64);
+  LLVMValueRef marker = LLVMConstPointerNull(LLVMPointerTypeInContext(cx, 0));
+  for (size_t d = 0; d < sizeof LIB_HEAD_DIMS / sizeof *LIB_HEAD_DIMS; d++)
+    for (size_t q = 0; q < sizeof LIB_TILE_Q / sizeof *LIB_TILE_Q; q++) {
+      LLVMValueRef dh = LLVMConstInt(i64, (unsigned long long)LIB_HEAD_DIMS[d], 0);
+      int64_t tq = LIB_TILE_Q[q];
+      cg_gemm s, pv, band, unused;
+      cg_attn_products(cx, vec_width, varies, varies, dh, tq, LIB_TILE_K, &s, &pv);
+      pv.row_scale = marker;
+      cg_attn_products(cx, vec_width, varies, varies, dh, tq, tq + LIB_TILE_K - 1, &band,
+                       &unused);
+      const cg_gemm *each[] = {&s, &pv, &band};
+      for (int k = 0; k < 3; k++) LLVMSetLinkage(shared_gemm(m, each[k]), LLVMExternalLinkage);
+    }
 }

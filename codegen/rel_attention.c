@@ -31,6 +31,7 @@
 
 /* the position term of the current key tile, for the score pass */
 typedef struct rel {
+  int64_t tq;        /* query rows of a tile */
   int64_t bw;        /* floats of a band row: tq + tk - 1 */
   LLVMValueRef qr;   /* float[tq * dh]: the tile's q + r_r_bias rows */
   LLVMValueRef band; /* float[tq * bw]: the tile's position terms, by distance */
@@ -54,17 +55,14 @@ static void band_tile(cg_ctx *c, void *user, LLVMValueRef qpos, LLVMValueRef row
   LLVMValueRef dhi =
       LLVMBuildSub(b, LLVMBuildSub(b, LLVMBuildAdd(b, qpos, rows, ""), one, ""), k0, "");
   r->k0 = k0, r->dlo = dlo;
-  cg_gemm g = {.vec_width = c->vw,
-               .trans_b = true,
-               .ith = cg_i32(c, 0),
-               .nth = cg_i32(c, 1),
-               .shared = c->share_gemms,
-               .specialize = true};
+  /* the shape of attention's S = Q K^T, bw columns wide */
+  cg_gemm g, unused;
+  LLVMValueRef n = LLVMBuildAdd(b, LLVMBuildSub(b, dhi, dlo, ""), one, "");
+  cg_attn_products(c->llvm, c->vw, rows, n, r->dh, r->tq, r->bw, &g, &unused);
+  g.shared = c->share_gemms;
   g.a = r->qr;
   g.b = cg_gep(c, c->f32, r->rk, LLVMBuildMul(b, dlo, r->dh, ""));
   g.c = r->band;
-  g.m = rows, g.n = LLVMBuildAdd(b, LLVMBuildSub(b, dhi, dlo, ""), one, ""), g.k = r->dh;
-  g.lda = r->dh, g.ldb = r->dh, g.ldc = cg_i64(c, r->bw);
   cg_emit_gemm(c->mod, b, &g);
 }
 
@@ -129,7 +127,7 @@ void cg_emit_rel_attention(cg_ctx *c, const ir_node *n) {
   cg_attn a = {.masked = true};
   cg_attn_begin(c, &a, tq, tk, dh, ir_attr_float(n, "scale"), o_band + tq * (tq + tk - 1));
   tq = a.tq;
-  rel r = {.bw = tq + a.tk - 1, .dh = a.dh, .vw = c->vw};
+  rel r = {.tq = tq, .bw = tq + a.tk - 1, .dh = a.dh, .vw = c->vw};
   LLVMValueRef qu = a.extra;
   r.qr = cg_gep(c, c->f32, a.extra, cg_i64(c, o_qr));
   r.band = cg_gep(c, c->f32, a.extra, cg_i64(c, o_band));

@@ -63,6 +63,15 @@ int main(int argc, char **argv) {
   put_string(f, "cg_gemm_lib_cpu", cpu);
   put_string(f, "cg_gemm_lib_features", features);
   fprintf(f, "const int cg_gemm_lib_width = %d, cg_gemm_lib_level = %d;\n", vw, level);
+  int count = 0;
+  fprintf(f, "const char *const cg_gemm_lib_names[] = {\n");
+  for (LLVMValueRef fn = LLVMGetFirstFunction(m); fn; fn = LLVMGetNextFunction(fn))
+    if (!LLVMIsDeclaration(fn)) {
+      size_t len;
+      fprintf(f, "    \"%s\",\n", LLVMGetValueName2(fn, &len));
+      count++;
+    }
+  fprintf(f, "};\nconst int cg_gemm_lib_count = %d;\n", count);
   LLVMDisposeMessage(cpu);
   LLVMDisposeMessage(features);
   bool ok = !ferror(f);

@@ -189,15 +189,16 @@ static inline cg_jit *cgt_compile(ir_graph *g, const cg_options *opt) {
   return j;
 }
 
-/* one run of j's model on input x [2, 9, 32] with random parameters from
- * seed (syms {2, 9}); its only output's n floats into out */
-static inline void cgt_run_once(cg_jit *j, uint64_t seed, float *x, float *out, int64_t n) {
-  int64_t syms[2] = {2, 9};
+/* one run of j's model on input x [B, T, 32] with random parameters from
+ * seed (syms {B, T}); its only output's n floats into out */
+static inline void cgt_run_once(cg_jit *j, int64_t B, int64_t T, uint64_t seed, float *x,
+                                float *out, int64_t n) {
+  int64_t syms[2] = {B, T};
   seqrt_error err = {{0}};
   seqrt_session *s = seqrt_session_new(cg_jit_desc(j), syms, 2, &err);
   assert_non_null(s);
   assert_int_equal(seqrt_session_random_params(s, seed, &err), 0);
-  seqrt_tensor in = {.dtype = SEQRT_F32, .rank = 3, .shape = {2, 9, 32}, .data = x};
+  seqrt_tensor in = {.dtype = SEQRT_F32, .rank = 3, .shape = {B, T, 32}, .data = x};
   seqrt_tensor y;
   assert_int_equal(seqrt_session_run(s, &in, &y, &err), 0);
   assert_int_equal(seqrt_tensor_numel(&y), n);

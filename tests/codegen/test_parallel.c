@@ -38,7 +38,7 @@ static int compile_and_run(const char *yaml, int threads, float *out) {
   int parts = cg_jit_stats(j)->parts;
   float x[N];
   for (int i = 0; i < N; i++) x[i] = (float)((i * 37) % 29) / 14.0f - 1.0f;
-  cgt_run_once(j, 3, x, out, N);
+  cgt_run_once(j, 2, 9, 3, x, out, N);
   cg_jit_free(j);
   ir_graph_free(g);
   return parts;
