@@ -215,7 +215,16 @@ typedef struct cg_ctx {
   int *slot_of;        /* per buffer id: its slot in the kernel's table, -1 */
   int *slot_buf;       /* per slot: the buffer id */
   int nslots;          /* slots the kernel being built has asked for */
+  struct cg_dedupe *dedupe; /* the kernel functions built so far (dedupe.c) */
 } cg_ctx;
+
+/* dedupe.c: a kernel function identical to one built before is that one */
+typedef struct cg_dedupe cg_dedupe;
+cg_dedupe *cg_dedupe_new(void);
+void cg_dedupe_free(cg_dedupe *d);
+/* fn (just built, not called yet) if it is new, else the identical function
+ * kept before (fn is then deleted) */
+LLVMValueRef cg_dedupe_function(cg_dedupe *d, LLVMValueRef fn);
 
 /* kernel_fn.c: each kernel a function, identical ones shared */
 /* the kernel functions a built module defines */

@@ -19,10 +19,11 @@
  * step's active rows when a scan with lengths varies its batch
  * (cg_ctx.varying_sym), else 0.
  * Symbols and the session's numbers are loaded (or folded in) at the
- * function's entry as the entry points do. When the module is built,
- * LLVM's mergefunc pass makes identical kernel functions one (it compares
- * them instruction by instruction, names aside, and points every call at
- * the one kept). The functions are internal and noinline: they stay small
+ * function's entry as the entry points do. A kernel function identical to
+ * one built before is dropped as soon as it is built (dedupe.c), and when
+ * the module is built LLVM's mergefunc pass folds what that missed (it
+ * compares functions instruction by instruction, names aside, and points
+ * every call at the one kept). The functions are internal and noinline: they stay small
  * for the optimizer, and a call costs nothing beside a kernel.
  */
 #include <stdio.h>
@@ -199,9 +200,13 @@ cg_kernel cg_kernel_fn(cg_ctx *c, const ir_node *n, const ir_node *partner,
     return (cg_kernel){0};
   }
 
-  char name[32];
-  snprintf(name, sizeof name, "kernel.%d", c->nkernels++);
-  LLVMSetValueName2(fn, name, strlen(name));
+  LLVMValueRef same = cg_dedupe_function(c->dedupe, fn);
+  if (same == fn) {
+    char name[32];
+    snprintf(name, sizeof name, "kernel.%d", c->nkernels++);
+    LLVMSetValueName2(fn, name, strlen(name));
+  }
+  fn = same; /* an identical kernel built before (another layer's): that one */
   /* the call site's table: each slot's buffer id, or in a kernel function
    * the caller's slot of it (its bufs is then a scan's table) */
   LLVMValueRef *ids = malloc(sizeof *ids * (size_t)(own.n + 1));

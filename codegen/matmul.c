@@ -153,7 +153,7 @@ static epi_fn build_epilogue_fn(cg_ctx *c, epilogue *e) {
   free(stride);
   LLVMDisposeBuilder(c->b);
   c->b = saved_b, c->fn = saved_fn, c->entry = saved_entry;
-  f.fn = fn;
+  f.fn = cg_dedupe_function(c->dedupe, fn); /* another layer's, when the same */
   return f;
 }
 

@@ -306,8 +306,10 @@ LLVMModuleRef cg_module_build(const ir_graph *g, const cg_options *opt, int vec_
   IR_ASSERT(c.const_global && c.slot_of && c.slot_buf);
   for (int i = 0; i < g->nbuffers; i++) c.slot_of[i] = -1;
 
+  c.dedupe = cg_dedupe_new();
   if (cg_has_prepare(g)) build_entry(&c, "prepare", true);
   if (!c.failed) build_entry(&c, "run", false);
+  cg_dedupe_free(c.dedupe);
 
   free(c.const_global);
   free(c.slot_of);
