@@ -23,8 +23,9 @@
  * one built before is dropped as soon as it is built (dedupe.c), and when
  * the module is built LLVM's mergefunc pass folds what that missed (it
  * compares functions instruction by instruction, names aside, and points
- * every call at the one kept). The functions are internal and noinline: they stay small
- * for the optimizer, and a call costs nothing beside a kernel.
+ * every call at the one kept). The functions are internal and noinline:
+ * they stay small for the optimizer, and a call costs nothing beside a
+ * kernel.
  */
 #include <stdio.h>
 #include <stdlib.h>

@@ -132,7 +132,7 @@ void cg_load_syms(cg_ctx *c) {
 enum {
   ROW_BARRIER = 1, /* a barrier first: the kernel reads what others wrote */
   ROW_ONCE = 2,    /* only in the first run after a reset (SPEC 9): static inputs only */
-  ROW_COMMIT = 4,  /* the first state write: return instead when the run failed */
+  ROW_COMMIT = 4,  /* the first state write: a failed run returns before it */
 };
 
 /* the entry's rows: { kernel, its ids, their count, flags } */
