@@ -343,7 +343,7 @@ void cg_emit_matmul(cg_ctx *c, const ir_node *n) {
    */
   enum { SHARED_MIN_STEP_ROWS = 16 };
   epi_fn ef = {0};
-  bool in_step = c->bufs != LLVMGetParam(c->fn, 0); /* a scan's table of buffers */
+  bool in_step = c->g->parent != NULL; /* a kernel of a scan's body */
   bool big = !unit || !in_step || known_rows(c, at) >= SHARED_MIN_STEP_ROWS;
   if (c->share_gemms && big && !split && gm.b_panel_unit <= 0 &&
       (!fused || epilogue_is_linear(&e))) {

@@ -463,6 +463,51 @@ static void panel_weights(void **state) {
   }
 }
 
+/* calls in m of functions whose names start with prefix */
+static long count_calls_prefix(LLVMModuleRef m, const char *prefix) {
+  long n = 0;
+  size_t plen = strlen(prefix);
+  for (LLVMValueRef f = LLVMGetFirstFunction(m); f; f = LLVMGetNextFunction(f))
+    for (LLVMBasicBlockRef bb = LLVMGetFirstBasicBlock(f); bb; bb = LLVMGetNextBasicBlock(bb))
+      for (LLVMValueRef i = LLVMGetFirstInstruction(bb); i; i = LLVMGetNextInstruction(i)) {
+        if (LLVMGetInstructionOpcode(i) != LLVMCall) continue;
+        size_t len;
+        const char *s = LLVMGetValueName2(LLVMGetCalledValue(i), &len);
+        n += len >= plen && !strncmp(s, prefix, plen);
+      }
+  return n;
+}
+
+/*
+ * A recurrent step's GEMM on a few rows keeps its sizes and its epilogue in
+ * registers (matmul.c), though the step's kernels are kernel functions of
+ * their own. With dims left symbolic (no panels) in a 2-layer bidirectional
+ * RNN, only the two layers' input projections (hoisted out of the scans,
+ * each direction's the same function) call a shared GEMM; the step's does
+ * not.
+ */
+static void step_gemms_stay_inline(void **state) {
+  (void)state;
+  const char *y = "seqc: 1\nname: m\ndims: {B: 8, T: 5}\n"
+                  "inputs:\n  x: {dtype: f32, shape: [B, T, 16]}\n"
+                  "outputs: [r]\nnodes:\n"
+                  "  r: {op: rnn, input: x, hidden_size: 64, num_layers: 2, bidirectional: true}\n";
+  ir_graph *g = cgt_load(y);
+  ir_diags d;
+  ir_diags_init(&d, "test", NULL, 0, stderr);
+  pass_ctx ctx = {.diags = &d, .unroll = 1, .target = &wide};
+  assert_true(pass_run_pipeline(g, &ctx));
+  LLVMContextRef llvm = LLVMContextCreate();
+  seqrt_error err = {{0}};
+  LLVMModuleRef m = cg_module_build(g, &(cg_options){0}, 16, llvm, &err);
+  assert_non_null(m);
+  assert_int_equal(count_calls_prefix(m, "kernel.gemm."), 2);
+  LLVMDisposeModule(m);
+  LLVMContextDispose(llvm);
+  ir_graph_free(g);
+  cgt_check(y, &(cgt_opts){.variants = CGT_FUSED, .tol = 1e-4, .threads = 2});
+}
+
 /* calls to `name` in the module of YAML y, with dims syms (NULL: symbolic),
  * one step per loop iteration: a call in a step's kernel function is
  * counted once however many unrolled copies of the step call it */
@@ -683,6 +728,7 @@ int main(void) {
       cmocka_unit_test(batch_step_barriers),
       cmocka_unit_test(panel_plan),
       cmocka_unit_test(split_steps),
+      cmocka_unit_test(step_gemms_stay_inline),
       cmocka_unit_test(projection_split),
       cmocka_unit_test(lengths_runs),
       cmocka_unit_test(lengths_out_of_range),
