@@ -127,9 +127,13 @@ bool fe_int(fe_ctx *L, const char *key, fe_int_rule rule, const int64_t *def, in
     if (ok) *out = *def;
     return ok;
   }
-  static const char *const what[] = {"an integer", "a non-negative integer", "a positive integer"};
+  static const char *const what[] = {"an integer", "a non-negative integer", "a positive integer",
+                                     "a layer count from 1 to 256"};
+  _Static_assert(FE_MAX_LAYERS == 256, "the message names the bound");
   int64_t v;
-  if (!fe_parse_int(a, &v) || (rule == FE_NONNEG && v < 0) || (rule == FE_POSITIVE && v <= 0))
+  if (!fe_parse_int(a, &v) || (rule == FE_NONNEG && v < 0) ||
+      ((rule == FE_POSITIVE || rule == FE_LAYERS) && v <= 0) ||
+      (rule == FE_LAYERS && v > FE_MAX_LAYERS))
     return bad(L, a, key, what[rule]);
   *out = v;
   return true;

@@ -116,8 +116,11 @@ ir_loc fe_cur_loc(const fe_ctx *L);
  */
 int fe_resolve(fe_ctx *L, const fe_ast *ref);
 
-/* what an integer attribute may hold */
-typedef enum fe_int_rule { FE_ANY, FE_NONNEG, FE_POSITIVE } fe_int_rule;
+/* what an integer attribute may hold: FE_LAYERS, a stack's layer count, 1 to
+ * FE_MAX_LAYERS (each layer is nodes of the graph: a count from a typo must
+ * be an error, not a frontend building forever) */
+typedef enum fe_int_rule { FE_ANY, FE_NONNEG, FE_POSITIVE, FE_LAYERS } fe_int_rule;
+#define FE_MAX_LAYERS 256
 
 /*
  * Attribute readers of the current node (attr.c). Each returns false after

@@ -150,7 +150,7 @@ static bool attrs(fe_ctx *L, int x, mf_cfg *c) {
   static const double one = 1.0, def_eps = 1e-5;
   int act;
   if (!fe_model_dim(L, x, "input", "d_model", &c->E)) return false;
-  bool ok = fe_int(L, "num_layers", FE_POSITIVE, NULL, &c->layers);
+  bool ok = fe_int(L, "num_layers", FE_LAYERS, NULL, &c->layers);
   ok &= fe_int(L, "nhead", FE_POSITIVE, NULL, &c->H);
   ok &= fe_int(L, "dim_feedforward", FE_POSITIVE, NULL, &c->F);
   ok &= fe_int(L, "num_slots", FE_POSITIVE, NULL, &c->k);

@@ -57,7 +57,7 @@ static bool attrs(fe_ctx *L, int x, t5_cfg *c) {
   static const double def_eps = 1e-6;
   int proj;
   if (!fe_model_dim(L, x, "input", "d_model", &c->D)) return false;
-  bool ok = fe_int(L, "num_layers", FE_POSITIVE, NULL, &c->layers);
+  bool ok = fe_int(L, "num_layers", FE_LAYERS, NULL, &c->layers);
   ok &= fe_int(L, "num_heads", FE_POSITIVE, NULL, &c->H);
   ok &= fe_int(L, "d_kv", FE_POSITIVE, NULL, &c->dkv);
   ok &= fe_int(L, "d_ff", FE_POSITIVE, NULL, &c->ff);
@@ -76,7 +76,6 @@ static bool attrs(fe_ctx *L, int x, t5_cfg *c) {
     return bad(L, "relative_attention_max_distance",
                "max distance %lld must exceed the %lld exactly bucketed distances", c->max_distance,
                E);
-  if (c->layers > 256) return bad(L, "num_layers", "at most 256 layers, got %lld", c->layers, 0);
   return true;
 }
 

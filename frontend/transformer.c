@@ -210,7 +210,7 @@ static int lower_stack(fe_ctx *L, bool decoder) {
   int64_t layers;
   bool final_norm;
   layer_cfg c;
-  bool ok = fe_int(L, "num_layers", FE_POSITIVE, NULL, &layers);
+  bool ok = fe_int(L, "num_layers", FE_LAYERS, NULL, &layers);
   ok &= fe_bool(L, "norm", &no, &final_norm);
   if (!ok || x < 0 || (decoder && mem < 0) || !layer_attrs(L, x, 0, &c)) return -1;
   if (decoder && !check_memory(L, x, mem, "memory", c.E)) return -1;
@@ -229,8 +229,8 @@ int fe_lower_transformer(fe_ctx *L) {
   static const int64_t six = 6;
   int src = fe_value_attr(L, "src"), tgt = fe_value_attr(L, "tgt");
   int64_t nenc, ndec;
-  bool ok = fe_int(L, "num_encoder_layers", FE_POSITIVE, &six, &nenc);
-  ok &= fe_int(L, "num_decoder_layers", FE_POSITIVE, &six, &ndec);
+  bool ok = fe_int(L, "num_encoder_layers", FE_LAYERS, &six, &nenc);
+  ok &= fe_int(L, "num_decoder_layers", FE_LAYERS, &six, &ndec);
   layer_cfg c;
   if (!ok || src < 0 || tgt < 0 || !layer_attrs(L, src, 8, &c)) return -1;
   if (!check_memory(L, src, tgt, "tgt", c.E)) return -1;

@@ -173,6 +173,24 @@ static void dims_and_inputs(void **state) {
                "t.yaml:3:25: error: shape of input 'x' must list dim names and positive integers");
 }
 
+/* a stack's layer count is bounded: a typo's 3333333333333331 layers are an
+ * error at the attribute, not a frontend building them forever (a fuzzer's
+ * find); the same rule for every stacked op */
+static void layer_counts(void **state) {
+  (void)state;
+  expect_error(HEAD "outputs: [e]\nnodes:\n"
+                    "  e: {op: transformer_encoder, input: x, num_layers: 3333333333333331, nhead: 2}\n",
+               "t.yaml:9:54: error: attribute 'num_layers' of 'e' must be a layer count from 1 to 256");
+  expect_error(HEAD "outputs: [t]\nnodes:\n"
+                    "  t: {op: transformer, src: x, tgt: x, nhead: 2, num_decoder_layers: 257}\n",
+               "t.yaml:9:70: error: attribute 'num_decoder_layers' of 't' must be a layer count "
+               "from 1 to 256");
+  expect_error(HEAD "outputs: [m]\nnodes:\n"
+                    "  m: {op: memformer_encoder, input: x, num_layers: 0, nhead: 2, "
+                    "dim_feedforward: 8, num_slots: 2, segment: 5}\n",
+               "t.yaml:9:52: error: attribute 'num_layers' of 'm' must be a layer count from 1 to 256");
+}
+
 static void unknown_node_key(void **state) {
   (void)state;
   expect_error(HEAD
@@ -637,6 +655,7 @@ int main(void) {
       cmocka_unit_test(cache),
       cmocka_unit_test(top_level_keys),
       cmocka_unit_test(dims_and_inputs),
+      cmocka_unit_test(layer_counts),
       cmocka_unit_test(unknown_node_key),
       cmocka_unit_test(attribute_types),
       cmocka_unit_test(missing_attributes),
