@@ -46,6 +46,14 @@ void ir_error(ir_diags *d, ir_loc loc, const char *fmt, ...) {
   va_end(ap);
 }
 
+bool ir_node_error(ir_diags *d, const ir_node *n, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  ir_verror(d, n->loc, false, fmt, ap);
+  va_end(ap);
+  return false;
+}
+
 void ir_warning(ir_diags *d, ir_loc loc, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);

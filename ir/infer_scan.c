@@ -15,20 +15,9 @@
  * states have their initial states' types. A scan or layer with lengths reads
  * an integer [B] (B: the first input's dim 0); a scan's needs chunk 1.
  */
-#include <stdarg.h>
 #include <string.h>
 
 #include "ir.h"
-
-static bool fail(ir_diags *d, const ir_node *n, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static bool fail(ir_diags *d, const ir_node *n, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  ir_verror(d, n->loc, false, fmt, ap);
-  va_end(ap);
-  return false;
-}
 
 static const char *tstr(const ir_graph *g, const ir_type *t, char *buf, size_t size) {
   return ir_type_str(g, t, buf, size);
@@ -58,17 +47,18 @@ static bool seq_dim(ir_graph *g, const ir_node *n, int nover, int64_t chunk, ir_
   for (int i = 0; i < nover; i++) {
     const ir_type *x = &g->values[n->inputs[i]].type;
     if (x->rank < 2)
-      return fail(d, n, "scan '%s': input %d to scan over must be [B, T, ...], got %s", n->name, i,
-                  tstr(g, x, a, sizeof a));
+      return ir_node_error(d, n, "scan '%s': input %d to scan over must be [B, T, ...], got %s",
+                           n->name, i, tstr(g, x, a, sizeof a));
     if (i == 0)
       *T = x->dims[1];
     else if (!ir_dim_eq(*T, x->dims[1]))
-      return fail(d, n, "scan '%s': inputs to scan over differ in length: %s and %s", n->name,
-                  tstr(g, &g->values[n->inputs[0]].type, a, sizeof a), tstr(g, x, b, sizeof b));
+      return ir_node_error(d, n, "scan '%s': inputs to scan over differ in length: %s and %s",
+                           n->name, tstr(g, &g->values[n->inputs[0]].type, a, sizeof a),
+                           tstr(g, x, b, sizeof b));
   }
   if (chunk > 1 && ir_dim_is_const(*T) && T->coef % chunk != 0)
-    return fail(d, n, "scan '%s': chunk %lld does not divide the sequence length %lld", n->name,
-                (long long)chunk, (long long)T->coef);
+    return ir_node_error(d, n, "scan '%s': chunk %lld does not divide the sequence length %lld",
+                         n->name, (long long)chunk, (long long)T->coef);
   return true;
 }
 
@@ -79,8 +69,9 @@ static bool lengths_type(ir_graph *g, const ir_node *n, int i, ir_diags *d) {
       ir_dim_eq(t->dims[0], x->dims[0]))
     return true;
   char a[256];
-  return fail(d, n, "%s '%s': lengths must be an integer [B], one per batch row, got %s %s",
-              ir_ops[n->op].name, n->name, ir_dtype_name(t->dtype), tstr(g, t, a, sizeof a));
+  return ir_node_error(
+      d, n, "%s '%s': lengths must be an integer [B], one per batch row, got %s %s",
+      ir_ops[n->op].name, n->name, ir_dtype_name(t->dtype), tstr(g, t, a, sizeof a));
 }
 
 /* the result type of an emit of body type e */
@@ -89,8 +80,8 @@ static bool emit_type(ir_graph *g, const ir_node *n, int k, const ir_type *e, ir
   char a[256], b[64];
   const ir_graph *body = n->body;
   if (e->rank < 1 || e->rank >= IR_MAX_RANK)
-    return fail(d, n, "scan '%s': emit '%s' is %s; it needs a batch dim and room for T", n->name,
-                out_name(body, k), tstr(g, e, a, sizeof a));
+    return ir_node_error(d, n, "scan '%s': emit '%s' is %s; it needs a batch dim and room for T",
+                         n->name, out_name(body, k), tstr(g, e, a, sizeof a));
   *out = *e;
   if (chunk > 1 && e->rank >= 3 && ir_dim_is_const(e->dims[1]) && e->dims[1].coef == chunk) {
     out->dims[1] = T; /* [B, C, ...] segments concatenate back to [B, T, ...] */
@@ -100,10 +91,11 @@ static bool emit_type(ir_graph *g, const ir_node *n, int k, const ir_type *e, ir
   char what[256];
   snprintf(what, sizeof what, "scan '%s': segments", n->name);
   if (chunk > 1 && !ir_dim_floordiv(g, &T, 1, chunk, 0, what, n->loc, &steps))
-    return fail(d, n,
-                "scan '%s': emit '%s' stacks one row per segment, but %s/%lld needs more dims "
-                "than a model may have",
-                n->name, out_name(body, k), ir_dim_str(g, T, b, sizeof b), (long long)chunk);
+    return ir_node_error(
+        d, n,
+        "scan '%s': emit '%s' stacks one row per segment, but %s/%lld needs more dims "
+        "than a model may have",
+        n->name, out_name(body, k), ir_dim_str(g, T, b, sizeof b), (long long)chunk);
   memmove(&out->dims[2], &out->dims[1], sizeof(ir_dim) * (size_t)(e->rank - 1));
   out->dims[1] = steps;
   out->rank++;
@@ -123,7 +115,8 @@ bool ir_infer_scan(ir_graph *g, int ni, ir_diags *d) {
   const ir_attr *len = ir_get_attr(n, "lengths");
   if (len && len->i) {
     if (chunk > 1)
-      return fail(d, n, "scan '%s': lengths need chunk 1, not %lld", n->name, (long long)chunk);
+      return ir_node_error(d, n, "scan '%s': lengths need chunk 1, not %lld", n->name,
+                           (long long)chunk);
     IR_ASSERT(nover + nstate < n->ninputs);
     if (!lengths_type(g, n, (int)(nover + nstate), d)) return false;
   }
@@ -144,14 +137,16 @@ bool ir_infer_scan(ir_graph *g, int ni, ir_diags *d) {
     } else {
       r = g->values[n->inputs[nover + k - nemit]].type;
       if (!ir_type_eq(e, &r))
-        return fail(d, n, "scan '%s': next value of state '%s' is %s %s, but the state is %s %s",
-                    n->name, out_name(b, k), ir_dtype_name(e->dtype), tstr(g, e, x, sizeof x),
-                    ir_dtype_name(r.dtype), tstr(g, &r, y, sizeof y));
+        return ir_node_error(
+            d, n, "scan '%s': next value of state '%s' is %s %s, but the state is %s %s", n->name,
+            out_name(b, k), ir_dtype_name(e->dtype), tstr(g, e, x, sizeof x),
+            ir_dtype_name(r.dtype), tstr(g, &r, y, sizeof y));
     }
     if (len && len->i &&
         (r.rank < 1 || !ir_dim_eq(r.dims[0], g->values[n->inputs[0]].type.dims[0])))
-      return fail(d, n, "scan '%s': with lengths, %s '%s' must have the batch dim first, got %s",
-                  n->name, k < nemit ? "emit" : "state", out_name(b, k), tstr(g, &r, x, sizeof x));
+      return ir_node_error(
+          d, n, "scan '%s': with lengths, %s '%s' must have the batch dim first, got %s", n->name,
+          k < nemit ? "emit" : "state", out_name(b, k), tstr(g, &r, x, sizeof x));
     g->values[n->outputs[k]].type = r;
   }
   return true;
@@ -165,9 +160,9 @@ static bool need_state(ir_graph *g, const ir_node *n, int i, const char *what, i
   const ir_type *t = &g->values[n->inputs[i]].type;
   if (ir_type_eq(t, &want)) return true;
   char a[256], b[256];
-  return fail(d, n, "%s '%s': %s: expected %s %s, got %s %s", ir_ops[n->op].name, n->name, what,
-              ir_dtype_name(want.dtype), tstr(g, &want, a, sizeof a), ir_dtype_name(t->dtype),
-              tstr(g, t, b, sizeof b));
+  return ir_node_error(d, n, "%s '%s': %s: expected %s %s, got %s %s", ir_ops[n->op].name, n->name,
+                       what, ir_dtype_name(want.dtype), tstr(g, &want, a, sizeof a),
+                       ir_dtype_name(t->dtype), tstr(g, t, b, sizeof b));
 }
 
 bool ir_infer_recurrent(ir_graph *g, int ni, ir_diags *d) {
@@ -179,8 +174,9 @@ bool ir_infer_recurrent(ir_graph *g, int ni, ir_diags *d) {
   int nstates = r.nstates;
   IR_ASSERT(n->ninputs == r.ninputs);
   if (x->dtype != IR_F32 || x->rank != 3)
-    return fail(d, n, "%s '%s': expected an f32 input [B, T, features], got %s %s",
-                ir_ops[n->op].name, n->name, ir_dtype_name(x->dtype), tstr(g, x, a, sizeof a));
+    return ir_node_error(d, n, "%s '%s': expected an f32 input [B, T, features], got %s %s",
+                         ir_ops[n->op].name, n->name, ir_dtype_name(x->dtype),
+                         tstr(g, x, a, sizeof a));
   ir_type hn = {
       .dtype = IR_F32, .rank = 3, .dims = {ir_dim_const(L * D), x->dims[0], ir_dim_const(P)}};
   ir_type cn = hn;

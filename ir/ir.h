@@ -261,6 +261,10 @@ typedef struct ir_node {
   ir_sched sched;     /* threads and barriers (schedule pass) */
 } ir_node;
 
+/* an error at node n's position; false, for `return ir_node_error(...)` */
+bool ir_node_error(ir_diags *d, const ir_node *n, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 typedef struct ir_output {
   const char *name; /* output name as listed in `outputs:` */
   int value;        /* value id */

@@ -12,23 +12,12 @@
  *           (at least 1e-12), as F.normalize.
  */
 #include <math.h>
-#include <stdarg.h>
 #include <stdlib.h>
 
 #include "ir.h"
 
 /* memory_write's inputs, by position */
 enum { MEM, SEG, W_IN, B_IN, W_OUT, B_OUT, BIAS };
-
-static bool fail(ir_diags *d, const ir_node *n, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static bool fail(ir_diags *d, const ir_node *n, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  ir_verror(d, n->loc, false, fmt, ap);
-  va_end(ap);
-  return false;
-}
 
 static ir_type f32c(int rank, int64_t a, int64_t b) {
   return (ir_type){.dtype = IR_F32, .rank = rank, .dims = {ir_dim_const(a), ir_dim_const(b)}};
@@ -40,29 +29,34 @@ bool ir_infer_memory_write(ir_graph *g, int n, ir_diags *d) {
   char a[256], b[256];
   if (m->dtype != IR_F32 || m->rank != 3 || !ir_dim_is_const(m->dims[1]) ||
       !ir_dim_is_const(m->dims[2]))
-    return fail(d, node, "memory_write '%s': expected memory of f32 [B, k, E], got %s %s",
-                node->name, ir_dtype_name(m->dtype), ir_type_str(g, m, a, sizeof a));
+    return ir_node_error(d, node, "memory_write '%s': expected memory of f32 [B, k, E], got %s %s",
+                         node->name, ir_dtype_name(m->dtype), ir_type_str(g, m, a, sizeof a));
   int64_t k = m->dims[1].coef, E = m->dims[2].coef, H = ir_attr_int(node, "num_heads");
   if (y->dtype != IR_F32 || y->rank != 3 || !ir_dim_eq(y->dims[0], m->dims[0]) ||
       !ir_dim_is_const(y->dims[1]) || !ir_dim_eq(y->dims[2], m->dims[2]))
-    return fail(d, node, "memory_write '%s': expected a segment of f32 [B, C, %lld] beside memory %s, got %s %s",
-                node->name, (long long)E, ir_type_str(g, m, a, sizeof a), ir_dtype_name(y->dtype),
-                ir_type_str(g, y, b, sizeof b));
+    return ir_node_error(
+        d, node,
+        "memory_write '%s': expected a segment of f32 [B, C, %lld] beside memory %s, got %s %s",
+        node->name, (long long)E, ir_type_str(g, m, a, sizeof a), ir_dtype_name(y->dtype),
+        ir_type_str(g, y, b, sizeof b));
   if (H < 1 || E % H)
-    return fail(d, node, "memory_write '%s': %lld heads do not divide E = %lld", node->name,
-                (long long)H, (long long)E);
+    return ir_node_error(d, node, "memory_write '%s': %lld heads do not divide E = %lld",
+                         node->name, (long long)H, (long long)E);
   if (!(ir_attr_float(node, "temperature") > 0))
-    return fail(d, node, "memory_write '%s': the temperature must be positive", node->name);
-  const ir_type want[] = {[W_IN] = f32c(2, 3 * E, E), [B_IN] = f32c(1, 3 * E, 0),
-                          [W_OUT] = f32c(2, E, E),    [B_OUT] = f32c(1, E, 0),
+    return ir_node_error(d, node, "memory_write '%s': the temperature must be positive",
+                         node->name);
+  const ir_type want[] = {[W_IN] = f32c(2, 3 * E, E),
+                          [B_IN] = f32c(1, 3 * E, 0),
+                          [W_OUT] = f32c(2, E, E),
+                          [B_OUT] = f32c(1, E, 0),
                           [BIAS] = f32c(2, k, E)};
   for (int i = W_IN; i <= BIAS; i++) {
     const ir_type *t = &g->values[node->inputs[i]].type;
     if (!ir_type_eq(t, &want[i]))
-      return fail(d, node, "'%s': parameter %s: expected f32 %s, got %s %s", node->name,
-                  g->values[node->inputs[i]].name ? g->values[node->inputs[i]].name : "?",
-                  ir_type_str(g, &want[i], a, sizeof a), ir_dtype_name(t->dtype),
-                  ir_type_str(g, t, b, sizeof b));
+      return ir_node_error(d, node, "'%s': parameter %s: expected f32 %s, got %s %s", node->name,
+                           g->values[node->inputs[i]].name ? g->values[node->inputs[i]].name : "?",
+                           ir_type_str(g, &want[i], a, sizeof a), ir_dtype_name(t->dtype),
+                           ir_type_str(g, t, b, sizeof b));
   }
   g->values[node->outputs[0]].type = *m;
   return true;

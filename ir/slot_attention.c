@@ -9,20 +9,9 @@
  *   softmax, the weighted values into columns [h dh, (h + 1) dh) of row s.
  */
 #include <math.h>
-#include <stdarg.h>
 #include <stdlib.h>
 
 #include "ir.h"
-
-static bool fail(ir_diags *d, const ir_node *n, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static bool fail(ir_diags *d, const ir_node *n, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  ir_verror(d, n->loc, false, fmt, ap);
-  va_end(ap);
-  return false;
-}
 
 bool ir_infer_slot_attention(ir_graph *g, int n, ir_diags *d) {
   const ir_node *node = &g->nodes[n];
@@ -31,17 +20,17 @@ bool ir_infer_slot_attention(ir_graph *g, int n, ir_diags *d) {
   int64_t H = ir_attr_int(node, "num_heads");
   if (q->dtype != IR_F32 || q->rank != 3 || !ir_dim_is_const(q->dims[2]) || q->dims[2].coef % 3 ||
       H < 1 || (q->dims[2].coef / 3) % H)
-    return fail(
+    return ir_node_error(
         d, node,
         "slot_attention '%s': expected qkv f32 [B, k, 3E] with %lld heads dividing E, got %s %s",
         node->name, (long long)H, ir_dtype_name(q->dtype), ir_type_str(g, q, a, sizeof a));
   int64_t E = q->dims[2].coef / 3;
   if (kv->dtype != IR_F32 || kv->rank != 3 || !ir_dim_eq(kv->dims[0], q->dims[0]) ||
       !ir_dim_is_const(kv->dims[2]) || kv->dims[2].coef != 2 * E)
-    return fail(d, node,
-                "slot_attention '%s': expected kv f32 [B, C, %lld] beside qkv %s, got %s %s",
-                node->name, (long long)(2 * E), ir_type_str(g, q, a, sizeof a),
-                ir_dtype_name(kv->dtype), ir_type_str(g, kv, b, sizeof b));
+    return ir_node_error(
+        d, node, "slot_attention '%s': expected kv f32 [B, C, %lld] beside qkv %s, got %s %s",
+        node->name, (long long)(2 * E), ir_type_str(g, q, a, sizeof a), ir_dtype_name(kv->dtype),
+        ir_type_str(g, kv, b, sizeof b));
   ir_type out = *q;
   out.dims[2] = ir_dim_const(E);
   g->values[node->outputs[0]].type = out;
